@@ -1,0 +1,111 @@
+/* The campaign config (campaign.yaml): load, check and hold it.
+ *
+ * Loading reads the YAML with libyaml, checks every key against one table
+ * (name, type, bounds, default, help; unknown keys get a "did you mean"),
+ * then runs the cross-field checks (workflow references, objectives' steps,
+ * devices for every capability, template variables). Every error names
+ * file:line:column. All problems are reported, not only the first.
+ * Not for: the lab description used by `labloop sim` (sim/lab.h).
+ */
+#ifndef LAB_CONFIG_H
+#define LAB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "common/err.h"
+#include "planners/space.h"
+
+/* A step parameter: a literal ("0.5", "oleylamine") or a template that
+ * names one space dimension ("${temperature}"). */
+typedef struct lab_cfg_param {
+    char *name;
+    char *literal;           /* set when not a template */
+    int dim;                 /* index into the space when a template, else -1 */
+} lab_cfg_param;
+
+typedef struct lab_cfg_step {
+    char *name;
+    char *capability;
+    char **after;            /* names of steps this one follows */
+    size_t n_after;
+    lab_cfg_param *params;
+    size_t n_params;
+    double timeout_s;        /* 0: none */
+    int retries;             /* extra attempts after the first (default 0) */
+    double within_s;         /* must start within this after its predecessors (0: no limit) */
+} lab_cfg_step;
+
+typedef struct lab_cfg_objective {
+    char *name;
+    int maximize;
+    char *from_step;         /* "measure_pl" of "measure_pl.quantum_yield" */
+    char *from_value;        /* "quantum_yield" */
+    char *unit;              /* may be NULL */
+} lab_cfg_objective;
+
+typedef struct lab_cfg_device {
+    char *name;
+    char **capabilities;
+    size_t n_capabilities;
+    int capacity;            /* default 1 */
+} lab_cfg_device;
+
+typedef struct lab_campaign_cfg {
+    char *path;              /* as given */
+    char *text;              /* the file's bytes, NUL-terminated */
+    char sha256[65];         /* hex of text */
+
+    char *name;
+    uint64_t seed;
+    char *operator_name;     /* default: the OS user */
+    char *access;            /* open | shared | closed (default shared) */
+    int export_control;
+    long budget_experiments; /* required, >= 1 */
+    double budget_hours;     /* 0: none */
+    int has_stop_when;
+    int stop_objective;      /* index into objectives */
+    double stop_at_least;    /* NAN unless set */
+    double stop_at_most;     /* NAN unless set */
+
+    lab_space *space;        /* owned */
+
+    lab_cfg_objective *objectives;
+    size_t n_objectives;
+
+    char *planner_kind;      /* default "sobol" */
+    char *acquisition;       /* may be NULL */
+    int batch;               /* experiments in flight (default 1) */
+    char *initial_kind;      /* may be NULL */
+    int initial_count;
+
+    lab_cfg_step *steps;     /* in a topological order (checked acyclic) */
+    size_t n_steps;
+
+    lab_cfg_device *devices;
+    size_t n_devices;
+
+    char *endpoint_devices;  /* default tcp://127.0.0.1:5560 */
+    char *endpoint_control;  /* default tcp://127.0.0.1:5561 */
+    char *hub;               /* default "<name>.db" beside the config file */
+    int heartbeat_ms;        /* default 1000 */
+    int liveness;            /* default 3 */
+} lab_campaign_cfg;
+
+/* Load and check path. On success returns the config (caller destroys).
+ * On failure returns NULL, writes every problem as one line
+ * "file:line:col: message" to errs (may be NULL), and sets err to the first.
+ */
+lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err);
+/* The same from a string (tests); path is used in messages only. */
+lab_campaign_cfg *lab_config_load_string(const char *path, const char *text, size_t len,
+                                         FILE *errs, lab_err *err);
+void lab_config_destroy(lab_campaign_cfg **cfg);
+
+/* Index of a step by name, or -1. */
+int lab_config_step(const lab_campaign_cfg *cfg, const char *name);
+/* Parse a duration such as "90", "90s", "5m", "2h", "1.5h" into seconds.
+ * Returns 0 or LAB_EINVAL. */
+int lab_config_parse_duration(const char *s, double *seconds);
+
+#endif

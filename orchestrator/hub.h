@@ -1,0 +1,125 @@
+/* The data hub: the campaign's source of truth in one SQLite file.
+ *
+ * Every SQL statement of labloop lives in hub.c, behind functions named for
+ * what they record, so that a later PostgreSQL hub needs no rewrite elsewhere.
+ * The schema is a public interface, documented in docs/DATA.md; its version
+ * is PRAGMA user_version, with forward migrations.
+ *
+ * Writes: WAL mode, synchronous=FULL, group commit. The first write after a
+ * commit opens a transaction; lab_hub_commit() ends it. The event loop calls
+ * commit once per loop turn and only then sends acknowledgements (persist
+ * before acknowledge). One thread uses a lab_hub; readers in other processes
+ * (labloop log) open their own read-only handle and read while it writes.
+ * Times are wall-clock microseconds since the Unix epoch.
+ */
+#ifndef LAB_HUB_H
+#define LAB_HUB_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "common/err.h"
+
+typedef struct lab_hub lab_hub;
+
+#define LAB_HUB_SCHEMA_VERSION 1
+
+/* Open (creating and migrating as needed) the hub at path. NULL on error. */
+lab_hub *lab_hub_open(const char *path, lab_err *err);
+/* Open an existing hub read-only (log, show, tests). Fails on a missing file
+ * or on a schema newer than this labloop knows. */
+lab_hub *lab_hub_open_readonly(const char *path, lab_err *err);
+/* Close. An open transaction is rolled back: commit first to keep it. */
+void lab_hub_destroy(lab_hub **h);
+
+/* Commit the open transaction, if any. Returns 0 (also when there was
+ * nothing to commit) or < 0 with err set; on failure the transaction's writes
+ * are lost and the caller must not acknowledge them. */
+int lab_hub_commit(lab_hub *h, lab_err *err);
+/* 1 when writes are waiting for a commit. */
+int lab_hub_dirty(const lab_hub *h);
+/* Last error message of this handle (for writes, which return only a code). */
+const char *lab_hub_errmsg(const lab_hub *h);
+
+/* ---- writes (each joins the open transaction; returns 0 or < 0) ---- */
+
+typedef struct lab_hub_campaign {
+    const char *name;
+    const char *config_path;
+    const char *config_text;     /* the YAML as read */
+    const char *config_sha256;   /* hex */
+    uint64_t seed;
+    const char *version;         /* labloop version */
+    const char *host;
+    const char *operator_name;
+    const char *access;          /* open | shared | closed */
+    int export_control;
+    const char *planner;         /* planner kind */
+    int64_t created_us;
+} lab_hub_campaign;
+
+/* Insert a campaign in status 'created'; *id receives its row id. Fails
+ * (LAB_ESTATE) when a campaign of that name is already in the hub. */
+int lab_hub_record_campaign(lab_hub *h, const lab_hub_campaign *c, int64_t *id);
+/* Find a campaign by name: *id and status (copied into status, n bytes).
+ * Returns LAB_ENOTFOUND when absent. */
+int lab_hub_find_campaign(lab_hub *h, const char *name, int64_t *id, char *status, size_t n);
+int lab_hub_set_campaign_status(lab_hub *h, int64_t campaign, const char *status, int64_t t_us);
+
+/* Insert or update a device's row (first_seen kept, last_seen updated). */
+int lab_hub_record_device(lab_hub *h, int64_t campaign, const char *name, const char *driver,
+                          const char *capabilities_json, int capacity, const char *status,
+                          int64_t t_us);
+int lab_hub_set_device_status(lab_hub *h, int64_t campaign, const char *name,
+                              const char *status, int64_t t_us);
+
+/* Experiment seq is 1, 2, ... within a campaign. params_json is an object
+ * {name: value}; provenance_json what the planner said (may be NULL). */
+int lab_hub_record_experiment(lab_hub *h, int64_t campaign, int64_t seq, const char *params_json,
+                              const char *origin, const char *provenance_json,
+                              const char *status, int64_t t_us);
+/* Status change; objectives_json ({name: value}) and error may be NULL. */
+int lab_hub_set_experiment_status(lab_hub *h, int64_t campaign, int64_t seq, const char *status,
+                                  const char *objectives_json, const char *error, int64_t t_us);
+
+typedef struct lab_hub_step {
+    const char *attempt_id;      /* <campaign>/<experiment>/<step>/<n> */
+    int64_t campaign;
+    int64_t experiment;          /* seq */
+    const char *step;
+    int attempt;                 /* 1, 2, ... */
+    const char *device;          /* may be NULL until dispatched */
+    const char *status;          /* queued | dispatched | running | done | failed | timed_out | lost | cancelled */
+    const char *params_json;
+    int64_t queued_us;
+} lab_hub_step;
+int lab_hub_record_step(lab_hub *h, const lab_hub_step *s);
+/* Update an attempt. device NULL keeps it; started/finished 0 keep them;
+ * values_json and error may be NULL (kept). */
+int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *status,
+                            const char *device, int64_t started_us, int64_t finished_us,
+                            const char *values_json, const char *error);
+
+/* Append to the event log. subject: device, attempt or experiment id (may
+ * be NULL); detail_json may be NULL. */
+int lab_hub_record_event(lab_hub *h, int64_t campaign, int64_t t_us, const char *kind,
+                         const char *subject, const char *detail_json);
+
+/* ---- reads ---- */
+
+/* Count rows of experiments in a campaign with the given status (NULL: all). */
+int lab_hub_count_experiments(lab_hub *h, int64_t campaign, const char *status, int64_t *n);
+
+/* One line of a campaign's timeline, in time order. Strings are valid only
+ * during the callback. */
+typedef struct lab_hub_entry {
+    int64_t t_us;
+    const char *kind;            /* event kind, e.g. experiment.proposed, step.done */
+    const char *subject;
+    const char *detail_json;
+} lab_hub_entry;
+typedef int (*lab_hub_entry_fn)(const lab_hub_entry *e, void *arg);
+/* Walk the events of a campaign (campaign 0: the only/latest one). A nonzero
+ * return from fn stops the walk and is returned. */
+int lab_hub_timeline(lab_hub *h, int64_t campaign, lab_hub_entry_fn fn, void *arg, lab_err *err);
+
+#endif

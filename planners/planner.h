@@ -1,0 +1,60 @@
+/* The planner interface: ask/tell, never a callback that runs experiments.
+ *
+ * A planner proposes points of a lab_space (native units, see space.h) and is
+ * told outcomes. Deterministic given seed and the sequence of tells, so the
+ * orchestrator rebuilds a planner on restart by re-telling history.
+ * One thread at a time may use a planner. Pure computation: no I/O.
+ */
+#ifndef LAB_PLANNER_H
+#define LAB_PLANNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "common/err.h"
+#include "planners/space.h"
+
+typedef enum { LAB_OUTCOME_MEASURED, LAB_OUTCOME_FAILED } lab_outcome;
+
+#define LAB_PLANNER_MAX_OBJECTIVES 4
+
+typedef struct lab_planner_opts {
+    const char *kind;          /* "random", "sobol" (later "gp", ...) */
+    uint64_t seed;
+    size_t n_objectives;       /* >= 1 */
+    int maximize[LAB_PLANNER_MAX_OBJECTIVES]; /* 1 maximise, 0 minimise */
+    const char *initial_kind;  /* initial design: "random", "sobol" or NULL */
+    size_t initial_count;      /* points from the initial design before the model */
+} lab_planner_opts;
+
+/* What the hub stores about why a point was chosen. */
+typedef struct lab_ask_info {
+    char origin[32];           /* "initial", "planner" */
+    char reason[256];          /* e.g. "sobol point 7 (scrambled, seed 42)" */
+    double acquisition;        /* NAN when not applicable */
+    double predicted_mean;     /* NAN when not applicable */
+    double predicted_sd;       /* NAN when not applicable */
+} lab_ask_info;
+
+/* Names of the available kinds, NULL-terminated, for config checks/help. */
+const char *const *lab_planner_kinds(void);
+
+/* New planner over space (borrowed: must outlive the planner). NULL with err
+ * set on an unknown kind or bad options. */
+typedef struct lab_planner lab_planner;
+lab_planner *lab_planner_new(const lab_space *space, const lab_planner_opts *opts,
+                             lab_err *err);
+
+/* Tell one outcome. x: native point (d values); y: n_objectives values
+ * (ignored, may be NULL, when outcome is FAILED). Returns 0 or < 0. */
+int lab_planner_tell(lab_planner *p, const double *x, const double *y, lab_outcome outcome);
+
+/* Propose k points into out (k*d doubles, native units), each feasible.
+ * pending: n_pending points still running (n_pending*d doubles) so proposals
+ * differ from them. info: k entries, or NULL. Returns 0 or < 0. */
+int lab_planner_ask(lab_planner *p, size_t k, const double *pending, size_t n_pending,
+                    double *out, lab_ask_info *info);
+
+const char *lab_planner_name(const lab_planner *p);
+void lab_planner_destroy(lab_planner **p);
+
+#endif
