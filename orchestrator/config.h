@@ -108,4 +108,8 @@ int lab_config_step(const lab_campaign_cfg *cfg, const char *name);
  * Returns 0 or LAB_EINVAL. */
 int lab_config_parse_duration(const char *s, double *seconds);
 
+/* Print the reference of every config key (one markdown table per section,
+ * from the loader's key tables) to out: the source of docs/CONFIG.md. */
+void lab_config_print_keys(FILE *out);
+
 #endif

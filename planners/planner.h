@@ -50,11 +50,22 @@ int lab_planner_tell(lab_planner *p, const double *x, const double *y, lab_outco
 
 /* Propose k points into out (k*d doubles, native units), each feasible.
  * pending: n_pending points still running (n_pending*d doubles) so proposals
- * differ from them. info: k entries, or NULL. Returns 0 or < 0. */
+ * differ from them. info: k entries, or NULL. Returns 0 or < 0: LAB_EAGAIN
+ * when every candidate duplicates a pending point (ask again after a tell),
+ * LAB_ECONFIG when the constraints leave no feasible point; details in
+ * lab_planner_last_error(). */
 int lab_planner_ask(lab_planner *p, size_t k, const double *pending, size_t n_pending,
                     double *out, lab_ask_info *info);
 
 const char *lab_planner_name(const lab_planner *p);
 void lab_planner_destroy(lab_planner **p);
+
+/* The error behind the last failed tell/ask (code 0 when the last call
+ * succeeded): tell and ask return only a code, this says why. Borrowed; valid
+ * until the next call on p. */
+const lab_err *lab_planner_last_error(const lab_planner *p);
+
+/* Number of outcomes told so far. */
+size_t lab_planner_n_told(const lab_planner *p);
 
 #endif

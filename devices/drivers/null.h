@@ -1,0 +1,7 @@
+/* The null driver: finishes every step at once with no values. For the
+ * dispatch benchmark and protocol tests, where only the path is measured. */
+#ifndef LAB_NULL_DRIVER_H
+#define LAB_NULL_DRIVER_H
+#include "devices/driver.h"
+extern const lab_driver_ops lab_null_driver_ops;
+#endif

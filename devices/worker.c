@@ -1,0 +1,644 @@
+/* The device worker runtime (see worker.h): connection, registration,
+ * heartbeats, reconnects, step execution through a driver, and the outbox.
+ * Not for: what steps do; that is the driver's business. */
+#include "devices/worker.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "protocols/envelope.h"
+#include "protocols/zloop.h"
+#include "common/banned.h"
+
+#define S_TICK_MS 50
+#define S_DEFAULT_HB_MS 1000
+#define S_DEFAULT_LIVENESS 3
+/* An unacknowledged result is sent again after this long. */
+#define S_RESEND_US (3 * 1000000)
+
+typedef struct lab_worker lab_worker;
+
+struct lab_step {
+    lab_worker *w;
+    lab_env *env;                    /* owns req */
+    Labloop__StepRequest *req;
+    void *driver_data;
+    Labloop__Param **values;
+    size_t n_values, cap_values;
+    int64_t started_us;
+    int stop_status;                 /* 0, or TIMED_OUT/CANCELLED decided by the worker */
+    char stop_reason[128];
+    uv_timer_t deadline;
+    lab_step *next;
+};
+
+typedef struct s_outbox {
+    char *attempt;
+    uint8_t *buf;                    /* encoded Envelope{StepResult} */
+    size_t len;
+    int64_t sent_us;
+    struct s_outbox *next;
+} s_outbox;
+
+typedef enum { S_CONNECTING, S_READY } s_state;
+
+struct lab_worker {
+    const lab_worker_opts *o;
+    uv_loop_t loop;
+    void *zctx;
+    void *sock;
+    lab_zloop *zl;
+    uv_timer_t tick;
+    uv_signal_t sigint, sigterm;
+    s_state state;
+    int estopped;
+    uint32_t hb_ms, liveness;
+    int64_t last_rx_us, last_hb_us, hello_us;
+    int backoff_ms;
+    uint64_t seq;
+    lab_step *running;
+    int n_running;
+    s_outbox *outbox;
+    int stopping;
+    int result;
+    lab_err *err;
+};
+
+/* ---- sending ---- */
+
+static void s_send(lab_worker *w, lab_env *env)
+{
+    if (!w->sock)
+        return;
+    env->seq = ++w->seq;
+    lab_err e = {0};
+    if (lab_env_send(w->sock, NULL, env, &e) < 0 && e.code != LAB_EAGAIN)
+        lab_warn("send %s: %s", lab_env_kind(env), e.msg);
+}
+
+static void s_send_hello(lab_worker *w)
+{
+    Labloop__Hello h = LABLOOP__HELLO__INIT;
+    h.device = (char *)w->o->name;
+    h.driver = (char *)w->o->ops->name;
+    h.capabilities = (char **)w->o->capabilities;
+    h.n_capabilities = w->o->n_capabilities;
+    h.capacity = (uint32_t)w->o->capacity;
+    h.software_version = (char *)LAB_VERSION_STRING;
+    size_t n_out = 0, n_run = 0;
+    for (s_outbox *b = w->outbox; b; b = b->next)
+        n_out++;
+    for (lab_step *s = w->running; s; s = s->next)
+        n_run++;
+    char **unacked = calloc(n_out + 1, sizeof *unacked);
+    char **running = calloc(n_run + 1, sizeof *running);
+    size_t i = 0;
+    for (s_outbox *b = w->outbox; b && unacked; b = b->next)
+        unacked[i++] = b->attempt;
+    i = 0;
+    for (lab_step *s = w->running; s && running; s = s->next)
+        running[i++] = s->req->attempt_id;
+    h.unacked_attempts = unacked;
+    h.n_unacked_attempts = unacked ? n_out : 0;
+    h.running_attempts = running;
+    h.n_running_attempts = running ? n_run : 0;
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    s_send(w, &env);
+    free(unacked);
+    free(running);
+    w->hello_us = lab_clock_mono_us();
+}
+
+static void s_send_update(lab_worker *w, const char *attempt, Labloop__StepUpdate__Kind kind,
+                          double fraction, const char *text)
+{
+    Labloop__StepUpdate u = LABLOOP__STEP_UPDATE__INIT;
+    u.attempt_id = (char *)attempt;
+    u.kind = kind;
+    u.fraction = fraction;
+    u.text = (char *)(text ? text : "");
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_STEP_UPDATE;
+    env.step_update = &u;
+    s_send(w, &env);
+}
+
+static void s_send_outbox(lab_worker *w, s_outbox *b)
+{
+    if (w->state != S_READY || !w->sock)
+        return;
+    lab_err e = {0};
+    if (lab_env_send_raw(w->sock, NULL, b->buf, b->len, &e) < 0 && e.code != LAB_EAGAIN)
+        lab_warn("send result %s: %s", b->attempt, e.msg);
+    b->sent_us = lab_clock_mono_us();
+}
+
+static s_outbox *s_outbox_find(lab_worker *w, const char *attempt)
+{
+    for (s_outbox *b = w->outbox; b; b = b->next)
+        if (strcmp(b->attempt, attempt) == 0)
+            return b;
+    return NULL;
+}
+
+static lab_step *s_running_find(lab_worker *w, const char *attempt)
+{
+    for (lab_step *s = w->running; s; s = s->next)
+        if (strcmp(s->req->attempt_id, attempt) == 0)
+            return s;
+    return NULL;
+}
+
+/* ---- connection ---- */
+
+static int s_on_readable(void *sock, void *arg);
+
+static void s_disconnect(lab_worker *w)
+{
+    if (!w->sock)
+        return;
+    lab_zloop_remove(w->zl, w->sock);
+    zmq_close(w->sock);
+    w->sock = NULL;
+}
+
+static int s_connect(lab_worker *w)
+{
+    s_disconnect(w);
+    w->sock = zmq_socket(w->zctx, ZMQ_DEALER);
+    if (!w->sock)
+        return lab_err_from_zmq(w->err, "zmq_socket");
+    int linger = 0;
+    int64_t maxsz = 4 * (int64_t)LAB_MSG_MAX;
+    zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(w->sock, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
+    zmq_setsockopt(w->sock, ZMQ_ROUTING_ID, w->o->name, strlen(w->o->name));
+    if (zmq_connect(w->sock, w->o->endpoint) != 0) {
+        int rc = lab_err_from_zmq(w->err, "connect");
+        lab_err_prefix(w->err, "device '%s': cannot connect to %s: ", w->o->name, w->o->endpoint);
+        zmq_close(w->sock);
+        w->sock = NULL;
+        return rc;
+    }
+    lab_err e = {0};
+    if (lab_zloop_add(w->zl, w->sock, s_on_readable, w, &e) < 0) {
+        lab_error("%s", e.msg);
+        return e.code;
+    }
+    w->state = S_CONNECTING;
+    s_send_hello(w);
+    return 0;
+}
+
+static void s_reconnect(lab_worker *w, const char *why)
+{
+    lab_warn("device '%s': %s; reconnecting to %s (next try in %d ms if no answer)", w->o->name,
+             why, w->o->endpoint, w->backoff_ms);
+    s_connect(w);
+}
+
+/* ---- steps ---- */
+
+static void s_step_free_cb(uv_handle_t *h)
+{
+    lab_step *s = h->data;
+    for (size_t i = 0; i < s->n_values; i++)
+        lab_param_free(s->values[i]);
+    free(s->values);
+    lab_env_free(s->env);
+    free(s);
+}
+
+static void s_on_deadline(uv_timer_t *t)
+{
+    lab_step *s = t->data;
+    lab_worker *w = s->w;
+    if (s->stop_status)
+        return;
+    s->stop_status = LAB_STEP_TIMED_OUT;
+    snprintf(s->stop_reason, sizeof s->stop_reason,
+             "device '%s': step '%s' timed out after %.1f s", w->o->name, s->req->step,
+             (double)s->req->timeout_ms / 1000.0);
+    lab_warn("%s (attempt %s)", s->stop_reason, s->req->attempt_id);
+    if (w->o->ops->cancel)
+        w->o->ops->cancel(w->o->driver, s);
+}
+
+static void s_cancel_step(lab_worker *w, lab_step *s, const char *reason)
+{
+    if (s->stop_status)
+        return;
+    s->stop_status = LAB_STEP_CANCELLED;
+    snprintf(s->stop_reason, sizeof s->stop_reason, "%s", reason);
+    if (w->o->ops->cancel)
+        w->o->ops->cancel(w->o->driver, s);
+}
+
+/* Record a finished attempt in the outbox and send it. */
+static void s_store_result(lab_worker *w, const char *attempt, Labloop__StepResult *r)
+{
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_STEP_RESULT;
+    env.step_result = r;
+    env.seq = ++w->seq;
+    s_outbox *b = calloc(1, sizeof *b);
+    lab_err e = {0};
+    if (!b || lab_env_encode(&env, &b->buf, &b->len, &e) < 0) {
+        /* A result too big to send is replaced by a failure that says so. */
+        lab_error("attempt %s: result not sendable: %s", attempt, e.code ? e.msg : "out of memory");
+        if (!b)
+            return;
+        Labloop__StepResult f = LABLOOP__STEP_RESULT__INIT;
+        f.attempt_id = r->attempt_id;
+        f.status = LABLOOP__STEP_RESULT__STATUS__FAILED;
+        f.started_us = r->started_us;
+        f.finished_us = r->finished_us;
+        f.error = e.msg;
+        env.step_result = &f;
+        if (lab_env_encode(&env, &b->buf, &b->len, NULL) < 0) {
+            free(b);
+            return;
+        }
+    }
+    b->attempt = strdup(attempt);
+    b->next = w->outbox;
+    w->outbox = b;
+    s_send_outbox(w, b);
+}
+
+void lab_step_finish(lab_step *s, lab_step_status status, const char *fmt, ...)
+{
+    lab_worker *w = s->w;
+    char error[512] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(error, sizeof error, fmt, ap);
+        va_end(ap);
+    }
+    if (s->stop_status) {
+        status = (lab_step_status)s->stop_status;
+        snprintf(error, sizeof error, "%s", s->stop_reason);
+    }
+    /* unlink */
+    for (lab_step **pp = &w->running; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    w->n_running--;
+
+    Labloop__StepResult r = LABLOOP__STEP_RESULT__INIT;
+    r.attempt_id = s->req->attempt_id;
+    r.status = (Labloop__StepResult__Status)status;
+    r.values = s->values;
+    r.n_values = s->n_values;
+    r.started_us = s->started_us;
+    r.finished_us = lab_clock_wall_us();
+    r.error = error;
+    lab_debug("attempt %s finished: status %d %s", s->req->attempt_id, status, error);
+    s_store_result(w, s->req->attempt_id, &r);
+
+    uv_timer_stop(&s->deadline);
+    uv_close((uv_handle_t *)&s->deadline, s_step_free_cb);
+}
+
+static void s_fail_request(lab_worker *w, Labloop__StepRequest *req, const char *why)
+{
+    Labloop__StepResult r = LABLOOP__STEP_RESULT__INIT;
+    r.attempt_id = req->attempt_id;
+    r.status = LABLOOP__STEP_RESULT__STATUS__FAILED;
+    r.started_us = r.finished_us = lab_clock_wall_us();
+    r.error = (char *)why;
+    s_store_result(w, req->attempt_id, &r);
+}
+
+static void s_on_step_request(lab_worker *w, lab_env *env)
+{
+    Labloop__StepRequest *req = env->step_request;
+    char why[256];
+    if (!req->attempt_id || !*req->attempt_id) {
+        lab_warn("step request without attempt id ignored");
+        lab_env_free(env);
+        return;
+    }
+    if (s_running_find(w, req->attempt_id)) {   /* repeated dispatch: still running */
+        s_send_update(w, req->attempt_id, LABLOOP__STEP_UPDATE__KIND__ACCEPTED, 0, "already running");
+        lab_env_free(env);
+        return;
+    }
+    s_outbox *b = s_outbox_find(w, req->attempt_id);
+    if (b) {                                    /* repeated dispatch: finished */
+        s_send_outbox(w, b);
+        lab_env_free(env);
+        return;
+    }
+    if (w->estopped) {
+        snprintf(why, sizeof why, "device '%s' is e-stopped", w->o->name);
+        s_fail_request(w, req, why);
+        lab_env_free(env);
+        return;
+    }
+    if (w->n_running >= w->o->capacity) {
+        snprintf(why, sizeof why, "device '%s' is busy: all %d slots in use", w->o->name,
+                 w->o->capacity);
+        s_fail_request(w, req, why);
+        lab_env_free(env);
+        return;
+    }
+    lab_step *s = calloc(1, sizeof *s);
+    if (!s) {
+        s_fail_request(w, req, "worker out of memory");
+        lab_env_free(env);
+        return;
+    }
+    s->w = w;
+    s->env = env;
+    s->req = req;
+    s->started_us = lab_clock_wall_us();
+    uv_timer_init(&w->loop, &s->deadline);
+    s->deadline.data = s;
+    s->next = w->running;
+    w->running = s;
+    w->n_running++;
+    s_send_update(w, req->attempt_id, LABLOOP__STEP_UPDATE__KIND__ACCEPTED, 0, NULL);
+    if (req->timeout_ms)
+        uv_timer_start(&s->deadline, s_on_deadline, req->timeout_ms, 0);
+    lab_err e = {0};
+    if (w->o->ops->start(w->o->driver, &w->loop, s, &e) < 0)
+        lab_step_finish(s, LAB_STEP_FAILED, "device '%s': %s", w->o->name,
+                        e.msg[0] ? e.msg : "driver could not start the step");
+}
+
+static void s_on_control(lab_worker *w, Labloop__Control *c)
+{
+    switch (c->action) {
+    case LABLOOP__CONTROL__ACTION__CANCEL: {
+        lab_step *s = s_running_find(w, c->attempt_id ? c->attempt_id : "");
+        if (s)
+            s_cancel_step(w, s, c->reason && *c->reason ? c->reason : "cancelled by the orchestrator");
+        break;
+    }
+    case LABLOOP__CONTROL__ACTION__ESTOP:
+        lab_warn("device '%s': E-STOP: %s", w->o->name, c->reason ? c->reason : "");
+        w->estopped = 1;
+        for (lab_step *s = w->running, *n; s; s = n) {
+            n = s->next;
+            s_cancel_step(w, s, "e-stop");
+        }
+        break;
+    case LABLOOP__CONTROL__ACTION__CLEAR:
+        lab_info("device '%s': e-stop cleared", w->o->name);
+        w->estopped = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+static void s_handle(lab_worker *w, lab_env *env)
+{
+    switch (env->body_case) {
+    case LABLOOP__ENVELOPE__BODY_WELCOME:
+        if (w->state != S_READY)
+            lab_info("device '%s' registered with %s (heartbeat %u ms)", w->o->name,
+                     w->o->endpoint, env->welcome->heartbeat_ms);
+        w->state = S_READY;
+        w->hb_ms = env->welcome->heartbeat_ms ? env->welcome->heartbeat_ms : S_DEFAULT_HB_MS;
+        w->liveness = env->welcome->liveness ? env->welcome->liveness : S_DEFAULT_LIVENESS;
+        w->backoff_ms = w->o->reconnect_min_ms;
+        for (s_outbox *b = w->outbox; b; b = b->next)
+            s_send_outbox(w, b);
+        break;
+    case LABLOOP__ENVELOPE__BODY_REFUSE:
+        lab_err_set(w->err, LAB_EREFUSED, "device '%s' refused by the orchestrator: %s",
+                    w->o->name, env->refuse->detail);
+        lab_error("%s", w->err->msg);
+        w->result = LAB_EREFUSED;
+        w->stopping = 1;
+        uv_stop(&w->loop);
+        break;
+    case LABLOOP__ENVELOPE__BODY_STEP_REQUEST:
+        if (w->state == S_READY) {
+            s_on_step_request(w, env);
+            return;                              /* env now owned by the step */
+        }
+        break;
+    case LABLOOP__ENVELOPE__BODY_ACK:
+        for (size_t i = 0; i < env->ack->n_attempt_ids; i++) {
+            for (s_outbox **pp = &w->outbox; *pp; pp = &(*pp)->next) {
+                if (strcmp((*pp)->attempt, env->ack->attempt_ids[i]) == 0) {
+                    s_outbox *b = *pp;
+                    *pp = b->next;
+                    free(b->attempt);
+                    free(b->buf);
+                    free(b);
+                    break;
+                }
+            }
+        }
+        break;
+    case LABLOOP__ENVELOPE__BODY_CONTROL:
+        s_on_control(w, env->control);
+        break;
+    case LABLOOP__ENVELOPE__BODY_HEARTBEAT:
+    default:
+        break;
+    }
+    lab_env_free(env);
+}
+
+static int s_on_readable(void *sock, void *arg)
+{
+    lab_worker *w = arg;
+    int n = 0;
+    for (;;) {
+        if (sock != w->sock)      /* reconnected inside a handler */
+            return n;
+        lab_env *env = NULL;
+        lab_err e = {0};
+        int rc = lab_env_recv(sock, NULL, 0, &env, &e);
+        if (rc == LAB_EAGAIN)
+            return n;
+        n++;
+        w->last_rx_us = lab_clock_mono_us();
+        if (rc < 0) {
+            lab_warn("device '%s': bad message from the orchestrator: %s", w->o->name, e.msg);
+            continue;
+        }
+        s_handle(w, env);
+        if (w->stopping)
+            return n;
+    }
+}
+
+/* ---- timers and signals ---- */
+
+static void s_on_tick(uv_timer_t *t)
+{
+    lab_worker *w = t->data;
+    int64_t now = lab_clock_mono_us();
+    if (w->state == S_CONNECTING) {
+        if (now - w->hello_us > (int64_t)w->backoff_ms * 1000) {
+            w->backoff_ms = w->backoff_ms * 2 > w->o->reconnect_max_ms ? w->o->reconnect_max_ms
+                                                                         : w->backoff_ms * 2;
+            s_reconnect(w, "no answer to hello");
+        }
+        return;
+    }
+    if (now - w->last_rx_us > (int64_t)w->hb_ms * w->liveness * 1000) {
+        s_reconnect(w, "orchestrator silent");
+        return;
+    }
+    if (now - w->last_hb_us >= (int64_t)w->hb_ms * 1000) {
+        Labloop__Heartbeat hb = LABLOOP__HEARTBEAT__INIT;
+        hb.time_us = lab_clock_wall_us();
+        lab_env env = LABLOOP__ENVELOPE__INIT;
+        env.body_case = LABLOOP__ENVELOPE__BODY_HEARTBEAT;
+        env.heartbeat = &hb;
+        s_send(w, &env);
+        w->last_hb_us = now;
+    }
+    for (s_outbox *b = w->outbox; b; b = b->next)
+        if (now - b->sent_us > S_RESEND_US)
+            s_send_outbox(w, b);
+}
+
+static void s_on_signal(uv_signal_t *h, int signum)
+{
+    lab_worker *w = h->data;
+    lab_info("device '%s': signal %d, stopping", w->o->name, signum);
+    w->stopping = 1;
+    uv_stop(&w->loop);
+}
+
+static void s_close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
+{
+    lab_worker_opts o = *opts;
+    if (o.capacity < 1)
+        o.capacity = 1;
+    if (!o.reconnect_min_ms)
+        o.reconnect_min_ms = 100;
+    if (!o.reconnect_max_ms)
+        o.reconnect_max_ms = 5000;
+    lab_worker w = {0};
+    w.o = &o;
+    w.err = err;
+    w.backoff_ms = o.reconnect_min_ms < 500 ? 500 : o.reconnect_min_ms;
+    w.hb_ms = S_DEFAULT_HB_MS;
+    w.liveness = S_DEFAULT_LIVENESS;
+    uv_loop_init(&w.loop);
+    w.zctx = zmq_ctx_new();
+    w.zl = lab_zloop_new(&w.loop, NULL, &w, err);
+    int rc = w.zl && w.zctx ? s_connect(&w) : LAB_ENOMEM;
+    if (rc == 0) {
+        uv_timer_init(&w.loop, &w.tick);
+        w.tick.data = &w;
+        uv_timer_start(&w.tick, s_on_tick, S_TICK_MS, S_TICK_MS);
+        uv_signal_init(&w.loop, &w.sigint);
+        uv_signal_init(&w.loop, &w.sigterm);
+        w.sigint.data = w.sigterm.data = &w;
+        uv_signal_start(&w.sigint, s_on_signal, SIGINT);
+        uv_signal_start(&w.sigterm, s_on_signal, SIGTERM);
+        uv_run(&w.loop, UV_RUN_DEFAULT);
+        rc = w.result;
+        /* Stop running steps; their drivers finish them on the way out. */
+        for (lab_step *s = w.running, *n; s; s = n) {
+            n = s->next;
+            s_cancel_step(&w, s, "worker stopping");
+        }
+    }
+    s_disconnect(&w);
+    lab_zloop_destroy(&w.zl);
+    uv_walk(&w.loop, s_close_walk, NULL);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    if (o.ops->destroy)
+        o.ops->destroy(o.driver);
+    while (w.outbox) {
+        s_outbox *b = w.outbox;
+        w.outbox = b->next;
+        free(b->attempt);
+        free(b->buf);
+        free(b);
+    }
+    if (w.zctx)
+        zmq_ctx_term(w.zctx);
+    if (uv_loop_close(&w.loop) != 0)
+        lab_warn("device '%s': loop closed with handles still open", o.name);
+    return rc;
+}
+
+/* ---- accessors for drivers ---- */
+
+const char *lab_step_attempt(const lab_step *s) { return s->req->attempt_id; }
+const char *lab_step_name(const lab_step *s) { return s->req->step; }
+const char *lab_step_capability(const lab_step *s) { return s->req->capability; }
+const char *lab_step_experiment(const lab_step *s) { return s->req->experiment_id; }
+const char *lab_step_sample(const lab_step *s) { return s->req->sample_id; }
+size_t lab_step_n_params(const lab_step *s) { return s->req->n_params; }
+const Labloop__Param *lab_step_param_at(const lab_step *s, size_t i) { return s->req->params[i]; }
+void *lab_step_driver_data(const lab_step *s) { return s->driver_data; }
+void lab_step_set_driver_data(lab_step *s, void *data) { s->driver_data = data; }
+
+const Labloop__Param *lab_step_param(const lab_step *s, const char *name)
+{
+    for (size_t i = 0; i < s->req->n_params; i++)
+        if (s->req->params[i]->name && strcmp(s->req->params[i]->name, name) == 0)
+            return s->req->params[i];
+    return NULL;
+}
+
+double lab_step_param_number(const lab_step *s, const char *name, double dflt)
+{
+    double v;
+    return lab_param_to_double(lab_step_param(s, name), &v) == 0 ? v : dflt;
+}
+
+static int s_add_value(lab_step *s, Labloop__Param *p)
+{
+    if (!p)
+        return LAB_ENOMEM;
+    if (s->n_values == s->cap_values) {
+        size_t cap = s->cap_values ? 2 * s->cap_values : 8;
+        Labloop__Param **v = realloc(s->values, cap * sizeof *v);
+        if (!v) {
+            lab_param_free(p);
+            return LAB_ENOMEM;
+        }
+        s->values = v;
+        s->cap_values = cap;
+    }
+    s->values[s->n_values++] = p;
+    return 0;
+}
+
+int lab_step_add_number(lab_step *s, const char *name, double v, const char *unit)
+{
+    return s_add_value(s, lab_param_number(name, v, unit));
+}
+
+int lab_step_add_text(lab_step *s, const char *name, const char *v)
+{
+    return s_add_value(s, lab_param_text(name, v));
+}
+
+void lab_step_progress(lab_step *s, double fraction, const char *text)
+{
+    s_send_update(s->w, s->req->attempt_id,
+                  text ? LABLOOP__STEP_UPDATE__KIND__LOG : LABLOOP__STEP_UPDATE__KIND__PROGRESS,
+                  fraction, text);
+}

@@ -1,0 +1,454 @@
+/* `labloop log`: a campaign's timeline, read from the hub's events table,
+ * as one readable sentence per event (or one JSON object per line).
+ *
+ * For: people and scripts looking at what happened, also while a campaign
+ * runs (the hub is opened read-only; WAL lets it read beside the writer).
+ * Not for: writing anything, or reports and exports (other commands). The
+ * sentences are for reading; scripts should use --json or SQL (docs/DATA.md).
+ */
+#include "orchestrator/commands.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "orchestrator/hub.h"
+
+#include "common/banned.h"
+
+static const char s_usage[] =
+    "usage: labloop log HUB.db [--json] [--experiment N] [--device D] [--help]\n"
+    "\n"
+    "Print the timeline of the latest campaign in a hub, one event a line.\n"
+    "\n"
+    "  --json           one JSON object per line: {t_us, time, kind, subject, detail}\n"
+    "                   (time is ISO-8601 UTC; t_us microseconds since the epoch)\n"
+    "  --experiment N   only events about experiment N\n"
+    "  --device D       only events about device D\n"
+    "  --help           this text\n"
+    "\n"
+    "Text lines start with the local time (HH:MM:SS.mmm). The hub may be read\n"
+    "while a campaign is writing it.\n"
+    "\n"
+    "example:\n"
+    "  labloop log runs/demo.db --experiment 4\n"
+    "  labloop log runs/demo.db --json | jq -c 'select(.kind == \"step.failed\")'\n";
+
+typedef struct s_walk {
+    const lab_log_filter *f;
+    FILE *out;
+    char campaign[128];          /* name, from campaign.created */
+    int64_t proposed, measured, failed;
+} s_walk;
+
+/* ---- small jansson helpers (every field is optional) ---- */
+
+static const char *s_str(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static int s_int(const json_t *o, const char *key, int64_t *v)
+{
+    json_t *j = json_object_get(o, key);
+    if (json_is_integer(j)) {
+        *v = json_integer_value(j);
+        return 1;
+    }
+    if (json_is_real(j)) {
+        *v = (int64_t)json_real_value(j);
+        return 1;
+    }
+    return 0;
+}
+
+static void s_value(FILE *out, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        fprintf(out, "%g", json_real_value(v));
+        break;
+    case JSON_STRING:
+        fputs(json_string_value(v), out);
+        break;
+    case JSON_TRUE:
+        fputs("true", out);
+        break;
+    case JSON_FALSE:
+        fputs("false", out);
+        break;
+    case JSON_NULL:
+        fputs("null", out);
+        break;
+    default:
+        json_dumpf(v, out, JSON_COMPACT);
+        break;
+    }
+}
+
+/* "k=v k=v" for an object, in its order; anything else as a value. */
+static void s_pairs(FILE *out, const json_t *o)
+{
+    if (!json_is_object(o)) {
+        s_value(out, o);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    int first = 1;
+    json_object_foreach((json_t *)o, k, v) {
+        fprintf(out, "%s%s=", first ? "" : " ", k);
+        s_value(out, v);
+        first = 0;
+    }
+}
+
+/* ": k=v ..." when the object has members. */
+static void s_colon_pairs(FILE *out, const json_t *o)
+{
+    if (o && !(json_is_object(o) && json_object_size(o) == 0)) {
+        fputs(": ", out);
+        s_pairs(out, o);
+    }
+}
+
+static void s_colon_str(FILE *out, const char *s)
+{
+    if (s && *s)
+        fprintf(out, ": %s", s);
+}
+
+static const char *s_or(const char *s, const char *dflt)
+{
+    return s && *s ? s : dflt;
+}
+
+/* "experiment 4" or "experiment ?" */
+static void s_experiment(FILE *out, const json_t *d)
+{
+    int64_t n;
+    if (s_int(d, "experiment", &n))
+        fprintf(out, "experiment %" PRId64, n);
+    else
+        fputs("experiment ?", out);
+}
+
+/* "step heat of experiment 4" */
+static void s_step(FILE *out, const json_t *d)
+{
+    fprintf(out, "step %s of ", s_or(s_str(d, "step"), "?"));
+    s_experiment(out, d);
+}
+
+/* ---- one sentence per kind ---- */
+
+static void s_sentence(s_walk *w, const lab_hub_entry *e, const json_t *d)
+{
+    FILE *out = w->out;
+    const char *kind = e->kind ? e->kind : "?";
+    const char *dev = s_or(s_str(d, "device"), e->subject);
+    int64_t n;
+
+    if (strcmp(kind, "campaign.created") == 0) {
+        const char *name = s_or(s_str(d, "name"), s_or(e->subject, w->campaign));
+        fprintf(out, "campaign %s created", s_or(name, "?"));
+        const char *sep = " (";
+        if (s_int(d, "seed", &n)) {
+            fprintf(out, "%sseed %" PRId64, sep, n);
+            sep = ", ";
+        }
+        if (s_str(d, "planner")) {
+            fprintf(out, "%splanner %s", sep, s_str(d, "planner"));
+            sep = ", ";
+        }
+        if (s_int(d, "budget", &n)) {
+            fprintf(out, "%sbudget %" PRId64, sep, n);
+            sep = ", ";
+        }
+        if (sep[0] == ',')
+            fputc(')', out);
+    } else if (strcmp(kind, "campaign.status") == 0) {
+        const char *name = s_or(s_str(d, "name"), s_or(e->subject, w->campaign));
+        const char *status = s_or(s_str(d, "status"), "changed status");
+        fprintf(out, "campaign %s %s", s_or(name, "?"), status);
+        /* Terminal states get the tally of the events seen so far. */
+        int terminal = strcmp(status, "completed") == 0 || strcmp(status, "aborted") == 0 ||
+                       strcmp(status, "exhausted") == 0 || strcmp(status, "halted") == 0;
+        if (terminal)
+            fprintf(out, ": %" PRId64 " experiments (%" PRId64 " measured, %" PRId64 " failed)",
+                    w->proposed, w->measured, w->failed);
+        const char *reason = s_str(d, "reason");
+        if (reason && *reason)
+            fprintf(out, "%s%s", terminal ? "; " : ": ", reason);
+    } else if (strcmp(kind, "device.ready") == 0) {
+        fprintf(out, "device %s ready", s_or(dev, "?"));
+        const char *sep = " (";
+        if (s_str(d, "driver")) {
+            fprintf(out, "%s%s", sep, s_str(d, "driver"));
+            sep = ", ";
+        }
+        json_t *caps = json_object_get(d, "capabilities");
+        if (json_is_array(caps) && json_array_size(caps) > 0) {
+            fprintf(out, "%scapabilities: ", sep);
+            size_t i;
+            json_t *c;
+            json_array_foreach(caps, i, c) {
+                if (i > 0)
+                    fputs(", ", out);
+                s_value(out, c);
+            }
+            sep = ", ";
+        }
+        if (s_int(d, "capacity", &n)) {
+            fprintf(out, "%scapacity %" PRId64, sep, n);
+            sep = ", ";
+        }
+        if (sep[0] == ',')
+            fputc(')', out);
+    } else if (strcmp(kind, "device.lost") == 0 || strcmp(kind, "device.refused") == 0) {
+        fprintf(out, "device %s %s", s_or(dev, "?"), kind + strlen("device."));
+        s_colon_str(out, s_str(d, "reason"));
+    } else if (strcmp(kind, "experiment.proposed") == 0) {
+        s_experiment(out, d);
+        fputs(" proposed", out);
+        if (s_str(d, "planner"))
+            fprintf(out, " by %s", s_str(d, "planner"));
+        if (s_str(d, "origin"))
+            fprintf(out, " (%s)", s_str(d, "origin"));
+        s_colon_pairs(out, json_object_get(d, "params"));
+        const char *reason = s_str(d, "reason");
+        if (reason && *reason)
+            fprintf(out, " -- %s", reason);
+    } else if (strcmp(kind, "experiment.measured") == 0) {
+        s_experiment(out, d);
+        fputs(" measured", out);
+        s_colon_pairs(out, json_object_get(d, "objectives"));
+    } else if (strcmp(kind, "experiment.failed") == 0) {
+        s_experiment(out, d);
+        fputs(" failed", out);
+        s_colon_str(out, s_str(d, "error"));
+    } else if (strcmp(kind, "step.dispatched") == 0) {
+        s_step(out, d);
+        fprintf(out, " -> %s", s_or(s_str(d, "device"), "?"));
+        if (s_str(d, "attempt"))
+            fprintf(out, " (attempt %s)", s_str(d, "attempt"));
+        else if (s_int(d, "attempt_no", &n))
+            fprintf(out, " (attempt %" PRId64 ")", n);
+    } else if (strcmp(kind, "step.done") == 0) {
+        s_step(out, d);
+        fputs(" done", out);
+        if (s_str(d, "device"))
+            fprintf(out, " on %s", s_str(d, "device"));
+        json_t *sec = json_object_get(d, "seconds");
+        if (json_is_number(sec)) {
+            double s = json_number_value(sec);
+            fprintf(out, s < 10 ? " in %.2f s" : " in %.1f s", s);
+        }
+        s_colon_pairs(out, json_object_get(d, "values"));
+    } else if (strcmp(kind, "step.failed") == 0) {
+        s_step(out, d);
+        const char *status = s_str(d, "status");
+        fputs(" failed", out);
+        if (status && strcmp(status, "failed") != 0)
+            fprintf(out, " (%s)", status);
+        if (s_str(d, "device"))
+            fprintf(out, " on %s", s_str(d, "device"));
+        s_colon_str(out, s_str(d, "error"));
+    } else if (strcmp(kind, "step.retry") == 0) {
+        s_step(out, d);
+        fputs(" retried", out);
+        if (s_int(d, "attempt_no", &n))
+            fprintf(out, " as attempt %" PRId64, n);
+        s_colon_str(out, s_str(d, "reason"));
+    } else if (strcmp(kind, "message.bad") == 0) {
+        fprintf(out, "bad message from %s", s_or(dev, "unknown peer"));
+        s_colon_str(out, s_str(d, "error"));
+    } else {
+        fputs(kind, out);
+        if (e->subject)
+            fprintf(out, " %s", e->subject);
+        if (d) {
+            fputc(' ', out);
+            json_dumpf(d, out, JSON_COMPACT);
+        } else if (e->detail_json) {
+            fprintf(out, " %s", e->detail_json);
+        }
+    }
+}
+
+/* ---- the walk ---- */
+
+static int s_keep(const lab_log_filter *f, const lab_hub_entry *e, const json_t *d)
+{
+    if (!f)
+        return 1;
+    if (f->experiment > 0) {
+        int64_t n;
+        if (!s_int(d, "experiment", &n) || n != f->experiment)
+            return 0;
+    }
+    if (f->device) {
+        const char *dev = s_str(d, "device");
+        if (!(dev && strcmp(dev, f->device) == 0) &&
+            !(e->subject && strcmp(e->subject, f->device) == 0))
+            return 0;
+    }
+    return 1;
+}
+
+static void s_tally(s_walk *w, const lab_hub_entry *e, const json_t *d)
+{
+    if (!e->kind)
+        return;
+    if (strcmp(e->kind, "campaign.created") == 0) {
+        const char *name = s_or(s_str(d, "name"), e->subject);
+        if (name)
+            snprintf(w->campaign, sizeof w->campaign, "%s", name);
+    } else if (strcmp(e->kind, "experiment.proposed") == 0) {
+        w->proposed++;
+    } else if (strcmp(e->kind, "experiment.measured") == 0) {
+        w->measured++;
+    } else if (strcmp(e->kind, "experiment.failed") == 0) {
+        w->failed++;
+    }
+}
+
+static void s_print_json(s_walk *w, const lab_hub_entry *e, json_t *d)
+{
+    time_t sec = (time_t)(e->t_us / 1000000);
+    int64_t us = e->t_us % 1000000;
+    if (us < 0) {
+        us += 1000000;
+        sec -= 1;
+    }
+    struct tm tm;
+    char date[32] = "?", iso[48];
+    if (gmtime_r(&sec, &tm))
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(iso, sizeof iso, "%s.%06" PRId64 "Z", date, us);
+
+    json_t *o = json_object();
+    json_object_set_new(o, "t_us", json_integer(e->t_us));
+    json_object_set_new(o, "time", json_string(iso));
+    json_object_set_new(o, "kind", e->kind ? json_string(e->kind) : json_null());
+    json_object_set_new(o, "subject", e->subject ? json_string(e->subject) : json_null());
+    if (d)
+        json_object_set(o, "detail", d);
+    else if (e->detail_json) /* not JSON after all: keep it as text */
+        json_object_set_new(o, "detail", json_string(e->detail_json));
+    else
+        json_object_set_new(o, "detail", json_null());
+    json_dumpf(o, w->out, JSON_COMPACT);
+    fputc('\n', w->out);
+    json_decref(o);
+}
+
+static void s_print_text(s_walk *w, const lab_hub_entry *e, const json_t *d)
+{
+    time_t sec = (time_t)(e->t_us / 1000000);
+    int64_t us = e->t_us % 1000000;
+    if (us < 0) {
+        us += 1000000;
+        sec -= 1;
+    }
+    struct tm tm;
+    char hms[16] = "??:??:??";
+    if (localtime_r(&sec, &tm))
+        strftime(hms, sizeof hms, "%H:%M:%S", &tm);
+    fprintf(w->out, "%s.%03" PRId64 "  ", hms, us / 1000);
+    s_sentence(w, e, d);
+    fputc('\n', w->out);
+}
+
+static int s_on_entry(const lab_hub_entry *e, void *arg)
+{
+    s_walk *w = arg;
+    json_t *d = NULL;
+    if (e->detail_json)
+        d = json_loads(e->detail_json, JSON_DECODE_ANY, NULL);
+    s_tally(w, e, d);
+    if (s_keep(w->f, e, d)) {
+        if (w->f && w->f->json)
+            s_print_json(w, e, d);
+        else
+            s_print_text(w, e, d);
+    }
+    json_decref(d);
+    return ferror(w->out) ? LAB_EIO : 0;
+}
+
+int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *err)
+{
+    lab_hub *h = lab_hub_open_readonly(db, err);
+    if (!h)
+        return err ? err->code : LAB_EDB;
+    s_walk w = { .f = f, .out = out };
+    int ret = lab_hub_timeline(h, 0, s_on_entry, &w, err);
+    if (ret == LAB_EIO)
+        lab_err_set(err, LAB_EIO, "writing the timeline failed");
+    else if (ret == LAB_ENOTFOUND)
+        lab_err_prefix(err, "nothing to show: ");
+    lab_hub_destroy(&h);
+    if (ret == 0 && fflush(out) != 0)
+        ret = lab_err_from_errno(err, errno, "writing the timeline");
+    return ret;
+}
+
+static int s_usage_error(const char *fmt, const char *arg)
+{
+    fputs("labloop log: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n(see labloop log --help)\n", stderr);
+    return 2;
+}
+
+int lab_cmd_log(int argc, char **argv)
+{
+    lab_log_filter f = { 0 };
+    const char *db = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(s_usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            f.json = 1;
+        } else if (strcmp(a, "--experiment") == 0 || strncmp(a, "--experiment=", 13) == 0) {
+            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v)
+                return s_usage_error("%s needs an experiment number", a);
+            char *end = NULL;
+            long long n = strtoll(v, &end, 10);
+            if (!*v || *end || n <= 0)
+                return s_usage_error("--experiment wants a number 1, 2, ..., not '%s'", v);
+            f.experiment = n;
+        } else if (strcmp(a, "--device") == 0 || strncmp(a, "--device=", 9) == 0) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || !*v)
+                return s_usage_error("%s needs a device name", a);
+            f.device = v;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return s_usage_error("unknown option '%s'", a);
+        } else if (db) {
+            return s_usage_error("one hub at a time (extra argument '%s')", a);
+        } else {
+            db = a;
+        }
+    }
+    if (!db)
+        return s_usage_error("%s", "which hub? give the path of a HUB.db");
+    lab_err err;
+    lab_err_clear(&err);
+    if (lab_log_print(db, &f, stdout, &err) < 0) {
+        fprintf(stderr, "labloop log: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}

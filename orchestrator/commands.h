@@ -1,0 +1,32 @@
+/* The labloop subcommands: one entry point each, int lab_cmd_NAME(argc, argv)
+ * with argv[0] the command's name. They return the process exit code:
+ * 0 success, 1 error (message on stderr), 2 usage error.
+ * Not for: the subcommand table (main.c) or shared logic (the modules).
+ */
+#ifndef LAB_COMMANDS_H
+#define LAB_COMMANDS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "common/err.h"
+
+/* labloop log HUB.db [--json] [--experiment N] [--device D] [--help] */
+int lab_cmd_log(int argc, char **argv);
+/* labloop run CAMPAIGN.yaml [--db FILE] [--quiet] */
+int lab_cmd_run(int argc, char **argv);
+/* labloop validate CAMPAIGN.yaml [--quiet] [--keys] [--help] */
+int lab_cmd_validate(int argc, char **argv);
+
+/* What `labloop log` keeps and how it prints it. */
+typedef struct lab_log_filter {
+    int json;                    /* 1: one JSON object per line */
+    int64_t experiment;          /* > 0: only events whose detail.experiment is this */
+    const char *device;          /* non-NULL: only events whose detail.device or subject is this */
+} lab_log_filter;
+
+/* Print the latest campaign's timeline of the hub at db to out (f may be
+ * NULL: everything, as text). Times are local (text) or UTC (JSON).
+ * Returns 0 or < 0 with err set. */
+int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *err);
+
+#endif

@@ -1,0 +1,1690 @@
+/* The campaign config loader: campaign.yaml -> lab_campaign_cfg.
+ *
+ * Every key of every section lives in one table below (name, type, bounds,
+ * default, help); a generic pass checks presence, types and bounds of each
+ * mapping against its table, section code then builds the values, and the
+ * cross-field checks (workflow order and cycles, objectives' steps, devices
+ * for every capability, template variables, stop_when) run once the whole
+ * file is read. Problems are collected, sorted by position and reported all
+ * together as "file:line:col: message".
+ * Not for: the simulated lab description (sim/) or worker configs; not a
+ * YAML writer. docs/CONFIG.md mirrors the tables (lab_config_print_keys).
+ */
+#include "orchestrator/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "common/ytree.h"
+#include "planners/planner.h"
+
+#include "common/banned.h"
+
+/* ---- the key tables ----------------------------------------------------- */
+
+typedef enum {
+    S_STR,      /* non-empty scalar */
+    S_INT,      /* integer, bounds min..max */
+    S_NUM,      /* number, bounds min..max */
+    S_BOOL,     /* true/false/yes/no/on/off */
+    S_DUR,      /* duration (lab_config_parse_duration), bounds in seconds */
+    S_HOURS,    /* a number of hours, or a duration with a unit */
+    S_ENUM,     /* one of choices ("a|b|c") */
+    S_MAP,      /* a mapping */
+    S_LIST,     /* a list */
+    S_STRLIST,  /* a list of non-empty scalars (a single scalar counts as one) */
+} s_type;
+
+typedef struct s_key {
+    const char *name;
+    s_type type;
+    int required;
+    double min, max;         /* NAN: no bound */
+    const char *choices;     /* S_ENUM only */
+    const char *def;         /* default as documented; NULL: none */
+    const char *help;
+} s_key;
+
+#define N NAN
+#define S_MAXKEYS 16
+
+static const s_key s_top_keys[] = {
+    {"campaign", S_MAP, 1, N, N, NULL, NULL, "name, seed, operator, access, budget, stop rule"},
+    {"space", S_LIST, 1, N, N, NULL, NULL, "the dimensions searched (at least one)"},
+    {"constraints", S_STRLIST, 0, N, N, NULL, "none", "linear inequalities over real/integer dimensions"},
+    {"objectives", S_LIST, 1, N, N, NULL, NULL, "what is optimised (1 to 4)"},
+    {"planner", S_MAP, 0, N, N, NULL, "{kind: sobol}", "how the next experiments are chosen"},
+    {"workflow", S_LIST, 1, N, N, NULL, NULL, "the steps of one experiment (a DAG)"},
+    {"devices", S_LIST, 1, N, N, NULL, NULL, "the devices the lab must have"},
+    {"endpoints", S_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the orchestrator binds"},
+    {"hub", S_STR, 0, N, N, NULL, "<campaign.name>.db",
+     "SQLite data hub; a relative path is relative to the config file's directory"},
+    {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_campaign_keys[] = {
+    {"name", S_STR, 1, N, N, NULL, NULL, "campaign name: letters, digits, '.', '_', '-'"},
+    {"seed", S_INT, 0, 0, N, NULL, "1", "seed of the planner's random generator"},
+    {"operator", S_STR, 0, N, N, NULL, "the OS user", "who runs the campaign"},
+    {"access", S_ENUM, 0, N, N, "open|shared|closed", "shared", "data access class"},
+    {"export_control", S_BOOL, 0, N, N, NULL, "false", "the data fall under export control"},
+    {"budget", S_MAP, 1, N, N, NULL, NULL, "when to stop at the latest"},
+    {"stop_when", S_MAP, 0, N, N, NULL, "none", "stop early when an objective reaches a target"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_budget_keys[] = {
+    {"experiments", S_INT, 1, 1, 10000000, NULL, NULL, "maximum number of experiments"},
+    {"hours", S_HOURS, 0, 0, N, NULL, "none",
+     "maximum wall-clock time: a number of hours (48) or a duration (90m)"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_stop_keys[] = {
+    {"objective", S_STR, 1, N, N, NULL, NULL, "name of an objective"},
+    {"at_least", S_NUM, 0, N, N, NULL, NULL, "stop when the objective is >= this (exactly one of at_least/at_most)"},
+    {"at_most", S_NUM, 0, N, N, NULL, NULL, "stop when the objective is <= this"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_dim_keys[] = {
+    {"name", S_STR, 1, N, N, NULL, NULL, "identifier ([A-Za-z_][A-Za-z0-9_]*), unique"},
+    {"type", S_ENUM, 1, N, N, "real|integer|categorical", NULL, "kind of dimension"},
+    {"low", S_NUM, 0, N, N, NULL, NULL, "lower bound, inclusive (real, integer: required)"},
+    {"high", S_NUM, 0, N, N, NULL, NULL, "upper bound, inclusive, above low (real, integer: required)"},
+    {"unit", S_STR, 0, N, N, NULL, "none", "unit, for display (real, integer)"},
+    {"scale", S_ENUM, 0, N, N, "linear|log", "linear", "log: sample uniformly in log(value); real only, low > 0"},
+    {"values", S_STRLIST, 0, N, N, NULL, NULL, "the choices (categorical: required, at least 2, unique)"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_objective_keys[] = {
+    {"name", S_STR, 1, N, N, NULL, NULL, "objective name, unique"},
+    {"goal", S_ENUM, 1, N, N, "maximize|minimize", NULL, "direction"},
+    {"from", S_STR, 1, N, N, NULL, NULL, "STEP.VALUE: the result value of a workflow step"},
+    {"unit", S_STR, 0, N, N, NULL, "none", "unit, for display"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_planner_keys[] = {
+    {"kind", S_STR, 0, N, N, NULL, "sobol", "planner; one of the available kinds (labloop validate lists them)"},
+    {"acquisition", S_STR, 0, N, N, NULL, "the planner's own", "acquisition function (model-based planners)"},
+    {"batch", S_INT, 0, 1, 1024, NULL, "1", "experiments in flight at once"},
+    {"initial", S_MAP, 0, N, N, NULL, "none", "initial design before the planner's model"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_initial_keys[] = {
+    {"kind", S_ENUM, 1, N, N, "random|sobol", NULL, "initial design"},
+    {"count", S_INT, 1, 0, 100000, NULL, NULL, "points from the initial design"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_step_keys[] = {
+    {"step", S_STR, 1, N, N, NULL, NULL, "step name, unique: letters, digits, '_', '-'"},
+    {"capability", S_STR, 1, N, N, NULL, NULL, "what a device must offer to run it"},
+    {"after", S_STRLIST, 0, N, N, NULL, "none", "steps that must finish first (no cycles)"},
+    {"params", S_MAP, 0, N, N, NULL, "none",
+     "parameters: literals, or exactly \"${dim}\" for a space dimension's value"},
+    {"timeout", S_DUR, 0, 0, N, NULL, "none", "longest an attempt may run (duration)"},
+    {"retries", S_INT, 0, 0, 10, NULL, "0", "extra attempts after a failure"},
+    {"within", S_DUR, 0, 0, N, NULL, "none", "must start within this after its predecessors"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_device_keys[] = {
+    {"name", S_STR, 1, N, N, NULL, NULL, "device name, unique: letters, digits, '.', '_', '-'"},
+    {"capabilities", S_STRLIST, 1, N, N, NULL, NULL, "capabilities offered (at least one)"},
+    {"capacity", S_INT, 0, 1, 1000, NULL, "1", "steps it can run at once"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_endpoint_keys[] = {
+    {"devices", S_STR, 0, N, N, NULL, "tcp://127.0.0.1:5560", "ROUTER endpoint for device workers"},
+    {"control", S_STR, 0, N, N, NULL, "tcp://127.0.0.1:5561", "ROUTER endpoint for control clients"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_heartbeat_keys[] = {
+    {"interval", S_DUR, 0, 0.01, 3600, NULL, "1s", "heartbeat period (duration)"},
+    {"liveness", S_INT, 0, 1, 100, NULL, "3", "missed heartbeats before a device is lost"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+#undef N
+
+static const struct {
+    const char *section;
+    const s_key *keys;
+} s_sections[] = {
+    {"(top level)", s_top_keys},
+    {"campaign", s_campaign_keys},
+    {"campaign.budget", s_budget_keys},
+    {"campaign.stop_when", s_stop_keys},
+    {"space[]", s_dim_keys},
+    {"objectives[]", s_objective_keys},
+    {"planner", s_planner_keys},
+    {"planner.initial", s_initial_keys},
+    {"workflow[]", s_step_keys},
+    {"devices[]", s_device_keys},
+    {"endpoints", s_endpoint_keys},
+    {"heartbeat", s_heartbeat_keys},
+};
+
+/* ---- problems, collected then reported in file order --------------------- */
+
+typedef struct s_problem {
+    int line, col;
+    size_t seq;
+    char msg[LAB_ERR_MSG_MAX];
+} s_problem;
+
+typedef struct s_ctx {
+    lab_ydoc *d;
+    const char *path;
+    s_problem *probs;
+    size_t n_probs, cap_probs;
+    int oom;
+    lab_campaign_cfg *cfg;
+    /* every dimension name written, even of dimensions that failed, so a
+     * template naming a broken dimension does not add a second error */
+    const char **dim_names;
+    yaml_node_t **dim_nodes;
+    size_t n_dim_names;
+    int space_ok;
+    yaml_node_t **step_nodes;    /* per step, in file order */
+    yaml_node_t **step_name_nodes;
+    yaml_node_t **objective_from_nodes;
+} s_ctx;
+
+static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+    if (c->n_probs == c->cap_probs) {
+        size_t cap = c->cap_probs ? c->cap_probs * 2 : 16;
+        s_problem *p = realloc(c->probs, cap * sizeof *p);
+        if (!p) {
+            c->oom = 1;
+            return;
+        }
+        c->probs = p;
+        c->cap_probs = cap;
+    }
+    char msg[LAB_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s_problem *p = &c->probs[c->n_probs];
+    p->line = lab_yline(n);
+    p->col = lab_ycol(n);
+    p->seq = c->n_probs++;
+    lab_err tmp = {0};
+    lab_yerr(c->d, n, NULL, &tmp, "%s", msg);
+    snprintf(p->msg, sizeof p->msg, "%s", tmp.msg);
+}
+
+static int s_cmp_problem(const void *a, const void *b)
+{
+    const s_problem *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static char *s_dup(s_ctx *c, const char *s)
+{
+    if (!s)
+        return NULL;
+    char *r = strdup(s);
+    if (!r)
+        c->oom = 1;
+    return r;
+}
+
+static void *s_calloc(s_ctx *c, size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        c->oom = 1;
+    return p;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static size_t s_edit_distance(const char *a, const char *b)
+{
+    enum { MAXLEN = 64 };
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= MAXLEN || lb >= MAXLEN)
+        return (size_t)-1;
+    size_t prev[MAXLEN + 1], cur[MAXLEN + 1];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof *prev);
+    }
+    return prev[lb];
+}
+
+/* The closest candidate to word, when close enough to be a likely typo. */
+static const char *s_suggest(const char *word, const char *const *cands, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        if (!cands[i])
+            continue;
+        size_t dist = s_edit_distance(word, cands[i]);
+        if (dist < best_d) {
+            best_d = dist;
+            best = cands[i];
+        }
+    }
+    size_t len = strlen(word);
+    size_t limit = len <= 3 ? 1 : (len <= 6 ? 2 : 3);
+    return best && best_d <= limit ? best : NULL;
+}
+
+/* " (did you mean 'x'?)" or "" into buf. */
+static const char *s_hint(char *buf, size_t n, const char *word, const char *const *cands,
+                          size_t n_cands)
+{
+    const char *s = s_suggest(word, cands, n_cands);
+    if (s)
+        snprintf(buf, n, " (did you mean '%s'?)", s);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
+static int s_is_ident(const char *s)
+{
+    if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
+        return 0;
+    for (s++; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* Names used as file names or routing ids: letters, digits and extra. */
+static int s_is_name(const char *s, const char *extra)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
+            return 0;
+    return 1;
+}
+
+/* "got 'many'" or "got a mapping". */
+static const char *s_got(char *buf, size_t n, const yaml_node_t *v)
+{
+    const char *s = lab_yscalar(v);
+    if (s)
+        snprintf(buf, n, "'%s'", s);
+    else
+        snprintf(buf, n, "%s", lab_ykind(v));
+    return buf;
+}
+
+static int s_in_choices(const char *s, const char *choices)
+{
+    size_t len = strlen(s);
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t l = bar ? (size_t)(bar - p) : strlen(p);
+        if (l == len && strncmp(p, s, l) == 0)
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static void s_bounds_text(char *buf, size_t n, const s_key *k, int integer)
+{
+    const char *f = integer ? "%.0f" : "%g";
+    char lo[32], hi[32];
+    snprintf(lo, sizeof lo, f, k->min);
+    snprintf(hi, sizeof hi, f, k->max);
+    if (!isnan(k->min) && !isnan(k->max))
+        snprintf(buf, n, "between %s and %s", lo, hi);
+    else if (!isnan(k->min))
+        snprintf(buf, n, "at least %s", lo);
+    else
+        snprintf(buf, n, "at most %s", hi);
+}
+
+static int s_out_of_bounds(const s_key *k, double v)
+{
+    return (!isnan(k->min) && v < k->min) || (!isnan(k->max) && v > k->max);
+}
+
+/* Check one value against its key. 1 when usable. */
+static int s_check_value(s_ctx *c, const s_key *k, yaml_node_t *v, const char *pfx)
+{
+    char got[160], b[96];
+    const char *s = lab_yscalar(v);
+    switch (k->type) {
+    case S_STR:
+        if (!s) {
+            s_err(c, v, "%s%s must be a string, got %s", pfx, k->name, lab_ykind(v));
+            return 0;
+        }
+        if (!*s) {
+            s_err(c, v, "%s%s must not be empty", pfx, k->name);
+            return 0;
+        }
+        return 1;
+    case S_INT: {
+        long x;
+        if (lab_yto_long(v, &x) != 0) {
+            s_err(c, v, "%s%s must be an integer, got %s", pfx, k->name, s_got(got, sizeof got, v));
+            return 0;
+        }
+        if (s_out_of_bounds(k, (double)x)) {
+            s_bounds_text(b, sizeof b, k, 1);
+            s_err(c, v, "%s%s must be %s, got %ld", pfx, k->name, b, x);
+            return 0;
+        }
+        return 1;
+    }
+    case S_NUM: {
+        double x;
+        if (lab_yto_double(v, &x) != 0) {
+            s_err(c, v, "%s%s must be a number, got %s", pfx, k->name, s_got(got, sizeof got, v));
+            return 0;
+        }
+        if (s_out_of_bounds(k, x)) {
+            s_bounds_text(b, sizeof b, k, 0);
+            s_err(c, v, "%s%s must be %s, got %g", pfx, k->name, b, x);
+            return 0;
+        }
+        return 1;
+    }
+    case S_BOOL: {
+        int x;
+        if (lab_yto_bool(v, &x) != 0) {
+            s_err(c, v, "%s%s must be true or false, got %s", pfx, k->name,
+                  s_got(got, sizeof got, v));
+            return 0;
+        }
+        return 1;
+    }
+    case S_DUR:
+    case S_HOURS: {
+        double x;
+        int ok;
+        if (k->type == S_HOURS && lab_yto_double(v, &x) == 0)
+            ok = x >= 0;
+        else {
+            ok = s && lab_config_parse_duration(s, &x) == 0;
+            if (ok && k->type == S_HOURS)
+                x /= 3600.0;
+        }
+        if (!ok) {
+            s_err(c, v, "%s%s must be %s, got %s", pfx, k->name,
+                  k->type == S_HOURS ? "a number of hours or a duration such as 90m or 2h"
+                                     : "a duration such as 90s, 5m, 2h or 500ms",
+                  s_got(got, sizeof got, v));
+            return 0;
+        }
+        if (s_out_of_bounds(k, x)) {
+            s_bounds_text(b, sizeof b, k, 0);
+            s_err(c, v, "%s%s must be %s %s, got %s", pfx, k->name, b,
+                  k->type == S_HOURS ? "hours" : "seconds", s);
+            return 0;
+        }
+        return 1;
+    }
+    case S_ENUM:
+        if (!s || !s_in_choices(s, k->choices)) {
+            s_err(c, v, "%s%s must be one of %s, got %s", pfx, k->name, k->choices,
+                  s_got(got, sizeof got, v));
+            return 0;
+        }
+        return 1;
+    case S_MAP:
+        if (!lab_yis_map(v)) {
+            s_err(c, v, "%s%s must be a mapping, got %s", pfx, k->name, s_got(got, sizeof got, v));
+            return 0;
+        }
+        return 1;
+    case S_LIST:
+        if (!lab_yis_seq(v)) {
+            s_err(c, v, "%s%s must be a list, got %s", pfx, k->name, s_got(got, sizeof got, v));
+            return 0;
+        }
+        return 1;
+    case S_STRLIST:
+        if (s)
+            return *s ? 1 : (s_err(c, v, "%s%s must not be empty", pfx, k->name), 0);
+        if (!lab_yis_seq(v)) {
+            s_err(c, v, "%s%s must be a list of strings, got %s", pfx, k->name, lab_ykind(v));
+            return 0;
+        }
+        for (size_t i = 0; i < lab_yseq_len(v); i++) {
+            yaml_node_t *it = lab_yseq_at(c->d, v, i);
+            const char *t = lab_yscalar(it);
+            if (!t || !*t) {
+                s_err(c, it, "%s%s[%zu] must be a non-empty string, got %s", pfx, k->name, i,
+                      s_got(got, sizeof got, it));
+                return 0;
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Check mapping m against keys. slots[i]: the value of keys[i] when present
+ * and valid, else NULL. sec names the section in messages ("budget",
+ * "step 'heat'"). Returns 0 when m is not a mapping (slots all NULL). */
+static int s_check_map(s_ctx *c, yaml_node_t *m, const s_key *keys, const char *sec,
+                       yaml_node_t **slots)
+{
+    size_t nk = 0;
+    while (keys[nk].name)
+        nk++;
+    for (size_t i = 0; i < nk; i++)
+        slots[i] = NULL;
+    /* "budget.experiments" for a plain section, "step 'heat': retries" for an item */
+    char pfx[160];
+    if (!*sec)
+        pfx[0] = '\0';
+    else if (strpbrk(sec, " '"))
+        snprintf(pfx, sizeof pfx, "%s: ", sec);
+    else
+        snprintf(pfx, sizeof pfx, "%s.", sec);
+    if (!lab_yis_map(m)) {
+        char got[160];
+        s_err(c, m, "%s must be a mapping, got %s", *sec ? sec : "the top level",
+              s_got(got, sizeof got, m));
+        return 0;
+    }
+    int seen[S_MAXKEYS] = {0};
+    const char *names[S_MAXKEYS];
+    for (size_t i = 0; i < nk; i++)
+        names[i] = keys[i].name;
+    for (size_t p = 0; p < lab_ymap_len(m); p++) {
+        yaml_node_t *kn, *vn;
+        lab_ymap_pair(c->d, m, p, &kn, &vn);
+        const char *name = lab_yscalar(kn);
+        if (!name) {
+            s_err(c, kn, "keys must be plain names, got %s", lab_ykind(kn));
+            continue;
+        }
+        size_t i = 0;
+        while (i < nk && strcmp(keys[i].name, name) != 0)
+            i++;
+        if (i == nk) {
+            char hint[128];
+            s_err(c, kn, "unknown key '%s' in %s%s", name, *sec ? sec : "the top level",
+                  s_hint(hint, sizeof hint, name, names, nk));
+            continue;
+        }
+        if (seen[i]) {
+            s_err(c, kn, "duplicate key '%s' in %s", name, *sec ? sec : "the top level");
+            continue;
+        }
+        seen[i] = 1;
+        if (s_check_value(c, &keys[i], vn, pfx))
+            slots[i] = vn;
+    }
+    for (size_t i = 0; i < nk; i++)
+        if (keys[i].required && !seen[i])
+            s_err(c, m, "%s: missing required key '%s'", *sec ? sec : "the top level",
+                  keys[i].name);
+    return 1;
+}
+
+/* Index of a key in its table (a programmer error if absent). */
+static size_t s_k(const s_key *keys, const char *name)
+{
+    size_t i = 0;
+    while (keys[i].name && strcmp(keys[i].name, name) != 0)
+        i++;
+    return i;
+}
+
+#define SLOT(slots, keys, name) ((slots)[s_k((keys), (name))])
+
+static long s_long(const yaml_node_t *v, long def)
+{
+    long x;
+    return v && lab_yto_long(v, &x) == 0 ? x : def;
+}
+
+static double s_double(const yaml_node_t *v, double def)
+{
+    double x;
+    return v && lab_yto_double(v, &x) == 0 ? x : def;
+}
+
+static double s_seconds(const yaml_node_t *v, double def)
+{
+    double x;
+    const char *s = lab_yscalar(v);
+    return s && lab_config_parse_duration(s, &x) == 0 ? x : def;
+}
+
+/* A string list (or one scalar) into a new array of copies. */
+static char **s_strlist(s_ctx *c, yaml_node_t *v, size_t *n)
+{
+    *n = 0;
+    if (!v)
+        return NULL;
+    if (lab_yscalar(v)) {
+        char **r = s_calloc(c, 1, sizeof *r);
+        if (r) {
+            r[0] = s_dup(c, lab_yscalar(v));
+            *n = 1;
+        }
+        return r;
+    }
+    size_t len = lab_yseq_len(v);
+    char **r = s_calloc(c, len, sizeof *r);
+    if (!r)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        r[i] = s_dup(c, lab_yscalar(lab_yseq_at(c->d, v, i)));
+    *n = len;
+    return r;
+}
+
+static yaml_node_t *s_strlist_node(s_ctx *c, yaml_node_t *v, size_t i)
+{
+    return lab_yscalar(v) ? v : lab_yseq_at(c->d, v, i);
+}
+
+static void s_free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* ---- durations ------------------------------------------------------------ */
+
+int lab_config_parse_duration(const char *s, double *seconds)
+{
+    if (!s || !(isdigit((unsigned char)*s) || (*s == '.' && isdigit((unsigned char)s[1]))))
+        return LAB_EINVAL;
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (errno == ERANGE || !isfinite(x) || x < 0)
+        return LAB_EINVAL;
+    static const struct {
+        const char *unit;
+        double scale;
+    } units[] = {{"", 1}, {"s", 1}, {"ms", 0.001}, {"m", 60}, {"min", 60}, {"h", 3600}, {"d", 86400}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) == 0) {
+            *seconds = x * units[i].scale;
+            return 0;
+        }
+    }
+    return LAB_EINVAL;
+}
+
+/* ---- sections ------------------------------------------------------------- */
+
+static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    const s_key *K = s_campaign_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    *stop_node = NULL;
+    if (!s_check_map(c, m, K, "campaign", v))
+        return;
+    yaml_node_t *name = SLOT(v, K, "name");
+    if (name) {
+        if (!s_is_name(lab_yscalar(name), "._-"))
+            s_err(c, name, "campaign.name '%s' may hold only letters, digits, '.', '_' and '-' "
+                  "(it names the data hub file)", lab_yscalar(name));
+        else
+            cfg->name = s_dup(c, lab_yscalar(name));
+    }
+    cfg->seed = (uint64_t)s_long(SLOT(v, K, "seed"), 1);
+    if (SLOT(v, K, "operator"))
+        cfg->operator_name = s_dup(c, lab_yscalar(SLOT(v, K, "operator")));
+    if (SLOT(v, K, "access"))
+        cfg->access = s_dup(c, lab_yscalar(SLOT(v, K, "access")));
+    if (SLOT(v, K, "export_control"))
+        lab_yto_bool(SLOT(v, K, "export_control"), &cfg->export_control);
+
+    yaml_node_t *bv[S_MAXKEYS];
+    yaml_node_t *budget = SLOT(v, K, "budget");
+    if (budget && s_check_map(c, budget, s_budget_keys, "budget", bv)) {
+        cfg->budget_experiments = s_long(SLOT(bv, s_budget_keys, "experiments"), 0);
+        yaml_node_t *h = SLOT(bv, s_budget_keys, "hours");
+        if (h && lab_yto_double(h, &cfg->budget_hours) != 0)
+            cfg->budget_hours = s_seconds(h, 0) / 3600.0;
+    }
+    *stop_node = SLOT(v, K, "stop_when");
+}
+
+/* After the objectives are known. */
+static void s_load_stop(s_ctx *c, yaml_node_t *m)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    const s_key *K = s_stop_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    if (!m || !s_check_map(c, m, K, "stop_when", v))
+        return;
+    yaml_node_t *obj = SLOT(v, K, "objective"), *lo = SLOT(v, K, "at_least"),
+                *hi = SLOT(v, K, "at_most");
+    int ok = 1;
+    /* presence, not validity: a bad value already has its own error */
+    int has_lo = lab_ymap_get(c->d, m, "at_least") != NULL;
+    int has_hi = lab_ymap_get(c->d, m, "at_most") != NULL;
+    if (has_lo == has_hi) {
+        s_err(c, m, "stop_when needs exactly one of 'at_least' and 'at_most'");
+        ok = 0;
+    }
+    if (obj) {
+        const char *on = lab_yscalar(obj);
+        int idx = -1;
+        const char *names[LAB_PLANNER_MAX_OBJECTIVES + 1] = {0};
+        for (size_t i = 0; i < cfg->n_objectives; i++) {
+            names[i < LAB_PLANNER_MAX_OBJECTIVES ? i : LAB_PLANNER_MAX_OBJECTIVES] =
+                cfg->objectives[i].name;
+            if (cfg->objectives[i].name && strcmp(cfg->objectives[i].name, on) == 0)
+                idx = (int)i;
+        }
+        if (idx < 0) {
+            char hint[128];
+            size_t nn = cfg->n_objectives < LAB_PLANNER_MAX_OBJECTIVES ? cfg->n_objectives
+                                                                      : LAB_PLANNER_MAX_OBJECTIVES;
+            s_err(c, obj, "stop_when.objective '%s' is not an objective%s", on,
+                  s_hint(hint, sizeof hint, on, names, nn));
+            ok = 0;
+        }
+        cfg->stop_objective = idx;
+    } else {
+        ok = 0;
+    }
+    if (ok && (lo || hi)) {
+        cfg->has_stop_when = 1;
+        cfg->stop_at_least = lo ? s_double(lo, NAN) : NAN;
+        cfg->stop_at_most = hi ? s_double(hi, NAN) : NAN;
+    }
+}
+
+static int s_dim_seen(s_ctx *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_dim_names; i++)
+        if (strcmp(c->dim_names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void s_load_dim(s_ctx *c, yaml_node_t *item, size_t idx)
+{
+    const s_key *K = s_dim_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    char sec[128];
+    const char *nm = lab_yscalar(lab_ymap_get(c->d, item, "name"));
+    if (nm)
+        snprintf(sec, sizeof sec, "space '%s'", nm);
+    else
+        snprintf(sec, sizeof sec, "space[%zu]", idx);
+    if (!s_check_map(c, item, K, sec, v)) {
+        c->space_ok = 0;
+        return;
+    }
+    yaml_node_t *name = SLOT(v, K, "name"), *type = SLOT(v, K, "type"), *low = SLOT(v, K, "low"),
+                *high = SLOT(v, K, "high"), *unit = SLOT(v, K, "unit"),
+                *scale = SLOT(v, K, "scale"), *values = SLOT(v, K, "values");
+    int ok = name && type;
+    if (name) {
+        const char *n = lab_yscalar(name);
+        int prev = s_dim_seen(c, n);
+        if (!s_is_ident(n)) {
+            s_err(c, name, "%s: name must be an identifier (letters, digits, '_'; not starting "
+                  "with a digit)", sec);
+            ok = 0;
+        } else if (prev >= 0) {
+            s_err(c, name, "duplicate dimension name '%s' (first at line %d)", n,
+                  lab_yline(c->dim_nodes[prev]));
+            ok = 0;
+        } else {
+            c->dim_names[c->n_dim_names] = n;
+            c->dim_nodes[c->n_dim_names++] = name;
+        }
+    }
+    if (!type) {
+        c->space_ok = 0;
+        return;
+    }
+    const char *t = lab_yscalar(type);
+    int categorical = strcmp(t, "categorical") == 0, integer = strcmp(t, "integer") == 0;
+    int has_low = lab_ymap_get(c->d, item, "low") != NULL;
+    int has_high = lab_ymap_get(c->d, item, "high") != NULL;
+    int log_scale = scale && strcmp(lab_yscalar(scale), "log") == 0;
+    lab_err e = {0};
+    if (categorical) {
+        if (has_low || has_high) {
+            s_err(c, item, "%s: a categorical dimension takes 'values', not 'low'/'high'", sec);
+            ok = 0;
+        }
+        if (scale || unit) {
+            s_err(c, scale ? scale : unit, "%s: '%s' is not for categorical dimensions", sec,
+                  scale ? "scale" : "unit");
+            ok = 0;
+        }
+        if (!lab_ymap_get(c->d, item, "values")) {
+            s_err(c, item, "%s: a categorical dimension needs 'values' (a list of choices)", sec);
+            ok = 0;
+        } else if (values) {
+            size_t n;
+            char **ch = s_strlist(c, values, &n);
+            if (n < 2) {
+                s_err(c, values, "%s: values needs at least 2 choices, got %zu", sec, n);
+                ok = 0;
+            }
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < i; j++)
+                    if (ch[i] && ch[j] && strcmp(ch[i], ch[j]) == 0) {
+                        s_err(c, s_strlist_node(c, values, i), "%s: duplicate choice '%s'", sec,
+                              ch[i]);
+                        ok = 0;
+                    }
+            if (ok && lab_space_add_categorical(c->cfg->space, lab_yscalar(name),
+                                                (const char *const *)ch, n, &e) != 0) {
+                s_err(c, item, "%s: %s", sec, e.msg);
+                ok = 0;
+            }
+            s_free_strv(ch, n);
+        } else {
+            ok = 0;
+        }
+    } else {
+        if (values) {
+            s_err(c, values, "%s: 'values' is only for categorical dimensions", sec);
+            ok = 0;
+        }
+        if (!has_low || !has_high) {
+            s_err(c, item, "%s: a %s dimension needs 'low' and 'high'", sec, t);
+            ok = 0;
+        }
+        double lo = s_double(low, NAN), hi = s_double(high, NAN);
+        long llo = 0, lhi = 0;
+        if (integer) {
+            if (scale && log_scale) {
+                s_err(c, scale, "%s: scale: log is only for real dimensions", sec);
+                ok = 0;
+            }
+            if (low && lab_yto_long(low, &llo) != 0) {
+                s_err(c, low, "%s: low must be an integer, got '%s'", sec, lab_yscalar(low));
+                ok = 0;
+                lo = NAN;
+            }
+            if (high && lab_yto_long(high, &lhi) != 0) {
+                s_err(c, high, "%s: high must be an integer, got '%s'", sec, lab_yscalar(high));
+                ok = 0;
+                hi = NAN;
+            }
+        }
+        if (!isnan(lo) && !isnan(hi) && lo >= hi) {
+            s_err(c, low, "%s: 'low' (%s) must be below 'high' (%s)", sec, lab_yscalar(low),
+                  lab_yscalar(high));
+            ok = 0;
+        } else if (log_scale && !isnan(lo) && lo <= 0) {
+            s_err(c, low, "%s: 'low' (%s) must be above 0 on a log scale", sec, lab_yscalar(low));
+            ok = 0;
+        }
+        if (!low || !high)
+            ok = 0;
+        if (ok) {
+            int rc = integer ? lab_space_add_integer(c->cfg->space, lab_yscalar(name), llo, lhi,
+                                                     unit ? lab_yscalar(unit) : NULL, &e)
+                             : lab_space_add_real(c->cfg->space, lab_yscalar(name), lo, hi,
+                                                  log_scale, unit ? lab_yscalar(unit) : NULL, &e);
+            if (rc != 0) {
+                s_err(c, item, "%s: %s", sec, e.msg);
+                ok = 0;
+            }
+        }
+    }
+    if (!ok)
+        c->space_ok = 0;
+}
+
+static void s_load_space(s_ctx *c, yaml_node_t *seq, yaml_node_t *constraints)
+{
+    c->space_ok = 1;
+    if (!seq) {
+        c->space_ok = 0;
+        return;
+    }
+    size_t n = lab_yseq_len(seq);
+    if (n == 0) {
+        s_err(c, seq, "space needs at least one dimension");
+        c->space_ok = 0;
+    }
+    c->dim_names = s_calloc(c, n, sizeof *c->dim_names);
+    c->dim_nodes = s_calloc(c, n, sizeof *c->dim_nodes);
+    if (!c->dim_names || !c->dim_nodes)
+        return;
+    for (size_t i = 0; i < n; i++)
+        s_load_dim(c, lab_yseq_at(c->d, seq, i), i);
+    /* A constraint naming a dimension that failed would only repeat that
+     * error, so constraints are checked against a complete space only. */
+    if (!constraints || !c->space_ok)
+        return;
+    size_t nc = lab_yscalar(constraints) ? 1 : lab_yseq_len(constraints);
+    for (size_t i = 0; i < nc; i++) {
+        yaml_node_t *cn = s_strlist_node(c, constraints, i);
+        lab_err e = {0};
+        if (lab_space_add_constraint(c->cfg->space, lab_yscalar(cn), &e) != 0) {
+            /* the space's message may already quote the constraint */
+            if (strstr(e.msg, lab_yscalar(cn)))
+                s_err(c, cn, "%s", e.msg);
+            else
+                s_err(c, cn, "constraint '%s': %s", lab_yscalar(cn), e.msg);
+        }
+    }
+}
+
+static void s_load_objectives(s_ctx *c, yaml_node_t *seq)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    const s_key *K = s_objective_keys;
+    if (!seq)
+        return;
+    size_t n = lab_yseq_len(seq);
+    if (n == 0)
+        s_err(c, seq, "objectives needs at least one objective");
+    if (n > LAB_PLANNER_MAX_OBJECTIVES)
+        s_err(c, seq, "at most %d objectives are supported, got %zu", LAB_PLANNER_MAX_OBJECTIVES, n);
+    cfg->objectives = s_calloc(c, n, sizeof *cfg->objectives);
+    c->objective_from_nodes = s_calloc(c, n, sizeof *c->objective_from_nodes);
+    yaml_node_t **name_nodes = s_calloc(c, n, sizeof *name_nodes);
+    if (!cfg->objectives || !c->objective_from_nodes || !name_nodes) {
+        free(name_nodes);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
+        char sec[128];
+        const char *nm = lab_yscalar(lab_ymap_get(c->d, item, "name"));
+        if (nm)
+            snprintf(sec, sizeof sec, "objective '%s'", nm);
+        else
+            snprintf(sec, sizeof sec, "objectives[%zu]", i);
+        lab_cfg_objective *o = &cfg->objectives[cfg->n_objectives++];
+        if (!s_check_map(c, item, K, sec, v))
+            continue;
+        yaml_node_t *name = SLOT(v, K, "name"), *goal = SLOT(v, K, "goal"),
+                    *from = SLOT(v, K, "from"), *unit = SLOT(v, K, "unit");
+        if (name) {
+            for (size_t j = 0; j < i; j++)
+                if (name_nodes[j] && strcmp(lab_yscalar(name_nodes[j]), lab_yscalar(name)) == 0) {
+                    s_err(c, name, "duplicate objective name '%s' (first at line %d)",
+                          lab_yscalar(name), lab_yline(name_nodes[j]));
+                    name = NULL;
+                    break;
+                }
+        }
+        if (name) {
+            name_nodes[i] = name;
+            o->name = s_dup(c, lab_yscalar(name));
+        }
+        o->maximize = goal && strcmp(lab_yscalar(goal), "maximize") == 0;
+        if (unit)
+            o->unit = s_dup(c, lab_yscalar(unit));
+        if (from) {
+            const char *f = lab_yscalar(from), *dot = strchr(f, '.');
+            if (!dot || dot == f || !dot[1]) {
+                s_err(c, from, "%s: from must be STEP.VALUE (e.g. measure_pl.quantum_yield), got '%s'",
+                      sec, f);
+            } else {
+                o->from_step = strndup(f, (size_t)(dot - f));
+                o->from_value = s_dup(c, dot + 1);
+                if (!o->from_step)
+                    c->oom = 1;
+                c->objective_from_nodes[i] = from;
+            }
+        }
+    }
+    free(name_nodes);
+}
+
+static void s_load_planner(s_ctx *c, yaml_node_t *m)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    const s_key *K = s_planner_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    cfg->batch = 1;
+    if (!m || !s_check_map(c, m, K, "planner", v)) {
+        cfg->planner_kind = s_dup(c, "sobol");
+        return;
+    }
+    yaml_node_t *kind = SLOT(v, K, "kind");
+    if (kind) {
+        const char *k = lab_yscalar(kind);
+        const char *const *kinds = lab_planner_kinds();
+        size_t nk = 0;
+        int found = 0;
+        char list[256] = "";
+        size_t used = 0;
+        for (; kinds && kinds[nk]; nk++) {
+            if (strcmp(kinds[nk], k) == 0)
+                found = 1;
+            int w = snprintf(list + used, sizeof list - used, "%s%s", nk ? ", " : "", kinds[nk]);
+            if (w > 0 && (size_t)w < sizeof list - used)
+                used += (size_t)w;
+        }
+        if (!found) {
+            char hint[128];
+            s_err(c, kind, "planner.kind '%s' is not available; available kinds: %s%s", k, list,
+                  s_hint(hint, sizeof hint, k, kinds, nk));
+        } else {
+            cfg->planner_kind = s_dup(c, k);
+        }
+    } else {
+        cfg->planner_kind = s_dup(c, "sobol");
+    }
+    if (SLOT(v, K, "acquisition"))
+        cfg->acquisition = s_dup(c, lab_yscalar(SLOT(v, K, "acquisition")));
+    cfg->batch = (int)s_long(SLOT(v, K, "batch"), 1);
+    yaml_node_t *init = SLOT(v, K, "initial"), *iv[S_MAXKEYS];
+    if (init && s_check_map(c, init, s_initial_keys, "planner.initial", iv)) {
+        yaml_node_t *ik = SLOT(iv, s_initial_keys, "kind");
+        if (ik)
+            cfg->initial_kind = s_dup(c, lab_yscalar(ik));
+        cfg->initial_count = (int)s_long(SLOT(iv, s_initial_keys, "count"), 0);
+    }
+}
+
+/* "${name}" -> name (into buf); 1 when s is exactly one template. */
+static int s_template(const char *s, char *buf, size_t n)
+{
+    size_t len = strlen(s);
+    if (len < 4 || strncmp(s, "${", 2) != 0 || s[len - 1] != '}')
+        return 0;
+    if (memchr(s + 2, '}', len - 3) || strstr(s + 2, "${"))
+        return 0;
+    snprintf(buf, n, "%.*s", (int)(len - 3), s + 2);
+    return 1;
+}
+
+static void s_load_params(s_ctx *c, lab_cfg_step *st, yaml_node_t *m, const char *sec)
+{
+    size_t n = lab_ymap_len(m);
+    st->params = s_calloc(c, n, sizeof *st->params);
+    if (!st->params)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *kn, *vn;
+        lab_ymap_pair(c->d, m, i, &kn, &vn);
+        const char *key = lab_yscalar(kn), *val = lab_yscalar(vn);
+        if (!key || !*key) {
+            s_err(c, kn, "%s: parameter names must be plain names", sec);
+            continue;
+        }
+        for (size_t j = 0; j < st->n_params; j++)
+            if (strcmp(st->params[j].name, key) == 0) {
+                s_err(c, kn, "%s: duplicate parameter '%s'", sec, key);
+                key = NULL;
+                break;
+            }
+        if (!key)
+            continue;
+        if (!val) {
+            s_err(c, vn, "%s: params.%s must be a scalar (a literal or \"${dimension}\"), got %s",
+                  sec, key, lab_ykind(vn));
+            continue;
+        }
+        char dim[128];
+        lab_cfg_param *p = &st->params[st->n_params];
+        p->dim = -1;
+        if (s_template(val, dim, sizeof dim)) {
+            int idx = lab_space_find(c->cfg->space, dim);
+            if (idx < 0 && s_dim_seen(c, dim) < 0) {
+                char hint[128];
+                s_err(c, vn, "%s: params.%s refers to unknown dimension '%s'%s", sec, key, dim,
+                      s_hint(hint, sizeof hint, dim, c->dim_names, c->n_dim_names));
+                continue;
+            }
+            p->dim = idx;
+        } else if (strstr(val, "${")) {
+            s_err(c, vn, "%s: params.%s: '%s' is not a whole template; write exactly "
+                  "\"${dimension}\" or a literal without \"${\"", sec, key, val);
+            continue;
+        } else {
+            p->literal = s_dup(c, val);
+        }
+        p->name = s_dup(c, key);
+        st->n_params++;
+    }
+}
+
+static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out, size_t *n_out)
+{
+    const s_key *K = s_step_keys;
+    *steps_out = NULL;
+    *n_out = 0;
+    if (!seq)
+        return;
+    size_t n = lab_yseq_len(seq);
+    if (n == 0)
+        s_err(c, seq, "workflow needs at least one step");
+    lab_cfg_step *steps = s_calloc(c, n, sizeof *steps);
+    c->step_nodes = s_calloc(c, n, sizeof *c->step_nodes);
+    c->step_name_nodes = s_calloc(c, n, sizeof *c->step_name_nodes);
+    if (!steps || !c->step_nodes || !c->step_name_nodes) {
+        free(steps);
+        return;
+    }
+    *steps_out = steps;
+    *n_out = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
+        lab_cfg_step *st = &steps[i];
+        c->step_nodes[i] = item;
+        char sec[128];
+        const char *nm = lab_yscalar(lab_ymap_get(c->d, item, "step"));
+        if (nm)
+            snprintf(sec, sizeof sec, "step '%s'", nm);
+        else
+            snprintf(sec, sizeof sec, "workflow[%zu]", i);
+        if (!s_check_map(c, item, K, sec, v))
+            continue;
+        yaml_node_t *name = SLOT(v, K, "step");
+        if (name) {
+            const char *s = lab_yscalar(name);
+            if (!s_is_name(s, "_-")) {
+                s_err(c, name, "%s: step names may hold only letters, digits, '_' and '-'", sec);
+                name = NULL;
+            }
+            for (size_t j = 0; name && j < i; j++)
+                if (c->step_name_nodes[j] && strcmp(lab_yscalar(c->step_name_nodes[j]), s) == 0) {
+                    s_err(c, name, "duplicate step name '%s' (first at line %d)", s,
+                          lab_yline(c->step_name_nodes[j]));
+                    name = NULL;
+                }
+        }
+        if (name) {
+            c->step_name_nodes[i] = name;
+            st->name = s_dup(c, lab_yscalar(name));
+        }
+        if (SLOT(v, K, "capability"))
+            st->capability = s_dup(c, lab_yscalar(SLOT(v, K, "capability")));
+        st->after = s_strlist(c, SLOT(v, K, "after"), &st->n_after);
+        if (SLOT(v, K, "params"))
+            s_load_params(c, st, SLOT(v, K, "params"), sec);
+        st->timeout_s = s_seconds(SLOT(v, K, "timeout"), 0);
+        st->within_s = s_seconds(SLOT(v, K, "within"), 0);
+        st->retries = (int)s_long(SLOT(v, K, "retries"), 0);
+    }
+}
+
+static void s_load_devices(s_ctx *c, yaml_node_t *seq)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    const s_key *K = s_device_keys;
+    if (!seq)
+        return;
+    size_t n = lab_yseq_len(seq);
+    if (n == 0)
+        s_err(c, seq, "devices needs at least one device");
+    cfg->devices = s_calloc(c, n, sizeof *cfg->devices);
+    yaml_node_t **name_nodes = s_calloc(c, n, sizeof *name_nodes);
+    if (!cfg->devices || !name_nodes) {
+        free(name_nodes);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
+        char sec[128];
+        const char *nm = lab_yscalar(lab_ymap_get(c->d, item, "name"));
+        if (nm)
+            snprintf(sec, sizeof sec, "device '%s'", nm);
+        else
+            snprintf(sec, sizeof sec, "devices[%zu]", i);
+        lab_cfg_device *dv = &cfg->devices[cfg->n_devices++];
+        dv->capacity = 1;
+        if (!s_check_map(c, item, K, sec, v))
+            continue;
+        yaml_node_t *name = SLOT(v, K, "name");
+        if (name) {
+            const char *s = lab_yscalar(name);
+            if (!s_is_name(s, "._-")) {
+                s_err(c, name, "%s: device names may hold only letters, digits, '.', '_' and '-'",
+                      sec);
+                name = NULL;
+            }
+            for (size_t j = 0; name && j < i; j++)
+                if (name_nodes[j] && strcmp(lab_yscalar(name_nodes[j]), s) == 0) {
+                    s_err(c, name, "duplicate device name '%s' (first at line %d)", s,
+                          lab_yline(name_nodes[j]));
+                    name = NULL;
+                }
+        }
+        if (name) {
+            name_nodes[i] = name;
+            dv->name = s_dup(c, lab_yscalar(name));
+        }
+        yaml_node_t *caps = SLOT(v, K, "capabilities");
+        if (caps && !lab_yscalar(caps) && lab_yseq_len(caps) == 0)
+            s_err(c, caps, "%s: capabilities needs at least one capability", sec);
+        dv->capabilities = s_strlist(c, caps, &dv->n_capabilities);
+        dv->capacity = (int)s_long(SLOT(v, K, "capacity"), 1);
+    }
+    free(name_nodes);
+}
+
+static void s_load_endpoints(s_ctx *c, yaml_node_t *m)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    const s_key *K = s_endpoint_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    if (m && s_check_map(c, m, K, "endpoints", v)) {
+        for (size_t i = 0; K[i].name; i++)
+            if (v[i] && !strstr(lab_yscalar(v[i]), "://")) {
+                s_err(c, v[i], "endpoints.%s must be a ZeroMQ endpoint such as "
+                      "tcp://127.0.0.1:5560, got '%s'", K[i].name, lab_yscalar(v[i]));
+                v[i] = NULL;
+            }
+        if (SLOT(v, K, "devices"))
+            cfg->endpoint_devices = s_dup(c, lab_yscalar(SLOT(v, K, "devices")));
+        if (SLOT(v, K, "control"))
+            cfg->endpoint_control = s_dup(c, lab_yscalar(SLOT(v, K, "control")));
+    }
+    if (!cfg->endpoint_devices)
+        cfg->endpoint_devices = s_dup(c, "tcp://127.0.0.1:5560");
+    if (!cfg->endpoint_control)
+        cfg->endpoint_control = s_dup(c, "tcp://127.0.0.1:5561");
+}
+
+static void s_load_heartbeat(s_ctx *c, yaml_node_t *m)
+{
+    const s_key *K = s_heartbeat_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    c->cfg->heartbeat_ms = 1000;
+    c->cfg->liveness = 3;
+    if (!m || !s_check_map(c, m, K, "heartbeat", v))
+        return;
+    c->cfg->heartbeat_ms = (int)lround(s_seconds(SLOT(v, K, "interval"), 1.0) * 1000.0);
+    c->cfg->liveness = (int)s_long(SLOT(v, K, "liveness"), 3);
+}
+
+/* The hub path: relative ones are relative to the config file's directory. */
+static void s_set_hub(s_ctx *c, yaml_node_t *hub)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    char file[512];
+    if (hub)
+        snprintf(file, sizeof file, "%s", lab_yscalar(hub));
+    else if (cfg->name)
+        snprintf(file, sizeof file, "%s.db", cfg->name);
+    else
+        return;
+    const char *slash = strrchr(c->path, '/');
+    if (file[0] == '/' || !slash) {
+        cfg->hub = s_dup(c, file);
+        return;
+    }
+    size_t dl = (size_t)(slash - c->path) + 1;
+    size_t len = dl + strlen(file) + 1;
+    cfg->hub = malloc(len);
+    if (!cfg->hub) {
+        c->oom = 1;
+        return;
+    }
+    snprintf(cfg->hub, len, "%.*s%s", (int)dl, c->path, file);
+}
+
+static void s_default_operator(s_ctx *c)
+{
+    if (c->cfg->operator_name)
+        return;
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) == 0 && res && res->pw_name &&
+        *res->pw_name) {
+        c->cfg->operator_name = s_dup(c, res->pw_name);
+        return;
+    }
+    const char *l = getlogin();
+    c->cfg->operator_name = s_dup(c, l && *l ? l : "unknown");
+}
+
+/* ---- cross-field checks ---------------------------------------------------- */
+
+static int s_step_index(const lab_cfg_step *steps, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (steps[i].name && strcmp(steps[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Check `after` references and order the steps; on a cycle, report it and
+ * keep file order. */
+static void s_order_steps(s_ctx *c, lab_cfg_step *steps, size_t n)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    const char **names = s_calloc(c, n, sizeof *names);
+    int *indeg = s_calloc(c, n, sizeof *indeg);
+    int *done = s_calloc(c, n, sizeof *done);
+    size_t *order = s_calloc(c, n, sizeof *order);
+    if (!names || !indeg || !done || !order)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        names[i] = steps[i].name;
+    /* Drop references that name no step (after reporting them). */
+    for (size_t i = 0; i < n; i++) {
+        lab_cfg_step *st = &steps[i];
+        yaml_node_t *after = lab_ymap_get(c->d, c->step_nodes[i], "after");
+        size_t kept = 0;
+        for (size_t a = 0; a < st->n_after; a++) {
+            int j = s_step_index(steps, n, st->after[a]);
+            if (j < 0) {
+                /* A step whose name was rejected already has its error. */
+                int broken = 0;
+                for (size_t k = 0; k < n; k++) {
+                    const char *raw = lab_yscalar(lab_ymap_get(c->d, c->step_nodes[k], "step"));
+                    if (!steps[k].name && raw && strcmp(raw, st->after[a]) == 0)
+                        broken = 1;
+                }
+                if (!broken) {
+                    char hint[128];
+                    s_err(c, s_strlist_node(c, after, a), "step '%s': after names unknown step "
+                          "'%s'%s", st->name ? st->name : "?", st->after[a],
+                          s_hint(hint, sizeof hint, st->after[a], names, n));
+                }
+                free(st->after[a]);
+                continue;
+            }
+            if ((size_t)j == i) {
+                s_err(c, s_strlist_node(c, after, a), "step '%s' cannot come after itself",
+                      st->name);
+                free(st->after[a]);
+                continue;
+            }
+            st->after[kept++] = st->after[a];
+            indeg[i]++;
+        }
+        st->n_after = kept;
+    }
+    /* Kahn's algorithm, taking the earliest step in file order each time so
+     * that the order is stable and obvious. */
+    size_t n_done = 0;
+    for (;;) {
+        size_t pick = n;
+        for (size_t i = 0; i < n && pick == n; i++)
+            if (!done[i] && indeg[i] == 0)
+                pick = i;
+        if (pick == n)
+            break;
+        done[pick] = 1;
+        order[n_done++] = pick;
+        for (size_t i = 0; i < n; i++)
+            for (size_t a = 0; a < steps[i].n_after; a++)
+                if (!done[i] && steps[pick].name && strcmp(steps[i].after[a], steps[pick].name) == 0)
+                    indeg[i]--;
+    }
+    if (n_done < n) {
+        /* Every step left has a predecessor left: walk predecessors until
+         * one repeats; the walk from there is a cycle. */
+        size_t cur = 0;
+        while (done[cur])
+            cur++;
+        int *visit = indeg; /* reuse: visit order + 1, 0 when unvisited */
+        memset(visit, 0, n * sizeof *visit);
+        size_t *path = order; /* reuse */
+        size_t len = 0;
+        while (!visit[cur]) {
+            visit[cur] = (int)len + 1;
+            path[len++] = cur;
+            size_t next = n;
+            for (size_t a = 0; a < steps[cur].n_after && next == n; a++) {
+                int j = s_step_index(steps, n, steps[cur].after[a]);
+                if (j >= 0 && !done[j])
+                    next = (size_t)j;
+            }
+            cur = next;
+        }
+        /* path[first .. len-1] follows "after" links backwards; print it
+         * forwards (each step runs after the one before it), starting from
+         * the step written first in the file. */
+        size_t first = (size_t)visit[cur] - 1, m = len - 1, cyc = len - first;
+        for (size_t k = first; k < len; k++)
+            if (path[k] < path[m])
+                m = k;
+        char text[LAB_ERR_MSG_MAX / 2] = "";
+        size_t used = 0;
+        for (size_t t = 0; t <= cyc; t++) {
+            size_t k = first + (m - first + cyc - t % cyc) % cyc;
+            int w = snprintf(text + used, sizeof text - used, "%s%s", t ? " -> " : "",
+                             steps[path[k]].name);
+            if (w > 0 && (size_t)w < sizeof text - used)
+                used += (size_t)w;
+        }
+        s_err(c, c->step_nodes[path[m]], "workflow has a cycle: %s", text);
+        cfg->steps = steps;
+        cfg->n_steps = n;
+        goto out;
+    }
+    cfg->steps = s_calloc(c, n, sizeof *cfg->steps);
+    if (!cfg->steps) {
+        cfg->steps = steps;
+        cfg->n_steps = n;
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++)
+        cfg->steps[k] = steps[order[k]];
+    cfg->n_steps = n;
+    free(steps);
+out:
+    free(names);
+    free(indeg);
+    free(done);
+    free(order);
+}
+
+static void s_check_cross(s_ctx *c, lab_cfg_step *steps_file_order, size_t n_steps)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    /* objectives' steps (before reordering: step nodes are in file order) */
+    const char **snames = s_calloc(c, n_steps, sizeof *snames);
+    for (size_t i = 0; snames && i < n_steps; i++)
+        snames[i] = steps_file_order[i].name;
+    for (size_t i = 0; i < cfg->n_objectives; i++) {
+        lab_cfg_objective *o = &cfg->objectives[i];
+        if (!o->from_step || !c->objective_from_nodes[i])
+            continue;
+        if (s_step_index(steps_file_order, n_steps, o->from_step) < 0) {
+            char hint[128];
+            s_err(c, c->objective_from_nodes[i], "objective '%s': from names unknown step '%s'%s",
+                  o->name ? o->name : "?", o->from_step,
+                  snames ? s_hint(hint, sizeof hint, o->from_step, snames, n_steps) : "");
+        }
+    }
+    free(snames);
+    /* every capability has a device */
+    size_t n_caps = 0;
+    for (size_t i = 0; i < cfg->n_devices; i++)
+        n_caps += cfg->devices[i].n_capabilities;
+    const char **caps = s_calloc(c, n_caps, sizeof *caps);
+    size_t k = 0;
+    for (size_t i = 0; caps && i < cfg->n_devices; i++)
+        for (size_t j = 0; j < cfg->devices[i].n_capabilities; j++)
+            caps[k++] = cfg->devices[i].capabilities[j];
+    if (cfg->n_devices > 0) {
+        for (size_t i = 0; caps && i < n_steps; i++) {
+            const char *cap = steps_file_order[i].capability;
+            if (!cap)
+                continue;
+            int found = 0;
+            for (size_t j = 0; j < n_caps && !found; j++)
+                found = caps[j] && strcmp(caps[j], cap) == 0;
+            if (!found) {
+                char hint[128];
+                s_err(c, lab_ymap_get(c->d, c->step_nodes[i], "capability"),
+                      "step '%s': no device provides capability '%s'%s",
+                      steps_file_order[i].name ? steps_file_order[i].name : "?", cap,
+                      s_hint(hint, sizeof hint, cap, caps, n_caps));
+            }
+        }
+    }
+    free(caps);
+    s_order_steps(c, steps_file_order, n_steps);
+}
+
+/* ---- load ----------------------------------------------------------------- */
+
+static void s_report(s_ctx *c, FILE *errs, lab_err *err)
+{
+    if (c->n_probs > 1)
+        qsort(c->probs, c->n_probs, sizeof *c->probs, s_cmp_problem);
+    for (size_t i = 0; i < c->n_probs; i++)
+        if (errs)
+            fprintf(errs, "%s\n", c->probs[i].msg);
+    if (c->oom) {
+        if (errs)
+            fprintf(errs, "%s: out of memory\n", c->path);
+        lab_err_set(err, LAB_ENOMEM, "%s: out of memory", c->path);
+    } else if (c->n_probs) {
+        lab_err_set(err, LAB_ECONFIG, "%s", c->probs[0].msg);
+    }
+}
+
+static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, FILE *errs, lab_err *err)
+{
+    lab_err_clear(err);
+    lab_err perr = {0};
+    lab_ydoc *d = lab_ydoc_parse(path, text, len, &perr);
+    if (!d) {
+        if (errs)
+            fprintf(errs, "%s\n", perr.msg);
+        if (err)
+            *err = perr;
+        free(text);
+        return NULL;
+    }
+    lab_campaign_cfg *cfg = calloc(1, sizeof *cfg);
+    s_ctx c = {.d = d, .path = path, .cfg = cfg};
+    lab_cfg_step *steps = NULL;
+    size_t n_steps = 0;
+    if (!cfg) {
+        c.oom = 1;
+        goto done;
+    }
+    cfg->text = text;
+    text = NULL;
+    cfg->path = s_dup(&c, path);
+    cfg->stop_objective = -1;
+    cfg->stop_at_least = cfg->stop_at_most = NAN;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(cfg->text, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        lab_err_set(err, LAB_EIO, "%s: cannot compute sha256", path);
+        c.oom = 1;
+        goto done;
+    }
+    for (unsigned int i = 0; i < mdlen; i++)
+        snprintf(cfg->sha256 + 2 * i, 3, "%02x", md[i]);
+    cfg->space = lab_space_new();
+    if (!cfg->space) {
+        c.oom = 1;
+        goto done;
+    }
+
+    yaml_node_t *root = lab_ydoc_root(d), *v[S_MAXKEYS];
+    const s_key *K = s_top_keys;
+    if (s_check_map(&c, root, K, "", v)) {
+        yaml_node_t *stop = NULL;
+        if (SLOT(v, K, "campaign"))
+            s_load_campaign(&c, SLOT(v, K, "campaign"), &stop);
+        s_load_space(&c, SLOT(v, K, "space"), SLOT(v, K, "constraints"));
+        if (SLOT(v, K, "constraints") && !SLOT(v, K, "space"))
+            s_err(&c, SLOT(v, K, "constraints"), "constraints need a space");
+        s_load_objectives(&c, SLOT(v, K, "objectives"));
+        s_load_stop(&c, stop);
+        s_load_planner(&c, SLOT(v, K, "planner"));
+        s_load_workflow(&c, SLOT(v, K, "workflow"), &steps, &n_steps);
+        s_load_devices(&c, SLOT(v, K, "devices"));
+        s_load_endpoints(&c, SLOT(v, K, "endpoints"));
+        s_load_heartbeat(&c, SLOT(v, K, "heartbeat"));
+        s_set_hub(&c, SLOT(v, K, "hub"));
+        s_check_cross(&c, steps, n_steps);
+        steps = NULL; /* now owned by cfg */
+    }
+    if (!cfg->access)
+        cfg->access = s_dup(&c, "shared");
+    s_default_operator(&c);
+
+done:
+    s_report(&c, errs, err);
+    int failed = c.oom || c.n_probs > 0;
+    free(c.probs);
+    free(c.dim_names);
+    free(c.dim_nodes);
+    free(c.step_nodes);
+    free(c.step_name_nodes);
+    free(c.objective_from_nodes);
+    free(text);
+    lab_ydoc_destroy(&d);
+    if (failed)
+        lab_config_destroy(&cfg);
+    return cfg;
+}
+
+lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    lab_err e = {0};
+    lab_ydoc *d = lab_ydoc_load(path, &text, &len, &e);
+    if (!d) {
+        if (errs)
+            fprintf(errs, "%s\n", e.msg);
+        if (err)
+            *err = e;
+        return NULL;
+    }
+    /* Parsed again by s_load: simpler than sharing the document, and a
+     * config is small. */
+    lab_ydoc_destroy(&d);
+    return s_load(path, text, len, errs, err);
+}
+
+lab_campaign_cfg *lab_config_load_string(const char *path, const char *text, size_t len,
+                                         FILE *errs, lab_err *err)
+{
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        lab_err_set(err, LAB_ENOMEM, "%s: out of memory", path ? path : "<config>");
+        return NULL;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    return s_load(path ? path : "<config>", copy, len, errs, err);
+}
+
+void lab_config_destroy(lab_campaign_cfg **cfgp)
+{
+    if (!cfgp || !*cfgp)
+        return;
+    lab_campaign_cfg *cfg = *cfgp;
+    free(cfg->path);
+    free(cfg->text);
+    free(cfg->name);
+    free(cfg->operator_name);
+    free(cfg->access);
+    lab_space_destroy(&cfg->space);
+    for (size_t i = 0; cfg->objectives && i < cfg->n_objectives; i++) {
+        free(cfg->objectives[i].name);
+        free(cfg->objectives[i].from_step);
+        free(cfg->objectives[i].from_value);
+        free(cfg->objectives[i].unit);
+    }
+    free(cfg->objectives);
+    free(cfg->planner_kind);
+    free(cfg->acquisition);
+    free(cfg->initial_kind);
+    for (size_t i = 0; cfg->steps && i < cfg->n_steps; i++) {
+        lab_cfg_step *st = &cfg->steps[i];
+        free(st->name);
+        free(st->capability);
+        s_free_strv(st->after, st->n_after);
+        for (size_t j = 0; j < st->n_params; j++) {
+            free(st->params[j].name);
+            free(st->params[j].literal);
+        }
+        free(st->params);
+    }
+    free(cfg->steps);
+    for (size_t i = 0; cfg->devices && i < cfg->n_devices; i++) {
+        free(cfg->devices[i].name);
+        s_free_strv(cfg->devices[i].capabilities, cfg->devices[i].n_capabilities);
+    }
+    free(cfg->devices);
+    free(cfg->endpoint_devices);
+    free(cfg->endpoint_control);
+    free(cfg->hub);
+    free(cfg);
+    *cfgp = NULL;
+}
+
+int lab_config_step(const lab_campaign_cfg *cfg, const char *name)
+{
+    if (!cfg || !name)
+        return -1;
+    return s_step_index(cfg->steps, cfg->n_steps, name);
+}
+
+static const char *s_type_name(s_type t)
+{
+    switch (t) {
+    case S_STR: return "string";
+    case S_INT: return "integer";
+    case S_NUM: return "number";
+    case S_BOOL: return "boolean";
+    case S_DUR: return "duration";
+    case S_HOURS: return "hours";
+    case S_ENUM: return "choice";
+    case S_MAP: return "mapping";
+    case S_LIST: return "list";
+    case S_STRLIST: return "list of strings";
+    }
+    return "?";
+}
+
+void lab_config_print_keys(FILE *out)
+{
+    for (size_t s = 0; s < sizeof s_sections / sizeof s_sections[0]; s++) {
+        fprintf(out, "\n### `%s`\n\n| key | type | required | bounds | default | meaning |\n"
+                     "|---|---|---|---|---|---|\n", s_sections[s].section);
+        for (const s_key *k = s_sections[s].keys; k->name; k++) {
+            char b[96] = "";
+            if (k->type == S_ENUM) {
+                /* "a|b" would split a markdown table cell */
+                size_t j = 0;
+                for (const char *p = k->choices; *p && j + 3 < sizeof b; p++) {
+                    if (*p == '|') {
+                        b[j++] = ',';
+                        b[j++] = ' ';
+                    } else {
+                        b[j++] = *p;
+                    }
+                }
+                b[j] = '\0';
+            }
+            else if (!isnan(k->min) || !isnan(k->max))
+                s_bounds_text(b, sizeof b, k, k->type == S_INT);
+            fprintf(out, "| `%s` | %s | %s | %s | %s%s%s | %s |\n", k->name,
+                    s_type_name(k->type), k->required ? "yes" : "no", b, k->def ? "`" : "",
+                    k->def ? k->def : "", k->def ? "`" : "", k->help);
+        }
+    }
+}

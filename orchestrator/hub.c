@@ -1,0 +1,890 @@
+/* The data hub on SQLite: schema, migrations and every SQL statement of
+ * labloop (see hub.h for the contract and docs/DATA.md for the schema).
+ *
+ * For: one writer handle per campaign process (group commit, cached prepared
+ * statements) and any number of read-only handles in other processes.
+ * Not for: sharing a handle between threads, deciding what to record (the
+ * orchestrator does), or replication (a later PostgreSQL hub).
+ *
+ * Write path: the first write after a commit runs BEGIN IMMEDIATE; every
+ * write reuses its prepared statement (reset + bind); lab_hub_commit() runs
+ * COMMIT, which is the only fsync. If SQLite itself rolls the transaction
+ * back after an error (disk full, I/O error), the handle remembers it and the
+ * next commit fails, so the caller never acknowledges lost writes.
+ */
+#include "orchestrator/hub.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "common/banned.h"
+
+#define S_BUSY_TIMEOUT_MS 5000
+
+/* ---- schema: migrations[v] takes a hub from version v-1 to v ---- */
+
+static const char *const s_migrations[] = {
+    /* 0: the empty file; nothing to do */
+    NULL,
+    /* 1: the first schema */
+    "CREATE TABLE campaigns (\n"
+    "  id             INTEGER PRIMARY KEY,\n"
+    "  name           TEXT NOT NULL UNIQUE,\n"
+    "  config_path    TEXT,\n"
+    "  config_text    TEXT,\n"
+    "  config_sha256  TEXT,\n"
+    "  seed           INTEGER NOT NULL DEFAULT 0,\n"
+    "  version        TEXT,\n"
+    "  host           TEXT,\n"
+    "  operator       TEXT,\n"
+    "  access         TEXT NOT NULL DEFAULT 'closed'\n"
+    "                 CHECK (access IN ('open','shared','closed')),\n"
+    "  export_control INTEGER NOT NULL DEFAULT 0,\n"
+    "  planner        TEXT,\n"
+    "  status         TEXT NOT NULL DEFAULT 'created',\n"
+    "  created_us     INTEGER NOT NULL,\n"
+    "  updated_us     INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE TABLE devices (\n"
+    "  id             INTEGER PRIMARY KEY,\n"
+    "  campaign       INTEGER NOT NULL REFERENCES campaigns(id),\n"
+    "  name           TEXT NOT NULL,\n"
+    "  driver         TEXT,\n"
+    "  capabilities   TEXT CHECK (capabilities IS NULL OR json_valid(capabilities)),\n"
+    "  capacity       INTEGER NOT NULL DEFAULT 1,\n"
+    "  status         TEXT NOT NULL,\n"
+    "  first_seen_us  INTEGER NOT NULL,\n"
+    "  last_seen_us   INTEGER NOT NULL,\n"
+    "  UNIQUE (campaign, name)\n"
+    ");\n"
+    "CREATE TABLE experiments (\n"
+    "  id             INTEGER PRIMARY KEY,\n"
+    "  campaign       INTEGER NOT NULL REFERENCES campaigns(id),\n"
+    "  seq            INTEGER NOT NULL,\n"
+    "  params         TEXT NOT NULL CHECK (json_valid(params)),\n"
+    "  origin         TEXT,\n"
+    "  provenance     TEXT CHECK (provenance IS NULL OR json_valid(provenance)),\n"
+    "  status         TEXT NOT NULL,\n"
+    "  objectives     TEXT CHECK (objectives IS NULL OR json_valid(objectives)),\n"
+    "  error          TEXT,\n"
+    "  proposed_us    INTEGER NOT NULL,\n"
+    "  updated_us     INTEGER NOT NULL,\n"
+    "  finished_us    INTEGER,\n"
+    "  UNIQUE (campaign, seq)\n"
+    ");\n"
+    "CREATE INDEX experiments_status ON experiments(campaign, status);\n"
+    "CREATE TABLE steps (\n"
+    "  id             INTEGER PRIMARY KEY,\n"
+    "  attempt_id     TEXT NOT NULL UNIQUE,\n"
+    "  campaign       INTEGER NOT NULL,\n"
+    "  experiment     INTEGER NOT NULL,\n"
+    "  step           TEXT NOT NULL,\n"
+    "  attempt        INTEGER NOT NULL,\n"
+    "  device         TEXT,\n"
+    "  status         TEXT NOT NULL,\n"
+    "  params         TEXT CHECK (params IS NULL OR json_valid(params)),\n"
+    "  result         TEXT CHECK (result IS NULL OR json_valid(result)),\n"
+    "  error          TEXT,\n"
+    "  queued_us      INTEGER NOT NULL,\n"
+    "  started_us     INTEGER,\n"
+    "  finished_us    INTEGER,\n"
+    "  FOREIGN KEY (campaign, experiment) REFERENCES experiments(campaign, seq)\n"
+    ");\n"
+    "CREATE INDEX steps_experiment ON steps(campaign, experiment);\n"
+    "CREATE TABLE artifacts (\n"
+    "  id             INTEGER PRIMARY KEY,\n"
+    "  sha256         TEXT NOT NULL,\n"
+    "  size           INTEGER NOT NULL,\n"
+    "  media_type     TEXT,\n"
+    "  name           TEXT,\n"
+    "  attempt_id     TEXT REFERENCES steps(attempt_id),\n"
+    "  content        BLOB,\n"
+    "  path           TEXT,\n"
+    "  created_us     INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX artifacts_attempt ON artifacts(attempt_id);\n"
+    "CREATE INDEX artifacts_sha256 ON artifacts(sha256);\n"
+    "CREATE TABLE samples (\n"
+    "  id             INTEGER PRIMARY KEY,\n"
+    "  campaign       INTEGER NOT NULL REFERENCES campaigns(id),\n"
+    "  experiment     INTEGER,\n"
+    "  label          TEXT NOT NULL,\n"
+    "  parent         INTEGER REFERENCES samples(id),\n"
+    "  location       TEXT,\n"
+    "  created_us     INTEGER NOT NULL,\n"
+    "  updated_us     INTEGER NOT NULL,\n"
+    "  UNIQUE (campaign, label)\n"
+    ");\n"
+    "CREATE TABLE sample_locations (\n"
+    "  id             INTEGER PRIMARY KEY,\n"
+    "  sample         INTEGER NOT NULL REFERENCES samples(id),\n"
+    "  t_us           INTEGER NOT NULL,\n"
+    "  location       TEXT NOT NULL,\n"
+    "  attempt_id     TEXT\n"
+    ");\n"
+    "CREATE INDEX sample_locations_sample ON sample_locations(sample, t_us);\n"
+    "CREATE TABLE events (\n"
+    "  id             INTEGER PRIMARY KEY,\n"
+    "  campaign       INTEGER REFERENCES campaigns(id),\n"
+    "  t_us           INTEGER NOT NULL,\n"
+    "  kind           TEXT NOT NULL,\n"
+    "  subject        TEXT,\n"
+    "  detail         TEXT CHECK (detail IS NULL OR json_valid(detail))\n"
+    ");\n"
+    "CREATE INDEX events_campaign_t ON events(campaign, t_us);\n"
+    "CREATE INDEX events_subject ON events(subject);\n"
+    "CREATE TABLE audit (\n"
+    "  id             INTEGER PRIMARY KEY,\n"
+    "  campaign       INTEGER REFERENCES campaigns(id),\n"
+    "  t_us           INTEGER NOT NULL,\n"
+    "  actor          TEXT NOT NULL,\n"
+    "  origin         TEXT,\n"
+    "  action         TEXT NOT NULL,\n"
+    "  target         TEXT,\n"
+    "  detail         TEXT CHECK (detail IS NULL OR json_valid(detail)),\n"
+    "  outcome        TEXT\n"
+    ");\n"
+    "CREATE INDEX audit_campaign_t ON audit(campaign, t_us);\n"
+    /* Append-only tables refuse UPDATE and DELETE in the database itself. */
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events\n"
+    "  BEGIN SELECT RAISE(ABORT, 'events is append-only'); END;\n"
+    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events\n"
+    "  BEGIN SELECT RAISE(ABORT, 'events is append-only'); END;\n"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit\n"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;\n"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit\n"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;\n"
+    "CREATE TRIGGER sample_locations_no_update BEFORE UPDATE ON sample_locations\n"
+    "  BEGIN SELECT RAISE(ABORT, 'sample_locations is append-only'); END;\n"
+    "CREATE TRIGGER sample_locations_no_delete BEFORE DELETE ON sample_locations\n"
+    "  BEGIN SELECT RAISE(ABORT, 'sample_locations is append-only'); END;\n",
+};
+
+_Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VERSION + 1,
+               "every schema version needs its migration in s_migrations");
+
+/* ---- cached statements ---- */
+
+#define S_STMT_MAP(X)                                                                    \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                          \
+    X(COMMIT, "COMMIT")                                                                  \
+    X(ROLLBACK, "ROLLBACK")                                                              \
+    X(INS_CAMPAIGN,                                                                      \
+      "INSERT INTO campaigns (name, config_path, config_text, config_sha256, seed,"      \
+      " version, host, operator, access, export_control, planner, status, created_us,"   \
+      " updated_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, 'closed'), ?10," \
+      " ?11, 'created', ?12, ?12)")                                                      \
+    X(FIND_CAMPAIGN, "SELECT id, status FROM campaigns WHERE name = ?1")                 \
+    X(SET_CAMPAIGN, "UPDATE campaigns SET status = ?2, updated_us = ?3 WHERE id = ?1")   \
+    X(UPSERT_DEVICE,                                                                     \
+      "INSERT INTO devices (campaign, name, driver, capabilities, capacity, status,"     \
+      " first_seen_us, last_seen_us) VALUES (?1, ?2, ?3, ?4, ?5, COALESCE(?6, 'ready'),"  \
+      " ?7, ?7) ON CONFLICT (campaign, name) DO UPDATE SET"                              \
+      " driver = COALESCE(excluded.driver, driver),"                                     \
+      " capabilities = COALESCE(excluded.capabilities, capabilities),"                   \
+      " capacity = excluded.capacity, status = excluded.status,"                         \
+      " last_seen_us = excluded.last_seen_us")                                           \
+    X(SET_DEVICE,                                                                        \
+      "UPDATE devices SET status = ?3, last_seen_us = ?4 WHERE campaign = ?1 AND name = ?2") \
+    X(INS_EXPERIMENT,                                                                    \
+      "INSERT INTO experiments (campaign, seq, params, origin, provenance, status,"      \
+      " proposed_us, updated_us) VALUES (?1, ?2, COALESCE(?3, '{}'), ?4, ?5,"            \
+      " COALESCE(?6, 'proposed'), ?7, ?7)")                                              \
+    X(SET_EXPERIMENT,                                                                    \
+      "UPDATE experiments SET status = ?3, objectives = COALESCE(?4, objectives),"       \
+      " error = COALESCE(?5, error), updated_us = ?6,"                                   \
+      " finished_us = CASE WHEN ?3 IN ('measured', 'failed', 'cancelled') THEN ?6"       \
+      " ELSE finished_us END WHERE campaign = ?1 AND seq = ?2")                          \
+    X(INS_STEP,                                                                          \
+      "INSERT INTO steps (attempt_id, campaign, experiment, step, attempt, device,"      \
+      " status, params, queued_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"                      \
+      " COALESCE(?7, 'queued'), ?8, ?9)")                                                \
+    X(SET_STEP,                                                                          \
+      "UPDATE steps SET status = COALESCE(?2, status), device = COALESCE(?3, device),"   \
+      " started_us = COALESCE(NULLIF(?4, 0), started_us),"                               \
+      " finished_us = COALESCE(NULLIF(?5, 0), finished_us),"                             \
+      " result = COALESCE(?6, result), error = COALESCE(?7, error)"                      \
+      " WHERE attempt_id = ?1")                                                          \
+    X(INS_EVENT,                                                                         \
+      "INSERT INTO events (campaign, t_us, kind, subject, detail)"                       \
+      " VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5)")                                         \
+    X(COUNT_EXPERIMENTS,                                                                 \
+      "SELECT count(*) FROM experiments WHERE campaign = ?1"                             \
+      " AND (?2 IS NULL OR status = ?2)")                                                \
+    X(LATEST_CAMPAIGN, "SELECT id, name FROM campaigns ORDER BY id DESC LIMIT 1")
+
+enum {
+#define S_STMT_ENUM(name, sql) S_##name,
+    S_STMT_MAP(S_STMT_ENUM)
+#undef S_STMT_ENUM
+    S_STMT_COUNT
+};
+
+static const char *const s_stmt_sql[S_STMT_COUNT] = {
+#define S_STMT_SQL(name, sql) sql,
+    S_STMT_MAP(S_STMT_SQL)
+#undef S_STMT_SQL
+};
+
+struct lab_hub {
+    sqlite3 *db;
+    char *path;
+    int readonly;
+    int in_tx;                   /* BEGIN ran, COMMIT not yet */
+    int tx_lost;                 /* SQLite rolled the open transaction back */
+    sqlite3_stmt *stmt[S_STMT_COUNT];
+    char errmsg[LAB_ERR_MSG_MAX];
+};
+
+/* ---- errors ---- */
+
+static int s_fail(lab_hub *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int s_fail(lab_hub *h, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->errmsg, sizeof h->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* An SQLite failure of the statement that did `what`. Constraint failures
+ * are the caller's mistake or a duplicate, so they get their own codes. */
+static int s_fail_sql(lab_hub *h, int rc, const char *what)
+{
+    int ext = sqlite3_extended_errcode(h->db);
+    const char *msg = sqlite3_errmsg(h->db);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return s_fail(h, LAB_ESTATE, "%s: already in the hub (%s)", what, msg);
+        if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return s_fail(h, LAB_ENOTFOUND, "%s: refers to a row that is not in the hub (%s)",
+                          what, msg);
+        if (ext == SQLITE_CONSTRAINT_TRIGGER)
+            return s_fail(h, LAB_ESTATE, "%s: %s", what, msg);
+        return s_fail(h, LAB_EINVAL, "%s: invalid value (%s)", what, msg);
+    }
+    lab_err e;
+    lab_err_clear(&e);
+    int code = lab_err_from_sqlite(&e, rc, msg, what);
+    /* Some errors (full disk, I/O, out of memory) make SQLite roll back the
+     * whole transaction: every write since the last commit is gone. */
+    if (h->in_tx && sqlite3_get_autocommit(h->db)) {
+        h->in_tx = 0;
+        h->tx_lost = 1;
+        return s_fail(h, code, "%s; the open transaction was rolled back", e.msg);
+    }
+    return s_fail(h, code, "%s", e.msg);
+}
+
+static int s_to_err(const lab_hub *h, int code, lab_err *err)
+{
+    if (code < 0)
+        lab_err_set(err, code, "%s", h->errmsg);
+    return code;
+}
+
+/* ---- statements ---- */
+
+static sqlite3_stmt *s_stmt(lab_hub *h, int which)
+{
+    if (!h->stmt[which]) {
+        int rc = sqlite3_prepare_v3(h->db, s_stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &h->stmt[which], NULL);
+        if (rc != SQLITE_OK) {
+            s_fail_sql(h, rc, "preparing a hub statement");
+            h->stmt[which] = NULL;
+            return NULL;
+        }
+    }
+    return h->stmt[which];
+}
+
+static void s_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Step a write statement to completion; returns 0 or a lab_errno. */
+static int s_run(lab_hub *h, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = s_fail_sql(h, rc, what);
+    sqlite3_reset(st);
+    return ret;
+}
+
+static int s_exec(lab_hub *h, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(h->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        lab_err e;
+        lab_err_from_sqlite(&e, rc, msg ? msg : sqlite3_errmsg(h->db), what);
+        sqlite3_free(msg);
+        return s_fail(h, e.code, "%s", e.msg);
+    }
+    return 0;
+}
+
+/* Join (or open) the group transaction before a write. */
+static int s_write_begin(lab_hub *h, const char *what)
+{
+    if (h->readonly)
+        return s_fail(h, LAB_ESTATE, "%s: hub '%s' is open read-only", what, h->path);
+    if (h->tx_lost)
+        return s_fail(h, LAB_EDB, "%s: an earlier write failed and rolled back the "
+                      "transaction; commit to report it before writing again", what);
+    if (h->in_tx)
+        return 0;
+    sqlite3_stmt *st = s_stmt(h, S_BEGIN);
+    if (!st)
+        return LAB_EDB;
+    int ret = s_run(h, st, "starting a hub transaction");
+    if (ret == 0)
+        h->in_tx = 1;
+    return ret;
+}
+
+/* Prepared statement for a write, inside the group transaction. */
+static sqlite3_stmt *s_write_stmt(lab_hub *h, int which, const char *what, int *ret)
+{
+    *ret = s_write_begin(h, what);
+    if (*ret < 0)
+        return NULL;
+    sqlite3_stmt *st = s_stmt(h, which);
+    if (!st)
+        *ret = LAB_EDB;
+    return st;
+}
+
+/* ---- open / close ---- */
+
+static int s_pragma_int(lab_hub *h, const char *sql, int64_t *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(h->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *v = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    int ret = 0;
+    if (rc != SQLITE_OK) {
+        int code = sqlite3_errcode(h->db);
+        if (code == SQLITE_NOTADB)
+            ret = s_fail(h, LAB_EDB, "cannot open hub '%s': not an SQLite database", h->path);
+        else
+            ret = s_fail(h, LAB_EDB, "cannot open hub '%s': %s", h->path,
+                         sqlite3_errmsg(h->db));
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Refuse files that are not labloop hubs, and hubs newer than this labloop. */
+static int s_check_version(lab_hub *h, int64_t *version)
+{
+    int ret = s_pragma_int(h, "PRAGMA user_version", version);
+    if (ret < 0)
+        return ret;
+    if (*version > LAB_HUB_SCHEMA_VERSION)
+        return s_fail(h, LAB_EVERSION,
+                      "cannot open hub '%s': its schema version %lld is newer than this "
+                      "labloop knows (%d); use a newer labloop",
+                      h->path, (long long)*version, LAB_HUB_SCHEMA_VERSION);
+    if (*version == 0) {
+        int64_t tables = 0;
+        ret = s_pragma_int(h, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'",
+                           &tables);
+        if (ret < 0)
+            return ret;
+        if (tables > 0)
+            return s_fail(h, LAB_EDB,
+                          "cannot open hub '%s': an SQLite database but not a labloop hub "
+                          "(it has other tables and no labloop schema version)", h->path);
+    }
+    return 0;
+}
+
+static int s_migrate(lab_hub *h)
+{
+    int ret = s_exec(h, "BEGIN IMMEDIATE", "migrating the hub schema");
+    if (ret < 0)
+        return ret;
+    int64_t version = 0;
+    /* Re-read under the write lock: another process may have migrated. */
+    ret = s_check_version(h, &version);
+    for (int64_t v = version + 1; ret == 0 && v <= LAB_HUB_SCHEMA_VERSION; v++) {
+        char what[64];
+        snprintf(what, sizeof what, "migrating the hub schema to version %lld", (long long)v);
+        ret = s_exec(h, s_migrations[v], what);
+        if (ret == 0) {
+            char sql[64];
+            snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)v);
+            ret = s_exec(h, sql, what);
+        }
+    }
+    if (ret < 0) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+        return ret;
+    }
+    return s_exec(h, "COMMIT", "migrating the hub schema");
+}
+
+static lab_hub *s_open(const char *path, int readonly, lab_err *err)
+{
+    if (!path || !*path) {
+        lab_err_set(err, LAB_EINVAL, "cannot open hub: no path given");
+        return NULL;
+    }
+    lab_hub *h = calloc(1, sizeof *h);
+    if (!h || !(h->path = strdup(path))) {
+        free(h);
+        lab_err_set(err, LAB_ENOMEM, "cannot open hub '%s': out of memory", path);
+        return NULL;
+    }
+    h->readonly = readonly;
+    int ret = 0;
+    struct stat sb;
+    if (readonly && stat(path, &sb) != 0) {
+        ret = s_fail(h, LAB_ENOTFOUND, "cannot open hub '%s': %s", path, strerror(errno));
+        goto fail;
+    }
+    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path, &h->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        int sys = h->db ? sqlite3_system_errno(h->db) : 0;
+        ret = s_fail(h, LAB_EDB, "cannot open hub '%s': %s", path,
+                     sys ? strerror(sys) : h->db ? sqlite3_errmsg(h->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(h->db, 1);
+    sqlite3_busy_timeout(h->db, S_BUSY_TIMEOUT_MS);
+
+    int64_t version = 0;
+    if ((ret = s_check_version(h, &version)) < 0)
+        goto fail;
+    if (readonly) {
+        if (version == 0) {
+            ret = s_fail(h, LAB_EDB, "cannot open hub '%s': not a labloop hub (no labloop "
+                         "schema in it)", path);
+            goto fail;
+        }
+        if (version < LAB_HUB_SCHEMA_VERSION) {
+            ret = s_fail(h, LAB_EVERSION, "cannot open hub '%s': schema version %lld is older "
+                         "than %d; open it once with a writing labloop command to migrate",
+                         path, (long long)version, LAB_HUB_SCHEMA_VERSION);
+            goto fail;
+        }
+        return h;
+    }
+
+    /* WAL lets readers in other processes read while this handle writes;
+     * synchronous=FULL makes a COMMIT durable before we acknowledge. */
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(h->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        if (!mode || strcmp(mode, "wal") != 0)
+            ret = s_fail(h, LAB_EDB, "cannot open hub '%s': the file system does not support "
+                         "WAL mode (journal_mode is '%s')", path, mode ? mode : "?");
+    } else {
+        ret = s_fail(h, LAB_EDB, "cannot open hub '%s': setting WAL mode: %s", path,
+                     sqlite3_errmsg(h->db));
+    }
+    sqlite3_finalize(st);
+    if (ret < 0)
+        goto fail;
+    if ((ret = s_exec(h, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+                      "configuring the hub")) < 0)
+        goto fail;
+    if (version < LAB_HUB_SCHEMA_VERSION && (ret = s_migrate(h)) < 0)
+        goto fail;
+    return h;
+
+fail:
+    lab_err_set(err, ret, "%s", h->errmsg);
+    lab_hub_destroy(&h);
+    return NULL;
+}
+
+lab_hub *lab_hub_open(const char *path, lab_err *err)
+{
+    return s_open(path, 0, err);
+}
+
+lab_hub *lab_hub_open_readonly(const char *path, lab_err *err)
+{
+    return s_open(path, 1, err);
+}
+
+void lab_hub_destroy(lab_hub **hp)
+{
+    if (!hp || !*hp)
+        return;
+    lab_hub *h = *hp;
+    if (h->db && !sqlite3_get_autocommit(h->db))
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < S_STMT_COUNT; i++)
+        sqlite3_finalize(h->stmt[i]);
+    sqlite3_close(h->db);
+    free(h->path);
+    free(h);
+    *hp = NULL;
+}
+
+/* ---- transactions ---- */
+
+int lab_hub_commit(lab_hub *h, lab_err *err)
+{
+    if (h->tx_lost) {
+        h->tx_lost = 0;
+        s_fail(h, LAB_EDB, "hub '%s': the transaction was rolled back by an earlier write "
+               "error; its writes are lost", h->path);
+        return s_to_err(h, LAB_EDB, err);
+    }
+    if (!h->in_tx)
+        return 0;
+    sqlite3_stmt *st = s_stmt(h, S_COMMIT);
+    int ret = st ? s_run(h, st, "committing to the hub") : LAB_EDB;
+    if (ret < 0) {
+        /* COMMIT may leave the transaction open (e.g. busy): the contract is
+         * that the writes are lost, so end it here. */
+        if (!sqlite3_get_autocommit(h->db))
+            sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+        h->tx_lost = 0;
+    }
+    h->in_tx = 0;
+    return s_to_err(h, ret, err);
+}
+
+int lab_hub_dirty(const lab_hub *h)
+{
+    return h->in_tx || h->tx_lost;
+}
+
+const char *lab_hub_errmsg(const lab_hub *h)
+{
+    return h ? h->errmsg : "no hub";
+}
+
+/* ---- writes ---- */
+
+int lab_hub_record_campaign(lab_hub *h, const lab_hub_campaign *c, int64_t *id)
+{
+    if (!c || !c->name || !*c->name)
+        return s_fail(h, LAB_EINVAL, "recording a campaign: no name");
+    int ret;
+    char what[160];
+    snprintf(what, sizeof what, "recording campaign '%s'", c->name);
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_CAMPAIGN, what, &ret);
+    if (!st)
+        return ret;
+    s_bind_text(st, 1, c->name);
+    s_bind_text(st, 2, c->config_path);
+    s_bind_text(st, 3, c->config_text);
+    s_bind_text(st, 4, c->config_sha256);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)c->seed); /* two's complement: cast back */
+    s_bind_text(st, 6, c->version);
+    s_bind_text(st, 7, c->host);
+    s_bind_text(st, 8, c->operator_name);
+    s_bind_text(st, 9, c->access);
+    sqlite3_bind_int(st, 10, c->export_control ? 1 : 0);
+    s_bind_text(st, 11, c->planner);
+    sqlite3_bind_int64(st, 12, c->created_us);
+    ret = s_run(h, st, what);
+    if (ret == LAB_ESTATE)
+        return s_fail(h, LAB_ESTATE, "campaign '%s' is already in hub '%s'; choose another "
+                      "name or resume it", c->name, h->path);
+    if (ret == 0 && id)
+        *id = sqlite3_last_insert_rowid(h->db);
+    return ret;
+}
+
+int lab_hub_find_campaign(lab_hub *h, const char *name, int64_t *id, char *status, size_t n)
+{
+    if (!name)
+        return s_fail(h, LAB_EINVAL, "finding a campaign: no name");
+    sqlite3_stmt *st = s_stmt(h, S_FIND_CAMPAIGN);
+    if (!st)
+        return LAB_EDB;
+    s_bind_text(st, 1, name);
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        if (id)
+            *id = sqlite3_column_int64(st, 0);
+        if (status && n > 0) {
+            const char *s = (const char *)sqlite3_column_text(st, 1);
+            snprintf(status, n, "%s", s ? s : "");
+        }
+    } else if (rc == SQLITE_DONE) {
+        ret = s_fail(h, LAB_ENOTFOUND, "campaign '%s' is not in hub '%s'", name, h->path);
+    } else {
+        ret = s_fail_sql(h, rc, "finding a campaign");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+/* After an UPDATE: no row changed means the key was not there. */
+static int s_changed(lab_hub *h, int ret, const char *what)
+{
+    if (ret == 0 && sqlite3_changes(h->db) == 0)
+        return s_fail(h, LAB_ENOTFOUND, "%s: no such row in the hub", what);
+    return ret;
+}
+
+int lab_hub_set_campaign_status(lab_hub *h, int64_t campaign, const char *status, int64_t t_us)
+{
+    if (!status)
+        return s_fail(h, LAB_EINVAL, "setting a campaign's status: no status");
+    char what[128];
+    snprintf(what, sizeof what, "setting campaign %lld to '%s'", (long long)campaign, status);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_SET_CAMPAIGN, what, &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    s_bind_text(st, 2, status);
+    sqlite3_bind_int64(st, 3, t_us);
+    return s_changed(h, s_run(h, st, what), what);
+}
+
+int lab_hub_record_device(lab_hub *h, int64_t campaign, const char *name, const char *driver,
+                          const char *capabilities_json, int capacity, const char *status,
+                          int64_t t_us)
+{
+    if (!name)
+        return s_fail(h, LAB_EINVAL, "recording a device: no name");
+    char what[160];
+    snprintf(what, sizeof what, "recording device '%s'", name);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_UPSERT_DEVICE, what, &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    s_bind_text(st, 2, name);
+    s_bind_text(st, 3, driver);
+    s_bind_text(st, 4, capabilities_json);
+    sqlite3_bind_int(st, 5, capacity);
+    s_bind_text(st, 6, status);
+    sqlite3_bind_int64(st, 7, t_us);
+    return s_run(h, st, what);
+}
+
+int lab_hub_set_device_status(lab_hub *h, int64_t campaign, const char *name,
+                              const char *status, int64_t t_us)
+{
+    if (!name || !status)
+        return s_fail(h, LAB_EINVAL, "setting a device's status: no name or status");
+    char what[160];
+    snprintf(what, sizeof what, "setting device '%s' to '%s'", name, status);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_SET_DEVICE, what, &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    s_bind_text(st, 2, name);
+    s_bind_text(st, 3, status);
+    sqlite3_bind_int64(st, 4, t_us);
+    return s_changed(h, s_run(h, st, what), what);
+}
+
+int lab_hub_record_experiment(lab_hub *h, int64_t campaign, int64_t seq, const char *params_json,
+                              const char *origin, const char *provenance_json,
+                              const char *status, int64_t t_us)
+{
+    char what[96];
+    snprintf(what, sizeof what, "recording experiment %lld", (long long)seq);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_EXPERIMENT, what, &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    sqlite3_bind_int64(st, 2, seq);
+    s_bind_text(st, 3, params_json);
+    s_bind_text(st, 4, origin);
+    s_bind_text(st, 5, provenance_json);
+    s_bind_text(st, 6, status);
+    sqlite3_bind_int64(st, 7, t_us);
+    return s_run(h, st, what);
+}
+
+int lab_hub_set_experiment_status(lab_hub *h, int64_t campaign, int64_t seq, const char *status,
+                                  const char *objectives_json, const char *error, int64_t t_us)
+{
+    if (!status)
+        return s_fail(h, LAB_EINVAL, "setting an experiment's status: no status");
+    char what[128];
+    snprintf(what, sizeof what, "setting experiment %lld to '%s'", (long long)seq, status);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_SET_EXPERIMENT, what, &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    sqlite3_bind_int64(st, 2, seq);
+    s_bind_text(st, 3, status);
+    s_bind_text(st, 4, objectives_json);
+    s_bind_text(st, 5, error);
+    sqlite3_bind_int64(st, 6, t_us);
+    return s_changed(h, s_run(h, st, what), what);
+}
+
+int lab_hub_record_step(lab_hub *h, const lab_hub_step *s)
+{
+    if (!s || !s->attempt_id || !s->step)
+        return s_fail(h, LAB_EINVAL, "recording a step: no attempt id or step name");
+    char what[192];
+    snprintf(what, sizeof what, "recording step attempt '%s'", s->attempt_id);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_STEP, what, &ret);
+    if (!st)
+        return ret;
+    s_bind_text(st, 1, s->attempt_id);
+    sqlite3_bind_int64(st, 2, s->campaign);
+    sqlite3_bind_int64(st, 3, s->experiment);
+    s_bind_text(st, 4, s->step);
+    sqlite3_bind_int(st, 5, s->attempt);
+    s_bind_text(st, 6, s->device);
+    s_bind_text(st, 7, s->status);
+    s_bind_text(st, 8, s->params_json);
+    sqlite3_bind_int64(st, 9, s->queued_us);
+    return s_run(h, st, what);
+}
+
+int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *status,
+                            const char *device, int64_t started_us, int64_t finished_us,
+                            const char *values_json, const char *error)
+{
+    if (!attempt_id)
+        return s_fail(h, LAB_EINVAL, "updating a step: no attempt id");
+    char what[192];
+    snprintf(what, sizeof what, "updating step attempt '%s'", attempt_id);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_SET_STEP, what, &ret);
+    if (!st)
+        return ret;
+    s_bind_text(st, 1, attempt_id);
+    s_bind_text(st, 2, status);
+    s_bind_text(st, 3, device);
+    sqlite3_bind_int64(st, 4, started_us);
+    sqlite3_bind_int64(st, 5, finished_us);
+    s_bind_text(st, 6, values_json);
+    s_bind_text(st, 7, error);
+    return s_changed(h, s_run(h, st, what), what);
+}
+
+int lab_hub_record_event(lab_hub *h, int64_t campaign, int64_t t_us, const char *kind,
+                         const char *subject, const char *detail_json)
+{
+    if (!kind)
+        return s_fail(h, LAB_EINVAL, "recording an event: no kind");
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_EVENT, "recording an event", &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    sqlite3_bind_int64(st, 2, t_us);
+    s_bind_text(st, 3, kind);
+    s_bind_text(st, 4, subject);
+    s_bind_text(st, 5, detail_json);
+    ret = s_run(h, st, "recording an event");
+    if (ret < 0 && ret != LAB_EDB) {
+        char msg[LAB_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", h->errmsg);
+        return s_fail(h, ret, "recording event '%s': %s", kind, msg);
+    }
+    return ret;
+}
+
+/* ---- reads ---- */
+
+int lab_hub_count_experiments(lab_hub *h, int64_t campaign, const char *status, int64_t *n)
+{
+    sqlite3_stmt *st = s_stmt(h, S_COUNT_EXPERIMENTS);
+    if (!st)
+        return LAB_EDB;
+    sqlite3_bind_int64(st, 1, campaign);
+    s_bind_text(st, 2, status);
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        if (n)
+            *n = sqlite3_column_int64(st, 0);
+    } else {
+        ret = s_fail_sql(h, rc, "counting experiments");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+static int s_latest_campaign(lab_hub *h, int64_t *id, char *name, size_t n, lab_err *err)
+{
+    sqlite3_stmt *st = s_stmt(h, S_LATEST_CAMPAIGN);
+    if (!st)
+        return s_to_err(h, LAB_EDB, err);
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        if (id)
+            *id = sqlite3_column_int64(st, 0);
+        if (name && n > 0) {
+            const char *s = (const char *)sqlite3_column_text(st, 1);
+            snprintf(name, n, "%s", s ? s : "");
+        }
+    } else if (rc == SQLITE_DONE) {
+        ret = s_fail(h, LAB_ENOTFOUND, "hub '%s' has no campaign yet", h->path);
+    } else {
+        ret = s_fail_sql(h, rc, "finding the latest campaign");
+    }
+    sqlite3_reset(st);
+    return s_to_err(h, ret, err);
+}
+
+int lab_hub_timeline(lab_hub *h, int64_t campaign, lab_hub_entry_fn fn, void *arg, lab_err *err)
+{
+    int ret;
+    if (campaign == 0 && (ret = s_latest_campaign(h, &campaign, NULL, 0, err)) < 0)
+        return ret;
+    /* A statement of its own (not cached): the callback may use the handle,
+     * even walk another timeline. Events recorded before the campaign
+     * existed (campaign NULL) belong to every timeline. */
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(h->db,
+                                "SELECT t_us, kind, subject, detail FROM events"
+                                " WHERE campaign = ?1 OR campaign IS NULL ORDER BY t_us, id",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return s_to_err(h, s_fail_sql(h, rc, "reading the timeline"), err);
+    sqlite3_bind_int64(st, 1, campaign);
+    ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lab_hub_entry e = {
+            .t_us = sqlite3_column_int64(st, 0),
+            .kind = (const char *)sqlite3_column_text(st, 1),
+            .subject = (const char *)sqlite3_column_text(st, 2),
+            .detail_json = (const char *)sqlite3_column_text(st, 3),
+        };
+        if ((ret = fn(&e, arg)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = s_to_err(h, s_fail_sql(h, rc, "reading the timeline"), err);
+    sqlite3_finalize(st);
+    return ret;
+}

@@ -1,0 +1,85 @@
+/* labloop's entry point: the table of subcommands, `help` and `--version`.
+ * Each subcommand lives in its own module; this file only dispatches. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/version.h"
+#include "orchestrator/commands.h"
+#include "sim/launcher.h"
+#include "common/banned.h"
+
+typedef struct s_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} s_cmd;
+
+static const s_cmd s_cmds[] = {
+    {"run", lab_cmd_run, "run a campaign closed-loop on the lab's device workers"},
+    {"validate", lab_cmd_validate, "check a campaign config; errors name file:line:column"},
+    {"sim", lab_cmd_sim, "start a simulated lab (one worker process per device)"},
+    {"log", lab_cmd_log, "print a campaign's timeline from its hub (--json for machines)"},
+};
+#define S_N_CMDS (sizeof s_cmds / sizeof s_cmds[0])
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "usage: labloop COMMAND [ARGS]   (labloop help COMMAND for details)\n\n"
+                 "labloop %s: a closed-loop orchestrator for autonomous materials labs\n\ncommands:\n",
+            LAB_VERSION_STRING);
+    for (size_t i = 0; i < S_N_CMDS; i++)
+        fprintf(out, "  %-10s %s\n", s_cmds[i].name, s_cmds[i].help);
+    fprintf(out, "\nexample, a simulated campaign:\n"
+                 "  labloop sim examples/demo-lab.yaml &\n"
+                 "  labloop run examples/demo-campaign.yaml --db build/demo/campaign.db\n"
+                 "  labloop log build/demo/campaign.db\n");
+}
+
+static const s_cmd *s_find(const char *name)
+{
+    for (size_t i = 0; i < S_N_CMDS; i++)
+        if (!strcmp(s_cmds[i].name, name))
+            return &s_cmds[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    lab_log_setup("labloop", LAB_LOG_INFO);
+    if (argc < 2) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        s_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("labloop %s\n", LAB_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(argv[1], "help")) {
+        if (argc < 3) {
+            s_usage(stdout);
+            return 0;
+        }
+        const s_cmd *c = s_find(argv[2]);
+        if (!c) {
+            fprintf(stderr, "labloop: no command '%s'\n", argv[2]);
+            return 2;
+        }
+        char *args[] = {argv[2], (char *)"--help", NULL};
+        return c->fn(2, args);
+    }
+    const s_cmd *c = s_find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "labloop: '%s' is not a command\n\n", argv[1]);
+        s_usage(stderr);
+        return 2;
+    }
+    char role[32];
+    snprintf(role, sizeof role, "%s", c->name);
+    lab_log_setup(role, LAB_LOG_INFO);
+    return c->fn(argc - 1, argv + 1);
+}

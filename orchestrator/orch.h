@@ -1,0 +1,42 @@
+/* The orchestrator: runs one campaign on the lab's device workers.
+ *
+ * Owns the libuv loop, the device endpoint (ZeroMQ ROUTER), the device
+ * registry, the experiments in flight and their step attempts, the planner
+ * and the hub. Everything runs on the loop's thread. State changes are
+ * written into the hub's open transaction, committed once per loop turn,
+ * and only then acknowledged (Ack, Welcome). See DESIGN.md §4-§7.
+ * Not for: parsing configs (config.c), SQL (hub.c), planning (planners/).
+ */
+#ifndef LAB_ORCH_H
+#define LAB_ORCH_H
+
+#include <stdio.h>
+#include "common/err.h"
+#include "orchestrator/config.h"
+
+typedef struct lab_orch lab_orch;
+
+typedef struct lab_orch_opts {
+    const char *db_path;     /* hub file; NULL: the config's hub */
+    FILE *progress;          /* progress lines and the summary; NULL: none */
+} lab_orch_opts;
+
+/* How a run ended. */
+typedef struct lab_orch_summary {
+    char status[16];         /* completed | exhausted | aborted | running (interrupted) */
+    long proposed, measured, failed;
+    double elapsed_s;
+    long best_experiment;    /* 0: none measured */
+    double best_value;       /* first objective */
+} lab_orch_summary;
+
+/* Prepare a campaign run: open (create) the hub, record the campaign, bind
+ * the device endpoint, make the planner. cfg is borrowed and must outlive the
+ * orchestrator. NULL with err set on failure (nothing is left bound). */
+lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err);
+/* Run until the campaign ends or SIGINT/SIGTERM. Returns 0 (summary filled)
+ * or < 0 with err set (e.g. the hub could not commit). */
+int lab_orch_run(lab_orch *o, lab_orch_summary *summary, lab_err *err);
+void lab_orch_destroy(lab_orch **o);
+
+#endif

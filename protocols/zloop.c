@@ -1,0 +1,156 @@
+/* ZeroMQ sockets joined to a libuv loop (see zloop.h for the rules). */
+#include "protocols/zloop.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/banned.h"
+
+typedef struct s_watch {
+    uv_poll_t poll;
+    lab_zloop *z;
+    void *sock;
+    lab_zloop_read_fn fn;
+    void *arg;
+    int active;
+} s_watch;
+
+struct lab_zloop {
+    uv_loop_t *loop;
+    uv_prepare_t prepare;
+    lab_zloop_flush_fn flush;
+    void *arg;
+    s_watch watch[LAB_ZLOOP_MAX];
+    int open_handles;
+};
+
+static int s_readable(void *sock)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    if (zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &sz) != 0)
+        return 0;
+    return (ev & ZMQ_POLLIN) != 0;
+}
+
+static void s_cycle(lab_zloop *z)
+{
+    for (int rounds = 0;; rounds++) {
+        int got = 0;
+        for (int i = 0; i < LAB_ZLOOP_MAX; i++) {
+            s_watch *w = &z->watch[i];
+            if (w->active && s_readable(w->sock))
+                got += w->fn(w->sock, w->arg);
+        }
+        int sent = z->flush ? z->flush(z->arg) : 0;
+        if (got == 0 && sent == 0)
+            break;
+        (void)rounds;
+    }
+}
+
+static void s_on_prepare(uv_prepare_t *h)
+{
+    s_cycle((lab_zloop *)h->data);
+}
+
+static void s_on_poll(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    s_watch *w = h->data;
+    if (status < 0) {
+        lab_warn("socket poll error: %s", uv_strerror(status));
+        return;
+    }
+    if (w->active && s_readable(w->sock))
+        w->fn(w->sock, w->arg);
+}
+
+lab_zloop *lab_zloop_new(uv_loop_t *loop, lab_zloop_flush_fn flush, void *arg, lab_err *err)
+{
+    lab_zloop *z = calloc(1, sizeof *z);
+    if (!z) {
+        lab_err_set(err, LAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    z->loop = loop;
+    z->flush = flush;
+    z->arg = arg;
+    uv_prepare_init(loop, &z->prepare);
+    z->prepare.data = z;
+    z->open_handles = 1;
+    uv_prepare_start(&z->prepare, s_on_prepare);
+    return z;
+}
+
+int lab_zloop_add(lab_zloop *z, void *sock, lab_zloop_read_fn fn, void *arg, lab_err *err)
+{
+    for (int i = 0; i < LAB_ZLOOP_MAX; i++) {
+        s_watch *w = &z->watch[i];
+        if (w->active || w->poll.data)
+            continue;
+        int fd;
+        size_t sz = sizeof fd;
+        if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) != 0)
+            return lab_err_from_zmq(err, "ZMQ_FD");
+        int rc = uv_poll_init(z->loop, &w->poll, fd);
+        if (rc < 0)
+            return lab_err_set(err, LAB_EIO, "uv_poll_init: %s", uv_strerror(rc));
+        w->poll.data = w;
+        w->z = z;
+        w->sock = sock;
+        w->fn = fn;
+        w->arg = arg;
+        w->active = 1;
+        z->open_handles++;
+        uv_poll_start(&w->poll, UV_READABLE, s_on_poll);
+        return 0;
+    }
+    return lab_err_set(err, LAB_EINVAL, "too many sockets in one loop");
+}
+
+static void s_on_close(uv_handle_t *h)
+{
+    lab_zloop *z;
+    if (h->type == UV_PREPARE) {
+        z = h->data;
+    } else {
+        s_watch *w = h->data;
+        z = w->z;
+        memset(w, 0, sizeof *w);
+    }
+    if (--z->open_handles == 0)
+        free(z);
+}
+
+void lab_zloop_remove(lab_zloop *z, void *sock)
+{
+    for (int i = 0; i < LAB_ZLOOP_MAX; i++) {
+        s_watch *w = &z->watch[i];
+        if (w->active && w->sock == sock) {
+            w->active = 0;
+            uv_poll_stop(&w->poll);
+            uv_close((uv_handle_t *)&w->poll, s_on_close);
+        }
+    }
+}
+
+void lab_zloop_kick(lab_zloop *z)
+{
+    s_cycle(z);
+}
+
+void lab_zloop_destroy(lab_zloop **zp)
+{
+    if (!zp || !*zp)
+        return;
+    lab_zloop *z = *zp;
+    *zp = NULL;
+    for (int i = 0; i < LAB_ZLOOP_MAX; i++)
+        if (z->watch[i].active)
+            lab_zloop_remove(z, z->watch[i].sock);
+    uv_prepare_stop(&z->prepare);
+    uv_close((uv_handle_t *)&z->prepare, s_on_close);
+}

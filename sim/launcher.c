@@ -1,0 +1,229 @@
+/* The simulated lab launcher (see launcher.h). */
+#include "sim/launcher.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "devices/worker.h"
+#include "sim/drivers.h"
+#include "sim/lab.h"
+#include "sim/model.h"
+#include "common/banned.h"
+
+#define S_EXIT_REFUSED 3
+#define S_RESTART_DELAY_S 1
+
+static volatile sig_atomic_t s_stop_signal;
+
+static void s_on_signal(int sig) { s_stop_signal = sig; }
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: labloop sim LAB.yaml [--device NAME] [--truth] [--no-restart] [--verbose]\n"
+            "\n"
+            "Start a simulated lab: one worker process per device in LAB.yaml, each\n"
+            "connecting to the orchestrator's device endpoint. A worker that dies is\n"
+            "started again after %d s unless --no-restart. Stop with Ctrl-C.\n"
+            "\n"
+            "  --device NAME   run only that device's worker, in this process\n"
+            "  --truth         print the ground-truth model's optimum and exit\n"
+            "  --no-restart    do not restart workers that die\n"
+            "  --verbose       log every step\n"
+            "\n"
+            "example:\n"
+            "  labloop sim examples/demo-lab.yaml &\n"
+            "  labloop run examples/demo-campaign.yaml\n",
+            S_RESTART_DELAY_S);
+}
+
+static int s_run_device(const lab_sim_lab *lab, const char *name)
+{
+    const lab_sim_device *dev = lab_sim_lab_device(lab, name);
+    if (!dev) {
+        fprintf(stderr, "labloop sim: %s has no device '%s'\n", lab->path, name);
+        return 1;
+    }
+    char role[64];
+    snprintf(role, sizeof role, "worker[%s]", name);
+    lab_log_setup(role, lab_log_get_level());
+    const lab_driver_ops *ops;
+    void *drv;
+    lab_err err = {0};
+    if (lab_sim_driver_new(lab, dev, &ops, &drv, &err) < 0) {
+        fprintf(stderr, "labloop sim: device '%s': %s\n", name, err.msg);
+        return 1;
+    }
+    lab_worker_opts o = {
+        .name = dev->name,
+        .endpoint = lab->endpoint,
+        .capabilities = (const char *const *)dev->capabilities,
+        .n_capabilities = dev->n_capabilities,
+        .capacity = dev->capacity,
+        .ops = ops,
+        .driver = drv,
+    };
+    int rc = lab_worker_run(&o, &err);
+    if (rc == LAB_EREFUSED)
+        return S_EXIT_REFUSED;
+    if (rc < 0) {
+        fprintf(stderr, "labloop sim: device '%s': %s\n", name, err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static int s_truth(const lab_sim_lab *lab)
+{
+    if (!lab->model_kind) {
+        fprintf(stderr, "labloop sim: %s has no model\n", lab->path);
+        return 1;
+    }
+    lab_err err = {0};
+    lab_model *m = lab_model_new(lab->model_kind, 0, 0, &err);
+    if (!m) {
+        fprintf(stderr, "labloop sim: %s\n", err.msg);
+        return 1;
+    }
+    double x[16], y0;
+    lab_model_optimum(m, x, &y0);
+    printf("true optimum of %s: %s = %.4g at", lab->model_kind, lab_model_output_name(m, 0), y0);
+    for (size_t i = 0; i < lab_model_n_inputs(m) && i < 16; i++) {
+        const lab_model_input *in = lab_model_input_at(m, i);
+        if (in->categorical)
+            printf(" %s=%s", in->name, in->choices[(size_t)x[i]]);
+        else
+            printf(" %s=%.4g", in->name, x[i]);
+    }
+    printf("\n");
+    lab_model_destroy(&m);
+    return 0;
+}
+
+static pid_t s_spawn(const char *self, const char *lab_path, const char *device, int verbose)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *args[] = {(char *)"labloop", (char *)"sim", (char *)lab_path, (char *)"--device",
+                        (char *)device, verbose ? (char *)"--verbose" : NULL, NULL};
+        execv(self, args);
+        fprintf(stderr, "labloop sim: cannot start %s: %s\n", self, strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        fprintf(stderr, "labloop sim: cannot find my own executable: %s\n", strerror(errno));
+        return 1;
+    }
+    self[n] = '\0';
+    if (mkdir(lab->samples_dir, 0775) != 0 && errno != EEXIST) {
+        fprintf(stderr, "labloop sim: cannot create samples directory %s: %s\n",
+                lab->samples_dir, strerror(errno));
+        return 1;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    pid_t *pids = calloc(lab->n_devices, sizeof *pids);
+    if (!pids)
+        return 1;
+    for (size_t i = 0; i < lab->n_devices; i++)
+        pids[i] = s_spawn(self, lab->path, lab->devices[i].name, verbose);
+    lab_info("lab '%s': %zu device workers started, connecting to %s (speed x%g)", lab->name,
+             lab->n_devices, lab->endpoint, lab->speed);
+    size_t alive = lab->n_devices;
+    while (alive > 0 && !s_stop_signal) {
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (size_t i = 0; i < lab->n_devices; i++) {
+            if (pids[i] != pid)
+                continue;
+            const char *name = lab->devices[i].name;
+            pids[i] = 0;
+            alive--;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == S_EXIT_REFUSED) {
+                lab_error("device '%s' was refused by the orchestrator; not restarting", name);
+            } else if (restart && !s_stop_signal) {
+                lab_warn("device '%s' worker (pid %d) %s %d; restarting in %d s", name, (int)pid,
+                         WIFSIGNALED(status) ? "killed by signal" : "exited with",
+                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                         S_RESTART_DELAY_S);
+                sleep(S_RESTART_DELAY_S);
+                if (!s_stop_signal) {
+                    pids[i] = s_spawn(self, lab->path, name, verbose);
+                    alive++;
+                }
+            } else {
+                lab_warn("device '%s' worker (pid %d) ended", name, (int)pid);
+            }
+        }
+    }
+    for (size_t i = 0; i < lab->n_devices; i++)
+        if (pids[i] > 0)
+            kill(pids[i], SIGTERM);
+    for (size_t i = 0; i < lab->n_devices; i++)
+        if (pids[i] > 0)
+            waitpid(pids[i], NULL, 0);
+    free(pids);
+    lab_info("lab '%s' stopped", lab->name);
+    return 0;
+}
+
+int lab_cmd_sim(int argc, char **argv)
+{
+    const char *path = NULL, *device = NULL;
+    int truth = 0, restart = 1, verbose = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            s_usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+            device = argv[++i];
+        } else if (!strcmp(argv[i], "--truth")) {
+            truth = 1;
+        } else if (!strcmp(argv[i], "--no-restart")) {
+            restart = 0;
+        } else if (!strcmp(argv[i], "--verbose")) {
+            verbose = 1;
+        } else if (argv[i][0] != '-' && !path) {
+            path = argv[i];
+        } else {
+            fprintf(stderr, "labloop sim: unexpected argument '%s'\n", argv[i]);
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (!path) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (verbose)
+        lab_log_setup(NULL, LAB_LOG_DEBUG);
+    lab_err err = {0};
+    lab_sim_lab *lab = lab_sim_lab_load(path, stderr, &err);
+    if (!lab)
+        return 1;
+    int rc = truth ? s_truth(lab) : device ? s_run_device(lab, device) : s_supervise(lab, restart, verbose);
+    lab_sim_lab_destroy(&lab);
+    return rc;
+}

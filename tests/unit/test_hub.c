@@ -1,0 +1,657 @@
+/* Unit tests of the data hub (orchestrator/hub.c) and of `labloop log`
+ * (orchestrator/cmd_log.c), on real SQLite files in a fresh temp directory.
+ * Raw SQL here only inspects the documented schema (docs/DATA.md).
+ * The grouped-insert figure printed at the end is a measurement, not a check.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "common/clock.h"
+#include "orchestrator/commands.h"
+#include "orchestrator/hub.h"
+
+#include "common/banned.h"
+
+#define T0 1714553462113000LL /* 2024-05-01T08:51:02.113Z */
+
+typedef struct fx {
+    char dir[64];
+    char path[128];
+} fx;
+
+static int s_setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/labloop-hub-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/hub.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    fx *f = *state;
+    const char *suffix[] = { "", "-wal", "-shm", "-journal" };
+    char p[160];
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
+        unlink(p);
+    }
+    snprintf(p, sizeof p, "%s/other.db", f->dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/notes.txt", f->dir);
+    unlink(p);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static lab_hub_campaign s_campaign(const char *name)
+{
+    lab_hub_campaign c = {
+        .name = name, .config_path = "demo.yaml", .config_text = "name: demo\n",
+        .config_sha256 = "ab12", .seed = 18446744073709551615ULL, .version = "0.1.0",
+        .host = "bench1", .operator_name = "ada", .access = "shared", .export_control = 1,
+        .planner = "gp", .created_us = T0,
+    };
+    return c;
+}
+
+static lab_hub *s_open(const char *path)
+{
+    lab_err err;
+    lab_hub *h = lab_hub_open(path, &err);
+    if (!h)
+        fail_msg("lab_hub_open: %s", err.msg);
+    return h;
+}
+
+/* First column of the first row of sql on a separate connection, as text. */
+static char *s_query(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char *out = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+static void s_expect(const char *path, const char *sql, const char *want)
+{
+    char *got = s_query(path, sql);
+    if (!got || strcmp(got, want) != 0)
+        fail_msg("%s\n  got:  %s\n  want: %s", sql, got ? got : "(null)", want);
+    free(got);
+}
+
+static int s_sql_fails(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc != SQLITE_OK;
+}
+
+/* A small campaign: one device, two experiments, steps and events. */
+static int64_t s_fill(lab_hub *h)
+{
+    int64_t c = 0;
+    lab_hub_campaign cc = s_campaign("demo");
+    assert_int_equal(lab_hub_record_campaign(h, &cc, &c), 0);
+    assert_true(c > 0);
+    assert_int_equal(lab_hub_record_device(h, c, "ot2", "sim.dispenser", "[\"liquid_handler\"]",
+                                           1, "ready", T0 + 1000), 0);
+    assert_int_equal(lab_hub_record_experiment(h, c, 1, "{\"cs_pb_ratio\":0.73}", "initial",
+                                               "{\"planner\":\"sobol\"}", "proposed", T0 + 2000), 0);
+    assert_int_equal(lab_hub_record_experiment(h, c, 2, "{\"cs_pb_ratio\":0.5}", "planner",
+                                               NULL, NULL, T0 + 3000), 0);
+    lab_hub_step s = { .attempt_id = "demo/1/dispense/1", .campaign = c, .experiment = 1,
+                       .step = "dispense", .attempt = 1, .status = "queued",
+                       .params_json = "{\"volume_ul\":120}", .queued_us = T0 + 4000 };
+    assert_int_equal(lab_hub_record_step(h, &s), 0);
+    return c;
+}
+
+/* ---- tests ---- */
+
+static void test_round_trip(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    int64_t c = s_fill(h);
+    char status[32];
+    int64_t id = 0, n = -1;
+
+    assert_int_equal(lab_hub_find_campaign(h, "demo", &id, status, sizeof status), 0);
+    assert_int_equal(id, c);
+    assert_string_equal(status, "created");
+    assert_int_equal(lab_hub_find_campaign(h, "nope", &id, status, sizeof status), LAB_ENOTFOUND);
+    assert_non_null(strstr(lab_hub_errmsg(h), "nope"));
+    assert_int_equal(lab_hub_set_campaign_status(h, c, "running", T0 + 10), 0);
+    assert_int_equal(lab_hub_find_campaign(h, "demo", &id, status, sizeof status), 0);
+    assert_string_equal(status, "running");
+    assert_int_equal(lab_hub_set_campaign_status(h, c + 99, "running", T0), LAB_ENOTFOUND);
+
+    /* device upsert: first seen kept, last seen and status updated */
+    assert_int_equal(lab_hub_record_device(h, c, "ot2", NULL, NULL, 2, "busy", T0 + 5000), 0);
+    assert_int_equal(lab_hub_set_device_status(h, c, "ot2", "lost", T0 + 6000), 0);
+    assert_int_equal(lab_hub_set_device_status(h, c, "ghost", "lost", T0), LAB_ENOTFOUND);
+
+    assert_int_equal(lab_hub_set_experiment_status(h, c, 1, "measured", "{\"plqy\":0.614}",
+                                                   NULL, T0 + 7000), 0);
+    assert_int_equal(lab_hub_set_experiment_status(h, c, 2, "failed", NULL, "furnace jammed",
+                                                   T0 + 8000), 0);
+    assert_int_equal(lab_hub_set_experiment_status(h, c, 3, "failed", NULL, NULL, T0),
+                     LAB_ENOTFOUND);
+    assert_int_equal(lab_hub_count_experiments(h, c, NULL, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(lab_hub_count_experiments(h, c, "measured", &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(lab_hub_count_experiments(h, c, "running", &n), 0);
+    assert_int_equal(n, 0);
+
+    /* step: NULL / 0 keep what is there */
+    assert_int_equal(lab_hub_set_step_status(h, "demo/1/dispense/1", "dispatched", "ot2",
+                                             T0 + 4100, 0, NULL, NULL), 0);
+    assert_int_equal(lab_hub_set_step_status(h, "demo/1/dispense/1", "done", NULL, 0, T0 + 4400,
+                                             "{\"volume_ul\":120}", NULL), 0);
+    assert_int_equal(lab_hub_set_step_status(h, "demo/9/x/1", "done", NULL, 0, 0, NULL, NULL),
+                     LAB_ENOTFOUND);
+    /* step of an experiment that is not there */
+    lab_hub_step bad = { .attempt_id = "demo/7/x/1", .campaign = c, .experiment = 7, .step = "x",
+                         .attempt = 1, .queued_us = T0 };
+    assert_int_equal(lab_hub_record_step(h, &bad), LAB_ENOTFOUND);
+    /* invalid JSON is refused */
+    assert_int_equal(lab_hub_record_event(h, c, T0, "x", NULL, "{not json"), LAB_EINVAL);
+
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 1, "campaign.created", "demo",
+                                          "{\"name\":\"demo\"}"), 0);
+    assert_int_equal(lab_hub_record_event(h, 0, T0 + 2, "message.bad", NULL, NULL), 0);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+
+    const char *p = f->path;
+    s_expect(p, "SELECT name||'|'||config_path||'|'||config_text||'|'||config_sha256||'|'||seed"
+                "||'|'||version||'|'||host||'|'||operator||'|'||access||'|'||export_control"
+                "||'|'||planner||'|'||status||'|'||created_us||'|'||updated_us FROM campaigns",
+             "demo|demo.yaml|name: demo\n|ab12|-1|0.1.0|bench1|ada|shared|1|gp|running|"
+             "1714553462113000|1714553462113010");
+    s_expect(p, "SELECT driver||'|'||capabilities||'|'||capacity||'|'||status||'|'||"
+                "first_seen_us||'|'||last_seen_us FROM devices",
+             "sim.dispenser|[\"liquid_handler\"]|2|lost|1714553462114000|1714553462119000");
+    s_expect(p, "SELECT params||'|'||origin||'|'||provenance||'|'||status||'|'||objectives||'|'||"
+                "ifnull(error,'-')||'|'||proposed_us||'|'||finished_us FROM experiments WHERE seq=1",
+             "{\"cs_pb_ratio\":0.73}|initial|{\"planner\":\"sobol\"}|measured|{\"plqy\":0.614}|-|"
+             "1714553462115000|1714553462120000");
+    s_expect(p, "SELECT status||'|'||error||'|'||ifnull(objectives,'-') FROM experiments "
+                "WHERE seq=2", "failed|furnace jammed|-");
+    s_expect(p, "SELECT experiment||'|'||step||'|'||attempt||'|'||device||'|'||status||'|'||"
+                "params||'|'||result||'|'||queued_us||'|'||started_us||'|'||finished_us||'|'||"
+                "ifnull(error,'-') FROM steps",
+             "1|dispense|1|ot2|done|{\"volume_ul\":120}|{\"volume_ul\":120}|1714553462117000|"
+             "1714553462117100|1714553462117400|-");
+    s_expect(p, "SELECT count(*)||'|'||count(campaign) FROM events", "2|1");
+    for (const char *t = "artifacts\0samples\0sample_locations\0audit\0"; *t; t += strlen(t) + 1) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", t);
+        s_expect(p, sql, "0");
+    }
+    /* append-only, enforced by the database */
+    assert_true(s_sql_fails(p, "UPDATE events SET kind='x'"));
+    assert_true(s_sql_fails(p, "DELETE FROM events"));
+    assert_true(s_sql_fails(p, "INSERT INTO audit(t_us,actor,action) VALUES(1,'a','b');"
+                               "DELETE FROM audit"));
+    s_expect(p, "PRAGMA journal_mode", "wal");
+    lab_hub_destroy(&h);
+    assert_null(h);
+    lab_hub_destroy(&h); /* idempotent */
+}
+
+static void test_group_commit(void **state)
+{
+    fx *f = *state;
+    lab_hub *w = s_open(f->path);
+    lab_err err;
+    lab_hub *r = lab_hub_open_readonly(f->path, &err);
+    assert_non_null(r);
+    assert_int_equal(lab_hub_dirty(w), 0);
+    assert_int_equal(lab_hub_commit(w, NULL), 0); /* nothing to commit */
+
+    int64_t c = s_fill(w);
+    assert_int_equal(lab_hub_dirty(w), 1);
+    int64_t n = -1;
+    assert_int_equal(lab_hub_count_experiments(w, c, NULL, &n), 0);
+    assert_int_equal(n, 2); /* the writer sees its own transaction */
+    assert_int_equal(lab_hub_count_experiments(r, c, NULL, &n), 0);
+    assert_int_equal(n, 0); /* the reader does not, yet */
+    assert_int_equal(lab_hub_find_campaign(r, "demo", NULL, NULL, 0), LAB_ENOTFOUND);
+
+    assert_int_equal(lab_hub_commit(w, &err), 0);
+    assert_int_equal(lab_hub_dirty(w), 0);
+    assert_int_equal(lab_hub_count_experiments(r, c, NULL, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(lab_hub_find_campaign(r, "demo", NULL, NULL, 0), 0);
+
+    /* a second group: again invisible until commit */
+    assert_int_equal(lab_hub_record_experiment(w, c, 3, "{}", "manual", NULL, NULL, T0), 0);
+    assert_int_equal(lab_hub_count_experiments(r, c, NULL, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(lab_hub_commit(w, NULL), 0);
+    assert_int_equal(lab_hub_count_experiments(r, c, NULL, &n), 0);
+    assert_int_equal(n, 3);
+
+    /* the read-only handle refuses writes */
+    assert_int_equal(lab_hub_record_event(r, c, T0, "x", NULL, NULL), LAB_ESTATE);
+    assert_non_null(strstr(lab_hub_errmsg(r), "read-only"));
+    lab_hub_destroy(&r);
+    lab_hub_destroy(&w);
+}
+
+static void test_destroy_without_commit(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    lab_hub_campaign c1 = s_campaign("kept");
+    assert_int_equal(lab_hub_record_campaign(h, &c1, NULL), 0);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    lab_hub_campaign c2 = s_campaign("lost");
+    assert_int_equal(lab_hub_record_campaign(h, &c2, NULL), 0);
+    lab_hub_destroy(&h);
+
+    h = s_open(f->path);
+    assert_int_equal(lab_hub_find_campaign(h, "kept", NULL, NULL, 0), 0);
+    assert_int_equal(lab_hub_find_campaign(h, "lost", NULL, NULL, 0), LAB_ENOTFOUND);
+    lab_hub_destroy(&h);
+}
+
+static void test_duplicate_campaign(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    lab_hub_campaign c = s_campaign("demo");
+    int64_t id = 0, id2 = 0;
+    assert_int_equal(lab_hub_record_campaign(h, &c, &id), 0);
+    assert_int_equal(lab_hub_record_campaign(h, &c, &id2), LAB_ESTATE);
+    assert_non_null(strstr(lab_hub_errmsg(h), "campaign 'demo' is already in hub"));
+    assert_int_equal(id2, 0);
+    /* the failed statement does not spoil the group */
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    assert_int_equal(lab_hub_record_campaign(h, &c, NULL), LAB_ESTATE);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    lab_hub_destroy(&h);
+    s_expect(f->path, "SELECT count(*) FROM campaigns", "1");
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    int64_t c = s_fill(h);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    lab_hub_destroy(&h);
+    s_expect(f->path, "PRAGMA user_version", "1");
+
+    h = s_open(f->path);
+    int64_t id = 0, n = 0;
+    assert_int_equal(lab_hub_find_campaign(h, "demo", &id, NULL, 0), 0);
+    assert_int_equal(id, c);
+    assert_int_equal(lab_hub_count_experiments(h, c, NULL, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(lab_hub_record_experiment(h, c, 3, "{}", NULL, NULL, NULL, T0), 0);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    lab_hub_destroy(&h);
+    s_expect(f->path, "PRAGMA user_version", "1");
+    s_expect(f->path, "SELECT count(*) FROM experiments", "3");
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    fx *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    lab_err err;
+    assert_null(lab_hub_open(f->path, &err));
+    assert_int_equal(err.code, LAB_EVERSION);
+    assert_non_null(strstr(err.msg, "schema version 99 is newer"));
+    assert_non_null(strstr(err.msg, f->path));
+    assert_null(lab_hub_open_readonly(f->path, &err));
+    assert_int_equal(err.code, LAB_EVERSION);
+    s_expect(f->path, "PRAGMA user_version", "99"); /* untouched */
+}
+
+static void test_not_a_hub(void **state)
+{
+    fx *f = *state;
+    char p[160];
+    lab_err err;
+
+    snprintf(p, sizeof p, "%s/notes.txt", f->dir);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 100; i++)
+        fputs("this is a text file, not a database\n", fp);
+    fclose(fp);
+    assert_null(lab_hub_open(p, &err));
+    assert_non_null(strstr(err.msg, "not an SQLite database"));
+    assert_null(lab_hub_open_readonly(p, &err));
+    assert_non_null(strstr(err.msg, "not an SQLite database"));
+
+    snprintf(p, sizeof p, "%s/other.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(lab_hub_open(p, &err));
+    assert_non_null(strstr(err.msg, "not a labloop hub"));
+    assert_null(lab_hub_open_readonly(p, &err));
+    assert_non_null(strstr(err.msg, "not a labloop hub"));
+
+    snprintf(p, sizeof p, "%s/missing.db", f->dir);
+    assert_null(lab_hub_open_readonly(p, &err));
+    assert_non_null(strstr(err.msg, "cannot open hub"));
+    assert_non_null(strstr(err.msg, "No such file"));
+    assert_int_equal(access(p, F_OK), -1); /* read-only open creates nothing */
+}
+
+typedef struct s_seen {
+    int n, stop_at;
+    int64_t t[16];
+    char kind[16][32];
+} s_seen;
+
+static int s_collect(const lab_hub_entry *e, void *arg)
+{
+    s_seen *s = arg;
+    s->t[s->n] = e->t_us;
+    snprintf(s->kind[s->n], sizeof s->kind[0], "%s", e->kind);
+    s->n++;
+    return s->n == s->stop_at ? 7 : 0;
+}
+
+static void test_timeline(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    s_seen s = { 0 };
+    lab_err err;
+    assert_int_equal(lab_hub_timeline(h, 0, s_collect, &s, &err), LAB_ENOTFOUND);
+
+    lab_hub_campaign a = s_campaign("old"), b = s_campaign("new");
+    int64_t ca = 0, cb = 0;
+    assert_int_equal(lab_hub_record_campaign(h, &a, &ca), 0);
+    assert_int_equal(lab_hub_record_campaign(h, &b, &cb), 0);
+    assert_int_equal(lab_hub_record_event(h, ca, T0 + 1, "old.event", NULL, NULL), 0);
+    /* out of insertion order; equal times keep insertion order */
+    assert_int_equal(lab_hub_record_event(h, cb, T0 + 30, "c", NULL, NULL), 0);
+    assert_int_equal(lab_hub_record_event(h, cb, T0 + 10, "a", NULL, NULL), 0);
+    assert_int_equal(lab_hub_record_event(h, cb, T0 + 20, "b1", NULL, NULL), 0);
+    assert_int_equal(lab_hub_record_event(h, cb, T0 + 20, "b2", NULL, NULL), 0);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+
+    assert_int_equal(lab_hub_timeline(h, 0, s_collect, &s, &err), 0);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.kind[0], "a");
+    assert_string_equal(s.kind[1], "b1");
+    assert_string_equal(s.kind[2], "b2");
+    assert_string_equal(s.kind[3], "c");
+    assert_true(s.t[0] < s.t[1] && s.t[2] < s.t[3]);
+
+    memset(&s, 0, sizeof s);
+    s.stop_at = 2;
+    assert_int_equal(lab_hub_timeline(h, cb, s_collect, &s, &err), 7);
+    assert_int_equal(s.n, 2);
+
+    memset(&s, 0, sizeof s);
+    assert_int_equal(lab_hub_timeline(h, ca, s_collect, &s, &err), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.kind[0], "old.event");
+    lab_hub_destroy(&h);
+}
+
+/* ---- labloop log ---- */
+
+static void s_demo_events(lab_hub *h)
+{
+    int64_t c = s_fill(h);
+    struct {
+        int64_t dt;
+        const char *kind, *subject, *detail;
+    } ev[] = {
+        { 0, "campaign.created", "demo",
+          "{\"name\":\"demo\",\"seed\":42,\"planner\":\"gp\",\"budget\":30}" },
+        { 1000, "device.ready", "ot2",
+          "{\"device\":\"ot2\",\"driver\":\"sim.dispenser\",\"capabilities\":[\"liquid_handler\"],"
+          "\"capacity\":1}" },
+        { 27000, "experiment.proposed", "demo/1",
+          "{\"experiment\":1,\"params\":{\"cs_pb_ratio\":0.73,\"temperature\":181.2},"
+          "\"origin\":\"initial\",\"planner\":\"sobol\"}" },
+        { 28000, "step.dispatched", "demo/1/dispense/1",
+          "{\"attempt\":\"demo/1/dispense/1\",\"experiment\":1,\"step\":\"dispense\","
+          "\"device\":\"ot2\",\"attempt_no\":1}" },
+        { 287000, "step.done", "demo/1/dispense/1",
+          "{\"attempt\":\"demo/1/dispense/1\",\"experiment\":1,\"step\":\"dispense\","
+          "\"device\":\"ot2\",\"values\":{\"volume_ul\":120.0},\"seconds\":0.26}" },
+        { 2887000, "experiment.measured", "demo/1",
+          "{\"experiment\":1,\"objectives\":{\"plqy\":0.614,\"fwhm\":22.1}}" },
+        { 3000000, "experiment.proposed", "demo/4", "{\"experiment\":4}" },
+        { 3500000, "step.failed", "demo/4/heat/1",
+          "{\"experiment\":4,\"step\":\"heat\",\"device\":\"furnace\",\"status\":\"timed_out\","
+          "\"error\":\"no reply in 600 s\"}" },
+        { 3600000, "step.retry", "demo/4/heat/2",
+          "{\"experiment\":4,\"step\":\"heat\",\"attempt_no\":2,\"reason\":\"timed out\"}" },
+        { 4887000, "experiment.failed", "demo/4",
+          "{\"experiment\":4,\"error\":\"step heat: furnace door jammed\"}" },
+        { 5000000, "device.lost", "furnace", "{\"device\":\"furnace\",\"reason\":\"no heartbeat\"}" },
+        { 5100000, "message.bad", "ot2", "{\"device\":\"ot2\",\"error\":\"bad signature\"}" },
+        { 5200000, "weird.kind", "thing", "{\"a\":1}" },
+        { 27887000, "campaign.status", "demo", "{\"status\":\"completed\"}" },
+    };
+    for (size_t i = 0; i < sizeof ev / sizeof ev[0]; i++)
+        assert_int_equal(lab_hub_record_event(h, c, T0 + ev[i].dt, ev[i].kind, ev[i].subject,
+                                              ev[i].detail), 0);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+}
+
+static char *s_log(const char *path, const lab_log_filter *flt, int *ret)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_non_null(out);
+    lab_err err;
+    lab_err_clear(&err);
+    *ret = lab_log_print(path, flt, out, &err);
+    fclose(out);
+    if (*ret < 0) {
+        free(buf);
+        return strdup(err.msg);
+    }
+    return buf;
+}
+
+static void s_has(const char *text, const char *want)
+{
+    if (!strstr(text, want))
+        fail_msg("expected\n  %s\nin\n%s", want, text);
+}
+
+static int s_lines(const char *text)
+{
+    int n = 0;
+    for (; *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+static void test_log_text(void **state)
+{
+    fx *f = *state;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    lab_hub *h = s_open(f->path);
+    s_demo_events(h);
+    lab_hub_destroy(&h);
+
+    int ret;
+    char *t = s_log(f->path, NULL, &ret);
+    assert_int_equal(ret, 0);
+    s_has(t, "08:51:02.113  campaign demo created (seed 42, planner gp, budget 30)\n");
+    s_has(t, "08:51:02.114  device ot2 ready (sim.dispenser, capabilities: liquid_handler, "
+             "capacity 1)\n");
+    s_has(t, "08:51:02.140  experiment 1 proposed by sobol (initial): cs_pb_ratio=0.73 "
+             "temperature=181.2\n");
+    s_has(t, "08:51:02.141  step dispense of experiment 1 -> ot2 (attempt demo/1/dispense/1)\n");
+    s_has(t, "08:51:02.400  step dispense of experiment 1 done on ot2 in 0.26 s: volume_ul=120\n");
+    s_has(t, "08:51:05.000  experiment 1 measured: plqy=0.614 fwhm=22.1\n");
+    s_has(t, "step heat of experiment 4 failed (timed_out) on furnace: no reply in 600 s\n");
+    s_has(t, "step heat of experiment 4 retried as attempt 2: timed out\n");
+    s_has(t, "08:51:07.000  experiment 4 failed: step heat: furnace door jammed\n");
+    s_has(t, "device furnace lost: no heartbeat\n");
+    s_has(t, "bad message from ot2: bad signature\n");
+    s_has(t, "weird.kind thing {\"a\":1}\n");
+    s_has(t, "08:51:30.000  campaign demo completed: 2 experiments (1 measured, 1 failed)\n");
+    assert_int_equal(s_lines(t), 14);
+    free(t);
+
+    lab_log_filter fl = { .experiment = 4 };
+    t = s_log(f->path, &fl, &ret);
+    assert_int_equal(ret, 0);
+    assert_int_equal(s_lines(t), 4);
+    assert_null(strstr(t, "experiment 1"));
+    free(t);
+
+    lab_log_filter fd = { .device = "ot2" };
+    t = s_log(f->path, &fd, &ret);
+    assert_int_equal(ret, 0);
+    assert_int_equal(s_lines(t), 4); /* ready, dispatched, done, bad message */
+    assert_null(strstr(t, "furnace"));
+    free(t);
+}
+
+static void test_log_json(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    s_demo_events(h);
+    lab_hub_destroy(&h);
+
+    lab_log_filter fl = { .json = 1, .experiment = 1 };
+    int ret;
+    char *t = s_log(f->path, &fl, &ret);
+    assert_int_equal(ret, 0);
+    assert_int_equal(s_lines(t), 4);
+    char *save = NULL;
+    char *line = strtok_r(t, "\n", &save);
+    json_error_t je;
+    json_t *o = json_loads(line, 0, &je);
+    if (!o)
+        fail_msg("not JSON: %s (%s)", line, je.text);
+    assert_int_equal(json_integer_value(json_object_get(o, "t_us")), T0 + 27000);
+    assert_string_equal(json_string_value(json_object_get(o, "time")),
+                        "2024-05-01T08:51:02.140000Z");
+    assert_string_equal(json_string_value(json_object_get(o, "kind")), "experiment.proposed");
+    assert_string_equal(json_string_value(json_object_get(o, "subject")), "demo/1");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "detail"),
+                                                        "experiment")), 1);
+    json_decref(o);
+    free(t);
+}
+
+static void test_log_errors(void **state)
+{
+    fx *f = *state;
+    char p[160];
+    int ret;
+    snprintf(p, sizeof p, "%s/missing.db", f->dir);
+    char *t = s_log(p, NULL, &ret);
+    assert_true(ret < 0);
+    s_has(t, "cannot open hub '");
+    s_has(t, "No such file or directory");
+    free(t);
+
+    /* an empty hub: nothing to show, said so */
+    lab_hub *h = s_open(f->path);
+    lab_hub_destroy(&h);
+    t = s_log(f->path, NULL, &ret);
+    assert_int_equal(ret, LAB_ENOTFOUND);
+    s_has(t, "no campaign");
+    free(t);
+
+    /* exit codes; stderr noise is expected here */
+    char *a1[] = { "log", "--bogus", f->path };
+    assert_int_equal(lab_cmd_log(3, a1), 2);
+    char *a2[] = { "log", f->path, "--experiment", "x" };
+    assert_int_equal(lab_cmd_log(4, a2), 2);
+    char *a3[] = { "log" };
+    assert_int_equal(lab_cmd_log(1, a3), 2);
+    char *a4[] = { "log", p };
+    assert_int_equal(lab_cmd_log(2, a4), 1);
+}
+
+/* Measurement: small rows/s through grouped commits. Prints, asserts only
+ * that the rows landed. */
+static void test_bench_grouped_inserts(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    lab_hub_campaign cc = s_campaign("bench");
+    int64_t c = 0;
+    assert_int_equal(lab_hub_record_campaign(h, &cc, &c), 0);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    const int rows = 100000, group = 1000;
+    int64_t t0 = lab_clock_mono_us();
+    for (int i = 0; i < rows; i++) {
+        assert_int_equal(lab_hub_record_event(h, c, T0 + i, "step.done", "demo/1/dispense/1",
+                                              "{\"experiment\":1,\"seconds\":0.26}"), 0);
+        if ((i + 1) % group == 0)
+            assert_int_equal(lab_hub_commit(h, NULL), 0);
+    }
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    double s = (double)(lab_clock_mono_us() - t0) / 1e6;
+    printf("[ bench    ] %d events in groups of %d: %.2f s, %.0f rows/s\n", rows, group, s,
+           rows / s);
+    lab_hub_destroy(&h);
+    s_expect(f->path, "SELECT count(*) FROM events", "100000");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_without_commit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_campaign, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_hub, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_timeline, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_log_text, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_log_json, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_log_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_bench_grouped_inserts, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
