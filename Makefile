@@ -37,6 +37,8 @@ BIN      := $(BUILD)/labloop
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG    := $(sort $(wildcard tests/integration/test_*.sh))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all test unit integration demo bench clean deps
 all: $(BIN)
@@ -64,11 +66,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
+$(BUILD)/tools/%: tests/tools/%.c $(LIB) | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-integration: $(BIN)
-	@set -e; for t in $(INTEG); do echo "== $$t"; LABLOOP=$(abspath $(BIN)) bash $$t; done
+integration: $(BIN) $(TOOL_BIN)
+	@LABLOOP=$(abspath $(BIN)) TOOLS=$(abspath $(BUILD)/tools) bash tests/integration/run.sh $(INTEG)
 
 test: unit integration
 	@echo "all tests passed ($(BUILD))"

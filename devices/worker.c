@@ -20,6 +20,8 @@
 #define S_DEFAULT_LIVENESS 3
 /* An unacknowledged result is sent again after this long. */
 #define S_RESEND_US (3 * 1000000)
+/* On the way out, how long drivers get to finish their cancelled steps. */
+#define S_STOP_GRACE_US (2 * 1000000)
 
 typedef struct lab_worker lab_worker;
 
@@ -460,7 +462,7 @@ static int s_on_readable(void *sock, void *arg)
     lab_worker *w = arg;
     int n = 0;
     for (;;) {
-        if (sock != w->sock)      /* reconnected inside a handler */
+        if (sock != w->sock || w->stopping)   /* reconnected inside a handler; or leaving */
             return n;
         lab_env *env = NULL;
         lab_err e = {0};
@@ -485,6 +487,8 @@ static void s_on_tick(uv_timer_t *t)
 {
     lab_worker *w = t->data;
     int64_t now = lab_clock_mono_us();
+    if (w->stopping)
+        return;
     if (w->state == S_CONNECTING) {
         if (now - w->hello_us > (int64_t)w->backoff_ms * 1000) {
             w->backoff_ms = w->backoff_ms * 2 > w->o->reconnect_max_ms ? w->o->reconnect_max_ms
@@ -556,11 +560,20 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
         uv_signal_start(&w.sigterm, s_on_signal, SIGTERM);
         uv_run(&w.loop, UV_RUN_DEFAULT);
         rc = w.result;
-        /* Stop running steps; their drivers finish them on the way out. */
+        /* Stop running steps; their drivers finish them on the way out. A
+         * driver may finish a cancelled step later, from its own handle, so
+         * run the loop until it has (bounded): closing every handle first
+         * would strand those steps, their memory and their results. */
         for (lab_step *s = w.running, *n; s; s = n) {
             n = s->next;
             s_cancel_step(&w, s, "worker stopping");
         }
+        int64_t until = lab_clock_mono_us() + S_STOP_GRACE_US;
+        while (w.running && lab_clock_mono_us() < until)
+            uv_run(&w.loop, UV_RUN_ONCE);
+        if (w.running)
+            lab_warn("device '%s': %d step(s) not finished by the driver at exit", o.name,
+                     w.n_running);
     }
     s_disconnect(&w);
     lab_zloop_destroy(&w.zl);

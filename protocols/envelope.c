@@ -164,10 +164,14 @@ int lab_env_recv(void *sock, char *id, size_t id_len, lab_env **out, lab_err *er
         s_skip_rest(sock);
         return lab_err_set(err, LAB_EPROTO, "message has more frames than signature and envelope");
     }
-    lab_env *env = lab_env_decode(zmq_msg_data(&m), zmq_msg_size(&m), LAB_MSG_MAX, err);
+    /* A local record when the caller passed none: the code must not depend
+     * on whether the caller wanted the message (ETOOBIG vs EPROTO). */
+    lab_err local = {0};
+    lab_err *e = err ? err : &local;
+    lab_env *env = lab_env_decode(zmq_msg_data(&m), zmq_msg_size(&m), LAB_MSG_MAX, e);
     zmq_msg_close(&m);
     if (!env)
-        return err ? err->code : LAB_EPROTO;
+        return e->code;
     *out = env;
     return 0;
 }

@@ -197,7 +197,9 @@ lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
             for (size_t j = 0; j < i && lab->devices[i].name; j++)
                 if (lab->devices[j].name && !strcmp(lab->devices[j].name, lab->devices[i].name))
                     bad |= lab_yerr(d, n, errs, err, "device '%s' is named twice", lab->devices[i].name) != 0;
-            if (lab->devices[i].driver && !strcmp(lab->devices[i].driver, "sim.spectrometer") && !lab->model_kind && !bad)
+            /* only when there is no model section at all: a bad one was reported above */
+            if (lab->devices[i].driver && !strcmp(lab->devices[i].driver, "sim.spectrometer") &&
+                !lab_ymap_get(d, root, "model"))
                 bad |= lab_yerr(d, n, errs, err, "device '%s' measures, so the lab needs a 'model'", lab->devices[i].name) != 0;
         }
     }

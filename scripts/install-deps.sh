@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install the Debian packages labloop needs to build, test and run its demo.
+# Idempotent: installs only what is missing. As root it runs apt-get; as
+# anyone else it prints the exact command and exits 1.
+set -euo pipefail
+
+PACKAGES=(
+  gcc make pkg-config
+  libzmq3-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
+  libgpiod-dev libsqlite3-dev sqlite3 libyaml-dev libjansson-dev
+  libssl-dev libcmocka-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+cmd="apt-get install -y ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root:  apt-get update && $cmd" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}"
+echo "install-deps: done"

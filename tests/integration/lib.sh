@@ -1,0 +1,96 @@
+# Shared helpers for integration tests: a temp dir, free ports, process
+# cleanup, deadline waits and hub queries. Source it first.
+set -euo pipefail
+: "${LABLOOP:?set LABLOOP to the labloop binary}"
+TOOLS=${TOOLS:-$(dirname "$LABLOOP")/tools}
+T=$(mktemp -d /tmp/labloop-it.XXXXXX)
+PIDS=()
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -25 "$f"; }; done >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_until SECONDS CMD...: run CMD until it succeeds or the deadline passes.
+wait_until() {
+  local secs=$1; shift
+  local end=$(( $(date +%s%N) + secs * 1000000000 ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s%N)" -lt "$end" ] || return 1
+    sleep 0.05
+  done
+}
+
+# Query the hub read-only (fails while the hub does not exist yet).
+q() { sqlite3 -batch -readonly -cmd ".timeout 5000" "$DB" "$1"; }
+# q_is SQL VALUE / q_atleast SQL N: for wait_until, which re-runs them.
+q_is() { [ "$(q "$1")" = "$2" ]; }
+q_atleast() { local v; v=$(q "$1") && [ -n "$v" ] && [ "$v" -ge "$2" ]; }
+
+# write_lab DIR PORT SPEED [extra device yaml lines are fixed: ot2, hotplate, pl-1]
+write_lab() {
+  local dir=$1 port=$2 speed=$3
+  cat >"$dir/lab.yaml" <<YAML
+lab: {name: it-lab, endpoint: "tcp://127.0.0.1:$port", speed: $speed, samples: "$dir/samples", seed: 3}
+model: {kind: nanocrystal_pl, noise: 0.02}
+devices:
+  - {name: ot2, driver: sim.dispenser, capabilities: [liquid_handler], duration: ${DISPENSE:-60s}}
+  - {name: hotplate, driver: sim.heater, capabilities: [hotplate], capacity: 4, duration: "\${time}"}
+  - {name: pl-1, driver: sim.spectrometer, capabilities: [pl_spectrometer], duration: 60s, failure_rate: ${PL_FAILURE_RATE:-0}}
+YAML
+}
+
+# write_campaign DIR PORT EXPERIMENTS BATCH
+write_campaign() {
+  local dir=$1 port=$2 n=$3 batch=$4
+  cat >"$dir/campaign.yaml" <<YAML
+campaign: {name: it, seed: ${SEED:-11}, budget: {experiments: $n}}
+space:
+  - {name: cs_pb_ratio, type: real, low: 0.2, high: 1.5}
+  - {name: temperature, type: real, low: 120, high: 220, unit: degC}
+  - {name: time, type: real, low: 5, high: 600, unit: s, scale: log}
+  - {name: ligand, type: categorical, values: [oleylamine, octylamine, dodecylamine]}
+  - {name: washes, type: integer, low: 0, high: 3}
+objectives:
+  - {name: plqy, goal: maximize, from: measure_pl.quantum_yield}
+planner: {kind: ${PLANNER:-sobol}, batch: $batch}
+workflow:
+  - {step: dispense, capability: liquid_handler, params: {cs_pb_ratio: "\${cs_pb_ratio}", ligand: "\${ligand}", washes: "\${washes}"}, retries: ${RETRIES:-2}}
+  - {step: heat, capability: hotplate, after: [dispense], params: {temperature: "\${temperature}", time: "\${time}"}}
+  - {step: measure_pl, capability: pl_spectrometer, after: [heat], retries: 1}
+devices:
+  - {name: ot2, capabilities: [liquid_handler]}
+  - {name: hotplate, capabilities: [hotplate], capacity: 4}
+  - {name: pl-1, capabilities: [pl_spectrometer]}
+endpoints: {devices: "tcp://127.0.0.1:$port", control: "tcp://127.0.0.1:$((port + 1))"}
+heartbeat: {interval: ${HEARTBEAT:-200ms}, liveness: 3}
+hub: campaign.db
+YAML
+}
+
+# Check the hub of a finished campaign: every experiment measured or failed
+# with its parameters, every step with attempt id, device and timestamps.
+check_hub_complete() {
+  local n=$1
+  [ "$(q "select status from campaigns")" = completed ] || fail "campaign status is $(q 'select status from campaigns')"
+  [ "$(q "select count(*) from experiments")" = "$n" ] || fail "expected $n experiments, hub has $(q 'select count(*) from experiments')"
+  [ "$(q "select count(*) from experiments where status not in ('measured','failed')")" = 0 ] || fail "experiments neither measured nor failed: $(q "select seq, status from experiments where status not in ('measured','failed')")"
+  [ "$(q "select count(*) from experiments where json_type(params) = 'object' and (select count(*) from json_each(params)) = 5")" = "$n" ] || fail "experiments without their 5 parameters"
+  [ "$(q "select count(*) from experiments where status='measured' and json_extract(objectives, '$.plqy') is null")" = 0 ] || fail "measured experiments without objective values"
+  [ "$(q "select count(*) from steps where attempt_id not like 'it/%/%/%' or device is null or queued_us is null")" = 0 ] || fail "steps without attempt id or device"
+  [ "$(q "select count(*) from steps where status='done' and (started_us is null or finished_us is null or finished_us < started_us)")" = 0 ] || fail "done steps without timestamps"
+  [ "$(q "select count(*) from experiments e where status='measured' and (select count(*) from steps s where s.experiment=e.seq and s.status='done') != 3")" = 0 ] || fail "a measured experiment without exactly 3 done steps"
+  [ "$(q "select count(*) from (select experiment, step from steps where status='done' group by experiment, step having count(*) > 1)")" = 0 ] || fail "a step finished twice"
+  [ "$(q "select count(*) from events where kind='experiment.proposed'")" = "$n" ] || fail "proposed events missing"
+  [ "$(q "select count(*) from events where kind in ('experiment.measured','experiment.failed')")" = "$n" ] || fail "outcome events missing"
+}
