@@ -371,6 +371,7 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
     w->running = s;
     w->n_running++;
     s_send_update(w, req->attempt_id, LABLOOP__STEP_UPDATE__KIND__ACCEPTED, 0, NULL);
+    uv_update_time(&w->loop);   /* the loop's cached time may be stale in a drain */
     if (req->timeout_ms)
         uv_timer_start(&s->deadline, s_on_deadline, req->timeout_ms, 0);
     lab_err e = {0};
@@ -420,6 +421,13 @@ static void s_handle(lab_worker *w, lab_env *env)
             s_send_outbox(w, b);
         break;
     case LABLOOP__ENVELOPE__BODY_REFUSE:
+        if (env->refuse->reason == LABLOOP__REFUSE__REASON__NOT_REGISTERED) {
+            lab_warn("device '%s': the orchestrator does not know us as registered; saying hello again",
+                     w->o->name);
+            w->state = S_CONNECTING;
+            s_send_hello(w);
+            break;
+        }
         lab_err_set(w->err, LAB_EREFUSED, "device '%s' refused by the orchestrator: %s",
                     w->o->name, env->refuse->detail);
         lab_error("%s", w->err->msg);
@@ -432,6 +440,8 @@ static void s_handle(lab_worker *w, lab_env *env)
             s_on_step_request(w, env);
             return;                              /* env now owned by the step */
         }
+        lab_warn("device '%s': step request %s before Welcome ignored", w->o->name,
+                 env->step_request->attempt_id);
         break;
     case LABLOOP__ENVELOPE__BODY_ACK:
         for (size_t i = 0; i < env->ack->n_attempt_ids; i++) {
@@ -536,13 +546,14 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
     if (o.capacity < 1)
         o.capacity = 1;
     if (!o.reconnect_min_ms)
-        o.reconnect_min_ms = 100;
+        o.reconnect_min_ms = 500;
     if (!o.reconnect_max_ms)
         o.reconnect_max_ms = 5000;
+    lab_err local_err = {0};
     lab_worker w = {0};
     w.o = &o;
-    w.err = err;
-    w.backoff_ms = o.reconnect_min_ms < 500 ? 500 : o.reconnect_min_ms;
+    w.err = err ? err : &local_err;
+    w.backoff_ms = o.reconnect_min_ms;
     w.hb_ms = S_DEFAULT_HB_MS;
     w.liveness = S_DEFAULT_LIVENESS;
     uv_loop_init(&w.loop);

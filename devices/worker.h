@@ -23,9 +23,8 @@ typedef struct lab_worker_opts {
     int capacity;                     /* steps at once, >= 1 */
     const lab_driver_ops *ops;
     void *driver;                     /* the driver's state; ops->destroy frees it */
-    int reconnect_min_ms;             /* default 100 */
+    int reconnect_min_ms;             /* first wait for Welcome before reconnecting (default 500) */
     int reconnect_max_ms;             /* default 5000 */
-    int hello_timeout_ms;             /* no Welcome in this time: reconnect (default 2000) */
 } lab_worker_opts;
 
 /* Run the worker until SIGINT/SIGTERM (returns 0) or a Refuse (returns

@@ -34,6 +34,7 @@
 #define S_DEADLINE_GRACE_US (5 * 1000000LL)
 #define S_WAITING_NOTE_US (10 * 1000000LL)
 #define S_ID_MAX 256
+#define S_NUDGE_US 500000
 
 typedef enum { S_DEV_OFFLINE, S_DEV_READY, S_DEV_LOST } s_dev_state;
 
@@ -45,6 +46,7 @@ typedef struct s_device {
     int welcomed;                   /* Welcome sent: steps may be dispatched */
     int running;                    /* attempts in flight */
     int64_t last_rx_us, last_hb_us; /* monotonic */
+    int64_t last_nudge_us;          /* last NOT_REGISTERED sent */
     int64_t busy_since_us;
     double busy_s;                  /* device-seconds with at least one step */
 } s_device;
@@ -877,8 +879,23 @@ static void s_handle(lab_orch *o, const char *id, lab_env *env)
     /* A message from a device we do not know as ready gets a refusal, so a
      * worker that outlived an orchestrator restart says hello again. */
     if (env->body_case != LABLOOP__ENVELOPE__BODY_HELLO && (!d || d->state != S_DEV_READY)) {
-        if (!d)
+        if (!d) {
             s_refuse(o, id, LABLOOP__REFUSE__REASON__UNKNOWN_DEVICE, "unknown device: say hello first");
+        } else {
+            /* A lab device we think offline or lost: ask it to say hello
+             * again (at most twice a second), so its results get through. */
+            int64_t now = lab_clock_mono_us();
+            if (now - d->last_nudge_us > S_NUDGE_US) {
+                d->last_nudge_us = now;
+                Labloop__Refuse r = LABLOOP__REFUSE__INIT;
+                r.reason = LABLOOP__REFUSE__REASON__NOT_REGISTERED;
+                r.detail = (char *)"not registered: say hello again";
+                lab_env e = LABLOOP__ENVELOPE__INIT;
+                e.body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
+                e.refuse = &r;
+                s_send_now(o, id, &e);
+            }
+        }
     }
 }
 

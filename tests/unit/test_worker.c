@@ -646,6 +646,33 @@ static void test_refuse(void **state)
 /* The orchestrator goes silent: the worker reconnects and says Hello again,
  * listing its unacknowledged and running attempts; after Welcome it re-sends
  * the unacknowledged result at once. */
+/* NOT_REGISTERED is not final: the worker says hello again (listing its
+ * unacked result) and goes on working instead of exiting. */
+static void test_not_registered(void **state)
+{
+    T *t = *state;
+    s_connect_worker(t, "dev-nudged", NULL);
+    lab_env_free(s_run_step(t, "n/1", 3, 5));     /* not acked */
+    Labloop__Refuse rf = LABLOOP__REFUSE__INIT;
+    rf.reason = LABLOOP__REFUSE__REASON__NOT_REGISTERED;
+    rf.detail = "not registered: say hello again";
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
+    env.refuse = &rf;
+    s_send(t, &env);
+    lab_env *h = s_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 2000);
+    assert_true(s_has(h->hello->unacked_attempts, h->hello->n_unacked_attempts, "n/1"));
+    lab_env_free(h);
+    s_welcome(t, 1000, 10);
+    lab_env_free(s_expect_result(t, "n/1", LABLOOP__STEP_RESULT__STATUS__DONE, 1000));
+    s_ack(t, "n/1");
+    lab_env *r = s_run_step(t, "n/2", 4, 5);
+    assert_true(s_value(r->step_result, "echo") == 4);
+    lab_env_free(r);
+    s_ack(t, "n/2");
+    s_stop_worker(t);
+}
+
 static void test_reconnect(void **state)
 {
     T *t = *state;
@@ -711,6 +738,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_estop, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_refuse, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_not_registered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_while_running, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
