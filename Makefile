@@ -70,13 +70,20 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIB) | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+RUN_UNIT  = set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+RUN_INTEG = LABLOOP=$(abspath $(BIN)) TOOLS=$(abspath $(BUILD)/tools) bash tests/integration/run.sh $(INTEG)
+
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@$(RUN_UNIT)
 
 integration: $(BIN) $(TOOL_BIN)
-	@LABLOOP=$(abspath $(BIN)) TOOLS=$(abspath $(BUILD)/tools) bash tests/integration/run.sh $(INTEG)
+	@$(RUN_INTEG)
 
-test: unit integration
+# Build everything first (in parallel with -j), then run the suites one after
+# the other: integration tests start real processes and want the cores.
+test: $(UNIT_BIN) $(BIN) $(TOOL_BIN)
+	@$(RUN_UNIT)
+	@$(RUN_INTEG)
 	@echo "all tests passed ($(BUILD))"
 
 demo:
