@@ -137,6 +137,7 @@ static const s_key s_step_keys[] = {
      "parameters: literals, or exactly \"${dim}\" for a space dimension's value"},
     {"timeout", S_DUR, 0, 0, N, NULL, "none", "longest an attempt may run (duration)"},
     {"retries", S_INT, 0, 0, 10, NULL, "0", "extra attempts after a failure"},
+    {"backoff", S_DUR, 0, 0, N, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
     {"within", S_DUR, 0, 0, N, NULL, "none", "must start within this after its predecessors"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
@@ -1143,6 +1144,7 @@ static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out
         st->timeout_s = s_seconds(SLOT(v, K, "timeout"), 0);
         st->within_s = s_seconds(SLOT(v, K, "within"), 0);
         st->retries = (int)s_long(SLOT(v, K, "retries"), 0);
+        st->backoff_s = s_seconds(SLOT(v, K, "backoff"), 1.0);
     }
 }
 

@@ -33,6 +33,7 @@ typedef struct lab_cfg_step {
     size_t n_params;
     double timeout_s;        /* 0: none */
     int retries;             /* extra attempts after the first (default 0) */
+    double backoff_s;        /* wait before retry n: backoff_s * 2^(n-1), capped (default 1 s) */
     double within_s;         /* must start within this after its predecessors (0: no limit) */
 } lab_cfg_step;
 

@@ -217,7 +217,25 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(COUNT_EXPERIMENTS,                                                                 \
       "SELECT count(*) FROM experiments WHERE campaign = ?1"                             \
       " AND (?2 IS NULL OR status = ?2)")                                                \
-    X(LATEST_CAMPAIGN, "SELECT id, name FROM campaigns ORDER BY id DESC LIMIT 1")
+    X(LATEST_CAMPAIGN, "SELECT id, name FROM campaigns ORDER BY id DESC LIMIT 1")       \
+    X(INS_AUDIT,                                                                         \
+      "INSERT INTO audit (campaign, t_us, actor, origin, action, target, detail, outcome)" \
+      " VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                              \
+    X(INS_SAMPLE,                                                                        \
+      "INSERT INTO samples (campaign, experiment, label, location, created_us, updated_us)" \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?5)")                                                 \
+    X(SET_SAMPLE,                                                                        \
+      "UPDATE samples SET location = ?3, updated_us = ?4 WHERE campaign = ?1 AND label = ?2") \
+    X(INS_SAMPLE_LOC,                                                                    \
+      "INSERT INTO sample_locations (sample, t_us, location, attempt_id)"                \
+      " SELECT id, ?3, ?4, ?5 FROM samples WHERE campaign = ?1 AND label = ?2")           \
+    X(CAMPAIGN_SHA, "SELECT config_sha256 FROM campaigns WHERE id = ?1")                 \
+    X(EACH_EXPERIMENT,                                                                   \
+      "SELECT seq, params, status, objectives, error, finished_us FROM experiments"      \
+      " WHERE campaign = ?1 ORDER BY seq")                                                \
+    X(EACH_STEP,                                                                         \
+      "SELECT attempt_id, experiment, step, attempt, device, status, result FROM steps"  \
+      " WHERE campaign = ?1 ORDER BY experiment, id")
 
 enum {
 #define S_STMT_ENUM(name, sql) S_##name,
@@ -886,5 +904,145 @@ int lab_hub_timeline(lab_hub *h, int64_t campaign, lab_hub_entry_fn fn, void *ar
     if (ret == 0 && rc != SQLITE_DONE)
         ret = s_to_err(h, s_fail_sql(h, rc, "reading the timeline"), err);
     sqlite3_finalize(st);
+    return ret;
+}
+
+/* ---- operator actions, samples, resume ---- */
+
+int lab_hub_record_audit(lab_hub *h, int64_t campaign, int64_t t_us, const char *actor,
+                         const char *origin, const char *action, const char *target,
+                         const char *detail_json, const char *outcome)
+{
+    if (!actor || !action)
+        return s_fail(h, LAB_EINVAL, "recording an audit entry: no actor or action");
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_AUDIT, "recording an audit entry", &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    sqlite3_bind_int64(st, 2, t_us);
+    s_bind_text(st, 3, actor);
+    s_bind_text(st, 4, origin);
+    s_bind_text(st, 5, action);
+    s_bind_text(st, 6, target);
+    s_bind_text(st, 7, detail_json);
+    s_bind_text(st, 8, outcome);
+    return s_run(h, st, "recording an audit entry");
+}
+
+int lab_hub_record_sample(lab_hub *h, int64_t campaign, int64_t experiment, const char *label,
+                          const char *location, int64_t t_us)
+{
+    if (!label)
+        return s_fail(h, LAB_EINVAL, "recording a sample: no label");
+    char what[192];
+    snprintf(what, sizeof what, "recording sample '%s'", label);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_SAMPLE, what, &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    sqlite3_bind_int64(st, 2, experiment);
+    s_bind_text(st, 3, label);
+    s_bind_text(st, 4, location);
+    sqlite3_bind_int64(st, 5, t_us);
+    return s_run(h, st, what);
+}
+
+int lab_hub_move_sample(lab_hub *h, int64_t campaign, const char *label, const char *location,
+                        const char *attempt_id, int64_t t_us)
+{
+    if (!label || !location)
+        return s_fail(h, LAB_EINVAL, "moving a sample: no label or location");
+    char what[192];
+    snprintf(what, sizeof what, "moving sample '%s' to '%s'", label, location);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_SET_SAMPLE, what, &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    s_bind_text(st, 2, label);
+    s_bind_text(st, 3, location);
+    sqlite3_bind_int64(st, 4, t_us);
+    if ((ret = s_changed(h, s_run(h, st, what), what)) < 0)
+        return ret;
+    st = s_write_stmt(h, S_INS_SAMPLE_LOC, what, &ret);
+    if (!st)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    s_bind_text(st, 2, label);
+    sqlite3_bind_int64(st, 3, t_us);
+    s_bind_text(st, 4, location);
+    s_bind_text(st, 5, attempt_id);
+    return s_run(h, st, what);
+}
+
+int lab_hub_campaign_sha256(lab_hub *h, int64_t campaign, char *sha, size_t n)
+{
+    sqlite3_stmt *st = s_stmt(h, S_CAMPAIGN_SHA);
+    if (!st)
+        return LAB_EDB;
+    sqlite3_bind_int64(st, 1, campaign);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(st, 0);
+        snprintf(sha, n, "%s", s ? s : "");
+    } else if (rc == SQLITE_DONE) {
+        ret = s_fail(h, LAB_ENOTFOUND, "no campaign %lld in the hub", (long long)campaign);
+    } else {
+        ret = s_fail_sql(h, rc, "reading a campaign's config hash");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+int lab_hub_each_experiment(lab_hub *h, int64_t campaign, lab_hub_experiment_fn fn, void *arg)
+{
+    sqlite3_stmt *st = s_stmt(h, S_EACH_EXPERIMENT);
+    if (!st)
+        return LAB_EDB;
+    sqlite3_bind_int64(st, 1, campaign);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lab_hub_experiment_row r = {
+            .seq = sqlite3_column_int64(st, 0),
+            .params_json = (const char *)sqlite3_column_text(st, 1),
+            .status = (const char *)sqlite3_column_text(st, 2),
+            .objectives_json = (const char *)sqlite3_column_text(st, 3),
+            .error = (const char *)sqlite3_column_text(st, 4),
+            .finished_us = sqlite3_column_int64(st, 5),
+        };
+        if ((ret = fn(&r, arg)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = s_fail_sql(h, rc, "reading experiments");
+    sqlite3_reset(st);
+    return ret;
+}
+
+int lab_hub_each_step(lab_hub *h, int64_t campaign, lab_hub_step_fn fn, void *arg)
+{
+    sqlite3_stmt *st = s_stmt(h, S_EACH_STEP);
+    if (!st)
+        return LAB_EDB;
+    sqlite3_bind_int64(st, 1, campaign);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lab_hub_step_row r = {
+            .attempt_id = (const char *)sqlite3_column_text(st, 0),
+            .experiment = sqlite3_column_int64(st, 1),
+            .step = (const char *)sqlite3_column_text(st, 2),
+            .attempt = sqlite3_column_int(st, 3),
+            .device = (const char *)sqlite3_column_text(st, 4),
+            .status = (const char *)sqlite3_column_text(st, 5),
+            .result_json = (const char *)sqlite3_column_text(st, 6),
+        };
+        if ((ret = fn(&r, arg)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = s_fail_sql(h, rc, "reading steps");
+    sqlite3_reset(st);
     return ret;
 }

@@ -122,4 +122,51 @@ typedef int (*lab_hub_entry_fn)(const lab_hub_entry *e, void *arg);
  * return from fn stops the walk and is returned. */
 int lab_hub_timeline(lab_hub *h, int64_t campaign, lab_hub_entry_fn fn, void *arg, lab_err *err);
 
+/* ---- operator actions, samples, resume (issue: scheduling and restart) ---- */
+
+/* Append to the audit log: who (actor: OS user or device), from where
+ * (origin: host or endpoint), did what (action: pause, resume, abort, estop,
+ * clear-estop, export, ...) to what (target), with what outcome (ok / the
+ * refusal). detail_json may be NULL. */
+int lab_hub_record_audit(lab_hub *h, int64_t campaign, int64_t t_us, const char *actor,
+                         const char *origin, const char *action, const char *target,
+                         const char *detail_json, const char *outcome);
+
+/* The sample an experiment makes: created once (label unique in the
+ * campaign), then moved as steps act on it; every move is appended to
+ * sample_locations. */
+int lab_hub_record_sample(lab_hub *h, int64_t campaign, int64_t experiment, const char *label,
+                          const char *location, int64_t t_us);
+int lab_hub_move_sample(lab_hub *h, int64_t campaign, const char *label, const char *location,
+                        const char *attempt_id, int64_t t_us);
+
+/* A campaign's stored config hash (hex, copied into sha, n bytes). */
+int lab_hub_campaign_sha256(lab_hub *h, int64_t campaign, char *sha, size_t n);
+
+/* Walk a campaign's experiments in seq order (resume). Strings are valid
+ * during the callback only; objectives_json and error may be NULL. */
+typedef struct lab_hub_experiment_row {
+    int64_t seq;
+    const char *params_json;
+    const char *status;
+    const char *objectives_json;
+    const char *error;
+    int64_t finished_us;         /* 0 while not finished */
+} lab_hub_experiment_row;
+typedef int (*lab_hub_experiment_fn)(const lab_hub_experiment_row *r, void *arg);
+int lab_hub_each_experiment(lab_hub *h, int64_t campaign, lab_hub_experiment_fn fn, void *arg);
+
+/* Walk a campaign's step attempts in (experiment, id) order (resume). */
+typedef struct lab_hub_step_row {
+    const char *attempt_id;
+    int64_t experiment;
+    const char *step;
+    int attempt;
+    const char *device;          /* may be NULL */
+    const char *status;
+    const char *result_json;     /* may be NULL */
+} lab_hub_step_row;
+typedef int (*lab_hub_step_fn)(const lab_hub_step_row *r, void *arg);
+int lab_hub_each_step(lab_hub *h, int64_t campaign, lab_hub_step_fn fn, void *arg);
+
 #endif

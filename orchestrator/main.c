@@ -17,6 +17,12 @@ typedef struct s_cmd {
 
 static const s_cmd s_cmds[] = {
     {"run", lab_cmd_run, "run a campaign closed-loop on the lab's device workers"},
+    {"status", lab_cmd_control, "show a running campaign (--watch to follow)"},
+    {"pause", lab_cmd_control, "stop dispatching new steps; running steps finish"},
+    {"resume", lab_cmd_control, "dispatch again after a pause"},
+    {"abort", lab_cmd_control, "cancel running steps and end the campaign"},
+    {"estop", lab_cmd_control, "e-stop every device now; the campaign is halted"},
+    {"clear-estop", lab_cmd_control, "clear an e-stop (then resume)"},
     {"validate", lab_cmd_validate, "check a campaign config; errors name file:line:column"},
     {"sim", lab_cmd_sim, "start a simulated lab (one worker process per device)"},
     {"log", lab_cmd_log, "print a campaign's timeline from its hub (--json for machines)"},

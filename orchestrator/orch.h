@@ -39,4 +39,9 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
 int lab_orch_run(lab_orch *o, lab_orch_summary *summary, lab_err *err);
 void lab_orch_destroy(lab_orch **o);
 
+/* Round-trip times (µs) from dispatching each attempt to recording its
+ * result, for every attempt that finished done in the last run; for the
+ * dispatch benchmark. The array belongs to o. */
+size_t lab_orch_latencies(const lab_orch *o, const double **us);
+
 #endif

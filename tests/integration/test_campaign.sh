@@ -35,5 +35,5 @@ pass "labloop log prints the timeline (text and JSON)"
 
 # Running the same campaign into the same hub again is refused clearly.
 if "$LABLOOP" run "$T/campaign.yaml" >"$T/again.log" 2>&1; then fail "second run into the same hub succeeded"; fi
-grep -q "already holds campaign 'it'" "$T/again.log" || fail "unclear message for a second run: $(cat "$T/again.log")"
+grep -q "campaign 'it' in .* already ended (completed)" "$T/again.log" || fail "unclear message for a second run: $(cat "$T/again.log")"
 pass "a second run into the same hub is refused"

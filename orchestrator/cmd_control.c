@@ -1,0 +1,192 @@
+/* The operator's commands to a running campaign, over its control endpoint:
+ * `labloop status [--watch] [--json]`, `pause`, `resume`, `abort`, `estop`,
+ * `clear-estop`. Each sends one JSON request and prints the reply. The
+ * endpoint comes from --endpoint, from a campaign config, or the default.
+ * Not for: carrying the actions out (orchestrator/control.c).
+ */
+#include <jansson.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "orchestrator/commands.h"
+#include "orchestrator/config.h"
+#include "common/banned.h"
+
+#define S_DEFAULT_ENDPOINT "tcp://127.0.0.1:5561"
+#define S_REPLY_TIMEOUT_MS 5000
+#define S_WATCH_MS 1000
+
+static void s_usage(FILE *out, const char *cmd)
+{
+    if (!strcmp(cmd, "status"))
+        fprintf(out, "usage: labloop status [CAMPAIGN.yaml | --endpoint EP] [--watch] [--json]\n\n"
+                     "Show a running campaign: state, progress, best so far, each device's state\n"
+                     "and utilisation, and the steps running now. --watch refreshes every second.\n");
+    else
+        fprintf(out, "usage: labloop %s [CAMPAIGN.yaml | --endpoint EP] [--reason TEXT]\n\n%s\n", cmd,
+                !strcmp(cmd, "pause") ? "Stop dispatching new steps; running steps finish."
+                : !strcmp(cmd, "resume") ? "Dispatch again after a pause (or after clear-estop)."
+                : !strcmp(cmd, "abort") ? "Cancel running steps and end the campaign as aborted."
+                : !strcmp(cmd, "estop") ? "E-stop: every worker stops at once; the campaign is halted until\n"
+                                          "clear-estop and resume."
+                                        : "Clear an e-stop; the campaign stays paused until resume.");
+    fprintf(out, "\nThe control endpoint is taken from CAMPAIGN.yaml (endpoints.control), from\n"
+                 "--endpoint, or is %s. Every action is written to the hub's audit table\n"
+                 "with your user name.\n\nexample:\n  labloop %s examples/demo-campaign.yaml\n",
+            S_DEFAULT_ENDPOINT, cmd);
+}
+
+/* One request, one reply. Returns the reply (caller decrefs) or NULL with a
+ * message on stderr. */
+static json_t *s_call(const char *endpoint, json_t *req)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_REQ);
+    int linger = 0, timeout = S_REPLY_TIMEOUT_MS;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+    json_t *reply = NULL;
+    char *js = json_dumps(req, JSON_COMPACT);
+    if (zmq_connect(s, endpoint) != 0) {
+        fprintf(stderr, "labloop: cannot connect to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+    } else if (zmq_send(s, js, strlen(js), 0) < 0) {
+        fprintf(stderr, "labloop: cannot send to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+    } else {
+        char buf[1 << 16];
+        int n = zmq_recv(s, buf, sizeof buf - 1, 0);
+        if (n < 0) {
+            fprintf(stderr, "labloop: no orchestrator answered at %s within %d s (is `labloop run` running?)\n",
+                    endpoint, S_REPLY_TIMEOUT_MS / 1000);
+        } else {
+            if (n > (int)sizeof buf - 1)
+                n = (int)sizeof buf - 1;
+            json_error_t je;
+            reply = json_loadb(buf, (size_t)n, 0, &je);
+            if (!reply)
+                fprintf(stderr, "labloop: unreadable reply from %s: %s\n", endpoint, je.text);
+        }
+    }
+    free(js);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return reply;
+}
+
+static void s_print_status(json_t *r)
+{
+    printf("campaign %s: %s — %lld/%lld experiments done (%lld measured, %lld failed), %lld in flight, %.0f s\n",
+           json_string_value(json_object_get(r, "campaign")), json_string_value(json_object_get(r, "status")),
+           json_integer_value(json_object_get(r, "measured")) + json_integer_value(json_object_get(r, "failed")),
+           json_integer_value(json_object_get(r, "budget")), json_integer_value(json_object_get(r, "measured")),
+           json_integer_value(json_object_get(r, "failed")), json_integer_value(json_object_get(r, "in_flight")),
+           json_number_value(json_object_get(r, "elapsed_s")));
+    json_t *best = json_object_get(r, "best");
+    if (best) {
+        printf("best: %s = %.4g at experiment %lld:", json_string_value(json_object_get(best, "objective")),
+               json_number_value(json_object_get(best, "value")), json_integer_value(json_object_get(best, "experiment")));
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(best, "params"), k, v) {
+            if (json_is_string(v))
+                printf(" %s=%s", k, json_string_value(v));
+            else
+                printf(" %s=%.4g", k, json_number_value(v));
+        }
+        printf("\n");
+    }
+    printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "running", "busy");
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(r, "devices"), i, d)
+        printf("%-14s %-8s %-18s %5lld/%-3lld %5.0f%%\n", json_string_value(json_object_get(d, "name")),
+               json_string_value(json_object_get(d, "state")), json_string_value(json_object_get(d, "driver")),
+               json_integer_value(json_object_get(d, "running")), json_integer_value(json_object_get(d, "capacity")),
+               100.0 * json_number_value(json_object_get(d, "utilisation")));
+    json_t *run = json_object_get(r, "running");
+    if (json_array_size(run))
+        printf("running steps:\n");
+    json_array_foreach(run, i, d)
+        printf("  %-36s on %-12s %6.1f s\n", json_string_value(json_object_get(d, "attempt")),
+               json_string_value(json_object_get(d, "device")), json_number_value(json_object_get(d, "seconds")));
+}
+
+int lab_cmd_control(int argc, char **argv)
+{
+    const char *cmd = argv[0], *endpoint = NULL, *config = NULL, *reason = NULL;
+    int watch = 0, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            s_usage(stdout, cmd);
+            return 0;
+        } else if (!strcmp(argv[i], "--endpoint") && i + 1 < argc) {
+            endpoint = argv[++i];
+        } else if (!strcmp(argv[i], "--reason") && i + 1 < argc && strcmp(cmd, "status") != 0) {
+            reason = argv[++i];
+        } else if (!strcmp(argv[i], "--watch") && !strcmp(cmd, "status")) {
+            watch = 1;
+        } else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "status")) {
+            json = 1;
+        } else if (argv[i][0] != '-' && !config) {
+            config = argv[i];
+        } else {
+            fprintf(stderr, "labloop %s: unexpected argument '%s'\n\n", cmd, argv[i]);
+            s_usage(stderr, cmd);
+            return 2;
+        }
+    }
+    lab_campaign_cfg *cfg = NULL;
+    if (config && !endpoint) {
+        lab_err err = {0};
+        cfg = lab_config_load(config, stderr, &err);
+        if (!cfg)
+            return 1;
+        endpoint = cfg->endpoint_control;
+    }
+    if (!endpoint)
+        endpoint = S_DEFAULT_ENDPOINT;
+    char host[256] = "unknown";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    struct passwd *pw = getpwuid(getuid());
+    json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", cmd, "user", pw ? pw->pw_name : "unknown", "host", host);
+    if (reason)
+        json_object_set_new(req, "reason", json_string(reason));
+    int rc = 0;
+    for (;;) {
+        json_t *reply = s_call(endpoint, req);
+        if (!reply) {
+            rc = 1;
+            break;
+        }
+        if (!json_is_true(json_object_get(reply, "ok"))) {
+            fprintf(stderr, "labloop %s: %s\n", cmd, json_string_value(json_object_get(reply, "error")));
+            json_decref(reply);
+            rc = 1;
+            break;
+        }
+        if (strcmp(cmd, "status") != 0) {
+            printf("%s: done; campaign is now %s\n", cmd, json_string_value(json_object_get(reply, "status")));
+        } else if (json) {
+            char *js = json_dumps(reply, JSON_COMPACT);
+            printf("%s\n", js);
+            free(js);
+        } else {
+            if (watch)
+                printf("\033[H\033[2J");     /* redraw in place */
+            s_print_status(reply);
+        }
+        fflush(stdout);
+        json_decref(reply);
+        if (!watch)
+            break;
+        usleep(S_WATCH_MS * 1000);
+    }
+    json_decref(req);
+    lab_config_destroy(&cfg);
+    return rc;
+}

@@ -1,0 +1,237 @@
+/* The control endpoint: operators steer a running campaign.
+ *
+ * A ROUTER socket; clients (the CLI's status, pause, resume, abort, estop,
+ * clear-estop; the dashboard) send one JSON request per message, framed like
+ * a REQ socket's: [routing id][empty][{"cmd": ..., "user": ..., "host": ...,
+ * "reason": ...}]. The reply, {"ok": true, ...} or {"ok": false, "error":
+ * ...}, is sent after the commit that recorded the action (persist before
+ * acknowledge), except that an e-stop reaches the workers at once. Every
+ * action lands in the hub's audit table. Not for: device traffic (orch.c).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "orchestrator/orch_int.h"
+#include "common/banned.h"
+
+#define S_REQ_MAX 4096
+
+static const char *s_state_name(const lab_orch *o)
+{
+    if (o->end_status)
+        return o->end_status;
+    return o->state == LAB_CAMP_PAUSED ? "paused" : o->state == LAB_CAMP_HALTED ? "halted" : "running";
+}
+
+static const char *s_dev_state(lab_dev_state s)
+{
+    return s == LAB_DEV_READY ? "ready" : s == LAB_DEV_LOST ? "lost" : "offline";
+}
+
+static json_t *s_status(lab_orch *o)
+{
+    int64_t now = lab_clock_mono_us();
+    double elapsed = (double)(now - o->start_mono_us) / 1e6;
+    json_t *j = json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", 1, "campaign",
+                          o->cfg->name, "status", s_state_name(o), "budget",
+                          (json_int_t)o->cfg->budget_experiments, "proposed", (json_int_t)o->n_exps,
+                          "measured", (json_int_t)o->measured, "failed", (json_int_t)o->failed,
+                          "in_flight", (json_int_t)o->n_active, "elapsed_s", elapsed);
+    if (o->best) {
+        lab_exp *b = o->exps[o->best - 1];
+        json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f, s:o}", "experiment", (json_int_t)b->seq,
+                                                 "objective", o->cfg->objectives[0].name, "value", b->y[0],
+                                                 "params", lab_sched_params_json(o, b->x)));
+    }
+    json_t *devs = json_array();
+    for (size_t i = 0; i < o->cfg->n_devices; i++) {
+        lab_device *d = &o->devices[i];
+        double busy = d->busy_s + (d->running > 0 ? (double)(now - d->busy_since_us) / 1e6 : 0);
+        json_array_append_new(devs, json_pack("{s:s, s:s, s:s, s:i, s:i, s:f}", "name", d->cfg->name,
+                                              "state", s_dev_state(d->state), "driver", d->driver,
+                                              "running", d->running, "capacity", d->capacity,
+                                              "utilisation", elapsed > 0 ? busy / elapsed : 0.0));
+    }
+    json_object_set_new(j, "devices", devs);
+    json_t *run = json_array();
+    for (long i = 0; i < o->n_active; i++) {
+        lab_exp *x = o->active[i];
+        for (size_t s = 0; s < o->cfg->n_steps; s++)
+            if (x->step[s] == LAB_STEP_RUNNING)
+                json_array_append_new(run, json_pack("{s:s, s:s, s:s, s:f}", "attempt", x->cur[s].id, "step",
+                                                     o->cfg->steps[s].name, "device",
+                                                     x->cur[s].dev ? x->cur[s].dev->cfg->name : "",
+                                                     "seconds", (double)(now - x->cur[s].dispatched_us) / 1e6));
+    }
+    json_object_set_new(j, "running", run);
+    return j;
+}
+
+static void s_set_status(lab_orch *o, const char *status)
+{
+    if (lab_hub_set_campaign_status(o->hub, o->campaign_id, status, lab_orch_now()) < 0)
+        lab_orch_fatal(o, "recording the campaign status");
+    lab_orch_event(o, "campaign.status", o->cfg->name, json_pack("{s:s}", "status", status));
+}
+
+static void s_audit(lab_orch *o, const char *actor, const char *origin, const char *action,
+                    const char *reason, const char *outcome)
+{
+    json_t *d = reason && *reason ? json_pack("{s:s}", "reason", reason) : NULL;
+    char *js = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    if (lab_hub_record_audit(o->hub, o->campaign_id, lab_orch_now(), actor, origin, action,
+                             o->cfg->name, js, outcome) < 0)
+        lab_orch_fatal(o, "recording an audit entry");
+    free(js);
+}
+
+void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason)
+{
+    /* Safety first: the workers hear of it before anything is written. */
+    lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__ESTOP, reason);
+    lab_warn("E-STOP by %s: %s", actor, reason);
+    s_audit(o, actor, origin, "estop", reason, "ok");
+    if (o->state != LAB_CAMP_HALTED && !o->end_status) {
+        o->state = LAB_CAMP_HALTED;
+        s_set_status(o, "halted");
+    }
+    lab_orch_event(o, "campaign.estop", o->cfg->name, json_pack("{s:s, s:s}", "by", actor, "reason", reason));
+}
+
+/* Carry out cmd; returns NULL on success or why it was refused. */
+static const char *s_act(lab_orch *o, const char *cmd, const char *user, const char *host,
+                         const char *reason, char *why, size_t n)
+{
+    if (o->end_status && strcmp(cmd, "estop") != 0) {
+        snprintf(why, n, "campaign '%s' is ending (%s)", o->cfg->name, o->end_status);
+        return why;
+    }
+    if (!strcmp(cmd, "pause")) {
+        if (o->state != LAB_CAMP_RUNNING) {
+            snprintf(why, n, "campaign '%s' is %s, not running", o->cfg->name, s_state_name(o));
+            return why;
+        }
+        o->state = LAB_CAMP_PAUSED;
+        s_set_status(o, "paused");
+    } else if (!strcmp(cmd, "resume")) {
+        if (o->state == LAB_CAMP_HALTED) {
+            snprintf(why, n, "campaign '%s' is halted by an e-stop: clear it first (labloop clear-estop)", o->cfg->name);
+            return why;
+        }
+        if (o->state != LAB_CAMP_PAUSED) {
+            snprintf(why, n, "campaign '%s' is not paused", o->cfg->name);
+            return why;
+        }
+        o->state = LAB_CAMP_RUNNING;
+        s_set_status(o, "running");
+    } else if (!strcmp(cmd, "abort")) {
+        char r[300];
+        snprintf(r, sizeof r, "aborted by %s%s%s", user, reason && *reason ? ": " : "", reason ? reason : "");
+        lab_sched_cancel_all(o, r);
+        o->end_status = "aborted";
+        snprintf(o->end_reason, sizeof o->end_reason, "%s", r);
+    } else if (!strcmp(cmd, "estop")) {
+        char r[300];
+        snprintf(r, sizeof r, "operator %s%s%s", user, reason && *reason ? ": " : "", reason ? reason : "");
+        lab_control_estop(o, user, host, r);
+        return NULL;                           /* audited there */
+    } else if (!strcmp(cmd, "clear-estop")) {
+        if (o->state != LAB_CAMP_HALTED) {
+            snprintf(why, n, "campaign '%s' is not halted", o->cfg->name);
+            return why;
+        }
+        lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__CLEAR, "e-stop cleared");
+        o->state = LAB_CAMP_PAUSED;
+        s_set_status(o, "paused");
+    } else {
+        snprintf(why, n, "unknown command '%s' (status, pause, resume, abort, estop, clear-estop)", cmd);
+        return why;
+    }
+    s_audit(o, user, host, cmd, reason, "ok");
+    lab_info("%s by %s@%s", cmd, user, host);
+    return NULL;
+}
+
+static void s_request(lab_orch *o, const char *id, size_t id_len, const char *body, size_t len)
+{
+    json_error_t je;
+    json_t *req = json_loadb(body, len, 0, &je);
+    json_t *reply;
+    const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
+    if (!cmd) {
+        reply = json_pack("{s:b, s:s}", "ok", 0, "error",
+                          req ? "request has no \"cmd\"" : "request is not JSON");
+    } else if (!strcmp(cmd, "status")) {
+        reply = s_status(o);
+    } else {
+        const char *user = json_string_value(json_object_get(req, "user"));
+        const char *host = json_string_value(json_object_get(req, "host"));
+        const char *reason = json_string_value(json_object_get(req, "reason"));
+        user = user && *user ? user : "unknown";
+        host = host && *host ? host : "unknown";
+        char why[300];
+        const char *refused = s_act(o, cmd, user, host, reason, why, sizeof why);
+        if (refused) {
+            s_audit(o, user, host, cmd, reason, refused);
+            reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", s_state_name(o));
+        } else {
+            reply = json_pack("{s:b, s:s}", "ok", 1, "status", s_state_name(o));
+        }
+    }
+    json_decref(req);
+    char *js = json_dumps(reply, JSON_COMPACT);
+    json_decref(reply);
+    if (js)
+        lab_orch_queue_control_reply(o, id, id_len, js);
+}
+
+static void s_skip_rest(void *sock)
+{
+    int more = 1;
+    size_t sz = sizeof more;
+    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        int rc = zmq_msg_recv(&m, sock, ZMQ_DONTWAIT);
+        zmq_msg_close(&m);
+        if (rc < 0)
+            break;
+    }
+}
+
+int lab_control_on_readable(void *sock, void *arg)
+{
+    lab_orch *o = arg;
+    int n = 0;
+    for (;;) {
+        char id[LAB_ID_MAX];
+        int idn = zmq_recv(sock, id, sizeof id, ZMQ_DONTWAIT);
+        if (idn < 0)
+            break;
+        n++;
+        if (idn > (int)sizeof id) {          /* an id we cannot answer: drop the message */
+            s_skip_rest(sock);
+            continue;
+        }
+        zmq_msg_t delim, body;
+        zmq_msg_init(&delim);
+        zmq_msg_init(&body);
+        int ok = zmq_msg_recv(&delim, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&delim) == 0 &&
+                 zmq_msg_more(&delim) && zmq_msg_recv(&body, sock, ZMQ_DONTWAIT) >= 0 &&
+                 !zmq_msg_more(&body) && zmq_msg_size(&body) <= S_REQ_MAX;
+        if (ok)
+            s_request(o, id, (size_t)idn, zmq_msg_data(&body), zmq_msg_size(&body));
+        else
+            s_skip_rest(sock);
+        zmq_msg_close(&delim);
+        zmq_msg_close(&body);
+    }
+    if (n)
+        lab_sched_schedule(o);
+    return n;
+}

@@ -1,0 +1,152 @@
+/* The orchestrator's internal state, shared by its modules: orch.c (loop,
+ * sockets, devices, messages), sched.c (experiments, attempts, scheduling,
+ * resume) and control.c (the control endpoint). Not a public interface:
+ * nothing outside orch*.c, sched.c and control.c includes it.
+ */
+#ifndef LAB_ORCH_INT_H
+#define LAB_ORCH_INT_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "orchestrator/config.h"
+#include "orchestrator/hub.h"
+#include "orchestrator/orch.h"
+#include "planners/planner.h"
+#include "protocols/envelope.h"
+#include "protocols/zloop.h"
+
+#define S_ID_MAX 256
+
+typedef enum { LAB_DEV_OFFLINE, LAB_DEV_READY, LAB_DEV_LOST } lab_dev_state;
+
+typedef struct lab_device {
+    const lab_cfg_device *cfg;
+    lab_dev_state state;
+    int welcomed;                   /* Welcome sent: steps may be dispatched */
+    char driver[64];
+    int capacity;
+    int running;                    /* attempts in flight */
+    int reserved;                   /* slots held for a 'within' successor */
+    int64_t last_rx_us, last_hb_us; /* monotonic */
+    int64_t last_nudge_us;          /* last NOT_REGISTERED sent */
+    int64_t busy_since_us;
+    double busy_s;                  /* seconds with at least one step */
+} lab_device;
+
+typedef enum { LAB_STEP_PENDING, LAB_STEP_RUNNING, LAB_STEP_DONE_, LAB_STEP_FAILED_ } lab_step_state;
+
+typedef struct lab_attempt {
+    char id[S_ID_MAX];
+    int n;                          /* attempt number, 1-based */
+    int uncounted;                  /* attempts stopped by e-stops: not held against retries */
+    lab_device *dev;
+    int64_t dispatched_us;          /* monotonic */
+    int64_t deadline_us;            /* monotonic; 0: none */
+    int resumed;                    /* in flight when the orchestrator restarted */
+} lab_attempt;
+
+typedef enum { LAB_EXP_RUNNING, LAB_EXP_MEASURED, LAB_EXP_FAILED, LAB_EXP_CANCELLED } lab_exp_state;
+
+typedef struct lab_exp {
+    long seq;
+    char id[S_ID_MAX];
+    double *x;                      /* native point */
+    double *y;                      /* objective values when measured */
+    lab_exp_state state;
+    int durable;                    /* its row is committed: steps may be dispatched */
+    lab_step_state *step;           /* per configured step */
+    lab_attempt *cur;               /* per step: the current (latest) attempt */
+    json_t **values;                /* per step: result values or NULL */
+    int64_t *not_before_us;         /* per step: retry backoff (monotonic) */
+    lab_device **avoid;             /* per step: the device the last attempt failed on */
+    lab_device **reserved;          /* per step: a slot held for it ('within') */
+    int64_t *ready_us;              /* per step: when its predecessors were all done */
+} lab_exp;
+
+typedef enum { LAB_CAMP_RUNNING, LAB_CAMP_PAUSED, LAB_CAMP_HALTED } lab_camp_state;
+
+typedef struct lab_out {
+    int control;                    /* 1: control socket (raw id + JSON) */
+    char id[LAB_ID_MAX];
+    size_t id_len;
+    lab_env *env;                   /* device socket: the envelope */
+    Labloop__Welcome welcome;
+    Labloop__Refuse refuse;
+    Labloop__Ack ack;
+    char **ack_ids;
+    char *json;                     /* control socket: the reply */
+    struct lab_out *next;
+} lab_out;
+
+struct lab_orch {
+    const lab_campaign_cfg *cfg;
+    lab_orch_opts opts;
+    char db_path[1024];
+    uv_loop_t loop;
+    uv_timer_t tick;
+    uv_signal_t sigint, sigterm;
+    lab_zloop *zl;
+    void *zctx, *dev_sock, *ctl_sock;
+    lab_hub *hub;
+    int64_t campaign_id;
+    lab_planner *planner;
+    size_t dims;
+
+    lab_device *devices;
+    lab_exp **exps;                 /* by seq - 1 */
+    long n_exps, cap_exps;
+    lab_exp **active;               /* experiments in flight */
+    long n_active, cap_active;
+    long measured, failed, cancelled;
+    long best;                      /* seq of the best measured, 0 none */
+    int resumed;
+
+    lab_camp_state state;
+    lab_out *out_head, *out_tail;   /* waiting for the next commit */
+    int sent;                       /* messages sent since the last flush */
+    uint64_t seq;
+
+    int64_t start_mono_us, last_note_us, resume_grace_until_us;
+    int stopping;
+    const char *end_status;         /* completed | exhausted | aborted once decided */
+    char end_reason[256];
+    int fatal;
+    lab_err fatal_err;
+
+    double *lat_us;                 /* dispatch -> result, per done attempt */
+    size_t n_lat, cap_lat;
+};
+
+/* orch.c */
+int64_t lab_orch_now(void);
+void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail);
+void lab_orch_fatal(lab_orch *o, const char *what);
+void lab_orch_send(lab_orch *o, const char *dev, lab_env *env);
+void lab_orch_queue_ack(lab_orch *o, const char *dev, const char *attempt);
+lab_out *lab_orch_queue_control_reply(lab_orch *o, const char *id, size_t id_len, char *json);
+lab_device *lab_orch_device(lab_orch *o, const char *name);
+void lab_orch_device_busy(lab_device *d, int delta);
+void lab_orch_broadcast_control(lab_orch *o, Labloop__Control__Action action, const char *reason);
+
+/* sched.c */
+void lab_sched_schedule(lab_orch *o);
+void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r);
+void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t step, const char *status,
+                             const char *error, int counts);
+void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why);
+void lab_sched_device_hello(lab_orch *o, lab_device *d, const Labloop__Hello *h);
+void lab_sched_check_deadlines(lab_orch *o, int64_t now);
+void lab_sched_cancel_all(lab_orch *o, const char *reason);
+void lab_sched_mark_durable(lab_orch *o);
+int lab_sched_resume(lab_orch *o, lab_err *err);
+void lab_sched_free(lab_orch *o);
+json_t *lab_sched_params_json(lab_orch *o, const double *x);
+void lab_sched_check_end(lab_orch *o);
+
+/* control.c */
+int lab_control_on_readable(void *sock, void *arg);
+void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason);
+
+#endif

@@ -1,0 +1,986 @@
+/* The scheduler: experiments, their step attempts, and the planner.
+ *
+ * The planner proposes experiments while fewer than planner.batch are in
+ * flight and the budget allows. An experiment's steps are dispatched in
+ * dependency order, once its row is committed (so an attempt id always
+ * names a durable experiment), to a ready device that has the capability and
+ * a free slot. Results move experiments on; failures are retried after a
+ * backoff, preferring another capable device; exhausted retries fail the
+ * experiment, which is told to the planner as a failure. A step with
+ * 'within' holds a slot on a device for itself while its predecessor runs,
+ * so it can start the moment the predecessor is done.
+ * Not for: sockets and devices' registration (orch.c), operator commands
+ * (control.c).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "orchestrator/orch_int.h"
+#include "common/banned.h"
+
+#define S_BACKOFF_MAX_S 600.0
+
+static void s_release_successors(lab_orch *o, lab_exp *x, size_t s);
+
+static int s_better(const lab_orch *o, double a, double b)
+{
+    return o->cfg->objectives[0].maximize ? a > b : a < b;
+}
+
+json_t *lab_sched_params_json(lab_orch *o, const double *x)
+{
+    const lab_space *sp = o->cfg->space;
+    json_t *j = json_object();
+    for (size_t i = 0; i < o->dims; i++) {
+        const lab_dim *d = lab_space_dim(sp, i);
+        if (d->type == LAB_DIM_CATEGORICAL)
+            json_object_set_new(j, d->name, json_string(d->choices[(size_t)x[i]]));
+        else if (d->type == LAB_DIM_INTEGER)
+            json_object_set_new(j, d->name, json_integer((json_int_t)llround(x[i])));
+        else
+            json_object_set_new(j, d->name, json_real(x[i]));
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------ bookkeeping */
+
+static void s_exp_free(lab_exp *x, size_t n_steps)
+{
+    if (!x)
+        return;
+    for (size_t s = 0; x->values && s < n_steps; s++)
+        json_decref(x->values[s]);
+    free(x->values);
+    free(x->cur);
+    free(x->step);
+    free(x->not_before_us);
+    free(x->avoid);
+    free(x->reserved);
+    free(x->ready_us);
+    free(x->x);
+    free(x->y);
+    free(x);
+}
+
+void lab_sched_free(lab_orch *o)
+{
+    for (long i = 0; i < o->n_exps; i++)
+        s_exp_free(o->exps[i], o->cfg->n_steps);
+    free(o->exps);
+    free(o->active);
+    free(o->lat_us);
+    o->exps = o->active = NULL;
+    o->n_exps = o->n_active = 0;
+}
+
+static lab_exp *s_exp_new(lab_orch *o, long seq)
+{
+    const lab_campaign_cfg *c = o->cfg;
+    if (o->n_exps == o->cap_exps) {
+        long cap = o->cap_exps ? 2 * o->cap_exps : 64;
+        lab_exp **e = realloc(o->exps, (size_t)cap * sizeof *e);
+        if (!e)
+            return NULL;
+        o->exps = e;
+        o->cap_exps = cap;
+    }
+    if (o->n_active == o->cap_active) {
+        long cap = o->cap_active ? 2 * o->cap_active : 16;
+        lab_exp **a = realloc(o->active, (size_t)cap * sizeof *a);
+        if (!a)
+            return NULL;
+        o->active = a;
+        o->cap_active = cap;
+    }
+    lab_exp *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->step = calloc(c->n_steps, sizeof *x->step);
+    x->cur = calloc(c->n_steps, sizeof *x->cur);
+    x->values = calloc(c->n_steps, sizeof *x->values);
+    x->not_before_us = calloc(c->n_steps, sizeof *x->not_before_us);
+    x->avoid = calloc(c->n_steps, sizeof *x->avoid);
+    x->reserved = calloc(c->n_steps, sizeof *x->reserved);
+    x->ready_us = calloc(c->n_steps, sizeof *x->ready_us);
+    x->y = calloc(c->n_objectives, sizeof *x->y);
+    x->x = calloc(o->dims ? o->dims : 1, sizeof *x->x);
+    if (!x->step || !x->cur || !x->values || !x->not_before_us || !x->avoid || !x->reserved ||
+        !x->ready_us || !x->y || !x->x) {
+        s_exp_free(x, 0);
+        return NULL;
+    }
+    x->seq = seq;
+    snprintf(x->id, sizeof x->id, "%s/%ld", c->name, seq);
+    return x;
+}
+
+/* Add x (seq = n_exps + 1) to the table and, while running, to the active list. */
+static void s_exp_add(lab_orch *o, lab_exp *x)
+{
+    o->exps[o->n_exps++] = x;
+    if (x->state == LAB_EXP_RUNNING)
+        o->active[o->n_active++] = x;
+}
+
+static void s_deactivate(lab_orch *o, lab_exp *x)
+{
+    for (long i = 0; i < o->n_active; i++)
+        if (o->active[i] == x) {
+            memmove(&o->active[i], &o->active[i + 1], (size_t)(o->n_active - i - 1) * sizeof *o->active);
+            o->n_active--;
+            return;
+        }
+}
+
+static void s_release_reservations(lab_exp *x, size_t n_steps)
+{
+    for (size_t s = 0; s < n_steps; s++)
+        if (x->reserved[s]) {
+            x->reserved[s]->reserved--;
+            x->reserved[s] = NULL;
+        }
+}
+
+static void s_tell(lab_orch *o, lab_exp *x, lab_outcome outcome)
+{
+    if (lab_planner_tell(o->planner, x->x, outcome == LAB_OUTCOME_MEASURED ? x->y : NULL, outcome) < 0)
+        lab_warn("planner refused the outcome of experiment %ld: %s", x->seq,
+                 lab_planner_last_error(o->planner)->msg);
+}
+
+static void s_progress(lab_orch *o, const lab_exp *x, const char *what)
+{
+    if (!o->opts.progress)
+        return;
+    double t = (double)(lab_clock_mono_us() - o->start_mono_us) / 1e6;
+    char best[128] = "none yet";
+    if (o->best)
+        snprintf(best, sizeof best, "%s %.4g (experiment %ld)", o->cfg->objectives[0].name,
+                 o->exps[o->best - 1]->y[0], o->best);
+    fprintf(o->opts.progress, "[%3ld/%ld] experiment %ld %s | best %s | %.1f s\n",
+            o->measured + o->failed + o->cancelled, o->cfg->budget_experiments, x->seq, what, best, t);
+    fflush(o->opts.progress);
+}
+
+static void s_sample_at(lab_orch *o, lab_exp *x, const char *where, const char *attempt)
+{
+    if (lab_hub_move_sample(o->hub, o->campaign_id, x->id, where, attempt, lab_orch_now()) < 0)
+        lab_orch_fatal(o, "recording where a sample is");
+}
+
+/* ------------------------------------------------------------ outcomes */
+
+static void s_exp_failed(lab_orch *o, lab_exp *x, const char *error)
+{
+    x->state = LAB_EXP_FAILED;
+    s_deactivate(o, x);
+    s_release_reservations(x, o->cfg->n_steps);
+    o->failed++;
+    if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "failed", NULL, error, lab_orch_now()) < 0)
+        lab_orch_fatal(o, "recording an experiment");
+    lab_orch_event(o, "experiment.failed", x->id,
+                   json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "error", error));
+    s_tell(o, x, LAB_OUTCOME_FAILED);
+    char what[600];
+    snprintf(what, sizeof what, "failed: %s", error);
+    s_progress(o, x, what);
+}
+
+static void s_exp_finished(lab_orch *o, lab_exp *x)
+{
+    const lab_campaign_cfg *c = o->cfg;
+    json_t *objs = json_object();
+    for (size_t k = 0; k < c->n_objectives; k++) {
+        const lab_cfg_objective *ob = &c->objectives[k];
+        int s = lab_config_step(c, ob->from_step);
+        json_t *v = s >= 0 && x->values[s] ? json_object_get(x->values[s], ob->from_value) : NULL;
+        if (!v || !json_is_number(v) || !isfinite(json_number_value(v))) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "step '%s' returned no numeric '%s' for objective '%s'",
+                     ob->from_step, ob->from_value, ob->name);
+            json_decref(objs);
+            s_exp_failed(o, x, msg);
+            return;
+        }
+        x->y[k] = json_number_value(v);
+        json_object_set_new(objs, ob->name, json_real(x->y[k]));
+    }
+    x->state = LAB_EXP_MEASURED;
+    s_deactivate(o, x);
+    o->measured++;
+    if (!o->best || s_better(o, x->y[0], o->exps[o->best - 1]->y[0]))
+        o->best = x->seq;
+    char *js = json_dumps(objs, JSON_COMPACT);
+    if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "measured", js, NULL, lab_orch_now()) < 0)
+        lab_orch_fatal(o, "recording an experiment");
+    free(js);
+    lab_orch_event(o, "experiment.measured", x->id,
+                   json_pack("{s:I, s:o}", "experiment", (json_int_t)x->seq, "objectives", objs));
+    s_tell(o, x, LAB_OUTCOME_MEASURED);
+    char what[256];
+    snprintf(what, sizeof what, "measured: %s = %.4g", c->objectives[0].name, x->y[0]);
+    s_progress(o, x, what);
+    if (c->has_stop_when && !o->end_status) {
+        double v = x->y[c->stop_objective];
+        if ((!isnan(c->stop_at_least) && v >= c->stop_at_least) ||
+            (!isnan(c->stop_at_most) && v <= c->stop_at_most)) {
+            o->end_status = "completed";
+            snprintf(o->end_reason, sizeof o->end_reason, "target reached: %s = %.4g at experiment %ld",
+                     c->objectives[c->stop_objective].name, v, x->seq);
+        }
+    }
+}
+
+void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t s, const char *status,
+                             const char *error, int counts)
+{
+    lab_attempt *a = &x->cur[s];
+    const lab_cfg_step *st = &o->cfg->steps[s];
+    if (x->step[s] != LAB_STEP_RUNNING)
+        return;
+    if (a->dev)
+        lab_orch_device_busy(a->dev, -1);
+    if (lab_hub_set_step_status(o->hub, a->id, status, NULL, 0, lab_orch_now(), NULL, error) < 0)
+        lab_orch_fatal(o, "recording a step");
+    lab_orch_event(o, "step.failed", a->id,
+                   json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "attempt", a->id, "experiment",
+                             (json_int_t)x->seq, "step", st->name, "device",
+                             a->dev ? a->dev->cfg->name : "", "status", status, "error", error));
+    /* Attempts stopped by an e-stop are not the step's fault: they do not
+     * use up its retries (counts == 0). */
+    if (!counts)
+        a->uncounted++;
+    if (a->n - a->uncounted <= st->retries) {
+        x->step[s] = LAB_STEP_PENDING;
+        s_release_successors(o, x, s);
+        x->avoid[s] = counts ? a->dev : NULL;
+        double wait = counts ? st->backoff_s * pow(2.0, a->n - 1) : 0;
+        if (wait > S_BACKOFF_MAX_S)
+            wait = S_BACKOFF_MAX_S;
+        x->not_before_us[s] = lab_clock_mono_us() + (int64_t)(wait * 1e6);
+        if (counts) {
+            lab_orch_event(o, "step.retry", a->id,
+                           json_pack("{s:s, s:I, s:s, s:i, s:s, s:f}", "attempt", a->id, "experiment",
+                                     (json_int_t)x->seq, "step", st->name, "attempt_no", a->n + 1,
+                                     "reason", error, "after_s", wait));
+            lab_info("experiment %ld: retrying step '%s' in %.1f s (attempt %d of %d): %s", x->seq,
+                     st->name, wait, a->n - a->uncounted + 1, st->retries + 1, error);
+        }
+        return;
+    }
+    x->step[s] = LAB_STEP_FAILED_;
+    char msg[512];
+    if (st->retries > 0)
+        snprintf(msg, sizeof msg, "step '%s': %s (after %d attempts)", st->name, error, a->n - a->uncounted);
+    else
+        snprintf(msg, sizeof msg, "step '%s': %s", st->name, error);
+    s_exp_failed(o, x, msg);
+}
+
+static int s_parse_attempt(lab_orch *o, const char *id, lab_exp **xp, int *step, int *n)
+{
+    /* <campaign>/<seq>/<step>/<n>, read from the right. */
+    const char *p3 = strrchr(id, '/');
+    if (!p3 || p3 == id)
+        return -1;
+    const char *p2 = p3 - 1;
+    while (p2 > id && *p2 != '/')
+        p2--;
+    if (p2 == id)
+        return -1;
+    const char *p1 = p2 - 1;
+    while (p1 > id && *p1 != '/')
+        p1--;
+    if (*p1 != '/' || *p2 != '/')
+        return -1;
+    size_t clen = (size_t)(p1 - id);
+    if (clen != strlen(o->cfg->name) || strncmp(id, o->cfg->name, clen) != 0)
+        return -1;
+    char *end;
+    long seq = strtol(p1 + 1, &end, 10);
+    if (end != p2 || seq < 1 || seq > o->n_exps)
+        return -1;
+    char sname[128];
+    size_t slen = (size_t)(p3 - p2 - 1);
+    if (slen == 0 || slen >= sizeof sname)
+        return -1;
+    memcpy(sname, p2 + 1, slen);
+    sname[slen] = '\0';
+    int s = lab_config_step(o->cfg, sname);
+    long num = strtol(p3 + 1, &end, 10);
+    if (s < 0 || *end || num < 1)
+        return -1;
+    *xp = o->exps[seq - 1];
+    *step = s;
+    *n = (int)num;
+    return 0;
+}
+
+static json_t *s_values_json(const Labloop__StepResult *r)
+{
+    json_t *j = json_object();
+    for (size_t i = 0; i < r->n_values; i++) {
+        const Labloop__Param *p = r->values[i];
+        if (!p->name || !p->value)
+            continue;
+        switch (p->value->kind_case) {
+        case LABLOOP__VALUE__KIND_NUMBER:
+            /* JSON has no NaN or infinity: such a value is recorded as null */
+            json_object_set_new(j, p->name, isfinite(p->value->number) ? json_real(p->value->number) : json_null());
+            break;
+        case LABLOOP__VALUE__KIND_INTEGER: json_object_set_new(j, p->name, json_integer(p->value->integer)); break;
+        case LABLOOP__VALUE__KIND_FLAG: json_object_set_new(j, p->name, json_boolean(p->value->flag)); break;
+        case LABLOOP__VALUE__KIND_TEXT: json_object_set_new(j, p->name, json_string(p->value->text)); break;
+        default: break;
+        }
+    }
+    return j;
+}
+
+static void s_record_latency(lab_orch *o, int64_t us)
+{
+    if (o->n_lat == o->cap_lat) {
+        size_t cap = o->cap_lat ? 2 * o->cap_lat : 1024;
+        double *l = realloc(o->lat_us, cap * sizeof *l);
+        if (!l)
+            return;
+        o->lat_us = l;
+        o->cap_lat = cap;
+    }
+    o->lat_us[o->n_lat++] = (double)us;
+}
+
+void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
+{
+    const char *id = r->attempt_id ? r->attempt_id : "";
+    lab_exp *x;
+    int s, n;
+    /* Whatever it is, the worker may drop it once this turn is committed. */
+    lab_orch_queue_ack(o, d->cfg->name, id);
+    if (s_parse_attempt(o, id, &x, &s, &n) < 0) {
+        lab_orch_event(o, "message.bad", id,
+                       json_pack("{s:s, s:s}", "device", d->cfg->name, "error",
+                                 "result for an attempt this campaign never dispatched"));
+        return;
+    }
+    lab_attempt *a = &x->cur[s];
+    if (x->state != LAB_EXP_RUNNING || x->step[s] != LAB_STEP_RUNNING || a->n != n || a->dev != d)
+        return;                                     /* duplicate or superseded: acked only */
+    const lab_cfg_step *st = &o->cfg->steps[s];
+    if (r->status == LABLOOP__STEP_RESULT__STATUS__DONE) {
+        s_record_latency(o, lab_clock_mono_us() - a->dispatched_us);
+        json_t *vals = s_values_json(r);
+        char *vjs = json_dumps(vals, JSON_COMPACT);
+        lab_orch_device_busy(d, -1);
+        if (lab_hub_set_step_status(o->hub, id, "done", NULL, r->started_us, r->finished_us, vjs, NULL) < 0)
+            lab_orch_fatal(o, "recording a step");
+        free(vjs);
+        double secs = (double)(r->finished_us - r->started_us) / 1e6;
+        lab_orch_event(o, "step.done", id,
+                       json_pack("{s:s, s:I, s:s, s:s, s:O, s:f}", "attempt", id, "experiment",
+                                 (json_int_t)x->seq, "step", st->name, "device", d->cfg->name,
+                                 "values", vals, "seconds", secs));
+        x->values[s] = vals;
+        x->step[s] = LAB_STEP_DONE_;
+        for (size_t k = 0; k < o->cfg->n_steps; k++)
+            if (x->step[k] != LAB_STEP_DONE_)
+                return;
+        s_exp_finished(o, x);
+        return;
+    }
+    const char *status = r->status == LABLOOP__STEP_RESULT__STATUS__TIMED_OUT ? "timed_out"
+                       : r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED ? "cancelled"
+                                                                              : "failed";
+    if (r->started_us && lab_hub_set_step_status(o->hub, id, NULL, NULL, r->started_us, 0, NULL, NULL) < 0)
+        lab_orch_fatal(o, "recording a step");
+    char err[512];
+    snprintf(err, sizeof err, "%s", r->error && *r->error ? r->error : status);
+    /* A step cancelled because of an e-stop is run again after the clear. */
+    int counts = !(o->state == LAB_CAMP_HALTED && r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED);
+    lab_sched_attempt_ended(o, x, (size_t)s, status, err, counts);
+}
+
+/* ------------------------------------------------------------ proposing */
+
+static void s_propose(lab_orch *o)
+{
+    const lab_campaign_cfg *c = o->cfg;
+    size_t want = 0;
+    if (!o->end_status && o->state == LAB_CAMP_RUNNING && o->n_active < c->batch)
+        want = (size_t)(c->batch - o->n_active);
+    if ((long)want > c->budget_experiments - o->n_exps)
+        want = (size_t)(c->budget_experiments - o->n_exps);
+    if (want == 0)
+        return;
+    double *pending = calloc((size_t)o->n_active + 1, o->dims * sizeof(double));
+    double *pts = calloc(want, o->dims * sizeof(double));
+    lab_ask_info *info = calloc(want, sizeof *info);
+    if (!pending || !pts || !info)
+        goto done;
+    for (long i = 0; i < o->n_active; i++)
+        memcpy(pending + o->dims * (size_t)i, o->active[i]->x, o->dims * sizeof(double));
+    if (lab_planner_ask(o->planner, want, pending, (size_t)o->n_active, pts, info) < 0) {
+        const lab_err *e = lab_planner_last_error(o->planner);
+        if (e->code == LAB_EAGAIN && o->n_active > 0)
+            goto done;                         /* nothing new until a result: ask again then */
+        o->end_status = "exhausted";
+        snprintf(o->end_reason, sizeof o->end_reason, "the planner has nothing more to propose: %s", e->msg);
+        goto done;
+    }
+    for (size_t k = 0; k < want; k++) {
+        lab_exp *x = s_exp_new(o, o->n_exps + 1);
+        if (!x)
+            break;
+        memcpy(x->x, pts + k * o->dims, o->dims * sizeof(double));
+        s_exp_add(o, x);
+        json_t *params = lab_sched_params_json(o, x->x);
+        json_t *prov = json_pack("{s:s, s:s, s:I}", "planner", lab_planner_name(o->planner),
+                                 "reason", info[k].reason, "seed", (json_int_t)c->seed);
+        if (isfinite(info[k].acquisition))
+            json_object_set_new(prov, "acquisition", json_real(info[k].acquisition));
+        if (isfinite(info[k].predicted_mean))
+            json_object_set_new(prov, "predicted_mean", json_real(info[k].predicted_mean));
+        if (isfinite(info[k].predicted_sd))
+            json_object_set_new(prov, "predicted_sd", json_real(info[k].predicted_sd));
+        char *pjs = json_dumps(params, JSON_COMPACT), *vjs = json_dumps(prov, JSON_COMPACT);
+        int64_t now = lab_orch_now();
+        if (lab_hub_record_experiment(o->hub, o->campaign_id, x->seq, pjs, info[k].origin, vjs, "running", now) < 0 ||
+            lab_hub_record_sample(o->hub, o->campaign_id, x->seq, x->id, "queue", now) < 0)
+            lab_orch_fatal(o, "recording an experiment");
+        free(pjs);
+        free(vjs);
+        json_decref(prov);
+        lab_orch_event(o, "experiment.proposed", x->id,
+                       json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
+                                 "origin", info[k].origin, "planner", lab_planner_name(o->planner),
+                                 "reason", info[k].reason));
+    }
+done:
+    free(pending);
+    free(pts);
+    free(info);
+}
+
+void lab_sched_mark_durable(lab_orch *o)
+{
+    int any = 0;
+    for (long i = 0; i < o->n_active; i++)
+        if (!o->active[i]->durable)
+            o->active[i]->durable = any = 1;
+    if (any)
+        lab_sched_schedule(o);
+}
+
+/* ------------------------------------------------------------ dispatching */
+
+static Labloop__Param *s_step_param(lab_orch *o, const lab_exp *x, const lab_cfg_param *p)
+{
+    if (p->dim < 0) {
+        char *end;
+        double v = strtod(p->literal, &end);
+        return *p->literal && !*end ? lab_param_number(p->name, v, NULL) : lab_param_text(p->name, p->literal);
+    }
+    const lab_dim *d = lab_space_dim(o->cfg->space, (size_t)p->dim);
+    double v = x->x[p->dim];
+    if (d->type == LAB_DIM_CATEGORICAL)
+        return lab_param_text(p->name, d->choices[(size_t)v]);
+    return lab_param_number(p->name, v, d->unit);
+}
+
+static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
+{
+    const lab_cfg_step *st = &o->cfg->steps[s];
+    lab_attempt *a = &x->cur[s];
+    a->n++;
+    a->dev = d;
+    a->resumed = 0;
+    snprintf(a->id, sizeof a->id, "%s/%ld/%s/%d", o->cfg->name, x->seq, st->name, a->n);
+    a->dispatched_us = lab_clock_mono_us();
+    a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
+    x->step[s] = LAB_STEP_RUNNING;
+    lab_orch_device_busy(d, +1);
+
+    Labloop__Param **params = calloc(st->n_params + 1, sizeof *params);
+    json_t *pj = json_object();
+    for (size_t i = 0; params && i < st->n_params; i++) {
+        params[i] = s_step_param(o, x, &st->params[i]);
+        if (!params[i] || !params[i]->value)
+            continue;
+        const lab_cfg_param *cp = &st->params[i];
+        if (params[i]->value->kind_case == LABLOOP__VALUE__KIND_TEXT)
+            json_object_set_new(pj, params[i]->name, json_string(params[i]->value->text));
+        else if (cp->dim >= 0 && lab_space_dim(o->cfg->space, (size_t)cp->dim)->type == LAB_DIM_INTEGER)
+            json_object_set_new(pj, params[i]->name, json_integer((json_int_t)llround(params[i]->value->number)));
+        else
+            json_object_set_new(pj, params[i]->name, json_real(params[i]->value->number));
+    }
+    char *pjs = json_dumps(pj, JSON_COMPACT);
+    json_decref(pj);
+    int64_t now = lab_orch_now();
+    lab_hub_step hs = {.attempt_id = a->id, .campaign = o->campaign_id, .experiment = x->seq,
+                       .step = st->name, .attempt = a->n, .device = d->cfg->name,
+                       .status = "dispatched", .params_json = pjs, .queued_us = now};
+    if (lab_hub_record_step(o->hub, &hs) < 0)
+        lab_orch_fatal(o, "recording a step");
+    free(pjs);
+    s_sample_at(o, x, d->cfg->name, a->id);
+    lab_orch_event(o, "step.dispatched", a->id,
+                   json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,
+                             "step", st->name, "device", d->cfg->name, "attempt_no", a->n));
+
+    /* The experiment is durable and the attempt id comes from it, and
+     * workers answer a repeated request idempotently, so the request need
+     * not wait for this turn's commit. */
+    Labloop__StepRequest req = LABLOOP__STEP_REQUEST__INIT;
+    req.attempt_id = a->id;
+    req.experiment_id = x->id;
+    req.sample_id = x->id;
+    req.step = st->name;
+    req.capability = st->capability;
+    req.params = params;
+    req.n_params = params ? st->n_params : 0;
+    req.timeout_ms = (uint64_t)(st->timeout_s * 1000.0);
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_STEP_REQUEST;
+    env.step_request = &req;
+    lab_orch_send(o, d->cfg->name, &env);
+    for (size_t i = 0; params && i < st->n_params; i++)
+        lab_param_free(params[i]);
+    free(params);
+}
+
+static int s_has_cap(const lab_device *d, const char *cap)
+{
+    for (size_t i = 0; i < d->cfg->n_capabilities; i++)
+        if (!strcmp(d->cfg->capabilities[i], cap))
+            return 1;
+    return 0;
+}
+
+/* A ready device with a free slot for cap, least loaded first. A device
+ * that just failed this step is used only when no other capable device is
+ * ready at all. */
+static lab_device *s_pick_device(lab_orch *o, const char *cap, const lab_device *avoid)
+{
+    lab_device *best = NULL;
+    int others = 0;
+    for (size_t i = 0; i < o->cfg->n_devices; i++) {
+        lab_device *d = &o->devices[i];
+        if (d->state != LAB_DEV_READY || !d->welcomed || !s_has_cap(d, cap))
+            continue;
+        if (d != avoid)
+            others = 1;
+        if (d->running + d->reserved >= d->capacity || d == avoid)
+            continue;
+        if (!best || (d->running + d->reserved) * best->capacity < (best->running + best->reserved) * d->capacity)
+            best = d;
+    }
+    if (!best && avoid && !others && avoid->state == LAB_DEV_READY && avoid->welcomed &&
+        avoid->running + avoid->reserved < avoid->capacity)
+        best = (lab_device *)avoid;
+    return best;
+}
+
+static int s_preds_done(const lab_orch *o, const lab_exp *x, size_t s, int except)
+{
+    const lab_cfg_step *st = &o->cfg->steps[s];
+    for (size_t k = 0; k < st->n_after; k++) {
+        int p = lab_config_step(o->cfg, st->after[k]);
+        if (p >= 0 && p != except && x->step[p] != LAB_STEP_DONE_)
+            return 0;
+    }
+    return 1;
+}
+
+static int s_follows(const lab_orch *o, size_t b, size_t s)
+{
+    const lab_cfg_step *sb = &o->cfg->steps[b];
+    for (size_t k = 0; k < sb->n_after; k++)
+        if (lab_config_step(o->cfg, sb->after[k]) == (int)s)
+            return 1;
+    return 0;
+}
+
+static void s_release_successors(lab_orch *o, lab_exp *x, size_t s)
+{
+    for (size_t b = 0; b < o->cfg->n_steps; b++)
+        if (x->reserved[b] && x->step[b] == LAB_STEP_PENDING && s_follows(o, b, s)) {
+            x->reserved[b]->reserved--;
+            x->reserved[b] = NULL;
+        }
+}
+
+/* Before starting step s, hold a slot for each successor that must start
+ * 'within' a time of it and waits only on s. Returns 0 when every such
+ * successor has a slot (or none needs one), -1 when a slot is missing (the
+ * holds already taken are released). */
+static int s_reserve_successors(lab_orch *o, lab_exp *x, size_t s)
+{
+    const lab_campaign_cfg *c = o->cfg;
+    for (size_t b = 0; b < c->n_steps; b++) {
+        const lab_cfg_step *sb = &c->steps[b];
+        if (sb->within_s <= 0 || x->reserved[b] || x->step[b] != LAB_STEP_PENDING)
+            continue;
+        if (!s_follows(o, b, s) || !s_preds_done(o, x, b, (int)s))
+            continue;
+        lab_device *d = s_pick_device(o, sb->capability, NULL);
+        if (!d) {
+            s_release_successors(o, x, s);
+            return -1;
+        }
+        d->reserved++;
+        x->reserved[b] = d;
+    }
+    return 0;
+}
+
+static void s_dispatch_ready(lab_orch *o, int64_t now)
+{
+    const lab_campaign_cfg *c = o->cfg;
+    /* Oldest experiments first, so work in progress finishes before new work starts. */
+    for (long i = 0; i < o->n_active; i++) {
+        lab_exp *x = o->active[i];
+        if (!x->durable || x->state != LAB_EXP_RUNNING)
+            continue;
+        for (size_t s = 0; s < c->n_steps && x->state == LAB_EXP_RUNNING; s++) {
+            if (x->step[s] != LAB_STEP_PENDING || !s_preds_done(o, x, s, -1))
+                continue;
+            if (!x->ready_us[s])
+                x->ready_us[s] = now;
+            if (lab_clock_mono_us() < x->not_before_us[s])
+                continue;
+            lab_device *d;
+            if (x->reserved[s]) {
+                d = x->reserved[s];
+                if (d->state != LAB_DEV_READY || !d->welcomed)
+                    continue;
+                d->reserved--;
+                x->reserved[s] = NULL;
+            } else {
+                if (o->state != LAB_CAMP_RUNNING)
+                    continue;
+                d = s_pick_device(o, c->steps[s].capability, x->avoid[s]);
+                if (!d)
+                    continue;
+                if (s_reserve_successors(o, x, s) < 0)
+                    continue;
+                if (d->running + d->reserved >= d->capacity) {
+                    /* a successor's hold took d's last slot: wait for room for both */
+                    s_release_successors(o, x, s);
+                    continue;
+                }
+            }
+            s_dispatch(o, x, s, d);
+        }
+    }
+}
+
+void lab_sched_check_end(lab_orch *o)
+{
+    if (o->stopping)
+        return;
+    if (!o->end_status && o->n_exps >= o->cfg->budget_experiments && o->n_active == 0) {
+        o->end_status = "completed";
+        snprintf(o->end_reason, sizeof o->end_reason, "experiment budget of %ld spent",
+                 o->cfg->budget_experiments);
+    }
+    if (o->end_status && o->n_active == 0) {
+        o->stopping = 1;
+        uv_stop(&o->loop);
+    }
+}
+
+void lab_sched_schedule(lab_orch *o)
+{
+    if (o->stopping || o->fatal)
+        return;
+    if (o->state != LAB_CAMP_HALTED) {
+        s_propose(o);
+        s_dispatch_ready(o, lab_clock_mono_us());
+    }
+    lab_sched_check_end(o);
+}
+
+/* ------------------------------------------------------------ devices */
+
+void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why)
+{
+    for (long i = o->n_active - 1; i >= 0; i--) {
+        if (i >= o->n_active)
+            continue;
+        lab_exp *x = o->active[i];
+        for (size_t s = 0; s < o->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
+            if (x->reserved[s] == d) {
+                d->reserved--;
+                x->reserved[s] = NULL;
+            }
+            if (x->step[s] == LAB_STEP_RUNNING && x->cur[s].dev == d) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "device '%s' lost during step '%s': %s", d->cfg->name,
+                         o->cfg->steps[s].name, why);
+                lab_sched_attempt_ended(o, x, s, "lost", msg, 1);
+            }
+        }
+    }
+}
+
+void lab_sched_device_hello(lab_orch *o, lab_device *d, const Labloop__Hello *h)
+{
+    /* Attempts we think run on d, but that it neither runs nor has
+     * finished (it restarted), are lost. */
+    for (long i = o->n_active - 1; i >= 0; i--) {
+        if (i >= o->n_active)
+            continue;
+        lab_exp *x = o->active[i];
+        for (size_t s = 0; s < o->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
+            if (x->step[s] != LAB_STEP_RUNNING || x->cur[s].dev != d)
+                continue;
+            int known = 0;
+            for (size_t k = 0; k < h->n_running_attempts; k++)
+                known |= !strcmp(h->running_attempts[k], x->cur[s].id);
+            for (size_t k = 0; k < h->n_unacked_attempts; k++)
+                known |= !strcmp(h->unacked_attempts[k], x->cur[s].id);
+            if (!known)
+                lab_sched_attempt_ended(o, x, s, "lost", "the device restarted during the step", 1);
+            else
+                x->cur[s].resumed = 0;
+        }
+    }
+}
+
+void lab_sched_check_deadlines(lab_orch *o, int64_t now)
+{
+    for (long i = o->n_active - 1; i >= 0; i--) {
+        if (i >= o->n_active)
+            continue;
+        lab_exp *x = o->active[i];
+        for (size_t s = 0; s < o->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
+            const lab_cfg_step *st = &o->cfg->steps[s];
+            lab_attempt *a = &x->cur[s];
+            if (x->step[s] == LAB_STEP_RUNNING && a->resumed && now > o->resume_grace_until_us &&
+                a->dev->state != LAB_DEV_READY) {
+                lab_sched_attempt_ended(o, x, s, "lost", "its device did not come back after the orchestrator restarted", 1);
+                continue;
+            }
+            if (x->step[s] == LAB_STEP_RUNNING && a->deadline_us && now > a->deadline_us) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "device '%s': step '%s' timed out after %.0f s (attempt %d of %d)",
+                         a->dev->cfg->name, st->name, st->timeout_s, a->n, st->retries + 1);
+                Labloop__Control c = LABLOOP__CONTROL__INIT;
+                c.action = LABLOOP__CONTROL__ACTION__CANCEL;
+                c.attempt_id = a->id;
+                c.reason = msg;
+                lab_env env = LABLOOP__ENVELOPE__INIT;
+                env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
+                env.control = &c;
+                lab_orch_send(o, a->dev->cfg->name, &env);
+                lab_sched_attempt_ended(o, x, s, "timed_out", msg, 1);
+                continue;
+            }
+            /* A 'within' step that could not start in time fails its experiment. */
+            if (x->step[s] == LAB_STEP_PENDING && st->within_s > 0 && x->ready_us[s] &&
+                o->state == LAB_CAMP_RUNNING && now - x->ready_us[s] > (int64_t)(st->within_s * 1e6) &&
+                x->cur[s].n == 0) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "step '%s' could not start within %.0f s of its predecessors",
+                         st->name, st->within_s);
+                x->step[s] = LAB_STEP_FAILED_;
+                s_exp_failed(o, x, msg);
+            }
+        }
+    }
+}
+
+/* Abort: cancel every running attempt and every experiment in flight. */
+void lab_sched_cancel_all(lab_orch *o, const char *reason)
+{
+    while (o->n_active > 0) {
+        lab_exp *x = o->active[o->n_active - 1];
+        for (size_t s = 0; s < o->cfg->n_steps; s++) {
+            lab_attempt *a = &x->cur[s];
+            if (x->step[s] != LAB_STEP_RUNNING)
+                continue;
+            Labloop__Control c = LABLOOP__CONTROL__INIT;
+            c.action = LABLOOP__CONTROL__ACTION__CANCEL;
+            c.attempt_id = a->id;
+            c.reason = (char *)reason;
+            lab_env env = LABLOOP__ENVELOPE__INIT;
+            env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
+            env.control = &c;
+            if (a->dev->state == LAB_DEV_READY)
+                lab_orch_send(o, a->dev->cfg->name, &env);
+            lab_orch_device_busy(a->dev, -1);
+            if (lab_hub_set_step_status(o->hub, a->id, "cancelled", NULL, 0, lab_orch_now(), NULL, reason) < 0)
+                lab_orch_fatal(o, "recording a step");
+            x->step[s] = LAB_STEP_FAILED_;
+        }
+        s_release_reservations(x, o->cfg->n_steps);
+        x->state = LAB_EXP_CANCELLED;
+        o->n_active--;
+        o->cancelled++;
+        if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "cancelled", NULL, reason, lab_orch_now()) < 0)
+            lab_orch_fatal(o, "recording an experiment");
+        lab_orch_event(o, "experiment.cancelled", x->id,
+                       json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason", reason));
+    }
+}
+
+/* ------------------------------------------------------------ resume */
+
+typedef struct s_resume {
+    lab_orch *o;
+    lab_exp **told;                 /* finished, to re-tell in finishing order */
+    int64_t *told_at;
+    size_t n_told;
+    int bad;
+    lab_err *err;
+} s_resume;
+
+static int s_point_from_json(lab_orch *o, const char *js, double *x, lab_err *err)
+{
+    json_error_t je;
+    json_t *j = json_loads(js ? js : "", 0, &je);
+    if (!j)
+        return lab_err_set(err, LAB_EDB, "unreadable parameters in the hub: %s", je.text);
+    int rc = 0;
+    for (size_t i = 0; i < o->dims && rc == 0; i++) {
+        const lab_dim *d = lab_space_dim(o->cfg->space, i);
+        json_t *v = json_object_get(j, d->name);
+        if (d->type == LAB_DIM_CATEGORICAL) {
+            const char *s = json_string_value(v);
+            size_t k = 0;
+            while (s && k < d->n_choices && strcmp(d->choices[k], s) != 0)
+                k++;
+            if (!s || k == d->n_choices)
+                rc = lab_err_set(err, LAB_EDB, "parameter '%s' in the hub is not one of its choices", d->name);
+            x[i] = (double)k;
+        } else if (json_is_number(v)) {
+            x[i] = json_number_value(v);
+        } else {
+            rc = lab_err_set(err, LAB_EDB, "parameter '%s' missing in the hub", d->name);
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
+static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
+{
+    s_resume *rs = arg;
+    lab_orch *o = rs->o;
+    if (r->seq != o->n_exps + 1)
+        return lab_err_set(rs->err, LAB_EDB, "experiment numbers in the hub are not contiguous (at %lld)",
+                           (long long)r->seq);
+    lab_exp *x = s_exp_new(o, (long)r->seq);
+    if (!x)
+        return lab_err_set(rs->err, LAB_ENOMEM, "out of memory");
+    if (s_point_from_json(o, r->params_json, x->x, rs->err) < 0) {
+        s_exp_free(x, o->cfg->n_steps);
+        return LAB_EDB;
+    }
+    x->durable = 1;
+    const char *st = r->status ? r->status : "";
+    if (!strcmp(st, "measured")) {
+        x->state = LAB_EXP_MEASURED;
+        json_t *j = json_loads(r->objectives_json ? r->objectives_json : "{}", 0, NULL);
+        for (size_t k = 0; k < o->cfg->n_objectives; k++) {
+            json_t *v = j ? json_object_get(j, o->cfg->objectives[k].name) : NULL;
+            x->y[k] = json_is_number(v) ? json_number_value(v) : NAN;
+        }
+        json_decref(j);
+        o->measured++;
+        if (!o->best || s_better(o, x->y[0], o->exps[o->best - 1]->y[0]))
+            o->best = x->seq;
+    } else if (!strcmp(st, "failed")) {
+        x->state = LAB_EXP_FAILED;
+        o->failed++;
+    } else if (!strcmp(st, "cancelled")) {
+        x->state = LAB_EXP_CANCELLED;
+        o->cancelled++;
+    } else {
+        x->state = LAB_EXP_RUNNING;
+    }
+    s_exp_add(o, x);
+    if (x->state == LAB_EXP_MEASURED || x->state == LAB_EXP_FAILED) {
+        lab_exp **t = realloc(rs->told, (rs->n_told + 1) * sizeof *t);
+        int64_t *ta = realloc(rs->told_at, (rs->n_told + 1) * sizeof *ta);
+        if (t)
+            rs->told = t;
+        if (ta)
+            rs->told_at = ta;
+        if (!t || !ta)
+            return lab_err_set(rs->err, LAB_ENOMEM, "out of memory");
+        rs->told[rs->n_told] = x;
+        rs->told_at[rs->n_told++] = r->finished_us;
+    }
+    return 0;
+}
+
+static int s_resume_step(const lab_hub_step_row *r, void *arg)
+{
+    s_resume *rs = arg;
+    lab_orch *o = rs->o;
+    if (r->experiment < 1 || r->experiment > o->n_exps)
+        return 0;
+    lab_exp *x = o->exps[r->experiment - 1];
+    int s = lab_config_step(o->cfg, r->step ? r->step : "");
+    if (s < 0)
+        return 0;
+    lab_attempt *a = &x->cur[s];
+    if (r->attempt < a->n)
+        return 0;
+    a->n = r->attempt;
+    snprintf(a->id, sizeof a->id, "%s", r->attempt_id ? r->attempt_id : "");
+    a->dev = r->device ? lab_orch_device(o, r->device) : NULL;
+    const char *st = r->status ? r->status : "";
+    if (!strcmp(st, "done")) {
+        x->step[s] = LAB_STEP_DONE_;
+        json_decref(x->values[s]);
+        x->values[s] = json_loads(r->result_json ? r->result_json : "{}", 0, NULL);
+    } else if (!strcmp(st, "dispatched") || !strcmp(st, "running")) {
+        if (x->state == LAB_EXP_RUNNING && a->dev) {
+            x->step[s] = LAB_STEP_RUNNING;
+            a->resumed = 1;
+            a->dispatched_us = lab_clock_mono_us();
+            a->deadline_us = 0;
+            lab_orch_device_busy(a->dev, +1);
+        } else {
+            x->step[s] = LAB_STEP_PENDING;
+        }
+    } else {
+        x->step[s] = LAB_STEP_PENDING;   /* ended: the next attempt follows */
+    }
+    return 0;
+}
+
+int lab_sched_resume(lab_orch *o, lab_err *err)
+{
+    s_resume rs = {.o = o, .err = err};
+    int rc = lab_hub_each_experiment(o->hub, o->campaign_id, s_resume_exp, &rs);
+    if (rc == 0)
+        rc = lab_hub_each_step(o->hub, o->campaign_id, s_resume_step, &rs);
+    if (rc < 0) {
+        if (err && !err->code)
+            lab_err_set(err, LAB_EDB, "reading the campaign back from the hub: %s", lab_hub_errmsg(o->hub));
+        free(rs.told);
+        free(rs.told_at);
+        return rc;
+    }
+    /* Re-tell history in the order it happened (insertion sort: resume is rare). */
+    for (size_t i = 1; i < rs.n_told; i++)
+        for (size_t j = i; j > 0 && (rs.told_at[j - 1] > rs.told_at[j] ||
+                                     (rs.told_at[j - 1] == rs.told_at[j] && rs.told[j - 1]->seq > rs.told[j]->seq)); j--) {
+            lab_exp *t = rs.told[j]; rs.told[j] = rs.told[j - 1]; rs.told[j - 1] = t;
+            int64_t u = rs.told_at[j]; rs.told_at[j] = rs.told_at[j - 1]; rs.told_at[j - 1] = u;
+        }
+    for (size_t i = 0; i < rs.n_told; i++)
+        s_tell(o, rs.told[i], rs.told[i]->state == LAB_EXP_MEASURED ? LAB_OUTCOME_MEASURED : LAB_OUTCOME_FAILED);
+    free(rs.told);
+    free(rs.told_at);
+    o->resumed = 1;
+    return 0;
+}
