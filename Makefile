@@ -15,7 +15,7 @@ SANFLAGS :=
 endif
 
 CC      ?= cc
-PKGS    := libzmq libuv libprotobuf-c yaml-0.1 jansson sqlite3 libgpiod libcrypto
+PKGS    := libzmq libuv libprotobuf-c yaml-0.1 jansson sqlite3 libgpiod libcrypto lapacke openblas nlopt libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT     ?= -O2
@@ -47,6 +47,14 @@ $(GEN_C) $(GEN_H): protocols/labloop.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -Iprotocols protocols/labloop.proto
 
+# Python code for devices/python/labloop_worker.py, generated from the same
+# .proto (a build output, never committed). Needs protobuf-compiler.
+GEN_PY := $(BUILD)/gen/python/labloop_pb2.py
+$(GEN_PY): protocols/labloop.proto
+	@mkdir -p $(BUILD)/gen/python
+	protoc --python_out=$(BUILD)/gen/python -Iprotocols protocols/labloop.proto
+all: $(GEN_PY)
+
 $(GEN_OBJ): $(GEN_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -c $< -o $@
@@ -76,12 +84,12 @@ RUN_INTEG = LABLOOP=$(abspath $(BIN)) TOOLS=$(abspath $(BUILD)/tools) bash tests
 unit: $(UNIT_BIN)
 	@$(RUN_UNIT)
 
-integration: $(BIN) $(TOOL_BIN)
+integration: $(BIN) $(TOOL_BIN) $(GEN_PY)
 	@$(RUN_INTEG)
 
 # Build everything first (in parallel with -j), then run the suites one after
 # the other: integration tests start real processes and want the cores.
-test: $(UNIT_BIN) $(BIN) $(TOOL_BIN)
+test: $(UNIT_BIN) $(BIN) $(TOOL_BIN) $(GEN_PY)
 	@$(RUN_UNIT)
 	@$(RUN_INTEG)
 	@echo "all tests passed ($(BUILD))"

@@ -22,8 +22,8 @@
 #define S_RESEND_US (3 * 1000000)
 /* On the way out, how long drivers get to finish their cancelled steps. */
 #define S_STOP_GRACE_US (2 * 1000000)
-
-typedef struct lab_worker lab_worker;
+/* A worker's e-stop request is repeated this often until confirmed. */
+#define S_ESTOP_RESEND_US (1 * 1000000)
 
 struct lab_step {
     lab_worker *w;
@@ -32,9 +32,12 @@ struct lab_step {
     void *driver_data;
     Labloop__Param **values;
     size_t n_values, cap_values;
+    Labloop__Artifact **artifacts;
+    size_t n_artifacts, cap_artifacts;
     int64_t started_us;
     int stop_status;                 /* 0, or TIMED_OUT/CANCELLED decided by the worker */
     char stop_reason[128];
+    int finished;                    /* lab_step_finish ran; freed in the close callback */
     uv_timer_t deadline;
     lab_step *next;
 };
@@ -59,6 +62,10 @@ struct lab_worker {
     uv_signal_t sigint, sigterm;
     s_state state;
     int estopped;
+    int estop_pending;               /* our e-stop request not yet confirmed */
+    char estop_reason[256];
+    int64_t estop_sent_us;
+    int last_state;                  /* lab_worker_state told to the driver, -1 none */
     uint32_t hb_ms, liveness;
     int64_t last_rx_us, last_hb_us, hello_us;
     int backoff_ms;
@@ -132,6 +139,45 @@ static void s_send_update(lab_worker *w, const char *attempt, Labloop__StepUpdat
     s_send(w, &env);
 }
 
+lab_worker_state lab_worker_get_state(const lab_worker *w)
+{
+    if (w->estopped)
+        return LAB_WSTATE_ESTOPPED;
+    if (w->state != S_READY)
+        return LAB_WSTATE_OFFLINE;
+    return w->n_running > 0 ? LAB_WSTATE_BUSY : LAB_WSTATE_READY;
+}
+
+const char *lab_worker_name(const lab_worker *w) { return w->o->name; }
+
+/* Tell the driver when the state it shows (status light) changes. */
+static void s_notify_state(lab_worker *w)
+{
+    lab_worker_state st = lab_worker_get_state(w);
+    if ((int)st == w->last_state)
+        return;
+    w->last_state = (int)st;
+    if (w->o->ops->state)
+        w->o->ops->state(w->o->driver, st);
+}
+
+/* Worker -> orchestrator Control{ESTOP}: only to an orchestrator that knows
+ * us (READY); a CONNECTING worker sends it right after the Welcome. */
+static void s_send_estop_request(lab_worker *w)
+{
+    if (!w->estop_pending || w->state != S_READY || !w->sock)
+        return;
+    Labloop__Control c = LABLOOP__CONTROL__INIT;
+    c.action = LABLOOP__CONTROL__ACTION__ESTOP;
+    c.attempt_id = (char *)"";
+    c.reason = w->estop_reason;
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    s_send(w, &env);
+    w->estop_sent_us = lab_clock_mono_us();
+}
+
 static void s_send_outbox(lab_worker *w, s_outbox *b)
 {
     if (w->state != S_READY || !w->sock)
@@ -196,6 +242,7 @@ static int s_connect(lab_worker *w)
     }
     w->state = S_CONNECTING;
     s_send_hello(w);
+    s_notify_state(w);
     return 0;
 }
 
@@ -214,6 +261,14 @@ static void s_step_free_cb(uv_handle_t *h)
     for (size_t i = 0; i < s->n_values; i++)
         lab_param_free(s->values[i]);
     free(s->values);
+    for (size_t i = 0; i < s->n_artifacts; i++) {
+        free(s->artifacts[i]->name);
+        free(s->artifacts[i]->media_type);
+        free(s->artifacts[i]->sha256.data);
+        free(s->artifacts[i]->content.data);
+        free(s->artifacts[i]);
+    }
+    free(s->artifacts);
     lab_env_free(s->env);
     free(s);
 }
@@ -285,6 +340,7 @@ void lab_step_finish(lab_step *s, lab_step_status status, const char *fmt, ...)
         vsnprintf(error, sizeof error, fmt, ap);
         va_end(ap);
     }
+    s->finished = 1;
     if (s->stop_status) {
         status = (lab_step_status)s->stop_status;
         snprintf(error, sizeof error, "%s", s->stop_reason);
@@ -302,6 +358,8 @@ void lab_step_finish(lab_step *s, lab_step_status status, const char *fmt, ...)
     r.status = (Labloop__StepResult__Status)status;
     r.values = s->values;
     r.n_values = s->n_values;
+    r.artifacts = s->artifacts;
+    r.n_artifacts = s->n_artifacts;
     r.started_us = s->started_us;
     r.finished_us = lab_clock_wall_us();
     r.error = error;
@@ -310,6 +368,7 @@ void lab_step_finish(lab_step *s, lab_step_status status, const char *fmt, ...)
 
     uv_timer_stop(&s->deadline);
     uv_close((uv_handle_t *)&s->deadline, s_step_free_cb);
+    s_notify_state(w);
 }
 
 static void s_fail_request(lab_worker *w, Labloop__StepRequest *req, const char *why)
@@ -370,7 +429,7 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
     s->next = w->running;
     w->running = s;
     w->n_running++;
-    s_send_update(w, req->attempt_id, LABLOOP__STEP_UPDATE__KIND__ACCEPTED, 0, NULL);
+    s_notify_state(w);
     uv_update_time(&w->loop);   /* the loop's cached time may be stale in a drain */
     if (req->timeout_ms)
         uv_timer_start(&s->deadline, s_on_deadline, req->timeout_ms, 0);
@@ -378,6 +437,10 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
     if (w->o->ops->start(w->o->driver, &w->loop, s, &e) < 0)
         lab_step_finish(s, LAB_STEP_FAILED, "device '%s': %s", w->o->name,
                         e.msg[0] ? e.msg : "driver could not start the step");
+    /* A step that finished inside start() has sent its result already; its
+     * memory lives until the timer's close callback, so s is still valid. */
+    else if (!s->finished)
+        s_send_update(w, req->attempt_id, LABLOOP__STEP_UPDATE__KIND__ACCEPTED, 0, NULL);
 }
 
 static void s_on_control(lab_worker *w, Labloop__Control *c)
@@ -391,15 +454,20 @@ static void s_on_control(lab_worker *w, Labloop__Control *c)
     }
     case LABLOOP__CONTROL__ACTION__ESTOP:
         lab_warn("device '%s': E-STOP: %s", w->o->name, c->reason ? c->reason : "");
+        w->estop_pending = 0;        /* the orchestrator has it: our request is confirmed */
         w->estopped = 1;
         for (lab_step *s = w->running, *n; s; s = n) {
             n = s->next;
             s_cancel_step(w, s, "e-stop");
         }
+        s_notify_state(w);
         break;
     case LABLOOP__CONTROL__ACTION__CLEAR:
         lab_info("device '%s': e-stop cleared", w->o->name);
         w->estopped = 0;
+        w->estop_pending = 0;
+        /* a driver whose interlock is still open latches it again here */
+        s_notify_state(w);
         break;
     default:
         break;
@@ -419,6 +487,8 @@ static void s_handle(lab_worker *w, lab_env *env)
         w->backoff_ms = w->o->reconnect_min_ms;
         for (s_outbox *b = w->outbox; b; b = b->next)
             s_send_outbox(w, b);
+        s_send_estop_request(w);
+        s_notify_state(w);
         break;
     case LABLOOP__ENVELOPE__BODY_REFUSE:
         if (env->refuse->reason == LABLOOP__REFUSE__REASON__NOT_REGISTERED) {
@@ -426,6 +496,7 @@ static void s_handle(lab_worker *w, lab_env *env)
                      w->o->name);
             w->state = S_CONNECTING;
             s_send_hello(w);
+            s_notify_state(w);
             break;
         }
         lab_err_set(w->err, LAB_EREFUSED, "device '%s' refused by the orchestrator: %s",
@@ -523,6 +594,27 @@ static void s_on_tick(uv_timer_t *t)
     for (s_outbox *b = w->outbox; b; b = b->next)
         if (now - b->sent_us > S_RESEND_US)
             s_send_outbox(w, b);
+    if (w->estop_pending && now - w->estop_sent_us >= S_ESTOP_RESEND_US)
+        s_send_estop_request(w);
+}
+
+void lab_worker_estop(lab_worker *w, const char *reason)
+{
+    snprintf(w->estop_reason, sizeof w->estop_reason, "%s", reason ? reason : "e-stop");
+    lab_error("device '%s': E-STOP requested: %s", w->o->name, w->estop_reason);
+    if (!w->estopped) {
+        w->estopped = 1;
+        for (lab_step *s = w->running, *n; s; s = n) {
+            n = s->next;
+            s_cancel_step(w, s, w->estop_reason);
+        }
+    }
+    w->estop_pending = 1;
+    s_send_estop_request(w);
+    if (w->state != S_READY)
+        lab_warn("device '%s': not registered; the e-stop request goes out after the Welcome",
+                 w->o->name);
+    s_notify_state(w);
 }
 
 static void s_on_signal(uv_signal_t *h, int signum)
@@ -556,10 +648,18 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
     w.backoff_ms = o.reconnect_min_ms;
     w.hb_ms = S_DEFAULT_HB_MS;
     w.liveness = S_DEFAULT_LIVENESS;
+    w.last_state = -1;
     uv_loop_init(&w.loop);
     w.zctx = zmq_ctx_new();
     w.zl = lab_zloop_new(&w.loop, NULL, &w, err);
-    int rc = w.zl && w.zctx ? s_connect(&w) : LAB_ENOMEM;
+    int rc = w.zl && w.zctx ? 0 : LAB_ENOMEM;
+    int attached = 0;
+    if (rc == 0 && o.ops->attach) {
+        rc = o.ops->attach(o.driver, &w, &w.loop, w.err);
+        attached = rc == 0;
+    }
+    if (rc == 0)
+        rc = s_connect(&w);
     if (rc == 0) {
         uv_timer_init(&w.loop, &w.tick);
         w.tick.data = &w;
@@ -586,6 +686,8 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
             lab_warn("device '%s': %d step(s) not finished by the driver at exit", o.name,
                      w.n_running);
     }
+    if (attached && o.ops->detach)
+        o.ops->detach(o.driver);
     s_disconnect(&w);
     lab_zloop_destroy(&w.zl);
     uv_walk(&w.loop, s_close_walk, NULL);
@@ -658,6 +760,54 @@ int lab_step_add_number(lab_step *s, const char *name, double v, const char *uni
 int lab_step_add_text(lab_step *s, const char *name, const char *v)
 {
     return s_add_value(s, lab_param_text(name, v));
+}
+
+int lab_step_add_flag(lab_step *s, const char *name, int v)
+{
+    Labloop__Param *p = lab_param_number(name, 0, NULL);
+    if (!p)
+        return LAB_ENOMEM;
+    p->value->kind_case = LABLOOP__VALUE__KIND_FLAG;
+    p->value->flag = v ? 1 : 0;
+    return s_add_value(s, p);
+}
+
+int lab_step_add_artifact(lab_step *s, const char *name, const char *media_type,
+                          const uint8_t sha256[32], uint64_t size, const void *content,
+                          size_t content_len)
+{
+    if (s->n_artifacts == s->cap_artifacts) {
+        size_t cap = s->cap_artifacts ? 2 * s->cap_artifacts : 4;
+        Labloop__Artifact **v = realloc(s->artifacts, cap * sizeof *v);
+        if (!v)
+            return LAB_ENOMEM;
+        s->artifacts = v;
+        s->cap_artifacts = cap;
+    }
+    Labloop__Artifact *a = malloc(sizeof *a);
+    if (!a)
+        return LAB_ENOMEM;
+    labloop__artifact__init(a);
+    a->name = strdup(name);
+    a->media_type = strdup(media_type ? media_type : "application/octet-stream");
+    a->sha256.data = malloc(32);
+    a->sha256.len = 32;
+    a->size = size;
+    a->content.data = content_len ? malloc(content_len) : NULL;
+    a->content.len = content_len;
+    if (!a->name || !a->media_type || !a->sha256.data || (content_len && !a->content.data)) {
+        free(a->name);
+        free(a->media_type);
+        free(a->sha256.data);
+        free(a->content.data);
+        free(a);
+        return LAB_ENOMEM;
+    }
+    memcpy(a->sha256.data, sha256, 32);
+    if (content_len)
+        memcpy(a->content.data, content, content_len);
+    s->artifacts[s->n_artifacts++] = a;
+    return 0;
 }
 
 void lab_step_progress(lab_step *s, double fraction, const char *text)

@@ -5,18 +5,17 @@
  * Not for: carrying the actions out (orchestrator/control.c).
  */
 #include <jansson.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "orchestrator/commands.h"
 #include "orchestrator/config.h"
+#include "orchestrator/control_client.h"
 #include "common/banned.h"
 
-#define S_DEFAULT_ENDPOINT "tcp://127.0.0.1:5561"
+#define S_DEFAULT_ENDPOINT LAB_CONTROL_DEFAULT_ENDPOINT
 #define S_REPLY_TIMEOUT_MS 5000
 #define S_WATCH_MS 1000
 
@@ -38,43 +37,6 @@ static void s_usage(FILE *out, const char *cmd)
                  "--endpoint, or is %s. Every action is written to the hub's audit table\n"
                  "with your user name.\n\nexample:\n  labloop %s examples/demo-campaign.yaml\n",
             S_DEFAULT_ENDPOINT, cmd);
-}
-
-/* One request, one reply. Returns the reply (caller decrefs) or NULL with a
- * message on stderr. */
-static json_t *s_call(const char *endpoint, json_t *req)
-{
-    void *ctx = zmq_ctx_new();
-    void *s = zmq_socket(ctx, ZMQ_REQ);
-    int linger = 0, timeout = S_REPLY_TIMEOUT_MS;
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
-    json_t *reply = NULL;
-    char *js = json_dumps(req, JSON_COMPACT);
-    if (zmq_connect(s, endpoint) != 0) {
-        fprintf(stderr, "labloop: cannot connect to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
-    } else if (zmq_send(s, js, strlen(js), 0) < 0) {
-        fprintf(stderr, "labloop: cannot send to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
-    } else {
-        char buf[1 << 16];
-        int n = zmq_recv(s, buf, sizeof buf - 1, 0);
-        if (n < 0) {
-            fprintf(stderr, "labloop: no orchestrator answered at %s within %d s (is `labloop run` running?)\n",
-                    endpoint, S_REPLY_TIMEOUT_MS / 1000);
-        } else {
-            if (n > (int)sizeof buf - 1)
-                n = (int)sizeof buf - 1;
-            json_error_t je;
-            reply = json_loadb(buf, (size_t)n, 0, &je);
-            if (!reply)
-                fprintf(stderr, "labloop: unreadable reply from %s: %s\n", endpoint, je.text);
-        }
-    }
-    free(js);
-    zmq_close(s);
-    zmq_ctx_term(ctx);
-    return reply;
 }
 
 static void s_print_status(json_t *r)
@@ -149,17 +111,13 @@ int lab_cmd_control(int argc, char **argv)
     }
     if (!endpoint)
         endpoint = S_DEFAULT_ENDPOINT;
-    char host[256] = "unknown";
-    gethostname(host, sizeof host);
-    host[sizeof host - 1] = '\0';
-    struct passwd *pw = getpwuid(getuid());
-    json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", cmd, "user", pw ? pw->pw_name : "unknown", "host", host);
-    if (reason)
-        json_object_set_new(req, "reason", json_string(reason));
+    json_t *req = lab_control_request(cmd, reason);
     int rc = 0;
     for (;;) {
-        json_t *reply = s_call(endpoint, req);
+        lab_err err = {0};
+        json_t *reply = lab_control_call(endpoint, req, S_REPLY_TIMEOUT_MS, &err);
         if (!reply) {
+            fprintf(stderr, "labloop %s: %s\n", cmd, err.msg);
             rc = 1;
             break;
         }

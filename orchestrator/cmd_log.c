@@ -2,7 +2,8 @@
  * as one readable sentence per event (or one JSON object per line).
  *
  * For: people and scripts looking at what happened, also while a campaign
- * runs (the hub is opened read-only; WAL lets it read beside the writer).
+ * runs (the hub is opened read-only; WAL lets it read beside the writer),
+ * and following it live (--follow polls for events with larger ids).
  * Not for: writing anything, or reports and exports (other commands). The
  * sentences are for reading; scripts should use --json or SQL (docs/DATA.md).
  */
@@ -10,25 +11,36 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
 
-#include "orchestrator/hub.h"
+#include "common/clock.h"
+#include "orchestrator/hub.h" /* lab_hub_entry: one line of the timeline */
+#include "orchestrator/hub_query.h"
 
 #include "common/banned.h"
 
 static const char s_usage[] =
-    "usage: labloop log HUB.db [--json] [--experiment N] [--device D] [--help]\n"
+    "usage: labloop log HUB.db [--follow] [--experiment N] [--device D] [--since T]\n"
+    "                   [--json] [--help]\n"
     "\n"
     "Print the timeline of the latest campaign in a hub, one event a line.\n"
     "\n"
-    "  --json           one JSON object per line: {t_us, time, kind, subject, detail}\n"
-    "                   (time is ISO-8601 UTC; t_us microseconds since the epoch)\n"
+    "  --follow, -f     then keep printing new events as the campaign writes them\n"
+    "                   (polls every 200 ms) until it completes, is aborted or\n"
+    "                   exhausted, or Ctrl-C; waits for a campaign if there is none\n"
     "  --experiment N   only events about experiment N\n"
     "  --device D       only events about device D\n"
+    "  --since T        only events at or after T: an ISO time (2025-05-01T12:00:00Z,\n"
+    "                   2025-05-01 12:00 in local time, 2025-05-01) or a time ago\n"
+    "                   (90s, 10m, 2h, 1d)\n"
+    "  --json           one JSON object per line: {t_us, time, kind, subject, detail}\n"
+    "                   (time is ISO-8601 UTC; t_us microseconds since the epoch)\n"
     "  --help           this text\n"
     "\n"
     "Text lines start with the local time (HH:MM:SS.mmm). The hub may be read\n"
@@ -36,6 +48,7 @@ static const char s_usage[] =
     "\n"
     "example:\n"
     "  labloop log runs/demo.db --experiment 4\n"
+    "  labloop log runs/demo.db --follow --since 10m\n"
     "  labloop log runs/demo.db --json | jq -c 'select(.kind == \"step.failed\")'\n";
 
 typedef struct s_walk {
@@ -43,6 +56,7 @@ typedef struct s_walk {
     FILE *out;
     char campaign[128];          /* name, from campaign.created */
     int64_t proposed, measured, failed;
+    int64_t last_id;             /* largest event id seen (following) */
 } s_walk;
 
 /* ---- small jansson helpers (every field is optional) ---- */
@@ -300,6 +314,8 @@ static int s_keep(const lab_log_filter *f, const lab_hub_entry *e, const json_t 
             !(e->subject && strcmp(e->subject, f->device) == 0))
             return 0;
     }
+    if (f->since_us > 0 && e->t_us < f->since_us)
+        return 0;
     return 1;
 }
 
@@ -367,9 +383,13 @@ static void s_print_text(s_walk *w, const lab_hub_entry *e, const json_t *d)
     fputc('\n', w->out);
 }
 
-static int s_on_entry(const lab_hub_entry *e, void *arg)
+static int s_on_event(const lab_hub_query_event *qe, void *arg)
 {
     s_walk *w = arg;
+    if (qe->id > w->last_id)
+        w->last_id = qe->id;
+    const lab_hub_entry ent = {qe->t_us, qe->kind, qe->subject, qe->detail_json};
+    const lab_hub_entry *e = &ent;
     json_t *d = NULL;
     if (e->detail_json)
         d = json_loads(e->detail_json, JSON_DECODE_ANY, NULL);
@@ -384,21 +404,164 @@ static int s_on_entry(const lab_hub_entry *e, void *arg)
     return ferror(w->out) ? LAB_EIO : 0;
 }
 
+/* Wait up to ms for SIGINT/SIGTERM (blocked by the caller): 1 if one came. */
+static int s_wait_signal(const sigset_t *set, int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    int sig;
+    do
+        sig = sigtimedwait(set, NULL, &ts);
+    while (sig < 0 && errno == EINTR);
+    return sig > 0;
+}
+
+static int s_ended(const char *status)
+{
+    return strcmp(status, "completed") == 0 || strcmp(status, "aborted") == 0 ||
+           strcmp(status, "exhausted") == 0;
+}
+
+static int s_follow(lab_hub_query *q, const char *db, lab_hub_query_campaign *c, s_walk *w,
+                    lab_hub_query_event_filter *qf, lab_err *err)
+{
+    const lab_log_filter *f = w->f;
+    int ms = f->follow_poll_ms > 0 ? f->follow_poll_ms : 200;
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    int ret = 0;
+    /* A hub with no campaign yet: wait for one. */
+    while (c->id == 0 && ret == 0) {
+        if (s_wait_signal(&set, ms))
+            goto done;
+        ret = lab_hub_query_campaign_get(q, NULL, c, err);
+        if (ret == LAB_ENOTFOUND) {
+            lab_err_clear(err);
+            ret = 0;
+        }
+    }
+    qf->campaign = c->id;
+    qf->campaign_name = c->name;
+    if (ret == 0 && w->last_id == 0) /* first walk of a new campaign */
+        ret = lab_hub_query_events(q, qf, s_on_event, w, err);
+    while (ret == 0) {
+        char status[32] = "";
+        if ((ret = lab_hub_query_campaign_status(q, c->id, status, sizeof status, err)) < 0)
+            break;
+        /* Read the status first: events committed with the final status are
+         * then picked up by this last walk. */
+        qf->after_id = w->last_id;
+        if ((ret = lab_hub_query_events(q, qf, s_on_event, w, err)) != 0)
+            break;
+        if (fflush(w->out) != 0) {
+            ret = lab_err_from_errno(err, errno, "writing the timeline");
+            break;
+        }
+        if (s_ended(status) || s_wait_signal(&set, ms))
+            break;
+    }
+done:
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    (void)db;
+    return ret;
+}
+
 int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *err)
 {
-    lab_hub *h = lab_hub_open_readonly(db, err);
-    if (!h)
+    lab_hub_query *q = lab_hub_query_open(db, err);
+    if (!q)
         return err ? err->code : LAB_EDB;
     s_walk w = { .f = f, .out = out };
-    int ret = lab_hub_timeline(h, 0, s_on_entry, &w, err);
+    lab_hub_query_campaign c;
+    int ret = lab_hub_query_campaign_get(q, NULL, &c, err);
+    int follow = f && f->follow;
+    lab_hub_query_event_filter qf = {
+        .campaign = c.id,
+        .campaign_name = c.name,
+        /* Narrow in SQL only where it pays (experiment: the subject index);
+         * the other filters run in s_keep so the end-of-campaign tally still
+         * counts every event. */
+        .experiment = f ? f->experiment : 0,
+        .id_order = follow,
+    };
+    if (ret == LAB_ENOTFOUND && follow) {
+        lab_err_clear(err);
+        ret = 0;
+    } else if (ret == 0) {
+        ret = lab_hub_query_events(q, &qf, s_on_event, &w, err);
+    }
+    if (ret == 0 && follow)
+        ret = s_follow(q, db, &c, &w, &qf, err);
     if (ret == LAB_EIO)
         lab_err_set(err, LAB_EIO, "writing the timeline failed");
     else if (ret == LAB_ENOTFOUND)
         lab_err_prefix(err, "nothing to show: ");
-    lab_hub_destroy(&h);
+    lab_hub_query_campaign_release(&c);
+    lab_hub_query_destroy(&q);
     if (ret == 0 && fflush(out) != 0)
         ret = lab_err_from_errno(err, errno, "writing the timeline");
     return ret;
+}
+
+/* --since: an ISO-8601 time (UTC with Z or an offset, else local) or a
+ * duration ago ("90s", "10m", "2h", "1d"). */
+static int s_parse_since(const char *v, int64_t now_us, int64_t *t_us)
+{
+    char *end = NULL;
+    double n = strtod(v, &end);
+    if (end != v && isfinite(n) && n >= 0 && end[0] && !end[1] && strchr("smhd", end[0]) &&
+        !strchr(v, '-') && !strchr(v, ':')) {
+        double mul = end[0] == 's' ? 1 : end[0] == 'm' ? 60 : end[0] == 'h' ? 3600 : 86400;
+        *t_us = now_us - (int64_t)(n * mul * 1e6);
+        return 0;
+    }
+    struct tm tm = {0};
+    int y, mo, d, h = 0, mi = 0, consumed = 0;
+    double sec = 0;
+    if (sscanf(v, "%4d-%2d-%2d%n", &y, &mo, &d, &consumed) != 3)
+        return LAB_EINVAL;
+    const char *p = v + consumed;
+    if (*p == 'T' || *p == ' ') {
+        int c2 = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &c2) != 2)
+            return LAB_EINVAL;
+        p += 1 + c2;
+        if (*p == ':') {
+            char *e2;
+            sec = strtod(p + 1, &e2);
+            if (e2 == p + 1)
+                return LAB_EINVAL;
+            p = e2;
+        }
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec < 0 || sec >= 61)
+        return LAB_EINVAL;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = 0;
+    time_t t;
+    if (*p == 'Z' && !p[1]) {
+        t = timegm(&tm);
+    } else if ((*p == '+' || *p == '-') && strlen(p) >= 3) {
+        int oh = 0, om = 0;
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1 && sscanf(p + 1, "%2d%2d", &oh, &om) < 1)
+            return LAB_EINVAL;
+        t = timegm(&tm) - (*p == '+' ? 1 : -1) * (time_t)(oh * 3600 + om * 60);
+    } else if (!*p) {
+        tm.tm_isdst = -1;
+        t = mktime(&tm);
+    } else {
+        return LAB_EINVAL;
+    }
+    if (t == (time_t)-1)
+        return LAB_EINVAL;
+    *t_us = (int64_t)t * 1000000 + (int64_t)(sec * 1e6);
+    return 0;
 }
 
 static int s_usage_error(const char *fmt, const char *arg)
@@ -420,6 +583,15 @@ int lab_cmd_log(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             f.json = 1;
+        } else if (strcmp(a, "--follow") == 0 || strcmp(a, "-f") == 0) {
+            f.follow = 1;
+        } else if (strcmp(a, "--since") == 0 || strncmp(a, "--since=", 8) == 0) {
+            const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v)
+                return s_usage_error("%s needs a time (2025-05-01T12:00:00Z) or an age (10m)", a);
+            if (s_parse_since(v, lab_clock_wall_us(), &f.since_us) < 0)
+                return s_usage_error("--since wants an ISO time such as 2025-05-01T12:00:00Z or "
+                                     "an age such as 90s, 10m, 2h, 1d; not '%s'", v);
         } else if (strcmp(a, "--experiment") == 0 || strncmp(a, "--experiment=", 13) == 0) {
             const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
             if (!v)

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include "common/err.h"
 
-/* labloop log HUB.db [--json] [--experiment N] [--device D] [--help] */
+/* labloop bench KIND ...: benchmarks (planner quality and speed), see cmd_bench.c */
+int lab_cmd_bench(int argc, char **argv);
+/* labloop log HUB.db [--follow] [--experiment N] [--device D] [--since T] [--json] [--help] */
 int lab_cmd_log(int argc, char **argv);
 /* labloop run CAMPAIGN.yaml [--db FILE] [--quiet] */
 int lab_cmd_run(int argc, char **argv);
@@ -18,17 +20,30 @@ int lab_cmd_run(int argc, char **argv);
 int lab_cmd_control(int argc, char **argv);
 /* labloop validate CAMPAIGN.yaml [--quiet] [--keys] [--help] */
 int lab_cmd_validate(int argc, char **argv);
+/* labloop show HUB.db [--campaign NAME] [--json] */
+int lab_cmd_show(int argc, char **argv);
+/* labloop report HUB.db -o REPORT.html [--campaign NAME] */
+int lab_cmd_report(int argc, char **argv);
+/* labloop export HUB.db --format csv|jsonl|jsonld [-o FILE] [--table T] [--force] */
+int lab_cmd_export(int argc, char **argv);
+/* labloop serve HUB.db --http ADDR:PORT [--token T] */
+int lab_cmd_serve(int argc, char **argv);
 
 /* What `labloop log` keeps and how it prints it. */
 typedef struct lab_log_filter {
     int json;                    /* 1: one JSON object per line */
     int64_t experiment;          /* > 0: only events whose detail.experiment is this */
     const char *device;          /* non-NULL: only events whose detail.device or subject is this */
+    int64_t since_us;            /* > 0: only events at or after this time */
+    int follow;                  /* 1: keep printing new events until the campaign ends */
+    int follow_poll_ms;          /* how often to look for new events (0: 200) */
 } lab_log_filter;
 
 /* Print the latest campaign's timeline of the hub at db to out (f may be
  * NULL: everything, as text). Times are local (text) or UTC (JSON).
- * Returns 0 or < 0 with err set. */
+ * With f->follow it then polls for new events until the campaign completes,
+ * is aborted or exhausted, or SIGINT/SIGTERM arrives (the caller's thread
+ * blocks those signals while it waits). Returns 0 or < 0 with err set. */
 int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *err);
 
 #endif

@@ -92,6 +92,19 @@ static void s_audit(lab_orch *o, const char *actor, const char *origin, const ch
 
 void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason)
 {
+    /* A device repeats its request until it hears the e-stop back; while
+     * halted, answer it alone and record nothing new. */
+    lab_device *dev = !strcmp(origin, "device") ? lab_orch_device(o, actor) : NULL;
+    if (dev && o->state == LAB_CAMP_HALTED) {
+        Labloop__Control c = LABLOOP__CONTROL__INIT;
+        c.action = LABLOOP__CONTROL__ACTION__ESTOP;
+        c.reason = (char *)"campaign is halted by an e-stop";
+        lab_env env = LABLOOP__ENVELOPE__INIT;
+        env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
+        env.control = &c;
+        lab_orch_send(o, actor, &env);
+        return;
+    }
     /* Safety first: the workers hear of it before anything is written. */
     lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__ESTOP, reason);
     lab_warn("E-STOP by %s: %s", actor, reason);

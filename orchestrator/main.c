@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/version.h"
+#include "devices/cmd_worker.h"
 #include "orchestrator/commands.h"
 #include "sim/launcher.h"
 #include "common/banned.h"
@@ -25,7 +26,13 @@ static const s_cmd s_cmds[] = {
     {"clear-estop", lab_cmd_control, "clear an e-stop (then resume)"},
     {"validate", lab_cmd_validate, "check a campaign config; errors name file:line:column"},
     {"sim", lab_cmd_sim, "start a simulated lab (one worker process per device)"},
+    {"worker", lab_cmd_worker, "run a device worker for a real instrument (exec or gpio driver)"},
     {"log", lab_cmd_log, "print a campaign's timeline from its hub (--json for machines)"},
+    {"show", lab_cmd_show, "a campaign at a glance: counts, best, Pareto front, devices, failures"},
+    {"report", lab_cmd_report, "write one self-contained HTML report with plots"},
+    {"export", lab_cmd_export, "export tables (csv, jsonl) or JSON-LD metadata, honouring access"},
+    {"serve", lab_cmd_serve, "serve a live read-only dashboard over HTTP"},
+    {"bench", lab_cmd_bench, "benchmarks: planner quality and speed"},
 };
 #define S_N_CMDS (sizeof s_cmds / sizeof s_cmds[0])
 

@@ -161,6 +161,7 @@ static int s_flush(void *arg)
             }
             return 0;
         }
+        o->commits++;
         lab_sched_mark_durable(o);
     }
     if (o->fatal)
@@ -531,8 +532,11 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                            .n_objectives = cfg->n_objectives,
                            .initial_kind = cfg->initial_kind,
                            .initial_count = (size_t)cfg->initial_count};
+    po.acquisition = cfg->acquisition;
     for (size_t k = 0; k < cfg->n_objectives && k < LAB_PLANNER_MAX_OBJECTIVES; k++)
         po.maximize[k] = cfg->objectives[k].maximize;
+    /* Model-based planners fit on the thread pool; the cheap ones answer inline. */
+    o->planner_async = strcmp(cfg->planner_kind, "random") != 0 && strcmp(cfg->planner_kind, "sobol") != 0;
     o->planner = lab_planner_new(cfg->space, &po, err);
     if (!o->planner)
         goto fail;
@@ -706,6 +710,10 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
         sum->elapsed_s = elapsed;
         sum->best_experiment = o->best;
         sum->best_value = o->best ? o->exps[o->best - 1]->y[0] : NAN;
+        sum->steps_done = (long)o->n_lat;
+        sum->commits = o->commits;
+        sum->active_s = o->last_done_us > o->first_dispatch_us
+                      ? (double)(o->last_done_us - o->first_dispatch_us) / 1e6 : 0;
     }
     if (o->opts.progress && !o->fatal)
         s_print_summary(o, status, elapsed);
@@ -727,6 +735,16 @@ size_t lab_orch_latencies(const lab_orch *o, const double **us)
 {
     *us = o->lat_us;
     return o->n_lat;
+}
+
+int lab_orch_device_stats(const lab_orch *o, size_t i, const char **name, double *busy_s, int *capacity)
+{
+    if (i >= o->cfg->n_devices)
+        return LAB_EINVAL;
+    *name = o->devices[i].cfg->name;
+    *busy_s = o->devices[i].busy_s;
+    *capacity = o->devices[i].capacity;
+    return 0;
 }
 
 void lab_orch_destroy(lab_orch **op)

@@ -28,6 +28,9 @@ typedef struct lab_orch_summary {
     double elapsed_s;
     long best_experiment;    /* 0: none measured */
     double best_value;       /* first objective */
+    long steps_done;         /* attempts that finished done */
+    long commits;            /* hub group commits */
+    double active_s;         /* first dispatch to last result */
 } lab_orch_summary;
 
 /* Prepare a campaign run: open (create) the hub, record the campaign, bind
@@ -39,9 +42,14 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
 int lab_orch_run(lab_orch *o, lab_orch_summary *summary, lab_err *err);
 void lab_orch_destroy(lab_orch **o);
 
-/* Round-trip times (µs) from dispatching each attempt to recording its
- * result, for every attempt that finished done in the last run; for the
- * dispatch benchmark. The array belongs to o. */
+/* Round-trip times (µs) from dispatching each attempt to the commit that
+ * made its result durable, for every attempt that finished done in the last
+ * run; for the dispatch benchmark. The array belongs to o. */
 size_t lab_orch_latencies(const lab_orch *o, const double **us);
+
+/* Device i of the campaign (i < the config's device count): its name,
+ * seconds with at least one step running in the last run, and capacity.
+ * Returns 0, or LAB_EINVAL past the last device. */
+int lab_orch_device_stats(const lab_orch *o, size_t i, const char **name, double *busy_s, int *capacity);
 
 #endif

@@ -67,6 +67,11 @@ typedef struct lab_exp {
 
 typedef enum { LAB_CAMP_RUNNING, LAB_CAMP_PAUSED, LAB_CAMP_HALTED } lab_camp_state;
 
+typedef struct lab_tell {
+    lab_exp *x;
+    lab_outcome outcome;
+} lab_tell;
+
 typedef struct lab_out {
     int control;                    /* 1: control socket (raw id + JSON) */
     char id[LAB_ID_MAX];
@@ -115,7 +120,16 @@ struct lab_orch {
     int fatal;
     lab_err fatal_err;
 
-    double *lat_us;                 /* dispatch -> result, per done attempt */
+    int planner_async;              /* asks run in uv_queue_work (model-based planners) */
+    int asking;                     /* an ask is running on the thread pool */
+    struct lab_tell *deferred;      /* outcomes that arrived during that ask */
+    size_t n_deferred, cap_deferred;
+
+    double *lat_us;                 /* dispatch -> result committed, per done attempt */
+    int64_t *uncommitted_us;        /* dispatch times of results waiting for the commit */
+    size_t n_uncommitted, cap_uncommitted;
+    int64_t first_dispatch_us, last_done_us;   /* monotonic, for throughput */
+    long commits;                   /* group commits in this run */
     size_t n_lat, cap_lat;
 };
 

@@ -73,6 +73,8 @@ void lab_sched_free(lab_orch *o)
     free(o->exps);
     free(o->active);
     free(o->lat_us);
+    free(o->deferred);
+    free(o->uncommitted_us);
     o->exps = o->active = NULL;
     o->n_exps = o->n_active = 0;
 }
@@ -147,6 +149,20 @@ static void s_release_reservations(lab_exp *x, size_t n_steps)
 
 static void s_tell(lab_orch *o, lab_exp *x, lab_outcome outcome)
 {
+    if (o->asking) {              /* the planner is busy on the thread pool: later */
+        if (o->n_deferred == o->cap_deferred) {
+            size_t cap = o->cap_deferred ? 2 * o->cap_deferred : 16;
+            lab_tell *d = realloc(o->deferred, cap * sizeof *d);
+            if (!d) {
+                lab_error("out of memory: outcome of experiment %ld not told to the planner", x->seq);
+                return;
+            }
+            o->deferred = d;
+            o->cap_deferred = cap;
+        }
+        o->deferred[o->n_deferred++] = (lab_tell){x, outcome};
+        return;
+    }
     if (lab_planner_tell(o->planner, x->x, outcome == LAB_OUTCOME_MEASURED ? x->y : NULL, outcome) < 0)
         lab_warn("planner refused the outcome of experiment %ld: %s", x->seq,
                  lab_planner_last_error(o->planner)->msg);
@@ -341,6 +357,21 @@ static json_t *s_values_json(const Labloop__StepResult *r)
     return j;
 }
 
+/* A done result's dispatch time; its round trip ends at the commit that
+ * makes it durable (lab_sched_committed). */
+static void s_note_done(lab_orch *o, int64_t dispatched_us)
+{
+    if (o->n_uncommitted == o->cap_uncommitted) {
+        size_t cap = o->cap_uncommitted ? 2 * o->cap_uncommitted : 256;
+        int64_t *u = realloc(o->uncommitted_us, cap * sizeof *u);
+        if (!u)
+            return;
+        o->uncommitted_us = u;
+        o->cap_uncommitted = cap;
+    }
+    o->uncommitted_us[o->n_uncommitted++] = dispatched_us;
+}
+
 static void s_record_latency(lab_orch *o, int64_t us)
 {
     if (o->n_lat == o->cap_lat) {
@@ -372,7 +403,7 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
         return;                                     /* duplicate or superseded: acked only */
     const lab_cfg_step *st = &o->cfg->steps[s];
     if (r->status == LABLOOP__STEP_RESULT__STATUS__DONE) {
-        s_record_latency(o, lab_clock_mono_us() - a->dispatched_us);
+        s_note_done(o, a->dispatched_us);
         json_t *vals = s_values_json(r);
         char *vjs = json_dumps(vals, JSON_COMPACT);
         lab_orch_device_busy(d, -1);
@@ -406,31 +437,107 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
 
 /* ------------------------------------------------------------ proposing */
 
+/* One ask of the planner: inline, or on the thread pool for planners that
+ * fit a model (the loop must not block on them). */
+typedef struct s_ask {
+    uv_work_t req;
+    lab_orch *o;
+    size_t want, n_pending;
+    double *pending, *pts;
+    lab_ask_info *info;
+    int rc;
+    lab_err err;
+} s_ask;
+
+static void s_ask_free(s_ask *a)
+{
+    free(a->pending);
+    free(a->pts);
+    free(a->info);
+    free(a);
+}
+
+static void s_ask_run(s_ask *a)
+{
+    a->rc = lab_planner_ask(a->o->planner, a->want, a->pending, a->n_pending, a->pts, a->info);
+    if (a->rc < 0)
+        a->err = *lab_planner_last_error(a->o->planner);
+}
+
+static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_info *info);
+
+/* The ask's answer, on the loop thread. */
+static void s_ask_finish(s_ask *a)
+{
+    lab_orch *o = a->o;
+    if (a->rc < 0) {
+        if (!(a->err.code == LAB_EAGAIN && o->n_active > 0)) {   /* EAGAIN: ask again after a result */
+            o->end_status = "exhausted";
+            snprintf(o->end_reason, sizeof o->end_reason, "the planner has nothing more to propose: %s", a->err.msg);
+        }
+    } else if (!o->stopping) {
+        s_create(o, a->want, a->pts, a->info);
+    }
+}
+
+static void s_ask_work(uv_work_t *req) { s_ask_run(req->data); }
+
+static void s_ask_done(uv_work_t *req, int status)
+{
+    s_ask *a = req->data;
+    lab_orch *o = a->o;
+    o->asking = 0;
+    for (size_t i = 0; i < o->n_deferred; i++)
+        s_tell(o, o->deferred[i].x, o->deferred[i].outcome);
+    o->n_deferred = 0;
+    if (status == 0)
+        s_ask_finish(a);
+    s_ask_free(a);
+    lab_sched_schedule(o);
+}
+
 static void s_propose(lab_orch *o)
 {
     const lab_campaign_cfg *c = o->cfg;
     size_t want = 0;
+    if (o->asking)
+        return;
     if (!o->end_status && o->state == LAB_CAMP_RUNNING && o->n_active < c->batch)
         want = (size_t)(c->batch - o->n_active);
     if ((long)want > c->budget_experiments - o->n_exps)
         want = (size_t)(c->budget_experiments - o->n_exps);
     if (want == 0)
         return;
-    double *pending = calloc((size_t)o->n_active + 1, o->dims * sizeof(double));
-    double *pts = calloc(want, o->dims * sizeof(double));
-    lab_ask_info *info = calloc(want, sizeof *info);
-    if (!pending || !pts || !info)
-        goto done;
-    for (long i = 0; i < o->n_active; i++)
-        memcpy(pending + o->dims * (size_t)i, o->active[i]->x, o->dims * sizeof(double));
-    if (lab_planner_ask(o->planner, want, pending, (size_t)o->n_active, pts, info) < 0) {
-        const lab_err *e = lab_planner_last_error(o->planner);
-        if (e->code == LAB_EAGAIN && o->n_active > 0)
-            goto done;                         /* nothing new until a result: ask again then */
-        o->end_status = "exhausted";
-        snprintf(o->end_reason, sizeof o->end_reason, "the planner has nothing more to propose: %s", e->msg);
-        goto done;
+    s_ask *a = calloc(1, sizeof *a);
+    if (!a)
+        return;
+    a->o = o;
+    a->want = want;
+    a->n_pending = (size_t)o->n_active;
+    a->pending = calloc((size_t)o->n_active + 1, o->dims * sizeof(double));
+    a->pts = calloc(want, o->dims * sizeof(double));
+    a->info = calloc(want, sizeof *a->info);
+    if (!a->pending || !a->pts || !a->info) {
+        s_ask_free(a);
+        return;
     }
+    for (long i = 0; i < o->n_active; i++)
+        memcpy(a->pending + o->dims * (size_t)i, o->active[i]->x, o->dims * sizeof(double));
+    if (o->planner_async) {
+        a->req.data = a;
+        o->asking = 1;
+        if (uv_queue_work(&o->loop, &a->req, s_ask_work, s_ask_done) == 0)
+            return;
+        o->asking = 0;
+    }
+    s_ask_run(a);
+    s_ask_finish(a);
+    s_ask_free(a);
+}
+
+static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_info *info)
+{
+    const lab_campaign_cfg *c = o->cfg;
     for (size_t k = 0; k < want; k++) {
         lab_exp *x = s_exp_new(o, o->n_exps + 1);
         if (!x)
@@ -459,14 +566,17 @@ static void s_propose(lab_orch *o)
                                  "origin", info[k].origin, "planner", lab_planner_name(o->planner),
                                  "reason", info[k].reason));
     }
-done:
-    free(pending);
-    free(pts);
-    free(info);
 }
 
 void lab_sched_mark_durable(lab_orch *o)
 {
+    if (o->n_uncommitted) {
+        int64_t now = lab_clock_mono_us();
+        for (size_t i = 0; i < o->n_uncommitted; i++)
+            s_record_latency(o, now - o->uncommitted_us[i]);
+        o->n_uncommitted = 0;
+        o->last_done_us = now;
+    }
     int any = 0;
     for (long i = 0; i < o->n_active; i++)
         if (!o->active[i]->durable)
@@ -500,6 +610,8 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
     a->resumed = 0;
     snprintf(a->id, sizeof a->id, "%s/%ld/%s/%d", o->cfg->name, x->seq, st->name, a->n);
     a->dispatched_us = lab_clock_mono_us();
+    if (!o->first_dispatch_us)
+        o->first_dispatch_us = a->dispatched_us;
     a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
     x->step[s] = LAB_STEP_RUNNING;
     lab_orch_device_busy(d, +1);

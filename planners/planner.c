@@ -2,7 +2,7 @@
  * tells, runs the initial design before the main kind, and numbers proposals
  * so that a rebuilt planner continues where the old one stopped.
  *
- * Not here: how points are chosen (random.c, sobol.c, later gp.c), I/O, or
+ * Not here: how points are chosen (random.c, sobol.c, gp.c), I/O, or
  * persistence (the orchestrator re-tells history from the hub on restart).
  *
  * Resume rule. Every proposal has a number 0, 1, 2, ... and the sampling
@@ -29,10 +29,11 @@
 static const lab_planner_ops *const s_ops[] = {
     &lab_planner_random_ops,
     &lab_planner_sobol_ops,
+    &lab_planner_gp_ops,
 };
 #define S_N_OPS (sizeof s_ops / sizeof s_ops[0])
 
-static const char *const s_kind_names[] = {"random", "sobol", NULL};
+static const char *const s_kind_names[] = {"random", "sobol", "gp", NULL};
 
 struct lab_planner {
     const lab_space *space;
@@ -51,6 +52,9 @@ struct lab_planner {
     /* scratch: pending + points already chosen in this ask */
     double *avoid;
     size_t cap_avoid;
+    char acquisition[16];
+    double ucb_beta;
+    size_t gp_refit_every;
     lab_err err;
 };
 
@@ -90,6 +94,9 @@ static lab_planner_ctx s_ctx(const lab_planner *p)
         .maximize = p->maximize,
         .hist = {.n = p->n_hist, .d = p->d, .m = p->m, .x = p->hx, .y = p->hy,
                  .outcome = p->hout},
+        .acquisition = p->acquisition[0] ? p->acquisition : NULL,
+        .ucb_beta = p->ucb_beta,
+        .gp_refit_every = p->gp_refit_every,
     };
     return c;
 }
@@ -102,7 +109,7 @@ lab_planner *lab_planner_new(const lab_space *space, const lab_planner_opts *opt
         return NULL;
     }
     if (!opts->kind) {
-        lab_err_set(err, LAB_ECONFIG, "planner kind is not set (known: random, sobol)");
+        lab_err_set(err, LAB_ECONFIG, "planner kind is not set (known: random, sobol, gp)");
         return NULL;
     }
     const lab_planner_ops *main_ops = s_find_ops(opts->kind);
@@ -141,6 +148,15 @@ lab_planner *lab_planner_new(const lab_space *space, const lab_planner_opts *opt
     p->main_ops = main_ops;
     p->init_ops = init_ops;
     p->initial_count = init_ops ? opts->initial_count : 0;
+    if (opts->acquisition &&
+        snprintf(p->acquisition, sizeof p->acquisition, "%s", opts->acquisition) >=
+            (int)sizeof p->acquisition) {
+        lab_err_set(err, LAB_ECONFIG, "planner: acquisition '%s' is too long (ei, log_ei, ucb)",
+                    opts->acquisition);
+        goto fail;
+    }
+    p->ucb_beta = opts->ucb_beta;
+    p->gp_refit_every = opts->gp_refit_every;
     lab_planner_ctx ctx = s_ctx(p);
     if (!(p->main_impl = main_ops->new(&ctx, err)))
         goto fail;

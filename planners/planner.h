@@ -18,12 +18,17 @@ typedef enum { LAB_OUTCOME_MEASURED, LAB_OUTCOME_FAILED } lab_outcome;
 #define LAB_PLANNER_MAX_OBJECTIVES 4
 
 typedef struct lab_planner_opts {
-    const char *kind;          /* "random", "sobol" (later "gp", ...) */
+    const char *kind;          /* "random", "sobol", "gp" */
     uint64_t seed;
     size_t n_objectives;       /* >= 1 */
     int maximize[LAB_PLANNER_MAX_OBJECTIVES]; /* 1 maximise, 0 minimise */
     const char *initial_kind;  /* initial design: "random", "sobol" or NULL */
     size_t initial_count;      /* points from the initial design before the model */
+    /* Model-based kinds ("gp"); zero/NULL means the default. */
+    const char *acquisition;   /* "ei" (default), "log_ei", "ucb" */
+    double ucb_beta;           /* ucb: mean - sqrt(beta) * sd on standardised data; 0: 4 */
+    size_t gp_refit_every;     /* gp: above 100 measured points refit the hyperparameters
+                                * every this many (0: 10); see planners/gp.c */
 } lab_planner_opts;
 
 /* What the hub stores about why a point was chosen. */

@@ -1,5 +1,5 @@
 /* The contract between the generic planner layer (planner.c) and one planner
- * kind (random.c, sobol.c, later gp.c). Internal to planners/: the rest of
+ * kind (random.c, sobol.c, gp.c). Internal to planners/: the rest of
  * labloop uses planner.h only.
  *
  * The generic layer owns the history of tells, validates arguments, mixes the
@@ -31,6 +31,10 @@ typedef struct lab_planner_ctx {
     size_t n_objectives;
     const int *maximize;
     lab_planner_history hist;
+    /* options of model-based kinds, as given in lab_planner_opts */
+    const char *acquisition;
+    double ucb_beta;
+    size_t gp_refit_every;
 } lab_planner_ctx;
 
 typedef struct lab_planner_ops {
@@ -53,6 +57,7 @@ typedef struct lab_planner_ops {
 
 extern const lab_planner_ops lab_planner_random_ops;
 extern const lab_planner_ops lab_planner_sobol_ops;
+extern const lab_planner_ops lab_planner_gp_ops;
 
 /* Most candidates a sampling kind draws for one point before giving up. */
 #define LAB_PLANNER_MAX_TRIES 100000

@@ -9,7 +9,16 @@ PACKAGES=(
   libzmq3-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
   libgpiod-dev libsqlite3-dev sqlite3 libyaml-dev libjansson-dev
   libssl-dev libcmocka-dev
+  python3-zmq python3-protobuf protobuf-compiler
+  liblapacke-dev libopenblas-dev libnlopt-dev
+  libmicrohttpd-dev chromium
 )
+
+# The dashboard's browser test (tests/integration/test_dashboard.sh) drives
+# chromium with npm's playwright-core: node and npm must be on the PATH.
+for tool in node npm; do
+  command -v "$tool" >/dev/null 2>&1 || echo "install-deps: warning: '$tool' not found; the browser test needs Node.js and npm" >&2
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -34,6 +34,16 @@ pass "pause: running steps finished, nothing new dispatched ($n steps)"
 wait_until 20 q_atleast "select count(*) from steps" $((n + 1)) || fail "nothing dispatched after resume"
 pass "resume: dispatching again"
 
+# The dashboard forwards control actions with its token to the same endpoint.
+HP=$(free_port)
+"$LABLOOP" serve "$DB" --http "127.0.0.1:$HP" --token dash-token-1 --control "tcp://127.0.0.1:$((PORT + 1))" >"$T/serve.log" 2>&1 & PIDS+=($!)
+wait_until 10 curl -sf "http://127.0.0.1:$HP/api/summary" || fail "serve did not answer"
+curl -sf -X POST -H 'Authorization: Bearer dash-token-1' "http://127.0.0.1:$HP/api/control/pause" | grep -q '"status":"paused"' || fail "dashboard pause failed"
+[ "$(q "select status from campaigns")" = paused ] || fail "dashboard pause did not pause"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer dash-token-1' "http://127.0.0.1:$HP/api/control/pause")" = 409 ] || fail "a refused dashboard action was not 409"
+curl -sf -X POST -H 'Authorization: Bearer dash-token-1' "http://127.0.0.1:$HP/api/control/resume" | grep -q '"status":"running"' || fail "dashboard resume failed"
+pass "dashboard: pause and resume with the token reach the orchestrator (a refusal is 409)"
+
 wait_until 20 q_atleast "select count(*) from steps where status='dispatched'" 1 || fail "no step running to stop"
 "$LABLOOP" estop $C --reason "smoke in the glovebox" | grep -q "now halted" || fail "estop failed"
 [ "$(q "select status from campaigns")" = halted ] || fail "hub does not say halted"
@@ -61,6 +71,7 @@ pass "abort: campaign aborted, nothing left running"
 
 actions=$(q "select group_concat(action || ':' || outcome, ' ') from (select action, outcome from audit order by id)")
 echo "audit: $actions"
+[ "$(q "select count(*) from audit where detail like '%from the dashboard%'")" -ge 2 ] || fail "dashboard actions not audited"
 for a in "pause:ok" "pause:campaign" "resume:ok" "estop:ok" "resume:campaign" "clear-estop:ok" "abort:ok"; do
   echo "$actions" | grep -q "$a" || fail "audit lacks $a"
 done

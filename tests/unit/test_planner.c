@@ -79,7 +79,8 @@ static void test_kinds_and_errors(void **state)
     const char *const *k = lab_planner_kinds();
     assert_string_equal(k[0], "random");
     assert_string_equal(k[1], "sobol");
-    assert_null(k[2]);
+    assert_string_equal(k[2], "gp");
+    assert_null(k[3]);
 
     lab_space *s = s_mixed();
     lab_err err = {0};

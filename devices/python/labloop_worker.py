@@ -1,0 +1,529 @@
+"""labloop worker client for Python instruments.
+
+What it is for: connecting an instrument whose SDK is in Python to a labloop
+orchestrator, with the same behaviour as the C worker runtime
+(devices/worker.c, protocols/PROTOCOL.md): Hello, Welcome/Refuse
+(NOT_REGISTERED means "say Hello again"), heartbeats both ways with liveness
+and reconnect with backoff, results kept in an outbox until Ack and re-sent
+every 3 s and after each Welcome, idempotent repeated StepRequests, Control
+CANCEL/ESTOP/CLEAR, step deadlines, and an e-stop request from the device.
+Not for: running the orchestrator, or anything that blocks the loop (steps
+run in threads).
+
+Dependencies (Debian 12): python3-zmq, python3-protobuf, and labloop_pb2.py
+generated at build time by `make` (protoc --python_out=build/gen/python);
+set LABLOOP_PYTHON_GEN to that directory when the worker runs elsewhere.
+
+Usage:
+
+    from labloop_worker import Worker
+
+    w = Worker("uvvis-1", "tcp://127.0.0.1:5560", capacity=1)
+
+    @w.step("uvvis")
+    def measure(step):
+        conc = step.params["concentration"]        # typed: float, int, str, bool
+        if step.cancelled.wait(2.0):               # honour cancel / deadline / e-stop
+            return {}
+        step.log("lamp on")
+        step.artifact("spectrum.csv", b"nm,abs\\n500,0.4\\n", "text/csv")
+        return {"absorbance": 0.42 * conc}         # numbers, strings, booleans
+
+    raise SystemExit(w.run())                      # 0 on SIGINT/SIGTERM, 3 if refused
+
+A step function's return value (a dict) becomes the result values; an
+exception fails the step with its message.
+"""
+
+import hashlib
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _missing(pkg, mod, err):
+    sys.stderr.write(
+        "labloop_worker: cannot import %s (%s); install the Debian package %s:\n"
+        "  apt-get install %s\n" % (mod, err, pkg, pkg))
+    raise SystemExit(2)
+
+
+try:
+    import zmq
+except ImportError as e:  # pragma: no cover - environment check
+    _missing("python3-zmq", "zmq", e)
+try:
+    import google.protobuf  # noqa: F401
+except ImportError as e:  # pragma: no cover
+    _missing("python3-protobuf", "google.protobuf", e)
+
+for _d in (os.environ.get("LABLOOP_PYTHON_GEN"),
+           os.path.join(_HERE, "..", "..", "build", "gen", "python")):
+    if _d and os.path.isfile(os.path.join(_d, "labloop_pb2.py")):
+        sys.path.insert(0, os.path.abspath(_d))
+        break
+try:
+    import labloop_pb2 as pb
+except ImportError as e:  # pragma: no cover
+    sys.stderr.write(
+        "labloop_worker: cannot import labloop_pb2 (%s): it is generated from "
+        "protocols/labloop.proto at build time. Run `make` (needs protobuf-compiler) "
+        "or set LABLOOP_PYTHON_GEN to the directory holding labloop_pb2.py\n" % e)
+    raise SystemExit(2)
+
+PROTO_VERSION = 1
+SIGNATURE = b"LAB" + bytes([PROTO_VERSION])
+MSG_MAX = 1 << 20                 # LAB_MSG_MAX
+VERSION = "0.1.0"
+TICK_S = 0.05
+RESEND_S = 3.0
+ESTOP_RESEND_S = 1.0
+STOP_GRACE_S = 2.0
+# after a cancel or deadline, how long a step function gets to return before
+# its result is sent anyway (its thread cannot be killed)
+ABANDON_S = 5.0
+
+log = logging.getLogger("labloop_worker")
+
+Status = pb.StepResult
+Kind = pb.StepUpdate
+
+
+class Refused(Exception):
+    """The orchestrator refused this worker (not NOT_REGISTERED)."""
+
+
+def _to_value(v):
+    val = pb.Value()
+    if isinstance(v, bool):
+        val.flag = v
+    elif isinstance(v, int):
+        val.number = float(v)
+    elif isinstance(v, float):
+        val.number = v
+    elif isinstance(v, str):
+        val.text = v
+    else:
+        raise TypeError("result values must be numbers, strings or booleans, got %s"
+                        % type(v).__name__)
+    return val
+
+
+def _from_value(val):
+    kind = val.WhichOneof("kind")
+    return getattr(val, kind) if kind else None
+
+
+class Step:
+    """One attempt, as a step function sees it. Thread-safe methods."""
+
+    def __init__(self, worker, req):
+        self._w = worker
+        self.attempt = req.attempt_id
+        self.experiment = req.experiment_id
+        self.sample = req.sample_id
+        self.name = req.step
+        self.capability = req.capability
+        self.params = {p.name: _from_value(p.value) for p in req.params}
+        self.units = {p.name: p.unit for p in req.params if p.unit}
+        self.timeout_ms = req.timeout_ms
+        self.cancelled = threading.Event()   # set at cancel, deadline, e-stop, shutdown
+        self.artifacts = []
+        # worker-thread only:
+        self.started_us = int(time.time() * 1e6)
+        self.deadline = time.monotonic() + req.timeout_ms / 1000.0 if req.timeout_ms else None
+        self.stop_status = 0
+        self.stop_reason = ""
+        self.stop_at = None
+
+    def log(self, text):
+        """Send a LOG line to the orchestrator."""
+        self._w._events.put(("update", self.attempt, Kind.LOG, 0.0, str(text)))
+
+    def progress(self, fraction):
+        self._w._events.put(("update", self.attempt, Kind.PROGRESS, float(fraction), ""))
+
+    def artifact(self, name, data, media_type="application/octet-stream"):
+        """Attach a file's bytes to the result (sha256 and size computed)."""
+        if isinstance(data, str):
+            data = data.encode()
+        self.artifacts.append((name, media_type, bytes(data)))
+
+
+class Worker:
+    def __init__(self, name, endpoint, capabilities=None, capacity=1, driver="python",
+                 reconnect_min_ms=500, reconnect_max_ms=5000):
+        self.name = name
+        self.endpoint = endpoint
+        self.capacity = max(1, int(capacity))
+        self.driver = driver
+        self._caps = list(capabilities or [])
+        self._handlers = {}
+        self._rmin = max(1, reconnect_min_ms) / 1000.0
+        self._rmax = max(reconnect_min_ms, reconnect_max_ms) / 1000.0
+        self._events = queue.Queue()
+        self._ctx = None
+        self._sock = None
+        self._seq = 0
+        self._ready = False
+        self._hb_s, self._liveness = 1.0, 3
+        self._backoff = self._rmin
+        self._hello_at = self._last_rx = self._last_hb = 0.0
+        self._running = {}          # attempt -> Step
+        self._outbox = {}           # attempt -> [bytes, sent_at]
+        self.estopped = False
+        self._estop_pending = None  # our e-stop request, until confirmed
+        self._estop_sent = 0.0
+        self._stop = False
+        self._result = 0
+
+    # ---- the API ----
+
+    def step(self, capability):
+        """Decorator: register fn(step) -> dict for capability."""
+        def deco(fn):
+            self.handle(capability, fn)
+            return fn
+        return deco
+
+    def handle(self, capability, fn):
+        self._handlers[capability] = fn
+        if capability not in self._caps:
+            self._caps.append(capability)
+
+    def estop(self, reason):
+        """A safety input of this device tripped: latch e-stop here and ask the
+        orchestrator to halt the campaign (Control ESTOP, re-sent until the
+        orchestrator answers with its own). Thread-safe."""
+        self._events.put(("estop", reason))
+
+    def stop(self):
+        self._events.put(("stop",))
+
+    # ---- sending ----
+
+    def _encode(self, **body):
+        self._seq += 1
+        env = pb.Envelope(seq=self._seq, **body)
+        return env.SerializeToString()
+
+    def _send_raw(self, data):
+        if self._sock is None:
+            return
+        try:
+            self._sock.send_multipart([SIGNATURE, data], flags=zmq.DONTWAIT)
+        except zmq.Again:
+            pass                      # treated as lost: heartbeats, re-sends and Hello repair it
+        except zmq.ZMQError as e:
+            log.warning("send: %s", e)
+
+    def _send(self, **body):
+        self._send_raw(self._encode(**body))
+
+    def _hello(self):
+        self._send(hello=pb.Hello(
+            device=self.name, driver=self.driver, capabilities=self._caps,
+            capacity=self.capacity, software_version=VERSION,
+            unacked_attempts=list(self._outbox), running_attempts=list(self._running)))
+        self._hello_at = time.monotonic()
+
+    def _update(self, attempt, kind, fraction=0.0, text=""):
+        self._send(step_update=pb.StepUpdate(attempt_id=attempt, kind=kind, fraction=fraction,
+                                             text=text))
+
+    def _send_estop_request(self):
+        if self._estop_pending is None or not self._ready:
+            return
+        self._send(control=pb.Control(action=pb.Control.ESTOP, reason=self._estop_pending))
+        self._estop_sent = time.monotonic()
+
+    # ---- connection ----
+
+    def _connect(self):
+        if self._sock is not None:
+            self._sock.close(linger=0)
+        s = self._ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.MAXMSGSIZE, 4 * MSG_MAX)
+        s.setsockopt(zmq.ROUTING_ID, self.name.encode())
+        s.connect(self.endpoint)
+        self._sock = s
+        self._ready = False
+        self._hello()
+
+    # ---- results ----
+
+    def _store(self, attempt, status, values=None, artifacts=(), error="", started_us=0):
+        r = pb.StepResult(attempt_id=attempt, status=status, started_us=started_us,
+                          finished_us=int(time.time() * 1e6), error=error)
+        try:
+            for k, v in (values or {}).items():
+                r.values.add(name=str(k)).value.CopyFrom(_to_value(v))
+        except TypeError as e:
+            del r.values[:]
+            r.status, r.error = Status.FAILED, "device '%s': %s" % (self.name, e)
+        inline = MSG_MAX - 64 * 1024
+        for name, media, data in artifacts:
+            a = r.artifacts.add(name=name, media_type=media, size=len(data),
+                                sha256=hashlib.sha256(data).digest())
+            if len(data) <= inline:
+                a.content = data
+                inline -= len(data)
+            else:
+                log.warning("artifact %s (%d bytes) too large to send inline; sent without content",
+                            name, len(data))
+        data = self._encode(step_result=r)
+        if len(data) > MSG_MAX:
+            data = self._encode(step_result=pb.StepResult(
+                attempt_id=attempt, status=Status.FAILED, started_us=started_us,
+                finished_us=r.finished_us,
+                error="result of %d bytes is over the %d-byte message limit" % (len(data), MSG_MAX)))
+        self._outbox[attempt] = [data, 0.0]
+        self._send_outbox(attempt)
+
+    def _send_outbox(self, attempt):
+        if not self._ready:
+            return
+        entry = self._outbox[attempt]
+        self._send_raw(entry[0])
+        entry[1] = time.monotonic()
+
+    # ---- steps ----
+
+    def _run_step(self, step, fn):
+        try:
+            values = fn(step) or {}
+            if not isinstance(values, dict):
+                raise TypeError("a step function must return a dict of results, got %s"
+                                % type(values).__name__)
+            self._events.put(("done", step, Status.DONE, values, ""))
+        except Exception as e:  # the instrument's error becomes the step's
+            log.debug("step %s failed", step.attempt, exc_info=True)
+            self._events.put(("done", step, Status.FAILED, {}, "%s: %s" % (type(e).__name__, e)))
+
+    def _finish(self, step, status, values, error):
+        if self._running.get(step.attempt) is not step:
+            return                    # already reported (abandoned after a cancel)
+        del self._running[step.attempt]
+        if step.stop_status:
+            status, error, values = step.stop_status, step.stop_reason, values
+        elif status != Status.DONE:
+            error = "device '%s': step '%s': %s" % (self.name, step.name, error)
+        self._store(step.attempt, status, values, step.artifacts, error, step.started_us)
+
+    def _stop_step(self, step, status, reason):
+        if step.stop_status:
+            return
+        step.stop_status, step.stop_reason = status, reason
+        step.stop_at = time.monotonic()
+        step.cancelled.set()
+
+    def _on_request(self, req):
+        a = req.attempt_id
+        if not a:
+            log.warning("step request without attempt id ignored")
+            return
+        if a in self._running:
+            self._update(a, Kind.ACCEPTED, text="already running")
+            return
+        if a in self._outbox:
+            self._send_outbox(a)
+            return
+        now_us = int(time.time() * 1e6)
+        if self.estopped:
+            self._store(a, Status.FAILED, error="device '%s' is e-stopped" % self.name,
+                        started_us=now_us)
+            return
+        if len(self._running) >= self.capacity:
+            self._store(a, Status.FAILED, started_us=now_us,
+                        error="device '%s' is busy: all %d slots in use" % (self.name, self.capacity))
+            return
+        fn = self._handlers.get(req.capability)
+        if fn is None:
+            self._store(a, Status.FAILED, started_us=now_us,
+                        error="device '%s' has no handler for capability '%s'"
+                        % (self.name, req.capability))
+            return
+        step = Step(self, req)
+        self._running[a] = step
+        self._update(a, Kind.ACCEPTED)
+        threading.Thread(target=self._run_step, args=(step, fn), daemon=True,
+                         name="step-" + a).start()
+
+    def _on_control(self, c):
+        if c.action == pb.Control.CANCEL:
+            step = self._running.get(c.attempt_id)
+            if step:
+                self._stop_step(step, Status.CANCELLED, c.reason or "cancelled by the orchestrator")
+        elif c.action == pb.Control.ESTOP:
+            log.warning("device '%s': E-STOP: %s", self.name, c.reason)
+            self._estop_pending = None
+            self.estopped = True
+            for step in list(self._running.values()):
+                self._stop_step(step, Status.CANCELLED, "e-stop")
+        elif c.action == pb.Control.CLEAR:
+            log.info("device '%s': e-stop cleared", self.name)
+            self.estopped = False
+            self._estop_pending = None
+
+    # ---- receiving ----
+
+    def _handle(self, env):
+        body = env.WhichOneof("body")
+        if body == "welcome":
+            if not self._ready:
+                log.info("device '%s' registered with %s (heartbeat %d ms)", self.name,
+                         self.endpoint, env.welcome.heartbeat_ms)
+            self._ready = True
+            self._hb_s = (env.welcome.heartbeat_ms or 1000) / 1000.0
+            self._liveness = env.welcome.liveness or 3
+            self._backoff = self._rmin
+            for a in list(self._outbox):
+                self._send_outbox(a)
+            self._send_estop_request()
+        elif body == "refuse":
+            if env.refuse.reason == pb.Refuse.NOT_REGISTERED:
+                log.warning("device '%s': the orchestrator does not know us as registered; "
+                            "saying hello again", self.name)
+                self._ready = False
+                self._hello()
+            else:
+                raise Refused("device '%s' refused by the orchestrator: %s"
+                              % (self.name, env.refuse.detail))
+        elif body == "step_request":
+            if self._ready:
+                self._on_request(env.step_request)
+            else:
+                log.warning("step request %s before Welcome ignored", env.step_request.attempt_id)
+        elif body == "ack":
+            for a in env.ack.attempt_ids:
+                self._outbox.pop(a, None)
+        elif body == "control":
+            self._on_control(env.control)
+
+    def _drain(self):
+        while True:
+            try:
+                frames = self._sock.recv_multipart(flags=zmq.DONTWAIT)
+            except zmq.Again:
+                return
+            self._last_rx = time.monotonic()
+            if len(frames) != 2 or len(frames[0]) != 4 or frames[0][:3] != b"LAB":
+                log.warning("bad message from the orchestrator: not a labloop message")
+                continue
+            if frames[0][3] != PROTO_VERSION:
+                log.warning("bad message: protocol version %d is not supported (this worker "
+                            "speaks %d)", frames[0][3], PROTO_VERSION)
+                continue
+            if len(frames[1]) > MSG_MAX:
+                log.warning("bad message: %d bytes is over the limit", len(frames[1]))
+                continue
+            env = pb.Envelope()
+            try:
+                env.ParseFromString(frames[1])
+            except Exception as e:
+                log.warning("bad message: %s", e)
+                continue
+            if env.WhichOneof("body") is None:
+                log.warning("bad message: envelope without a body")
+                continue
+            self._handle(env)
+
+    # ---- the loop ----
+
+    def _events_drain(self):
+        while True:
+            try:
+                ev = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if ev[0] == "done":
+                self._finish(*ev[1:])
+            elif ev[0] == "update":
+                if ev[1] in self._running:
+                    self._update(ev[1], ev[2], ev[3], ev[4])
+            elif ev[0] == "estop":
+                log.error("device '%s': E-STOP requested: %s", self.name, ev[1])
+                self.estopped = True
+                for step in list(self._running.values()):
+                    self._stop_step(step, Status.CANCELLED, ev[1])
+                self._estop_pending = ev[1]
+                self._send_estop_request()
+            elif ev[0] == "stop":
+                self._stop = True
+
+    def _tick(self):
+        now = time.monotonic()
+        for step in list(self._running.values()):
+            if step.deadline and not step.stop_status and now >= step.deadline:
+                self._stop_step(step, Status.TIMED_OUT, "device '%s': step '%s' timed out after "
+                                "%.1f s" % (self.name, step.name, step.timeout_ms / 1000.0))
+            if step.stop_at and now - step.stop_at > ABANDON_S:
+                log.warning("step %s did not return %.0f s after being stopped; reporting it",
+                            step.attempt, ABANDON_S)
+                self._finish(step, step.stop_status, {}, step.stop_reason)
+        if not self._ready:
+            if now - self._hello_at > self._backoff:
+                self._backoff = min(self._backoff * 2, self._rmax)
+                log.warning("device '%s': no answer to hello; reconnecting to %s", self.name,
+                            self.endpoint)
+                self._connect()
+            return
+        if now - self._last_rx > self._hb_s * self._liveness:
+            log.warning("device '%s': orchestrator silent; reconnecting", self.name)
+            self._connect()
+            return
+        if now - self._last_hb >= self._hb_s:
+            self._send(heartbeat=pb.Heartbeat(time_us=int(time.time() * 1e6)))
+            self._last_hb = now
+        for a, entry in list(self._outbox.items()):
+            if now - entry[1] > RESEND_S:
+                self._send_outbox(a)
+        if self._estop_pending is not None and now - self._estop_sent >= ESTOP_RESEND_S:
+            self._send_estop_request()
+
+    def run(self):
+        """Run until SIGINT/SIGTERM or stop() (returns 0) or a refusal (returns 3).
+        Call from the main thread."""
+        if not self._caps:
+            raise ValueError("no capabilities: register a step function first")
+        old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, lambda *_: self._events.put(("stop",)))
+        self._ctx = zmq.Context()
+        try:
+            self._connect()
+            while not self._stop:
+                poller = zmq.Poller()
+                poller.register(self._sock, zmq.POLLIN)
+                if poller.poll(int(TICK_S * 1000)):
+                    self._drain()
+                self._events_drain()
+                self._tick()
+        except Refused as e:
+            log.error("%s", e)
+            self._result = 3
+        finally:
+            for step in list(self._running.values()):
+                self._stop_step(step, Status.CANCELLED, "worker stopping")
+            until = time.monotonic() + STOP_GRACE_S
+            while self._running and time.monotonic() < until:
+                try:
+                    ev = self._events.get(timeout=TICK_S)
+                except queue.Empty:
+                    continue
+                if ev[0] == "done":
+                    self._finish(*ev[1:])
+            if self._sock is not None:
+                self._sock.close(linger=0)
+            self._ctx.term()
+            for sig, h in old.items():
+                signal.signal(sig, h)
+        return self._result

@@ -1,0 +1,669 @@
+/* `labloop bench`: benchmarks that print figures (they assert nothing about
+ * time). One table of bench kinds: `planner` (optimisation quality on the
+ * built-in test functions, time per proposal, and a --timing mode for one
+ * proposal at n = 100, 300, 1000 observations in d = 6), `dispatch` (steps
+ * through the whole path: planner, ZeroMQ, real worker processes, the hub
+ * commit) and `utilisation` (makespan of a lab with one bottleneck
+ * instrument against its lower bound).
+ * Not for: tests (tests/unit), the planners themselves (planners/).
+ */
+#include "orchestrator/commands.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "orchestrator/config.h"
+#include "orchestrator/orch.h"
+#include "planners/pareto.h"
+#include "planners/planner.h"
+#include "planners/rng.h"
+#include "planners/testfuncs.h"
+#include "common/banned.h"
+
+typedef struct s_bench_kind {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} s_bench_kind;
+
+static int s_bench_planner(int argc, char **argv);
+static int s_bench_dispatch(int argc, char **argv);
+static int s_bench_utilisation(int argc, char **argv);
+
+static const s_bench_kind s_kinds[] = {
+    {"planner", s_bench_planner, "planner quality (regret) and time per proposal"},
+    {"dispatch", s_bench_dispatch, "step round trips and throughput through the whole path"},
+    {"utilisation", s_bench_utilisation, "makespan of a lab with a bottleneck instrument vs its bound"},
+};
+#define S_N_KINDS (sizeof s_kinds / sizeof s_kinds[0])
+
+static double s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double s_median(double *v, size_t n)
+{
+    if (!n)
+        return NAN;
+    qsort(v, n, sizeof *v, s_cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void s_planner_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: labloop bench planner --func NAME --budget N --seeds S\n"
+            "                             [--planner gp|random|sobol] [--batch B] [--json]\n"
+            "                             [--initial N] [--acquisition ei|log_ei|ucb]\n"
+            "       labloop bench planner --timing [--json]\n"
+            "\n"
+            "Minimise a built-in test function with a planner, seeds 0..S-1, and print\n"
+            "the simple regret after N evaluations (best found minus the known optimum;\n"
+            "for two objectives the hypervolume gap) and the median time per ask.\n"
+            "With --json one line per seed:\n"
+            "  {\"func\",\"planner\",\"seed\",\"budget\",\"best\",\"regret\",\"ask_ms_median\"}\n"
+            "without it one line per seed and a median summary line.\n"
+            "  --initial N   Sobol points before a model-based planner (default max(10, 2(d+1)))\n"
+            "  --timing      time one gp proposal at n = 100, 300, 1000 observations of\n"
+            "                hartmann6 (d = 6): a refit point, the incremental path\n"
+            "                (one more observation, Cholesky append) and a rebuilt planner\n"
+            "\n"
+            "functions:");
+    for (const char *const *n = lab_testfunc_names(); *n; n++)
+        fprintf(out, " %s", *n);
+    fprintf(out, "\n\nexample:\n  labloop bench planner --func branin --budget 30 --seeds 10 "
+                 "--planner gp --json\n");
+}
+
+typedef struct {
+    double best, regret, ask_ms;
+} s_run_result;
+
+static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind, uint64_t seed,
+                 size_t budget, size_t batch, size_t initial, const char *acq, s_run_result *res)
+{
+    lab_err err = {0};
+    lab_planner_opts o = {.kind = kind, .seed = seed, .n_objectives = f->m,
+                          .acquisition = acq};
+    if (strcmp(kind, "random") && strcmp(kind, "sobol")) {
+        o.initial_kind = "sobol";
+        o.initial_count = initial;
+    }
+    lab_planner *p = lab_planner_new(space, &o, &err);
+    if (!p) {
+        fprintf(stderr, "labloop bench: %s\n", err.msg);
+        return -1;
+    }
+    size_t d = f->d, m = f->m;
+    double *x = malloc(batch * d * sizeof *x), *ys = malloc(budget * m * sizeof *ys);
+    double *times = malloc((budget + 1) * sizeof *times);
+    size_t n_times = 0, n_y = 0;
+    int rc = 0;
+    if (!x || !ys || !times) {
+        fprintf(stderr, "labloop bench: out of memory\n");
+        rc = -1;
+        goto out;
+    }
+    double best = INFINITY;
+    for (size_t done = 0; done < budget;) {
+        size_t k = budget - done < batch ? budget - done : batch;
+        double t0 = s_now_ms();
+        if (lab_planner_ask(p, k, NULL, 0, x, NULL) < 0) {
+            fprintf(stderr, "labloop bench: seed %llu: %s\n", (unsigned long long)seed,
+                    lab_planner_last_error(p)->msg);
+            rc = -1;
+            goto out;
+        }
+        times[n_times++] = s_now_ms() - t0;
+        for (size_t i = 0; i < k; i++) {
+            double y[3];
+            int failed = f->eval(x + i * d, y);
+            lab_planner_tell(p, x + i * d, failed ? NULL : y,
+                             failed ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED);
+            if (!failed) {
+                memcpy(ys + n_y * m, y, m * sizeof *y);
+                n_y++;
+                if (m == 1 && y[0] < best)
+                    best = y[0];
+            }
+        }
+        done += k;
+    }
+    if (m == 1) {
+        res->best = best;
+        res->regret = best - f->optimum;
+    } else {
+        res->best = lab_pareto_hypervolume(n_y, m, ys, f->ref);
+        res->regret = f->optimum - res->best;
+    }
+    res->ask_ms = s_median(times, n_times);
+out:
+    free(x);
+    free(ys);
+    free(times);
+    lab_planner_destroy(&p);
+    return rc;
+}
+
+static int s_timing(int json)
+{
+    const lab_testfunc *f = lab_testfunc_find("hartmann6");
+    lab_err err = {0};
+    lab_space *space = lab_testfunc_space(f, &err);
+    if (!space) {
+        fprintf(stderr, "labloop bench: %s\n", err.msg);
+        return 1;
+    }
+    static const size_t ns[] = {100, 300, 1000};
+    int rc = 0;
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0] && !rc; t++) {
+        size_t n = ns[t];
+        lab_planner_opts o = {.kind = "gp", .seed = 1, .n_objectives = 1};
+        lab_planner *p = lab_planner_new(space, &o, &err);
+        lab_planner *q = lab_planner_new(space, &o, &err);
+        if (!p || !q) {
+            fprintf(stderr, "labloop bench: %s\n", err.msg);
+            lab_planner_destroy(&p);
+            return 1;
+        }
+        lab_rng rng;
+        lab_rng_seed(&rng, 12345, n);
+        double x[6], y[1], out[6], ms_refit = 0, ms_inc = 0, ms_rebuild = 0;
+        lab_ask_info info;
+        char how_refit[64] = "";
+        for (size_t i = 0; i < n + 1 && !rc; i++) {
+            for (size_t j = 0; j < 6; j++)
+                x[j] = lab_rng_uniform(&rng);
+            f->eval(x, y);
+            if (i == n - 1) { /* warm-up: the model at n - 1 */
+                rc |= lab_planner_ask(p, 1, NULL, 0, out, NULL);
+            }
+            lab_planner_tell(p, x, y, LAB_OUTCOME_MEASURED);
+            if (i < n)
+                lab_planner_tell(q, x, y, LAB_OUTCOME_MEASURED);
+            double t0 = s_now_ms();
+            if (i == n - 1) {
+                rc |= lab_planner_ask(p, 1, NULL, 0, out, &info);
+                ms_refit = s_now_ms() - t0;
+                const char *h = strstr(info.reason, "(");
+                snprintf(how_refit, sizeof how_refit, "%.*s", h ? (int)strcspn(h + 1, ")") : 0,
+                         h ? h + 1 : "");
+                t0 = s_now_ms();
+                rc |= lab_planner_ask(q, 1, NULL, 0, out, NULL);
+                ms_rebuild = s_now_ms() - t0;
+            } else if (i == n) {
+                rc |= lab_planner_ask(p, 1, NULL, 0, out, NULL);
+                ms_inc = s_now_ms() - t0;
+            }
+        }
+        if (rc)
+            fprintf(stderr, "labloop bench: %s\n", lab_planner_last_error(p)->msg);
+        else if (json)
+            printf("{\"timing\":\"gp\",\"func\":\"hartmann6\",\"d\":6,\"n\":%zu,"
+                   "\"refit_ms\":%.1f,\"refit\":\"%s\",\"incremental_ms\":%.1f,"
+                   "\"rebuild_ms\":%.1f}\n",
+                   n, ms_refit, how_refit, ms_inc, ms_rebuild);
+        else
+            printf("gp d=6 n=%-5zu refit %8.1f ms (%s)   incremental (n+1, append) %8.1f ms   "
+                   "rebuilt planner %8.1f ms\n",
+                   n, ms_refit, how_refit, ms_inc, ms_rebuild);
+        lab_planner_destroy(&p);
+        lab_planner_destroy(&q);
+    }
+    lab_space_destroy(&space);
+    return rc ? 1 : 0;
+}
+
+static int s_parse_size(const char *opt, const char *v, size_t *out)
+{
+    char *end;
+    if (!v) {
+        fprintf(stderr, "labloop bench planner: %s needs a value\n", opt);
+        return -1;
+    }
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end || end == v || v[0] == '-') {
+        fprintf(stderr, "labloop bench planner: %s '%s' is not a count\n", opt, v);
+        return -1;
+    }
+    *out = (size_t)n;
+    return 0;
+}
+
+static int s_bench_planner(int argc, char **argv)
+{
+    const char *func = NULL, *kind = "gp", *acq = NULL;
+    size_t budget = 0, seeds = 0, batch = 1, initial = 0;
+    int json = 0, timing = 0, have_initial = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            s_planner_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--timing")) {
+            timing = 1;
+        } else if (!strcmp(a, "--func") && v) {
+            func = v, i++;
+        } else if (!strcmp(a, "--planner") && v) {
+            kind = v, i++;
+        } else if (!strcmp(a, "--acquisition") && v) {
+            acq = v, i++;
+        } else if (!strcmp(a, "--budget")) {
+            if (s_parse_size(a, v, &budget) < 0)
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--seeds")) {
+            if (s_parse_size(a, v, &seeds) < 0)
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--batch")) {
+            if (s_parse_size(a, v, &batch) < 0)
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--initial")) {
+            if (s_parse_size(a, v, &initial) < 0)
+                return 2;
+            have_initial = 1, i++;
+        } else {
+            fprintf(stderr, "labloop bench planner: unknown or incomplete option '%s'\n\n", a);
+            s_planner_usage(stderr);
+            return 2;
+        }
+    }
+    if (timing)
+        return s_timing(json);
+    const lab_testfunc *f = lab_testfunc_find(func);
+    if (!f || !budget || !seeds || !batch) {
+        if (func && !f)
+            fprintf(stderr, "labloop bench planner: no function '%s'\n\n", func);
+        else
+            fprintf(stderr, "labloop bench planner: --func, --budget and --seeds are needed "
+                            "(budget, seeds and batch > 0)\n\n");
+        s_planner_usage(stderr);
+        return 2;
+    }
+    if (!have_initial)
+        initial = 2 * (f->d + 1) > 10 ? 2 * (f->d + 1) : 10;
+    lab_err err = {0};
+    lab_space *space = lab_testfunc_space(f, &err);
+    if (!space) {
+        fprintf(stderr, "labloop bench: %s\n", err.msg);
+        return 1;
+    }
+    double *regrets = calloc(seeds, sizeof *regrets), *ms = calloc(seeds, sizeof *ms);
+    int rc = 0;
+    if (!regrets || !ms) {
+        fprintf(stderr, "labloop bench: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    for (size_t s = 0; s < seeds; s++) {
+        s_run_result r;
+        if (s_run(f, space, kind, (uint64_t)s, budget, batch, initial, acq, &r) < 0) {
+            rc = 1;
+            goto out;
+        }
+        regrets[s] = r.regret;
+        ms[s] = r.ask_ms;
+        if (json)
+            printf("{\"func\":\"%s\",\"planner\":\"%s\",\"seed\":%zu,\"budget\":%zu,"
+                   "\"best\":%.10g,\"regret\":%.6g,\"ask_ms_median\":%.3f}\n",
+                   f->name, kind, s, budget, r.best, r.regret, r.ask_ms);
+        else
+            printf("%-10s %-6s seed %-3zu budget %-4zu best %-14.8g %s %-12.4g ask %.2f ms\n",
+                   f->name, kind, s, budget, r.best, f->m > 1 ? "hv gap" : "regret", r.regret,
+                   r.ask_ms);
+        fflush(stdout);
+    }
+    if (!json)
+        printf("%-10s %-6s median over %zu seeds: %s %.4g, ask %.2f ms (batch %zu)\n", f->name,
+               kind, seeds, f->m > 1 ? "hv gap" : "regret", s_median(regrets, seeds),
+               s_median(ms, seeds), batch);
+out:
+    free(regrets);
+    free(ms);
+    lab_space_destroy(&space);
+    return rc;
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "usage: labloop bench KIND [ARGS]   (labloop bench KIND --help)\n\nkinds:\n");
+    for (size_t i = 0; i < S_N_KINDS; i++)
+        fprintf(out, "  %-10s %s\n", s_kinds[i].name, s_kinds[i].help);
+    fprintf(out, "\nexample:\n  labloop bench planner --func branin --budget 30 --seeds 10\n");
+}
+
+int lab_cmd_bench(int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        s_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < S_N_KINDS; i++)
+        if (!strcmp(argv[1], s_kinds[i].name))
+            return s_kinds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "labloop bench: no bench kind '%s'\n\n", argv[1]);
+    s_usage(stderr);
+    return 2;
+}
+
+/* ------------------------------------------------------------ lab benches */
+
+/* A free TCP port on loopback (bound, read back, released). */
+static int s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int s_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "labloop bench: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fputs(text, f);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Start `labloop sim LAB` as a child process, its output into log. */
+static pid_t s_start_lab(const char *lab, const char *log)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        char *args[] = {(char *)"labloop", (char *)"sim", (char *)lab, NULL};
+        execv(self, args);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void s_stop_lab(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+typedef struct s_lab_run {
+    lab_orch_summary sum;
+    double *lat_us;             /* copy, caller frees */
+    size_t n_lat;
+    char dev_name[8][32];
+    double dev_busy[8];
+    int dev_cap[8];
+    size_t n_dev;
+} s_lab_run;
+
+/* Run the campaign in this process against the lab's worker processes. */
+static int s_run_lab(const char *dir, const char *campaign, const char *lab, s_lab_run *out)
+{
+    char cpath[1024], lpath[1024], log[1024];
+    snprintf(cpath, sizeof cpath, "%s/campaign.yaml", dir);
+    snprintf(lpath, sizeof lpath, "%s/lab.yaml", dir);
+    snprintf(log, sizeof log, "%s/lab.log", dir);
+    if (s_write(cpath, campaign) < 0 || s_write(lpath, lab) < 0)
+        return -1;
+    lab_err err = {0};
+    lab_campaign_cfg *cfg = lab_config_load(cpath, stderr, &err);
+    if (!cfg)
+        return -1;
+    pid_t lab_pid = s_start_lab(lpath, log);
+    lab_orch_opts opts = {.db_path = NULL, .progress = NULL};
+    lab_orch *o = lab_orch_new(cfg, &opts, &err);
+    int rc = -1;
+    if (!o) {
+        fprintf(stderr, "labloop bench: %s\n", err.msg);
+    } else if (lab_orch_run(o, &out->sum, &err) < 0) {
+        fprintf(stderr, "labloop bench: %s\n", err.msg);
+    } else {
+        const double *lat;
+        out->n_lat = lab_orch_latencies(o, &lat);
+        out->lat_us = malloc((out->n_lat + 1) * sizeof *lat);
+        if (out->lat_us)
+            memcpy(out->lat_us, lat, out->n_lat * sizeof *lat);
+        for (out->n_dev = 0; out->n_dev < 8; out->n_dev++) {
+            const char *name;
+            if (lab_orch_device_stats(o, out->n_dev, &name, &out->dev_busy[out->n_dev],
+                                      &out->dev_cap[out->n_dev]) < 0)
+                break;
+            snprintf(out->dev_name[out->n_dev], sizeof out->dev_name[0], "%s", name);
+        }
+        rc = 0;
+    }
+    lab_orch_destroy(&o);
+    s_stop_lab(lab_pid);
+    lab_config_destroy(&cfg);
+    return rc;
+}
+
+static double s_percentile(double *v, size_t n, double p)
+{
+    if (!n)
+        return NAN;
+    qsort(v, n, sizeof *v, s_cmp_double);
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+/* The null-step campaign and lab for `bench dispatch`. */
+static void s_dispatch_files(const char *dir, int workers, long steps, int batch, char *campaign,
+                             size_t cn, char *lab, size_t ln)
+{
+    int port = s_free_port(), cport = s_free_port();
+    size_t c = (size_t)snprintf(campaign, cn,
+        "campaign: {name: bench, seed: 1, budget: {experiments: %ld}}\n"
+        "space: [{name: x, type: real, low: 0, high: 1}]\n"
+        "objectives: [{name: v, goal: minimize, from: op.x}]\n"
+        "planner: {kind: random, batch: %d}\n"
+        "workflow: [{step: op, capability: null_op, params: {x: \"${x}\"}}]\n"
+        "endpoints: {devices: \"tcp://127.0.0.1:%d\", control: \"tcp://127.0.0.1:%d\"}\n"
+        "heartbeat: {interval: 1s, liveness: 10}\n"
+        "hub: bench-%d.db\n"
+        "devices:\n", steps, batch, port, cport, workers);
+    size_t l = (size_t)snprintf(lab, ln,
+        "lab: {name: bench-lab, endpoint: \"tcp://127.0.0.1:%d\", samples: \"%s/samples\"}\n"
+        "devices:\n", port, dir);
+    for (int w = 0; w < workers && c < cn && l < ln; w++) {
+        c += (size_t)snprintf(campaign + c, cn - c, "  - {name: w%d, capabilities: [null_op]}\n", w);
+        l += (size_t)snprintf(lab + l, ln - l, "  - {name: w%d, driver: null, capabilities: [null_op]}\n", w);
+    }
+}
+
+static int s_bench_dispatch(int argc, char **argv)
+{
+    int workers = 32, json = 0;
+    long steps = 20000;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
+            workers = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
+            steps = atol(argv[++i]);
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else {
+            fprintf(i == 1 && !strcmp(argv[i], "--help") ? stdout : stderr,
+                    "usage: labloop bench dispatch [--workers W] [--steps N] [--json]\n\n"
+                    "Zero-duration steps through the whole path: planner, ZeroMQ, W worker\n"
+                    "processes with the null driver, and the hub commit of every result.\n"
+                    "Phase 1, latency: one worker, one step in flight (round trip p50/p99).\n"
+                    "Phase 2, throughput: W workers, each kept busy (steps per second).\n\n"
+                    "example:\n  labloop bench dispatch --workers 32 --steps 20000 --json\n");
+            return strcmp(argv[i], "--help") ? 2 : 0;
+        }
+    }
+    if (workers < 1 || workers > 256 || steps < 10) {
+        fprintf(stderr, "labloop bench dispatch: --workers must be 1..256 and --steps at least 10\n");
+        return 2;
+    }
+    lab_log_setup("bench", LAB_LOG_WARN);
+    char dir[] = "/tmp/labloop-bench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "labloop bench: cannot make a temporary directory: %s\n", strerror(errno));
+        return 1;
+    }
+    size_t cap = 4096 + (size_t)workers * 128;
+    char *campaign = malloc(cap), *lab = malloc(cap);
+    s_lab_run lat_run = {0}, thr_run = {0};
+    int rc = 1;
+    long lat_steps = steps < 3000 ? steps : 3000;
+    if (!campaign || !lab)
+        goto done;
+    fprintf(stderr, "bench dispatch: latency phase, 1 worker, %ld steps...\n", lat_steps);
+    s_dispatch_files(dir, 1, lat_steps, 1, campaign, cap, lab, cap);
+    if (s_run_lab(dir, campaign, lab, &lat_run) < 0)
+        goto done;
+    fprintf(stderr, "bench dispatch: throughput phase, %d workers, %ld steps...\n", workers, steps);
+    s_dispatch_files(dir, workers, steps, workers, campaign, cap, lab, cap);
+    if (s_run_lab(dir, campaign, lab, &thr_run) < 0)
+        goto done;
+    double p50 = s_percentile(lat_run.lat_us, lat_run.n_lat, 0.50);
+    double p99 = s_percentile(lat_run.lat_us, lat_run.n_lat, 0.99);
+    double rate = thr_run.sum.active_s > 0 ? (double)thr_run.sum.steps_done / thr_run.sum.active_s : 0;
+    printf("dispatch latency: 1 worker, 1 step in flight: p50 %.0f us, p99 %.0f us (%zu steps, %.0f steps/s)\n",
+           p50, p99, lat_run.n_lat, lat_run.sum.active_s > 0 ? (double)lat_run.sum.steps_done / lat_run.sum.active_s : 0);
+    printf("dispatch throughput: %d worker processes: %.0f steps/s (%ld steps in %.2f s, every result committed;"
+           " %ld group commits, %.1f results each)\n", workers, rate, thr_run.sum.steps_done, thr_run.sum.active_s,
+           thr_run.sum.commits, thr_run.sum.commits ? (double)thr_run.sum.steps_done / (double)thr_run.sum.commits : 0);
+    if (json)
+        printf("{\"workers\":%d,\"steps\":%ld,\"steps_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f}\n", workers,
+               thr_run.sum.steps_done, rate, p50, p99);
+    rc = 0;
+done:
+    free(lat_run.lat_us);
+    free(thr_run.lat_us);
+    free(campaign);
+    free(lab);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "labloop bench: could not remove %s\n", dir);
+    return rc;
+}
+
+static int s_bench_utilisation(int argc, char **argv)
+{
+    long n = 40;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--experiments") && i + 1 < argc) {
+            n = atol(argv[++i]);
+        } else {
+            fprintf(!strcmp(argv[i], "--help") ? stdout : stderr,
+                    "usage: labloop bench utilisation [--experiments N]\n\n"
+                    "A simulated lab with one bottleneck instrument (an XRD, 120 s a sample) behind\n"
+                    "a dispenser (10 s) and a 4-slot furnace (60 s), at speed x1000. Prints each\n"
+                    "device's utilisation and the campaign's makespan against the lower bound\n"
+                    "(the bottleneck's total work divided by its capacity).\n\n"
+                    "example:\n  labloop bench utilisation --experiments 40\n");
+            return strcmp(argv[i], "--help") ? 2 : 0;
+        }
+    }
+    if (n < 4) {
+        fprintf(stderr, "labloop bench utilisation: --experiments must be at least 4\n");
+        return 2;
+    }
+    lab_log_setup("bench", LAB_LOG_WARN);
+    char dir[] = "/tmp/labloop-bench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "labloop bench: cannot make a temporary directory: %s\n", strerror(errno));
+        return 1;
+    }
+    int port = s_free_port(), cport = s_free_port();
+    char campaign[4096], lab[4096];
+    snprintf(campaign, sizeof campaign,
+             "campaign: {name: util, seed: 3, budget: {experiments: %ld}}\n"
+             "space:\n"
+             "  - {name: cs_pb_ratio, type: real, low: 0.6, high: 1.0}\n"
+             "  - {name: temperature, type: real, low: 150, high: 190}\n"
+             "  - {name: time, type: real, low: 20, high: 200, scale: log}\n"
+             "  - {name: ligand, type: categorical, values: [oleylamine, octylamine, dodecylamine]}\n"
+             "  - {name: washes, type: integer, low: 0, high: 2}\n"
+             "objectives: [{name: plqy, goal: maximize, from: xrd.quantum_yield}]\n"
+             "planner: {kind: sobol, batch: 8}\n"
+             "workflow:\n"
+             "  - {step: dispense, capability: liquid_handler, params: {cs_pb_ratio: \"${cs_pb_ratio}\", ligand: \"${ligand}\", washes: \"${washes}\"}}\n"
+             "  - {step: anneal, capability: furnace, after: [dispense], params: {temperature: \"${temperature}\", time: \"${time}\"}}\n"
+             "  - {step: xrd, capability: xrd, after: [anneal]}\n"
+             "devices:\n"
+             "  - {name: ot2, capabilities: [liquid_handler]}\n"
+             "  - {name: furnace, capabilities: [furnace], capacity: 4}\n"
+             "  - {name: xrd, capabilities: [xrd]}\n"
+             "endpoints: {devices: \"tcp://127.0.0.1:%d\", control: \"tcp://127.0.0.1:%d\"}\n"
+             "hub: util.db\n", n, port, cport);
+    snprintf(lab, sizeof lab,
+             "lab: {name: util-lab, endpoint: \"tcp://127.0.0.1:%d\", speed: 1000, samples: \"%s/samples\", seed: 4}\n"
+             "model: {kind: nanocrystal_pl, noise: 0.01}\n"
+             "devices:\n"
+             "  - {name: ot2, driver: sim.dispenser, capabilities: [liquid_handler], duration: 10s}\n"
+             "  - {name: furnace, driver: sim.heater, capabilities: [furnace], capacity: 4, duration: 60s}\n"
+             "  - {name: xrd, driver: sim.spectrometer, capabilities: [xrd], duration: 120s}\n", port, dir);
+    s_lab_run run = {0};
+    int rc = s_run_lab(dir, campaign, lab, &run);
+    if (rc == 0) {
+        double bound = 0, makespan = run.sum.active_s;
+        for (size_t i = 0; i < run.n_dev; i++) {
+            printf("utilisation: %-8s busy %6.2f s of %.2f s (%5.1f %%), capacity %d\n", run.dev_name[i],
+                   run.dev_busy[i], makespan, makespan > 0 ? 100.0 * run.dev_busy[i] / makespan : 0.0,
+                   run.dev_cap[i]);
+            if (!strcmp(run.dev_name[i], "xrd"))
+                bound = run.dev_busy[i] / run.dev_cap[i];
+        }
+        printf("utilisation: makespan %.2f s, lower bound %.2f s (xrd's work / capacity): %.1f %% above the bound\n",
+               makespan, bound, bound > 0 ? 100.0 * (makespan / bound - 1.0) : 0.0);
+    }
+    free(run.lat_us);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "labloop bench: could not remove %s\n", dir);
+    return rc == 0 ? 0 : 1;
+}

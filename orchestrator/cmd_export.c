@@ -1,0 +1,422 @@
+/* `labloop export`: take a campaign's data elsewhere — a table as CSV
+ * (RFC 4180) or JSON lines, or a JSON-LD metadata document (schema.org
+ * Dataset with PROV-O terms) — under the campaign's access policy.
+ *
+ * For: notebooks, data platforms, archives. The access class is honoured:
+ * a closed campaign refuses to export unless --force, and a forced export
+ * is recorded in the hub's audit table before any data is written. The
+ * export-control flag is carried into every export (a column, a field, a
+ * property). Not for: reports (report) or reading rows (hub_query.c).
+ */
+#include "orchestrator/commands.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/clock.h"
+#include "orchestrator/hub.h"
+#include "orchestrator/review.h"
+
+#include "common/banned.h"
+
+static const char s_usage[] =
+    "usage: labloop export HUB.db --format csv|jsonl|jsonld [-o FILE]\n"
+    "                      [--table experiments|steps|events|devices] [--campaign NAME]\n"
+    "                      [--force] [--help]\n"
+    "\n"
+    "Export a campaign's data. csv (RFC 4180) and jsonl (one JSON object a row)\n"
+    "write one table, all columns as in docs/DATA.md (JSON columns stay JSON text\n"
+    "in CSV and become JSON values in jsonl), plus an export_control column. jsonld\n"
+    "writes a metadata document: the campaign as a schema.org Dataset with PROV-O\n"
+    "terms (operator, dates, devices as instruments, parameters and objectives\n"
+    "with units, licence from the access class, the config's sha256).\n"
+    "\n"
+    "  --format F       csv, jsonl or jsonld\n"
+    "  -o, --output F   write to F (default: standard output)\n"
+    "  --table T        experiments (default), steps, events or devices\n"
+    "  --campaign NAME  this campaign (default: the latest in the hub)\n"
+    "  --force          export a campaign whose access class is closed; this is\n"
+    "                   recorded (who, from where, what) in the hub's audit table\n"
+    "  --help           this text\n"
+    "\n"
+    "example:\n"
+    "  labloop export build/demo/campaign.db --format csv -o experiments.csv\n"
+    "  labloop export build/demo/campaign.db --format jsonld -o dataset.jsonld\n";
+
+static int s_usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "labloop export: ");
+    fprintf(stderr, msg, arg);
+    fprintf(stderr, "\n(see labloop export --help)\n");
+    return 2;
+}
+
+typedef struct s_out {
+    FILE *f;
+    int export_control;
+    int header_done;
+    int csv;
+} s_out;
+
+/* ---- CSV (RFC 4180: CRLF, quote fields with , " CR LF, double quotes) ---- */
+
+static void s_csv_field(FILE *f, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static int s_csv_row(size_t n, const char *const *names, const lab_hub_query_value *v, void *arg)
+{
+    s_out *o = arg;
+    if (!o->header_done) {
+        for (size_t i = 0; i < n; i++) {
+            s_csv_field(o->f, names[i]);
+            fputc(',', o->f);
+        }
+        fputs("export_control\r\n", o->f);
+        o->header_done = 1;
+    }
+    char buf[64];
+    for (size_t i = 0; i < n; i++) {
+        switch (v[i].type) {
+        case LAB_HUB_QUERY_NULL:
+            break; /* empty field */
+        case LAB_HUB_QUERY_INT:
+            fprintf(o->f, "%lld", (long long)v[i].i);
+            break;
+        case LAB_HUB_QUERY_REAL:
+            snprintf(buf, sizeof buf, "%.17g", v[i].d);
+            fputs(buf, o->f);
+            break;
+        default:
+            s_csv_field(o->f, v[i].s);
+            break;
+        }
+        fputc(',', o->f);
+    }
+    fprintf(o->f, "%d\r\n", o->export_control);
+    return ferror(o->f) ? LAB_EIO : 0;
+}
+
+/* ---- JSON lines ---- */
+
+static int s_jsonl_row(size_t n, const char *const *names, const lab_hub_query_value *v,
+                       void *arg)
+{
+    s_out *o = arg;
+    json_t *row = json_object();
+    if (!row)
+        return LAB_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = NULL;
+        switch (v[i].type) {
+        case LAB_HUB_QUERY_NULL: j = json_null(); break;
+        case LAB_HUB_QUERY_INT: j = json_integer((json_int_t)v[i].i); break;
+        case LAB_HUB_QUERY_REAL: j = json_real(v[i].d); break;
+        case LAB_HUB_QUERY_JSON:
+            j = json_loads(v[i].s, JSON_DECODE_ANY, NULL);
+            if (!j) /* the hub checks json_valid; keep odd text as text */
+                j = json_string(v[i].s);
+            break;
+        default: j = json_string(v[i].s); break;
+        }
+        json_object_set_new(row, names[i], j ? j : json_null());
+    }
+    json_object_set_new(row, "export_control", json_boolean(o->export_control));
+    int ret = json_dumpf(row, o->f, JSON_COMPACT | JSON_REAL_PRECISION(17)) == 0 ? 0 : LAB_EIO;
+    json_decref(row);
+    fputc('\n', o->f);
+    return ret == 0 && !ferror(o->f) ? 0 : LAB_EIO;
+}
+
+/* ---- JSON-LD ---- */
+
+static json_t *s_str(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *s_jsonld(const lab_review *r)
+{
+    char t0[32], t1[32], tc[32], id[256], act[272];
+    snprintf(id, sizeof id, "urn:labloop:campaign:%s:%s", r->c.name,
+             r->c.config_sha256 ? r->c.config_sha256 : "unknown");
+    snprintf(act, sizeof act, "%s:run", id);
+    lab_review_iso_time(r->span_start_us, t0, sizeof t0);
+    lab_review_iso_time(r->span_end_us, t1, sizeof t1);
+    lab_review_iso_time(r->c.created_us, tc, sizeof tc);
+    json_t *ctx = json_pack("{s:s, s:s, s:s, s:s}", "@vocab", "https://schema.org/", "schema",
+                            "https://schema.org/", "prov", "http://www.w3.org/ns/prov#", "labloop",
+                            "urn:labloop:terms#");
+    json_t *creator = json_pack("{s:[s,s], s:o}", "@type", "Person", "prov:Agent", "name",
+                                s_str(r->c.operator_name ? r->c.operator_name : "unknown"));
+    json_t *vars = json_array();
+    for (size_t i = 0; i < r->n_params; i++) {
+        const lab_review_param *p = &r->params[i];
+        json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "@type", "PropertyValue", "name", p->name,
+                              "propertyID", "labloop:parameter", "description",
+                              p->categorical ? "experiment parameter (categorical)"
+                                             : "experiment parameter");
+        if (p->unit)
+            json_object_set_new(v, "unitText", json_string(p->unit));
+        if (p->categorical) {
+            json_t *ch = json_array();
+            for (size_t k = 0; k < p->n_choices; k++)
+                json_array_append_new(ch, json_string(p->choices[k]));
+            json_object_set_new(v, "labloop:choices", ch);
+        }
+        json_array_append_new(vars, v);
+    }
+    for (size_t k = 0; k < r->n_objectives; k++) {
+        const lab_review_objective *o = &r->objectives[k];
+        json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "@type", "PropertyValue", "name", o->name,
+                              "propertyID", "labloop:objective", "description",
+                              o->maximize ? "measured objective (maximize)"
+                                          : "measured objective (minimize)");
+        if (o->unit)
+            json_object_set_new(v, "unitText", json_string(o->unit));
+        json_array_append_new(vars, v);
+    }
+    json_t *instruments = json_array();
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const lab_review_device *d = &r->devices[i];
+        json_array_append_new(instruments,
+                              json_pack("{s:[s,s], s:s, s:o, s:i}", "@type", "Thing", "prov:Entity",
+                                        "name", d->name, "description", s_str(d->driver),
+                                        "labloop:capacity", d->capacity));
+    }
+    json_t *activity = json_pack(
+        "{s:s, s:[s,s], s:s, s:s, s:s, s:o, s:o, s:{s:[s,s], s:s, s:o}, s:o, s:I, s:o}",
+        "@id", act, "@type", "prov:Activity", "Action", "name", "labloop campaign",
+        "prov:startedAtTime", t0, "prov:endedAtTime", t1, "actionStatus",
+        json_string(strcmp(r->c.status, "completed") == 0 ? "CompletedActionStatus"
+                    : strcmp(r->c.status, "running") == 0 ? "ActiveActionStatus"
+                                                            : "FailedActionStatus"),
+        "labloop:status", json_string(r->c.status), "prov:wasAssociatedWith", "@type",
+        "SoftwareApplication", "prov:SoftwareAgent", "name", "labloop", "softwareVersion",
+        s_str(r->c.version), "instrument", instruments, "labloop:seed", (json_int_t)r->c.seed,
+        "labloop:configSha256", s_str(r->c.config_sha256));
+    json_object_set_new(activity, "labloop:planner", s_str(r->c.planner));
+    json_object_set_new(activity, "prov:used",
+                        json_pack("{s:s, s:s, s:o, s:o}", "@type", "prov:Entity", "name",
+                                  "campaign config", "labloop:path", s_str(r->c.config_path),
+                                  "labloop:sha256", s_str(r->c.config_sha256)));
+    const char *access = r->c.access;
+    json_t *licence = strcmp(access, "open") == 0
+                          ? json_string("https://creativecommons.org/licenses/by/4.0/")
+                          : json_pack("{s:s, s:s}", "@type", "CreativeWork", "name",
+                                      lab_review_licence(access));
+    char desc[512];
+    snprintf(desc, sizeof desc,
+             "Closed-loop experiment campaign '%s' run by labloop: %lld experiments "
+             "(%lld measured, %lld failed).",
+             r->c.name, (long long)r->n.experiments, (long long)r->n.measured,
+             (long long)r->n.failed);
+    json_t *doc = json_pack(
+        "{s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s, s:b, s:o, s:s, s:b, s:o}",
+        "@context", ctx, "@type", "Dataset", "@id", id, "name", r->c.name, "identifier", id,
+        "description", desc, "creator", creator, "dateCreated", tc, "temporalCoverage", "",
+        "variableMeasured", vars, "license", licence, "conditionsOfAccess",
+        lab_review_licence(access), "isAccessibleForFree", strcmp(access, "open") == 0,
+        "prov:wasGeneratedBy", activity, "labloop:accessClass", access,
+        "labloop:exportControlled", r->c.export_control, "version", s_str(r->c.version));
+    if (!doc)
+        return NULL;
+    char span[80];
+    snprintf(span, sizeof span, "%s/%s", t0, t1);
+    json_object_set_new(doc, "temporalCoverage", json_string(span));
+    json_object_set_new(doc, "prov:wasAttributedTo", json_deep_copy(creator));
+    json_object_set_new(doc, "size",
+                        json_pack("{s:s, s:I, s:s}", "@type", "QuantitativeValue", "value",
+                                  (json_int_t)r->n.experiments, "unitText", "experiments"));
+    if (r->c.export_control)
+        json_object_set_new(doc, "usageInfo",
+                            json_string("export-controlled data: check export regulations "
+                                        "before sharing outside the organisation"));
+    return doc;
+}
+
+/* ---- access policy and audit ---- */
+
+static void s_actor(char *buf, size_t n)
+{
+    const char *u = getenv("USER");
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(buf, n, "%s", pw && pw->pw_name ? pw->pw_name : u ? u : "unknown");
+}
+
+/* Record the forced export in the hub's audit table and commit it; the
+ * export goes ahead only when the record is durable. */
+static int s_audit_forced(const char *db, const lab_review *r, const char *format,
+                          const char *table, const char *out, lab_err *err)
+{
+    char actor[128], host[128] = "unknown", origin[192];
+    s_actor(actor, sizeof actor);
+    gethostname(host, sizeof host - 1);
+    snprintf(origin, sizeof origin, "cli on %s", host);
+    json_t *d = json_pack("{s:s, s:o, s:o, s:s, s:b}", "format", format, "table",
+                          table ? json_string(table) : json_null(), "output",
+                          json_string(out ? out : "-"), "access", r->c.access, "export_control",
+                          r->c.export_control);
+    char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    lab_hub *h = lab_hub_open(db, err);
+    int ret = h ? 0 : (err && err->code ? err->code : LAB_EDB);
+    if (h) {
+        ret = lab_hub_record_audit(h, r->c.id, lab_clock_wall_us(), actor, origin, "export",
+                                   r->c.name, detail, "ok: forced export of a closed campaign");
+        if (ret < 0)
+            lab_err_set(err, ret, "%s", lab_hub_errmsg(h));
+        else
+            ret = lab_hub_commit(h, err);
+        lab_hub_destroy(&h);
+    }
+    free(detail);
+    if (ret < 0)
+        lab_err_prefix(err, "cannot record the forced export in the audit table, so not "
+                            "exporting: ");
+    return ret;
+}
+
+/* ---- the command ---- */
+
+static int s_export(lab_hub_query *q, const lab_review *r, const char *format, const char *table,
+                    FILE *f, lab_err *err)
+{
+    s_out o = {.f = f, .export_control = r->c.export_control, .csv = strcmp(format, "csv") == 0};
+    if (strcmp(format, "jsonld") == 0) {
+        json_t *doc = s_jsonld(r);
+        if (!doc)
+            return lab_err_set(err, LAB_ENOMEM, "building the JSON-LD document: out of memory");
+        int ret = json_dumpf(doc, f, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) == 0 ? 0 : LAB_EIO;
+        json_decref(doc);
+        fputc('\n', f);
+        return ret < 0 ? lab_err_set(err, ret, "writing the JSON-LD document failed") : 0;
+    }
+    int ret = lab_hub_query_table(q, r->c.id, table ? table : "experiments",
+                                  o.csv ? s_csv_row : s_jsonl_row, &o, err);
+    if (ret == LAB_EIO)
+        lab_err_set(err, ret, "writing the export failed");
+    else if (ret == LAB_ENOMEM)
+        lab_err_set(err, ret, "exporting: out of memory");
+    return ret;
+}
+
+int lab_cmd_export(int argc, char **argv)
+{
+    const char *db = NULL, *format = NULL, *out = NULL, *table = NULL, *campaign = NULL;
+    int force = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(s_usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--force") == 0) {
+            force = 1;
+        } else if (strcmp(a, "--format") == 0) {
+            slot = &format;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            slot = &out;
+        } else if (strcmp(a, "--table") == 0) {
+            slot = &table;
+        } else if (strcmp(a, "--campaign") == 0) {
+            slot = &campaign;
+        } else if (a[0] == '-' && a[1]) {
+            return s_usage_error("unknown option '%s'", a);
+        } else if (db) {
+            return s_usage_error("one hub at a time (extra argument '%s')", a);
+        } else {
+            db = a;
+        }
+        if (slot) {
+            if (i + 1 >= argc || !*argv[i + 1])
+                return s_usage_error("%s needs a value", a);
+            *slot = argv[++i];
+        }
+    }
+    if (!db)
+        return s_usage_error("%s", "which hub? give the path of a HUB.db");
+    if (!format)
+        return s_usage_error("%s", "which format? --format csv, jsonl or jsonld");
+    if (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0 &&
+        strcmp(format, "jsonld") != 0)
+        return s_usage_error("unknown format '%s': choose csv, jsonl or jsonld", format);
+    if (table && strcmp(table, "experiments") != 0 && strcmp(table, "steps") != 0 &&
+        strcmp(table, "events") != 0 && strcmp(table, "devices") != 0)
+        return s_usage_error("unknown table '%s': choose experiments, steps, events or devices",
+                             table);
+    if (table && strcmp(format, "jsonld") == 0)
+        return s_usage_error("%s", "--table goes with csv or jsonl; jsonld describes the campaign");
+
+    lab_err err;
+    lab_err_clear(&err);
+    lab_hub_query *q = lab_hub_query_open(db, &err);
+    lab_review *r = q ? lab_review_load(q, campaign, &err) : NULL;
+    int ret = r ? 0 : -1;
+    if (ret == 0 && strcmp(r->c.access, "closed") == 0) {
+        if (!force) {
+            fprintf(stderr,
+                    "labloop export: campaign '%s' is closed (access: closed): its data may not "
+                    "leave the hub. If you are entitled to it, --force exports anyway and "
+                    "records who did it in the hub's audit table.\n",
+                    r->c.name);
+            lab_review_destroy(&r);
+            lab_hub_query_destroy(&q);
+            return 1;
+        }
+        ret = s_audit_forced(db, r, format, table, out, &err);
+        if (ret == 0)
+            fprintf(stderr, "labloop export: campaign '%s' is closed; forced export recorded "
+                            "in the audit table\n", r->c.name);
+    }
+    FILE *f = stdout;
+    char *tmp = NULL;
+    if (ret == 0 && out && strcmp(out, "-") != 0) {
+        size_t n = strlen(out) + 24;
+        tmp = malloc(n);
+        if (tmp)
+            snprintf(tmp, n, "%s.tmp%ld", out, (long)getpid());
+        f = tmp ? fopen(tmp, "w") : NULL;
+        if (!f)
+            ret = lab_err_from_errno(&err, tmp ? errno : ENOMEM, out);
+    }
+    if (ret == 0)
+        ret = s_export(q, r, format, table, f, &err);
+    if (f && f != stdout) {
+        if (fclose(f) != 0 && ret == 0)
+            ret = lab_err_from_errno(&err, errno, out);
+        if (ret == 0 && rename(tmp, out) != 0)
+            ret = lab_err_from_errno(&err, errno, out);
+        if (ret < 0)
+            unlink(tmp);
+    } else if (ret == 0 && fflush(stdout) != 0) {
+        ret = lab_err_set(&err, LAB_EIO, "writing the export to standard output failed");
+    }
+    free(tmp);
+    lab_review_destroy(&r);
+    lab_hub_query_destroy(&q);
+    if (ret < 0) {
+        fprintf(stderr, "labloop export: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,348 @@
+/* `labloop serve`: a read-only dashboard of a campaign over HTTP
+ * (libmicrohttpd, LGPL-2.1+, linked dynamically), updating live while the
+ * campaign runs.
+ *
+ * For: watching a campaign from a browser: GET / is the report's page plus a
+ * small inline script that polls GET /api/summary every second; the summary
+ * is JSON for anyone else too. Control actions (POST /api/control/pause,
+ * resume, abort) need the token given with --token, compared in constant
+ * time; they are forwarded to the campaign's control endpoint (--control,
+ * default the local one) and the orchestrator's answer is passed on; every
+ * action lands in the hub's audit table there. Not for: writing the hub, or serving
+ * beyond a trusted network (no TLS; bind to loopback and tunnel).
+ *
+ * Threads: libmicrohttpd's one internal polling thread runs every request,
+ * so the hub handle is used by that thread only; the main thread waits for
+ * SIGINT/SIGTERM and stops the daemon.
+ */
+#include "orchestrator/commands.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "common/clock.h"
+#include "orchestrator/control_client.h"
+#include "orchestrator/review.h"
+
+#include "common/banned.h"
+
+#define S_TOKEN_MAX 256
+#define S_CONTROL_TIMEOUT_MS 3000
+
+static const char s_usage[] =
+    "usage: labloop serve HUB.db --http ADDR:PORT [--token T] [--control EP] [--campaign NAME]\n"
+    "\n"
+    "Serve a live, read-only dashboard of a campaign: the report's views, with\n"
+    "counts that update every second while the campaign runs.\n"
+    "\n"
+    "  --http ADDR:PORT  where to listen, e.g. 127.0.0.1:8080 (port 0: any free one);\n"
+    "                    the URL is printed on standard output\n"
+    "  --token T         allow control actions (pause, resume, abort) to clients that\n"
+    "                    send 'Authorization: Bearer T' (or set LABLOOP_SERVE_TOKEN);\n"
+    "                    without a token the dashboard is read-only\n"
+    "  --control EP      the running campaign's control endpoint, where control\n"
+    "                    actions go (default " LAB_CONTROL_DEFAULT_ENDPOINT ")\n"
+    "  --campaign NAME   this campaign (default: the latest in the hub)\n"
+    "  --help            this text\n"
+    "\n"
+    "Endpoints: GET / (dashboard), GET /api/summary (JSON), POST /api/control/ACTION.\n"
+    "No TLS: listen on loopback and reach it through an SSH tunnel.\n"
+    "\n"
+    "example:\n"
+    "  labloop serve build/demo/campaign.db --http 127.0.0.1:8080\n";
+
+typedef struct s_server {
+    lab_hub_query *q;            /* used by the daemon's thread only */
+    const char *campaign;
+    const char *control;         /* the campaign's control endpoint */
+    char token[S_TOKEN_MAX];     /* empty: control disabled */
+    size_t token_len;
+} s_server;
+
+static int s_usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "labloop serve: ");
+    fprintf(stderr, msg, arg);
+    fprintf(stderr, "\n(see labloop serve --help)\n");
+    return 2;
+}
+
+/* Equal in time that depends only on the lengths' maximum, not on where
+ * the first difference is. */
+static int s_token_equal(const char *a, size_t na, const char *b, size_t nb)
+{
+    size_t n = na > nb ? na : nb;
+    unsigned char diff = (unsigned char)(na != nb);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = i < na ? (unsigned char)a[i] : 0;
+        unsigned char y = i < nb ? (unsigned char)b[i] : 0;
+        diff |= (unsigned char)(x ^ y);
+    }
+    return diff == 0;
+}
+
+static enum MHD_Result s_send(struct MHD_Connection *c, unsigned status, const char *type,
+                              char *body, size_t len, int owned)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+    if (!r) {
+        if (owned)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; "
+                            "style-src 'unsafe-inline'; connect-src 'self'; img-src data:");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result s_text(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    return s_send(c, status, "text/plain; charset=utf-8", (char *)msg, strlen(msg), 0);
+}
+
+static enum MHD_Result s_json_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    json_t *j = json_pack("{s:s}", "error", msg);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s)
+        return MHD_NO;
+    return s_send(c, status, "application/json", s, strlen(s), 1);
+}
+
+static enum MHD_Result s_get(s_server *sv, struct MHD_Connection *c, const char *url)
+{
+    int page = strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0;
+    int summary = strcmp(url, "/api/summary") == 0;
+    if (!page && !summary)
+        return s_text(c, MHD_HTTP_NOT_FOUND, "not found: try / or /api/summary\n");
+    lab_err err;
+    lab_err_clear(&err);
+    lab_review *r = lab_review_load(sv->q, sv->campaign, &err);
+    if (!r)
+        return s_json_error(c, err.code == LAB_ENOTFOUND ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                                          : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                            err.msg);
+    char *buf = NULL;
+    size_t len = 0;
+    if (summary) {
+        json_t *j = lab_review_summary_json(r);
+        buf = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+        len = buf ? strlen(buf) : 0;
+        json_decref(j);
+    } else {
+        FILE *f = open_memstream(&buf, &len);
+        lab_review_html_opts o = {.live = 1, .generated_us = lab_clock_wall_us()};
+        int bad = !f || lab_review_html(r, &o, f) < 0;
+        if (f && fclose(f) != 0)
+            bad = 1;
+        if (bad) {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    lab_review_destroy(&r);
+    if (!buf)
+        return s_json_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    return s_send(c, MHD_HTTP_OK, summary ? "application/json" : "text/html; charset=utf-8", buf,
+                  len, 1);
+}
+
+/* pause/resume/abort with a valid token go to the control endpoint; its
+ * answer (or why none came) goes back to the browser. */
+static enum MHD_Result s_control(s_server *sv, struct MHD_Connection *c, const char *action)
+{
+    if (strcmp(action, "pause") != 0 && strcmp(action, "resume") != 0 &&
+        strcmp(action, "abort") != 0)
+        return s_json_error(c, MHD_HTTP_NOT_FOUND, "no such control action: use pause, resume "
+                                                   "or abort");
+    if (sv->token_len == 0)
+        return s_json_error(c, MHD_HTTP_FORBIDDEN, "control actions are disabled: start "
+                                                   "labloop serve with --token");
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *given = auth && strncmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "";
+    if (!s_token_equal(given, strnlen(given, S_TOKEN_MAX), sv->token, sv->token_len))
+        return s_json_error(c, MHD_HTTP_UNAUTHORIZED, "missing or wrong token: send "
+                                                      "'Authorization: Bearer TOKEN'");
+    json_t *req = lab_control_request(action, "from the dashboard");
+    lab_err err;
+    lab_err_clear(&err);
+    json_t *reply = req ? lab_control_call(sv->control, req, S_CONTROL_TIMEOUT_MS, &err) : NULL;
+    json_decref(req);
+    if (!reply)
+        return s_json_error(c, MHD_HTTP_BAD_GATEWAY, err.msg[0] ? err.msg : "out of memory");
+    int ok = json_is_true(json_object_get(reply, "ok"));
+    char *s = json_dumps(reply, JSON_COMPACT);
+    json_decref(reply);
+    if (!s)
+        return MHD_NO;
+    return s_send(c, ok ? MHD_HTTP_OK : MHD_HTTP_CONFLICT, "application/json", s, strlen(s), 1);
+}
+
+static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version,
+                                const char *upload_data, size_t *upload_data_size,
+                                void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    s_server *sv = cls;
+    static const char s_marker = 0; /* its address marks "headers seen" */
+    if (*con_cls == NULL) {
+        /* First call: headers only. Answer on a later call, after the body. */
+        *con_cls = (void *)&s_marker;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0; /* bodies are ignored */
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return s_get(sv, c, url);
+    if (strcmp(method, "POST") == 0 && strncmp(url, "/api/control/", 13) == 0)
+        return s_control(sv, c, url + 13);
+    if (strcmp(method, "POST") == 0)
+        return s_text(c, MHD_HTTP_NOT_FOUND, "not found: POST /api/control/ACTION\n");
+    return s_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: GET or POST\n");
+}
+
+/* "127.0.0.1:8080", "localhost:0", "[::1]:8080" into a socket address. */
+static int s_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+                        lab_err *err)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || !colon[1])
+        return lab_err_set(err, LAB_EINVAL, "--http wants ADDR:PORT such as 127.0.0.1:8080, "
+                           "not '%s'", spec);
+    size_t hn = (size_t)(colon - spec);
+    if (spec[0] == '[' && hn >= 2 && spec[hn - 1] == ']') {
+        spec++;
+        hn -= 2;
+    }
+    if (hn >= sizeof host)
+        return lab_err_set(err, LAB_EINVAL, "--http: address too long");
+    memcpy(host, spec, hn);
+    host[hn] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return lab_err_set(err, LAB_EINVAL, "--http: port '%s' is not 0..65535", colon + 1);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (rc != 0 || !ai)
+        return lab_err_set(err, LAB_EINVAL, "--http: cannot resolve '%s': %s", host,
+                           gai_strerror(rc));
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int lab_cmd_serve(int argc, char **argv)
+{
+    const char *db = NULL, *http = NULL, *token = getenv("LABLOOP_SERVE_TOKEN");
+    s_server sv = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(s_usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--http") == 0) {
+            slot = &http;
+        } else if (strcmp(a, "--token") == 0) {
+            slot = &token;
+        } else if (strcmp(a, "--campaign") == 0) {
+            slot = &sv.campaign;
+        } else if (strcmp(a, "--control") == 0) {
+            slot = &sv.control;
+        } else if (a[0] == '-' && a[1]) {
+            return s_usage_error("unknown option '%s'", a);
+        } else if (db) {
+            return s_usage_error("one hub at a time (extra argument '%s')", a);
+        } else {
+            db = a;
+        }
+        if (slot) {
+            if (i + 1 >= argc || !*argv[i + 1])
+                return s_usage_error("%s needs a value", a);
+            *slot = argv[++i];
+        }
+    }
+    if (!sv.control)
+        sv.control = LAB_CONTROL_DEFAULT_ENDPOINT;
+    if (!db)
+        return s_usage_error("%s", "which hub? give the path of a HUB.db");
+    if (!http)
+        return s_usage_error("%s", "where to listen? give --http 127.0.0.1:8080");
+    if (token && *token) {
+        if (strlen(token) >= S_TOKEN_MAX || strlen(token) < 8)
+            return s_usage_error("%s", "--token must be 8 to 255 characters");
+        snprintf(sv.token, sizeof sv.token, "%s", token);
+        sv.token_len = strlen(sv.token);
+    }
+    lab_err err;
+    lab_err_clear(&err);
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    if (s_parse_addr(http, &ss, &sl, &err) < 0)
+        return s_usage_error("%s", err.msg);
+    sv.q = lab_hub_query_open(db, &err);
+    if (!sv.q) {
+        fprintf(stderr, "labloop serve: %s\n", err.msg);
+        return 1;
+    }
+    /* Block the stop signals before the daemon's thread starts, so that it
+     * inherits the mask and this thread receives them in sigwait. */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, 0, NULL, NULL, s_handle, &sv, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                         MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "labloop serve: cannot listen on %s: %s (address in use, or not an "
+                        "address of this host?)\n", http, strerror(errno));
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        lab_hub_query_destroy(&sv.q);
+        return 1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    char host[256];
+    const char *colon = strrchr(http, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - http), http);
+    printf("serving %s at http://%s:%u/ (%s; Ctrl-C stops)\n", db, host,
+           info ? (unsigned)info->port : 0u,
+           sv.token_len ? "control actions need the token" : "read-only");
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    MHD_stop_daemon(d);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    lab_hub_query_destroy(&sv.q);
+    fprintf(stderr, "labloop serve: stopped\n");
+    return 0;
+}

@@ -1,0 +1,70 @@
+/* The control endpoint's client (see control_client.h). */
+#include "orchestrator/control_client.h"
+
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "common/banned.h"
+
+#define S_REPLY_MAX (1 << 16)
+
+json_t *lab_control_request(const char *cmd, const char *reason)
+{
+    char host[256] = "unknown";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    struct passwd *pw = getpwuid(getuid());
+    json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", cmd, "user", pw ? pw->pw_name : "unknown", "host", host);
+    if (req && reason)
+        json_object_set_new(req, "reason", json_string(reason));
+    return req;
+}
+
+json_t *lab_control_call(const char *endpoint, json_t *req, int timeout_ms, lab_err *err)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
+    json_t *reply = NULL;
+    char *js = json_dumps(req, JSON_COMPACT);
+    char *buf = malloc(S_REPLY_MAX);
+    if (!s || !js || !buf) {
+        lab_err_set(err, LAB_ENOMEM, "out of memory");
+        goto done;
+    }
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
+    if (zmq_connect(s, endpoint) != 0) {
+        lab_err_from_zmq(err, "connect");
+        lab_err_prefix(err, "cannot reach the control endpoint %s: ", endpoint);
+        goto done;
+    }
+    if (zmq_send(s, js, strlen(js), 0) < 0) {
+        lab_err_set(err, LAB_ETIMEDOUT, "cannot send to %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        goto done;
+    }
+    int n = zmq_recv(s, buf, S_REPLY_MAX, 0);
+    if (n < 0) {
+        lab_err_set(err, LAB_ETIMEDOUT, "no orchestrator answered at %s within %.1f s (is `labloop run` running?)",
+                    endpoint, timeout_ms / 1000.0);
+        goto done;
+    }
+    if (n > S_REPLY_MAX)
+        n = S_REPLY_MAX;
+    json_error_t je;
+    reply = json_loadb(buf, (size_t)n, 0, &je);
+    if (!reply)
+        lab_err_set(err, LAB_EPROTO, "unreadable reply from %s: %s", endpoint, je.text);
+done:
+    free(js);
+    free(buf);
+    if (s)
+        zmq_close(s);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    return reply;
+}

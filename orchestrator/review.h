@@ -1,0 +1,120 @@
+/* A campaign as researchers review it: one in-memory snapshot read from the
+ * hub (through hub_query), with what show, report, export and the dashboard
+ * compute from it — objectives with their goals, best result, best so far,
+ * Pareto front, device utilisation, failures by cause — and its renderings
+ * (HTML with inline SVG, a JSON summary).
+ *
+ * For: read-only review of a finished or running campaign. Not for: SQL
+ * (hub_query.c), the CLI (cmd_*.c) or anything the orchestrator decides.
+ * Parameter units and objective goals come from the campaign's stored
+ * config; when it no longer parses, names come from the rows and goals are
+ * taken as "maximize" (goal_known 0) so the views still work.
+ */
+#ifndef LAB_REVIEW_H
+#define LAB_REVIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+#include "orchestrator/hub_query.h"
+
+typedef struct lab_review_param {
+    char *name;
+    char *unit;                  /* may be NULL */
+    int categorical;
+    int log_scale;
+    char **choices;              /* categorical: in config order */
+    size_t n_choices;
+} lab_review_param;
+
+typedef struct lab_review_objective {
+    char *name;
+    char *unit;                  /* may be NULL */
+    int maximize;
+    int goal_known;              /* 0: not in the config; maximize assumed */
+} lab_review_objective;
+
+typedef struct lab_review_exp {
+    int64_t seq;
+    char *status, *origin, *error; /* error may be NULL */
+    json_t *params;              /* object (owned) */
+    json_t *provenance;          /* object or NULL (owned) */
+    double *y;                   /* per objective; NAN when not measured */
+    double best_so_far;          /* first objective, over seq <= this; NAN before any */
+    int pareto;                  /* 1: on the Pareto front (measured, every objective) */
+    int64_t proposed_us, finished_us;
+} lab_review_exp;
+
+typedef struct lab_review_step {
+    char *attempt_id, *step, *device, *status, *error;
+    int64_t experiment;
+    int attempt;
+    int64_t queued_us, started_us, finished_us;
+} lab_review_step;
+
+typedef struct lab_review_device {
+    char *name, *driver, *status;
+    int capacity;
+    int64_t steps, busy_us;
+    double utilisation;          /* busy / (span * capacity), 0..1 */
+} lab_review_device;
+
+typedef struct lab_review_failure {
+    char *scope, *cause, *where;
+    int64_t count, first_experiment;
+} lab_review_failure;
+
+typedef struct lab_review {
+    lab_hub_query_campaign c;
+    lab_hub_query_counts n;
+    lab_review_param *params;
+    size_t n_params;
+    lab_review_objective *objectives;
+    size_t n_objectives;
+    lab_review_exp *exps;
+    size_t n_exps;
+    lab_review_step *steps;
+    size_t n_steps;
+    lab_review_device *devices;
+    size_t n_devices;
+    lab_review_failure *failures;
+    size_t n_failures;
+    long best;                   /* index into exps of the best measured; -1 none */
+    size_t n_pareto;
+    int64_t span_start_us, span_end_us; /* campaign span (events, else rows) */
+    int config_parsed;           /* 0: the stored config did not parse (see above) */
+} lab_review;
+
+/* Read campaign (NULL: the latest) from the open hub q into a snapshot.
+ * Caller destroys. NULL with err set on error. */
+lab_review *lab_review_load(lab_hub_query *q, const char *campaign, lab_err *err);
+void lab_review_destroy(lab_review **r);
+
+/* The licence or sharing statement for an access class (open, shared,
+ * closed). Never NULL. */
+const char *lab_review_licence(const char *access);
+/* "2025-05-01T12:00:00Z" (UTC, seconds) into buf; returns buf. */
+const char *lab_review_iso_time(int64_t t_us, char *buf, size_t n);
+
+/* The at-a-glance summary as JSON (what show prints and the dashboard
+ * polls): campaign, status, counts, best with its parameters, Pareto size,
+ * devices, failures. Caller decrefs. NULL when out of memory. */
+json_t *lab_review_summary_json(const lab_review *r);
+
+/* Options for the HTML rendering. */
+typedef struct lab_review_html_opts {
+    int live;                    /* 1: dashboard (polls /api/summary, control form) */
+    int64_t generated_us;        /* shown in the footer */
+} lab_review_html_opts;
+/* Write one self-contained HTML page (inline CSS and SVG; no network) to
+ * out. Every text from the hub is HTML-escaped. Returns 0 or LAB_EIO. */
+int lab_review_html(const lab_review *r, const lab_review_html_opts *o, FILE *out);
+
+/* HTML-escape s (& < > " ') to out. NULL prints nothing. */
+void lab_review_html_escape(FILE *out, const char *s);
+
+#endif

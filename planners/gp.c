@@ -1,0 +1,1003 @@
+/* The "gp" planner kind: Bayesian optimisation with a Gaussian process
+ * (gp_model.h) and EI / log-EI / UCB (acquisition.h). Batch and asynchronous
+ * proposals, failure-aware, multi-objective by random scalarisations.
+ * Not for: the GP algebra (gp_model.c), the initial design (planner.c runs it
+ * before this kind), I/O.
+ *
+ * Encoding. The GP sees "z": unit-cube coordinates for real (linear or log)
+ * and integer dims, the choice index for categorical dims (Hamming distance in
+ * the kernel). Acquisitions are optimised over the real and integer
+ * coordinates relaxed in [0,1] with the categorical values of the start point
+ * held fixed; the result is rounded through lab_space_from_unit (integers)
+ * and re-scored at the rounded point. Categorical values are explored by the
+ * candidate set (uniformly random choices, and mutations of the best points).
+ *
+ * One proposal:
+ *  1. targets: the measured outcomes, minimised (maximised objectives are
+ *     negated); 2-3 objectives are scalarised ParEGO-style, max_j w_j f_j +
+ *     0.05 sum_j w_j f_j on objectives scaled to [0,1], with weights w drawn
+ *     from the simplex seeded by (seed, proposal number);
+ *  2. the model (standardised targets), see "Refits" below;
+ *  3. pending points (and earlier points of the same batch) are added as
+ *     kriging-believer fantasies: value = the model's mean there, so the
+ *     posterior variance collapses around them and the next point goes
+ *     elsewhere; the fantasies are dropped after the ask;
+ *  4. failures: if any outcome failed, a second GP on labels +1 (measured) /
+ *     -1 (failed), same length-scales as the objective's, gives
+ *     p = Phi(mu / sqrt(0.01 + var)); the acquisition is multiplied by p
+ *     (EI) or gets log p added (log-EI, UCB). Failed points are never dropped;
+ *  5. 2000 candidates (70 % uniform, 30 % gaussian perturbations of the five
+ *     best measured points at scales 0.002, 0.02, 0.1), rejection of infeasible
+ *     ones; ranked by log-EI (or UCB) times p; L-BFGS (NLopt, bounded to the
+ *     cube) from the 5 best; a local optimum that violates a linear
+ *     constraint is pulled back by bisection towards its feasible start;
+ *     the best point not equal to a pending, already chosen or told point
+ *     wins. "ei" optimises EI itself, "log_ei" its logarithm (no flat
+ *     regions far from the data), both rank candidates by log-EI.
+ *
+ * Refits (n = measured outcomes). Hyperparameters are fitted at "refit
+ * points": every n <= 100, then every gp_refit_every (default 10) n. In
+ * between, the hyperparameters of the last refit point are reused and the
+ * new points are appended to the Cholesky factor (O(n^2) each, no refit, no
+ * refactorisation), with the standardisation of that refit point. A refit
+ * starts L-BFGS from the previous refit point's hyperparameters (warm start),
+ * the prior's mode and one random draw; every 8th refit point is "cold"
+ * (mode + 3 random starts, no warm start), which bounds the chain that a
+ * rebuilt planner has to replay. Everything is a function of the seed and
+ * the history, so a planner rebuilt by re-telling the history proposes the
+ * same points (the replay costs at most 8 fits, once). Above 300 points the
+ * likelihood is fitted on 300 of them (gp_model.c), the model uses all.
+ * Multi-objective targets change with the weights on every ask: they are
+ * refitted every ask (warm-started from the last fit of this object).
+ *
+ * Output transform: standardisation. A log warp of the outputs (S_WARP) is
+ * available at compile time but off: it helped branin a little (median regret
+ * 1.5e-3 vs 2.0e-3) and hurt hartmann6 badly (0.37 vs 6e-5).
+ * Threads: OpenBLAS is set to one thread when the gp planner is created,
+ * unless OPENBLAS_NUM_THREADS is set (small matrices, see s_gp_new).
+ *
+ * NLopt's own random generator is never used (L-BFGS is deterministic); all
+ * randomness comes from lab_rng streams seeded from (seed, n or proposal).
+ */
+#include <cblas.h>
+#include <math.h>
+#include <nlopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "planners/acquisition.h"
+#include "planners/gp_model.h"
+#include "planners/planner_impl.h"
+#include "planners/rng.h"
+#include "common/banned.h"
+
+#define S_MIN_POINTS 2          /* measured outcomes needed for a model */
+#define S_FULL_BELOW 100        /* refit at every n up to here */
+#define S_DEFAULT_REFIT 10
+#define S_ANCHOR_EVERY 8        /* every 8th refit point is a cold fit */
+#define S_MAX_CHAIN 64
+#define S_FIT_MAX_POINTS 300
+#ifndef S_FIT_MAX_EVALS
+#define S_FIT_MAX_EVALS 80
+#endif
+#ifndef S_N_CAND
+#define S_N_CAND 2000
+#endif
+#ifndef S_N_LOCAL
+#define S_N_LOCAL 5
+#endif
+#ifndef S_LOCAL_MAX_EVALS
+#define S_LOCAL_MAX_EVALS 60
+#endif
+#define S_N_BEST 5
+#define S_FEAS_S2 0.01
+#define S_FEAS_NOISE 0.01
+#define S_DEFAULT_BETA 4.0
+#define S_PAREGO_RHO 0.05
+#ifndef S_WARP
+#define S_WARP 0
+#endif
+#define S_STREAM_FIT 0x66697400ULL
+#define S_STREAM_CAND 0x63616e64ULL
+#define S_STREAM_W 0x77656967ULL
+
+typedef struct {
+    double ymin, delta, mean, sd;
+} s_tf;
+
+typedef struct {
+    size_t d, m, ncont;
+    lab_acq_kind acq;
+    double beta;
+    size_t refit_every;
+    unsigned char *cat;
+    size_t *cont;            /* indices of the real/integer dims */
+    size_t *n_choices;       /* per dim, categorical only */
+    lab_gp gp, feas;
+    /* cached hyperparameters at refit point theta_n (with its standardisation) */
+    int have_theta;
+    size_t theta_n;
+    double *theta;
+    s_tf theta_tf;
+    /* the model in gp: data = first model_n measured rows, theta of model_fit_n */
+    int model_ok;
+    size_t model_n, model_fit_n;
+    s_tf tf;
+    char fit_how[24];
+    size_t fit_evals;
+    /* measured rows of this ask */
+    double *mz, *my;
+    size_t mcap;
+    /* candidates */
+    double *cz, *cu, *cscore;
+    size_t *corder;
+    /* scratch */
+    double *u, *x, *z, *u0, *grad_mu, *grad_var, *fgrad_mu, *fgrad_var, *w;
+} s_gp;
+
+static void s_gp_destroy(void *impl)
+{
+    s_gp *g = impl;
+    if (!g)
+        return;
+    lab_gp_release(&g->gp);
+    lab_gp_release(&g->feas);
+    free(g->cat);
+    free(g->cont);
+    free(g->n_choices);
+    free(g->theta);
+    free(g->mz);
+    free(g->my);
+    free(g->cz);
+    free(g->cu);
+    free(g->cscore);
+    free(g->corder);
+    free(g->u);
+    free(g->x);
+    free(g->z);
+    free(g->u0);
+    free(g->grad_mu);
+    free(g->grad_var);
+    free(g->fgrad_mu);
+    free(g->fgrad_var);
+    free(g->w);
+    free(g);
+}
+
+static void *s_gp_new(const lab_planner_ctx *ctx, lab_err *err)
+{
+    int acq = lab_acq_parse(ctx->acquisition);
+    if (acq < 0) {
+        lab_err_set(err, LAB_ECONFIG,
+                    "planner gp: unknown acquisition '%s' (known: ei, log_ei, ucb)",
+                    ctx->acquisition);
+        return NULL;
+    }
+    if (ctx->n_objectives > 3) {
+        lab_err_set(err, LAB_ECONFIG,
+                    "planner gp: %zu objectives given, it handles 1 to 3", ctx->n_objectives);
+        return NULL;
+    }
+    /* OpenBLAS threads cost more than they save on the planner's matrices
+     * (measured on 2 cores, d = 6: 116 ms vs 17 ms per proposal at n = 100;
+     * at n = 1000 284 vs 470 ms): one thread unless the user chose. */
+    if (!getenv("OPENBLAS_NUM_THREADS"))
+        openblas_set_num_threads(1);
+    s_gp *g = calloc(1, sizeof *g);
+    if (!g)
+        goto nomem;
+    size_t d = lab_space_dims(ctx->space);
+    g->d = d;
+    g->m = ctx->n_objectives;
+    g->acq = (lab_acq_kind)acq;
+    g->beta = ctx->ucb_beta > 0 ? ctx->ucb_beta : S_DEFAULT_BETA;
+    g->refit_every = ctx->gp_refit_every ? ctx->gp_refit_every : S_DEFAULT_REFIT;
+    g->cat = calloc(d, 1);
+    g->cont = calloc(d, sizeof *g->cont);
+    g->n_choices = calloc(d, sizeof *g->n_choices);
+    g->theta = calloc(LAB_GP_THETA(d), sizeof *g->theta);
+    g->cz = malloc(S_N_CAND * d * sizeof *g->cz);
+    g->cu = malloc(S_N_CAND * d * sizeof *g->cu);
+    g->cscore = malloc(S_N_CAND * sizeof *g->cscore);
+    g->corder = malloc(S_N_CAND * sizeof *g->corder);
+    g->u = calloc(d, sizeof *g->u);
+    g->x = calloc(d, sizeof *g->x);
+    g->z = calloc(d, sizeof *g->z);
+    g->u0 = calloc(d, sizeof *g->u0);
+    g->grad_mu = calloc(d, sizeof *g->grad_mu);
+    g->grad_var = calloc(d, sizeof *g->grad_var);
+    g->fgrad_mu = calloc(d, sizeof *g->fgrad_mu);
+    g->fgrad_var = calloc(d, sizeof *g->fgrad_var);
+    g->w = calloc(d, sizeof *g->w);
+    if (!g->cat || !g->cont || !g->n_choices || !g->theta || !g->cz || !g->cu ||
+        !g->cscore || !g->corder || !g->u || !g->x || !g->z || !g->u0 || !g->grad_mu ||
+        !g->grad_var || !g->fgrad_mu || !g->fgrad_var || !g->w)
+        goto nomem;
+    for (size_t i = 0; i < d; i++) {
+        const lab_dim *dim = lab_space_dim(ctx->space, i);
+        if (dim->type == LAB_DIM_CATEGORICAL) {
+            g->cat[i] = 1;
+            g->n_choices[i] = dim->n_choices;
+        } else {
+            g->cont[g->ncont++] = i;
+        }
+    }
+    if (lab_gp_init(&g->gp, d, g->cat, err) < 0 || lab_gp_init(&g->feas, d, g->cat, err) < 0)
+        goto fail;
+    return g;
+nomem:
+    lab_err_set(err, LAB_ENOMEM, "out of memory creating a gp planner");
+fail:
+    s_gp_destroy(g);
+    return NULL;
+}
+
+/* ---- encodings ---------------------------------------------------------- */
+
+static void s_z_of_x(const s_gp *g, const lab_space *s, const double *x, double *z)
+{
+    lab_space_to_unit(s, x, z);
+    for (size_t i = 0; i < g->d; i++)
+        if (g->cat[i])
+            z[i] = x[i];
+}
+
+static void s_u_of_z(const s_gp *g, const double *z, double *u)
+{
+    for (size_t i = 0; i < g->d; i++)
+        u[i] = g->cat[i] ? (z[i] + 0.5) / (double)g->n_choices[i] : z[i];
+}
+
+static double s_gauss(lab_rng *r)
+{
+    double u1 = lab_rng_uniform(r), u2 = lab_rng_uniform(r);
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.28318530717958647692 * u2);
+}
+
+/* ---- targets ------------------------------------------------------------ */
+
+/* Measured rows into g->mz / g->my (scalar, minimised). Returns their number
+ * or < 0. w: ParEGO weights (m > 1) or NULL. */
+static long s_collect(s_gp *g, const lab_planner_ctx *ctx, const double *w, lab_err *err)
+{
+    const lab_planner_history *h = &ctx->hist;
+    if (h->n > g->mcap) {
+        size_t cap = h->n + h->n / 2 + 16;
+        double *mz = realloc(g->mz, cap * g->d * sizeof *mz);
+        if (mz)
+            g->mz = mz;
+        double *my = realloc(g->my, cap * sizeof *my);
+        if (my)
+            g->my = my;
+        if (!mz || !my)
+            return lab_err_set(err, LAB_ENOMEM, "out of memory (%zu outcomes)", h->n);
+        g->mcap = cap;
+    }
+    double lo[LAB_PLANNER_MAX_OBJECTIVES], hi[LAB_PLANNER_MAX_OBJECTIVES];
+    for (size_t j = 0; j < g->m; j++)
+        lo[j] = INFINITY, hi[j] = -INFINITY;
+    for (size_t r = 0; r < h->n; r++) {
+        if (h->outcome[r] != LAB_OUTCOME_MEASURED)
+            continue;
+        for (size_t j = 0; j < g->m; j++) {
+            double v = h->y[r * h->m + j] * (ctx->maximize[j] ? -1.0 : 1.0);
+            lo[j] = v < lo[j] ? v : lo[j];
+            hi[j] = v > hi[j] ? v : hi[j];
+        }
+    }
+    size_t n = 0;
+    for (size_t r = 0; r < h->n; r++) {
+        if (h->outcome[r] != LAB_OUTCOME_MEASURED)
+            continue;
+        s_z_of_x(g, ctx->space, h->x + r * h->d, g->mz + n * g->d);
+        if (g->m == 1) {
+            g->my[n] = h->y[r * h->m] * (ctx->maximize[0] ? -1.0 : 1.0);
+        } else {
+            double mx = -INFINITY, sum = 0.0;
+            for (size_t j = 0; j < g->m; j++) {
+                double v = h->y[r * h->m + j] * (ctx->maximize[j] ? -1.0 : 1.0);
+                double range = hi[j] - lo[j];
+                double t = range > 0 ? (v - lo[j]) / range : 0.0;
+                mx = w[j] * t > mx ? w[j] * t : mx;
+                sum += w[j] * t;
+            }
+            g->my[n] = mx + S_PAREGO_RHO * sum;
+        }
+        n++;
+    }
+    return (long)n;
+}
+
+/* Output transform fitted on the rows of a refit point: a log warp
+ * w(y) = log(y - ymin + delta), delta = 1e-2 (median - ymin) (linear below
+ * ymin, so later, better points stay finite), then standardisation. The warp
+ * spreads the values near the minimum, where the search refines, and
+ * squeezes the far worse ones that otherwise set the length-scales. */
+static double s_warp(const s_tf *t, double y)
+{
+    if (t->delta <= 0.0)
+        return y;
+    double v = y - t->ymin;
+    return v >= 0 ? log(v + t->delta) : log(t->delta) + v / t->delta;
+}
+
+static int s_cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double s_tf_apply(const s_tf *t, double y)
+{
+    return (s_warp(t, y) - t->mean) / t->sd;
+}
+
+/* standardised model value -> objective units (mean, and sd by the delta method) */
+static void s_tf_back(const s_tf *t, double mu, double sd, double *mo, double *so)
+{
+    double w = t->mean + t->sd * mu, ws = t->sd * sd;
+    if (t->delta <= 0.0) {
+        *mo = w, *so = ws;
+    } else if (w >= log(t->delta)) {
+        *mo = exp(w) - t->delta + t->ymin, *so = exp(w) * ws;
+    } else {
+        *mo = t->ymin + (w - log(t->delta)) * t->delta, *so = t->delta * ws;
+    }
+}
+
+static int s_tf_fit(s_tf *t, const double *y, size_t n, int warp)
+{
+    double *s = malloc(n * sizeof *s);
+    if (!s)
+        return LAB_ENOMEM;
+    memcpy(s, y, n * sizeof *s);
+    qsort(s, n, sizeof *s, s_cmp_d);
+    t->ymin = s[0];
+    double med = s[n / 2], range = s[n - 1] - s[0];
+    free(s);
+    t->delta = warp && range > 0 ? 1e-2 * (med - t->ymin) : 0.0;
+    if (warp && range > 0 && t->delta < 1e-6 * range)
+        t->delta = 1e-6 * range;
+    t->mean = 0.0, t->sd = 1.0;
+    double m = 0.0, v = 0.0;
+    for (size_t i = 0; i < n; i++)
+        m += s_warp(t, y[i]);
+    m /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        v += (s_warp(t, y[i]) - m) * (s_warp(t, y[i]) - m);
+    v = n > 1 ? sqrt(v / (double)(n - 1)) : 0.0;
+    t->mean = m;
+    t->sd = v > 1e-12 * (fabs(m) + 1.0) ? v : 1.0;
+    return 0;
+}
+
+/* Loads the first n measured rows, transformed by t, into gp. */
+static int s_load(s_gp *g, size_t n, const s_tf *t, lab_err *err)
+{
+    int rc = lab_gp_set_data(&g->gp, n, g->mz, g->my, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        g->gp.y[i] = s_tf_apply(t, g->gp.y[i]);
+    return 0;
+}
+
+/* ---- refit schedule ----------------------------------------------------- */
+
+static int s_is_refit_point(const s_gp *g, size_t n)
+{
+    return n <= S_FULL_BELOW || n % g->refit_every == 0;
+}
+
+static size_t s_refit_floor(const s_gp *g, size_t n)
+{
+    while (n > S_MIN_POINTS && !s_is_refit_point(g, n))
+        n--;
+    return n;
+}
+
+static int s_is_anchor(const s_gp *g, size_t n)
+{
+    if (n <= S_MIN_POINTS)
+        return 1;
+    size_t ordinal = n <= S_FULL_BELOW ? n : S_FULL_BELOW + n / g->refit_every;
+    return ordinal % S_ANCHOR_EVERY == 0;
+}
+
+/* Fits theta on the first n measured rows. warm may be NULL (cold fit). */
+static int s_fit_at(s_gp *g, const lab_planner_ctx *ctx, size_t n, const double *warm,
+                    lab_err *err)
+{
+    s_tf tf;
+    int rc = s_tf_fit(&tf, g->my, n, S_WARP);
+    if (rc < 0)
+        return lab_err_set(err, rc, "out of memory fitting a GP");
+    if ((rc = s_load(g, n, &tf, err)) < 0)
+        return rc;
+    if (warm)
+        memcpy(g->gp.theta, warm, LAB_GP_THETA(g->d) * sizeof *warm);
+    lab_rng rng;
+    lab_rng_seed(&rng, ctx->seed ^ S_STREAM_FIT, (uint64_t)n);
+    lab_gp_fit_opts o = {.n_starts = warm ? 1 : 3, .max_evals = S_FIT_MAX_EVALS,
+                         .warm = warm, .max_points = S_FIT_MAX_POINTS};
+    if ((rc = lab_gp_fit(&g->gp, &o, &rng, err)) < 0)
+        return rc;
+    g->fit_evals += g->gp.n_evals;
+    memcpy(g->theta, g->gp.theta, LAB_GP_THETA(g->d) * sizeof *g->theta);
+    g->theta_n = n;
+    g->theta_tf = tf;
+    g->have_theta = 1;
+    return 0;
+}
+
+/* Hyperparameters at refit point nf: replays the warm-start chain back to
+ * the last cached point or cold anchor. */
+static int s_theta_at(s_gp *g, const lab_planner_ctx *ctx, size_t nf, lab_err *err)
+{
+    if (g->have_theta && g->theta_n == nf)
+        return 0;
+    size_t chain[S_MAX_CHAIN], len = 0, n = nf;
+    int from_cache = 0;
+    for (;;) {
+        chain[len++] = n;
+        if (s_is_anchor(g, n) || len == S_MAX_CHAIN)
+            break;
+        size_t p = s_refit_floor(g, n - 1);
+        if (g->have_theta && g->theta_n == p) {
+            from_cache = 1;
+            break;
+        }
+        n = p;
+    }
+    g->fit_evals = 0;
+    for (size_t i = len; i-- > 0;) {
+        int cold = (i == len - 1 && !from_cache);
+        int rc = s_fit_at(g, ctx, chain[i], cold ? NULL : g->theta, err);
+        if (rc < 0)
+            return rc;
+    }
+    snprintf(g->fit_how, sizeof g->fit_how, "%s fit@%zu", s_is_anchor(g, nf) ? "cold" : "warm",
+             nf);
+    return 0;
+}
+
+/* Makes g->gp the model of the first n measured rows (no fantasies). */
+static int s_model(s_gp *g, const lab_planner_ctx *ctx, size_t n, const double *w,
+                   lab_err *err)
+{
+    int rc;
+    if (g->m > 1) {
+        /* targets change with the weights: refit every ask */
+        s_tf tf;
+        if ((rc = s_tf_fit(&tf, g->my, n, S_WARP)) < 0)
+            return lab_err_set(err, rc, "out of memory fitting a GP");
+        if ((rc = s_load(g, n, &tf, err)) < 0)
+            return rc;
+        if (g->have_theta)
+            memcpy(g->gp.theta, g->theta, LAB_GP_THETA(g->d) * sizeof *g->theta);
+        lab_rng rng;
+        lab_rng_seed(&rng, ctx->seed ^ S_STREAM_FIT, (uint64_t)n);
+        lab_gp_fit_opts o = {.n_starts = 2, .max_evals = S_FIT_MAX_EVALS,
+                             .warm = g->have_theta ? g->theta : NULL,
+                             .max_points = S_FIT_MAX_POINTS};
+        if ((rc = lab_gp_fit(&g->gp, &o, &rng, err)) < 0)
+            return rc;
+        (void)w;
+        memcpy(g->theta, g->gp.theta, LAB_GP_THETA(g->d) * sizeof *g->theta);
+        g->have_theta = 1;
+        g->tf = tf;
+        g->model_ok = 0;
+        snprintf(g->fit_how, sizeof g->fit_how, "parego fit@%zu", n);
+        return 0;
+    }
+    size_t nf = s_refit_floor(g, n);
+    if (!(g->model_ok && g->model_fit_n == nf && g->model_n <= n)) {
+        if ((rc = s_theta_at(g, ctx, nf, err)) < 0)
+            return rc;
+        g->tf = g->theta_tf;
+        if ((rc = s_load(g, nf, &g->tf, err)) < 0)
+            return rc;
+        memcpy(g->gp.theta, g->theta, LAB_GP_THETA(g->d) * sizeof *g->theta);
+        if ((rc = lab_gp_factor(&g->gp, err)) < 0)
+            return rc;
+        g->model_ok = 1;
+        g->model_fit_n = nf;
+        g->model_n = nf;
+    } else {
+        lab_gp_truncate(&g->gp, g->model_n);
+        if (nf != n)
+            snprintf(g->fit_how, sizeof g->fit_how, "append, fit@%zu", nf);
+    }
+    for (size_t i = g->model_n; i < n; i++) {
+        if ((rc = lab_gp_append(&g->gp, g->mz + i * g->d, s_tf_apply(&g->tf, g->my[i]),
+                                err)) < 0)
+            return rc;
+    }
+    g->model_n = n;
+    return 0;
+}
+
+/* Feasibility model on every told row; returns 1 when built, 0 without failures. */
+static int s_feas_model(s_gp *g, const lab_planner_ctx *ctx, lab_err *err)
+{
+    const lab_planner_history *h = &ctx->hist;
+    size_t n_fail = 0;
+    for (size_t r = 0; r < h->n; r++)
+        n_fail += h->outcome[r] == LAB_OUTCOME_FAILED;
+    if (!n_fail)
+        return 0;
+    lab_gp *f = &g->feas;
+    if (lab_gp_set_data(f, 0, NULL, NULL, err) < 0)
+        return LAB_ENOMEM;
+    memcpy(f->theta, g->gp.theta, g->d * sizeof *f->theta);
+    f->theta[g->d] = 0.0;
+    f->theta[g->d + 1] = log(S_FEAS_NOISE);
+    if (lab_gp_factor(f, err) < 0)
+        return LAB_EINVAL;
+    for (size_t r = 0; r < h->n; r++) {
+        s_z_of_x(g, ctx->space, h->x + r * h->d, g->z);
+        int rc = lab_gp_append(f, g->z, h->outcome[r] == LAB_OUTCOME_FAILED ? -1.0 : 1.0, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 1;
+}
+
+/* log Phi(a) and d log Phi / da, stable for very negative a. */
+static double s_log_Phi(double a, double *dlog)
+{
+    if (a > -5.0) {
+        double P = lab_acq_Phi(a);
+        *dlog = lab_acq_phi(a) / P;
+        return log(P);
+    }
+    double t = -a;
+    /* Mills ratio by its continued fraction's leading terms: R ~ 1/(t + 1/(t + 2/(t + 3/t))) */
+    double R = 1.0 / (t + 1.0 / (t + 2.0 / (t + 3.0 / (t + 4.0 / t))));
+    *dlog = 1.0 / R;
+    return -0.5 * a * a - 0.91893853320467274178 + log(R);
+}
+
+/* ---- acquisition -------------------------------------------------------- */
+
+typedef struct {
+    s_gp *g;
+    int have_feas;
+    double best;
+    int use_log;          /* 1: log-EI / additive log p; 0: EI * p */
+    lab_acq_kind acq;     /* this point's acquisition */
+    double beta;
+    size_t evals;
+} s_acq_ctx;
+
+/* Acquisition at z (maximised). grad: d entries w.r.t. z or NULL. Also the
+ * model's mean/sd and p_feasible through the out pointers when not NULL. */
+static double s_acq_at(s_acq_ctx *c, const double *z, double *grad, double *out_mu,
+                       double *out_sd, double *out_p, double *out_plain)
+{
+    s_gp *g = c->g;
+    size_t d = g->d;
+    double mu, var;
+    lab_gp_predict(&g->gp, z, &mu, &var, grad ? g->grad_mu : NULL, grad ? g->grad_var : NULL);
+    double sd = sqrt(var), amu, asd, a;
+    if (c->acq == LAB_ACQ_UCB)
+        a = lab_acq_ucb(mu, sd, c->beta, &amu, &asd);
+    else if (c->use_log)
+        a = lab_acq_log_ei(mu, sd, c->best, &amu, &asd);
+    else
+        a = lab_acq_ei(mu, sd, c->best, &amu, &asd);
+    if (out_plain)
+        *out_plain = a;
+    if (grad)
+        for (size_t i = 0; i < d; i++)
+            grad[i] = amu * g->grad_mu[i] + asd * g->grad_var[i] / (2.0 * sd);
+    double p = 1.0;
+    if (c->have_feas) {
+        double fm, fv;
+        lab_gp_predict(&g->feas, z, &fm, &fv, grad ? g->fgrad_mu : NULL,
+                       grad ? g->fgrad_var : NULL);
+        double s = sqrt(S_FEAS_S2 + fv), t = fm / s, dl;
+        double lp = s_log_Phi(t, &dl);
+        p = exp(lp);
+        if (c->use_log || c->acq == LAB_ACQ_UCB) {
+            if (grad)
+                for (size_t i = 0; i < d; i++)
+                    grad[i] += dl * (g->fgrad_mu[i] / s - fm * g->fgrad_var[i] / (2.0 * s * s * s));
+            a += lp;
+        } else {
+            if (grad)
+                for (size_t i = 0; i < d; i++)
+                    grad[i] = grad[i] * p + a * p * dl *
+                              (g->fgrad_mu[i] / s - fm * g->fgrad_var[i] / (2.0 * s * s * s));
+            a *= p;
+        }
+    }
+    if (out_mu)
+        *out_mu = mu;
+    if (out_sd)
+        *out_sd = sd;
+    if (out_p)
+        *out_p = p;
+    return a;
+}
+
+typedef struct {
+    s_acq_ctx *c;
+    double *zfull;        /* d: categorical values fixed, continuous ones replaced */
+    double *gfull;        /* d */
+} s_local;
+
+static double s_local_obj(unsigned nc, const double *xc, double *grad, void *data)
+{
+    s_local *l = data;
+    s_gp *g = l->c->g;
+    for (unsigned i = 0; i < nc; i++)
+        l->zfull[g->cont[i]] = xc[i];
+    l->c->evals++;
+    double a = s_acq_at(l->c, l->zfull, grad ? l->gfull : NULL, NULL, NULL, NULL, NULL);
+    if (grad)
+        for (unsigned i = 0; i < nc; i++)
+            grad[i] = l->gfull[g->cont[i]];
+    if (!isfinite(a))
+        a = -1e300;
+    return a;
+}
+
+/* Candidate scores: log-EI (or UCB) plus log p, vectorised over the model. */
+static int s_score_candidates(s_acq_ctx *c, size_t nc, double *mu, double *var)
+{
+    s_gp *g = c->g;
+    if (lab_gp_predict_many(&g->gp, nc, g->cz, mu, var) < 0)
+        return LAB_ENOMEM;
+    for (size_t j = 0; j < nc; j++) {
+        double sd = sqrt(var[j]);
+        g->cscore[j] = c->acq == LAB_ACQ_UCB ? lab_acq_ucb(mu[j], sd, c->beta, NULL, NULL)
+                                             : lab_acq_log_ei(mu[j], sd, c->best, NULL, NULL);
+    }
+    if (c->have_feas) {
+        if (lab_gp_predict_many(&g->feas, nc, g->cz, mu, var) < 0)
+            return LAB_ENOMEM;
+        for (size_t j = 0; j < nc; j++) {
+            double dl;
+            g->cscore[j] += s_log_Phi(mu[j] / sqrt(S_FEAS_S2 + var[j]), &dl);
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    double s;
+    size_t i;
+} s_ranked;
+
+static int s_ranked_cmp(const void *a, const void *b)
+{
+    const s_ranked *x = a, *y = b;
+    if (x->s != y->s)
+        return x->s > y->s ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Draws up to S_N_CAND feasible candidates (native points are not kept: cz
+ * holds their z, cu their u). Returns the number drawn. */
+static size_t s_candidates(s_gp *g, const lab_planner_ctx *ctx, size_t index, size_t n_meas)
+{
+    size_t d = g->d, nc = 0;
+    lab_rng rng;
+    lab_rng_seed(&rng, ctx->seed ^ S_STREAM_CAND, (uint64_t)index);
+    /* the best measured rows */
+    size_t best[S_N_BEST], nb = 0;
+    for (size_t i = 0; i < n_meas; i++) {
+        size_t pos = nb < S_N_BEST ? nb++ : S_N_BEST;
+        while (pos > 0 && g->my[best[pos - 1]] > g->my[i]) {
+            if (pos < S_N_BEST)
+                best[pos] = best[pos - 1];
+            pos--;
+        }
+        if (pos < S_N_BEST)
+            best[pos] = i;
+    }
+    static const double scales[3] = {0.002, 0.02, 0.1};
+    size_t tries = 0, n_local = nb ? S_N_CAND * 3 / 10 : 0;
+    while (nc < S_N_CAND && tries < 20 * (size_t)S_N_CAND) {
+        double *u = g->cu + nc * d;
+        if (nc < n_local) {
+            const double *zb = g->mz + best[tries % nb] * d;
+            double sc = scales[(tries / nb) % 3];
+            s_u_of_z(g, zb, u);
+            for (size_t i = 0; i < d; i++) {
+                if (g->cat[i]) {
+                    if (lab_rng_uniform(&rng) < 0.2)
+                        u[i] = lab_rng_uniform(&rng);
+                } else {
+                    u[i] += sc * s_gauss(&rng);
+                    u[i] = u[i] < 0 ? 0 : u[i] > 1 ? 1 : u[i];
+                }
+            }
+        } else {
+            for (size_t i = 0; i < d; i++)
+                u[i] = lab_rng_uniform(&rng);
+        }
+        tries++;
+        lab_space_from_unit(ctx->space, u, g->x);
+        if (!lab_space_feasible(ctx->space, g->x))
+            continue;
+        s_z_of_x(g, ctx->space, g->x, g->cz + nc * d);
+        nc++;
+    }
+    return nc;
+}
+
+/* 1 when native x duplicates a row of avoid, of out (first i rows) or of the history. */
+static int s_duplicate(const lab_planner_ctx *ctx, const double *x, const double *avoid,
+                       size_t n_avoid, const double *out, size_t i)
+{
+    size_t d = ctx->hist.d;
+    return lab_planner_point_in(x, avoid, n_avoid, d) || lab_planner_point_in(x, out, i, d) ||
+           lab_planner_point_in(x, ctx->hist.x, ctx->hist.n, d);
+}
+
+/* Local search from candidate z0 (u0 its unit point); result native point in
+ * x_out, its z in z_out. */
+static void s_local_search(s_gp *g, const lab_planner_ctx *ctx, s_acq_ctx *c, nlopt_opt opt,
+                           const double *z0, double *x_out, double *z_out)
+{
+    size_t d = g->d, nc = g->ncont;
+    double xc[nc ? nc : 1], zfull[d], gfull[d], u0[d], u1[d], ut[d];
+    memcpy(zfull, z0, d * sizeof *zfull);
+    for (size_t i = 0; i < nc; i++)
+        xc[i] = z0[g->cont[i]];
+    if (nc && opt) {
+        s_local l = {.c = c, .zfull = zfull, .gfull = gfull};
+        nlopt_set_max_objective(opt, s_local_obj, &l);
+        double f;
+        nlopt_optimize(opt, xc, &f);
+        for (size_t i = 0; i < nc; i++)
+            zfull[g->cont[i]] = xc[i] < 0 ? 0 : xc[i] > 1 ? 1 : xc[i];
+    }
+    s_u_of_z(g, zfull, u1);
+    lab_space_from_unit(ctx->space, u1, x_out);
+    if (!lab_space_feasible(ctx->space, x_out)) {
+        /* bisection towards the (feasible) start */
+        s_u_of_z(g, z0, u0);
+        double lo = 0.0, hi = 1.0;
+        for (int it = 0; it < 40; it++) {
+            double t = 0.5 * (lo + hi);
+            for (size_t i = 0; i < d; i++)
+                ut[i] = u0[i] + t * (u1[i] - u0[i]);
+            lab_space_from_unit(ctx->space, ut, x_out);
+            if (lab_space_feasible(ctx->space, x_out))
+                lo = t;
+            else
+                hi = t;
+        }
+        for (size_t i = 0; i < d; i++)
+            ut[i] = u0[i] + lo * (u1[i] - u0[i]);
+        lab_space_from_unit(ctx->space, ut, x_out);
+    }
+    s_z_of_x(g, ctx->space, x_out, z_out);
+}
+
+static void s_reason(const s_gp *g, char *buf, size_t n, const char *acq_name, double acq,
+                     size_t n_meas, size_t n_fant, double p, size_t b, size_t k)
+{
+    size_t d = g->d, used = 0;
+    int w = snprintf(buf, n, "gp %s=%.3g on %zu measured (%s%s) matern52 ls=[", acq_name, acq,
+                     n_meas, g->fit_how, n_fant ? ", kriging believer" : "");
+    used = w > 0 ? (size_t)w : 0;
+    const double *th = g->gp.theta;
+    if (d <= 6) {
+        for (size_t i = 0; i < d && used < n; i++) {
+            w = snprintf(buf + used, n - used, "%s%.2g", i ? " " : "", exp(th[i]));
+            used += w > 0 ? (size_t)w : 0;
+        }
+    } else {
+        double lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < d; i++)
+            lo = fmin(lo, exp(th[i])), hi = fmax(hi, exp(th[i]));
+        w = snprintf(buf + used, n - used, "%.2g..%.2g", lo, hi);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    if (used < n)
+        snprintf(buf + used, n - used, "] sf2=%.3g sn2=%.2g%s p_ok=%.2f batch %zu/%zu",
+                 exp(th[d]), exp(th[d + 1]), g->m > 1 ? " parego" : "", p, b + 1, k);
+}
+
+static int s_random_fallback(s_gp *g, const lab_planner_ctx *ctx, size_t *index, size_t k,
+                             const double *avoid, size_t n_avoid, double *out,
+                             lab_ask_info *info, size_t n_meas, lab_err *err)
+{
+    size_t d = g->d;
+    for (size_t i = 0; i < k; i++) {
+        lab_rng rng;
+        lab_rng_seed(&rng, ctx->seed ^ S_STREAM_CAND, (uint64_t)*index);
+        size_t tries;
+        double *x = out + i * d;
+        for (tries = 0; tries < LAB_PLANNER_MAX_TRIES; tries++) {
+            for (size_t c = 0; c < d; c++)
+                g->u[c] = lab_rng_uniform(&rng);
+            lab_space_from_unit(ctx->space, g->u, x);
+            if (lab_space_feasible(ctx->space, x) &&
+                !s_duplicate(ctx, x, avoid, n_avoid, out, i))
+                break;
+        }
+        if (tries == LAB_PLANNER_MAX_TRIES)
+            return lab_err_set(err, LAB_EAGAIN,
+                               "no feasible point that is not already pending or told after %d "
+                               "draws (proposal %zu)", LAB_PLANNER_MAX_TRIES, *index);
+        if (info)
+            snprintf(info[i].reason, sizeof info[i].reason,
+                     "gp: %zu measured outcome%s, a model needs %d: random point %zu", n_meas,
+                     n_meas == 1 ? "" : "s", S_MIN_POINTS, *index);
+        (*index)++;
+    }
+    return 0;
+}
+
+static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_t k,
+                    const double *avoid, size_t n_avoid, double *out, lab_ask_info *info,
+                    lab_err *err)
+{
+    s_gp *g = impl;
+    size_t d = g->d;
+    double w[LAB_PLANNER_MAX_OBJECTIVES] = {1.0};
+    if (g->m > 1) {
+        lab_rng wr;
+        lab_rng_seed(&wr, ctx->seed ^ S_STREAM_W, (uint64_t)*index);
+        double s = 0.0;
+        for (size_t j = 0; j < g->m; j++) {
+            double u = lab_rng_uniform(&wr);
+            w[j] = -log(u > 1e-300 ? u : 1e-300);
+            s += w[j];
+        }
+        for (size_t j = 0; j < g->m; j++)
+            w[j] /= s;
+    }
+    long nm = s_collect(g, ctx, w, err);
+    if (nm < 0)
+        return (int)nm;
+    size_t n_meas = (size_t)nm;
+    if (n_meas < S_MIN_POINTS)
+        return s_random_fallback(g, ctx, index, k, avoid, n_avoid, out, info, n_meas, err);
+    int rc = s_model(g, ctx, n_meas, w, err);
+    if (rc < 0)
+        return rc;
+    int have_feas = s_feas_model(g, ctx, err);
+    if (have_feas < 0)
+        return have_feas;
+
+    double *mu = malloc(S_N_CAND * sizeof *mu), *var = malloc(S_N_CAND * sizeof *var);
+    s_ranked *rk = malloc(S_N_CAND * sizeof *rk);
+    nlopt_opt opt = g->ncont ? nlopt_create(NLOPT_LD_LBFGS, (unsigned)g->ncont) : NULL;
+    double *xbest = malloc(d * sizeof *xbest), *zbest = malloc(d * sizeof *zbest);
+    double *xt = malloc(d * sizeof *xt), *zt = malloc(d * sizeof *zt);
+    if (!mu || !var || !rk || (g->ncont && !opt) || !xbest || !zbest || !xt || !zt) {
+        rc = lab_err_set(err, LAB_ENOMEM, "out of memory in a gp ask");
+        goto out;
+    }
+    if (opt) {
+        double lo[g->ncont], hi[g->ncont];
+        for (size_t i = 0; i < g->ncont; i++)
+            lo[i] = 0.0, hi[i] = 1.0;
+        nlopt_set_lower_bounds(opt, lo);
+        nlopt_set_upper_bounds(opt, hi);
+        nlopt_set_maxeval(opt, getenv("LGP_LEVALS") ? atoi(getenv("LGP_LEVALS")) : S_LOCAL_MAX_EVALS);
+        nlopt_set_ftol_rel(opt, 1e-10);
+        nlopt_set_xtol_rel(opt, 1e-8);
+    }
+
+    /* kriging believer: pending points (and earlier chunks) as fantasies */
+    size_t n_fant = 0;
+    for (size_t j = 0; j < n_avoid; j++) {
+        s_z_of_x(g, ctx->space, avoid + j * d, zt);
+        double fm, fv;
+        lab_gp_predict(&g->gp, zt, &fm, &fv, NULL, NULL);
+        if ((rc = lab_gp_append(&g->gp, zt, fm, err)) < 0)
+            goto out;
+        n_fant++;
+    }
+    size_t nc = s_candidates(g, ctx, *index, n_meas);
+    for (size_t b = 0; b < k; b++) {
+        s_acq_ctx c = {.g = g, .have_feas = have_feas, .best = INFINITY,
+                       .use_log = g->acq != LAB_ACQ_EI, .acq = g->acq, .beta = g->beta};
+        {
+            size_t K = getenv("LGP_EXPLOIT") ? (size_t)atoi(getenv("LGP_EXPLOIT")) : 0;
+            if (K && *index % K == K - 1) {
+                c.acq = LAB_ACQ_UCB;
+                c.beta = getenv("LGP_EXBETA") ? atof(getenv("LGP_EXBETA")) : 0.0;
+            }
+        }
+        for (size_t i = 0; i < g->gp.n; i++)
+            c.best = g->gp.y[i] < c.best ? g->gp.y[i] : c.best;
+        if (getenv("LGP_XI")) c.best -= atof(getenv("LGP_XI")); /* DEVTUNE */
+        if ((rc = s_score_candidates(&c, nc, mu, var)) < 0) {
+            lab_err_set(err, rc, "out of memory scoring candidates");
+            goto out;
+        }
+        for (size_t j = 0; j < nc; j++)
+            rk[j] = (s_ranked){isfinite(g->cscore[j]) ? g->cscore[j] : -1e300, j};
+        qsort(rk, nc, sizeof *rk, s_ranked_cmp);
+        double best_a = -INFINITY;
+        int found = 0;
+        size_t starts = 0;
+        for (size_t r = 0; r < nc && starts < (getenv("LGP_NLOCAL") ? (size_t)atoi(getenv("LGP_NLOCAL")) : S_N_LOCAL); r++) {
+            const double *z0 = g->cz + rk[r].i * d;
+            /* the start itself must be usable */
+            s_u_of_z(g, z0, g->u);
+            lab_space_from_unit(ctx->space, g->u, xt);
+            if (s_duplicate(ctx, xt, avoid, n_avoid, out, b))
+                continue;
+            starts++;
+            double a0 = s_acq_at(&c, z0, NULL, NULL, NULL, NULL, NULL);
+            if (a0 > best_a || !found) {
+                best_a = a0, found = 1;
+                memcpy(xbest, xt, d * sizeof *xt);
+                s_z_of_x(g, ctx->space, xt, zbest);
+            }
+            s_local_search(g, ctx, &c, opt, z0, xt, zt);
+            double a1 = s_acq_at(&c, zt, NULL, NULL, NULL, NULL, NULL);
+            if (a1 > best_a && !s_duplicate(ctx, xt, avoid, n_avoid, out, b)) {
+                best_a = a1;
+                memcpy(xbest, xt, d * sizeof *xt);
+                memcpy(zbest, zt, d * sizeof *zt);
+            }
+        }
+        if (!found) {
+            rc = lab_err_set(err, LAB_EAGAIN,
+                             "all %zu candidates duplicate pending or told points (proposal %zu); "
+                             "ask again after a tell", nc, *index);
+            goto out;
+        }
+        memcpy(out + b * d, xbest, d * sizeof *xbest);
+        double pm, psd, pp, plain;
+        double a = s_acq_at(&c, zbest, NULL, &pm, &psd, &pp, &plain);
+        if (info) {
+            double sgn = (g->m == 1 && ctx->maximize[0]) ? -1.0 : 1.0;
+            double mean_o, sd_o, acq_o, lcb_o, lcb_sd;
+            s_tf_back(&g->tf, pm, psd, &mean_o, &sd_o);
+            s_tf_back(&g->tf, pm - sqrt(g->beta) * psd, 0.0, &lcb_o, &lcb_sd);
+            /* EI is reported on the model's (warped, standardised) scale */
+            if (g->acq == LAB_ACQ_UCB)
+                acq_o = sgn * lcb_o;
+            else
+                acq_o = a;
+            info[b].acquisition = acq_o;
+            info[b].predicted_mean = sgn * mean_o;
+            info[b].predicted_sd = sd_o;
+            s_reason(g, info[b].reason, sizeof info[b].reason, lab_acq_name(g->acq), acq_o,
+                     n_meas, n_fant + b, pp, b, k);
+        }
+        (void)plain;
+        if (b + 1 < k) {
+            if ((rc = lab_gp_append(&g->gp, zbest, pm, err)) < 0)
+                goto out;
+        }
+        (*index)++;
+    }
+    rc = 0;
+out:
+    lab_gp_truncate(&g->gp, g->model_ok ? g->model_n : n_meas);
+    if (g->m > 1)
+        g->model_ok = 0;
+    if (opt)
+        nlopt_destroy(opt);
+    free(mu);
+    free(var);
+    free(rk);
+    free(xbest);
+    free(zbest);
+    free(xt);
+    free(zt);
+    return rc;
+}
+
+const lab_planner_ops lab_planner_gp_ops = {
+    .name = "gp",
+    .new = s_gp_new,
+    .tell = NULL,
+    .ask = s_gp_ask,
+    .destroy = s_gp_destroy,
+};
