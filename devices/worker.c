@@ -474,8 +474,26 @@ static void s_on_control(lab_worker *w, Labloop__Control *c)
     }
 }
 
+/* Results the orchestrator holds durably leave the outbox. */
+static void s_drop_acked(lab_worker *w, char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (s_outbox **pp = &w->outbox; *pp; pp = &(*pp)->next) {
+            if (strcmp((*pp)->attempt, ids[i]) == 0) {
+                s_outbox *b = *pp;
+                *pp = b->next;
+                free(b->attempt);
+                free(b->buf);
+                free(b);
+                break;
+            }
+        }
+    }
+}
+
 static void s_handle(lab_worker *w, lab_env *env)
 {
+    s_drop_acked(w, env->acks, env->n_acks);   /* acks may ride on any message */
     switch (env->body_case) {
     case LABLOOP__ENVELOPE__BODY_WELCOME:
         if (w->state != S_READY)
@@ -515,18 +533,7 @@ static void s_handle(lab_worker *w, lab_env *env)
                  env->step_request->attempt_id);
         break;
     case LABLOOP__ENVELOPE__BODY_ACK:
-        for (size_t i = 0; i < env->ack->n_attempt_ids; i++) {
-            for (s_outbox **pp = &w->outbox; *pp; pp = &(*pp)->next) {
-                if (strcmp((*pp)->attempt, env->ack->attempt_ids[i]) == 0) {
-                    s_outbox *b = *pp;
-                    *pp = b->next;
-                    free(b->attempt);
-                    free(b->buf);
-                    free(b);
-                    break;
-                }
-            }
-        }
+        s_drop_acked(w, env->ack->attempt_ids, env->ack->n_attempt_ids);
         break;
     case LABLOOP__ENVELOPE__BODY_CONTROL:
         s_on_control(w, env->control);

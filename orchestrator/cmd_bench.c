@@ -496,8 +496,8 @@ static double s_percentile(double *v, size_t n, double p)
 }
 
 /* The null-step campaign and lab for `bench dispatch`. */
-static void s_dispatch_files(const char *dir, int workers, long steps, int batch, char *campaign,
-                             size_t cn, char *lab, size_t ln)
+static void s_dispatch_files(const char *dir, const char *phase, int workers, long steps, int batch,
+                             char *campaign, size_t cn, char *lab, size_t ln)
 {
     int port = s_free_port(), cport = s_free_port();
     size_t c = (size_t)snprintf(campaign, cn,
@@ -508,8 +508,8 @@ static void s_dispatch_files(const char *dir, int workers, long steps, int batch
         "workflow: [{step: op, capability: null_op, params: {x: \"${x}\"}}]\n"
         "endpoints: {devices: \"tcp://127.0.0.1:%d\", control: \"tcp://127.0.0.1:%d\"}\n"
         "heartbeat: {interval: 1s, liveness: 10}\n"
-        "hub: bench-%d.db\n"
-        "devices:\n", steps, batch, port, cport, workers);
+        "hub: bench-%s.db\n"
+        "devices:\n", steps, batch, port, cport, phase);
     size_t l = (size_t)snprintf(lab, ln,
         "lab: {name: bench-lab, endpoint: \"tcp://127.0.0.1:%d\", samples: \"%s/samples\"}\n"
         "devices:\n", port, dir);
@@ -559,11 +559,11 @@ static int s_bench_dispatch(int argc, char **argv)
     if (!campaign || !lab)
         goto done;
     fprintf(stderr, "bench dispatch: latency phase, 1 worker, %ld steps...\n", lat_steps);
-    s_dispatch_files(dir, 1, lat_steps, 1, campaign, cap, lab, cap);
+    s_dispatch_files(dir, "latency", 1, lat_steps, 1, campaign, cap, lab, cap);
     if (s_run_lab(dir, campaign, lab, &lat_run) < 0)
         goto done;
     fprintf(stderr, "bench dispatch: throughput phase, %d workers, %ld steps...\n", workers, steps);
-    s_dispatch_files(dir, workers, steps, workers, campaign, cap, lab, cap);
+    s_dispatch_files(dir, "throughput", workers, steps, workers, campaign, cap, lab, cap);
     if (s_run_lab(dir, campaign, lab, &thr_run) < 0)
         goto done;
     double p50 = s_percentile(lat_run.lat_us, lat_run.n_lat, 0.50);

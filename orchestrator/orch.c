@@ -53,12 +53,33 @@ void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *
     json_decref(detail);
 }
 
+/* The queued Ack for dev, if it was queued before the last commit. */
+static lab_out *s_committed_ack(lab_orch *o, const char *dev)
+{
+    for (lab_out *p = o->out_head; p && p->committed; p = p->next)
+        if (!p->control && !p->sent_along && p->env->body_case == LABLOOP__ENVELOPE__BODY_ACK &&
+            !strcmp(p->id, dev))
+            return p;
+    return NULL;
+}
+
 void lab_orch_send(lab_orch *o, const char *dev, lab_env *env)
 {
+    /* Durable acks for dev ride along instead of going in a message of
+     * their own; the emptied Ack entry is then skipped by s_flush. */
+    lab_out *ack = env->body_case != LABLOOP__ENVELOPE__BODY_ACK ? s_committed_ack(o, dev) : NULL;
+    if (ack && ack->ack.n_attempt_ids) {
+        env->acks = ack->ack.attempt_ids;
+        env->n_acks = ack->ack.n_attempt_ids;
+    }
     env->seq = ++o->seq;
     lab_err e = {0};
     if (lab_env_send(o->dev_sock, dev, env, &e) < 0)
         lab_warn("send %s to '%s' failed: %s", lab_env_kind(env), dev, e.msg);
+    else if (env->n_acks)
+        ack->sent_along = 1;
+    env->acks = NULL;
+    env->n_acks = 0;
     o->sent++;
 }
 
@@ -118,8 +139,11 @@ static void s_out_free(lab_out *q)
 void lab_orch_queue_ack(lab_orch *o, const char *dev, const char *attempt)
 {
     lab_out *q = NULL;
+    /* Merge into an Ack still waiting for its commit (never into one that is
+     * already durable or sent along: these ids are not durable yet). */
     for (lab_out *p = o->out_head; p && !q; p = p->next)
-        if (!p->control && p->env->body_case == LABLOOP__ENVELOPE__BODY_ACK && !strcmp(p->id, dev))
+        if (!p->control && !p->committed && !p->sent_along &&
+            p->env->body_case == LABLOOP__ENVELOPE__BODY_ACK && !strcmp(p->id, dev))
             q = p;
     if (!q) {
         q = s_queue(o, dev);
@@ -162,6 +186,8 @@ static int s_flush(void *arg)
             return 0;
         }
         o->commits++;
+        for (lab_out *q = o->out_head; q; q = q->next)
+            q->committed = 1;
         lab_sched_mark_durable(o);
     }
     if (o->fatal)
@@ -175,6 +201,8 @@ static int s_flush(void *arg)
         if (q->control) {
             s_send_control_reply(o, q);
             o->sent++;
+        } else if (q->sent_along) {
+            /* its acks went out on a step request */
         } else {
             lab_orch_send(o, q->id, q->env);
             if (q->env->body_case == LABLOOP__ENVELOPE__BODY_WELCOME) {

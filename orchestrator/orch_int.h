@@ -74,6 +74,8 @@ typedef struct lab_tell {
 
 typedef struct lab_out {
     int control;                    /* 1: control socket (raw id + JSON) */
+    int committed;                  /* queued before the last commit: may be sent */
+    int sent_along;                 /* an Ack whose ids rode on another message */
     char id[LAB_ID_MAX];
     size_t id_len;
     lab_env *env;                   /* device socket: the envelope */

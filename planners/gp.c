@@ -33,7 +33,25 @@
  *     constraint is pulled back by bisection towards its feasible start;
  *     the best point not equal to a pending, already chosen or told point
  *     wins. "ei" optimises EI itself, "log_ei" its logarithm (no flat
- *     regions far from the data), both rank candidates by log-EI.
+ *     regions far from the data), both rank candidates by log-EI;
+ *  6. exploitation (ei, log_ei): every S_EXPLOIT_EVERY-th proposal number
+ *     first looks for the minimum of the posterior mean (same candidates and
+ *     local searches, acquisition -mu, times p as for UCB). It is proposed
+ *     when the model's sd there is at most S_EXPLOIT_MAX_SD (standardised
+ *     units, i.e. 3 % of the spread of the outcomes): the model is sure of
+ *     the point, which is then a refinement of a basin it already knows.
+ *     Otherwise the EI point is proposed. EI alone keeps spreading its
+ *     proposals over every basin that might hold the optimum (branin's three
+ *     minima) and refines none to the last digits; a confident-mean step
+ *     refines the best one (branin, budget 30, seeds 0-29: median regret
+ *     3.8e-3 -> 2.3e-4). The sd guard keeps the step from chasing a minimum
+ *     of the mean that the model only extrapolates (without it ackley5's
+ *     median regret went from 3.2 to 5.2). It needs no budget and depends on
+ *     the proposal number only, so it is deterministic and survives a resume.
+ *     With pending points (or earlier points of the batch) the step is skipped
+ *     when one of them correlates above S_EXPLOIT_MAX_CORR with the mean's
+ *     minimum: fantasies do not move the mean, so two exploitation steps
+ *     would land on top of each other.
  *
  * Refits (n = measured outcomes). Hyperparameters are fitted at "refit
  * points": every n <= 100, then every gp_refit_every (default 10) n. In
@@ -91,6 +109,13 @@
 #define S_LOCAL_MAX_EVALS 60
 #endif
 #define S_N_BEST 5
+#ifndef S_EXPLOIT_EVERY
+#define S_EXPLOIT_EVERY 3       /* proposal numbers 2, 5, 8, ... may exploit */
+#endif
+#ifndef S_EXPLOIT_MAX_SD
+#define S_EXPLOIT_MAX_SD 0.03   /* model sd (standardised) at the mean's minimum */
+#endif
+#define S_EXPLOIT_MAX_CORR 0.9  /* its kernel correlation with a pending point */
 #define S_FEAS_S2 0.01
 #define S_FEAS_NOISE 0.01
 #define S_DEFAULT_BETA 4.0
@@ -781,8 +806,60 @@ static void s_local_search(s_gp *g, const lab_planner_ctx *ctx, s_acq_ctx *c, nl
     s_z_of_x(g, ctx->space, x_out, z_out);
 }
 
+/* Buffers and inputs of s_choose. */
+typedef struct {
+    size_t nc, b, n_avoid;
+    s_ranked *rk;
+    double *mu, *var;
+    const double *avoid;
+    const double *out;
+    double *xbest, *zbest, *xt, *zt;
+    nlopt_opt opt;
+} s_choice;
+
+/* Ranks the candidates by c's acquisition and runs the local searches from
+ * the best usable ones; the winner goes to ch->xbest / ch->zbest. Returns 1
+ * when a point was found, 0 when every candidate duplicates a pending, told
+ * or already chosen point, < 0 on error. */
+static int s_choose(s_gp *g, const lab_planner_ctx *ctx, s_acq_ctx *c, s_choice *ch)
+{
+    size_t d = g->d;
+    int rc = s_score_candidates(c, ch->nc, ch->mu, ch->var);
+    if (rc < 0)
+        return rc;
+    for (size_t j = 0; j < ch->nc; j++)
+        ch->rk[j] = (s_ranked){isfinite(g->cscore[j]) ? g->cscore[j] : -1e300, j};
+    qsort(ch->rk, ch->nc, sizeof *ch->rk, s_ranked_cmp);
+    double best_a = -INFINITY;
+    int found = 0;
+    size_t starts = 0;
+    for (size_t r = 0; r < ch->nc && starts < S_N_LOCAL; r++) {
+        const double *z0 = g->cz + ch->rk[r].i * d;
+        /* the start itself must be usable */
+        s_u_of_z(g, z0, g->u);
+        lab_space_from_unit(ctx->space, g->u, ch->xt);
+        if (s_duplicate(ctx, ch->xt, ch->avoid, ch->n_avoid, ch->out, ch->b))
+            continue;
+        starts++;
+        double a0 = s_acq_at(c, z0, NULL, NULL, NULL, NULL, NULL);
+        if (a0 > best_a || !found) {
+            best_a = a0, found = 1;
+            memcpy(ch->xbest, ch->xt, d * sizeof *ch->xt);
+            s_z_of_x(g, ctx->space, ch->xt, ch->zbest);
+        }
+        s_local_search(g, ctx, c, ch->opt, z0, ch->xt, ch->zt);
+        double a1 = s_acq_at(c, ch->zt, NULL, NULL, NULL, NULL, NULL);
+        if (a1 > best_a && !s_duplicate(ctx, ch->xt, ch->avoid, ch->n_avoid, ch->out, ch->b)) {
+            best_a = a1;
+            memcpy(ch->xbest, ch->xt, d * sizeof *ch->xt);
+            memcpy(ch->zbest, ch->zt, d * sizeof *ch->zt);
+        }
+    }
+    return found;
+}
+
 static void s_reason(const s_gp *g, char *buf, size_t n, const char *acq_name, double acq,
-                     size_t n_meas, size_t n_fant, double p, size_t b, size_t k)
+                     size_t n_meas, size_t n_fant, double p, size_t b, size_t k, int exploit)
 {
     size_t d = g->d, used = 0;
     int w = snprintf(buf, n, "gp %s=%.3g on %zu measured (%s%s) matern52 ls=[", acq_name, acq,
@@ -802,8 +879,9 @@ static void s_reason(const s_gp *g, char *buf, size_t n, const char *acq_name, d
         used += w > 0 ? (size_t)w : 0;
     }
     if (used < n)
-        snprintf(buf + used, n - used, "] sf2=%.3g sn2=%.2g%s p_ok=%.2f batch %zu/%zu",
-                 exp(th[d]), exp(th[d + 1]), g->m > 1 ? " parego" : "", p, b + 1, k);
+        snprintf(buf + used, n - used, "] sf2=%.3g sn2=%.2g%s p_ok=%.2f batch %zu/%zu%s",
+                 exp(th[d]), exp(th[d + 1]), g->m > 1 ? " parego" : "", p, b + 1, k,
+                 exploit ? " exploit: min of the mean" : "");
 }
 
 static int s_random_fallback(s_gp *g, const lab_planner_ctx *ctx, size_t *index, size_t k,
@@ -884,7 +962,7 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             lo[i] = 0.0, hi[i] = 1.0;
         nlopt_set_lower_bounds(opt, lo);
         nlopt_set_upper_bounds(opt, hi);
-        nlopt_set_maxeval(opt, getenv("LGP_LEVALS") ? atoi(getenv("LGP_LEVALS")) : S_LOCAL_MAX_EVALS);
+        nlopt_set_maxeval(opt, S_LOCAL_MAX_EVALS);
         nlopt_set_ftol_rel(opt, 1e-10);
         nlopt_set_xtol_rel(opt, 1e-8);
     }
@@ -900,50 +978,48 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
         n_fant++;
     }
     size_t nc = s_candidates(g, ctx, *index, n_meas);
+    s_choice ch = {.nc = nc, .rk = rk, .mu = mu, .var = var, .avoid = avoid,
+                   .n_avoid = n_avoid, .out = out, .xbest = xbest, .zbest = zbest, .xt = xt,
+                   .zt = zt, .opt = opt};
     for (size_t b = 0; b < k; b++) {
         s_acq_ctx c = {.g = g, .have_feas = have_feas, .best = INFINITY,
                        .use_log = g->acq != LAB_ACQ_EI, .acq = g->acq, .beta = g->beta};
-        {
-            size_t K = getenv("LGP_EXPLOIT") ? (size_t)atoi(getenv("LGP_EXPLOIT")) : 0;
-            if (K && *index % K == K - 1) {
-                c.acq = LAB_ACQ_UCB;
-                c.beta = getenv("LGP_EXBETA") ? atof(getenv("LGP_EXBETA")) : 0.0;
-            }
-        }
         for (size_t i = 0; i < g->gp.n; i++)
             c.best = g->gp.y[i] < c.best ? g->gp.y[i] : c.best;
-        if (getenv("LGP_XI")) c.best -= atof(getenv("LGP_XI")); /* DEVTUNE */
-        if ((rc = s_score_candidates(&c, nc, mu, var)) < 0) {
-            lab_err_set(err, rc, "out of memory scoring candidates");
-            goto out;
-        }
-        for (size_t j = 0; j < nc; j++)
-            rk[j] = (s_ranked){isfinite(g->cscore[j]) ? g->cscore[j] : -1e300, j};
-        qsort(rk, nc, sizeof *rk, s_ranked_cmp);
-        double best_a = -INFINITY;
+        ch.b = b;
+        /* every S_EXPLOIT_EVERY-th proposal (EI, log-EI): the minimum of the
+         * posterior mean, when the model is sure of it; see the file comment */
+        int exploit = g->acq != LAB_ACQ_UCB && *index % S_EXPLOIT_EVERY == S_EXPLOIT_EVERY - 1;
         int found = 0;
-        size_t starts = 0;
-        for (size_t r = 0; r < nc && starts < (getenv("LGP_NLOCAL") ? (size_t)atoi(getenv("LGP_NLOCAL")) : S_N_LOCAL); r++) {
-            const double *z0 = g->cz + rk[r].i * d;
-            /* the start itself must be usable */
-            s_u_of_z(g, z0, g->u);
-            lab_space_from_unit(ctx->space, g->u, xt);
-            if (s_duplicate(ctx, xt, avoid, n_avoid, out, b))
-                continue;
-            starts++;
-            double a0 = s_acq_at(&c, z0, NULL, NULL, NULL, NULL, NULL);
-            if (a0 > best_a || !found) {
-                best_a = a0, found = 1;
-                memcpy(xbest, xt, d * sizeof *xt);
-                s_z_of_x(g, ctx->space, xt, zbest);
+        if (exploit) {
+            s_acq_ctx ce = c;
+            ce.acq = LAB_ACQ_UCB;
+            ce.beta = 0.0;
+            if ((rc = s_choose(g, ctx, &ce, &ch)) < 0) {
+                lab_err_set(err, rc, "out of memory scoring candidates");
+                goto out;
             }
-            s_local_search(g, ctx, &c, opt, z0, xt, zt);
-            double a1 = s_acq_at(&c, zt, NULL, NULL, NULL, NULL, NULL);
-            if (a1 > best_a && !s_duplicate(ctx, xt, avoid, n_avoid, out, b)) {
-                best_a = a1;
-                memcpy(xbest, xt, d * sizeof *xt);
-                memcpy(zbest, zt, d * sizeof *zt);
+            found = rc;
+            if (found) {
+                double pm, pv;
+                lab_gp_predict(&g->gp, zbest, &pm, &pv, NULL, NULL);
+                found = sqrt(pv) <= S_EXPLOIT_MAX_SD;
+                /* a pending point (or one chosen earlier in this batch) near
+                 * it already refines that basin: the fantasies leave the mean
+                 * unchanged, so the same minimum would be proposed again */
+                double sf2 = exp(g->gp.theta[d]);
+                for (size_t i = n_meas; found && i < g->gp.n; i++)
+                    found = lab_gp_kernel(&g->gp, g->gp.theta, zbest, g->gp.z + i * d) <=
+                            S_EXPLOIT_MAX_CORR * sf2;
             }
+            exploit = found;
+        }
+        if (!found) {
+            if ((rc = s_choose(g, ctx, &c, &ch)) < 0) {
+                lab_err_set(err, rc, "out of memory scoring candidates");
+                goto out;
+            }
+            found = rc;
         }
         if (!found) {
             rc = lab_err_set(err, LAB_EAGAIN,
@@ -968,7 +1044,7 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             info[b].predicted_mean = sgn * mean_o;
             info[b].predicted_sd = sd_o;
             s_reason(g, info[b].reason, sizeof info[b].reason, lab_acq_name(g->acq), acq_o,
-                     n_meas, n_fant + b, pp, b, k);
+                     n_meas, n_fant + b, pp, b, k, exploit);
         }
         (void)plain;
         if (b + 1 < k) {

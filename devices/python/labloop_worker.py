@@ -375,6 +375,8 @@ class Worker:
     # ---- receiving ----
 
     def _handle(self, env):
+        for a in env.acks:              # acks may ride on any message
+            self._outbox.pop(a, None)
         body = env.WhichOneof("body")
         if body == "welcome":
             if not self._ready:

@@ -94,3 +94,73 @@ check_hub_complete() {
   [ "$(q "select count(*) from events where kind='experiment.proposed'")" = "$n" ] || fail "proposed events missing"
   [ "$(q "select count(*) from events where kind in ('experiment.measured','experiment.failed')")" = "$n" ] || fail "outcome events missing"
 }
+
+# ---- GPIO e-stop (test_gpio_estop.sh, scripts/bench.sh) ----
+# write_safety DIR PORT DEBOUNCE_MS: DIR/safety.yaml, a gpio worker 'safety'
+# on the simulated line backend (FIFO DIR/gpio.fifo, output log
+# DIR/gpio-out.log) with an e-stop button (line ESTOP, falling edge), an
+# output 'beacon' no step uses and a status light (line LIGHT); and adds
+# 'safety' to the devices of DIR/campaign.yaml (written by write_campaign).
+write_safety() {
+  local dir=$1 port=$2 debounce=$3
+  cat >"$dir/safety.yaml" <<YAML
+name: safety
+endpoint: tcp://127.0.0.1:$port
+driver: gpio
+reconnect: {min: 100ms, max: 1s}
+gpio:
+  backend: sim
+  sim: {fifo: $dir/gpio.fifo, log: $dir/gpio-out.log}
+  chip: gpiochip0
+  inputs:
+    - {name: estop-button, line: ESTOP, role: estop, edge: falling, debounce: ${debounce}ms}
+  outputs:
+    - {capability: beacon, line: BEACON, action: on}
+  status_light: {line: LIGHT, ready: on, busy: blink, estopped: off, offline: off, blink: 200ms}
+YAML
+  sed -i '/^  - {name: pl-1, capabilities/a\  - {name: safety, capabilities: [beacon]}' "$dir/campaign.yaml"
+  grep -q "name: safety" "$dir/campaign.yaml"
+}
+# press/release the e-stop button (active low) of write_safety's worker
+gpio_press() { printf 'gpiochip0 ESTOP 0\n' >"$1/gpio.fifo"; }
+gpio_release() { printf 'gpiochip0 ESTOP 1\n' >"$1/gpio.fifo"; }
+# gpio_out_is DIR LINE VALUE: the last value the worker wrote to an output line
+gpio_out_is() { [ "$(awk -v l="$2" '$3 == l { v = $4 } END { print v }' "$1/gpio-out.log" 2>/dev/null)" = "$3" ]; }
+# now_us VAR: set VAR to the wall clock in µs (no fork when bash has EPOCHREALTIME)
+now_us() { if [ -n "${EPOCHREALTIME:-}" ]; then printf -v "$1" '%s' "${EPOCHREALTIME/[.,]/}"; else printf -v "$1" '%s' "$(date +%s%6N)"; fi; }
+
+# estop_latency T0_US N LOG...: from wall-clock time T0_US (taken just before
+# an e-stop edge) to each worker's first "device 'NAME': E-STOP: " log line
+# at or after it. Log lines carry local HH:MM:SS.mmm, truncated: 1 ms
+# resolution. Prints "WORST_MS LATCH_MS NAME=MS ..." (LATCH: the gpio
+# worker's own "E-STOP requested") and fails unless N workers logged it
+# (so wait_until can wait for it).
+estop_latency() {
+  python3 - "$@" <<'PY'
+import datetime, re, sys
+t0, want, files = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+day = datetime.datetime.fromtimestamp(t0 / 1e6).replace(hour=0, minute=0, second=0, microsecond=0)
+pat = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) .*device '([^']+)': E-STOP(:| requested:) ")
+stop, latch = {}, None
+for f in files:
+    for line in open(f, errors="replace"):
+        m = pat.match(line)
+        if not m:
+            continue
+        h, mi, s, ms = (int(x) for x in m.groups()[:4])
+        t = int((day + datetime.timedelta(hours=h, minutes=mi, seconds=s)).timestamp()) * 1000000 + ms * 1000
+        if t < t0 - 43200000000:
+            t += 86400000000                     # the edge came just before midnight
+        if t < t0 - 1000:                        # an earlier e-stop (1 ms: truncation)
+            continue
+        if m.group(6) == ":":
+            stop.setdefault(m.group(5), t)
+        elif latch is None:
+            latch = t
+if len(stop) < want:
+    sys.exit(1)
+ms = lambda t: "%.0f" % ((t - t0) / 1000.0)
+print(ms(max(stop.values())), ms(latch) if latch is not None else "?",
+      " ".join("%s=%s" % (d, ms(t)) for d, t in sorted(stop.items())))
+PY
+}

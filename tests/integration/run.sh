@@ -10,6 +10,7 @@ for t in "$@"; do
   if timeout --kill-after=10 "$limit" bash "$t" >"$log" 2>&1; then
     pass=$((pass + 1))
     printf 'ok    %-45s %5.1f s\n' "$(basename "$t")" "$(echo "$(date +%s.%N) - $start" | bc)"
+    grep -E '^figure: ' "$log" | sed 's/^/        /' || true     # measured figures, shown as they are
   else
     rc=$?
     fail=$((fail + 1)); failed+=("$t")

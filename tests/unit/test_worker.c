@@ -673,6 +673,35 @@ static void test_not_registered(void **state)
     s_stop_worker(t);
 }
 
+/* Acks may ride on any message (Envelope.acks): a result acked that way is
+ * dropped from the outbox and never sent again. */
+static void test_ack_rides_along(void **state)
+{
+    T *t = *state;
+    s_connect_worker(t, "dev-piggy", NULL);
+    lab_env_free(s_run_step(t, "p/1", 5, 5));      /* result p/1 not acked yet */
+    Labloop__Param *params[1] = {lab_param_number("ms", 5, "ms")};
+    Labloop__StepRequest req = LABLOOP__STEP_REQUEST__INIT;
+    req.attempt_id = "p/2";
+    req.step = "mix";
+    req.capability = "echo";
+    req.params = params;
+    req.n_params = 1;
+    char *acks[] = {"p/1"};
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_STEP_REQUEST;
+    env.step_request = &req;
+    env.acks = acks;
+    env.n_acks = 1;
+    s_send(t, &env);
+    lab_param_free(params[0]);
+    lab_env_free(s_expect_update(t, "p/2", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
+    lab_env_free(s_expect_result(t, "p/2", LABLOOP__STEP_RESULT__STATUS__DONE, 2000));
+    s_ack(t, "p/2");
+    s_expect_nothing(t, 4000);         /* p/1 would be re-sent after ~3 s if not acked */
+    s_stop_worker(t);
+}
+
 static void test_reconnect(void **state)
 {
     T *t = *state;
@@ -739,6 +768,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_refuse, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_not_registered, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_ack_rides_along, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_while_running, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
