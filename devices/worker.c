@@ -99,6 +99,7 @@ static void s_send_hello(lab_worker *w)
     h.n_capabilities = w->o->n_capabilities;
     h.capacity = (uint32_t)w->o->capacity;
     h.software_version = (char *)LAB_VERSION_STRING;
+    h.estopped = w->estopped;
     size_t n_out = 0, n_run = 0;
     for (s_outbox *b = w->outbox; b; b = b->next)
         n_out++;
@@ -332,6 +333,8 @@ static void s_store_result(lab_worker *w, const char *attempt, Labloop__StepResu
 
 void lab_step_finish(lab_step *s, lab_step_status status, const char *fmt, ...)
 {
+    if (s->finished)      /* a driver that finishes twice: the first one counts */
+        return;
     lab_worker *w = s->w;
     char error[512] = "";
     if (fmt) {
@@ -609,6 +612,11 @@ void lab_worker_estop(lab_worker *w, const char *reason)
 {
     snprintf(w->estop_reason, sizeof w->estop_reason, "%s", reason ? reason : "e-stop");
     lab_error("device '%s': E-STOP requested: %s", w->o->name, w->estop_reason);
+    /* The request goes out first: the orchestrator must hear of the e-stop
+     * before the cancelled steps' results, so they are not held against
+     * their steps' retries. */
+    w->estop_pending = 1;
+    s_send_estop_request(w);
     if (!w->estopped) {
         w->estopped = 1;
         for (lab_step *s = w->running, *n; s; s = n) {
@@ -616,8 +624,6 @@ void lab_worker_estop(lab_worker *w, const char *reason)
             s_cancel_step(w, s, w->estop_reason);
         }
     }
-    w->estop_pending = 1;
-    s_send_estop_request(w);
     if (w->state != S_READY)
         lab_warn("device '%s': not registered; the e-stop request goes out after the Welcome",
                  w->o->name);

@@ -96,20 +96,15 @@ void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const
      * halted, answer it alone and record nothing new. */
     lab_device *dev = !strcmp(origin, "device") ? lab_orch_device(o, actor) : NULL;
     if (dev && o->state == LAB_CAMP_HALTED) {
-        Labloop__Control c = LABLOOP__CONTROL__INIT;
-        c.action = LABLOOP__CONTROL__ACTION__ESTOP;
-        c.reason = (char *)"campaign is halted by an e-stop";
-        lab_env env = LABLOOP__ENVELOPE__INIT;
-        env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
-        env.control = &c;
-        lab_orch_send(o, actor, &env);
+        lab_orch_send_control(o, actor, LABLOOP__CONTROL__ACTION__ESTOP, NULL, "campaign is halted by an e-stop");
         return;
     }
+    lab_sched_estop_hit(o);
     /* Safety first: the workers hear of it before anything is written. */
     lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__ESTOP, reason);
     lab_warn("E-STOP by %s: %s", actor, reason);
     s_audit(o, actor, origin, "estop", reason, "ok");
-    if (o->state != LAB_CAMP_HALTED && !o->end_status) {
+    if (o->state != LAB_CAMP_HALTED) {      /* also while ending: nothing more is dispatched */
         o->state = LAB_CAMP_HALTED;
         s_set_status(o, "halted");
     }

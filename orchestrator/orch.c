@@ -74,8 +74,13 @@ void lab_orch_send(lab_orch *o, const char *dev, lab_env *env)
     }
     env->seq = ++o->seq;
     lab_err e = {0};
-    if (lab_env_send(o->dev_sock, dev, env, &e) < 0)
-        lab_warn("send %s to '%s' failed: %s", lab_env_kind(env), dev, e.msg);
+    if (lab_env_send(o->dev_sock, dev, env, &e) < 0) {
+        lab_device *d = lab_orch_device(o, dev);
+        if (d && d->state == LAB_DEV_READY)
+            lab_warn("send %s to '%s' failed: %s", lab_env_kind(env), dev, e.msg);
+        else
+            lab_debug("send %s to '%s' (not connected) failed: %s", lab_env_kind(env), dev, e.msg);
+    }
     else if (env->n_acks)
         ack->sent_along = 1;
     env->acks = NULL;
@@ -186,14 +191,16 @@ static int s_flush(void *arg)
             return 0;
         }
         o->commits++;
-        for (lab_out *q = o->out_head; q; q = q->next)
-            q->committed = 1;
-        lab_sched_mark_durable(o);
     }
     if (o->fatal)
         return 0;
+    /* Everything queued so far is covered by the hub's state now (the
+     * commit above, or an earlier one when nothing was written since). */
+    for (lab_out *q = o->out_head; q; q = q->next)
+        q->committed = 1;
+    lab_sched_mark_durable(o);
     int welcomed = 0;
-    while (o->out_head) {
+    while (o->out_head && o->out_head->committed) {   /* later ones wait for the next commit */
         lab_out *q = o->out_head;
         o->out_head = q->next;
         if (!o->out_head)
@@ -240,20 +247,26 @@ void lab_orch_device_busy(lab_device *d, int delta)
         d->busy_s += (double)(now - d->busy_since_us) / 1e6;
 }
 
+void lab_orch_send_control(lab_orch *o, const char *dev, Labloop__Control__Action action,
+                           const char *attempt, const char *reason)
+{
+    Labloop__Control c = LABLOOP__CONTROL__INIT;
+    c.action = action;
+    c.attempt_id = (char *)(attempt ? attempt : "");
+    c.reason = (char *)(reason ? reason : "");
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    lab_orch_send(o, dev, &env);
+}
+
+/* To every configured device, whatever we think of its state: a device we
+ * hold as lost or offline may still be connected and working (an e-stop
+ * must reach it). Sends to peers that are not connected fail quietly. */
 void lab_orch_broadcast_control(lab_orch *o, Labloop__Control__Action action, const char *reason)
 {
-    for (size_t i = 0; i < o->cfg->n_devices; i++) {
-        lab_device *d = &o->devices[i];
-        if (d->state != LAB_DEV_READY)
-            continue;
-        Labloop__Control c = LABLOOP__CONTROL__INIT;
-        c.action = action;
-        c.reason = (char *)reason;
-        lab_env env = LABLOOP__ENVELOPE__INIT;
-        env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
-        env.control = &c;
-        lab_orch_send(o, d->cfg->name, &env);
-    }
+    for (size_t i = 0; i < o->cfg->n_devices; i++)
+        lab_orch_send_control(o, o->devices[i].cfg->name, action, NULL, reason);
 }
 
 static void s_refuse(lab_orch *o, const char *id, Labloop__Refuse__Reason reason, const char *detail)
@@ -340,16 +353,13 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
         q->env->body_case = LABLOOP__ENVELOPE__BODY_WELCOME;
         q->env->welcome = &q->welcome;
     }
-    /* A halted campaign keeps every device stopped, also one that rejoins. */
-    if (o->state == LAB_CAMP_HALTED) {
-        Labloop__Control c = LABLOOP__CONTROL__INIT;
-        c.action = LABLOOP__CONTROL__ACTION__ESTOP;
-        c.reason = (char *)"campaign is halted by an e-stop";
-        lab_env env = LABLOOP__ENVELOPE__INIT;
-        env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
-        env.control = &c;
-        lab_orch_send(o, id, &env);
-    }
+    /* A halted campaign keeps every device stopped, also one that rejoins.
+     * A device still latched in e-stop (it missed the clear, or tripped while
+     * away) halts the campaign: only an operator's clear-estop ends it. */
+    if (o->state == LAB_CAMP_HALTED)
+        lab_orch_send_control(o, id, LABLOOP__CONTROL__ACTION__ESTOP, NULL, "campaign is halted by an e-stop");
+    else if (h->estopped)
+        lab_control_estop(o, id, "device", "the device is latched in e-stop (clear it with labloop clear-estop)");
 }
 
 static void s_nudge(lab_orch *o, lab_device *d, const char *id)
@@ -378,6 +388,17 @@ static void s_handle(lab_orch *o, const char *id, lab_env *env)
         s_refuse(o, id, LABLOOP__REFUSE__REASON__UNKNOWN_DEVICE, "unknown device: say hello first");
         return;
     }
+    if (env->body_case == LABLOOP__ENVELOPE__BODY_CONTROL &&
+        env->control->action == LABLOOP__CONTROL__ACTION__ESTOP) {
+        /* An e-stop is heard from any lab device, registered or not. */
+        char reason[300];
+        snprintf(reason, sizeof reason, "device '%s': %s", id,
+                 env->control->reason && *env->control->reason ? env->control->reason : "e-stop");
+        lab_control_estop(o, id, "device", reason);
+        if (d->state != LAB_DEV_READY)
+            s_nudge(o, d, id);
+        return;
+    }
     if (d->state != LAB_DEV_READY) {
         /* A lab device we hold as offline or lost: ask it to say hello
          * again, so its results get through. */
@@ -392,17 +413,9 @@ static void s_handle(lab_orch *o, const char *id, lab_env *env)
     case LABLOOP__ENVELOPE__BODY_STEP_RESULT:
         lab_sched_on_result(o, d, env->step_result);
         break;
-    case LABLOOP__ENVELOPE__BODY_CONTROL:
-        /* A device may ask for an e-stop (an interlock tripped); nothing else. */
-        if (env->control->action == LABLOOP__CONTROL__ACTION__ESTOP) {
-            char reason[300];
-            snprintf(reason, sizeof reason, "device '%s': %s", id,
-                     env->control->reason && *env->control->reason ? env->control->reason : "e-stop");
-            lab_control_estop(o, id, "device", reason);
-        } else {
-            lab_orch_event(o, "message.bad", id,
-                           json_pack("{s:s, s:s}", "device", id, "error", "a device may only send an e-stop control"));
-        }
+    case LABLOOP__ENVELOPE__BODY_CONTROL:      /* ESTOP was handled above */
+        lab_orch_event(o, "message.bad", id,
+                       json_pack("{s:s, s:s}", "device", id, "error", "a device may only send an e-stop control"));
         break;
     default:
         lab_orch_event(o, "message.bad", id,

@@ -45,6 +45,7 @@ typedef struct lab_attempt {
     int64_t dispatched_us;          /* monotonic */
     int64_t deadline_us;            /* monotonic; 0: none */
     int resumed;                    /* in flight when the orchestrator restarted */
+    int estop_hit;                  /* running when an e-stop came: not held against retries */
 } lab_attempt;
 
 typedef enum { LAB_EXP_RUNNING, LAB_EXP_MEASURED, LAB_EXP_FAILED, LAB_EXP_CANCELLED } lab_exp_state;
@@ -145,6 +146,8 @@ lab_out *lab_orch_queue_control_reply(lab_orch *o, const char *id, size_t id_len
 lab_device *lab_orch_device(lab_orch *o, const char *name);
 void lab_orch_device_busy(lab_device *d, int delta);
 void lab_orch_broadcast_control(lab_orch *o, Labloop__Control__Action action, const char *reason);
+void lab_orch_send_control(lab_orch *o, const char *dev, Labloop__Control__Action action,
+                           const char *attempt, const char *reason);
 
 /* sched.c */
 void lab_sched_schedule(lab_orch *o);
@@ -155,6 +158,7 @@ void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why);
 void lab_sched_device_hello(lab_orch *o, lab_device *d, const Labloop__Hello *h);
 void lab_sched_check_deadlines(lab_orch *o, int64_t now);
 void lab_sched_cancel_all(lab_orch *o, const char *reason);
+void lab_sched_estop_hit(lab_orch *o);
 void lab_sched_mark_durable(lab_orch *o);
 int lab_sched_resume(lab_orch *o, lab_err *err);
 void lab_sched_free(lab_orch *o);

@@ -399,8 +399,11 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
         return;
     }
     lab_attempt *a = &x->cur[s];
-    if (x->state != LAB_EXP_RUNNING || x->step[s] != LAB_STEP_RUNNING || a->n != n || a->dev != d)
-        return;                                     /* duplicate or superseded: acked only */
+    /* Only the exact id of the device's current attempt counts ("/01" is not
+     * "/1"): anything else is a duplicate, superseded or foreign: acked only. */
+    if (x->state != LAB_EXP_RUNNING || x->step[s] != LAB_STEP_RUNNING || a->n != n || a->dev != d ||
+        strcmp(id, a->id) != 0)
+        return;
     const lab_cfg_step *st = &o->cfg->steps[s];
     if (r->status == LABLOOP__STEP_RESULT__STATUS__DONE) {
         s_note_done(o, a->dispatched_us);
@@ -430,8 +433,9 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
         lab_orch_fatal(o, "recording a step");
     char err[512];
     snprintf(err, sizeof err, "%s", r->error && *r->error ? r->error : status);
-    /* A step cancelled because of an e-stop is run again after the clear. */
-    int counts = !(o->state == LAB_CAMP_HALTED && r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED);
+    /* A step stopped by an e-stop is run again after the clear, free. */
+    int counts = !a->estop_hit &&
+                 !(o->state == LAB_CAMP_HALTED && r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED);
     lab_sched_attempt_ended(o, x, (size_t)s, status, err, counts);
 }
 
@@ -475,8 +479,14 @@ static void s_ask_finish(s_ask *a)
             o->end_status = "exhausted";
             snprintf(o->end_reason, sizeof o->end_reason, "the planner has nothing more to propose: %s", a->err.msg);
         }
-    } else if (!o->stopping) {
-        s_create(o, a->want, a->pts, a->info);
+    } else if (!o->stopping && !o->end_status && o->state == LAB_CAMP_RUNNING) {
+        /* The campaign may have moved on while the planner thought. */
+        long room = o->cfg->batch - o->n_active, left = o->cfg->budget_experiments - o->n_exps;
+        long want = (long)a->want < room ? (long)a->want : room;
+        if (want > left)
+            want = left;
+        if (want > 0)
+            s_create(o, (size_t)want, a->pts, a->info);
     }
 }
 
@@ -608,6 +618,7 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
     a->n++;
     a->dev = d;
     a->resumed = 0;
+    a->estop_hit = 0;
     snprintf(a->id, sizeof a->id, "%s/%ld/%s/%d", o->cfg->name, x->seq, st->name, a->n);
     a->dispatched_us = lab_clock_mono_us();
     if (!o->first_dispatch_us)
@@ -882,14 +893,7 @@ void lab_sched_check_deadlines(lab_orch *o, int64_t now)
                 char msg[256];
                 snprintf(msg, sizeof msg, "device '%s': step '%s' timed out after %.0f s (attempt %d of %d)",
                          a->dev->cfg->name, st->name, st->timeout_s, a->n, st->retries + 1);
-                Labloop__Control c = LABLOOP__CONTROL__INIT;
-                c.action = LABLOOP__CONTROL__ACTION__CANCEL;
-                c.attempt_id = a->id;
-                c.reason = msg;
-                lab_env env = LABLOOP__ENVELOPE__INIT;
-                env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
-                env.control = &c;
-                lab_orch_send(o, a->dev->cfg->name, &env);
+                lab_orch_send_control(o, a->dev->cfg->name, LABLOOP__CONTROL__ACTION__CANCEL, a->id, msg);
                 lab_sched_attempt_ended(o, x, s, "timed_out", msg, 1);
                 continue;
             }
@@ -907,6 +911,15 @@ void lab_sched_check_deadlines(lab_orch *o, int64_t now)
     }
 }
 
+/* An e-stop: the attempts running now end through no fault of their steps. */
+void lab_sched_estop_hit(lab_orch *o)
+{
+    for (long i = 0; i < o->n_active; i++)
+        for (size_t s = 0; s < o->cfg->n_steps; s++)
+            if (o->active[i]->step[s] == LAB_STEP_RUNNING)
+                o->active[i]->cur[s].estop_hit = 1;
+}
+
 /* Abort: cancel every running attempt and every experiment in flight. */
 void lab_sched_cancel_all(lab_orch *o, const char *reason)
 {
@@ -916,15 +929,7 @@ void lab_sched_cancel_all(lab_orch *o, const char *reason)
             lab_attempt *a = &x->cur[s];
             if (x->step[s] != LAB_STEP_RUNNING)
                 continue;
-            Labloop__Control c = LABLOOP__CONTROL__INIT;
-            c.action = LABLOOP__CONTROL__ACTION__CANCEL;
-            c.attempt_id = a->id;
-            c.reason = (char *)reason;
-            lab_env env = LABLOOP__ENVELOPE__INIT;
-            env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
-            env.control = &c;
-            if (a->dev->state == LAB_DEV_READY)
-                lab_orch_send(o, a->dev->cfg->name, &env);
+            lab_orch_send_control(o, a->dev->cfg->name, LABLOOP__CONTROL__ACTION__CANCEL, a->id, reason);
             lab_orch_device_busy(a->dev, -1);
             if (lab_hub_set_step_status(o->hub, a->id, "cancelled", NULL, 0, lab_orch_now(), NULL, reason) < 0)
                 lab_orch_fatal(o, "recording a step");
@@ -1058,7 +1063,8 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
             x->step[s] = LAB_STEP_RUNNING;
             a->resumed = 1;
             a->dispatched_us = lab_clock_mono_us();
-            a->deadline_us = 0;
+            const lab_cfg_step *cs = &o->cfg->steps[s];
+            a->deadline_us = cs->timeout_s > 0 ? a->dispatched_us + (int64_t)(cs->timeout_s * 1e6) + 5000000 : 0;
             lab_orch_device_busy(a->dev, +1);
         } else {
             x->step[s] = LAB_STEP_PENDING;

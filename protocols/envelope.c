@@ -125,16 +125,27 @@ int lab_env_recv(void *sock, char *id, size_t id_len, lab_env **out, lab_err *er
             zmq_msg_close(&m);
             return zmq_errno() == EAGAIN ? LAB_EAGAIN : lab_err_from_zmq(err, "receive");
         }
-        size_t n = zmq_msg_size(&m);
+        size_t n = zmq_msg_size(&m), full = n;
         if (n >= id_len)
             n = id_len - 1;
         memcpy(id, zmq_msg_data(&m), n);
         id[n] = '\0';
-        /* Routing ids are device names: keep them printable in messages. */
+        /* Routing ids are device names. One that is not (too long, or not
+         * printable) could pass for another device once shortened or
+         * cleaned, so the whole message is refused; the id is made
+         * printable only to name it in the error. */
+        int bad = full >= id_len;
         for (size_t i = 0; i < n; i++)
-            if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] > 0x7e)
+            if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] > 0x7e) {
                 id[i] = '?';
+                bad = 1;
+            }
         zmq_msg_close(&m);
+        if (bad) {
+            s_skip_rest(sock);
+            return lab_err_set(err, LAB_EPROTO, "routing id is not a device name (printable ASCII, at most %zu bytes)",
+                               id_len - 1);
+        }
         if (!s_more(sock))
             return lab_err_set(err, LAB_EPROTO, "message has no signature frame");
         zmq_msg_init(&m);

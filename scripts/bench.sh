@@ -97,3 +97,18 @@ bench_gpio_estop() (
        "max $(printf '%s\n' "${all[@]}" | sort -n | tail -1) ms over $trips trips (runs: ${sorted}ms; debounce $debounce ms; goal <= 50 ms)"
 )
 bench_gpio_estop
+
+# ---- scheduler: dispatch latency and throughput, utilisation (issue 4) ----
+# Latency: one worker process, one step in flight, dispatch -> result durable
+# in the hub. Throughput: 32 worker processes (null driver) each kept busy,
+# every result committed. Utilisation: makespan of a lab with one bottleneck
+# instrument against the lower bound (its work / its capacity).
+bench_dispatch() {
+  "$LABLOOP" bench dispatch --workers 32 --steps 20000 --json 2>/dev/null
+}
+bench_dispatch
+
+bench_utilisation() {
+  "$LABLOOP" bench utilisation --experiments 40 2>/dev/null
+}
+bench_utilisation

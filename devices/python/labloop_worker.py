@@ -230,7 +230,8 @@ class Worker:
         self._send(hello=pb.Hello(
             device=self.name, driver=self.driver, capabilities=self._caps,
             capacity=self.capacity, software_version=VERSION,
-            unacked_attempts=list(self._outbox), running_attempts=list(self._running)))
+            unacked_attempts=list(self._outbox), running_attempts=list(self._running),
+            estopped=self.estopped))
         self._hello_at = time.monotonic()
 
     def _update(self, attempt, kind, fraction=0.0, text=""):

@@ -33,3 +33,23 @@ bad=$(q "select count(*) from events where kind='message.bad'")
 [ "$(q "select count(*) from events where kind='device.refused'")" -ge 3 ] || fail "refusals not logged"
 [ "$(q "select count(*) from devices where name in ('intruder','ot2-fake')")" = 0 ] || fail "refused devices were recorded as lab devices"
 pass "campaign completed; $bad bad messages and the refusals are in the hub's event log"
+
+# A registered device that answers its step under a mangled attempt id
+# ("/01" for "/1") must not stop the campaign: the answer is ignored, the
+# device is lost when it leaves, and its step runs again elsewhere.
+PORT=$(free_port)
+DISPENSE=60s write_lab "$T" "$PORT" 120
+write_campaign "$T" "$PORT" 4 1
+sed -i 's/  - {name: ot2, capabilities: \[liquid_handler\]}/  - {name: ot2, capabilities: [liquid_handler]}\n  - {name: mangler, capabilities: [liquid_handler]}/' "$T/campaign.yaml"
+grep -q mangler "$T/campaign.yaml" || fail "test setup: no mangler device"
+DB="$T/campaign2.db"
+"$Z" "tcp://127.0.0.1:$PORT" mangler mangle liquid_handler >"$T/mangle.log" 2>&1 & MANGLE=$!; PIDS+=($MANGLE)
+"$LABLOOP" run "$T/campaign.yaml" --db "$DB" >"$T/run2.log" 2>&1 & RUN=$!; PIDS+=($RUN)
+wait_until 20 grep -q "mangled:" "$T/mangle.log" || fail "the mangler never got a step"
+"$LABLOOP" sim "$T/lab.yaml" >"$T/sim2.log" 2>&1 & PIDS+=($!)
+wait "$RUN" || fail "labloop run exited $? after a mangled attempt id"
+cat "$T/mangle.log"
+[ "$(q "select status from campaigns")" = completed ] || fail "campaign did not complete"
+[ "$(q "select count(*) from steps where device='mangler' and status='done'")" = 0 ] || fail "a mangled result was taken as done"
+[ "$(q "select count(*) from steps where device='mangler' and status='lost'")" = 1 ] || fail "the mangler's attempt was not ended as lost"
+pass "a mangled attempt id is ignored; the campaign completed"

@@ -5,6 +5,8 @@
  *
  *   zpoke ENDPOINT ID KIND [CAPABILITY]
  *   KIND: hello | garbage | badsig | badversion | oversize | noenvelope | extraframes | result
+ *         | mangle (register, take one step request, answer it DONE under a
+ *           mangled attempt id "<...>/0<n>", then leave)
  * Prints "reply: <kind> <detail>" or "reply: none"; exits 0 unless the
  * socket could not be used. */
 #include <stdio.h>
@@ -47,6 +49,50 @@ int main(int argc, char **argv)
     }
     uint8_t sig[LAB_SIG_LEN] = {'L', 'A', 'B', LAB_PROTO_VERSION};
     int rc = 0;
+    if (!strcmp(kind, "mangle")) {
+        lab_env env = LABLOOP__ENVELOPE__INIT;
+        Labloop__Hello h = LABLOOP__HELLO__INIT;
+        char *caps[] = {(char *)cap};
+        h.device = (char *)id;
+        h.driver = (char *)"zpoke";
+        h.capabilities = caps;
+        h.n_capabilities = 1;
+        h.capacity = 1;
+        env.body_case = LABLOOP__ENVELOPE__BODY_HELLO;
+        env.hello = &h;
+        lab_env_send(s, NULL, &env, NULL);
+        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+        for (int waited = 0; waited < 20000;) {
+            if (zmq_poll(&it, 1, 100) <= 0) {
+                waited += 100;
+                continue;
+            }
+            lab_env *in = NULL;
+            if (lab_env_recv(s, NULL, 0, &in, NULL) != 0)
+                continue;
+            if (in->body_case == LABLOOP__ENVELOPE__BODY_STEP_REQUEST) {
+                char bad[300];
+                const char *a = in->step_request->attempt_id;
+                const char *slash = strrchr(a, '/');
+                snprintf(bad, sizeof bad, "%.*s/0%s", (int)(slash ? slash - a : 0), a, slash ? slash + 1 : a);
+                Labloop__StepResult r = LABLOOP__STEP_RESULT__INIT;
+                r.attempt_id = bad;
+                r.status = LABLOOP__STEP_RESULT__STATUS__DONE;
+                lab_env out = LABLOOP__ENVELOPE__INIT;
+                out.body_case = LABLOOP__ENVELOPE__BODY_STEP_RESULT;
+                out.step_result = &r;
+                lab_env_send(s, NULL, &out, NULL);
+                printf("mangled: %s -> %s\n", a, bad);
+                lab_env_free(in);
+                zmq_poll(&it, 1, 300);
+                break;
+            }
+            lab_env_free(in);
+        }
+        zmq_close(s);
+        zmq_ctx_term(ctx);
+        return 0;
+    }
     if (!strcmp(kind, "hello") || !strcmp(kind, "result")) {
         lab_env env = LABLOOP__ENVELOPE__INIT;
         Labloop__Hello h = LABLOOP__HELLO__INIT;

@@ -1071,8 +1071,10 @@ static void test_zmq_malformed(void **state)
 static void test_zmq_routing_id_sanitised(void **state)
 {
     s_pair *p = *state;
-    /* A second DEALER with an unprintable, over-long routing id: the id
-     * arrives NUL-terminated, truncated to the buffer and printable. */
+    /* A second DEALER with an unprintable, over-long routing id: the message
+     * is refused whole (LAB_EPROTO), the id is NUL-terminated, truncated to
+     * the buffer and printable for the error, and a good message after it
+     * arrives intact. */
     void *d = zmq_socket(p->ctx, ZMQ_DEALER);
     assert_non_null(d);
     char rid[LAB_ID_MAX + 20];
@@ -1089,13 +1091,26 @@ static void test_zmq_routing_id_sanitised(void **state)
     assert_int_equal(lab_env_send(d, NULL, &in, &err), 0);
     char id[LAB_ID_MAX + 1];
     lab_env *out = NULL;
-    assert_int_equal(s_recv_wait(p->router, id, sizeof id, &out, &err), 0);
+    assert_int_equal(s_recv_wait(p->router, id, sizeof id, &out, &err), LAB_EPROTO);
+    assert_null(out);
+    assert_non_null(strstr(err.msg, "routing id"));
     assert_int_equal(strlen(id), LAB_ID_MAX);
     assert_int_equal(id[0], 'a');
     assert_int_equal(id[1], '?');
     assert_int_equal(id[2], '?');
     assert_memory_equal(id + 3, rid + 3, LAB_ID_MAX - 3);
+    /* a printable id of the longest allowed length still works */
+    void *d2 = zmq_socket(p->ctx, ZMQ_DEALER);
+    char ok[LAB_ID_MAX - 1];
+    memset(ok, 'k', sizeof ok);
+    assert_int_equal(zmq_setsockopt(d2, ZMQ_ROUTING_ID, ok, sizeof ok), 0);
+    assert_int_equal(zmq_setsockopt(d2, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_connect(d2, p->endpoint), 0);
+    assert_int_equal(lab_env_send(d2, NULL, &in, &err), 0);
+    assert_int_equal(s_recv_wait(p->router, id, sizeof id, &out, &err), 0);
+    assert_int_equal(strlen(id), sizeof ok);
     lab_env_free(out);
+    zmq_close(d2);
     zmq_close(d);
 }
 
