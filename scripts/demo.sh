@@ -28,5 +28,7 @@ echo "== running the campaign (examples/demo-campaign.yaml)"
 measured=$(sqlite3 "$DEMO/campaign.db" "select count(*) from experiments where status='measured'")
 echo
 echo "$measured experiments measured; look closer with:"
-echo "  $LABLOOP log $DEMO/campaign.db"
+echo "  $LABLOOP show $DEMO/campaign.db                       # at a glance"
+echo "  $LABLOOP log $DEMO/campaign.db                        # the timeline"
+echo "  $LABLOOP report $DEMO/campaign.db -o $DEMO/report.html  # plots, one HTML file"
 echo "  sqlite3 $DEMO/campaign.db \"select seq, status, objectives from experiments\""
