@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -377,6 +378,21 @@ int lab_cmd_bench(int argc, char **argv)
 
 /* ------------------------------------------------------------ lab benches */
 
+static int s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
+}
+
+/* Remove the bench's temporary directory and everything in it. */
+static void s_remove_tree(const char *dir)
+{
+    if (nftw(dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "labloop bench: could not remove %s: %s\n", dir, strerror(errno));
+}
+
 /* A free TCP port on loopback (bound, read back, released). */
 static int s_free_port(void)
 {
@@ -583,10 +599,7 @@ done:
     free(thr_run.lat_us);
     free(campaign);
     free(lab);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "labloop bench: could not remove %s\n", dir);
+    s_remove_tree(dir);
     return rc;
 }
 
@@ -661,9 +674,6 @@ static int s_bench_utilisation(int argc, char **argv)
                makespan, bound, bound > 0 ? 100.0 * (makespan / bound - 1.0) : 0.0);
     }
     free(run.lat_us);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "labloop bench: could not remove %s\n", dir);
+    s_remove_tree(dir);
     return rc == 0 ? 0 : 1;
 }
