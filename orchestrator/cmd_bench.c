@@ -512,7 +512,7 @@ static double s_percentile(double *v, size_t n, double p)
 }
 
 /* The null-step campaign and lab for `bench dispatch`. */
-static void s_dispatch_files(const char *dir, const char *phase, int workers, long steps, int batch,
+static void s_dispatch_files(const char *dir, const char *phase, int workers, int depth, long steps,
                              char *campaign, size_t cn, char *lab, size_t ln)
 {
     int port = s_free_port(), cport = s_free_port();
@@ -525,40 +525,43 @@ static void s_dispatch_files(const char *dir, const char *phase, int workers, lo
         "endpoints: {devices: \"tcp://127.0.0.1:%d\", control: \"tcp://127.0.0.1:%d\"}\n"
         "heartbeat: {interval: 1s, liveness: 10}\n"
         "hub: bench-%s.db\n"
-        "devices:\n", steps, batch, port, cport, phase);
+        "devices:\n", steps, workers * depth, port, cport, phase);
     size_t l = (size_t)snprintf(lab, ln,
         "lab: {name: bench-lab, endpoint: \"tcp://127.0.0.1:%d\", samples: \"%s/samples\"}\n"
         "devices:\n", port, dir);
     for (int w = 0; w < workers && c < cn && l < ln; w++) {
-        c += (size_t)snprintf(campaign + c, cn - c, "  - {name: w%d, capabilities: [null_op]}\n", w);
-        l += (size_t)snprintf(lab + l, ln - l, "  - {name: w%d, driver: null, capabilities: [null_op]}\n", w);
+        c += (size_t)snprintf(campaign + c, cn - c, "  - {name: w%d, capabilities: [null_op], capacity: %d}\n", w, depth);
+        l += (size_t)snprintf(lab + l, ln - l, "  - {name: w%d, driver: null, capabilities: [null_op], capacity: %d}\n", w, depth);
     }
 }
 
 static int s_bench_dispatch(int argc, char **argv)
 {
-    int workers = 32, json = 0;
+    int workers = 32, json = 0, depth = 1;
     long steps = 20000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
             workers = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
             steps = atol(argv[++i]);
+        } else if (!strcmp(argv[i], "--depth") && i + 1 < argc) {
+            depth = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else {
             fprintf(i == 1 && !strcmp(argv[i], "--help") ? stdout : stderr,
-                    "usage: labloop bench dispatch [--workers W] [--steps N] [--json]\n\n"
+                    "usage: labloop bench dispatch [--workers W] [--steps N] [--depth D] [--json]\n\n"
                     "Zero-duration steps through the whole path: planner, ZeroMQ, W worker\n"
                     "processes with the null driver, and the hub commit of every result.\n"
                     "Phase 1, latency: one worker, one step in flight (round trip p50/p99).\n"
-                    "Phase 2, throughput: W workers, each kept busy (steps per second).\n\n"
+                    "Phase 2, throughput: W workers, each kept busy (steps per second) with D\n"
+                    "steps in flight each (default 1, as in a raw one-request echo test).\n\n"
                     "example:\n  labloop bench dispatch --workers 32 --steps 20000 --json\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
-    if (workers < 1 || workers > 256 || steps < 10) {
-        fprintf(stderr, "labloop bench dispatch: --workers must be 1..256 and --steps at least 10\n");
+    if (workers < 1 || workers > 256 || steps < 10 || depth < 1 || depth > 64) {
+        fprintf(stderr, "labloop bench dispatch: --workers must be 1..256, --depth 1..64 and --steps at least 10\n");
         return 2;
     }
     lab_log_setup("bench", LAB_LOG_WARN);
@@ -575,11 +578,11 @@ static int s_bench_dispatch(int argc, char **argv)
     if (!campaign || !lab)
         goto done;
     fprintf(stderr, "bench dispatch: latency phase, 1 worker, %ld steps...\n", lat_steps);
-    s_dispatch_files(dir, "latency", 1, lat_steps, 1, campaign, cap, lab, cap);
+    s_dispatch_files(dir, "latency", 1, 1, lat_steps, campaign, cap, lab, cap);
     if (s_run_lab(dir, campaign, lab, &lat_run) < 0)
         goto done;
     fprintf(stderr, "bench dispatch: throughput phase, %d workers, %ld steps...\n", workers, steps);
-    s_dispatch_files(dir, "throughput", workers, steps, workers, campaign, cap, lab, cap);
+    s_dispatch_files(dir, "throughput", workers, depth, steps, campaign, cap, lab, cap);
     if (s_run_lab(dir, campaign, lab, &thr_run) < 0)
         goto done;
     double p50 = s_percentile(lat_run.lat_us, lat_run.n_lat, 0.50);
@@ -587,11 +590,11 @@ static int s_bench_dispatch(int argc, char **argv)
     double rate = thr_run.sum.active_s > 0 ? (double)thr_run.sum.steps_done / thr_run.sum.active_s : 0;
     printf("dispatch latency: 1 worker, 1 step in flight: p50 %.0f us, p99 %.0f us (%zu steps, %.0f steps/s)\n",
            p50, p99, lat_run.n_lat, lat_run.sum.active_s > 0 ? (double)lat_run.sum.steps_done / lat_run.sum.active_s : 0);
-    printf("dispatch throughput: %d worker processes: %.0f steps/s (%ld steps in %.2f s, every result committed;"
-           " %ld group commits, %.1f results each)\n", workers, rate, thr_run.sum.steps_done, thr_run.sum.active_s,
+    printf("dispatch throughput: %d worker processes, %d in flight each: %.0f steps/s (%ld steps in %.2f s, every result committed;"
+           " %ld group commits, %.1f results each)\n", workers, depth, rate, thr_run.sum.steps_done, thr_run.sum.active_s,
            thr_run.sum.commits, thr_run.sum.commits ? (double)thr_run.sum.steps_done / (double)thr_run.sum.commits : 0);
     if (json)
-        printf("{\"workers\":%d,\"steps\":%ld,\"steps_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f}\n", workers,
+        printf("{\"workers\":%d,\"depth\":%d,\"steps\":%ld,\"steps_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f}\n", workers, depth,
                thr_run.sum.steps_done, rate, p50, p99);
     rc = 0;
 done:

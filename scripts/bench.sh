@@ -104,7 +104,9 @@ bench_gpio_estop
 # every result committed. Utilisation: makespan of a lab with one bottleneck
 # instrument against the lower bound (its work / its capacity).
 bench_dispatch() {
+  # one step in flight per worker (like a raw one-request echo test), then 16
   "$LABLOOP" bench dispatch --workers 32 --steps 20000 --json 2>/dev/null
+  "$LABLOOP" bench dispatch --workers 32 --steps 40000 --depth 16 --json 2>/dev/null | grep throughput
 }
 bench_dispatch
 
