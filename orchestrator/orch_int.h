@@ -124,6 +124,7 @@ struct lab_orch {
     lab_err fatal_err;
 
     int planner_async;              /* asks run in uv_queue_work (model-based planners) */
+    int lookahead;                  /* experiments proposed beyond the batch, ready for a free device */
     int asking;                     /* an ask is running on the thread pool */
     struct lab_tell *deferred;      /* outcomes that arrived during that ask */
     size_t n_deferred, cap_deferred;

@@ -481,7 +481,7 @@ static void s_ask_finish(s_ask *a)
         }
     } else if (!o->stopping && !o->end_status && o->state == LAB_CAMP_RUNNING) {
         /* The campaign may have moved on while the planner thought. */
-        long room = o->cfg->batch - o->n_active, left = o->cfg->budget_experiments - o->n_exps;
+        long room = o->cfg->batch + o->lookahead - o->n_active, left = o->cfg->budget_experiments - o->n_exps;
         long want = (long)a->want < room ? (long)a->want : room;
         if (want > left)
             want = left;
@@ -512,8 +512,8 @@ static void s_propose(lab_orch *o)
     size_t want = 0;
     if (o->asking)
         return;
-    if (!o->end_status && o->state == LAB_CAMP_RUNNING && o->n_active < c->batch)
-        want = (size_t)(c->batch - o->n_active);
+    if (!o->end_status && o->state == LAB_CAMP_RUNNING && o->n_active < c->batch + o->lookahead)
+        want = (size_t)(c->batch + o->lookahead - o->n_active);
     if ((long)want > c->budget_experiments - o->n_exps)
         want = (size_t)(c->budget_experiments - o->n_exps);
     if (want == 0)
@@ -802,10 +802,36 @@ static void s_dispatch_ready(lab_orch *o, int64_t now)
     }
 }
 
+/* Once the campaign is ending, experiments that have not started a step
+ * are not started: they end cancelled. */
+static void s_cancel_unstarted(lab_orch *o)
+{
+    for (long i = o->n_active - 1; i >= 0; i--) {
+        lab_exp *x = o->active[i];
+        int started = 0;
+        for (size_t s = 0; s < o->cfg->n_steps; s++)
+            started |= x->cur[s].n > 0 || x->step[s] != LAB_STEP_PENDING;
+        if (started)
+            continue;
+        s_release_reservations(x, o->cfg->n_steps);
+        x->state = LAB_EXP_CANCELLED;
+        s_deactivate(o, x);
+        o->cancelled++;
+        if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "cancelled", NULL,
+                                          "the campaign ended before it started", lab_orch_now()) < 0)
+            lab_orch_fatal(o, "recording an experiment");
+        lab_orch_event(o, "experiment.cancelled", x->id,
+                       json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason",
+                                 "the campaign ended before it started"));
+    }
+}
+
 void lab_sched_check_end(lab_orch *o)
 {
     if (o->stopping)
         return;
+    if (o->end_status && !o->asking)
+        s_cancel_unstarted(o);
     if (!o->end_status && o->n_exps >= o->cfg->budget_experiments && o->n_active == 0) {
         o->end_status = "completed";
         snprintf(o->end_reason, sizeof o->end_reason, "experiment budget of %ld spent",
