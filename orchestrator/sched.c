@@ -847,6 +847,8 @@ void lab_sched_schedule(lab_orch *o)
 {
     if (o->stopping || o->fatal)
         return;
+    if (o->end_status && !o->asking)
+        s_cancel_unstarted(o);        /* before anything else can start them */
     if (o->state != LAB_CAMP_HALTED) {
         s_propose(o);
         s_dispatch_ready(o, lab_clock_mono_us());

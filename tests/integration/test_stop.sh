@@ -3,7 +3,7 @@
 # wall-clock budget ends it 'exhausted'. Checked in the hub.
 source "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
-write_lab "$T" "$PORT" 600
+DISPENSE=300s write_lab "$T" "$PORT" 600      # ot2 is the bottleneck: experiments queue for it
 write_campaign "$T" "$PORT" 60 3
 sed -i 's/campaign: {name: it, seed: \([0-9]*\), budget: {experiments: 60}}/campaign: {name: it, seed: \1, budget: {experiments: 60}, stop_when: {objective: plqy, at_least: 0.3}}/' "$T/campaign.yaml"
 grep -q "stop_when" "$T/campaign.yaml" || fail "test setup: no stop_when"
@@ -16,6 +16,7 @@ n=$(q "select count(*) from experiments")
 [ "$n" -lt 60 ] || fail "the target did not stop the campaign early ($n experiments)"
 [ "$(q "select count(*) from experiments where status='measured' and json_extract(objectives,'$.plqy') >= 0.3")" -ge 1 ] || fail "no experiment reached the target"
 [ "$(q "select count(*) from experiments where status not in ('measured','failed','cancelled')")" = 0 ] || fail "experiments left running"
+[ "$(q "select count(*) from experiments where status='cancelled'")" -ge 1 ] || fail "no queued experiment was cancelled (random/sobol propose a batch ahead)"
 [ "$(q "select count(*) from experiments e where status='cancelled' and exists (select 1 from steps s where s.experiment=e.seq)")" = 0 ] \
   || fail "an experiment that had started was cancelled instead of finishing"
 [ "$(q "select count(*) from steps where status='dispatched'")" = 0 ] || fail "steps left running"
