@@ -32,7 +32,7 @@ static const s_cmd s_cmds[] = {
     {"report", lab_cmd_report, "write one self-contained HTML report with plots"},
     {"export", lab_cmd_export, "export tables (csv, jsonl) or JSON-LD metadata, honouring access"},
     {"serve", lab_cmd_serve, "serve a live read-only dashboard over HTTP"},
-    {"bench", lab_cmd_bench, "benchmarks: planner quality and speed"},
+    {"bench", lab_cmd_bench, "benchmarks: planner quality and speed, dispatch, utilisation"},
 };
 #define S_N_CMDS (sizeof s_cmds / sizeof s_cmds[0])
 
@@ -42,7 +42,7 @@ static void s_usage(FILE *out)
                  "labloop %s: a closed-loop orchestrator for autonomous materials labs\n\ncommands:\n",
             LAB_VERSION_STRING);
     for (size_t i = 0; i < S_N_CMDS; i++)
-        fprintf(out, "  %-10s %s\n", s_cmds[i].name, s_cmds[i].help);
+        fprintf(out, "  %-12s %s\n", s_cmds[i].name, s_cmds[i].help);
     fprintf(out, "\nexample, a simulated campaign:\n"
                  "  labloop sim examples/demo-lab.yaml &\n"
                  "  labloop run examples/demo-campaign.yaml --db build/demo/campaign.db\n"
