@@ -230,6 +230,9 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       "INSERT INTO sample_locations (sample, t_us, location, attempt_id)"                \
       " SELECT id, ?3, ?4, ?5 FROM samples WHERE campaign = ?1 AND label = ?2")           \
     X(CAMPAIGN_SHA, "SELECT config_sha256 FROM campaigns WHERE id = ?1")                 \
+    X(INS_ARTIFACT,                                                                      \
+      "INSERT INTO artifacts (sha256, size, media_type, name, attempt_id, content, created_us)" \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                                             \
     X(EACH_EXPERIMENT,                                                                   \
       "SELECT seq, params, status, objectives, error, finished_us FROM experiments"      \
       " WHERE campaign = ?1 ORDER BY seq")                                                \
@@ -974,6 +977,31 @@ int lab_hub_move_sample(lab_hub *h, int64_t campaign, const char *label, const c
     sqlite3_bind_int64(st, 3, t_us);
     s_bind_text(st, 4, location);
     s_bind_text(st, 5, attempt_id);
+    return s_run(h, st, what);
+}
+
+int lab_hub_record_artifact(lab_hub *h, const char *attempt_id, const char *name,
+                            const char *media_type, const char *sha256_hex, int64_t size,
+                            const void *content, size_t content_len, int64_t t_us)
+{
+    if (!sha256_hex || !attempt_id)
+        return s_fail(h, LAB_EINVAL, "recording an artifact: no hash or attempt id");
+    char what[192];
+    snprintf(what, sizeof what, "recording artifact '%s' of attempt '%s'", name ? name : "", attempt_id);
+    int ret;
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_ARTIFACT, what, &ret);
+    if (!st)
+        return ret;
+    s_bind_text(st, 1, sha256_hex);
+    sqlite3_bind_int64(st, 2, size);
+    s_bind_text(st, 3, media_type);
+    s_bind_text(st, 4, name);
+    s_bind_text(st, 5, attempt_id);
+    if (content)
+        sqlite3_bind_blob64(st, 6, content, content_len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, t_us);
     return s_run(h, st, what);
 }
 

@@ -140,6 +140,13 @@ int lab_hub_record_sample(lab_hub *h, int64_t campaign, int64_t experiment, cons
 int lab_hub_move_sample(lab_hub *h, int64_t campaign, const char *label, const char *location,
                         const char *attempt_id, int64_t t_us);
 
+/* A file a step produced: its sha256 (hex), size, media type and name as
+ * the worker reported them, and its bytes when they came inline (content
+ * may be NULL: then only the hash and size are known). */
+int lab_hub_record_artifact(lab_hub *h, const char *attempt_id, const char *name,
+                            const char *media_type, const char *sha256_hex, int64_t size,
+                            const void *content, size_t content_len, int64_t t_us);
+
 /* A campaign's stored config hash (hex, copied into sha, n bytes). */
 int lab_hub_campaign_sha256(lab_hub *h, int64_t campaign, char *sha, size_t n);
 

@@ -13,6 +13,7 @@
  * (control.c).
  */
 #include <math.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -385,6 +386,44 @@ static void s_record_latency(lab_orch *o, int64_t us)
     o->lat_us[o->n_lat++] = (double)us;
 }
 
+/* Record the files an attempt produced. A hash that is not 32 bytes, or
+ * inline content whose hash or size differs from what the worker claims,
+ * is recorded without content and noted as a bad message: the hub never
+ * holds bytes under a wrong hash. */
+static void s_record_artifacts(lab_orch *o, lab_device *d, const char *attempt, const Labloop__StepResult *r)
+{
+    for (size_t i = 0; i < r->n_artifacts; i++) {
+        const Labloop__Artifact *a = r->artifacts[i];
+        if (a->sha256.len != 32) {
+            lab_orch_event(o, "message.bad", attempt,
+                           json_pack("{s:s, s:s}", "device", d->cfg->name, "error", "artifact without a sha256"));
+            continue;
+        }
+        char hex[65];
+        for (size_t k = 0; k < 32; k++)
+            snprintf(hex + 2 * k, 3, "%02x", a->sha256.data[k]);
+        const void *content = NULL;
+        size_t len = 0;
+        if (a->content.len > 0) {
+            unsigned char md[32];
+            unsigned int mdlen = 0;
+            if (a->content.len == a->size &&
+                EVP_Digest(a->content.data, a->content.len, md, &mdlen, EVP_sha256(), NULL) == 1 &&
+                mdlen == 32 && memcmp(md, a->sha256.data, 32) == 0) {
+                content = a->content.data;
+                len = a->content.len;
+            } else {
+                lab_orch_event(o, "message.bad", attempt,
+                               json_pack("{s:s, s:s, s:s}", "device", d->cfg->name, "artifact", a->name ? a->name : "",
+                                         "error", "artifact content does not match its sha256 or size: stored without it"));
+            }
+        }
+        if (lab_hub_record_artifact(o->hub, attempt, a->name, a->media_type, hex, (int64_t)a->size, content, len,
+                                    lab_orch_now()) < 0)
+            lab_orch_fatal(o, "recording an artifact");
+    }
+}
+
 void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
 {
     const char *id = r->attempt_id ? r->attempt_id : "";
@@ -405,6 +444,7 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
         strcmp(id, a->id) != 0)
         return;
     const lab_cfg_step *st = &o->cfg->steps[s];
+    s_record_artifacts(o, d, id, r);
     if (r->status == LABLOOP__STEP_RESULT__STATUS__DONE) {
         s_note_done(o, a->dispatched_us);
         json_t *vals = s_values_json(r);
