@@ -21,6 +21,11 @@ grep -Eq "^ot2 +ready" "$T/status.txt" || fail "status does not list ot2 as read
   || fail "status --json"
 pass "status shows the campaign, its devices and progress"
 
+timeout 2.5 "$LABLOOP" status $C --watch >"$T/watch.txt" 2>&1 || true
+[ "$(grep -c "campaign it: running" "$T/watch.txt")" -ge 2 ] || fail "status --watch did not refresh"
+grep -q $'\033\[H' "$T/watch.txt" || fail "status --watch does not redraw in place"
+pass "status --watch redraws in place ($(grep -c "campaign it:" "$T/watch.txt") frames in 2.5 s)"
+
 "$LABLOOP" pause $C --reason "refill solvent" | grep -q "now paused" || fail "pause failed"
 [ "$(q "select status from campaigns")" = paused ] || fail "hub does not say paused"
 wait_until 30 q_is "select count(*) from steps where status='dispatched'" 0 || fail "running steps did not finish while paused"
