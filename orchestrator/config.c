@@ -66,7 +66,7 @@ static const s_key s_top_keys[] = {
     {"devices", S_LIST, 1, N, N, NULL, NULL, "the devices the lab must have"},
     {"endpoints", S_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the orchestrator binds"},
     {"hub", S_STR, 0, N, N, NULL, "<campaign.name>.db",
-     "SQLite data hub; a relative path is relative to the config file's directory"},
+     "SQLite data hub; a relative path is relative to the config file's directory; missing folders are made"},
     {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };

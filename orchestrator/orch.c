@@ -10,8 +10,10 @@
  */
 #include "orchestrator/orch_int.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -526,6 +528,30 @@ static const char *s_state_name(lab_camp_state s)
     return s == LAB_CAMP_PAUSED ? "paused" : s == LAB_CAMP_HALTED ? "halted" : "running";
 }
 
+/* The hub's folder is made when missing (like `mkdir -p`), so a config's
+ * `hub: results/run-7.db` works on a fresh checkout. */
+static int s_make_parent_dirs(const char *path, lab_err *err)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(dir, 0775) != 0 && errno != EEXIST)
+                return lab_err_from_errno(err, errno, dir);
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    return 0;
+}
+
 static void *s_bind(lab_orch *o, const char *endpoint, const char *what, lab_err *err)
 {
     void *s = zmq_socket(o->zctx, ZMQ_ROUTER);
@@ -586,6 +612,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     if (!o->planner)
         goto fail;
 
+    if (s_make_parent_dirs(o->db_path, err) < 0)
+        goto fail;
     o->hub = lab_hub_open(o->db_path, err);
     if (!o->hub)
         goto fail;

@@ -4,7 +4,8 @@ source "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 write_lab "$T" "$PORT" 3000
 write_campaign "$T" "$PORT" 12 3
-DB="$T/campaign.db"
+sed -i 's/^hub: campaign.db$/hub: results\/campaign.db/' "$T/campaign.yaml"   # a folder that does not exist yet
+DB="$T/results/campaign.db"
 
 "$LABLOOP" sim "$T/lab.yaml" >"$T/sim.log" 2>&1 & PIDS+=($!)
 "$LABLOOP" run "$T/campaign.yaml" >"$T/run.log" 2>&1 || fail "labloop run exited $?"
