@@ -500,8 +500,9 @@ static void s_on_tick(uv_timer_t *t)
         }
     }
     lab_sched_check_deadlines(o, now);
+    /* The time budget counts from the campaign's creation, across restarts. */
     if (o->cfg->budget_hours > 0 && !o->end_status &&
-        now - o->start_mono_us > (int64_t)(o->cfg->budget_hours * 3600e6)) {
+        lab_orch_now() - o->created_us > (int64_t)(o->cfg->budget_hours * 3600e6)) {
         o->end_status = "exhausted";
         snprintf(o->end_reason, sizeof o->end_reason, "time budget of %g h spent", o->cfg->budget_hours);
     }
@@ -634,6 +635,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                         cfg->name, o->db_path, sha, cfg->sha256);
             goto fail;
         }
+        if (lab_hub_campaign_created(o->hub, o->campaign_id, &o->created_us) < 0)
+            o->created_us = now;
         o->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
                                                                                           : LAB_CAMP_RUNNING;
         if (lab_sched_resume(o, err) < 0)
@@ -653,6 +656,7 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         char host[256] = "unknown";
         gethostname(host, sizeof host);
         host[sizeof host - 1] = '\0';
+        o->created_us = now;
         lab_hub_campaign hc = {.name = cfg->name, .config_path = cfg->path, .config_text = cfg->text,
                                .config_sha256 = cfg->sha256, .seed = cfg->seed, .version = LAB_VERSION_STRING,
                                .host = host, .operator_name = cfg->operator_name, .access = cfg->access,

@@ -117,6 +117,7 @@ struct lab_orch {
     uint64_t seq;
 
     int64_t start_mono_us, last_note_us, resume_grace_until_us;
+    int64_t created_us;             /* wall clock: when the campaign was created (time budget) */
     int stopping;
     const char *end_status;         /* completed | exhausted | aborted once decided */
     char end_reason[256];

@@ -34,3 +34,22 @@ grep -q "time budget of 0.001 h spent" "$T/run2.log" || fail "the summary does n
 [ "$(q "select status from campaigns")" = exhausted ] || fail "campaign is $(q 'select status from campaigns')"
 [ "$(q "select count(*) from experiments where status not in ('measured','failed','cancelled')")" = 0 ] || fail "experiments left running"
 pass "time budget spent: exhausted after $(q "select count(*) from experiments where status='measured'") measured experiments"
+
+# The time budget counts from the campaign's creation, across a restart.
+PORT=$(free_port)
+DISPENSE=120s write_lab "$T" "$PORT" 60
+write_campaign "$T" "$PORT" 500 2
+sed -i 's/budget: {experiments: 500}/budget: {experiments: 500, hours: 0.002}/' "$T/campaign.yaml"   # 7.2 s
+DB="$T/restarted.db"
+"$LABLOOP" sim "$T/lab.yaml" >"$T/sim3.log" 2>&1 & PIDS+=($!)
+"$LABLOOP" run "$T/campaign.yaml" --db "$DB" >"$T/run3.log" 2>&1 & RUN=$!; PIDS+=($RUN)
+wait_until 20 q_atleast "select count(*) from steps where status='done'" 2 || fail "the campaign did not get going"
+kill -TERM "$RUN"; wait "$RUN" || true
+"$LABLOOP" run "$T/campaign.yaml" --db "$DB" >>"$T/run3.log" 2>&1 || fail "the resumed run exited $?"
+[ "$(q "select status from campaigns")" = exhausted ] || fail "campaign is $(q 'select status from campaigns')"
+[ "$(q "select count(*) from events where kind='campaign.resumed'")" = 1 ] || fail "the second run did not resume"
+# Nothing new is proposed once the budget is spent (steps under way finish).
+last=$(q "select (max(e.proposed_us) - c.created_us) / 1000 from experiments e, campaigns c")
+echo "last proposal at $last ms after creation (budget 7200 ms)"
+[ "$last" -lt 7700 ] || fail "experiments were proposed after the budget counted from creation ($last ms)"
+pass "time budget counted from creation across a restart (last proposal at $last ms of 7200)"
