@@ -505,6 +505,19 @@ static int s_check_value(s_ctx *c, const s_key *k, yaml_node_t *v, const char *p
 /* Check mapping m against keys. slots[i]: the value of keys[i] when present
  * and valid, else NULL. sec names the section in messages ("budget",
  * "step 'heat'"). Returns 0 when m is not a mapping (slots all NULL). */
+/* How messages name item i of a list: "device 'ot2'" when it has a name
+ * (its key field), else "devices[3]". */
+static const char *s_item_label(s_ctx *c, yaml_node_t *item, const char *key, const char *kind,
+                                const char *list, size_t i, char *buf, size_t n)
+{
+    const char *nm = lab_yscalar(lab_ymap_get(c->d, item, key));
+    if (nm)
+        snprintf(buf, n, "%s '%s'", kind, nm);
+    else
+        snprintf(buf, n, "%s[%zu]", list, i);
+    return buf;
+}
+
 static int s_check_map(s_ctx *c, yaml_node_t *m, const s_key *keys, const char *sec,
                        yaml_node_t **slots)
 {
@@ -750,11 +763,7 @@ static void s_load_dim(s_ctx *c, yaml_node_t *item, size_t idx)
     const s_key *K = s_dim_keys;
     yaml_node_t *v[S_MAXKEYS];
     char sec[128];
-    const char *nm = lab_yscalar(lab_ymap_get(c->d, item, "name"));
-    if (nm)
-        snprintf(sec, sizeof sec, "space '%s'", nm);
-    else
-        snprintf(sec, sizeof sec, "space[%zu]", idx);
+    s_item_label(c, item, "name", "space", "space", idx, sec, sizeof sec);
     if (!s_check_map(c, item, K, sec, v)) {
         c->space_ok = 0;
         return;
@@ -934,11 +943,7 @@ static void s_load_objectives(s_ctx *c, yaml_node_t *seq)
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
         char sec[128];
-        const char *nm = lab_yscalar(lab_ymap_get(c->d, item, "name"));
-        if (nm)
-            snprintf(sec, sizeof sec, "objective '%s'", nm);
-        else
-            snprintf(sec, sizeof sec, "objectives[%zu]", i);
+        s_item_label(c, item, "name", "objective", "objectives", i, sec, sizeof sec);
         lab_cfg_objective *o = &cfg->objectives[cfg->n_objectives++];
         if (!s_check_map(c, item, K, sec, v))
             continue;
@@ -1111,11 +1116,7 @@ static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out
         lab_cfg_step *st = &steps[i];
         c->step_nodes[i] = item;
         char sec[128];
-        const char *nm = lab_yscalar(lab_ymap_get(c->d, item, "step"));
-        if (nm)
-            snprintf(sec, sizeof sec, "step '%s'", nm);
-        else
-            snprintf(sec, sizeof sec, "workflow[%zu]", i);
+        s_item_label(c, item, "step", "step", "workflow", i, sec, sizeof sec);
         if (!s_check_map(c, item, K, sec, v))
             continue;
         yaml_node_t *name = SLOT(v, K, "step");
@@ -1166,11 +1167,7 @@ static void s_load_devices(s_ctx *c, yaml_node_t *seq)
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
         char sec[128];
-        const char *nm = lab_yscalar(lab_ymap_get(c->d, item, "name"));
-        if (nm)
-            snprintf(sec, sizeof sec, "device '%s'", nm);
-        else
-            snprintf(sec, sizeof sec, "devices[%zu]", i);
+        s_item_label(c, item, "name", "device", "devices", i, sec, sizeof sec);
         lab_cfg_device *dv = &cfg->devices[cfg->n_devices++];
         dv->capacity = 1;
         if (!s_check_map(c, item, K, sec, v))

@@ -20,13 +20,6 @@
 
 #define S_REQ_MAX 4096
 
-static const char *s_state_name(const lab_orch *o)
-{
-    if (o->end_status)
-        return o->end_status;
-    return o->state == LAB_CAMP_PAUSED ? "paused" : o->state == LAB_CAMP_HALTED ? "halted" : "running";
-}
-
 static const char *s_dev_state(lab_dev_state s)
 {
     return s == LAB_DEV_READY ? "ready" : s == LAB_DEV_LOST ? "lost" : "offline";
@@ -37,7 +30,7 @@ static json_t *s_status(lab_orch *o)
     int64_t now = lab_clock_mono_us();
     double elapsed = (double)(now - o->start_mono_us) / 1e6;
     json_t *j = json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", 1, "campaign",
-                          o->cfg->name, "status", s_state_name(o), "budget",
+                          o->cfg->name, "status", lab_orch_state_name(o), "budget",
                           (json_int_t)o->cfg->budget_experiments, "proposed", (json_int_t)o->n_exps,
                           "measured", (json_int_t)o->measured, "failed", (json_int_t)o->failed,
                           "in_flight", (json_int_t)o->n_active, "elapsed_s", elapsed);
@@ -121,7 +114,7 @@ static const char *s_act(lab_orch *o, const char *cmd, const char *user, const c
     }
     if (!strcmp(cmd, "pause")) {
         if (o->state != LAB_CAMP_RUNNING) {
-            snprintf(why, n, "campaign '%s' is %s, not running", o->cfg->name, s_state_name(o));
+            snprintf(why, n, "campaign '%s' is %s, not running", o->cfg->name, lab_orch_state_name(o));
             return why;
         }
         o->state = LAB_CAMP_PAUSED;
@@ -186,9 +179,9 @@ static void s_request(lab_orch *o, const char *id, size_t id_len, const char *bo
         const char *refused = s_act(o, cmd, user, host, reason, why, sizeof why);
         if (refused) {
             s_audit(o, user, host, cmd, reason, refused);
-            reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", s_state_name(o));
+            reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", lab_orch_state_name(o));
         } else {
-            reply = json_pack("{s:b, s:s}", "ok", 1, "status", s_state_name(o));
+            reply = json_pack("{s:b, s:s}", "ok", 1, "status", lab_orch_state_name(o));
         }
     }
     json_decref(req);

@@ -229,8 +229,7 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(INS_SAMPLE_LOC,                                                                    \
       "INSERT INTO sample_locations (sample, t_us, location, attempt_id)"                \
       " SELECT id, ?3, ?4, ?5 FROM samples WHERE campaign = ?1 AND label = ?2")           \
-    X(CAMPAIGN_SHA, "SELECT config_sha256 FROM campaigns WHERE id = ?1")                 \
-    X(CAMPAIGN_CREATED, "SELECT created_us FROM campaigns WHERE id = ?1")                 \
+    X(CAMPAIGN_ORIGIN, "SELECT config_sha256, created_us FROM campaigns WHERE id = ?1")  \
     X(INS_ARTIFACT,                                                                      \
       "INSERT INTO artifacts (sha256, size, media_type, name, attempt_id, content, created_us)" \
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                                             \
@@ -1006,26 +1005,9 @@ int lab_hub_record_artifact(lab_hub *h, const char *attempt_id, const char *name
     return s_run(h, st, what);
 }
 
-int lab_hub_campaign_created(lab_hub *h, int64_t campaign, int64_t *created_us)
+int lab_hub_campaign_origin(lab_hub *h, int64_t campaign, char *sha, size_t n, int64_t *created_us)
 {
-    sqlite3_stmt *st = s_stmt(h, S_CAMPAIGN_CREATED);
-    if (!st)
-        return LAB_EDB;
-    sqlite3_bind_int64(st, 1, campaign);
-    int rc = sqlite3_step(st), ret = 0;
-    if (rc == SQLITE_ROW)
-        *created_us = sqlite3_column_int64(st, 0);
-    else if (rc == SQLITE_DONE)
-        ret = s_fail(h, LAB_ENOTFOUND, "no campaign %lld in the hub", (long long)campaign);
-    else
-        ret = s_fail_sql(h, rc, "reading when a campaign was created");
-    sqlite3_reset(st);
-    return ret;
-}
-
-int lab_hub_campaign_sha256(lab_hub *h, int64_t campaign, char *sha, size_t n)
-{
-    sqlite3_stmt *st = s_stmt(h, S_CAMPAIGN_SHA);
+    sqlite3_stmt *st = s_stmt(h, S_CAMPAIGN_ORIGIN);
     if (!st)
         return LAB_EDB;
     sqlite3_bind_int64(st, 1, campaign);
@@ -1033,10 +1015,11 @@ int lab_hub_campaign_sha256(lab_hub *h, int64_t campaign, char *sha, size_t n)
     if (rc == SQLITE_ROW) {
         const char *s = (const char *)sqlite3_column_text(st, 0);
         snprintf(sha, n, "%s", s ? s : "");
+        *created_us = sqlite3_column_int64(st, 1);
     } else if (rc == SQLITE_DONE) {
         ret = s_fail(h, LAB_ENOTFOUND, "no campaign %lld in the hub", (long long)campaign);
     } else {
-        ret = s_fail_sql(h, rc, "reading a campaign's config hash");
+        ret = s_fail_sql(h, rc, "reading where a campaign came from");
     }
     sqlite3_reset(st);
     return ret;

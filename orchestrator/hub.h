@@ -147,10 +147,9 @@ int lab_hub_record_artifact(lab_hub *h, const char *attempt_id, const char *name
                             const char *media_type, const char *sha256_hex, int64_t size,
                             const void *content, size_t content_len, int64_t t_us);
 
-/* A campaign's stored config hash (hex, copied into sha, n bytes) and,
- * when created_us is not NULL, when it was created. */
-int lab_hub_campaign_sha256(lab_hub *h, int64_t campaign, char *sha, size_t n);
-int lab_hub_campaign_created(lab_hub *h, int64_t campaign, int64_t *created_us);
+/* What a campaign was started from: its config hash (hex, copied into sha,
+ * n bytes) and when it was created. */
+int lab_hub_campaign_origin(lab_hub *h, int64_t campaign, char *sha, size_t n, int64_t *created_us);
 
 /* Walk a campaign's experiments in seq order (resume). Strings are valid
  * during the callback only; objectives_json and error may be NULL. */

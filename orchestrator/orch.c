@@ -524,9 +524,11 @@ static void s_on_signal(uv_signal_t *h, int signum)
 
 /* ------------------------------------------------------------ lifecycle */
 
-static const char *s_state_name(lab_camp_state s)
+const char *lab_orch_state_name(const lab_orch *o)
 {
-    return s == LAB_CAMP_PAUSED ? "paused" : s == LAB_CAMP_HALTED ? "halted" : "running";
+    if (o->end_status)
+        return o->end_status;
+    return o->state == LAB_CAMP_PAUSED ? "paused" : o->state == LAB_CAMP_HALTED ? "halted" : "running";
 }
 
 /* The hub's folder is made when missing (like `mkdir -p`), so a config's
@@ -627,7 +629,11 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                         cfg->name, o->db_path, status);
             goto fail;
         }
-        lab_hub_campaign_sha256(o->hub, o->campaign_id, sha, sizeof sha);
+        if (lab_hub_campaign_origin(o->hub, o->campaign_id, sha, sizeof sha, &o->created_us) < 0) {
+            lab_err_set(err, LAB_EDB, "reading campaign '%s' from %s: %s", cfg->name, o->db_path,
+                        lab_hub_errmsg(o->hub));
+            goto fail;
+        }
         if (strcmp(sha, cfg->sha256) != 0) {
             lab_err_set(err, LAB_ESTATE,
                         "campaign '%s' in %s was started from a different config (sha256 %.12s..., this file %.12s...); "
@@ -635,23 +641,21 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                         cfg->name, o->db_path, sha, cfg->sha256);
             goto fail;
         }
-        if (lab_hub_campaign_created(o->hub, o->campaign_id, &o->created_us) < 0)
-            o->created_us = now;
         o->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
                                                                                           : LAB_CAMP_RUNNING;
         if (lab_sched_resume(o, err) < 0)
             goto fail;
         lab_orch_event(o, "campaign.resumed", cfg->name,
-                       json_pack("{s:s, s:I, s:I, s:I}", "status", s_state_name(o->state),
+                       json_pack("{s:s, s:I, s:I, s:I}", "status", lab_orch_state_name(o),
                                  "experiments", (json_int_t)o->n_exps, "measured", (json_int_t)o->measured,
                                  "in_flight", (json_int_t)o->n_active));
-        if (lab_hub_set_campaign_status(o->hub, o->campaign_id, s_state_name(o->state), now) < 0) {
+        if (lab_hub_set_campaign_status(o->hub, o->campaign_id, lab_orch_state_name(o), now) < 0) {
             lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
             goto fail;
         }
         if (o->opts.progress)
             fprintf(o->opts.progress, "resuming campaign %s (%s): %ld experiments so far, %ld in flight\n",
-                    cfg->name, s_state_name(o->state), o->n_exps, o->n_active);
+                    cfg->name, lab_orch_state_name(o), o->n_exps, o->n_active);
     } else {
         char host[256] = "unknown";
         gethostname(host, sizeof host);

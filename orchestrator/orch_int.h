@@ -140,6 +140,9 @@ struct lab_orch {
 
 /* orch.c */
 int64_t lab_orch_now(void);
+/* The campaign's state as the hub and operators name it: running, paused,
+ * halted, or the end it is heading for (completed, exhausted, aborted). */
+const char *lab_orch_state_name(const lab_orch *o);
 void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail);
 void lab_orch_fatal(lab_orch *o, const char *what);
 void lab_orch_send(lab_orch *o, const char *dev, lab_env *env);

@@ -26,6 +26,21 @@
 
 static void s_release_successors(lab_orch *o, lab_exp *x, size_t s);
 
+/* Make room for one more element in *arr (n used of *cap, elem bytes each),
+ * doubling from first. Returns 0, or -1 (array untouched) out of memory. */
+static int s_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? 2 * *cap : first;
+    void *p = realloc(*(void **)arr, c * elem);
+    if (!p)
+        return -1;
+    *(void **)arr = p;
+    *cap = c;
+    return 0;
+}
+
 static int s_better(const lab_orch *o, double a, double b)
 {
     return o->cfg->objectives[0].maximize ? a > b : a < b;
@@ -151,15 +166,9 @@ static void s_release_reservations(lab_exp *x, size_t n_steps)
 static void s_tell(lab_orch *o, lab_exp *x, lab_outcome outcome)
 {
     if (o->asking) {              /* the planner is busy on the thread pool: later */
-        if (o->n_deferred == o->cap_deferred) {
-            size_t cap = o->cap_deferred ? 2 * o->cap_deferred : 16;
-            lab_tell *d = realloc(o->deferred, cap * sizeof *d);
-            if (!d) {
-                lab_error("out of memory: outcome of experiment %ld not told to the planner", x->seq);
-                return;
-            }
-            o->deferred = d;
-            o->cap_deferred = cap;
+        if (s_grow(&o->deferred, o->n_deferred, &o->cap_deferred, sizeof *o->deferred, 16) < 0) {
+            lab_error("out of memory: outcome of experiment %ld not told to the planner", x->seq);
+            return;
         }
         o->deferred[o->n_deferred++] = (lab_tell){x, outcome};
         return;
@@ -362,27 +371,15 @@ static json_t *s_values_json(const Labloop__StepResult *r)
  * makes it durable (lab_sched_committed). */
 static void s_note_done(lab_orch *o, int64_t dispatched_us)
 {
-    if (o->n_uncommitted == o->cap_uncommitted) {
-        size_t cap = o->cap_uncommitted ? 2 * o->cap_uncommitted : 256;
-        int64_t *u = realloc(o->uncommitted_us, cap * sizeof *u);
-        if (!u)
-            return;
-        o->uncommitted_us = u;
-        o->cap_uncommitted = cap;
-    }
+    if (s_grow(&o->uncommitted_us, o->n_uncommitted, &o->cap_uncommitted, sizeof *o->uncommitted_us, 256) < 0)
+        return;
     o->uncommitted_us[o->n_uncommitted++] = dispatched_us;
 }
 
 static void s_record_latency(lab_orch *o, int64_t us)
 {
-    if (o->n_lat == o->cap_lat) {
-        size_t cap = o->cap_lat ? 2 * o->cap_lat : 1024;
-        double *l = realloc(o->lat_us, cap * sizeof *l);
-        if (!l)
-            return;
-        o->lat_us = l;
-        o->cap_lat = cap;
-    }
+    if (s_grow(&o->lat_us, o->n_lat, &o->cap_lat, sizeof *o->lat_us, 1024) < 0)
+        return;
     o->lat_us[o->n_lat++] = (double)us;
 }
 

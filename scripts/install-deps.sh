@@ -12,6 +12,7 @@ PACKAGES=(
   python3-zmq python3-protobuf protobuf-compiler
   liblapacke-dev libopenblas-dev libnlopt-dev
   libmicrohttpd-dev chromium
+  python3 curl bc procps   # used by the integration tests
 )
 
 # The dashboard's browser test (tests/integration/test_dashboard.sh) drives

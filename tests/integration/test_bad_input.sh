@@ -40,12 +40,14 @@ pass "campaign completed; $bad bad messages and the refusals are in the hub's ev
 PORT=$(free_port)
 DISPENSE=60s write_lab "$T" "$PORT" 120
 write_campaign "$T" "$PORT" 4 1
-sed -i 's/  - {name: ot2, capabilities: \[liquid_handler\]}/  - {name: ot2, capabilities: [liquid_handler]}\n  - {name: mangler, capabilities: [liquid_handler]}/' "$T/campaign.yaml"
+sed -i 's/  - {name: ot2, capabilities: \[liquid_handler\]}/  - {name: ot2, capabilities: [liquid_handler]}\n  - {name: mangler, capabilities: [liquid_handler]}\n  - {name: liar, capabilities: [liquid_handler]}/' "$T/campaign.yaml"
 grep -q mangler "$T/campaign.yaml" || fail "test setup: no mangler device"
 DB="$T/campaign2.db"
 "$Z" "tcp://127.0.0.1:$PORT" mangler mangle liquid_handler >"$T/mangle.log" 2>&1 & MANGLE=$!; PIDS+=($MANGLE)
 "$LABLOOP" run "$T/campaign.yaml" --db "$DB" >"$T/run2.log" 2>&1 & RUN=$!; PIDS+=($RUN)
 wait_until 20 grep -q "mangled:" "$T/mangle.log" || fail "the mangler never got a step"
+"$Z" "tcp://127.0.0.1:$PORT" liar badartifact liquid_handler >"$T/liar.log" 2>&1 & PIDS+=($!)
+wait_until 20 grep -q "lied about" "$T/liar.log" || fail "the liar never got a step"
 "$LABLOOP" sim "$T/lab.yaml" >"$T/sim2.log" 2>&1 & PIDS+=($!)
 wait "$RUN" || fail "labloop run exited $? after a mangled attempt id"
 cat "$T/mangle.log"
@@ -53,3 +55,7 @@ cat "$T/mangle.log"
 [ "$(q "select count(*) from steps where device='mangler' and status='done'")" = 0 ] || fail "a mangled result was taken as done"
 [ "$(q "select count(*) from steps where device='mangler' and status='lost'")" = 1 ] || fail "the mangler's attempt was not ended as lost"
 pass "a mangled attempt id is ignored; the campaign completed"
+[ "$(q "select count(*) from artifacts where name='spectrum.csv' and content is null")" = 1 ] || fail "an artifact whose bytes do not match its hash was stored with them"
+[ "$(q "select count(*) from artifacts where content is not null")" = 0 ] || fail "unverified artifact bytes in the hub"
+[ "$(q "select count(*) from events where kind='message.bad' and detail like '%does not match its sha256%'")" = 1 ] || fail "the mismatch was not logged"
+pass "an artifact whose bytes do not match its sha256 is recorded by hash only and logged"

@@ -7,6 +7,8 @@
  *   KIND: hello | garbage | badsig | badversion | oversize | noenvelope | extraframes | result
  *         | mangle (register, take one step request, answer it DONE under a
  *           mangled attempt id "<...>/0<n>", then leave)
+ *         | badartifact (the same, but answer under the right id with an
+ *           artifact whose bytes do not match its sha256)
  * Prints "reply: <kind> <detail>" or "reply: none"; exits 0 unless the
  * socket could not be used. */
 #include <stdio.h>
@@ -49,7 +51,8 @@ int main(int argc, char **argv)
     }
     uint8_t sig[LAB_SIG_LEN] = {'L', 'A', 'B', LAB_PROTO_VERSION};
     int rc = 0;
-    if (!strcmp(kind, "mangle")) {
+    if (!strcmp(kind, "mangle") || !strcmp(kind, "badartifact")) {
+        int lie = !strcmp(kind, "badartifact");
         lab_env env = LABLOOP__ENVELOPE__INIT;
         Labloop__Hello h = LABLOOP__HELLO__INIT;
         char *caps[] = {(char *)cap};
@@ -76,13 +79,27 @@ int main(int argc, char **argv)
                 const char *slash = strrchr(a, '/');
                 snprintf(bad, sizeof bad, "%.*s/0%s", (int)(slash ? slash - a : 0), a, slash ? slash + 1 : a);
                 Labloop__StepResult r = LABLOOP__STEP_RESULT__INIT;
-                r.attempt_id = bad;
+                r.attempt_id = lie ? (char *)a : bad;
                 r.status = LABLOOP__STEP_RESULT__STATUS__DONE;
+                Labloop__Artifact art = LABLOOP__ARTIFACT__INIT;
+                Labloop__Artifact *arts[1] = {&art};
+                uint8_t zeros[32] = {0};
+                if (lie) {
+                    art.name = (char *)"spectrum.csv";
+                    art.media_type = (char *)"text/csv";
+                    art.sha256.data = zeros;           /* not the hash of the bytes */
+                    art.sha256.len = sizeof zeros;
+                    art.content.data = (uint8_t *)"510,42\n";
+                    art.content.len = 7;
+                    art.size = 7;
+                    r.artifacts = arts;
+                    r.n_artifacts = 1;
+                }
                 lab_env out = LABLOOP__ENVELOPE__INIT;
                 out.body_case = LABLOOP__ENVELOPE__BODY_STEP_RESULT;
                 out.step_result = &r;
                 lab_env_send(s, NULL, &out, NULL);
-                printf("mangled: %s -> %s\n", a, bad);
+                printf(lie ? "lied about an artifact of %s\n" : "mangled: %s -> %s\n", a, bad);
                 lab_env_free(in);
                 zmq_poll(&it, 1, 300);
                 break;
