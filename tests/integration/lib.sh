@@ -17,8 +17,25 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -25 "$f"; }; done >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
+# free_port: a port P such that P and P + 1 (the campaign's device and
+# control endpoints) are both free on loopback. Taken below the kernel's
+# ephemeral range, so the outgoing connections of workers that are already
+# running (each reconnect takes a new ephemeral port) cannot take it first.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  python3 -c '
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+while True:
+    p = random.randrange(10000, max(lo - 2, 10002))
+    socks = []
+    try:
+        for q in (p, p + 1):
+            s = socket.socket(); socks.append(s); s.bind(("127.0.0.1", q))
+    except OSError:
+        continue
+    finally:
+        for s in socks: s.close()
+    print(p); break'
 }
 
 # wait_until SECONDS CMD...: run CMD until it succeeds or the deadline passes.
