@@ -107,16 +107,29 @@ static int s_truth(const lab_sim_lab *lab)
     return 0;
 }
 
+/* Fork and exec one device worker. SIGINT/SIGTERM are blocked around the
+ * fork: a child that has not exec'd yet still carries our handler, which
+ * would swallow a stop signal sent in that window. The child puts the
+ * default actions back before unblocking, so a pending stop ends it. */
 static pid_t s_spawn(const char *self, const char *lab_path, const char *device, int verbose)
 {
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop, &old);
     pid_t pid = fork();
     if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         char *args[] = {(char *)"labloop", (char *)"sim", (char *)lab_path, (char *)"--device",
                         (char *)device, verbose ? (char *)"--verbose" : NULL, NULL};
         execv(self, args);
         fprintf(stderr, "labloop sim: cannot start %s: %s\n", self, strerror(errno));
         _exit(127);
     }
+    sigprocmask(SIG_SETMASK, &old, NULL);
     return pid;
 }
 
@@ -142,7 +155,7 @@ static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
     pid_t *pids = calloc(lab->n_devices, sizeof *pids);
     if (!pids)
         return 1;
-    for (size_t i = 0; i < lab->n_devices; i++)
+    for (size_t i = 0; i < lab->n_devices && !s_stop_signal; i++)
         pids[i] = s_spawn(self, lab->path, lab->devices[i].name, verbose);
     lab_info("lab '%s': %zu device workers started, connecting to %s (speed x%g)", lab->name,
              lab->n_devices, lab->endpoint, lab->speed);
