@@ -15,11 +15,14 @@
 #include "orchestrator/hub.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -259,6 +262,7 @@ struct lab_hub {
     int readonly;
     int in_tx;                   /* BEGIN ran, COMMIT not yet */
     int tx_lost;                 /* SQLite rolled the open transaction back */
+    int wal_fd;                  /* deferred sync: the write-ahead log, else -1 */
     sqlite3_stmt *stmt[S_STMT_COUNT];
     char errmsg[LAB_ERR_MSG_MAX];
 };
@@ -281,19 +285,20 @@ static int s_fail_sql(lab_hub *h, int rc, const char *what)
 {
     int ext = sqlite3_extended_errcode(h->db);
     const char *msg = sqlite3_errmsg(h->db);
+    const char *w = what ? what : "", *sep = what ? ": " : "";
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-            return s_fail(h, LAB_ESTATE, "%s: already in the hub (%s)", what, msg);
+            return s_fail(h, LAB_ESTATE, "%s%salready in the hub (%s)", w, sep, msg);
         if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
-            return s_fail(h, LAB_ENOTFOUND, "%s: refers to a row that is not in the hub (%s)",
-                          what, msg);
+            return s_fail(h, LAB_ENOTFOUND, "%s%srefers to a row that is not in the hub (%s)",
+                          w, sep, msg);
         if (ext == SQLITE_CONSTRAINT_TRIGGER)
-            return s_fail(h, LAB_ESTATE, "%s: %s", what, msg);
-        return s_fail(h, LAB_EINVAL, "%s: invalid value (%s)", what, msg);
+            return s_fail(h, LAB_ESTATE, "%s%s%s", w, sep, msg);
+        return s_fail(h, LAB_EINVAL, "%s%sinvalid value (%s)", w, sep, msg);
     }
     lab_err e;
     lab_err_clear(&e);
-    int code = lab_err_from_sqlite(&e, rc, msg, what);
+    int code = what ? lab_err_from_sqlite(&e, rc, msg, what) : lab_err_set(&e, LAB_EDB, "%s", msg);
     /* Some errors (full disk, I/O, out of memory) make SQLite roll back the
      * whole transaction: every write since the last commit is gone. */
     if (h->in_tx && sqlite3_get_autocommit(h->db)) {
@@ -302,6 +307,23 @@ static int s_fail_sql(lab_hub *h, int rc, const char *what)
         return s_fail(h, code, "%s; the open transaction was rolled back", e.msg);
     }
     return s_fail(h, code, "%s", e.msg);
+}
+
+/* Put the words for what failed in front of the message: formatted only
+ * when there is a failure (the write path runs thousands of times a second). */
+static int s_ctx(lab_hub *h, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int s_ctx(lab_hub *h, int ret, const char *fmt, ...)
+{
+    if (ret >= 0)
+        return ret;
+    char pre[256], msg[LAB_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof msg, "%s", h->errmsg);
+    snprintf(h->errmsg, sizeof h->errmsg, "%s: %s", pre, msg);
+    return ret;
 }
 
 static int s_to_err(const lab_hub *h, int code, lab_err *err)
@@ -362,11 +384,12 @@ static int s_exec(lab_hub *h, const char *sql, const char *what)
 /* Join (or open) the group transaction before a write. */
 static int s_write_begin(lab_hub *h, const char *what)
 {
+    const char *w = what ? what : "", *sep = what ? ": " : "";
     if (h->readonly)
-        return s_fail(h, LAB_ESTATE, "%s: hub '%s' is open read-only", what, h->path);
+        return s_fail(h, LAB_ESTATE, "%s%shub '%s' is open read-only", w, sep, h->path);
     if (h->tx_lost)
-        return s_fail(h, LAB_EDB, "%s: an earlier write failed and rolled back the "
-                      "transaction; commit to report it before writing again", what);
+        return s_fail(h, LAB_EDB, "%s%san earlier write failed and rolled back the "
+                      "transaction; commit to report it before writing again", w, sep);
     if (h->in_tx)
         return 0;
     sqlite3_stmt *st = s_stmt(h, S_BEGIN);
@@ -391,6 +414,14 @@ static sqlite3_stmt *s_write_stmt(lab_hub *h, int which, const char *what, int *
 }
 
 /* ---- open / close ---- */
+
+/* Process-wide, before SQLite's first use: no memory statistics (they take
+ * a global mutex on every allocation; labloop never reads them). */
+static pthread_once_t s_setup_once = PTHREAD_ONCE_INIT;
+static void s_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
 
 static int s_pragma_int(lab_hub *h, const char *sql, int64_t *v)
 {
@@ -479,12 +510,14 @@ static lab_hub *s_open(const char *path, int readonly, lab_err *err)
         return NULL;
     }
     h->readonly = readonly;
+    h->wal_fd = -1;
     int ret = 0;
     struct stat sb;
     if (readonly && stat(path, &sb) != 0) {
         ret = s_fail(h, LAB_ENOTFOUND, "cannot open hub '%s': %s", path, strerror(errno));
         goto fail;
     }
+    pthread_once(&s_setup_once, s_setup);
     int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     int rc = sqlite3_open_v2(path, &h->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -563,6 +596,8 @@ void lab_hub_destroy(lab_hub **hp)
     for (int i = 0; i < S_STMT_COUNT; i++)
         sqlite3_finalize(h->stmt[i]);
     sqlite3_close(h->db);
+    if (h->wal_fd >= 0)
+        close(h->wal_fd);
     free(h->path);
     free(h);
     *hp = NULL;
@@ -591,6 +626,28 @@ int lab_hub_commit(lab_hub *h, lab_err *err)
     }
     h->in_tx = 0;
     return s_to_err(h, ret, err);
+}
+
+int lab_hub_defer_sync(lab_hub *h, lab_err *err)
+{
+    if (h->wal_fd >= 0)
+        return h->wal_fd;
+    if (h->readonly || h->in_tx)
+        return lab_err_set(err, LAB_EINVAL, "hub '%s': deferred sync needs the writing handle "
+                           "between transactions", h->path);
+    const char *db = sqlite3_db_filename(h->db, "main");
+    const char *wal = db ? sqlite3_filename_wal(db) : NULL;
+    int fd = wal ? open(wal, O_RDWR | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return lab_err_set(err, LAB_EIO, "hub '%s': cannot open its write-ahead log: %s", h->path,
+                           wal ? strerror(errno) : "no file name");
+    int ret = s_exec(h, "PRAGMA synchronous = NORMAL", "configuring the hub for deferred sync");
+    if (ret < 0) {
+        close(fd);
+        return s_to_err(h, ret, err);
+    }
+    h->wal_fd = fd;
+    return fd;
 }
 
 int lab_hub_dirty(const lab_hub *h)
@@ -666,7 +723,7 @@ int lab_hub_find_campaign(lab_hub *h, const char *name, int64_t *id, char *statu
 static int s_changed(lab_hub *h, int ret, const char *what)
 {
     if (ret == 0 && sqlite3_changes(h->db) == 0)
-        return s_fail(h, LAB_ENOTFOUND, "%s: no such row in the hub", what);
+        return s_fail(h, LAB_ENOTFOUND, "%s%sno such row in the hub", what ? what : "", what ? ": " : "");
     return ret;
 }
 
@@ -730,12 +787,10 @@ int lab_hub_record_experiment(lab_hub *h, int64_t campaign, int64_t seq, const c
                               const char *origin, const char *provenance_json,
                               const char *status, int64_t t_us)
 {
-    char what[96];
-    snprintf(what, sizeof what, "recording experiment %lld", (long long)seq);
     int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_INS_EXPERIMENT, what, &ret);
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_EXPERIMENT, NULL, &ret);
     if (!st)
-        return ret;
+        return s_ctx(h, ret, "recording experiment %lld", (long long)seq);
     sqlite3_bind_int64(st, 1, campaign);
     sqlite3_bind_int64(st, 2, seq);
     s_bind_text(st, 3, params_json);
@@ -743,7 +798,7 @@ int lab_hub_record_experiment(lab_hub *h, int64_t campaign, int64_t seq, const c
     s_bind_text(st, 5, provenance_json);
     s_bind_text(st, 6, status);
     sqlite3_bind_int64(st, 7, t_us);
-    return s_run(h, st, what);
+    return s_ctx(h, s_run(h, st, NULL), "recording experiment %lld", (long long)seq);
 }
 
 int lab_hub_set_experiment_status(lab_hub *h, int64_t campaign, int64_t seq, const char *status,
@@ -751,31 +806,27 @@ int lab_hub_set_experiment_status(lab_hub *h, int64_t campaign, int64_t seq, con
 {
     if (!status)
         return s_fail(h, LAB_EINVAL, "setting an experiment's status: no status");
-    char what[128];
-    snprintf(what, sizeof what, "setting experiment %lld to '%s'", (long long)seq, status);
     int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_SET_EXPERIMENT, what, &ret);
+    sqlite3_stmt *st = s_write_stmt(h, S_SET_EXPERIMENT, NULL, &ret);
     if (!st)
-        return ret;
+        return s_ctx(h, ret, "setting experiment %lld to '%s'", (long long)seq, status);
     sqlite3_bind_int64(st, 1, campaign);
     sqlite3_bind_int64(st, 2, seq);
     s_bind_text(st, 3, status);
     s_bind_text(st, 4, objectives_json);
     s_bind_text(st, 5, error);
     sqlite3_bind_int64(st, 6, t_us);
-    return s_changed(h, s_run(h, st, what), what);
+    return s_ctx(h, s_changed(h, s_run(h, st, NULL), NULL), "setting experiment %lld to '%s'", (long long)seq, status);
 }
 
 int lab_hub_record_step(lab_hub *h, const lab_hub_step *s)
 {
     if (!s || !s->attempt_id || !s->step)
         return s_fail(h, LAB_EINVAL, "recording a step: no attempt id or step name");
-    char what[192];
-    snprintf(what, sizeof what, "recording step attempt '%s'", s->attempt_id);
     int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_INS_STEP, what, &ret);
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_STEP, NULL, &ret);
     if (!st)
-        return ret;
+        return s_ctx(h, ret, "recording step attempt '%s'", s->attempt_id);
     s_bind_text(st, 1, s->attempt_id);
     sqlite3_bind_int64(st, 2, s->campaign);
     sqlite3_bind_int64(st, 3, s->experiment);
@@ -785,7 +836,7 @@ int lab_hub_record_step(lab_hub *h, const lab_hub_step *s)
     s_bind_text(st, 7, s->status);
     s_bind_text(st, 8, s->params_json);
     sqlite3_bind_int64(st, 9, s->queued_us);
-    return s_run(h, st, what);
+    return s_ctx(h, s_run(h, st, NULL), "recording step attempt '%s'", s->attempt_id);
 }
 
 int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *status,
@@ -794,12 +845,10 @@ int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *stat
 {
     if (!attempt_id)
         return s_fail(h, LAB_EINVAL, "updating a step: no attempt id");
-    char what[192];
-    snprintf(what, sizeof what, "updating step attempt '%s'", attempt_id);
     int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_SET_STEP, what, &ret);
+    sqlite3_stmt *st = s_write_stmt(h, S_SET_STEP, NULL, &ret);
     if (!st)
-        return ret;
+        return s_ctx(h, ret, "updating step attempt '%s'", attempt_id);
     s_bind_text(st, 1, attempt_id);
     s_bind_text(st, 2, status);
     s_bind_text(st, 3, device);
@@ -807,7 +856,7 @@ int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *stat
     sqlite3_bind_int64(st, 5, finished_us);
     s_bind_text(st, 6, values_json);
     s_bind_text(st, 7, error);
-    return s_changed(h, s_run(h, st, what), what);
+    return s_ctx(h, s_changed(h, s_run(h, st, NULL), NULL), "updating step attempt '%s'", attempt_id);
 }
 
 int lab_hub_record_event(lab_hub *h, int64_t campaign, int64_t t_us, const char *kind,
@@ -938,18 +987,16 @@ int lab_hub_record_sample(lab_hub *h, int64_t campaign, int64_t experiment, cons
 {
     if (!label)
         return s_fail(h, LAB_EINVAL, "recording a sample: no label");
-    char what[192];
-    snprintf(what, sizeof what, "recording sample '%s'", label);
     int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_INS_SAMPLE, what, &ret);
+    sqlite3_stmt *st = s_write_stmt(h, S_INS_SAMPLE, NULL, &ret);
     if (!st)
-        return ret;
+        return s_ctx(h, ret, "recording sample '%s'", label);
     sqlite3_bind_int64(st, 1, campaign);
     sqlite3_bind_int64(st, 2, experiment);
     s_bind_text(st, 3, label);
     s_bind_text(st, 4, location);
     sqlite3_bind_int64(st, 5, t_us);
-    return s_run(h, st, what);
+    return s_ctx(h, s_run(h, st, NULL), "recording sample '%s'", label);
 }
 
 int lab_hub_move_sample(lab_hub *h, int64_t campaign, const char *label, const char *location,
@@ -957,27 +1004,25 @@ int lab_hub_move_sample(lab_hub *h, int64_t campaign, const char *label, const c
 {
     if (!label || !location)
         return s_fail(h, LAB_EINVAL, "moving a sample: no label or location");
-    char what[192];
-    snprintf(what, sizeof what, "moving sample '%s' to '%s'", label, location);
     int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_SET_SAMPLE, what, &ret);
+    sqlite3_stmt *st = s_write_stmt(h, S_SET_SAMPLE, NULL, &ret);
     if (!st)
-        return ret;
+        return s_ctx(h, ret, "moving sample '%s' to '%s'", label, location);
     sqlite3_bind_int64(st, 1, campaign);
     s_bind_text(st, 2, label);
     s_bind_text(st, 3, location);
     sqlite3_bind_int64(st, 4, t_us);
-    if ((ret = s_changed(h, s_run(h, st, what), what)) < 0)
-        return ret;
-    st = s_write_stmt(h, S_INS_SAMPLE_LOC, what, &ret);
+    if ((ret = s_changed(h, s_run(h, st, NULL), NULL)) < 0)
+        return s_ctx(h, ret, "moving sample '%s' to '%s'", label, location);
+    st = s_write_stmt(h, S_INS_SAMPLE_LOC, NULL, &ret);
     if (!st)
-        return ret;
+        return s_ctx(h, ret, "moving sample '%s' to '%s'", label, location);
     sqlite3_bind_int64(st, 1, campaign);
     s_bind_text(st, 2, label);
     sqlite3_bind_int64(st, 3, t_us);
     s_bind_text(st, 4, location);
     s_bind_text(st, 5, attempt_id);
-    return s_run(h, st, what);
+    return s_ctx(h, s_run(h, st, NULL), "moving sample '%s' to '%s'", label, location);
 }
 
 int lab_hub_record_artifact(lab_hub *h, const char *attempt_id, const char *name,

@@ -35,6 +35,16 @@ void lab_hub_destroy(lab_hub **h);
  * nothing to commit) or < 0 with err set; on failure the transaction's writes
  * are lost and the caller must not acknowledge them. */
 int lab_hub_commit(lab_hub *h, lab_err *err);
+/* Deferred durability, for a writer that must not wait for the disk on its
+ * own thread. From now on COMMIT does not wait for the disk (synchronous =
+ * NORMAL: every commit stays atomic and the file consistent after a crash,
+ * but the last ones may be lost); the caller makes them durable by running
+ * fdatasync() on the returned descriptor (the hub's write-ahead log, owned
+ * by the hub), on any thread: every commit that returned before that
+ * fdatasync started is on disk once it returns. Call between transactions,
+ * after the first commit (the log exists from then on). Returns the
+ * descriptor, or < 0 with err set, and then commits stay synchronous. */
+int lab_hub_defer_sync(lab_hub *h, lab_err *err);
 /* 1 when writes are waiting for a commit. */
 int lab_hub_dirty(const lab_hub *h);
 /* Last error message of this handle (for writes, which return only a code). */

@@ -27,6 +27,9 @@
 #define S_TICK_MS 50
 #define S_WAITING_NOTE_US (10 * 1000000LL)
 #define S_NUDGE_US 500000
+/* How long a busy device's durable acks wait for a step request to ride on
+ * (well inside the worker's 3 s re-send). */
+#define S_ACK_HOLD_US 50000
 /* After a restart, devices get this long (at least) to say hello again
  * before their attempts in flight count as lost. */
 #define S_RESUME_GRACE_US (10 * 1000000LL)
@@ -55,39 +58,79 @@ void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *
     json_decref(detail);
 }
 
-/* The queued Ack for dev, if it was queued before the last commit. */
-static lab_out *s_committed_ack(lab_orch *o, const char *dev)
+/* A device's durable acks ride on the next message to it; one that stays
+ * busy gets them on their own after S_ACK_HOLD_US (s_send_held_acks), an
+ * idle one at the end of the loop turn. Holding them saves a message each
+ * way per step when steps follow each other quickly. */
+static void s_free_acks(lab_device *d)
 {
-    for (lab_out *p = o->out_head; p && p->committed; p = p->next)
-        if (!p->control && !p->sent_along && p->env->body_case == LABLOOP__ENVELOPE__BODY_ACK &&
-            !strcmp(p->id, dev))
-            return p;
-    return NULL;
+    for (size_t i = 0; i < d->n_acks; i++)
+        free(d->acks[i]);
+    d->n_acks = 0;
+}
+
+static void s_hold_acks(lab_orch *o, lab_out *q)
+{
+    lab_device *d = lab_orch_device(o, q->id);
+    if (!d)
+        return;
+    if (d->n_acks + q->ack.n_attempt_ids > d->cap_acks) {
+        size_t cap = (d->n_acks + q->ack.n_attempt_ids) * 2;
+        char **a = realloc(d->acks, cap * sizeof *a);
+        if (!a)
+            return;          /* not acked now: the worker sends the result again */
+        d->acks = a;
+        d->cap_acks = cap;
+    }
+    if (!d->n_acks)
+        d->acks_since_us = lab_clock_mono_us();
+    for (size_t i = 0; i < q->ack.n_attempt_ids; i++) {
+        d->acks[d->n_acks++] = q->ack_ids[i];
+        q->ack_ids[i] = NULL;
+    }
+    q->ack.n_attempt_ids = 0;
 }
 
 void lab_orch_send(lab_orch *o, const char *dev, lab_env *env)
 {
-    /* Durable acks for dev ride along instead of going in a message of
-     * their own; the emptied Ack entry is then skipped by s_flush. */
-    lab_out *ack = env->body_case != LABLOOP__ENVELOPE__BODY_ACK ? s_committed_ack(o, dev) : NULL;
-    if (ack && ack->ack.n_attempt_ids) {
-        env->acks = ack->ack.attempt_ids;
-        env->n_acks = ack->ack.n_attempt_ids;
+    lab_device *d = lab_orch_device(o, dev);
+    if (d && d->n_acks && env->body_case != LABLOOP__ENVELOPE__BODY_ACK) {
+        env->acks = d->acks;
+        env->n_acks = d->n_acks;
     }
     env->seq = ++o->seq;
     lab_err e = {0};
     if (lab_env_send(o->dev_sock, dev, env, &e) < 0) {
-        lab_device *d = lab_orch_device(o, dev);
         if (d && d->state == LAB_DEV_READY)
             lab_warn("send %s to '%s' failed: %s", lab_env_kind(env), dev, e.msg);
         else
             lab_debug("send %s to '%s' (not connected) failed: %s", lab_env_kind(env), dev, e.msg);
+    } else if (env->n_acks) {
+        s_free_acks(d);
     }
-    else if (env->n_acks)
-        ack->sent_along = 1;
     env->acks = NULL;
     env->n_acks = 0;
     o->sent++;
+}
+
+/* Acks that found no message to ride on: to idle devices now, to busy ones
+ * once they have waited S_ACK_HOLD_US (the tick's flush sends those). */
+static void s_send_held_acks(lab_orch *o)
+{
+    int64_t now = lab_clock_mono_us();
+    for (size_t i = 0; i < o->cfg->n_devices; i++) {
+        lab_device *d = &o->devices[i];
+        if (!d->n_acks || (d->running > 0 && !o->stopping && now - d->acks_since_us < S_ACK_HOLD_US))
+            continue;
+        Labloop__Ack ack = LABLOOP__ACK__INIT;
+        ack.attempt_ids = d->acks;
+        ack.n_attempt_ids = d->n_acks;
+        lab_env env = LABLOOP__ENVELOPE__INIT;
+        env.body_case = LABLOOP__ENVELOPE__BODY_ACK;
+        env.ack = &ack;
+        lab_orch_send(o, d->cfg->name, &env);
+        s_free_acks(d);      /* sent or not: an unreachable worker sends its results again */
+    }
 }
 
 static lab_out *s_queue(lab_orch *o, const char *dev)
@@ -149,7 +192,7 @@ void lab_orch_queue_ack(lab_orch *o, const char *dev, const char *attempt)
     /* Merge into an Ack still waiting for its commit (never into one that is
      * already durable or sent along: these ids are not durable yet). */
     for (lab_out *p = o->out_head; p && !q; p = p->next)
-        if (!p->control && !p->committed && !p->sent_along &&
+        if (!p->control && !p->committed &&
             p->env->body_case == LABLOOP__ENVELOPE__BODY_ACK && !strcmp(p->id, dev))
             q = p;
     if (!q) {
@@ -176,31 +219,17 @@ static void s_send_control_reply(lab_orch *o, lab_out *q)
         lab_warn("control reply not sent: %s", zmq_strerror(zmq_errno()));
 }
 
-/* Commit, then send what waited for it. Called by zloop before sleeping. */
-static int s_flush(void *arg)
+/* What was queued before the last commit (all: everything queued) is on
+ * disk: acks wait on their devices for a message to ride on, the rest goes
+ * out, and the experiments in that commit may be dispatched. */
+static void s_durable(lab_orch *o, int all)
 {
-    lab_orch *o = arg;
-    lab_err e = {0};
-    if (lab_hub_dirty(o->hub)) {
-        if (lab_hub_commit(o->hub, &e) < 0) {
-            if (!o->fatal) {
-                o->fatal = 1;
-                o->fatal_err = e;
-                lab_error("hub commit failed, stopping without acknowledging: %s", e.msg);
-                o->stopping = 1;
-                uv_stop(&o->loop);
-            }
-            return 0;
-        }
-        o->commits++;
-    }
-    if (o->fatal)
-        return 0;
-    /* Everything queued so far is covered by the hub's state now (the
-     * commit above, or an earlier one when nothing was written since). */
-    for (lab_out *q = o->out_head; q; q = q->next)
+    for (lab_out *q = o->out_head; q && (all || q->committed); q = q->next) {
         q->committed = 1;
-    lab_sched_mark_durable(o);
+        if (!q->control && q->env->body_case == LABLOOP__ENVELOPE__BODY_ACK)
+            s_hold_acks(o, q);
+    }
+    lab_sched_mark_durable(o, all);
     int welcomed = 0;
     while (o->out_head && o->out_head->committed) {   /* later ones wait for the next commit */
         lab_out *q = o->out_head;
@@ -210,8 +239,8 @@ static int s_flush(void *arg)
         if (q->control) {
             s_send_control_reply(o, q);
             o->sent++;
-        } else if (q->sent_along) {
-            /* its acks went out on a step request */
+        } else if (q->env->body_case == LABLOOP__ENVELOPE__BODY_ACK) {
+            /* its ids are held by the device (s_hold_acks) */
         } else {
             lab_orch_send(o, q->id, q->env);
             if (q->env->body_case == LABLOOP__ENVELOPE__BODY_WELCOME) {
@@ -224,6 +253,72 @@ static int s_flush(void *arg)
     }
     if (welcomed)
         lab_sched_schedule(o);
+}
+
+static void s_stop_fatal(lab_orch *o, const lab_err *e, const char *what)
+{
+    if (o->fatal)
+        return;
+    o->fatal = 1;
+    o->fatal_err = *e;
+    lab_error("%s, stopping without acknowledging: %s", what, e->msg);
+    o->stopping = 1;
+    uv_stop(&o->loop);
+}
+
+static void s_on_synced(uv_fs_t *req)
+{
+    lab_orch *o = req->data;
+    ssize_t r = req->result;
+    uv_fs_req_cleanup(req);
+    o->syncing = 0;
+    if (o->fatal)
+        return;
+    if (r < 0) {
+        lab_err e = {0};
+        lab_err_set(&e, LAB_EIO, "writing the hub's log to disk: %s", uv_strerror((int)r));
+        s_stop_fatal(o, &e, "hub sync failed");
+        return;
+    }
+    s_durable(o, 0);
+}
+
+/* Commit, then send what waited for it. Called by zloop before sleeping.
+ * The commit does not wait for the disk: its fdatasync runs on libuv's
+ * thread pool while the loop goes on receiving and dispatching, and what
+ * waited for the commit goes out when it is done (s_on_synced). Writes made
+ * meanwhile join the next commit, which starts when that sync ends. */
+static int s_flush(void *arg)
+{
+    lab_orch *o = arg;
+    if (!o->fatal && !o->syncing) {
+        if (!lab_hub_dirty(o->hub)) {
+            s_durable(o, 1);          /* nothing written since the last commit */
+        } else {
+            lab_err e = {0};
+            if (lab_hub_commit(o->hub, &e) < 0) {
+                s_stop_fatal(o, &e, "hub commit failed");
+                return 0;
+            }
+            o->commits++;
+            for (lab_out *q = o->out_head; q; q = q->next)
+                q->committed = 1;
+            lab_sched_mark_committed(o);
+            int rc = o->wal_fd >= 0 ? uv_fs_fdatasync(&o->loop, &o->sync_req, o->wal_fd, s_on_synced) : 0;
+            if (rc < 0) {
+                lab_err_set(&e, LAB_EIO, "starting the hub's sync: %s", uv_strerror(rc));
+                s_stop_fatal(o, &e, "hub sync failed");
+                return 0;
+            }
+            if (o->wal_fd >= 0)
+                o->syncing = 1;
+            else
+                s_durable(o, 0);      /* the commit synced itself */
+        }
+    }
+    if (o->fatal)
+        return 0;
+    s_send_held_acks(o);
     int n = o->sent;
     o->sent = 0;
     return n;
@@ -580,6 +675,8 @@ static void *s_bind(lab_orch *o, const char *endpoint, const char *what, lab_err
 lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
 {
     lab_orch *o = calloc(1, sizeof *o);
+    if (o)
+        o->wal_fd = -1;
     if (!o) {
         lab_err_set(err, LAB_ENOMEM, "out of memory");
         return NULL;
@@ -697,10 +794,22 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         goto fail;
     if (lab_hub_commit(o->hub, err) < 0)
         goto fail;
+    lab_err serr = {0};
+    o->wal_fd = lab_hub_defer_sync(o->hub, &serr);
+    if (o->wal_fd < 0)
+        lab_warn("%s; every commit waits for the disk instead", serr.msg);
+    o->sync_req.data = o;
     return o;
 fail:
     lab_orch_destroy(&o);
     return NULL;
+}
+
+/* Let a sync still running end (and what waited for it go out). */
+static void s_settle(lab_orch *o)
+{
+    while (o->syncing)
+        uv_run(&o->loop, UV_RUN_ONCE);
 }
 
 static void s_close_walk(uv_handle_t *h, void *arg)
@@ -759,6 +868,7 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
     s_note_waiting(o);
     lab_sched_schedule(o);
     uv_run(&o->loop, UV_RUN_DEFAULT);
+    s_settle(o);
 
     /* Close busy periods still open so utilisation covers the whole run. */
     for (size_t i = 0; i < o->cfg->n_devices; i++) {
@@ -781,6 +891,7 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
                                      "failed", (json_int_t)o->failed, "seconds", elapsed));
         }
         s_flush(o);          /* commit, then the last acks and replies */
+        s_settle(o);
     }
     if (sum) {
         memset(sum, 0, sizeof *sum);
@@ -840,6 +951,10 @@ void lab_orch_destroy(lab_orch **op)
         s_out_free(q);
     }
     lab_sched_free(o);
+    for (size_t i = 0; o->devices && i < o->cfg->n_devices; i++) {
+        s_free_acks(&o->devices[i]);
+        free(o->devices[i].acks);
+    }
     free(o->devices);
     if (o->dev_sock)
         zmq_close(o->dev_sock);

@@ -33,6 +33,9 @@ typedef struct lab_device {
     int64_t last_nudge_us;          /* last NOT_REGISTERED sent */
     int64_t busy_since_us;
     double busy_s;                  /* seconds with at least one step */
+    char **acks;                    /* durable results not yet acknowledged to the device */
+    size_t n_acks, cap_acks;
+    int64_t acks_since_us;          /* monotonic: when the oldest of them became durable */
 } lab_device;
 
 typedef enum { LAB_STEP_PENDING, LAB_STEP_RUNNING, LAB_STEP_DONE_, LAB_STEP_FAILED_ } lab_step_state;
@@ -56,7 +59,8 @@ typedef struct lab_exp {
     double *x;                      /* native point */
     double *y;                      /* objective values when measured */
     lab_exp_state state;
-    int durable;                    /* its row is committed: steps may be dispatched */
+    int committed;                  /* its row is in a commit (maybe not yet on disk) */
+    int durable;                    /* its row is on disk: steps may be dispatched */
     lab_step_state *step;           /* per configured step */
     lab_attempt *cur;               /* per step: the current (latest) attempt */
     json_t **values;                /* per step: result values or NULL */
@@ -75,8 +79,7 @@ typedef struct lab_tell {
 
 typedef struct lab_out {
     int control;                    /* 1: control socket (raw id + JSON) */
-    int committed;                  /* queued before the last commit: may be sent */
-    int sent_along;                 /* an Ack whose ids rode on another message */
+    int committed;                  /* queued before the last commit: sent once that is on disk */
     char id[LAB_ID_MAX];
     size_t id_len;
     lab_env *env;                   /* device socket: the envelope */
@@ -133,6 +136,10 @@ struct lab_orch {
     double *lat_us;                 /* dispatch -> result committed, per done attempt */
     int64_t *uncommitted_us;        /* dispatch times of results waiting for the commit */
     size_t n_uncommitted, cap_uncommitted;
+    size_t n_committed_lat;         /* the first ones of those are in the commit being synced */
+    int wal_fd;                     /* the hub's log, synced off the loop; -1: commits sync themselves */
+    int syncing;                    /* an fdatasync of the last commit is running */
+    uv_fs_t sync_req;
     int64_t first_dispatch_us, last_done_us;   /* monotonic, for throughput */
     long commits;                   /* group commits in this run */
     size_t n_lat, cap_lat;
@@ -164,7 +171,8 @@ void lab_sched_device_hello(lab_orch *o, lab_device *d, const Labloop__Hello *h)
 void lab_sched_check_deadlines(lab_orch *o, int64_t now);
 void lab_sched_cancel_all(lab_orch *o, const char *reason);
 void lab_sched_estop_hit(lab_orch *o);
-void lab_sched_mark_durable(lab_orch *o);
+void lab_sched_mark_committed(lab_orch *o);
+void lab_sched_mark_durable(lab_orch *o, int all);
 int lab_sched_resume(lab_orch *o, lab_err *err);
 void lab_sched_free(lab_orch *o);
 json_t *lab_sched_params_json(lab_orch *o, const double *x);

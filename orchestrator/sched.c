@@ -615,19 +615,34 @@ static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_
     }
 }
 
-void lab_sched_mark_durable(lab_orch *o)
+/* At a commit: what memory holds now is in the hub (on disk once synced). */
+void lab_sched_mark_committed(lab_orch *o)
 {
-    if (o->n_uncommitted) {
+    o->n_committed_lat = o->n_uncommitted;
+    for (long i = 0; i < o->n_active; i++)
+        o->active[i]->committed = 1;
+}
+
+/* The last commit is on disk (all: and nothing was written since): its
+ * results count as done and its experiments may be dispatched. */
+void lab_sched_mark_durable(lab_orch *o, int all)
+{
+    size_t n = all ? o->n_uncommitted : o->n_committed_lat;
+    if (n) {
         int64_t now = lab_clock_mono_us();
-        for (size_t i = 0; i < o->n_uncommitted; i++)
+        for (size_t i = 0; i < n; i++)
             s_record_latency(o, now - o->uncommitted_us[i]);
-        o->n_uncommitted = 0;
+        memmove(o->uncommitted_us, o->uncommitted_us + n, (o->n_uncommitted - n) * sizeof *o->uncommitted_us);
+        o->n_uncommitted -= n;
         o->last_done_us = now;
     }
+    o->n_committed_lat = 0;
     int any = 0;
-    for (long i = 0; i < o->n_active; i++)
-        if (!o->active[i]->durable)
-            o->active[i]->durable = any = 1;
+    for (long i = 0; i < o->n_active; i++) {
+        lab_exp *x = o->active[i];
+        if (!x->durable && (all || x->committed))
+            x->durable = any = 1;
+    }
     if (any)
         lab_sched_schedule(o);
 }

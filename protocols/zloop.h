@@ -1,12 +1,13 @@
 /* ZeroMQ sockets inside a libuv loop: the one place that knows how.
  *
- * ZMQ_FD is edge-triggered. A socket's reader is called when uv_poll sees the
- * fd readable, and again from a uv_prepare hook before the loop sleeps:
- * the hook repeats "drain every socket that ZMQ_EVENTS says is readable, then
- * flush" until a drain finds nothing and the flush sent nothing. flush is
- * where the owner commits its hub transaction and sends what waited for that
- * commit (persist before acknowledge). Reading ZMQ_EVENTS resets the edge, so
- * without the repeat the loop could sleep on messages already queued.
+ * ZMQ_FD is edge-triggered. uv_poll on it only wakes the loop; a uv_prepare
+ * hook, which runs before every sleep, repeats "drain every socket (receive
+ * until EAGAIN), then flush" until a round receives nothing and the flush
+ * sends nothing. flush is where the owner commits its hub transaction and
+ * sends what waited for that commit (persist before acknowledge). A receive
+ * that ends in EAGAIN takes in ZeroMQ's pending commands and so resets the
+ * edge; without the repeat the loop could sleep on messages already queued
+ * (a send can consume the edge too).
  * Single-threaded: everything runs on the loop's thread.
  */
 #ifndef LAB_ZLOOP_H
