@@ -5,7 +5,8 @@
  * The schema is a public interface, documented in docs/DATA.md; its version
  * is PRAGMA user_version, with forward migrations.
  *
- * Writes: WAL mode, synchronous=FULL, group commit. The first write after a
+ * Writes: WAL mode, synchronous=FULL (NORMAL plus the caller's own sync after
+ * lab_hub_defer_sync), group commit. The first write after a
  * commit opens a transaction; lab_hub_commit() ends it. The event loop calls
  * commit once per loop turn and only then sends acknowledgements (persist
  * before acknowledge). One thread uses a lab_hub; readers in other processes

@@ -2,9 +2,10 @@
  *
  * One libuv loop owns everything. The device ROUTER and the control ROUTER
  * join it through zloop, whose pre-sleep hook drains them and calls
- * s_flush: commit the hub's transaction, then send what waited for the
- * commit (Welcome, Ack, Refuse, control replies). Step requests, heartbeats
- * and e-stops go out at once. Devices register with Hello, stay ready while
+ * s_flush: commit the hub's transaction, sync it to disk (on the loop after a
+ * quiet turn, on libuv's thread pool after a busy one), then send what waited
+ * for it (Welcome, Refuse, control replies; acks ride on the next message to
+ * their device). Step requests, heartbeats and e-stops go out at once. Devices register with Hello, stay ready while
  * they are heard from, and are lost after `liveness` silent heartbeats.
  * Not for: scheduling (sched.c), operator commands (control.c), SQL (hub.c).
  */
@@ -30,6 +31,9 @@
 /* How long a busy device's durable acks wait for a step request to ride on
  * (well inside the worker's 3 s re-send). */
 #define S_ACK_HOLD_US 50000
+/* Device messages in a loop turn from which its commit syncs on the thread
+ * pool instead of on the loop. */
+#define S_SYNC_ASYNC_MIN 4
 /* After a restart, devices get this long (at least) to say hello again
  * before their attempts in flight count as lost. */
 #define S_RESUME_GRACE_US (10 * 1000000LL)
@@ -304,21 +308,31 @@ static int s_flush(void *arg)
             for (lab_out *q = o->out_head; q; q = q->next)
                 q->committed = 1;
             lab_sched_mark_committed(o);
-            int rc = o->wal_fd >= 0 ? uv_fs_fdatasync(&o->loop, &o->sync_req, o->wal_fd, s_on_synced) : 0;
-            if (rc < 0) {
-                lab_err_set(&e, LAB_EIO, "starting the hub's sync: %s", uv_strerror(rc));
-                s_stop_fatal(o, &e, "hub sync failed");
-                return 0;
-            }
-            if (o->wal_fd >= 0)
+            /* A quiet turn syncs here: a thread-pool round trip would only
+             * add to the latency when nothing else is waiting. A busy one
+             * hands the sync to the pool and goes on. */
+            if (o->wal_fd >= 0 && o->received >= S_SYNC_ASYNC_MIN) {
+                int rc = uv_fs_fdatasync(&o->loop, &o->sync_req, o->wal_fd, s_on_synced);
+                if (rc < 0) {
+                    lab_err_set(&e, LAB_EIO, "starting the hub's sync: %s", uv_strerror(rc));
+                    s_stop_fatal(o, &e, "hub sync failed");
+                    return 0;
+                }
                 o->syncing = 1;
-            else
-                s_durable(o, 0);      /* the commit synced itself */
+            } else {
+                if (o->wal_fd >= 0 && fdatasync(o->wal_fd) != 0) {
+                    lab_err_set(&e, LAB_EIO, "writing the hub's log to disk: %s", strerror(errno));
+                    s_stop_fatal(o, &e, "hub sync failed");
+                    return 0;
+                }
+                s_durable(o, 0);
+            }
         }
     }
     if (o->fatal)
         return 0;
     s_send_held_acks(o);
+    o->received = 0;
     int n = o->sent;
     o->sent = 0;
     return n;
@@ -534,6 +548,7 @@ static int s_on_readable(void *sock, void *arg)
         if (rc == LAB_EAGAIN)
             break;
         n++;
+        o->received++;
         if (rc < 0) {
             lab_warn("bad message from '%s': %s", id, e.msg);
             lab_orch_event(o, "message.bad", id, json_pack("{s:s, s:s}", "device", id, "error", e.msg));

@@ -139,6 +139,7 @@ struct lab_orch {
     size_t n_committed_lat;         /* the first ones of those are in the commit being synced */
     int wal_fd;                     /* the hub's log, synced off the loop; -1: commits sync themselves */
     int syncing;                    /* an fdatasync of the last commit is running */
+    int received;                   /* device messages since the last flush */
     uv_fs_t sync_req;
     int64_t first_dispatch_us, last_done_us;   /* monotonic, for throughput */
     long commits;                   /* group commits in this run */

@@ -680,36 +680,12 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
     lab_orch_device_busy(d, +1);
 
     Labloop__Param **params = calloc(st->n_params + 1, sizeof *params);
-    json_t *pj = json_object();
-    for (size_t i = 0; params && i < st->n_params; i++) {
+    for (size_t i = 0; params && i < st->n_params; i++)
         params[i] = s_step_param(o, x, &st->params[i]);
-        if (!params[i] || !params[i]->value)
-            continue;
-        const lab_cfg_param *cp = &st->params[i];
-        if (params[i]->value->kind_case == LABLOOP__VALUE__KIND_TEXT)
-            json_object_set_new(pj, params[i]->name, json_string(params[i]->value->text));
-        else if (cp->dim >= 0 && lab_space_dim(o->cfg->space, (size_t)cp->dim)->type == LAB_DIM_INTEGER)
-            json_object_set_new(pj, params[i]->name, json_integer((json_int_t)llround(params[i]->value->number)));
-        else
-            json_object_set_new(pj, params[i]->name, json_real(params[i]->value->number));
-    }
-    char *pjs = json_dumps(pj, JSON_COMPACT);
-    json_decref(pj);
-    int64_t now = lab_orch_now();
-    lab_hub_step hs = {.attempt_id = a->id, .campaign = o->campaign_id, .experiment = x->seq,
-                       .step = st->name, .attempt = a->n, .device = d->cfg->name,
-                       .status = "dispatched", .params_json = pjs, .queued_us = now};
-    if (lab_hub_record_step(o->hub, &hs) < 0)
-        lab_orch_fatal(o, "recording a step");
-    free(pjs);
-    s_sample_at(o, x, d->cfg->name, a->id);
-    lab_orch_event(o, "step.dispatched", a->id,
-                   json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,
-                             "step", st->name, "device", d->cfg->name, "attempt_no", a->n));
-
     /* The experiment is durable and the attempt id comes from it, and
      * workers answer a repeated request idempotently, so the request need
-     * not wait for this turn's commit. */
+     * not wait for this turn's commit; it goes out before the attempt's
+     * rows are written, which join the same commit. */
     Labloop__StepRequest req = LABLOOP__STEP_REQUEST__INIT;
     req.attempt_id = a->id;
     req.experiment_id = x->id;
@@ -722,7 +698,34 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
     lab_env env = LABLOOP__ENVELOPE__INIT;
     env.body_case = LABLOOP__ENVELOPE__BODY_STEP_REQUEST;
     env.step_request = &req;
+    int64_t now = lab_orch_now();
     lab_orch_send(o, d->cfg->name, &env);
+
+    json_t *pj = json_object();
+    for (size_t i = 0; params && i < st->n_params; i++) {
+        if (!params[i] || !params[i]->value)
+            continue;
+        const lab_cfg_param *cp = &st->params[i];
+        if (params[i]->value->kind_case == LABLOOP__VALUE__KIND_TEXT)
+            json_object_set_new(pj, params[i]->name, json_string(params[i]->value->text));
+        else if (cp->dim >= 0 && lab_space_dim(o->cfg->space, (size_t)cp->dim)->type == LAB_DIM_INTEGER)
+            json_object_set_new(pj, params[i]->name, json_integer((json_int_t)llround(params[i]->value->number)));
+        else
+            json_object_set_new(pj, params[i]->name, json_real(params[i]->value->number));
+    }
+    char *pjs = json_dumps(pj, JSON_COMPACT);
+    json_decref(pj);
+    lab_hub_step hs = {.attempt_id = a->id, .campaign = o->campaign_id, .experiment = x->seq,
+                       .step = st->name, .attempt = a->n, .device = d->cfg->name,
+                       .status = "dispatched", .params_json = pjs, .queued_us = now};
+    if (lab_hub_record_step(o->hub, &hs) < 0)
+        lab_orch_fatal(o, "recording a step");
+    free(pjs);
+    s_sample_at(o, x, d->cfg->name, a->id);
+    lab_orch_event(o, "step.dispatched", a->id,
+                   json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,
+                             "step", st->name, "device", d->cfg->name, "attempt_no", a->n));
+
     for (size_t i = 0; params && i < st->n_params; i++)
         lab_param_free(params[i]);
     free(params);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -265,6 +267,49 @@ static void test_group_commit(void **state)
     assert_non_null(strstr(lab_hub_errmsg(r), "read-only"));
     lab_hub_destroy(&r);
     lab_hub_destroy(&w);
+}
+
+/* Deferred durability: commits stop syncing, the caller syncs the log. A
+ * child that commits, syncs and dies without closing leaves every commit in
+ * the hub. */
+static void test_deferred_sync(void **state)
+{
+    fx *f = *state;
+    lab_hub *w = s_open(f->path);
+    lab_err err = {0};
+    int64_t c = s_fill(w);
+    assert_true(lab_hub_defer_sync(w, &err) < 0);           /* inside a transaction */
+    assert_non_null(strstr(err.msg, "between transactions"));
+    assert_int_equal(lab_hub_commit(w, NULL), 0);
+    int fd = lab_hub_defer_sync(w, &err);
+    assert_true(fd >= 0);
+    assert_int_equal(lab_hub_defer_sync(w, &err), fd);       /* once per handle */
+    char wal[1100];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    struct stat a, b;
+    assert_int_equal(fstat(fd, &a), 0);
+    assert_int_equal(stat(wal, &b), 0);
+    assert_true(a.st_ino == b.st_ino);                       /* it is the hub's log */
+    lab_hub_destroy(&w);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        lab_hub *h = lab_hub_open(f->path, NULL);
+        int ok = h != NULL;
+        int sfd = ok ? lab_hub_defer_sync(h, NULL) : -1;
+        for (int i = 3; ok && i < 53; i++) {
+            ok = lab_hub_record_experiment(h, c, i, "{}", "manual", NULL, NULL, T0 + i) == 0 &&
+                 lab_hub_commit(h, NULL) == 0;
+        }
+        ok = ok && sfd >= 0 && fdatasync(sfd) == 0;
+        _exit(ok ? 0 : 1);                                   /* no close, no checkpoint */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    s_expect(f->path, "SELECT count(*) FROM experiments", "52");
+    s_expect(f->path, "PRAGMA integrity_check", "ok");
 }
 
 static void test_destroy_without_commit(void **state)
@@ -643,6 +688,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_without_commit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_sync, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_campaign, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, s_setup, s_teardown),
