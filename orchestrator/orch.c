@@ -5,8 +5,9 @@
  * s_flush: commit the hub's transaction, sync it to disk (on the loop after a
  * quiet turn, on libuv's thread pool after a busy one), then send what waited
  * for it (Welcome, Refuse, control replies; acks ride on the next message to
- * their device). Step requests, heartbeats and e-stops go out at once. Devices register with Hello, stay ready while
- * they are heard from, and are lost after `liveness` silent heartbeats.
+ * their device). Step requests, heartbeats and e-stops go out at once.
+ * Devices register with Hello, stay ready while they are heard from, and are
+ * lost after `liveness` silent heartbeats.
  * Not for: scheduling (sched.c), operator commands (control.c), SQL (hub.c).
  */
 #include "orchestrator/orch_int.h"
@@ -42,15 +43,24 @@
 
 int64_t lab_orch_now(void) { return lab_clock_wall_us(); }
 
-void lab_orch_fatal(lab_orch *o, const char *what)
+/* Stop the loop without acknowledging anything more: what was not
+ * committed and synced is not promised to anyone. */
+static void s_stop_fatal(lab_orch *o, const lab_err *e)
 {
     if (o->fatal)
         return;
     o->fatal = 1;
-    lab_err_set(&o->fatal_err, LAB_EDB, "%s: %s", what, lab_hub_errmsg(o->hub));
-    lab_error("%s", o->fatal_err.msg);
+    o->fatal_err = *e;
+    lab_error("%s; stopping without acknowledging", e->msg);
     o->stopping = 1;
     uv_stop(&o->loop);
+}
+
+void lab_orch_fatal(lab_orch *o, const char *what)
+{
+    lab_err e = {0};
+    lab_err_set(&e, LAB_EDB, "%s: %s", what, lab_hub_errmsg(o->hub));
+    s_stop_fatal(o, &e);
 }
 
 void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
@@ -193,8 +203,8 @@ static void s_out_free(lab_out *q)
 void lab_orch_queue_ack(lab_orch *o, const char *dev, const char *attempt)
 {
     lab_out *q = NULL;
-    /* Merge into an Ack still waiting for its commit (never into one that is
-     * already durable or sent along: these ids are not durable yet). */
+    /* Merge into an Ack still waiting for its commit (never into one whose
+     * commit is done: these ids are not durable yet). */
     for (lab_out *p = o->out_head; p && !q; p = p->next)
         if (!p->control && !p->committed &&
             p->env->body_case == LABLOOP__ENVELOPE__BODY_ACK && !strcmp(p->id, dev))
@@ -259,17 +269,6 @@ static void s_durable(lab_orch *o, int all)
         lab_sched_schedule(o);
 }
 
-static void s_stop_fatal(lab_orch *o, const lab_err *e, const char *what)
-{
-    if (o->fatal)
-        return;
-    o->fatal = 1;
-    o->fatal_err = *e;
-    lab_error("%s, stopping without acknowledging: %s", what, e->msg);
-    o->stopping = 1;
-    uv_stop(&o->loop);
-}
-
 static void s_on_synced(uv_fs_t *req)
 {
     lab_orch *o = req->data;
@@ -281,17 +280,17 @@ static void s_on_synced(uv_fs_t *req)
     if (r < 0) {
         lab_err e = {0};
         lab_err_set(&e, LAB_EIO, "writing the hub's log to disk: %s", uv_strerror((int)r));
-        s_stop_fatal(o, &e, "hub sync failed");
+        s_stop_fatal(o, &e);
         return;
     }
     s_durable(o, 0);
 }
 
-/* Commit, then send what waited for it. Called by zloop before sleeping.
- * The commit does not wait for the disk: its fdatasync runs on libuv's
- * thread pool while the loop goes on receiving and dispatching, and what
- * waited for the commit goes out when it is done (s_on_synced). Writes made
- * meanwhile join the next commit, which starts when that sync ends. */
+/* Commit, sync, then send what waited for it. Called by zloop before
+ * sleeping. After a busy turn the fdatasync runs on libuv's thread pool while
+ * the loop goes on receiving and dispatching; what waited for the commit goes
+ * out when it is done (s_on_synced), and writes made meanwhile join the next
+ * commit, which starts when that sync ends. */
 static int s_flush(void *arg)
 {
     lab_orch *o = arg;
@@ -301,7 +300,7 @@ static int s_flush(void *arg)
         } else {
             lab_err e = {0};
             if (lab_hub_commit(o->hub, &e) < 0) {
-                s_stop_fatal(o, &e, "hub commit failed");
+                s_stop_fatal(o, &e);
                 return 0;
             }
             o->commits++;
@@ -315,14 +314,14 @@ static int s_flush(void *arg)
                 int rc = uv_fs_fdatasync(&o->loop, &o->sync_req, o->wal_fd, s_on_synced);
                 if (rc < 0) {
                     lab_err_set(&e, LAB_EIO, "starting the hub's sync: %s", uv_strerror(rc));
-                    s_stop_fatal(o, &e, "hub sync failed");
+                    s_stop_fatal(o, &e);
                     return 0;
                 }
                 o->syncing = 1;
             } else {
                 if (o->wal_fd >= 0 && fdatasync(o->wal_fd) != 0) {
                     lab_err_set(&e, LAB_EIO, "writing the hub's log to disk: %s", strerror(errno));
-                    s_stop_fatal(o, &e, "hub sync failed");
+                    s_stop_fatal(o, &e);
                     return 0;
                 }
                 s_durable(o, 0);
