@@ -37,7 +37,8 @@ struct lab_step {
     int64_t started_us;
     int stop_status;                 /* 0, or TIMED_OUT/CANCELLED decided by the worker */
     char stop_reason[128];
-    int finished;                    /* lab_step_finish ran; freed in the close callback */
+    int finished;                    /* lab_step_finish ran; freed later (s_step_release) */
+    int timed;                       /* deadline is initialised (the step has a timeout) */
     uv_timer_t deadline;
     lab_step *next;
 };
@@ -72,6 +73,7 @@ struct lab_worker {
     uint64_t seq;
     lab_step *running;
     int n_running;
+    lab_step *finished;              /* finished steps without a timer, freed on the next drain */
     s_outbox *outbox;
     int stopping;
     int result;
@@ -256,9 +258,8 @@ static void s_reconnect(lab_worker *w, const char *why)
 
 /* ---- steps ---- */
 
-static void s_step_free_cb(uv_handle_t *h)
+static void s_step_free(lab_step *s)
 {
-    lab_step *s = h->data;
     for (size_t i = 0; i < s->n_values; i++)
         lab_param_free(s->values[i]);
     free(s->values);
@@ -272,6 +273,36 @@ static void s_step_free_cb(uv_handle_t *h)
     free(s->artifacts);
     lab_env_free(s->env);
     free(s);
+}
+
+static void s_step_free_cb(uv_handle_t *h)
+{
+    s_step_free(h->data);
+}
+
+/* A finished step stays valid until the current callback returns (its
+ * driver or s_on_step_request may still look at it): one with a deadline is
+ * freed in the timer's close callback; the others wait on w->finished for
+ * the next drain. Most steps have no timeout, and a timer handle per step
+ * costs the loop an extra turn. */
+static void s_step_release(lab_worker *w, lab_step *s)
+{
+    if (s->timed) {
+        uv_timer_stop(&s->deadline);
+        uv_close((uv_handle_t *)&s->deadline, s_step_free_cb);
+    } else {
+        s->next = w->finished;
+        w->finished = s;
+    }
+}
+
+static void s_free_finished(lab_worker *w)
+{
+    while (w->finished) {
+        lab_step *s = w->finished;
+        w->finished = s->next;
+        s_step_free(s);
+    }
 }
 
 static void s_on_deadline(uv_timer_t *t)
@@ -369,8 +400,7 @@ void lab_step_finish(lab_step *s, lab_step_status status, const char *fmt, ...)
     lab_debug("attempt %s finished: status %d %s", s->req->attempt_id, status, error);
     s_store_result(w, s->req->attempt_id, &r);
 
-    uv_timer_stop(&s->deadline);
-    uv_close((uv_handle_t *)&s->deadline, s_step_free_cb);
+    s_step_release(w, s);
     s_notify_state(w);
 }
 
@@ -427,21 +457,24 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
     s->env = env;
     s->req = req;
     s->started_us = lab_clock_wall_us();
-    uv_timer_init(&w->loop, &s->deadline);
-    s->deadline.data = s;
     s->next = w->running;
     w->running = s;
     w->n_running++;
     s_notify_state(w);
-    uv_update_time(&w->loop);   /* the loop's cached time may be stale in a drain */
-    if (req->timeout_ms)
+    if (req->timeout_ms) {
+        uv_timer_init(&w->loop, &s->deadline);
+        s->deadline.data = s;
+        s->timed = 1;
+        uv_update_time(&w->loop);   /* the loop's cached time may be stale in a drain */
         uv_timer_start(&s->deadline, s_on_deadline, req->timeout_ms, 0);
+    }
     lab_err e = {0};
     if (w->o->ops->start(w->o->driver, &w->loop, s, &e) < 0)
         lab_step_finish(s, LAB_STEP_FAILED, "device '%s': %s", w->o->name,
                         e.msg[0] ? e.msg : "driver could not start the step");
     /* A step that finished inside start() has sent its result already; its
-     * memory lives until the timer's close callback, so s is still valid. */
+     * memory lives until the next drain or its timer's close callback, so s
+     * is still valid. */
     else if (!s->finished)
         s_send_update(w, req->attempt_id, LABLOOP__STEP_UPDATE__KIND__ACCEPTED, 0, NULL);
 }
@@ -552,6 +585,7 @@ static int s_on_readable(void *sock, void *arg)
 {
     lab_worker *w = arg;
     int n = 0;
+    s_free_finished(w);
     for (;;) {
         if (sock != w->sock || w->stopping)   /* reconnected inside a handler; or leaving */
             return n;
@@ -705,6 +739,7 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
     lab_zloop_destroy(&w.zl);
     uv_walk(&w.loop, s_close_walk, NULL);
     uv_run(&w.loop, UV_RUN_DEFAULT);
+    s_free_finished(&w);
     if (o.ops->destroy)
         o.ops->destroy(o.driver);
     while (w.outbox) {

@@ -3,14 +3,18 @@
  *
  * For: one writer handle per campaign process (group commit, cached prepared
  * statements) and any number of read-only handles in other processes.
- * Not for: sharing a handle between threads, deciding what to record (the
- * orchestrator does), or replication (a later PostgreSQL hub).
+ * Not for: sharing a handle between threads (only a batch's run may happen
+ * on another thread, see hub.h), deciding what to record (the orchestrator
+ * does), or replication (a later PostgreSQL hub).
  *
- * Write path: the first write after a commit runs BEGIN IMMEDIATE; every
- * write reuses its prepared statement (reset + bind); lab_hub_commit() runs
- * COMMIT, which is the only fsync. If SQLite itself rolls the transaction
- * back after an error (disk full, I/O error), the handle remembers it and the
- * next commit fails, so the caller never acknowledges lost writes.
+ * Write path: every write is one cached statement and its arguments
+ * (s_write). Direct: the first write after a commit runs BEGIN IMMEDIATE, each
+ * write runs at once, lab_hub_commit() runs COMMIT, which is the only fsync;
+ * if SQLite itself rolls the transaction back after an error (disk full, I/O
+ * error), the handle remembers it and the next commit fails, so the caller
+ * never acknowledges lost writes. Queued: writes are copied into a batch and
+ * run together, BEGIN to COMMIT, when the commit runs (maybe on another
+ * thread); any failure rolls the whole batch back and the commit says so.
  */
 #include "orchestrator/hub.h"
 
@@ -20,9 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -256,13 +258,24 @@ static const char *const s_stmt_sql[S_STMT_COUNT] = {
 #undef S_STMT_SQL
 };
 
+/* Queued writes: each is encoded into a batch (statement, flags, arguments
+ * with their bytes copied) and run later, all in one transaction. */
+typedef struct s_batch {
+    uint8_t *buf;
+    size_t len, cap;
+} s_batch;
+
 struct lab_hub {
     sqlite3 *db;
     char *path;
     int readonly;
     int in_tx;                   /* BEGIN ran, COMMIT not yet */
     int tx_lost;                 /* SQLite rolled the open transaction back */
-    int wal_fd;                  /* deferred sync: the write-ahead log, else -1 */
+    int queued;                  /* lab_hub_queue_writes: writes fill a batch */
+    int running;                 /* a batch is out (commit_begin .. commit_end) */
+    int run_ret;                 /* what running it returned */
+    lab_err run_err;             /* and why it failed (written by the runner) */
+    s_batch fill, run;           /* being filled / out to be run */
     sqlite3_stmt *stmt[S_STMT_COUNT];
     char errmsg[LAB_ERR_MSG_MAX];
 };
@@ -279,26 +292,33 @@ static int s_fail(lab_hub *h, int code, const char *fmt, ...)
     return code;
 }
 
-/* An SQLite failure of the statement that did `what`. Constraint failures
- * are the caller's mistake or a duplicate, so they get their own codes. */
-static int s_fail_sql(lab_hub *h, int rc, const char *what)
+/* An SQLite failure of the statement that did `what`, described in e.
+ * Constraint failures are the caller's mistake or a duplicate, so they get
+ * their own codes. Touches nothing of the handle but its connection: the
+ * batch runner uses it on its own thread. */
+static int s_sql_err(sqlite3 *db, int rc, const char *what, lab_err *e)
 {
-    int ext = sqlite3_extended_errcode(h->db);
-    const char *msg = sqlite3_errmsg(h->db);
+    int ext = sqlite3_extended_errcode(db);
+    const char *msg = sqlite3_errmsg(db);
     const char *w = what ? what : "", *sep = what ? ": " : "";
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-            return s_fail(h, LAB_ESTATE, "%s%salready in the hub (%s)", w, sep, msg);
+            return lab_err_set(e, LAB_ESTATE, "%s%salready in the hub (%s)", w, sep, msg);
         if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
-            return s_fail(h, LAB_ENOTFOUND, "%s%srefers to a row that is not in the hub (%s)",
-                          w, sep, msg);
+            return lab_err_set(e, LAB_ENOTFOUND, "%s%srefers to a row that is not in the hub (%s)",
+                               w, sep, msg);
         if (ext == SQLITE_CONSTRAINT_TRIGGER)
-            return s_fail(h, LAB_ESTATE, "%s%s%s", w, sep, msg);
-        return s_fail(h, LAB_EINVAL, "%s%sinvalid value (%s)", w, sep, msg);
+            return lab_err_set(e, LAB_ESTATE, "%s%s%s", w, sep, msg);
+        return lab_err_set(e, LAB_EINVAL, "%s%sinvalid value (%s)", w, sep, msg);
     }
+    return what ? lab_err_from_sqlite(e, rc, msg, what) : lab_err_set(e, LAB_EDB, "%s", msg);
+}
+
+static int s_fail_sql(lab_hub *h, int rc, const char *what)
+{
     lab_err e;
     lab_err_clear(&e);
-    int code = what ? lab_err_from_sqlite(&e, rc, msg, what) : lab_err_set(&e, LAB_EDB, "%s", msg);
+    int code = s_sql_err(h->db, rc, what, &e);
     /* Some errors (full disk, I/O, out of memory) make SQLite roll back the
      * whole transaction: every write since the last commit is gone. */
     if (h->in_tx && sqlite3_get_autocommit(h->db)) {
@@ -307,23 +327,6 @@ static int s_fail_sql(lab_hub *h, int rc, const char *what)
         return s_fail(h, code, "%s; the open transaction was rolled back", e.msg);
     }
     return s_fail(h, code, "%s", e.msg);
-}
-
-/* Put the words for what failed in front of the message: formatted only
- * when there is a failure (the write path runs thousands of times a second). */
-static int s_ctx(lab_hub *h, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int s_ctx(lab_hub *h, int ret, const char *fmt, ...)
-{
-    if (ret >= 0)
-        return ret;
-    char pre[256], msg[LAB_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(pre, sizeof pre, fmt, ap);
-    va_end(ap);
-    snprintf(msg, sizeof msg, "%s", h->errmsg);
-    snprintf(h->errmsg, sizeof h->errmsg, "%s: %s", pre, msg);
-    return ret;
 }
 
 static int s_to_err(const lab_hub *h, int code, lab_err *err)
@@ -335,18 +338,36 @@ static int s_to_err(const lab_hub *h, int code, lab_err *err)
 
 /* ---- statements ---- */
 
-static sqlite3_stmt *s_stmt(lab_hub *h, int which)
+/* The cached statement, prepared on first use; NULL with e set. */
+static sqlite3_stmt *s_prepare(lab_hub *h, int which, lab_err *e)
 {
     if (!h->stmt[which]) {
         int rc = sqlite3_prepare_v3(h->db, s_stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
                                     &h->stmt[which], NULL);
         if (rc != SQLITE_OK) {
-            s_fail_sql(h, rc, "preparing a hub statement");
+            s_sql_err(h->db, rc, "preparing a hub statement", e);
             h->stmt[which] = NULL;
             return NULL;
         }
     }
     return h->stmt[which];
+}
+
+/* For the owner's thread: refused while a batch is out (the runner may be
+ * using the connection). */
+static sqlite3_stmt *s_stmt(lab_hub *h, int which)
+{
+    if (h->running) {
+        s_fail(h, LAB_ESTATE, "hub '%s': busy with a commit; read after lab_hub_commit_end",
+               h->path);
+        return NULL;
+    }
+    lab_err e;
+    lab_err_clear(&e);
+    sqlite3_stmt *st = s_prepare(h, which, &e);
+    if (!st)
+        s_fail(h, e.code, "%s", e.msg);
+    return st;
 }
 
 static void s_bind_text(sqlite3_stmt *st, int i, const char *s)
@@ -510,7 +531,6 @@ static lab_hub *s_open(const char *path, int readonly, lab_err *err)
         return NULL;
     }
     h->readonly = readonly;
-    h->wal_fd = -1;
     int ret = 0;
     struct stat sb;
     if (readonly && stat(path, &sb) != 0) {
@@ -596,17 +616,282 @@ void lab_hub_destroy(lab_hub **hp)
     for (int i = 0; i < S_STMT_COUNT; i++)
         sqlite3_finalize(h->stmt[i]);
     sqlite3_close(h->db);
-    if (h->wal_fd >= 0)
-        close(h->wal_fd);
+    free(h->fill.buf);
+    free(h->run.buf);
     free(h->path);
     free(h);
     *hp = NULL;
 }
 
+/* ---- write operations: run at once, or queued into a batch ---- */
+
+enum { S_ARG_NULL, S_ARG_INT, S_ARG_TEXT, S_ARG_BLOB };
+typedef struct s_arg {
+    int type;
+    int64_t i;
+    const void *p;
+    size_t n;                    /* blob length */
+} s_arg;
+#define S_INT(v) ((s_arg){.type = S_ARG_INT, .i = (int64_t)(v)})
+#define S_TEXT(s) ((s_arg){.type = (s) ? S_ARG_TEXT : S_ARG_NULL, .p = (s)})
+#define S_BLOB(b, len) ((s_arg){.type = (b) ? S_ARG_BLOB : S_ARG_NULL, .p = (b), .n = (len)})
+#define S_MAX_ARGS 16
+
+/* The write must change a row; none changed means its key is not there. */
+#define S_OP_CHANGES 1
+
+/* What a failed write was doing, for its message: words, and which
+ * argument names the row (formatted only on failure). */
+static const struct {
+    const char *what;
+    int key;
+} s_op_ctx[S_STMT_COUNT] = {
+    [S_SET_CAMPAIGN] = {"setting the status of campaign", 1},
+    [S_UPSERT_DEVICE] = {"recording device", 2},
+    [S_SET_DEVICE] = {"setting the status of device", 2},
+    [S_INS_EXPERIMENT] = {"recording experiment", 2},
+    [S_SET_EXPERIMENT] = {"setting the status of experiment", 2},
+    [S_INS_STEP] = {"recording step attempt", 1},
+    [S_SET_STEP] = {"updating step attempt", 1},
+    [S_INS_EVENT] = {"recording event", 3},
+    [S_INS_AUDIT] = {"recording audit entry", 5},
+    [S_INS_SAMPLE] = {"recording sample", 3},
+    [S_SET_SAMPLE] = {"moving sample", 2},
+    [S_INS_SAMPLE_LOC] = {"moving sample", 2},
+    [S_INS_ARTIFACT] = {"recording an artifact of attempt", 5},
+};
+
+static void s_op_what(int which, const s_arg *a, int n, char *buf, size_t size)
+{
+    const char *what = s_op_ctx[which].what ? s_op_ctx[which].what : "writing to the hub";
+    int k = s_op_ctx[which].key - 1;
+    if (k >= 0 && k < n && a[k].type == S_ARG_TEXT)
+        snprintf(buf, size, "%s '%s'", what, (const char *)a[k].p);
+    else if (k >= 0 && k < n && a[k].type == S_ARG_INT)
+        snprintf(buf, size, "%s %lld", what, (long long)a[k].i);
+    else
+        snprintf(buf, size, "%s", what);
+}
+
+/* Run one write on the connection: 0, or < 0 with e saying why. Uses only
+ * the connection and its statements, so the batch runner may call it on
+ * another thread. */
+static int s_step_op(lab_hub *h, int which, int flags, const s_arg *a, int n, lab_err *e)
+{
+    sqlite3_stmt *st = s_prepare(h, which, e);
+    if (!st)
+        return e->code;
+    for (int i = 0; i < n; i++) {
+        switch (a[i].type) {
+        case S_ARG_INT:
+            sqlite3_bind_int64(st, i + 1, a[i].i);
+            break;
+        case S_ARG_TEXT:
+            sqlite3_bind_text(st, i + 1, a[i].p, -1, SQLITE_STATIC);
+            break;
+        case S_ARG_BLOB:
+            sqlite3_bind_blob64(st, i + 1, a[i].p, a[i].n, SQLITE_STATIC);
+            break;
+        default:
+            sqlite3_bind_null(st, i + 1);
+        }
+    }
+    int rc = sqlite3_step(st), ret = 0;
+    char what[256];
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        s_op_what(which, a, n, what, sizeof what);
+        ret = s_sql_err(h->db, rc, what, e);
+    } else if ((flags & S_OP_CHANGES) && sqlite3_changes(h->db) == 0) {
+        s_op_what(which, a, n, what, sizeof what);
+        ret = lab_err_set(e, LAB_ENOTFOUND, "%s: no such row in the hub", what);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);  /* no pointer into a batch outlives it */
+    return ret;
+}
+
+/* ---- batches ---- */
+
+static int s_put(s_batch *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 64 * 1024;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *nb = realloc(b->buf, cap);
+        if (!nb)
+            return LAB_ENOMEM;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+/* An op is: statement, flags, argument count (a byte each), then per
+ * argument its type byte and an int64, or a u64 length and the bytes (text
+ * with its NUL, so it binds in place). */
+static int s_enqueue(lab_hub *h, int which, int flags, const s_arg *a, int n)
+{
+    s_batch *b = &h->fill;
+    size_t mark = b->len;
+    uint8_t head[3] = {(uint8_t)which, (uint8_t)flags, (uint8_t)n};
+    int ret = s_put(b, head, sizeof head);
+    for (int i = 0; ret == 0 && i < n; i++) {
+        uint8_t t = (uint8_t)a[i].type;
+        ret = s_put(b, &t, 1);
+        if (ret < 0 || t == S_ARG_NULL)
+            continue;
+        if (t == S_ARG_INT) {
+            ret = s_put(b, &a[i].i, sizeof a[i].i);
+        } else {
+            uint64_t len = t == S_ARG_TEXT ? strlen(a[i].p) + 1 : a[i].n;
+            ret = s_put(b, &len, sizeof len);
+            if (ret == 0)
+                ret = s_put(b, a[i].p, (size_t)len);
+        }
+    }
+    if (ret < 0) {
+        b->len = mark;            /* the batch stays whole without this write */
+        char what[256];
+        s_op_what(which, a, n, what, sizeof what);
+        return s_fail(h, ret, "%s: out of memory queueing the write", what);
+    }
+    return 0;
+}
+
+/* Decode the op at *pos; the arguments point into the batch. */
+static void s_dequeue(const s_batch *b, size_t *pos, int *which, int *flags, s_arg *a, int *n)
+{
+    const uint8_t *p = b->buf + *pos;
+    *which = p[0];
+    *flags = p[1];
+    *n = p[2];
+    p += 3;
+    for (int i = 0; i < *n; i++) {
+        a[i] = (s_arg){.type = *p++};
+        if (a[i].type == S_ARG_INT) {
+            memcpy(&a[i].i, p, sizeof a[i].i);
+            p += sizeof a[i].i;
+        } else if (a[i].type != S_ARG_NULL) {
+            uint64_t len;
+            memcpy(&len, p, sizeof len);
+            p += sizeof len;
+            a[i].p = p;
+            a[i].n = (size_t)len;
+            p += len;
+        }
+    }
+    *pos = (size_t)(p - b->buf);
+}
+
+/* One write: queued when the handle queues, else run in the group
+ * transaction at once. */
+static int s_write(lab_hub *h, int which, int flags, const s_arg *a, int n)
+{
+    if (h->queued)
+        return s_enqueue(h, which, flags, a, n);
+    int ret = s_write_begin(h, NULL);
+    if (ret < 0) {             /* read-only, an earlier lost transaction, BEGIN failed */
+        char what[256], msg[LAB_ERR_MSG_MAX];
+        s_op_what(which, a, n, what, sizeof what);
+        snprintf(msg, sizeof msg, "%s", h->errmsg);
+        return s_fail(h, ret, "%s: %s", what, msg);
+    }
+    lab_err e;
+    lab_err_clear(&e);
+    if ((ret = s_step_op(h, which, flags, a, n, &e)) == 0)
+        return 0;
+    if (h->in_tx && sqlite3_get_autocommit(h->db)) {
+        h->in_tx = 0;
+        h->tx_lost = 1;
+        return s_fail(h, ret, "%s; the open transaction was rolled back", e.msg);
+    }
+    return s_fail(h, ret, "%s", e.msg);
+}
+
 /* ---- transactions ---- */
+
+int lab_hub_queue_writes(lab_hub *h, lab_err *err)
+{
+    if (h->queued)
+        return 0;
+    if (h->readonly || h->in_tx || h->tx_lost)
+        return lab_err_set(err, LAB_EINVAL, "hub '%s': queued writes need the writing handle "
+                           "between transactions", h->path);
+    for (int i = 0; i < S_STMT_COUNT; i++)
+        if (!s_stmt(h, i))
+            return s_to_err(h, LAB_EDB, err);
+    h->queued = 1;
+    return 0;
+}
+
+int lab_hub_commit_begin(lab_hub *h, lab_err *err)
+{
+    if (!h->queued || h->running)
+        return lab_err_set(err, LAB_ESTATE, "hub '%s': %s", h->path,
+                           h->running ? "a commit is already out" : "writes are not queued");
+    if (h->fill.len == 0)
+        return 0;
+    s_batch t = h->run;
+    h->run = h->fill;
+    h->fill = t;
+    h->fill.len = 0;
+    h->running = 1;
+    h->run_ret = 0;
+    lab_err_clear(&h->run_err);
+    return 1;
+}
+
+/* Leave the connection outside any transaction after a failure. */
+static void s_rollback(lab_hub *h)
+{
+    if (!sqlite3_get_autocommit(h->db))
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void lab_hub_commit_run(lab_hub *h)
+{
+    lab_err *e = &h->run_err;
+    const s_batch *b = &h->run;
+    int ret = s_step_op(h, S_BEGIN, 0, NULL, 0, e);
+    for (size_t pos = 0; ret == 0 && pos < b->len;) {
+        s_arg a[S_MAX_ARGS];
+        int which, flags, n;
+        s_dequeue(b, &pos, &which, &flags, a, &n);
+        ret = s_step_op(h, which, flags, a, n, e);
+    }
+    if (ret == 0 && (ret = s_step_op(h, S_COMMIT, 0, NULL, 0, e)) < 0)
+        lab_err_prefix(e, "committing to the hub: ");
+    if (ret < 0)
+        s_rollback(h);
+    h->run_ret = ret;
+}
+
+int lab_hub_commit_end(lab_hub *h, lab_err *err)
+{
+    if (!h->running)
+        return 0;
+    h->running = 0;
+    h->run.len = 0;
+    if (h->run_ret < 0) {
+        s_fail(h, h->run_ret, "%s; none of the writes since the last commit were kept",
+               h->run_err.msg);
+        return s_to_err(h, h->run_ret, err);
+    }
+    return 0;
+}
 
 int lab_hub_commit(lab_hub *h, lab_err *err)
 {
+    if (h->queued) {
+        int ret = lab_hub_commit_begin(h, err);
+        if (ret <= 0)
+            return ret;
+        lab_hub_commit_run(h);
+        return lab_hub_commit_end(h, err);
+    }
     if (h->tx_lost) {
         h->tx_lost = 0;
         s_fail(h, LAB_EDB, "hub '%s': the transaction was rolled back by an earlier write "
@@ -620,39 +905,16 @@ int lab_hub_commit(lab_hub *h, lab_err *err)
     if (ret < 0) {
         /* COMMIT may leave the transaction open (e.g. busy): the contract is
          * that the writes are lost, so end it here. */
-        if (!sqlite3_get_autocommit(h->db))
-            sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+        s_rollback(h);
         h->tx_lost = 0;
     }
     h->in_tx = 0;
     return s_to_err(h, ret, err);
 }
 
-int lab_hub_defer_sync(lab_hub *h, lab_err *err)
-{
-    if (h->wal_fd >= 0)
-        return h->wal_fd;
-    if (h->readonly || h->in_tx)
-        return lab_err_set(err, LAB_EINVAL, "hub '%s': deferred sync needs the writing handle "
-                           "between transactions", h->path);
-    const char *db = sqlite3_db_filename(h->db, "main");
-    const char *wal = db ? sqlite3_filename_wal(db) : NULL;
-    int fd = wal ? open(wal, O_RDWR | O_CLOEXEC) : -1;
-    if (fd < 0)
-        return lab_err_set(err, LAB_EIO, "hub '%s': cannot open its write-ahead log: %s", h->path,
-                           wal ? strerror(errno) : "no file name");
-    int ret = s_exec(h, "PRAGMA synchronous = NORMAL", "configuring the hub for deferred sync");
-    if (ret < 0) {
-        close(fd);
-        return s_to_err(h, ret, err);
-    }
-    h->wal_fd = fd;
-    return fd;
-}
-
 int lab_hub_dirty(const lab_hub *h)
 {
-    return h->in_tx || h->tx_lost;
+    return h->queued ? h->fill.len > 0 : h->in_tx || h->tx_lost;
 }
 
 const char *lab_hub_errmsg(const lab_hub *h)
@@ -666,6 +928,8 @@ int lab_hub_record_campaign(lab_hub *h, const lab_hub_campaign *c, int64_t *id)
 {
     if (!c || !c->name || !*c->name)
         return s_fail(h, LAB_EINVAL, "recording a campaign: no name");
+    if (h->queued)           /* its id is needed at once */
+        return s_fail(h, LAB_ESTATE, "recording campaign '%s': not with queued writes", c->name);
     int ret;
     char what[160];
     snprintf(what, sizeof what, "recording campaign '%s'", c->name);
@@ -719,28 +983,12 @@ int lab_hub_find_campaign(lab_hub *h, const char *name, int64_t *id, char *statu
     return ret;
 }
 
-/* After an UPDATE: no row changed means the key was not there. */
-static int s_changed(lab_hub *h, int ret, const char *what)
-{
-    if (ret == 0 && sqlite3_changes(h->db) == 0)
-        return s_fail(h, LAB_ENOTFOUND, "%s%sno such row in the hub", what ? what : "", what ? ": " : "");
-    return ret;
-}
-
 int lab_hub_set_campaign_status(lab_hub *h, int64_t campaign, const char *status, int64_t t_us)
 {
     if (!status)
         return s_fail(h, LAB_EINVAL, "setting a campaign's status: no status");
-    char what[128];
-    snprintf(what, sizeof what, "setting campaign %lld to '%s'", (long long)campaign, status);
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_SET_CAMPAIGN, what, &ret);
-    if (!st)
-        return ret;
-    sqlite3_bind_int64(st, 1, campaign);
-    s_bind_text(st, 2, status);
-    sqlite3_bind_int64(st, 3, t_us);
-    return s_changed(h, s_run(h, st, what), what);
+    s_arg a[] = {S_INT(campaign), S_TEXT(status), S_INT(t_us)};
+    return s_write(h, S_SET_CAMPAIGN, S_OP_CHANGES, a, 3);
 }
 
 int lab_hub_record_device(lab_hub *h, int64_t campaign, const char *name, const char *driver,
@@ -749,20 +997,9 @@ int lab_hub_record_device(lab_hub *h, int64_t campaign, const char *name, const 
 {
     if (!name)
         return s_fail(h, LAB_EINVAL, "recording a device: no name");
-    char what[160];
-    snprintf(what, sizeof what, "recording device '%s'", name);
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_UPSERT_DEVICE, what, &ret);
-    if (!st)
-        return ret;
-    sqlite3_bind_int64(st, 1, campaign);
-    s_bind_text(st, 2, name);
-    s_bind_text(st, 3, driver);
-    s_bind_text(st, 4, capabilities_json);
-    sqlite3_bind_int(st, 5, capacity);
-    s_bind_text(st, 6, status);
-    sqlite3_bind_int64(st, 7, t_us);
-    return s_run(h, st, what);
+    s_arg a[] = {S_INT(campaign), S_TEXT(name), S_TEXT(driver), S_TEXT(capabilities_json),
+                 S_INT(capacity), S_TEXT(status), S_INT(t_us)};
+    return s_write(h, S_UPSERT_DEVICE, 0, a, 7);
 }
 
 int lab_hub_set_device_status(lab_hub *h, int64_t campaign, const char *name,
@@ -770,35 +1007,17 @@ int lab_hub_set_device_status(lab_hub *h, int64_t campaign, const char *name,
 {
     if (!name || !status)
         return s_fail(h, LAB_EINVAL, "setting a device's status: no name or status");
-    char what[160];
-    snprintf(what, sizeof what, "setting device '%s' to '%s'", name, status);
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_SET_DEVICE, what, &ret);
-    if (!st)
-        return ret;
-    sqlite3_bind_int64(st, 1, campaign);
-    s_bind_text(st, 2, name);
-    s_bind_text(st, 3, status);
-    sqlite3_bind_int64(st, 4, t_us);
-    return s_changed(h, s_run(h, st, what), what);
+    s_arg a[] = {S_INT(campaign), S_TEXT(name), S_TEXT(status), S_INT(t_us)};
+    return s_write(h, S_SET_DEVICE, S_OP_CHANGES, a, 4);
 }
 
 int lab_hub_record_experiment(lab_hub *h, int64_t campaign, int64_t seq, const char *params_json,
                               const char *origin, const char *provenance_json,
                               const char *status, int64_t t_us)
 {
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_INS_EXPERIMENT, NULL, &ret);
-    if (!st)
-        return s_ctx(h, ret, "recording experiment %lld", (long long)seq);
-    sqlite3_bind_int64(st, 1, campaign);
-    sqlite3_bind_int64(st, 2, seq);
-    s_bind_text(st, 3, params_json);
-    s_bind_text(st, 4, origin);
-    s_bind_text(st, 5, provenance_json);
-    s_bind_text(st, 6, status);
-    sqlite3_bind_int64(st, 7, t_us);
-    return s_ctx(h, s_run(h, st, NULL), "recording experiment %lld", (long long)seq);
+    s_arg a[] = {S_INT(campaign), S_INT(seq), S_TEXT(params_json), S_TEXT(origin),
+                 S_TEXT(provenance_json), S_TEXT(status), S_INT(t_us)};
+    return s_write(h, S_INS_EXPERIMENT, 0, a, 7);
 }
 
 int lab_hub_set_experiment_status(lab_hub *h, int64_t campaign, int64_t seq, const char *status,
@@ -806,37 +1025,19 @@ int lab_hub_set_experiment_status(lab_hub *h, int64_t campaign, int64_t seq, con
 {
     if (!status)
         return s_fail(h, LAB_EINVAL, "setting an experiment's status: no status");
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_SET_EXPERIMENT, NULL, &ret);
-    if (!st)
-        return s_ctx(h, ret, "setting experiment %lld to '%s'", (long long)seq, status);
-    sqlite3_bind_int64(st, 1, campaign);
-    sqlite3_bind_int64(st, 2, seq);
-    s_bind_text(st, 3, status);
-    s_bind_text(st, 4, objectives_json);
-    s_bind_text(st, 5, error);
-    sqlite3_bind_int64(st, 6, t_us);
-    return s_ctx(h, s_changed(h, s_run(h, st, NULL), NULL), "setting experiment %lld to '%s'", (long long)seq, status);
+    s_arg a[] = {S_INT(campaign), S_INT(seq), S_TEXT(status), S_TEXT(objectives_json),
+                 S_TEXT(error), S_INT(t_us)};
+    return s_write(h, S_SET_EXPERIMENT, S_OP_CHANGES, a, 6);
 }
 
 int lab_hub_record_step(lab_hub *h, const lab_hub_step *s)
 {
     if (!s || !s->attempt_id || !s->step)
         return s_fail(h, LAB_EINVAL, "recording a step: no attempt id or step name");
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_INS_STEP, NULL, &ret);
-    if (!st)
-        return s_ctx(h, ret, "recording step attempt '%s'", s->attempt_id);
-    s_bind_text(st, 1, s->attempt_id);
-    sqlite3_bind_int64(st, 2, s->campaign);
-    sqlite3_bind_int64(st, 3, s->experiment);
-    s_bind_text(st, 4, s->step);
-    sqlite3_bind_int(st, 5, s->attempt);
-    s_bind_text(st, 6, s->device);
-    s_bind_text(st, 7, s->status);
-    s_bind_text(st, 8, s->params_json);
-    sqlite3_bind_int64(st, 9, s->queued_us);
-    return s_ctx(h, s_run(h, st, NULL), "recording step attempt '%s'", s->attempt_id);
+    s_arg a[] = {S_TEXT(s->attempt_id), S_INT(s->campaign), S_INT(s->experiment), S_TEXT(s->step),
+                 S_INT(s->attempt), S_TEXT(s->device), S_TEXT(s->status), S_TEXT(s->params_json),
+                 S_INT(s->queued_us)};
+    return s_write(h, S_INS_STEP, 0, a, 9);
 }
 
 int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *status,
@@ -845,18 +1046,9 @@ int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *stat
 {
     if (!attempt_id)
         return s_fail(h, LAB_EINVAL, "updating a step: no attempt id");
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_SET_STEP, NULL, &ret);
-    if (!st)
-        return s_ctx(h, ret, "updating step attempt '%s'", attempt_id);
-    s_bind_text(st, 1, attempt_id);
-    s_bind_text(st, 2, status);
-    s_bind_text(st, 3, device);
-    sqlite3_bind_int64(st, 4, started_us);
-    sqlite3_bind_int64(st, 5, finished_us);
-    s_bind_text(st, 6, values_json);
-    s_bind_text(st, 7, error);
-    return s_ctx(h, s_changed(h, s_run(h, st, NULL), NULL), "updating step attempt '%s'", attempt_id);
+    s_arg a[] = {S_TEXT(attempt_id), S_TEXT(status), S_TEXT(device), S_INT(started_us),
+                 S_INT(finished_us), S_TEXT(values_json), S_TEXT(error)};
+    return s_write(h, S_SET_STEP, S_OP_CHANGES, a, 7);
 }
 
 int lab_hub_record_event(lab_hub *h, int64_t campaign, int64_t t_us, const char *kind,
@@ -864,22 +1056,8 @@ int lab_hub_record_event(lab_hub *h, int64_t campaign, int64_t t_us, const char 
 {
     if (!kind)
         return s_fail(h, LAB_EINVAL, "recording an event: no kind");
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_INS_EVENT, "recording an event", &ret);
-    if (!st)
-        return ret;
-    sqlite3_bind_int64(st, 1, campaign);
-    sqlite3_bind_int64(st, 2, t_us);
-    s_bind_text(st, 3, kind);
-    s_bind_text(st, 4, subject);
-    s_bind_text(st, 5, detail_json);
-    ret = s_run(h, st, "recording an event");
-    if (ret < 0 && ret != LAB_EDB) {
-        char msg[LAB_ERR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s", h->errmsg);
-        return s_fail(h, ret, "recording event '%s': %s", kind, msg);
-    }
-    return ret;
+    s_arg a[] = {S_INT(campaign), S_INT(t_us), S_TEXT(kind), S_TEXT(subject), S_TEXT(detail_json)};
+    return s_write(h, S_INS_EVENT, 0, a, 5);
 }
 
 /* ---- reads ---- */
@@ -967,19 +1145,9 @@ int lab_hub_record_audit(lab_hub *h, int64_t campaign, int64_t t_us, const char 
 {
     if (!actor || !action)
         return s_fail(h, LAB_EINVAL, "recording an audit entry: no actor or action");
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_INS_AUDIT, "recording an audit entry", &ret);
-    if (!st)
-        return ret;
-    sqlite3_bind_int64(st, 1, campaign);
-    sqlite3_bind_int64(st, 2, t_us);
-    s_bind_text(st, 3, actor);
-    s_bind_text(st, 4, origin);
-    s_bind_text(st, 5, action);
-    s_bind_text(st, 6, target);
-    s_bind_text(st, 7, detail_json);
-    s_bind_text(st, 8, outcome);
-    return s_run(h, st, "recording an audit entry");
+    s_arg a[] = {S_INT(campaign), S_INT(t_us), S_TEXT(actor), S_TEXT(origin), S_TEXT(action),
+                 S_TEXT(target), S_TEXT(detail_json), S_TEXT(outcome)};
+    return s_write(h, S_INS_AUDIT, 0, a, 8);
 }
 
 int lab_hub_record_sample(lab_hub *h, int64_t campaign, int64_t experiment, const char *label,
@@ -987,16 +1155,8 @@ int lab_hub_record_sample(lab_hub *h, int64_t campaign, int64_t experiment, cons
 {
     if (!label)
         return s_fail(h, LAB_EINVAL, "recording a sample: no label");
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_INS_SAMPLE, NULL, &ret);
-    if (!st)
-        return s_ctx(h, ret, "recording sample '%s'", label);
-    sqlite3_bind_int64(st, 1, campaign);
-    sqlite3_bind_int64(st, 2, experiment);
-    s_bind_text(st, 3, label);
-    s_bind_text(st, 4, location);
-    sqlite3_bind_int64(st, 5, t_us);
-    return s_ctx(h, s_run(h, st, NULL), "recording sample '%s'", label);
+    s_arg a[] = {S_INT(campaign), S_INT(experiment), S_TEXT(label), S_TEXT(location), S_INT(t_us)};
+    return s_write(h, S_INS_SAMPLE, 0, a, 5);
 }
 
 int lab_hub_move_sample(lab_hub *h, int64_t campaign, const char *label, const char *location,
@@ -1004,25 +1164,12 @@ int lab_hub_move_sample(lab_hub *h, int64_t campaign, const char *label, const c
 {
     if (!label || !location)
         return s_fail(h, LAB_EINVAL, "moving a sample: no label or location");
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_SET_SAMPLE, NULL, &ret);
-    if (!st)
-        return s_ctx(h, ret, "moving sample '%s' to '%s'", label, location);
-    sqlite3_bind_int64(st, 1, campaign);
-    s_bind_text(st, 2, label);
-    s_bind_text(st, 3, location);
-    sqlite3_bind_int64(st, 4, t_us);
-    if ((ret = s_changed(h, s_run(h, st, NULL), NULL)) < 0)
-        return s_ctx(h, ret, "moving sample '%s' to '%s'", label, location);
-    st = s_write_stmt(h, S_INS_SAMPLE_LOC, NULL, &ret);
-    if (!st)
-        return s_ctx(h, ret, "moving sample '%s' to '%s'", label, location);
-    sqlite3_bind_int64(st, 1, campaign);
-    s_bind_text(st, 2, label);
-    sqlite3_bind_int64(st, 3, t_us);
-    s_bind_text(st, 4, location);
-    s_bind_text(st, 5, attempt_id);
-    return s_ctx(h, s_run(h, st, NULL), "moving sample '%s' to '%s'", label, location);
+    s_arg a[] = {S_INT(campaign), S_TEXT(label), S_TEXT(location), S_INT(t_us)};
+    int ret = s_write(h, S_SET_SAMPLE, S_OP_CHANGES, a, 4);
+    if (ret < 0)
+        return ret;
+    s_arg b[] = {S_INT(campaign), S_TEXT(label), S_INT(t_us), S_TEXT(location), S_TEXT(attempt_id)};
+    return s_write(h, S_INS_SAMPLE_LOC, 0, b, 5);
 }
 
 int lab_hub_record_artifact(lab_hub *h, const char *attempt_id, const char *name,
@@ -1031,23 +1178,9 @@ int lab_hub_record_artifact(lab_hub *h, const char *attempt_id, const char *name
 {
     if (!sha256_hex || !attempt_id)
         return s_fail(h, LAB_EINVAL, "recording an artifact: no hash or attempt id");
-    char what[192];
-    snprintf(what, sizeof what, "recording artifact '%s' of attempt '%s'", name ? name : "", attempt_id);
-    int ret;
-    sqlite3_stmt *st = s_write_stmt(h, S_INS_ARTIFACT, what, &ret);
-    if (!st)
-        return ret;
-    s_bind_text(st, 1, sha256_hex);
-    sqlite3_bind_int64(st, 2, size);
-    s_bind_text(st, 3, media_type);
-    s_bind_text(st, 4, name);
-    s_bind_text(st, 5, attempt_id);
-    if (content)
-        sqlite3_bind_blob64(st, 6, content, content_len, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, 6);
-    sqlite3_bind_int64(st, 7, t_us);
-    return s_run(h, st, what);
+    s_arg a[] = {S_TEXT(sha256_hex), S_INT(size), S_TEXT(media_type), S_TEXT(name),
+                 S_TEXT(attempt_id), S_BLOB(content, content_len), S_INT(t_us)};
+    return s_write(h, S_INS_ARTIFACT, 0, a, 7);
 }
 
 int lab_hub_campaign_origin(lab_hub *h, int64_t campaign, char *sha, size_t n, int64_t *created_us)

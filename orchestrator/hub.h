@@ -5,11 +5,12 @@
  * The schema is a public interface, documented in docs/DATA.md; its version
  * is PRAGMA user_version, with forward migrations.
  *
- * Writes: WAL mode, synchronous=FULL (NORMAL plus the caller's own sync after
- * lab_hub_defer_sync), group commit. The first write after a
- * commit opens a transaction; lab_hub_commit() ends it. The event loop calls
- * commit once per loop turn and only then sends acknowledgements (persist
- * before acknowledge). One thread uses a lab_hub; readers in other processes
+ * Writes: WAL mode, synchronous=FULL, group commit. The first write after a
+ * commit opens a transaction; lab_hub_commit() ends it. With queued writes
+ * (lab_hub_queue_writes) writes are copied into a batch that a commit runs,
+ * possibly on another thread, so the event loop never waits on SQLite; it
+ * sends acknowledgements only once the batch is committed (persist before
+ * acknowledge). One thread owns a lab_hub; readers in other processes
  * (labloop log) open their own read-only handle and read while it writes.
  * Times are wall-clock microseconds since the Unix epoch.
  */
@@ -36,16 +37,26 @@ void lab_hub_destroy(lab_hub **h);
  * nothing to commit) or < 0 with err set; on failure the transaction's writes
  * are lost and the caller must not acknowledge them. */
 int lab_hub_commit(lab_hub *h, lab_err *err);
-/* Deferred durability, for a writer that must not wait for the disk on its
- * own thread. From now on COMMIT does not wait for the disk (synchronous =
- * NORMAL: every commit stays atomic and the file consistent after a crash,
- * but the last ones may be lost); the caller makes them durable by running
- * fdatasync() on the returned descriptor (the hub's write-ahead log, owned
- * by the hub), on any thread: every commit that returned before that
- * fdatasync started is on disk once it returns. Call between transactions,
- * after the first commit (the log exists from then on). Returns the
- * descriptor, or < 0 with err set, and then commits stay synchronous. */
-int lab_hub_defer_sync(lab_hub *h, lab_err *err);
+/* Queued writes, for an owner that must not run SQL on its own thread.
+ * From lab_hub_queue_writes() on (call between transactions), each write
+ * only checks its arguments and copies them into a batch; nothing reaches
+ * SQLite, and a write's SQL errors (a missing row, a constraint) are told by
+ * the commit that runs it. A commit in three parts:
+ *   lab_hub_commit_begin   owner thread: the batch so far is sealed and out;
+ *                          returns 1, or 0 when there was nothing to commit;
+ *                          writes made from now on join the next batch;
+ *   lab_hub_commit_run     any thread, once: runs the batch in one
+ *                          transaction and commits it durably (fsync);
+ *   lab_hub_commit_end     owner thread, after run returned: 0 when every
+ *                          write of the batch is on disk, or < 0 with err set
+ *                          when none of them is (the batch is rolled back).
+ * While a batch is out the owner may queue writes but not read. With queued
+ * writes lab_hub_commit() does the three parts at once. lab_hub_record_campaign
+ * (whose id is needed at once) must come before. Returns 0 or < 0. */
+int lab_hub_queue_writes(lab_hub *h, lab_err *err);
+int lab_hub_commit_begin(lab_hub *h, lab_err *err);
+void lab_hub_commit_run(lab_hub *h);
+int lab_hub_commit_end(lab_hub *h, lab_err *err);
 /* 1 when writes are waiting for a commit. */
 int lab_hub_dirty(const lab_hub *h);
 /* Last error message of this handle (for writes, which return only a code). */

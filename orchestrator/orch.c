@@ -2,7 +2,7 @@
  *
  * One libuv loop owns everything. The device ROUTER and the control ROUTER
  * join it through zloop, whose pre-sleep hook drains them and calls
- * s_flush: commit the hub's transaction, sync it to disk (on the loop after a
+ * s_flush: commit the hub writes queued during the turn (on the loop after a
  * quiet turn, on libuv's thread pool after a busy one), then send what waited
  * for it (Welcome, Refuse, control replies; acks ride on the next message to
  * their device). Step requests, heartbeats and e-stops go out at once.
@@ -32,7 +32,7 @@
 /* How long a busy device's durable acks wait for a step request to ride on
  * (well inside the worker's 3 s re-send). */
 #define S_ACK_HOLD_US 50000
-/* Device messages in a loop turn from which its commit syncs on the thread
+/* Device messages in a loop turn from which its commit runs on the thread
  * pool instead of on the loop. */
 #define S_SYNC_ASYNC_MIN 4
 /* After a restart, devices get this long (at least) to say hello again
@@ -269,28 +269,34 @@ static void s_durable(lab_orch *o, int all)
         lab_sched_schedule(o);
 }
 
-static void s_on_synced(uv_fs_t *req)
+static void s_commit_work(uv_work_t *req)
 {
     lab_orch *o = req->data;
-    ssize_t r = req->result;
-    uv_fs_req_cleanup(req);
+    lab_hub_commit_run(o->hub);
+}
+
+static void s_commit_done(uv_work_t *req, int status)
+{
+    lab_orch *o = req->data;
+    (void)status;                 /* a queued work request is never cancelled here */
     o->syncing = 0;
+    lab_err e = {0};
+    int ret = lab_hub_commit_end(o->hub, &e);
     if (o->fatal)
         return;
-    if (r < 0) {
-        lab_err e = {0};
-        lab_err_set(&e, LAB_EIO, "writing the hub's log to disk: %s", uv_strerror((int)r));
+    if (ret < 0) {
         s_stop_fatal(o, &e);
         return;
     }
     s_durable(o, 0);
 }
 
-/* Commit, sync, then send what waited for it. Called by zloop before
- * sleeping. After a busy turn the fdatasync runs on libuv's thread pool while
- * the loop goes on receiving and dispatching; what waited for the commit goes
- * out when it is done (s_on_synced), and writes made meanwhile join the next
- * commit, which starts when that sync ends. */
+/* Commit, then send what waited for it. Called by zloop before sleeping.
+ * The hub's writes of this turn are queued, not yet run. After a busy turn
+ * they run and commit on libuv's thread pool while the loop goes on
+ * receiving and dispatching; what waited for them goes out when that is done
+ * (s_commit_done), and writes made meanwhile join the next commit, which
+ * starts then. */
 static int s_flush(void *arg)
 {
     lab_orch *o = arg;
@@ -299,7 +305,7 @@ static int s_flush(void *arg)
             s_durable(o, 1);          /* nothing written since the last commit */
         } else {
             lab_err e = {0};
-            if (lab_hub_commit(o->hub, &e) < 0) {
+            if (lab_hub_commit_begin(o->hub, &e) < 0) {
                 s_stop_fatal(o, &e);
                 return 0;
             }
@@ -307,24 +313,19 @@ static int s_flush(void *arg)
             for (lab_out *q = o->out_head; q; q = q->next)
                 q->committed = 1;
             lab_sched_mark_committed(o);
-            /* A quiet turn syncs here: a thread-pool round trip would only
-             * add to the latency when nothing else is waiting. A busy one
-             * hands the sync to the pool and goes on. */
-            if (o->wal_fd >= 0 && o->received >= S_SYNC_ASYNC_MIN) {
-                int rc = uv_fs_fdatasync(&o->loop, &o->sync_req, o->wal_fd, s_on_synced);
+            /* A quiet turn commits here: a thread-pool round trip would
+             * only add to the latency when nothing else is waiting. */
+            if (o->received >= S_SYNC_ASYNC_MIN) {
+                int rc = uv_queue_work(&o->loop, &o->commit_req, s_commit_work, s_commit_done);
                 if (rc < 0) {
-                    lab_err_set(&e, LAB_EIO, "starting the hub's sync: %s", uv_strerror(rc));
-                    s_stop_fatal(o, &e);
-                    return 0;
+                    lab_hub_commit_run(o->hub);
+                    s_commit_done(&o->commit_req, 0);
+                } else {
+                    o->syncing = 1;
                 }
-                o->syncing = 1;
             } else {
-                if (o->wal_fd >= 0 && fdatasync(o->wal_fd) != 0) {
-                    lab_err_set(&e, LAB_EIO, "writing the hub's log to disk: %s", strerror(errno));
-                    s_stop_fatal(o, &e);
-                    return 0;
-                }
-                s_durable(o, 0);
+                lab_hub_commit_run(o->hub);
+                s_commit_done(&o->commit_req, 0);
             }
         }
     }
@@ -689,8 +690,6 @@ static void *s_bind(lab_orch *o, const char *endpoint, const char *what, lab_err
 lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
 {
     lab_orch *o = calloc(1, sizeof *o);
-    if (o)
-        o->wal_fd = -1;
     if (!o) {
         lab_err_set(err, LAB_ENOMEM, "out of memory");
         return NULL;
@@ -806,20 +805,16 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     o->ctl_sock = s_bind(o, cfg->endpoint_control, "control commands", err);
     if (!o->ctl_sock)
         goto fail;
-    if (lab_hub_commit(o->hub, err) < 0)
+    if (lab_hub_commit(o->hub, err) < 0 || lab_hub_queue_writes(o->hub, err) < 0)
         goto fail;
-    lab_err serr = {0};
-    o->wal_fd = lab_hub_defer_sync(o->hub, &serr);
-    if (o->wal_fd < 0)
-        lab_warn("%s; every commit waits for the disk instead", serr.msg);
-    o->sync_req.data = o;
+    o->commit_req.data = o;
     return o;
 fail:
     lab_orch_destroy(&o);
     return NULL;
 }
 
-/* Let a sync still running end (and what waited for it go out). */
+/* Let a commit still running end (and what waited for it go out). */
 static void s_settle(lab_orch *o)
 {
     while (o->syncing)

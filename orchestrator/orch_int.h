@@ -136,11 +136,10 @@ struct lab_orch {
     double *lat_us;                 /* dispatch -> result committed, per done attempt */
     int64_t *uncommitted_us;        /* dispatch times of results waiting for the commit */
     size_t n_uncommitted, cap_uncommitted;
-    size_t n_committed_lat;         /* the first ones of those are in the commit being synced */
-    int wal_fd;                     /* the hub's log, synced off the loop; -1: commits sync themselves */
-    int syncing;                    /* an fdatasync of the last commit is running */
+    size_t n_committed_lat;         /* the first ones of those are in the commit being run */
+    int syncing;                    /* a commit runs on the thread pool */
     int received;                   /* device messages since the last flush */
-    uv_fs_t sync_req;
+    uv_work_t commit_req;
     int64_t first_dispatch_us, last_done_us;   /* monotonic, for throughput */
     long commits;                   /* group commits in this run */
     size_t n_lat, cap_lat;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,46 +270,138 @@ static void test_group_commit(void **state)
     lab_hub_destroy(&w);
 }
 
-/* Deferred durability: commits stop syncing, the caller syncs the log. A
- * child that commits, syncs and dies without closing leaves every commit in
- * the hub. */
-static void test_deferred_sync(void **state)
+static void *s_run_batch(void *arg)
+{
+    lab_hub_commit_run(arg);
+    return NULL;
+}
+
+/* One commit of queued writes with the batch run on another thread, as the
+ * orchestrator does on libuv's pool. */
+static int s_commit_on_thread(lab_hub *h, lab_err *err)
+{
+    int ret = lab_hub_commit_begin(h, err);
+    if (ret <= 0)
+        return ret;
+    pthread_t t;
+    if (pthread_create(&t, NULL, s_run_batch, h) != 0)
+        return -1;
+    pthread_join(t, NULL);
+    return lab_hub_commit_end(h, err);
+}
+
+/* Queued writes: nothing reaches the file before the commit; a batch runs
+ * on another thread while the owner queues the next; a read waits for it. */
+static void test_queued_writes(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    lab_err err = {0};
+    int64_t c = s_fill(h);
+    assert_true(lab_hub_queue_writes(h, &err) < 0);           /* inside a transaction */
+    assert_non_null(strstr(err.msg, "between transactions"));
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    assert_int_equal(lab_hub_queue_writes(h, &err), 0);
+    assert_int_equal(lab_hub_dirty(h), 0);
+    assert_int_equal(lab_hub_commit_begin(h, &err), 0);       /* nothing to commit */
+
+    lab_hub_campaign other = s_campaign("other");
+    assert_int_equal(lab_hub_record_campaign(h, &other, NULL), LAB_ESTATE);
+    assert_non_null(strstr(lab_hub_errmsg(h), "queued"));
+
+    assert_int_equal(lab_hub_set_campaign_status(h, c, "running", T0 + 10), 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 11, "campaign.status", "demo", "{\"status\":\"running\"}"), 0);
+    assert_int_equal(lab_hub_dirty(h), 1);
+    s_expect(f->path, "SELECT status FROM campaigns", "created");  /* queued, not written */
+
+    assert_int_equal(lab_hub_commit_begin(h, &err), 1);
+    assert_int_equal(lab_hub_commit_begin(h, &err), LAB_ESTATE);  /* one batch out at a time */
+    assert_int_equal(lab_hub_dirty(h), 0);
+    /* while it is out: writes join the next batch, reads are refused */
+    assert_int_equal(lab_hub_record_experiment(h, c, 3, "{\"cs_pb_ratio\":0.1}", "planner", NULL, NULL, T0 + 20), 0);
+    assert_true(lab_hub_find_campaign(h, "demo", NULL, NULL, 0) < 0);
+    assert_non_null(strstr(lab_hub_errmsg(h), "busy with a commit"));
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, s_run_batch, h), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(lab_hub_commit_end(h, &err), 0);
+    s_expect(f->path, "SELECT status FROM campaigns", "running");
+    s_expect(f->path, "SELECT count(*) FROM events WHERE kind = 'campaign.status'", "1");
+    s_expect(f->path, "SELECT count(*) FROM experiments", "2");
+    assert_int_equal(lab_hub_dirty(h), 1);
+    assert_int_equal(s_commit_on_thread(h, &err), 0);
+    s_expect(f->path, "SELECT count(*) FROM experiments", "3");
+    char status[32];
+    assert_int_equal(lab_hub_find_campaign(h, "demo", NULL, status, sizeof status), 0);
+    assert_string_equal(status, "running");
+
+    /* artifacts keep their bytes through the batch */
+    const unsigned char blob[] = {0x00, 0xff, 0x10, 0x00, 0x7f};
+    assert_int_equal(lab_hub_record_artifact(h, "demo/1/dispense/1", "raw.bin", "application/octet-stream",
+                                             "cafe", 5, blob, sizeof blob, T0 + 30), 0);
+    assert_int_equal(lab_hub_commit(h, &err), 0);
+    s_expect(f->path, "SELECT hex(content) FROM artifacts WHERE name = 'raw.bin'", "00FF10007F");
+    lab_hub_destroy(&h);
+}
+
+/* A write that fails when its batch runs fails the commit, and none of the
+ * batch's writes are kept; the next batch is unaffected. */
+static void test_queued_failure_rolls_back(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    lab_err err = {0};
+    int64_t c = s_fill(h);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    assert_int_equal(lab_hub_queue_writes(h, &err), 0);
+
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 40, "note", NULL, NULL), 0);
+    assert_int_equal(lab_hub_set_step_status(h, "demo/9/none/1", "done", NULL, 0, T0 + 41, NULL, NULL), 0);
+    assert_int_equal(s_commit_on_thread(h, &err), LAB_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "demo/9/none/1"));
+    assert_non_null(strstr(err.msg, "none of the writes"));
+    s_expect(f->path, "SELECT count(*) FROM events WHERE kind = 'note'", "0");
+
+    assert_int_equal(lab_hub_record_experiment(h, c, 2, "{}", "planner", NULL, NULL, T0 + 42), 0); /* seq 2 exists */
+    assert_int_equal(lab_hub_commit(h, &err), LAB_ESTATE);
+    assert_non_null(strstr(err.msg, "recording experiment 2"));
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 43, "campaign.json", NULL, "{not json"), 0);
+    assert_int_equal(lab_hub_commit(h, &err), LAB_EINVAL);
+
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 44, "note", NULL, NULL), 0);
+    assert_int_equal(lab_hub_commit(h, &err), 0);
+    s_expect(f->path, "SELECT count(*) FROM events WHERE kind = 'note'", "1");
+    s_expect(f->path, "PRAGMA integrity_check", "ok");
+    lab_hub_destroy(&h);
+}
+
+/* Durability: a child commits queued batches on a thread and dies without
+ * closing; every commit that returned is in the hub. */
+static void test_queued_durable(void **state)
 {
     fx *f = *state;
     lab_hub *w = s_open(f->path);
-    lab_err err = {0};
     int64_t c = s_fill(w);
-    assert_true(lab_hub_defer_sync(w, &err) < 0);           /* inside a transaction */
-    assert_non_null(strstr(err.msg, "between transactions"));
     assert_int_equal(lab_hub_commit(w, NULL), 0);
-    int fd = lab_hub_defer_sync(w, &err);
-    assert_true(fd >= 0);
-    assert_int_equal(lab_hub_defer_sync(w, &err), fd);       /* once per handle */
-    char wal[1100];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    struct stat a, b;
-    assert_int_equal(fstat(fd, &a), 0);
-    assert_int_equal(stat(wal, &b), 0);
-    assert_true(a.st_ino == b.st_ino);                       /* it is the hub's log */
     lab_hub_destroy(&w);
 
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         lab_hub *h = lab_hub_open(f->path, NULL);
-        int ok = h != NULL;
-        int sfd = ok ? lab_hub_defer_sync(h, NULL) : -1;
+        int ok = h != NULL && lab_hub_queue_writes(h, NULL) == 0;
         for (int i = 3; ok && i < 53; i++) {
             ok = lab_hub_record_experiment(h, c, i, "{}", "manual", NULL, NULL, T0 + i) == 0 &&
-                 lab_hub_commit(h, NULL) == 0;
+                 lab_hub_record_event(h, c, T0 + i, "experiment.proposed", NULL, NULL) == 0 &&
+                 s_commit_on_thread(h, NULL) == 0;
         }
-        ok = ok && sfd >= 0 && fdatasync(sfd) == 0;
         _exit(ok ? 0 : 1);                                   /* no close, no checkpoint */
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     s_expect(f->path, "SELECT count(*) FROM experiments", "52");
+    s_expect(f->path, "SELECT count(*) FROM events WHERE kind = 'experiment.proposed'", "50");
     s_expect(f->path, "PRAGMA integrity_check", "ok");
 }
 
@@ -688,7 +781,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_without_commit, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_deferred_sync, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_queued_writes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_queued_failure_rolls_back, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_queued_durable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_campaign, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, s_setup, s_teardown),
