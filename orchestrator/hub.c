@@ -169,6 +169,9 @@ static const char *const s_migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'sample_locations is append-only'); END;\n"
     "CREATE TRIGGER sample_locations_no_delete BEFORE DELETE ON sample_locations\n"
     "  BEGIN SELECT RAISE(ABORT, 'sample_locations is append-only'); END;\n",
+    /* 2: whether an ended attempt counts against its step's retries (an
+     * e-stop's cancellations do not), so that a restart keeps the count */
+    "ALTER TABLE steps ADD COLUMN counted INTEGER NOT NULL DEFAULT 1 CHECK (counted IN (0, 1));\n",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VERSION + 1,
@@ -242,8 +245,9 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       "SELECT seq, params, status, objectives, error, finished_us FROM experiments"      \
       " WHERE campaign = ?1 ORDER BY seq")                                                \
     X(EACH_STEP,                                                                         \
-      "SELECT attempt_id, experiment, step, attempt, device, status, result FROM steps"  \
-      " WHERE campaign = ?1 ORDER BY experiment, id")
+      "SELECT attempt_id, experiment, step, attempt, device, status, result, counted"     \
+      " FROM steps WHERE campaign = ?1 ORDER BY experiment, id")                          \
+    X(SET_STEP_UNCOUNTED, "UPDATE steps SET counted = 0 WHERE attempt_id = ?1")
 
 enum {
 #define S_STMT_ENUM(name, sql) S_##name,
@@ -653,6 +657,7 @@ static const struct {
     [S_SET_EXPERIMENT] = {"setting the status of experiment", 2},
     [S_INS_STEP] = {"recording step attempt", 1},
     [S_SET_STEP] = {"updating step attempt", 1},
+    [S_SET_STEP_UNCOUNTED] = {"updating step attempt", 1},
     [S_INS_EVENT] = {"recording event", 3},
     [S_INS_AUDIT] = {"recording audit entry", 5},
     [S_INS_SAMPLE] = {"recording sample", 3},
@@ -1051,6 +1056,14 @@ int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *stat
     return s_write(h, S_SET_STEP, S_OP_CHANGES, a, 7);
 }
 
+int lab_hub_set_step_uncounted(lab_hub *h, const char *attempt_id)
+{
+    if (!attempt_id)
+        return s_fail(h, LAB_EINVAL, "updating a step: no attempt id");
+    s_arg a[] = {S_TEXT(attempt_id)};
+    return s_write(h, S_SET_STEP_UNCOUNTED, S_OP_CHANGES, a, 1);
+}
+
 int lab_hub_record_event(lab_hub *h, int64_t campaign, int64_t t_us, const char *kind,
                          const char *subject, const char *detail_json)
 {
@@ -1244,6 +1257,7 @@ int lab_hub_each_step(lab_hub *h, int64_t campaign, lab_hub_step_fn fn, void *ar
             .device = (const char *)sqlite3_column_text(st, 4),
             .status = (const char *)sqlite3_column_text(st, 5),
             .result_json = (const char *)sqlite3_column_text(st, 6),
+            .counted = sqlite3_column_int(st, 7),
         };
         if ((ret = fn(&r, arg)) != 0)
             break;

@@ -23,7 +23,7 @@
 
 typedef struct lab_hub lab_hub;
 
-#define LAB_HUB_SCHEMA_VERSION 1
+#define LAB_HUB_SCHEMA_VERSION 2
 
 /* Open (creating and migrating as needed) the hub at path. NULL on error. */
 lab_hub *lab_hub_open(const char *path, lab_err *err);
@@ -121,6 +121,10 @@ int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *stat
                             const char *device, int64_t started_us, int64_t finished_us,
                             const char *values_json, const char *error);
 
+/* The attempt ended through no fault of its step (an e-stop): it does not
+ * count against the step's retries, also after a restart. */
+int lab_hub_set_step_uncounted(lab_hub *h, const char *attempt_id);
+
 /* Append to the event log. subject: device, attempt or experiment id (may
  * be NULL); detail_json may be NULL. */
 int lab_hub_record_event(lab_hub *h, int64_t campaign, int64_t t_us, const char *kind,
@@ -195,6 +199,7 @@ typedef struct lab_hub_step_row {
     const char *device;          /* may be NULL */
     const char *status;
     const char *result_json;     /* may be NULL */
+    int counted;                 /* 0: ended without counting against retries */
 } lab_hub_step_row;
 typedef int (*lab_hub_step_fn)(const lab_hub_step_row *r, void *arg);
 int lab_hub_each_step(lab_hub *h, int64_t campaign, lab_hub_step_fn fn, void *arg);

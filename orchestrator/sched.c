@@ -277,9 +277,12 @@ void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t s, const char *stat
                              (json_int_t)x->seq, "step", st->name, "device",
                              a->dev ? a->dev->cfg->name : "", "status", status, "error", error));
     /* Attempts stopped by an e-stop are not the step's fault: they do not
-     * use up its retries (counts == 0). */
-    if (!counts)
+     * use up its retries (counts == 0), also after a restart. */
+    if (!counts) {
         a->uncounted++;
+        if (lab_hub_set_step_uncounted(o->hub, a->id) < 0)
+            lab_orch_fatal(o, "recording a step");
+    }
     if (a->n - a->uncounted <= st->retries) {
         x->step[s] = LAB_STEP_PENDING;
         s_release_successors(o, x, s);
@@ -1131,6 +1134,8 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
     if (s < 0)
         return 0;
     lab_attempt *a = &x->cur[s];
+    if (!r->counted)
+        a->uncounted++;
     if (r->attempt < a->n)
         return 0;
     a->n = r->attempt;

@@ -447,7 +447,7 @@ static void test_reopen_keeps_data(void **state)
     int64_t c = s_fill(h);
     assert_int_equal(lab_hub_commit(h, NULL), 0);
     lab_hub_destroy(&h);
-    s_expect(f->path, "PRAGMA user_version", "1");
+    s_expect(f->path, "PRAGMA user_version", "2");
 
     h = s_open(f->path);
     int64_t id = 0, n = 0;
@@ -458,8 +458,56 @@ static void test_reopen_keeps_data(void **state)
     assert_int_equal(lab_hub_record_experiment(h, c, 3, "{}", NULL, NULL, NULL, T0), 0);
     assert_int_equal(lab_hub_commit(h, NULL), 0);
     lab_hub_destroy(&h);
-    s_expect(f->path, "PRAGMA user_version", "1");
+    s_expect(f->path, "PRAGMA user_version", "2");
     s_expect(f->path, "SELECT count(*) FROM experiments", "3");
+}
+
+static int s_count_step(const lab_hub_step_row *r, void *arg)
+{
+    int *n = arg;
+    n[0]++;
+    n[1] += r->counted;
+    return 0;
+}
+
+/* A version 1 hub (no steps.counted) is migrated when opened for writing:
+ * its rows stay and count; a read-only open refuses it until then. An
+ * attempt marked uncounted reads back so. */
+static void test_migrate_v1(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    s_fill(h);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    lab_hub_destroy(&h);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE steps DROP COLUMN counted; PRAGMA user_version = 1",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_true(s_sql_fails(f->path, "SELECT counted FROM steps"));
+
+    lab_err err = {0};
+    assert_null(lab_hub_open_readonly(f->path, &err));
+    assert_non_null(strstr(err.msg, "older"));
+    h = s_open(f->path);
+    int64_t c = 0;
+    assert_int_equal(lab_hub_find_campaign(h, "demo", &c, NULL, 0), 0);
+    s_expect(f->path, "PRAGMA user_version", "2");
+    s_expect(f->path, "SELECT count(*) || '/' || sum(counted) FROM steps", "1/1");
+    int n[2] = {0, 0};
+    assert_int_equal(lab_hub_each_step(h, c, s_count_step, n), 0);
+    assert_int_equal(n[0], 1);
+    assert_int_equal(n[1], 1);
+
+    assert_int_equal(lab_hub_set_step_uncounted(h, "demo/1/dispense/1"), 0);
+    assert_int_equal(lab_hub_set_step_uncounted(h, "demo/1/nope/1"), LAB_ENOTFOUND);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    n[0] = n[1] = 0;
+    assert_int_equal(lab_hub_each_step(h, c, s_count_step, n), 0);
+    assert_int_equal(n[0], 1);
+    assert_int_equal(n[1], 0);
+    lab_hub_destroy(&h);
 }
 
 static void test_newer_schema_refused(void **state)
@@ -786,6 +834,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queued_durable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_campaign, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_not_a_hub, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_timeline, s_setup, s_teardown),

@@ -1,0 +1,69 @@
+# An e-stop's cancellations do not use up a step's retries, also across a
+# restart of the orchestrator. A step with one retry is e-stopped on its
+# first attempt; the orchestrator is stopped (SIGTERM) while halted and
+# started again on the same hub; after clear-estop and resume the second
+# attempt fails, and a third still runs (the e-stopped attempt is not held
+# against the step, as the hub remembers) and measures the experiment.
+source "$(dirname "$0")/lib.sh"
+PORT=$(free_port)
+DB="$T/campaign.db"
+C="--endpoint tcp://127.0.0.1:$((PORT + 1))"
+cat >"$T/measure.sh" <<'SH'
+#!/bin/sh
+# attempt 1 runs long enough to be e-stopped; attempt 2 fails; later ones work
+case "$LABLOOP_ATTEMPT" in
+  */1) sleep 60 ;;
+  */2) echo "lamp did not ignite" >&2; exit 3 ;;
+  *) echo '{"absorbance": 0.42}' ;;
+esac
+SH
+chmod +x "$T/measure.sh"
+cat >"$T/uvvis.yaml" <<YAML
+name: uvvis-1
+endpoint: tcp://127.0.0.1:$PORT
+driver: exec
+capabilities: [uvvis]
+exec:
+  artifacts: $T/artifacts
+  commands:
+    uvvis: [$T/measure.sh]
+YAML
+cat >"$T/campaign.yaml" <<YAML
+campaign: {name: es, seed: 5, budget: {experiments: 1}}
+space:
+  - {name: x, type: real, low: 0, high: 1}
+objectives:
+  - {name: a, goal: maximize, from: measure.absorbance}
+planner: {kind: random, batch: 1}
+workflow:
+  - {step: measure, capability: uvvis, retries: 1, backoff: 100ms}
+devices:
+  - {name: uvvis-1, capabilities: [uvvis]}
+endpoints: {devices: "tcp://127.0.0.1:$PORT", control: "tcp://127.0.0.1:$((PORT + 1))"}
+heartbeat: {interval: 200ms, liveness: 3}
+hub: campaign.db
+YAML
+attempts() { q "select group_concat(attempt || ':' || status || ':' || counted, ' ') from (select * from steps order by attempt)"; }
+
+"$LABLOOP" worker --config "$T/uvvis.yaml" >"$T/uvvis.log" 2>&1 & PIDS+=($!)
+run_bg() { "$LABLOOP" run "$T/campaign.yaml" >>"$T/run.log" 2>&1 & RUN=$!; PIDS+=($RUN); }
+
+run_bg
+wait_until 20 q_atleast "select count(*) from steps where attempt = 1 and status in ('dispatched', 'running')" 1 \
+  || fail "the first attempt did not start"
+"$LABLOOP" estop $C --reason "enclosure door opened" | grep -q "now halted" || fail "estop failed"
+wait_until 10 q_is "select status || ':' || counted from steps where attempt = 1" "cancelled:0" \
+  || fail "the e-stopped attempt is not recorded as not counting: $(attempts)"
+kill -TERM "$RUN"; wait "$RUN" && true
+[ "$(q "select status from campaigns")" = halted ] || fail "after SIGTERM the campaign is $(q 'select status from campaigns')"
+pass "e-stopped attempt recorded as not counting against retries; orchestrator stopped while halted"
+
+run_bg
+wait_until 10 grep -q "resuming campaign es (halted)" "$T/run.log" || fail "run did not resume the halted campaign"
+wait_until 10 "$LABLOOP" clear-estop $C || fail "clear-estop failed"
+"$LABLOOP" resume $C | grep -q "now running" || fail "resume failed"
+wait "$RUN" || fail "labloop run exited $? after the restart"
+[ "$(attempts)" = "1:cancelled:0 2:failed:1 3:done:1" ] || fail "attempts after the restart: $(attempts)"
+[ "$(q "select status from experiments")" = measured ] || fail "the experiment is $(q 'select status || ": " || ifnull(error, "") from experiments')"
+[ "$(q "select status from campaigns")" = completed ] || fail "campaign is $(q 'select status from campaigns')"
+pass "after the restart the e-stopped attempt still did not count: attempt 2 failed, attempt 3 ran and measured"
