@@ -33,6 +33,7 @@ typedef struct lab_device {
     int64_t last_nudge_us;          /* last NOT_REGISTERED sent */
     int64_t busy_since_us;
     double busy_s;                  /* seconds with at least one step */
+    long dispatched;                /* attempts sent to it in this run */
     char **acks;                    /* durable results not yet acknowledged to the device */
     size_t n_acks, cap_acks;
     int64_t acks_since_us;          /* monotonic: when the oldest of them became durable */

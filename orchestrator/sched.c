@@ -681,6 +681,7 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
     a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
     x->step[s] = LAB_STEP_RUNNING;
     lab_orch_device_busy(d, +1);
+    d->dispatched++;
 
     Labloop__Param **params = calloc(st->n_params + 1, sizeof *params);
     for (size_t i = 0; params && i < st->n_params; i++)
@@ -742,9 +743,11 @@ static int s_has_cap(const lab_device *d, const char *cap)
     return 0;
 }
 
-/* A ready device with a free slot for cap, least loaded first. A device
- * that just failed this step is used only when no other capable device is
- * ready at all. */
+/* A ready device with a free slot for cap, least loaded first; among
+ * equally loaded ones the one that has had the fewest attempts, so that
+ * identical instruments share the work (and the wear) instead of the first
+ * in the config taking most of it. A device that just failed this step is
+ * used only when no other capable device is ready at all. */
 static lab_device *s_pick_device(lab_orch *o, const char *cap, const lab_device *avoid)
 {
     lab_device *best = NULL;
@@ -757,7 +760,14 @@ static lab_device *s_pick_device(lab_orch *o, const char *cap, const lab_device 
             others = 1;
         if (d->running + d->reserved >= d->capacity || d == avoid)
             continue;
-        if (!best || (d->running + d->reserved) * best->capacity < (best->running + best->reserved) * d->capacity)
+        if (!best) {
+            best = d;
+            continue;
+        }
+        /* compare the fractions of slots in use without dividing */
+        long load = (long)(d->running + d->reserved) * best->capacity,
+             best_load = (long)(best->running + best->reserved) * d->capacity;
+        if (load < best_load || (load == best_load && d->dispatched < best->dispatched))
             best = d;
     }
     if (!best && avoid && !others && avoid->state == LAB_DEV_READY && avoid->welcomed &&
