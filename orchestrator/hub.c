@@ -18,6 +18,7 @@
  */
 #include "orchestrator/hub.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,6 +32,10 @@
 #include "common/banned.h"
 
 #define S_BUSY_TIMEOUT_MS 5000
+/* The oldest schema read-only opens accept: later versions only added what
+ * readers do not need (2: steps.counted), so old hubs stay readable, also
+ * on read-only storage, without a writer migrating them first. */
+#define S_OLDEST_READABLE 1
 
 /* ---- schema: migrations[v] takes a hub from version v-1 to v ---- */
 
@@ -562,10 +567,10 @@ static lab_hub *s_open(const char *path, int readonly, lab_err *err)
                          "schema in it)", path);
             goto fail;
         }
-        if (version < LAB_HUB_SCHEMA_VERSION) {
+        if (version < S_OLDEST_READABLE) {
             ret = s_fail(h, LAB_EVERSION, "cannot open hub '%s': schema version %lld is older "
                          "than %d; open it once with a writing labloop command to migrate",
-                         path, (long long)version, LAB_HUB_SCHEMA_VERSION);
+                         path, (long long)version, S_OLDEST_READABLE);
             goto fail;
         }
         return h;
@@ -615,6 +620,7 @@ void lab_hub_destroy(lab_hub **hp)
     if (!hp || !*hp)
         return;
     lab_hub *h = *hp;
+    assert(!h->running);          /* a batch still out: lab_hub_commit_end first */
     if (h->db && !sqlite3_get_autocommit(h->db))
         sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < S_STMT_COUNT; i++)
@@ -795,6 +801,7 @@ static void s_dequeue(const s_batch *b, size_t *pos, int *which, int *flags, s_a
  * transaction at once. */
 static int s_write(lab_hub *h, int which, int flags, const s_arg *a, int n)
 {
+    assert(n <= S_MAX_ARGS);      /* the batch runner decodes into S_MAX_ARGS */
     if (h->queued)
         return s_enqueue(h, which, flags, a, n);
     int ret = s_write_begin(h, NULL);
@@ -844,8 +851,7 @@ int lab_hub_commit_begin(lab_hub *h, lab_err *err)
     h->fill = t;
     h->fill.len = 0;
     h->running = 1;
-    h->run_ret = 0;
-    lab_err_clear(&h->run_err);
+    h->run_ret = lab_err_set(&h->run_err, LAB_ESTATE, "the commit did not run");
     return 1;
 }
 
@@ -881,8 +887,11 @@ int lab_hub_commit_end(lab_hub *h, lab_err *err)
     h->running = 0;
     h->run.len = 0;
     if (h->run_ret < 0) {
-        s_fail(h, h->run_ret, "%s; none of the writes since the last commit were kept",
-               h->run_err.msg);
+        /* Writes queued while the batch ran may build on its rows: they go
+         * too, so that the hub never holds half of a history. */
+        h->fill.len = 0;
+        s_fail(h, h->run_ret, "%s; none of the writes since the last successful commit "
+               "were kept", h->run_err.msg);
         return s_to_err(h, h->run_ret, err);
     }
     return 0;
@@ -1120,6 +1129,9 @@ static int s_latest_campaign(lab_hub *h, int64_t *id, char *name, size_t n, lab_
 int lab_hub_timeline(lab_hub *h, int64_t campaign, lab_hub_entry_fn fn, void *arg, lab_err *err)
 {
     int ret;
+    if (h->running)
+        return lab_err_set(err, LAB_ESTATE, "hub '%s': busy with a commit; read after "
+                           "lab_hub_commit_end", h->path);
     if (campaign == 0 && (ret = s_latest_campaign(h, &campaign, NULL, 0, err)) < 0)
         return ret;
     /* A statement of its own (not cached): the callback may use the handle,

@@ -47,12 +47,15 @@ int lab_hub_commit(lab_hub *h, lab_err *err);
  *                          writes made from now on join the next batch;
  *   lab_hub_commit_run     any thread, once: runs the batch in one
  *                          transaction and commits it durably (fsync);
- *   lab_hub_commit_end     owner thread, after run returned: 0 when every
- *                          write of the batch is on disk, or < 0 with err set
- *                          when none of them is (the batch is rolled back).
+ *   lab_hub_commit_end     owner thread, after run returned (or when it
+ *                          could not be run at all): 0 when every write of
+ *                          the batch is on disk, or < 0 with err set when
+ *                          none of them is (the batch is rolled back, and the
+ *                          writes queued meanwhile are dropped too).
  * While a batch is out the owner may queue writes but not read. With queued
  * writes lab_hub_commit() does the three parts at once. lab_hub_record_campaign
- * (whose id is needed at once) must come before. Returns 0 or < 0. */
+ * (whose id is needed at once) must come before. Destroy the handle only
+ * with no batch out. Returns 0 or < 0. */
 int lab_hub_queue_writes(lab_hub *h, lab_err *err);
 int lab_hub_commit_begin(lab_hub *h, lab_err *err);
 void lab_hub_commit_run(lab_hub *h);

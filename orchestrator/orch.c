@@ -53,7 +53,8 @@ static void s_stop_fatal(lab_orch *o, const lab_err *e)
     o->fatal_err = *e;
     lab_error("%s; stopping without acknowledging", e->msg);
     o->stopping = 1;
-    uv_stop(&o->loop);
+    if (o->in_loop)               /* outside uv_run a stop would only skip the close callbacks */
+        uv_stop(&o->loop);
 }
 
 void lab_orch_fatal(lab_orch *o, const char *what)
@@ -275,16 +276,19 @@ static void s_commit_work(uv_work_t *req)
     lab_hub_commit_run(o->hub);
 }
 
+/* status < 0: the batch never ran (the work was cancelled); commit_end
+ * then reports it as not committed. */
 static void s_commit_done(uv_work_t *req, int status)
 {
     lab_orch *o = req->data;
-    (void)status;                 /* a queued work request is never cancelled here */
     o->syncing = 0;
     lab_err e = {0};
     int ret = lab_hub_commit_end(o->hub, &e);
     if (o->fatal)
         return;
-    if (ret < 0) {
+    if (ret < 0 || status < 0) {
+        if (ret >= 0)
+            lab_err_set(&e, LAB_EDB, "the hub's commit did not run: %s", uv_strerror(status));
         s_stop_fatal(o, &e);
         return;
     }
@@ -876,7 +880,9 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
     o->resume_grace_until_us = o->start_mono_us + (grace > S_RESUME_GRACE_US ? grace : S_RESUME_GRACE_US);
     s_note_waiting(o);
     lab_sched_schedule(o);
+    o->in_loop = 1;
     uv_run(&o->loop, UV_RUN_DEFAULT);
+    o->in_loop = 0;
     s_settle(o);
 
     /* Close busy periods still open so utilisation covers the whole run. */

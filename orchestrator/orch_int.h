@@ -139,6 +139,7 @@ struct lab_orch {
     size_t n_uncommitted, cap_uncommitted;
     size_t n_committed_lat;         /* the first ones of those are in the commit being run */
     int syncing;                    /* a commit runs on the thread pool */
+    int in_loop;                    /* inside the main uv_run (uv_stop means something) */
     int received;                   /* device messages since the last flush */
     uv_work_t commit_req;
     int64_t first_dispatch_us, last_done_us;   /* monotonic, for throughput */

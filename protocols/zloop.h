@@ -7,7 +7,9 @@
  * sends what waited for that commit (persist before acknowledge). A receive
  * that ends in EAGAIN takes in ZeroMQ's pending commands and so resets the
  * edge; without the repeat the loop could sleep on messages already queued
- * (a send can consume the edge too).
+ * (a send can consume the edge too). With one socket a round is repeated
+ * only when the flush sent something, so its read function must receive
+ * until EAGAIN (or until it stops reading for good).
  * Single-threaded: everything runs on the loop's thread.
  */
 #ifndef LAB_ZLOOP_H
