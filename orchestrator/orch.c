@@ -44,7 +44,7 @@
 int64_t lab_orch_now(void) { return lab_clock_wall_us(); }
 
 /* Stop the loop without acknowledging anything more: what was not
- * committed and synced is not promised to anyone. */
+ * committed is not promised to anyone. */
 static void s_stop_fatal(lab_orch *o, const lab_err *e)
 {
     if (o->fatal)

@@ -618,7 +618,8 @@ static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_
     }
 }
 
-/* At a commit: what memory holds now is in the hub (on disk once synced). */
+/* At a commit: what memory holds now is in the batch being committed (on
+ * disk once that commit returns). */
 void lab_sched_mark_committed(lab_orch *o)
 {
     o->n_committed_lat = o->n_uncommitted;
