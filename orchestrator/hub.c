@@ -323,19 +323,25 @@ static int s_sql_err(sqlite3 *db, int rc, const char *what, lab_err *e)
     return what ? lab_err_from_sqlite(e, rc, msg, what) : lab_err_set(e, LAB_EDB, "%s", msg);
 }
 
+/* Take a write's failure into the handle. Some errors (full disk, I/O, out
+ * of memory) make SQLite roll back the whole transaction: every write since
+ * the last commit is gone, and the next commit says so. */
+static int s_fail_err(lab_hub *h, const lab_err *e)
+{
+    if (h->in_tx && sqlite3_get_autocommit(h->db)) {
+        h->in_tx = 0;
+        h->tx_lost = 1;
+        return s_fail(h, e->code, "%s; the open transaction was rolled back", e->msg);
+    }
+    return s_fail(h, e->code, "%s", e->msg);
+}
+
 static int s_fail_sql(lab_hub *h, int rc, const char *what)
 {
     lab_err e;
     lab_err_clear(&e);
-    int code = s_sql_err(h->db, rc, what, &e);
-    /* Some errors (full disk, I/O, out of memory) make SQLite roll back the
-     * whole transaction: every write since the last commit is gone. */
-    if (h->in_tx && sqlite3_get_autocommit(h->db)) {
-        h->in_tx = 0;
-        h->tx_lost = 1;
-        return s_fail(h, code, "%s; the open transaction was rolled back", e.msg);
-    }
-    return s_fail(h, code, "%s", e.msg);
+    s_sql_err(h->db, rc, what, &e);
+    return s_fail_err(h, &e);
 }
 
 static int s_to_err(const lab_hub *h, int code, lab_err *err)
@@ -815,12 +821,7 @@ static int s_write(lab_hub *h, int which, int flags, const s_arg *a, int n)
     lab_err_clear(&e);
     if ((ret = s_step_op(h, which, flags, a, n, &e)) == 0)
         return 0;
-    if (h->in_tx && sqlite3_get_autocommit(h->db)) {
-        h->in_tx = 0;
-        h->tx_lost = 1;
-        return s_fail(h, ret, "%s; the open transaction was rolled back", e.msg);
-    }
-    return s_fail(h, ret, "%s", e.msg);
+    return s_fail_err(h, &e);
 }
 
 /* ---- transactions ---- */

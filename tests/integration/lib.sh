@@ -48,6 +48,10 @@ wait_until() {
   done
 }
 
+# run_bg: start `labloop run` on $T/campaign.yaml in the background (log
+# appended to $T/run.log, pid in RUN), for tests that stop and restart it.
+run_bg() { "$LABLOOP" run "$T/campaign.yaml" >>"$T/run.log" 2>&1 & RUN=$!; PIDS+=($RUN); }
+
 # Query the hub read-only (fails while the hub does not exist yet).
 q() { sqlite3 -batch -readonly -cmd ".timeout 5000" "$DB" "$1"; }
 # q_is SQL VALUE / q_atleast SQL N: for wait_until, which re-runs them.

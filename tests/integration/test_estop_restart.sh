@@ -46,7 +46,6 @@ YAML
 attempts() { q "select group_concat(attempt || ':' || status || ':' || counted, ' ') from (select * from steps order by attempt)"; }
 
 "$LABLOOP" worker --config "$T/uvvis.yaml" >"$T/uvvis.log" 2>&1 & PIDS+=($!)
-run_bg() { "$LABLOOP" run "$T/campaign.yaml" >>"$T/run.log" 2>&1 & RUN=$!; PIDS+=($RUN); }
 
 run_bg
 wait_until 20 q_atleast "select count(*) from steps where attempt = 1 and status in ('dispatched', 'running')" 1 \

@@ -9,7 +9,6 @@ RETRIES=0 write_campaign "$T" "$PORT" 16 3
 DB="$T/campaign.db"
 
 "$LABLOOP" sim "$T/lab.yaml" >"$T/sim.log" 2>&1 & PIDS+=($!)
-run_bg() { "$LABLOOP" run "$T/campaign.yaml" >>"$T/run.log" 2>&1 & RUN=$!; PIDS+=($RUN); }
 
 run_bg
 wait_until 30 q_atleast "select count(*) from experiments where status in ('measured','failed')" 3 || fail "campaign did not get going"
