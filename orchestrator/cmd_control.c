@@ -77,6 +77,20 @@ static void s_print_status(json_t *r)
                json_string_value(json_object_get(d, "device")), json_number_value(json_object_get(d, "seconds")));
 }
 
+/* clear-estop: devices that were not connected did not get the clear. */
+static void s_print_not_reached(json_t *names)
+{
+    if (!json_array_size(names))
+        return;
+    fprintf(stderr, "warning: not connected, so not cleared:");
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n)
+        fprintf(stderr, " %s", json_string_value(n));
+    fprintf(stderr, "\nA device that comes back still latched in e-stop halts the campaign again;\n"
+                    "run clear-estop once it is connected (labloop status shows it ready).\n");
+}
+
 int lab_cmd_control(int argc, char **argv)
 {
     const char *cmd = argv[0], *endpoint = NULL, *config = NULL, *reason = NULL;
@@ -129,6 +143,7 @@ int lab_cmd_control(int argc, char **argv)
         }
         if (strcmp(cmd, "status") != 0) {
             printf("%s: done; campaign is now %s\n", cmd, json_string_value(json_object_get(reply, "status")));
+            s_print_not_reached(json_object_get(reply, "not_reached"));
         } else if (json) {
             char *js = json_dumps(reply, JSON_COMPACT);
             printf("%s\n", js);

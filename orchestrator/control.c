@@ -104,6 +104,18 @@ void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const
     lab_orch_event(o, "campaign.estop", o->cfg->name, json_pack("{s:s, s:s}", "by", actor, "reason", reason));
 }
 
+/* The devices a broadcast could not reach now: they are not connected. One
+ * that missed a clear-estop and comes back still latched halts the campaign
+ * again (orch.c, on its hello), so the operator is told which ones. */
+static json_t *s_not_reached(lab_orch *o)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; i < o->cfg->n_devices; i++)
+        if (o->devices[i].state != LAB_DEV_READY)
+            json_array_append_new(names, json_string(o->devices[i].cfg->name));
+    return names;
+}
+
 /* Carry out cmd; returns NULL on success or why it was refused. */
 static const char *s_act(lab_orch *o, const char *cmd, const char *user, const char *host,
                          const char *reason, char *why, size_t n)
@@ -149,6 +161,12 @@ static const char *s_act(lab_orch *o, const char *cmd, const char *user, const c
         lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__CLEAR, "e-stop cleared");
         o->state = LAB_CAMP_PAUSED;
         s_set_status(o, "paused");
+        json_t *missed = s_not_reached(o);
+        size_t k;
+        json_t *name;
+        json_array_foreach(missed, k, name)
+            lab_warn("clear-estop: device '%s' is not connected and did not get the clear", json_string_value(name));
+        json_decref(missed);
     } else {
         snprintf(why, n, "unknown command '%s' (status, pause, resume, abort, estop, clear-estop)", cmd);
         return why;
@@ -182,6 +200,8 @@ static void s_request(lab_orch *o, const char *id, size_t id_len, const char *bo
             reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", lab_orch_state_name(o));
         } else {
             reply = json_pack("{s:b, s:s}", "ok", 1, "status", lab_orch_state_name(o));
+            if (!strcmp(cmd, "clear-estop"))
+                json_object_set_new(reply, "not_reached", s_not_reached(o));
         }
     }
     json_decref(req);
