@@ -252,7 +252,7 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(EACH_STEP,                                                                         \
       "SELECT attempt_id, experiment, step, attempt, device, status, result, counted"     \
       " FROM steps WHERE campaign = ?1 ORDER BY experiment, id")                          \
-    X(SET_STEP_UNCOUNTED, "UPDATE steps SET counted = 0 WHERE attempt_id = ?1")
+    X(SET_STEP_COUNTED, "UPDATE steps SET counted = ?2 WHERE attempt_id = ?1")
 
 enum {
 #define S_STMT_ENUM(name, sql) S_##name,
@@ -669,7 +669,7 @@ static const struct {
     [S_SET_EXPERIMENT] = {"setting the status of experiment", 2},
     [S_INS_STEP] = {"recording step attempt", 1},
     [S_SET_STEP] = {"updating step attempt", 1},
-    [S_SET_STEP_UNCOUNTED] = {"updating step attempt", 1},
+    [S_SET_STEP_COUNTED] = {"updating step attempt", 1},
     [S_INS_EVENT] = {"recording event", 3},
     [S_INS_AUDIT] = {"recording audit entry", 5},
     [S_INS_SAMPLE] = {"recording sample", 3},
@@ -1066,12 +1066,12 @@ int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *stat
     return s_write(h, S_SET_STEP, S_OP_CHANGES, a, 7);
 }
 
-int lab_hub_set_step_uncounted(lab_hub *h, const char *attempt_id)
+int lab_hub_set_step_counted(lab_hub *h, const char *attempt_id, int counted)
 {
     if (!attempt_id)
         return s_fail(h, LAB_EINVAL, "updating a step: no attempt id");
-    s_arg a[] = {S_TEXT(attempt_id)};
-    return s_write(h, S_SET_STEP_UNCOUNTED, S_OP_CHANGES, a, 1);
+    s_arg a[] = {S_TEXT(attempt_id), S_INT(counted ? 1 : 0)};
+    return s_write(h, S_SET_STEP_COUNTED, S_OP_CHANGES, a, 2);
 }
 
 int lab_hub_record_event(lab_hub *h, int64_t campaign, int64_t t_us, const char *kind,

@@ -124,9 +124,10 @@ int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *stat
                             const char *device, int64_t started_us, int64_t finished_us,
                             const char *values_json, const char *error);
 
-/* The attempt ended through no fault of its step (an e-stop): it does not
- * count against the step's retries, also after a restart. */
-int lab_hub_set_step_uncounted(lab_hub *h, const char *attempt_id);
+/* counted 0: the attempt was hit by an e-stop, so its end is no fault of
+ * its step and does not count against the step's retries, also after a
+ * restart (1: it counts, the default). */
+int lab_hub_set_step_counted(lab_hub *h, const char *attempt_id, int counted);
 
 /* Append to the event log. subject: device, attempt or experiment id (may
  * be NULL); detail_json may be NULL. */

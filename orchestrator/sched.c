@@ -277,10 +277,13 @@ void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t s, const char *stat
                              (json_int_t)x->seq, "step", st->name, "device",
                              a->dev ? a->dev->cfg->name : "", "status", status, "error", error));
     /* Attempts stopped by an e-stop are not the step's fault: they do not
-     * use up its retries (counts == 0), also after a restart. */
+     * use up its retries, also after a restart (the hub has marked them
+     * since the e-stop: lab_sched_estop_hit). */
+    if (a->estop_hit)
+        counts = 0;
     if (!counts) {
         a->uncounted++;
-        if (lab_hub_set_step_uncounted(o->hub, a->id) < 0)
+        if (!a->estop_hit && lab_hub_set_step_counted(o->hub, a->id, 0) < 0)
             lab_orch_fatal(o, "recording a step");
     }
     if (a->n - a->uncounted <= st->retries) {
@@ -450,7 +453,8 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
         json_t *vals = s_values_json(r);
         char *vjs = json_dumps(vals, JSON_COMPACT);
         lab_orch_device_busy(d, -1);
-        if (lab_hub_set_step_status(o->hub, id, "done", NULL, r->started_us, r->finished_us, vjs, NULL) < 0)
+        if (lab_hub_set_step_status(o->hub, id, "done", NULL, r->started_us, r->finished_us, vjs, NULL) < 0 ||
+            (a->estop_hit && lab_hub_set_step_counted(o->hub, id, 1) < 0))   /* it finished all the same */
             lab_orch_fatal(o, "recording a step");
         free(vjs);
         double secs = (double)(r->finished_us - r->started_us) / 1e6;
@@ -473,9 +477,9 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
         lab_orch_fatal(o, "recording a step");
     char err[512];
     snprintf(err, sizeof err, "%s", r->error && *r->error ? r->error : status);
-    /* A step stopped by an e-stop is run again after the clear, free. */
-    int counts = !a->estop_hit &&
-                 !(o->state == LAB_CAMP_HALTED && r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED);
+    /* A step stopped by an e-stop is run again after the clear, free
+     * (attempts hit by one are not counted in any case: attempt_ended). */
+    int counts = !(o->state == LAB_CAMP_HALTED && r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED);
     lab_sched_attempt_ended(o, x, (size_t)s, status, err, counts);
 }
 
@@ -1008,13 +1012,20 @@ void lab_sched_check_deadlines(lab_orch *o, int64_t now)
     }
 }
 
-/* An e-stop: the attempts running now end through no fault of their steps. */
+/* An e-stop: the attempts running now end through no fault of their steps,
+ * however long their devices take to report them stopped. The hub marks
+ * them at once, so that holds across a restart too. */
 void lab_sched_estop_hit(lab_orch *o)
 {
     for (long i = 0; i < o->n_active; i++)
-        for (size_t s = 0; s < o->cfg->n_steps; s++)
-            if (o->active[i]->step[s] == LAB_STEP_RUNNING)
-                o->active[i]->cur[s].estop_hit = 1;
+        for (size_t s = 0; s < o->cfg->n_steps; s++) {
+            lab_attempt *a = &o->active[i]->cur[s];
+            if (o->active[i]->step[s] != LAB_STEP_RUNNING || a->estop_hit)
+                continue;
+            a->estop_hit = 1;
+            if (lab_hub_set_step_counted(o->hub, a->id, 0) < 0)
+                lab_orch_fatal(o, "recording a step");
+        }
 }
 
 /* Abort: cancel every running attempt and every experiment in flight. */
@@ -1145,19 +1156,21 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
     if (s < 0)
         return 0;
     lab_attempt *a = &x->cur[s];
-    if (!r->counted)
+    const char *st = r->status ? r->status : "";
+    int in_flight = !strcmp(st, "dispatched") || !strcmp(st, "running");
+    if (!r->counted && !in_flight)       /* an e-stopped attempt still running ends uncounted later */
         a->uncounted++;
     if (r->attempt < a->n)
         return 0;
     a->n = r->attempt;
     snprintf(a->id, sizeof a->id, "%s", r->attempt_id ? r->attempt_id : "");
     a->dev = r->device ? lab_orch_device(o, r->device) : NULL;
-    const char *st = r->status ? r->status : "";
+    a->estop_hit = in_flight && !r->counted;
     if (!strcmp(st, "done")) {
         x->step[s] = LAB_STEP_DONE_;
         json_decref(x->values[s]);
         x->values[s] = json_loads(r->result_json ? r->result_json : "{}", 0, NULL);
-    } else if (!strcmp(st, "dispatched") || !strcmp(st, "running")) {
+    } else if (in_flight) {
         if (x->state == LAB_EXP_RUNNING && a->dev) {
             x->step[s] = LAB_STEP_RUNNING;
             a->resumed = 1;
@@ -1167,6 +1180,8 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
             lab_orch_device_busy(a->dev, +1);
         } else {
             x->step[s] = LAB_STEP_PENDING;
+            if (a->estop_hit)            /* abandoned: it will not end, so it must not count */
+                a->uncounted++;
         }
     } else {
         x->step[s] = LAB_STEP_PENDING;   /* ended: the next attempt follows */

@@ -517,13 +517,16 @@ static void test_migrate_v1(void **state)
     assert_int_equal(n[0], 1);
     assert_int_equal(n[1], 1);
 
-    assert_int_equal(lab_hub_set_step_uncounted(h, "demo/1/dispense/1"), 0);
-    assert_int_equal(lab_hub_set_step_uncounted(h, "demo/1/nope/1"), LAB_ENOTFOUND);
+    assert_int_equal(lab_hub_set_step_counted(h, "demo/1/dispense/1", 0), 0);
+    assert_int_equal(lab_hub_set_step_counted(h, "demo/1/nope/1", 0), LAB_ENOTFOUND);
     assert_int_equal(lab_hub_commit(h, NULL), 0);
     n[0] = n[1] = 0;
     assert_int_equal(lab_hub_each_step(h, c, s_count_step, n), 0);
     assert_int_equal(n[0], 1);
     assert_int_equal(n[1], 0);
+    assert_int_equal(lab_hub_set_step_counted(h, "demo/1/dispense/1", 1), 0);   /* and back */
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    s_expect(f->path, "SELECT sum(counted) FROM steps", "1");
     lab_hub_destroy(&h);
 }
 
