@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "orchestrator/hub.h"
 #include "orchestrator/review.h"
+#include "orchestrator/review_args.h"
 
 #include "common/banned.h"
 
@@ -49,13 +50,7 @@ static const char s_usage[] =
     "  labloop export build/demo/campaign.db --format csv -o experiments.csv\n"
     "  labloop export build/demo/campaign.db --format jsonld -o dataset.jsonld\n";
 
-static int s_usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "labloop export: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n(see labloop export --help)\n");
-    return 2;
-}
+static int s_usage_error(const char *msg, const char *arg) { return lab_review_usage_error("export", msg, arg); }
 
 typedef struct s_out {
     FILE *f;
@@ -324,37 +319,17 @@ int lab_cmd_export(int argc, char **argv)
 {
     const char *db = NULL, *format = NULL, *out = NULL, *table = NULL, *campaign = NULL;
     int force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(s_usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--force") == 0) {
-            force = 1;
-        } else if (strcmp(a, "--format") == 0) {
-            slot = &format;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            slot = &out;
-        } else if (strcmp(a, "--table") == 0) {
-            slot = &table;
-        } else if (strcmp(a, "--campaign") == 0) {
-            slot = &campaign;
-        } else if (a[0] == '-' && a[1]) {
-            return s_usage_error("unknown option '%s'", a);
-        } else if (db) {
-            return s_usage_error("one hub at a time (extra argument '%s')", a);
-        } else {
-            db = a;
-        }
-        if (slot) {
-            if (i + 1 >= argc || !*argv[i + 1])
-                return s_usage_error("%s needs a value", a);
-            *slot = argv[++i];
-        }
-    }
-    if (!db)
-        return s_usage_error("%s", "which hub? give the path of a HUB.db");
+    const lab_review_opt opts[] = {
+        {.name = "--force", .flag = &force},
+        {.name = "--format", .value = &format, .needs = "csv, jsonl or jsonld"},
+        {.name = "--output", .alias = "-o", .value = &out, .needs = "a file name"},
+        {.name = "--table", .value = &table, .needs = "experiments, steps, events or devices"},
+        {.name = "--campaign", .value = &campaign, .needs = "a campaign name"},
+        {0},
+    };
+    int rc = lab_review_args("export", s_usage, argc, argv, opts, &db);
+    if (rc)
+        return rc == 1 ? 0 : rc;
     if (!format)
         return s_usage_error("%s", "which format? --format csv, jsonl or jsonld");
     if (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0 &&

@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "orchestrator/hub.h" /* lab_hub_entry: one line of the timeline */
 #include "orchestrator/hub_query.h"
+#include "orchestrator/review_args.h"
 
 #include "common/banned.h"
 
@@ -564,58 +565,33 @@ static int s_parse_since(const char *v, int64_t now_us, int64_t *t_us)
     return 0;
 }
 
-static int s_usage_error(const char *fmt, const char *arg)
-{
-    fputs("labloop log: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs("\n(see labloop log --help)\n", stderr);
-    return 2;
-}
+static int s_usage_error(const char *fmt, const char *arg) { return lab_review_usage_error("log", fmt, arg); }
 
 int lab_cmd_log(int argc, char **argv)
 {
     lab_log_filter f = { 0 };
-    const char *db = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(s_usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            f.json = 1;
-        } else if (strcmp(a, "--follow") == 0 || strcmp(a, "-f") == 0) {
-            f.follow = 1;
-        } else if (strcmp(a, "--since") == 0 || strncmp(a, "--since=", 8) == 0) {
-            const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v)
-                return s_usage_error("%s needs a time (2025-05-01T12:00:00Z) or an age (10m)", a);
-            if (s_parse_since(v, lab_clock_wall_us(), &f.since_us) < 0)
-                return s_usage_error("--since wants an ISO time such as 2025-05-01T12:00:00Z or "
-                                     "an age such as 90s, 10m, 2h, 1d; not '%s'", v);
-        } else if (strcmp(a, "--experiment") == 0 || strncmp(a, "--experiment=", 13) == 0) {
-            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v)
-                return s_usage_error("%s needs an experiment number", a);
-            char *end = NULL;
-            long long n = strtoll(v, &end, 10);
-            if (!*v || *end || n <= 0)
-                return s_usage_error("--experiment wants a number 1, 2, ..., not '%s'", v);
-            f.experiment = n;
-        } else if (strcmp(a, "--device") == 0 || strncmp(a, "--device=", 9) == 0) {
-            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !*v)
-                return s_usage_error("%s needs a device name", a);
-            f.device = v;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return s_usage_error("unknown option '%s'", a);
-        } else if (db) {
-            return s_usage_error("one hub at a time (extra argument '%s')", a);
-        } else {
-            db = a;
-        }
+    const char *db = NULL, *since = NULL, *experiment = NULL;
+    const lab_review_opt opts[] = {
+        {.name = "--json", .flag = &f.json},
+        {.name = "--follow", .alias = "-f", .flag = &f.follow},
+        {.name = "--since", .value = &since, .needs = "a time (2025-05-01T12:00:00Z) or an age (10m)"},
+        {.name = "--experiment", .value = &experiment, .needs = "an experiment number"},
+        {.name = "--device", .value = &f.device, .needs = "a device name"},
+        {0},
+    };
+    int rc = lab_review_args("log", s_usage, argc, argv, opts, &db);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (since && s_parse_since(since, lab_clock_wall_us(), &f.since_us) < 0)
+        return s_usage_error("--since wants an ISO time such as 2025-05-01T12:00:00Z or "
+                             "an age such as 90s, 10m, 2h, 1d; not '%s'", since);
+    if (experiment) {
+        char *end = NULL;
+        long long n = strtoll(experiment, &end, 10);
+        if (*end || n <= 0)
+            return s_usage_error("--experiment wants a number 1, 2, ..., not '%s'", experiment);
+        f.experiment = n;
     }
-    if (!db)
-        return s_usage_error("%s", "which hub? give the path of a HUB.db");
     lab_err err;
     lab_err_clear(&err);
     if (lab_log_print(db, &f, stdout, &err) < 0) {

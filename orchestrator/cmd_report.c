@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "orchestrator/review.h"
+#include "orchestrator/review_args.h"
 
 #include "common/banned.h"
 
@@ -36,14 +37,6 @@ static const char s_usage[] =
     "\n"
     "example:\n"
     "  labloop report build/demo/campaign.db -o build/demo/report.html\n";
-
-static int s_usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "labloop report: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n(see labloop report --help)\n");
-    return 2;
-}
 
 /* Write the page to path through a temporary file beside it. */
 static int s_write(const lab_review *r, const char *path, lab_err *err)
@@ -84,31 +77,16 @@ static int s_write(const lab_review *r, const char *path, lab_err *err)
 int lab_cmd_report(int argc, char **argv)
 {
     const char *db = NULL, *campaign = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(s_usage, stdout);
-            return 0;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            if (i + 1 >= argc || !*argv[i + 1])
-                return s_usage_error("%s needs a file name", a);
-            out = argv[++i];
-        } else if (strcmp(a, "--campaign") == 0) {
-            if (i + 1 >= argc || !*argv[i + 1])
-                return s_usage_error("%s needs a campaign name", a);
-            campaign = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            return s_usage_error("unknown option '%s'", a);
-        } else if (db) {
-            return s_usage_error("one hub at a time (extra argument '%s')", a);
-        } else {
-            db = a;
-        }
-    }
-    if (!db)
-        return s_usage_error("%s", "which hub? give the path of a HUB.db");
+    const lab_review_opt opts[] = {
+        {.name = "--output", .alias = "-o", .value = &out, .needs = "a file name"},
+        {.name = "--campaign", .value = &campaign, .needs = "a campaign name"},
+        {0},
+    };
+    int rc = lab_review_args("report", s_usage, argc, argv, opts, &db);
+    if (rc)
+        return rc == 1 ? 0 : rc;
     if (!out)
-        return s_usage_error("%s", "where to? give -o REPORT.html (or -o - for standard output)");
+        return lab_review_usage_error("report", "%s", "where to? give -o REPORT.html (or -o - for standard output)");
     lab_err err;
     lab_err_clear(&err);
     lab_hub_query *q = lab_hub_query_open(db, &err);

@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "orchestrator/control_client.h"
 #include "orchestrator/review.h"
+#include "orchestrator/review_args.h"
 
 #include "common/banned.h"
 
@@ -66,13 +67,7 @@ typedef struct s_server {
     size_t token_len;
 } s_server;
 
-static int s_usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "labloop serve: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n(see labloop serve --help)\n");
-    return 2;
-}
+static int s_usage_error(const char *msg, const char *arg) { return lab_review_usage_error("serve", msg, arg); }
 
 /* Equal in time that depends only on the lengths' maximum, not on where
  * the first difference is. */
@@ -259,37 +254,18 @@ int lab_cmd_serve(int argc, char **argv)
 {
     const char *db = NULL, *http = NULL, *token = getenv("LABLOOP_SERVE_TOKEN");
     s_server sv = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(s_usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--http") == 0) {
-            slot = &http;
-        } else if (strcmp(a, "--token") == 0) {
-            slot = &token;
-        } else if (strcmp(a, "--campaign") == 0) {
-            slot = &sv.campaign;
-        } else if (strcmp(a, "--control") == 0) {
-            slot = &sv.control;
-        } else if (a[0] == '-' && a[1]) {
-            return s_usage_error("unknown option '%s'", a);
-        } else if (db) {
-            return s_usage_error("one hub at a time (extra argument '%s')", a);
-        } else {
-            db = a;
-        }
-        if (slot) {
-            if (i + 1 >= argc || !*argv[i + 1])
-                return s_usage_error("%s needs a value", a);
-            *slot = argv[++i];
-        }
-    }
+    const lab_review_opt opts[] = {
+        {.name = "--http", .value = &http, .needs = "an address such as 127.0.0.1:8080"},
+        {.name = "--token", .value = &token, .needs = "a token of 8 to 255 characters"},
+        {.name = "--campaign", .value = &sv.campaign, .needs = "a campaign name"},
+        {.name = "--control", .value = &sv.control, .needs = "the campaign's control endpoint"},
+        {0},
+    };
+    int rc = lab_review_args("serve", s_usage, argc, argv, opts, &db);
+    if (rc)
+        return rc == 1 ? 0 : rc;
     if (!sv.control)
         sv.control = LAB_CONTROL_DEFAULT_ENDPOINT;
-    if (!db)
-        return s_usage_error("%s", "which hub? give the path of a HUB.db");
     if (!http)
         return s_usage_error("%s", "where to listen? give --http 127.0.0.1:8080");
     if (token && *token) {

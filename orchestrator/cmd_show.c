@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "orchestrator/review.h"
+#include "orchestrator/review_args.h"
 
 #include "common/banned.h"
 
@@ -32,14 +33,6 @@ static const char s_usage[] =
     "example:\n"
     "  labloop show build/demo/campaign.db\n"
     "  labloop show build/demo/campaign.db --json | jq .best\n";
-
-static int s_usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "labloop show: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n(see labloop show --help)\n");
-    return 2;
-}
 
 static void s_objectives_line(FILE *out, const lab_review *r, const lab_review_exp *e)
 {
@@ -142,27 +135,14 @@ int lab_cmd_show(int argc, char **argv)
 {
     const char *db = NULL, *campaign = NULL;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(s_usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--campaign") == 0) {
-            if (i + 1 >= argc || !*argv[i + 1])
-                return s_usage_error("%s needs a campaign name", a);
-            campaign = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            return s_usage_error("unknown option '%s'", a);
-        } else if (db) {
-            return s_usage_error("one hub at a time (extra argument '%s')", a);
-        } else {
-            db = a;
-        }
-    }
-    if (!db)
-        return s_usage_error("%s", "which hub? give the path of a HUB.db");
+    const lab_review_opt opts[] = {
+        {.name = "--json", .flag = &json},
+        {.name = "--campaign", .value = &campaign, .needs = "a campaign name"},
+        {0},
+    };
+    int rc = lab_review_args("show", s_usage, argc, argv, opts, &db);
+    if (rc)
+        return rc == 1 ? 0 : rc;
     lab_err err;
     lab_err_clear(&err);
     lab_hub_query *q = lab_hub_query_open(db, &err);

@@ -58,6 +58,44 @@ q() { sqlite3 -batch -readonly -cmd ".timeout 5000" "$DB" "$1"; }
 q_is() { [ "$(q "$1")" = "$2" ]; }
 q_atleast() { local v; v=$(q "$1") && [ -n "$v" ] && [ "$v" -ge "$2" ]; }
 
+# write_uvvis_campaign NAME STEP_OPTIONS [EXEC_OPTION]: one exec worker
+# (uvvis-1, running $T/measure.sh, which the test writes) in $T/uvvis.yaml
+# and a one-experiment campaign NAME of one step 'measure' in
+# $T/campaign.yaml, on PORT and PORT + 1; the hub is $T/campaign.db.
+# STEP_OPTIONS are the step's extra keys ("retries: 0"), EXEC_OPTION one
+# more exec key ("kill_grace: 20s").
+write_uvvis_campaign() {
+  local name=$1 step_opts=$2 exec_opt=${3:-}
+  cat >"$T/uvvis.yaml" <<YAML
+name: uvvis-1
+endpoint: tcp://127.0.0.1:$PORT
+driver: exec
+capabilities: [uvvis]
+exec:
+  artifacts: $T/artifacts
+  $exec_opt
+  commands:
+    uvvis: [$T/measure.sh]
+YAML
+  cat >"$T/campaign.yaml" <<YAML
+campaign: {name: $name, seed: 5, budget: {experiments: 1}}
+space:
+  - {name: x, type: real, low: 0, high: 1}
+objectives:
+  - {name: a, goal: maximize, from: measure.absorbance}
+planner: {kind: random, batch: 1}
+workflow:
+  - {step: measure, capability: uvvis, $step_opts}
+devices:
+  - {name: uvvis-1, capabilities: [uvvis]}
+endpoints: {devices: "tcp://127.0.0.1:$PORT", control: "tcp://127.0.0.1:$((PORT + 1))"}
+heartbeat: {interval: 200ms, liveness: 3}
+hub: campaign.db
+YAML
+}
+# attempts: every attempt in the hub as "attempt:status:counted", in order.
+attempts() { q "select group_concat(attempt || ':' || status || ':' || counted, ' ') from (select * from steps order by attempt)"; }
+
 # write_lab DIR PORT SPEED [extra device yaml lines are fixed: ot2, hotplate, pl-1]
 write_lab() {
   local dir=$1 port=$2 speed=$3

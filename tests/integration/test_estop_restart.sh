@@ -20,32 +20,7 @@ case "$LABLOOP_ATTEMPT" in
 esac
 SH
 chmod +x "$T/measure.sh"
-cat >"$T/uvvis.yaml" <<YAML
-name: uvvis-1
-endpoint: tcp://127.0.0.1:$PORT
-driver: exec
-capabilities: [uvvis]
-exec:
-  artifacts: $T/artifacts
-  commands:
-    uvvis: [$T/measure.sh]
-YAML
-cat >"$T/campaign.yaml" <<YAML
-campaign: {name: es, seed: 5, budget: {experiments: 1}}
-space:
-  - {name: x, type: real, low: 0, high: 1}
-objectives:
-  - {name: a, goal: maximize, from: measure.absorbance}
-planner: {kind: random, batch: 1}
-workflow:
-  - {step: measure, capability: uvvis, retries: 1, backoff: 100ms}
-devices:
-  - {name: uvvis-1, capabilities: [uvvis]}
-endpoints: {devices: "tcp://127.0.0.1:$PORT", control: "tcp://127.0.0.1:$((PORT + 1))"}
-heartbeat: {interval: 200ms, liveness: 3}
-hub: campaign.db
-YAML
-attempts() { q "select group_concat(attempt || ':' || status || ':' || counted, ' ') from (select * from steps order by attempt)"; }
+write_uvvis_campaign es "retries: 1, backoff: 100ms"
 
 "$LABLOOP" worker --config "$T/uvvis.yaml" >"$T/uvvis.log" 2>&1 & WORKER=$!; PIDS+=($WORKER)
 
