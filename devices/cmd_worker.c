@@ -136,6 +136,7 @@ int lab_cmd_worker(int argc, char **argv)
         .ops = ops,
         .driver = drv,
         .reconnect_min_ms = c->reconnect_min_ms,
+        .outbox_dir = c->outbox,
         .reconnect_max_ms = c->reconnect_max_ms,
     };
     lab_info("device '%s' (%s driver) connecting to %s", c->name, c->driver, c->endpoint);

@@ -3,9 +3,15 @@
  * Not for: what steps do; that is the driver's business. */
 #include "devices/worker.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "common/clock.h"
@@ -191,6 +197,162 @@ static void s_send_outbox(lab_worker *w, s_outbox *b)
     b->sent_us = lab_clock_mono_us();
 }
 
+/* ---- the outbox on disk (opts->outbox_dir) ----
+ * Each result not yet acked is also a file, "<attempt id, %-escaped>.result"
+ * holding its encoded Envelope, written (temporary file, fsync, rename,
+ * fsync of the directory) before the result is first sent, removed on its
+ * Ack, and read back when the worker starts. So a result survives a worker
+ * crash or restart while the orchestrator cannot be reached. */
+
+#define S_OUTBOX_SUFFIX ".result"
+
+static s_outbox *s_outbox_find(lab_worker *w, const char *attempt);
+
+static void s_outbox_path(const lab_worker *w, const char *attempt, const char *suffix, char *path, size_t n)
+{
+    size_t k = (size_t)snprintf(path, n, "%s/", w->o->outbox_dir);
+    for (const unsigned char *c = (const unsigned char *)attempt; *c && k + 4 < n; c++) {
+        int plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                    *c == '-' || *c == '_' || (*c == '.' && c != (const unsigned char *)attempt);
+        k += (size_t)(plain ? snprintf(path + k, n - k, "%c", *c) : snprintf(path + k, n - k, "%%%02X", *c));
+    }
+    snprintf(path + k, n - k, "%s", suffix);
+}
+
+static int s_write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int s_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Store b on disk; -1 (logged) when it could not be: it stays in memory. */
+static int s_outbox_persist(lab_worker *w, const s_outbox *b)
+{
+    char tmp[4096], path[4096];
+    s_outbox_path(w, b->attempt, ".tmp", tmp, sizeof tmp);
+    s_outbox_path(w, b->attempt, S_OUTBOX_SUFFIX, path, sizeof path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ok = fd >= 0 && s_write_all(fd, b->buf, b->len) == 0 && fsync(fd) == 0;
+    int saved = ok ? 0 : errno;
+    if (fd >= 0)
+        close(fd);
+    if (ok && (rename(tmp, path) < 0 || s_sync_dir(w->o->outbox_dir) < 0)) {
+        ok = 0;
+        saved = errno;
+    }
+    if (!ok) {
+        lab_error("device '%s': result of %s not saved in the outbox %s: %s (it is kept in memory only)",
+                  w->o->name, b->attempt, w->o->outbox_dir, strerror(saved));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_outbox_remove(lab_worker *w, const char *attempt)
+{
+    char path[4096];
+    s_outbox_path(w, attempt, S_OUTBOX_SUFFIX, path, sizeof path);
+    if (unlink(path) < 0 && errno != ENOENT)
+        lab_warn("device '%s': cannot remove %s from the outbox: %s", w->o->name, path, strerror(errno));
+}
+
+static s_outbox *s_outbox_add(lab_worker *w, const char *attempt, uint8_t *buf, size_t len)
+{
+    s_outbox *b = calloc(1, sizeof *b);
+    char *a = strdup(attempt);
+    if (!b || !a) {
+        free(b);
+        free(a);
+        return NULL;
+    }
+    b->attempt = a;
+    b->buf = buf;
+    b->len = len;
+    b->next = w->outbox;
+    w->outbox = b;
+    return b;
+}
+
+/* Read one saved result; 0 when it joined the outbox. */
+static int s_outbox_load_file(lab_worker *w, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = malloc(LAB_MSG_MAX + 1);
+    size_t len = f && buf ? fread(buf, 1, LAB_MSG_MAX + 1, f) : 0;
+    if (f)
+        fclose(f);
+    lab_err e = {0};
+    lab_env *env = buf && len <= LAB_MSG_MAX ? lab_env_decode(buf, len, LAB_MSG_MAX, &e) : NULL;
+    const char *attempt = env && env->body_case == LABLOOP__ENVELOPE__BODY_STEP_RESULT &&
+                                  env->step_result->attempt_id && *env->step_result->attempt_id
+                              ? env->step_result->attempt_id : NULL;
+    char expect[4096];
+    if (attempt)
+        s_outbox_path(w, attempt, S_OUTBOX_SUFFIX, expect, sizeof expect);
+    int rc = -1;
+    if (!attempt || strcmp(expect, path) != 0) {
+        lab_warn("device '%s': %s in the outbox is not a saved result (%s); left as it is", w->o->name,
+                 path, e.code ? e.msg : "not a step result of its own name");
+    } else if (!s_outbox_find(w, attempt)) {
+        uint8_t *copy = malloc(len);
+        if (copy) {
+            memcpy(copy, buf, len);
+            if (s_outbox_add(w, attempt, copy, len))
+                rc = 0;
+            else
+                free(copy);
+        }
+    }
+    lab_env_free(env);
+    free(buf);
+    return rc;
+}
+
+/* At start: make the directory if missing and take in what it holds. */
+static int s_outbox_load(lab_worker *w, lab_err *err)
+{
+    const char *dir = w->o->outbox_dir;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return lab_err_set(err, LAB_EIO, "outbox %s: cannot make the directory: %s", dir, strerror(errno));
+    DIR *d = opendir(dir);
+    if (!d)
+        return lab_err_set(err, LAB_EIO, "outbox %s: cannot read the directory: %s", dir, strerror(errno));
+    int n = 0;
+    size_t sl = strlen(S_OUTBOX_SUFFIX);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        if (l <= sl || strcmp(e->d_name + l - sl, S_OUTBOX_SUFFIX) != 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        n += s_outbox_load_file(w, path) == 0;
+    }
+    closedir(d);
+    if (n)
+        lab_info("device '%s': %d result(s) not yet acknowledged read back from the outbox %s; "
+                 "they are sent again once registered", w->o->name, n, dir);
+    return 0;
+}
+
 static s_outbox *s_outbox_find(lab_worker *w, const char *attempt)
 {
     for (s_outbox *b = w->outbox; b; b = b->next)
@@ -337,13 +499,12 @@ static void s_store_result(lab_worker *w, const char *attempt, Labloop__StepResu
     env.body_case = LABLOOP__ENVELOPE__BODY_STEP_RESULT;
     env.step_result = r;
     env.seq = ++w->seq;
-    s_outbox *b = calloc(1, sizeof *b);
+    uint8_t *buf = NULL;
+    size_t len = 0;
     lab_err e = {0};
-    if (!b || lab_env_encode(&env, &b->buf, &b->len, &e) < 0) {
+    if (lab_env_encode(&env, &buf, &len, &e) < 0) {
         /* A result too big to send is replaced by a failure that says so. */
-        lab_error("attempt %s: result not sendable: %s", attempt, e.code ? e.msg : "out of memory");
-        if (!b)
-            return;
+        lab_error("attempt %s: result not sendable: %s", attempt, e.msg);
         Labloop__StepResult f = LABLOOP__STEP_RESULT__INIT;
         f.attempt_id = r->attempt_id;
         f.status = LABLOOP__STEP_RESULT__STATUS__FAILED;
@@ -351,14 +512,17 @@ static void s_store_result(lab_worker *w, const char *attempt, Labloop__StepResu
         f.finished_us = r->finished_us;
         f.error = e.msg;
         env.step_result = &f;
-        if (lab_env_encode(&env, &b->buf, &b->len, NULL) < 0) {
-            free(b);
+        if (lab_env_encode(&env, &buf, &len, NULL) < 0)
             return;
-        }
     }
-    b->attempt = strdup(attempt);
-    b->next = w->outbox;
-    w->outbox = b;
+    s_outbox *b = s_outbox_add(w, attempt, buf, len);
+    if (!b) {
+        lab_error("attempt %s: result dropped: out of memory", attempt);
+        free(buf);
+        return;
+    }
+    if (w->o->outbox_dir)
+        s_outbox_persist(w, b);
     s_send_outbox(w, b);
 }
 
@@ -518,6 +682,8 @@ static void s_drop_acked(lab_worker *w, char **ids, size_t n)
             if (strcmp((*pp)->attempt, ids[i]) == 0) {
                 s_outbox *b = *pp;
                 *pp = b->next;
+                if (w->o->outbox_dir)
+                    s_outbox_remove(w, b->attempt);
                 free(b->attempt);
                 free(b->buf);
                 free(b);
@@ -705,6 +871,8 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
         rc = o.ops->attach(o.driver, &w, &w.loop, w.err);
         attached = rc == 0;
     }
+    if (rc == 0 && o.outbox_dir)
+        rc = s_outbox_load(&w, w.err);
     if (rc == 0)
         rc = s_connect(&w);
     if (rc == 0) {

@@ -25,6 +25,9 @@ typedef struct lab_worker_opts {
     void *driver;                     /* the driver's state; ops->destroy frees it */
     int reconnect_min_ms;             /* first wait for Welcome before reconnecting (default 500) */
     int reconnect_max_ms;             /* default 5000 */
+    const char *outbox_dir;           /* NULL: the outbox is in memory only; else each result
+                                       * is also a file here until acked, and survives a
+                                       * worker restart (made if missing) */
 } lab_worker_opts;
 
 /* Run the worker until SIGINT/SIGTERM (returns 0) or a Refuse (returns

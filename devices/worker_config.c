@@ -18,7 +18,7 @@ typedef struct s_ctx {
 #define S_ERR(x, node, ...) ((x)->bad = 1, lab_yerr((x)->d, (node), (x)->errs, (x)->err, __VA_ARGS__))
 
 static const char *const s_top_keys[] = {"name", "endpoint", "capabilities", "capacity", "driver",
-                                         "reconnect", "exec", "gpio", "keys", NULL};
+                                         "reconnect", "outbox", "exec", "gpio", "keys", NULL};
 static const char *const s_exec_keys[] = {"commands", "artifacts", "kill_grace", "stdout_max",
                                           "keep_artifacts", NULL};
 static const char *const s_cmd_keys[] = {"argv", "shell", "cwd", NULL};
@@ -516,6 +516,7 @@ lab_worker_config *lab_worker_config_load(const char *path, FILE *errs, lab_err 
                       c->reconnect_max_ms, c->reconnect_min_ms);
         }
     }
+    c->outbox = (char *)s_text(&x, root, "outbox", 0, "a directory for results not yet acknowledged");
     yaml_node_t *ex = lab_ymap_get(d, root, "exec"), *gp = lab_ymap_get(d, root, "gpio");
     if (!strcmp(c->driver, "exec")) {
         if (!ex)

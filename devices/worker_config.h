@@ -25,6 +25,7 @@ typedef struct lab_worker_config {
     size_t n_capabilities;
     int capacity;
     int reconnect_min_ms, reconnect_max_ms;
+    char *outbox;                     /* directory of the on-disk outbox, or NULL */
     char *driver;                     /* "exec", "gpio" or "null" */
     lab_exec_opts exec;               /* when driver is exec; strings owned by the config */
     lab_gpio_opts gpio;               /* when driver is gpio */
