@@ -36,12 +36,13 @@ def main():
     ap.add_argument("--capability", default="uvvis")
     ap.add_argument("--duration", type=float, default=1.0, help="seconds per measurement")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--outbox", help="directory that keeps results until acknowledged")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s uvvis[" + a.name + "] %(levelname)s %(message)s")
     rng = random.Random(a.seed)
-    w = Worker(a.name, a.endpoint, capacity=1)
+    w = Worker(a.name, a.endpoint, capacity=1, outbox_dir=a.outbox)
 
     @w.step(a.capability)
     def measure(step):

@@ -80,6 +80,7 @@ except ImportError as e:  # pragma: no cover
 PROTO_VERSION = 1
 SIGNATURE = b"LAB" + bytes([PROTO_VERSION])
 MSG_MAX = 1 << 20                 # LAB_MSG_MAX
+OUTBOX_SUFFIX = ".result"          # files of the on-disk outbox (devices/worker.c)
 VERSION = "0.1.0"
 TICK_S = 0.05
 RESEND_S = 3.0
@@ -158,8 +159,13 @@ class Step:
 
 class Worker:
     def __init__(self, name, endpoint, capabilities=None, capacity=1, driver="python",
-                 reconnect_min_ms=500, reconnect_max_ms=5000):
+                 reconnect_min_ms=500, reconnect_max_ms=5000, outbox_dir=None):
+        """outbox_dir: also keep each result not yet acknowledged as a file
+        there (fsync'd before it is first sent, removed on its Ack, read back
+        by run()), so it survives a crash or restart of this worker; the same
+        files as the C runtime's `outbox` directory (docs/DEVICES.md)."""
         self.name = name
+        self.outbox_dir = outbox_dir
         self.endpoint = endpoint
         self.capacity = max(1, int(capacity))
         self.driver = driver
@@ -286,7 +292,80 @@ class Worker:
                 finished_us=r.finished_us,
                 error="result of %d bytes is over the %d-byte message limit" % (len(data), MSG_MAX)))
         self._outbox[attempt] = [data, 0.0]
+        self._save(attempt, data)
         self._send_outbox(attempt)
+
+    # ---- the outbox on disk ----
+
+    def _outbox_path(self, attempt, suffix=OUTBOX_SUFFIX):
+        name = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" or (c == "." and i > 0)
+                       else "".join("%%%02X" % b for b in c.encode())
+                       for i, c in enumerate(attempt))
+        return os.path.join(self.outbox_dir, name + suffix)
+
+    def _save(self, attempt, data):
+        if not self.outbox_dir:
+            return
+        tmp, path = self._outbox_path(attempt, ".tmp"), self._outbox_path(attempt)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, path)
+            dfd = os.open(self.outbox_dir, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as e:
+            log.error("device '%s': result of %s not saved in the outbox %s: %s (it is kept in "
+                      "memory only)", self.name, attempt, self.outbox_dir, e)
+
+    def _acked(self, attempt):
+        if self._outbox.pop(attempt, None) is not None and self.outbox_dir:
+            try:
+                os.unlink(self._outbox_path(attempt))
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                log.warning("device '%s': cannot remove %s from the outbox: %s", self.name,
+                            attempt, e)
+
+    def _load_outbox(self):
+        """Make the directory if missing and take in the results it holds."""
+        try:
+            try:
+                os.mkdir(self.outbox_dir, 0o700)     # its parent must exist, as for the C runtime
+            except FileExistsError:
+                pass
+            names = sorted(os.listdir(self.outbox_dir))
+        except OSError as e:
+            raise OSError("outbox %s: %s" % (self.outbox_dir, e.strerror)) from e
+        n = 0
+        for fn in names:
+            if not fn.endswith(OUTBOX_SUFFIX) or fn == OUTBOX_SUFFIX:
+                continue
+            path = os.path.join(self.outbox_dir, fn)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read(MSG_MAX + 1)
+                env = pb.Envelope()
+                env.ParseFromString(data)
+                attempt = env.step_result.attempt_id if env.WhichOneof("body") == "step_result" else ""
+            except Exception:       # noqa: BLE001 - any unreadable file is reported alike
+                attempt = ""
+            if len(data) > MSG_MAX or not attempt or self._outbox_path(attempt) != path:
+                log.warning("device '%s': %s in the outbox is not a saved result; left as it is",
+                            self.name, path)
+                continue
+            self._outbox[attempt] = [data, 0.0]
+            n += 1
+        if n:
+            log.info("device '%s': %d result(s) not yet acknowledged read back from the outbox "
+                     "%s; they are sent again once registered", self.name, n, self.outbox_dir)
 
     def _send_outbox(self, attempt):
         if not self._ready:
@@ -377,7 +456,7 @@ class Worker:
 
     def _handle(self, env):
         for a in env.acks:              # acks may ride on any message
-            self._outbox.pop(a, None)
+            self._acked(a)
         body = env.WhichOneof("body")
         if body == "welcome":
             if not self._ready:
@@ -406,7 +485,7 @@ class Worker:
                 log.warning("step request %s before Welcome ignored", env.step_request.attempt_id)
         elif body == "ack":
             for a in env.ack.attempt_ids:
-                self._outbox.pop(a, None)
+                self._acked(a)
         elif body == "control":
             self._on_control(env.control)
 
@@ -492,7 +571,8 @@ class Worker:
             self._send_estop_request()
 
     def run(self):
-        """Run until SIGINT/SIGTERM or stop() (returns 0) or a refusal (returns 3).
+        """Run until SIGINT/SIGTERM or stop() (returns 0) or a refusal (returns 3);
+        returns 1 at once when outbox_dir cannot be used.
         Call from the main thread."""
         if not self._caps:
             raise ValueError("no capabilities: register a step function first")
@@ -500,6 +580,12 @@ class Worker:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 old[sig] = signal.signal(sig, lambda *_: self._events.put(("stop",)))
+        if self.outbox_dir:
+            try:
+                self._load_outbox()
+            except OSError as e:
+                log.error("device '%s': %s", self.name, e)
+                return 1
         self._ctx = zmq.Context()
         try:
             self._connect()

@@ -4,13 +4,14 @@ set -euo pipefail
 : "${LABLOOP:?set LABLOOP to the labloop binary}"
 TOOLS=${TOOLS:-$(dirname "$LABLOOP")/tools}
 T=$(mktemp -d /tmp/labloop-it.XXXXXX)
+IT_DIR=$T                  # T may point below it for a part of a test
 PIDS=()
 
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; kill -CONT "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $IT_DIR"; else rm -rf "$IT_DIR"; fi
 }
 trap cleanup EXIT
 
