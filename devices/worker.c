@@ -3,20 +3,16 @@
  * Not for: what steps do; that is the driver's business. */
 #include "devices/worker.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zmq.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "devices/outbox.h"
 #include "protocols/envelope.h"
 #include "protocols/zloop.h"
 #include "common/banned.h"
@@ -50,6 +46,7 @@ struct lab_step {
 };
 
 typedef struct s_outbox {
+    char run[LAB_OUTBOX_RUN_MAX + 1];  /* Welcome.run when it was made ("" unknown) */
     char *attempt;
     uint8_t *buf;                    /* encoded Envelope{StepResult} */
     size_t len;
@@ -81,6 +78,7 @@ struct lab_worker {
     int n_running;
     lab_step *finished;              /* finished steps without a timer, freed on the next drain */
     s_outbox *outbox;
+    char run[LAB_OUTBOX_RUN_MAX + 1];  /* the last Welcome's run */
     int stopping;
     int result;
     lab_err *err;
@@ -197,85 +195,9 @@ static void s_send_outbox(lab_worker *w, s_outbox *b)
     b->sent_us = lab_clock_mono_us();
 }
 
-/* ---- the outbox on disk (opts->outbox_dir) ----
- * Each result not yet acked is also a file, "<attempt id, %-escaped>.result"
- * holding its encoded Envelope, written (temporary file, fsync, rename,
- * fsync of the directory) before the result is first sent, removed on its
- * Ack, and read back when the worker starts. So a result survives a worker
- * crash or restart while the orchestrator cannot be reached. */
+/* ---- the outbox ---- */
 
-#define S_OUTBOX_SUFFIX ".result"
-
-static s_outbox *s_outbox_find(lab_worker *w, const char *attempt);
-
-static void s_outbox_path(const lab_worker *w, const char *attempt, const char *suffix, char *path, size_t n)
-{
-    size_t k = (size_t)snprintf(path, n, "%s/", w->o->outbox_dir);
-    for (const unsigned char *c = (const unsigned char *)attempt; *c && k + 4 < n; c++) {
-        int plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-                    *c == '-' || *c == '_' || (*c == '.' && c != (const unsigned char *)attempt);
-        k += (size_t)(plain ? snprintf(path + k, n - k, "%c", *c) : snprintf(path + k, n - k, "%%%02X", *c));
-    }
-    snprintf(path + k, n - k, "%s", suffix);
-}
-
-static int s_write_all(int fd, const uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int s_sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Store b on disk; -1 (logged) when it could not be: it stays in memory. */
-static int s_outbox_persist(lab_worker *w, const s_outbox *b)
-{
-    char tmp[4096], path[4096];
-    s_outbox_path(w, b->attempt, ".tmp", tmp, sizeof tmp);
-    s_outbox_path(w, b->attempt, S_OUTBOX_SUFFIX, path, sizeof path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int ok = fd >= 0 && s_write_all(fd, b->buf, b->len) == 0 && fsync(fd) == 0;
-    int saved = ok ? 0 : errno;
-    if (fd >= 0)
-        close(fd);
-    if (ok && (rename(tmp, path) < 0 || s_sync_dir(w->o->outbox_dir) < 0)) {
-        ok = 0;
-        saved = errno;
-    }
-    if (!ok) {
-        lab_error("device '%s': result of %s not saved in the outbox %s: %s (it is kept in memory only)",
-                  w->o->name, b->attempt, w->o->outbox_dir, strerror(saved));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-static void s_outbox_remove(lab_worker *w, const char *attempt)
-{
-    char path[4096];
-    s_outbox_path(w, attempt, S_OUTBOX_SUFFIX, path, sizeof path);
-    if (unlink(path) < 0 && errno != ENOENT)
-        lab_warn("device '%s': cannot remove %s from the outbox: %s", w->o->name, path, strerror(errno));
-}
-
-static s_outbox *s_outbox_add(lab_worker *w, const char *attempt, uint8_t *buf, size_t len)
+static s_outbox *s_outbox_add(lab_worker *w, const char *run, const char *attempt, uint8_t *buf, size_t len)
 {
     s_outbox *b = calloc(1, sizeof *b);
     char *a = strdup(attempt);
@@ -284,6 +206,7 @@ static s_outbox *s_outbox_add(lab_worker *w, const char *attempt, uint8_t *buf, 
         free(a);
         return NULL;
     }
+    snprintf(b->run, sizeof b->run, "%s", run);
     b->attempt = a;
     b->buf = buf;
     b->len = len;
@@ -292,65 +215,44 @@ static s_outbox *s_outbox_add(lab_worker *w, const char *attempt, uint8_t *buf, 
     return b;
 }
 
-/* Read one saved result; 0 when it joined the outbox. */
-static int s_outbox_load_file(lab_worker *w, const char *path)
+static void s_outbox_free(s_outbox *b)
 {
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = malloc(LAB_MSG_MAX + 1);
-    size_t len = f && buf ? fread(buf, 1, LAB_MSG_MAX + 1, f) : 0;
-    if (f)
-        fclose(f);
-    lab_err e = {0};
-    lab_env *env = buf && len <= LAB_MSG_MAX ? lab_env_decode(buf, len, LAB_MSG_MAX, &e) : NULL;
-    const char *attempt = env && env->body_case == LABLOOP__ENVELOPE__BODY_STEP_RESULT &&
-                                  env->step_result->attempt_id && *env->step_result->attempt_id
-                              ? env->step_result->attempt_id : NULL;
-    char expect[4096];
-    if (attempt)
-        s_outbox_path(w, attempt, S_OUTBOX_SUFFIX, expect, sizeof expect);
-    int rc = -1;
-    if (!attempt || strcmp(expect, path) != 0) {
-        lab_warn("device '%s': %s in the outbox is not a saved result (%s); left as it is", w->o->name,
-                 path, e.code ? e.msg : "not a step result of its own name");
-    } else if (!s_outbox_find(w, attempt)) {
-        uint8_t *copy = malloc(len);
-        if (copy) {
-            memcpy(copy, buf, len);
-            if (s_outbox_add(w, attempt, copy, len))
-                rc = 0;
-            else
-                free(copy);
-        }
-    }
-    lab_env_free(env);
-    free(buf);
-    return rc;
+    free(b->attempt);
+    free(b->buf);
+    free(b);
 }
 
-/* At start: make the directory if missing and take in what it holds. */
-static int s_outbox_load(lab_worker *w, lab_err *err)
+/* A result saved by an earlier life of this worker (lab_outbox_load). */
+static void s_outbox_loaded(const char *run, const char *attempt, uint8_t *buf, size_t len, void *arg)
 {
-    const char *dir = w->o->outbox_dir;
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return lab_err_set(err, LAB_EIO, "outbox %s: cannot make the directory: %s", dir, strerror(errno));
-    DIR *d = opendir(dir);
-    if (!d)
-        return lab_err_set(err, LAB_EIO, "outbox %s: cannot read the directory: %s", dir, strerror(errno));
-    int n = 0;
-    size_t sl = strlen(S_OUTBOX_SUFFIX);
-    for (struct dirent *e; (e = readdir(d));) {
-        size_t l = strlen(e->d_name);
-        if (l <= sl || strcmp(e->d_name + l - sl, S_OUTBOX_SUFFIX) != 0)
+    lab_worker *w = arg;
+    if (!s_outbox_add(w, run, attempt, buf, len))
+        free(buf);
+}
+
+/* A Welcome named the run it belongs to: results kept from another run are
+ * not this one's (the same attempt id may mean another experiment now), so
+ * they are set aside unsent. Results of an unknown run stay. */
+static void s_outbox_adopt_run(lab_worker *w, const char *run)
+{
+    if (!run || !*run)
+        return;
+    snprintf(w->run, sizeof w->run, "%s", run);
+    for (s_outbox **pp = &w->outbox; *pp;) {
+        s_outbox *b = *pp;
+        if (!b->run[0] || !strcmp(b->run, w->run)) {
+            pp = &b->next;
             continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        n += s_outbox_load_file(w, path) == 0;
+        }
+        *pp = b->next;
+        lab_err e = {0};
+        if (w->o->outbox_dir && lab_outbox_set_aside(w->o->outbox_dir, b->run, b->attempt, &e) < 0)
+            lab_warn("device '%s': %s", w->o->name, e.msg);
+        lab_warn("device '%s': the result of %s is from another run of the campaign (%s, now %s): "
+                 "set aside%s, not sent", w->o->name, b->attempt, b->run, w->run,
+                 w->o->outbox_dir ? " in the outbox's stale/" : "");
+        s_outbox_free(b);
     }
-    closedir(d);
-    if (n)
-        lab_info("device '%s': %d result(s) not yet acknowledged read back from the outbox %s; "
-                 "they are sent again once registered", w->o->name, n, dir);
-    return 0;
 }
 
 static s_outbox *s_outbox_find(lab_worker *w, const char *attempt)
@@ -515,14 +417,15 @@ static void s_store_result(lab_worker *w, const char *attempt, Labloop__StepResu
         if (lab_env_encode(&env, &buf, &len, NULL) < 0)
             return;
     }
-    s_outbox *b = s_outbox_add(w, attempt, buf, len);
+    s_outbox *b = s_outbox_add(w, w->run, attempt, buf, len);
     if (!b) {
         lab_error("attempt %s: result dropped: out of memory", attempt);
         free(buf);
         return;
     }
-    if (w->o->outbox_dir)
-        s_outbox_persist(w, b);
+    if (w->o->outbox_dir && lab_outbox_save(w->o->outbox_dir, b->run, attempt, buf, len, &e) < 0)
+        lab_error("device '%s': result of %s not saved in the outbox: %s (it is kept in memory only)",
+                  w->o->name, attempt, e.msg);
     s_send_outbox(w, b);
 }
 
@@ -682,11 +585,11 @@ static void s_drop_acked(lab_worker *w, char **ids, size_t n)
             if (strcmp((*pp)->attempt, ids[i]) == 0) {
                 s_outbox *b = *pp;
                 *pp = b->next;
-                if (w->o->outbox_dir)
-                    s_outbox_remove(w, b->attempt);
-                free(b->attempt);
-                free(b->buf);
-                free(b);
+                lab_err e = {0};
+                if (w->o->outbox_dir && lab_outbox_remove(w->o->outbox_dir, b->run, b->attempt, &e) < 0)
+                    lab_warn("device '%s': cannot remove an acknowledged result from the outbox: %s",
+                             w->o->name, e.msg);
+                s_outbox_free(b);
                 break;
             }
         }
@@ -705,6 +608,7 @@ static void s_handle(lab_worker *w, lab_env *env)
         w->hb_ms = env->welcome->heartbeat_ms ? env->welcome->heartbeat_ms : S_DEFAULT_HB_MS;
         w->liveness = env->welcome->liveness ? env->welcome->liveness : S_DEFAULT_LIVENESS;
         w->backoff_ms = w->o->reconnect_min_ms;
+        s_outbox_adopt_run(w, env->welcome->run);
         for (s_outbox *b = w->outbox; b; b = b->next)
             s_send_outbox(w, b);
         s_send_estop_request(w);
@@ -871,8 +775,13 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
         rc = o.ops->attach(o.driver, &w, &w.loop, w.err);
         attached = rc == 0;
     }
-    if (rc == 0 && o.outbox_dir)
-        rc = s_outbox_load(&w, w.err);
+    if (rc == 0 && o.outbox_dir) {
+        int n = lab_outbox_load(o.outbox_dir, s_outbox_loaded, &w, w.err);
+        rc = n < 0 ? n : 0;
+        if (n > 0)
+            lab_info("device '%s': %d result(s) not yet acknowledged read back from the outbox %s; "
+                     "they are sent again once registered", o.name, n, o.outbox_dir);
+    }
     if (rc == 0)
         rc = s_connect(&w);
     if (rc == 0) {
@@ -913,9 +822,7 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
     while (w.outbox) {
         s_outbox *b = w.outbox;
         w.outbox = b->next;
-        free(b->attempt);
-        free(b->buf);
-        free(b);
+        s_outbox_free(b);
     }
     if (w.zctx)
         zmq_ctx_term(w.zctx);

@@ -82,11 +82,11 @@ static void s_print_not_reached(json_t *names)
 {
     if (!json_array_size(names))
         return;
-    fprintf(stderr, "warning: not connected, so not cleared:");
+    fprintf(stderr, "warning: not connected, so maybe not cleared:");
     size_t i;
     json_t *n;
     json_array_foreach(names, i, n)
-        fprintf(stderr, " %s", json_string_value(n));
+        fprintf(stderr, " %s", json_string_value(n) ? json_string_value(n) : "?");
     fprintf(stderr, "\nA device that comes back still latched in e-stop halts the campaign again;\n"
                     "run clear-estop once it is connected (labloop status shows it ready).\n");
 }

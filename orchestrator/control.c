@@ -104,7 +104,7 @@ void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const
     lab_orch_event(o, "campaign.estop", o->cfg->name, json_pack("{s:s, s:s}", "by", actor, "reason", reason));
 }
 
-/* The devices a broadcast could not reach now: they are not connected. One
+/* The devices a broadcast may not reach now: they are not ready. One
  * that missed a clear-estop and comes back still latched halts the campaign
  * again (orch.c, on its hello), so the operator is told which ones. */
 static json_t *s_not_reached(lab_orch *o)
@@ -165,7 +165,7 @@ static const char *s_act(lab_orch *o, const char *cmd, const char *user, const c
         size_t k;
         json_t *name;
         json_array_foreach(missed, k, name)
-            lab_warn("clear-estop: device '%s' is not connected and did not get the clear", json_string_value(name));
+            lab_warn("clear-estop: device '%s' is not ready and may not have got the clear", json_string_value(name));
         json_decref(missed);
     } else {
         snprintf(why, n, "unknown command '%s' (status, pause, resume, abort, estop, clear-estop)", cmd);

@@ -35,6 +35,8 @@
 /* Device messages in a loop turn from which its commit runs on the thread
  * pool instead of on the loop. */
 #define S_SYNC_ASYNC_MIN 4
+/* How long the last acks of a run may take to leave when it ends. */
+#define S_FINAL_LINGER_MS 500
 /* After a restart, devices get this long (at least) to say hello again
  * before their attempts in flight count as lost. */
 #define S_RESUME_GRACE_US (10 * 1000000LL)
@@ -465,6 +467,8 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
         q->welcome.liveness = (uint32_t)o->cfg->liveness;
         q->welcome.campaign = o->cfg->name;
         q->welcome.max_message_bytes = LAB_MSG_MAX;
+        snprintf(q->run, sizeof q->run, "%lld", (long long)o->created_us);
+        q->welcome.run = q->run;
         q->env->body_case = LABLOOP__ENVELOPE__BODY_WELCOME;
         q->env->welcome = &q->welcome;
     }
@@ -907,6 +911,11 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
         }
         s_flush(o);          /* commit, then the last acks and replies */
         s_settle(o);
+        /* Let those last acks leave before the socket closes (linger is 0
+         * while running): a worker would otherwise keep the results in its
+         * outbox, to be set aside by the next run. */
+        int linger = S_FINAL_LINGER_MS;
+        zmq_setsockopt(o->dev_sock, ZMQ_LINGER, &linger, sizeof linger);
     }
     if (sum) {
         memset(sum, 0, sizeof *sum);

@@ -85,6 +85,7 @@ typedef struct lab_out {
     size_t id_len;
     lab_env *env;                   /* device socket: the envelope */
     Labloop__Welcome welcome;
+    char run[24];                   /* welcome.run: the campaign row's created_us */
     Labloop__Refuse refuse;
     Labloop__Ack ack;
     char **ack_ids;

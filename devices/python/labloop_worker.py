@@ -80,7 +80,8 @@ except ImportError as e:  # pragma: no cover
 PROTO_VERSION = 1
 SIGNATURE = b"LAB" + bytes([PROTO_VERSION])
 MSG_MAX = 1 << 20                 # LAB_MSG_MAX
-OUTBOX_SUFFIX = ".result"          # files of the on-disk outbox (devices/worker.c)
+OUTBOX_SUFFIX = ".result"          # files of the on-disk outbox (devices/outbox.h)
+OUTBOX_RUN_MAX = 64                # LAB_OUTBOX_RUN_MAX
 VERSION = "0.1.0"
 TICK_S = 0.05
 RESEND_S = 3.0
@@ -182,7 +183,8 @@ class Worker:
         self._backoff = self._rmin
         self._hello_at = self._last_rx = self._last_hb = 0.0
         self._running = {}          # attempt -> Step
-        self._outbox = {}           # attempt -> [bytes, sent_at]
+        self._outbox = {}           # attempt -> [bytes, sent_at, run it was made under]
+        self._run = ""              # the last Welcome's run
         self.estopped = False
         self._estop_pending = None  # our e-stop request, until confirmed
         self._estop_sent = 0.0
@@ -291,77 +293,136 @@ class Worker:
                 attempt_id=attempt, status=Status.FAILED, started_us=started_us,
                 finished_us=r.finished_us,
                 error="result of %d bytes is over the %d-byte message limit" % (len(data), MSG_MAX)))
-        self._outbox[attempt] = [data, 0.0]
-        self._save(attempt, data)
+        self._outbox[attempt] = [data, 0.0, self._run]
+        self._save(self._run, attempt, data)
         self._send_outbox(attempt)
 
-    # ---- the outbox on disk ----
+    # ---- the outbox on disk (the same files as devices/outbox.c) ----
 
-    def _outbox_path(self, attempt, suffix=OUTBOX_SUFFIX):
-        name = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" or (c == "." and i > 0)
-                       else "".join("%%%02X" % b for b in c.encode())
-                       for i, c in enumerate(attempt))
+    @staticmethod
+    def _escape(text, limit=None):
+        out = []
+        for i, b in enumerate(text.encode()[:limit]):
+            c = chr(b)
+            plain = (b < 128 and c.isalnum()) or c in "-_" or (c == "." and i > 0)
+            out.append(c if plain else "%%%02X" % b)
+        return "".join(out)
+
+    def _outbox_path(self, run, attempt, suffix=OUTBOX_SUFFIX):
+        name = (self._escape(run, OUTBOX_RUN_MAX) + "+" if run else "") + self._escape(attempt)
         return os.path.join(self.outbox_dir, name + suffix)
 
-    def _save(self, attempt, data):
+    def _save(self, run, attempt, data):
         if not self.outbox_dir:
             return
-        tmp, path = self._outbox_path(attempt, ".tmp"), self._outbox_path(attempt)
+        tmp, path = self._outbox_path(run, attempt, ".tmp"), self._outbox_path(run, attempt)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
             os.rename(tmp, path)
-            dfd = os.open(self.outbox_dir, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            self._sync_dir()
         except OSError as e:
-            log.error("device '%s': result of %s not saved in the outbox %s: %s (it is kept in "
-                      "memory only)", self.name, attempt, self.outbox_dir, e)
+            log.error("device '%s': result of %s not saved in the outbox: %s (it is kept in "
+                      "memory only)", self.name, attempt, e)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def _sync_dir(self):
+        dfd = os.open(self.outbox_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
 
     def _acked(self, attempt):
-        if self._outbox.pop(attempt, None) is not None and self.outbox_dir:
+        entry = self._outbox.pop(attempt, None)
+        if entry is not None and self.outbox_dir:
             try:
-                os.unlink(self._outbox_path(attempt))
+                os.unlink(self._outbox_path(entry[2], attempt))
             except FileNotFoundError:
                 pass
             except OSError as e:
-                log.warning("device '%s': cannot remove %s from the outbox: %s", self.name,
-                            attempt, e)
+                log.warning("device '%s': cannot remove an acknowledged result from the outbox: %s",
+                            self.name, e)
+
+    def _adopt_run(self, run):
+        """A Welcome named its run: results kept from another run are set aside unsent."""
+        if not run:
+            return
+        self._run = run[:OUTBOX_RUN_MAX]
+        for attempt, entry in list(self._outbox.items()):
+            if not entry[2] or entry[2] == self._run:
+                continue
+            del self._outbox[attempt]
+            if self.outbox_dir:
+                path = self._outbox_path(entry[2], attempt)
+                stale = os.path.join(self.outbox_dir, "stale")
+                try:
+                    os.makedirs(stale, mode=0o700, exist_ok=True)
+                    os.rename(path, os.path.join(stale, os.path.basename(path)))
+                    self._sync_dir()
+                except OSError as e:
+                    log.warning("device '%s': %s", self.name, e)
+            log.warning("device '%s': the result of %s is from another run of the campaign (%s, "
+                        "now %s): set aside%s, not sent", self.name, attempt, entry[2], self._run,
+                        " in the outbox's stale/" if self.outbox_dir else "")
+
+    @staticmethod
+    def _unescape(text):
+        raw, i = bytearray(), 0
+        while i < len(text):
+            if text[i] == "%":
+                raw.append(int(text[i + 1:i + 3], 16))
+                i += 3
+            else:
+                raw.append(ord(text[i]))
+                i += 1
+        return raw.decode()
 
     def _load_outbox(self):
-        """Make the directory if missing and take in the results it holds."""
+        """Make the directory if missing (its parent must exist, as for the C
+        runtime), check it can be written, remove saves a crash cut short and
+        take in the results it holds."""
         try:
             try:
-                os.mkdir(self.outbox_dir, 0o700)     # its parent must exist, as for the C runtime
+                os.mkdir(self.outbox_dir, 0o700)
             except FileExistsError:
                 pass
+            if not os.access(self.outbox_dir, os.W_OK | os.X_OK):
+                raise PermissionError(13, "cannot write there")
             names = sorted(os.listdir(self.outbox_dir))
         except OSError as e:
             raise OSError("outbox %s: %s" % (self.outbox_dir, e.strerror)) from e
         n = 0
         for fn in names:
+            path = os.path.join(self.outbox_dir, fn)
+            if fn.endswith(".tmp"):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+                continue
             if not fn.endswith(OUTBOX_SUFFIX) or fn == OUTBOX_SUFFIX:
                 continue
-            path = os.path.join(self.outbox_dir, fn)
+            data, attempt, run = b"", "", ""
             try:
                 with open(path, "rb") as f:
                     data = f.read(MSG_MAX + 1)
                 env = pb.Envelope()
                 env.ParseFromString(data)
-                attempt = env.step_result.attempt_id if env.WhichOneof("body") == "step_result" else ""
+                if env.WhichOneof("body") == "step_result":
+                    attempt = env.step_result.attempt_id
+                run = self._unescape(fn.split("+", 1)[0]) if "+" in fn else ""
             except Exception:       # noqa: BLE001 - any unreadable file is reported alike
                 attempt = ""
-            if len(data) > MSG_MAX or not attempt or self._outbox_path(attempt) != path:
-                log.warning("device '%s': %s in the outbox is not a saved result; left as it is",
-                            self.name, path)
+            if len(data) > MSG_MAX or not attempt or self._outbox_path(run, attempt) != path:
+                log.warning("%s in the outbox is not a saved result; left as it is", path)
                 continue
-            self._outbox[attempt] = [data, 0.0]
+            self._outbox[attempt] = [data, 0.0, run]
             n += 1
         if n:
             log.info("device '%s': %d result(s) not yet acknowledged read back from the outbox "
@@ -466,6 +527,7 @@ class Worker:
             self._hb_s = (env.welcome.heartbeat_ms or 1000) / 1000.0
             self._liveness = env.welcome.liveness or 3
             self._backoff = self._rmin
+            self._adopt_run(env.welcome.run)
             for a in list(self._outbox):
                 self._send_outbox(a)
             self._send_estop_request()
@@ -576,16 +638,16 @@ class Worker:
         Call from the main thread."""
         if not self._caps:
             raise ValueError("no capabilities: register a step function first")
-        old = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old[sig] = signal.signal(sig, lambda *_: self._events.put(("stop",)))
         if self.outbox_dir:
             try:
                 self._load_outbox()
             except OSError as e:
                 log.error("device '%s': %s", self.name, e)
                 return 1
+        old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, lambda *_: self._events.put(("stop",)))
         self._ctx = zmq.Context()
         try:
             self._connect()

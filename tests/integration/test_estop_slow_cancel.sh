@@ -12,7 +12,7 @@ cat >"$T/measure.sh" <<'SH'
 #!/bin/sh
 # attempt 1 runs until stopped, and then takes 3 s to wind down
 case "$LABLOOP_ATTEMPT" in
-  */1) trap 'sleep 3; exit 143' TERM; sleep 60 & wait $!; exit 0 ;;
+  */1) trap 'sleep 3; exit 143' TERM; : >"$LABLOOP_ARTIFACTS/../trapped"; sleep 60 & wait $!; exit 0 ;;
   *) echo '{"absorbance": 0.42}' ;;
 esac
 SH
@@ -24,6 +24,7 @@ write_uvvis_campaign slow "retries: 0" "kill_grace: 20s"
 run_bg
 wait_until 20 q_atleast "select count(*) from steps where attempt = 1 and status in ('dispatched', 'running')" 1 \
   || fail "the first attempt did not start"
+wait_until 10 test -e "$T/artifacts/trapped" || fail "the first attempt's command did not set its trap"
 "$LABLOOP" estop $C --reason "spill" | grep -q "now halted" || fail "estop failed"
 "$LABLOOP" clear-estop $C | grep -q "now paused" || fail "clear-estop failed"
 "$LABLOOP" resume $C | grep -q "now running" || fail "resume failed"

@@ -1,21 +1,29 @@
-# A worker with an on-disk outbox keeps a finished step's result across its
-# own crash while the orchestrator is down; the C runtime (exec driver) and
-# the Python client, in turn. The orchestrator is stopped (SIGTERM) while
-# attempt 1 runs; the step finishes and its result waits in the outbox; the
-# worker is killed (SIGKILL) and started again, then the orchestrator. The
-# new worker reads the result back, names it in its Hello and sends it: the
-# campaign completes with the step run once, and the outbox is empty once
-# the result is acknowledged. The step has no retries, so a lost result
-# would fail the experiment. A file in the outbox that is not a saved
-# result is reported and left alone; an unusable outbox stops the worker.
+# A worker with an on-disk outbox (the C runtime with the exec driver, and
+# the Python client, in turn):
+# 1. keeps a finished step's result across its own crash while the
+#    orchestrator is down. The orchestrator is stopped (SIGTERM) while
+#    attempt 1 runs; the step then finishes and its result waits in the
+#    outbox; the worker is killed (SIGKILL) and started again, then the
+#    orchestrator. The new worker reads the result back, names it in its
+#    Hello and sends it: the campaign completes with the step run once, and
+#    the outbox is empty once the result is acknowledged. The step has no
+#    retries, so a lost result would fail the experiment.
+# 2. never gives a result kept from an earlier run to a new run of the same
+#    campaign on a fresh hub (same attempt ids): it is set aside in stale/
+#    and the step runs again.
+# A file in the outbox that is not a saved result is reported and left
+# alone; an unusable outbox stops the worker at start.
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
+"$PY" -c 'import zmq, google.protobuf' 2>/dev/null || fail "python3-zmq or python3-protobuf is missing for $PY (make deps)"
 export LABLOOP_PYTHON_GEN=${LABLOOP_PYTHON_GEN:-$(dirname "$LABLOOP")/gen/python}
+[ -f "$LABLOOP_PYTHON_GEN/labloop_pb2.py" ] || fail "no $LABLOOP_PYTHON_GEN/labloop_pb2.py: build it with make"
 
 results() { ls "$T/outbox" | grep -c '\.result$'; }
 one_result() { [ "$(results)" = 1 ]; }
+runs() { if [ -f "$T/runs" ]; then wc -l <"$T/runs"; else echo 0; fi; }
 
 # start_worker KIND [OUTBOX]: the exec worker (its config names the outbox)
 # or the Python example with --outbox.
@@ -26,7 +34,7 @@ start_worker() {
     "$LABLOOP" worker --config "$T/uvvis-run.yaml" >>"$T/uvvis.log" 2>&1 & WORKER=$!
   else
     "$PY" "$ROOT/devices/python/example_uvvis.py" --name uvvis-1 --endpoint "tcp://127.0.0.1:$PORT" \
-      --capability uvvis --duration 1 --outbox "$box" >>"$T/uvvis.log" 2>&1 & WORKER=$!
+      --capability uvvis --duration 3 --outbox "$box" >>"$T/uvvis.log" 2>&1 & WORKER=$!
   fi
   PIDS+=($WORKER)
 }
@@ -35,10 +43,11 @@ for kind in exec python; do
   T="$IT_DIR/$kind"; mkdir -p "$T"
   PORT=$(free_port)
   DB="$T/campaign.db"
+  # the exec step finishes only once the test says go
   cat >"$T/measure.sh" <<SH
 #!/bin/sh
 echo run >>"$T/runs"
-sleep 1
+while [ ! -e "$T/go" ]; do sleep 0.05; done
 echo '{"absorbance": 0.42}'
 SH
   chmod +x "$T/measure.sh"
@@ -51,9 +60,11 @@ SH
   wait_until 20 q_atleast "select count(*) from steps where attempt = 1 and status in ('dispatched', 'running')" 1 \
     || fail "$kind: the first attempt did not start"
   kill -TERM "$RUN"; wait "$RUN" && true
+  touch "$T/go"
   wait_until 10 one_result || fail "$kind: the finished step's result is not in the outbox: $(ls "$T/outbox")"
   kill -KILL "$WORKER"; wait "$WORKER" 2>/dev/null && true
   one_result || fail "$kind: the result did not outlive the worker: $(ls "$T/outbox")"
+  saved=$(ls "$T/outbox" | grep '\.result$'); cp "$T/outbox/$saved" "$T/earlier-run.result"
   echo "not a result" >"$T/outbox/junk.result"
   pass "$kind: the result of a step finished while the orchestrator was down is on disk after the worker was killed"
 
@@ -63,10 +74,24 @@ SH
   grep -q "1 result(s) not yet acknowledged read back" "$T/uvvis.log" || fail "$kind: the worker did not read its outbox back"
   grep -q "junk.result in the outbox is not a saved result" "$T/uvvis.log" || fail "$kind: the junk file was not reported"
   [ "$(attempts)" = "1:done:1" ] || fail "$kind: attempts: $(attempts)"
-  [ $kind != exec ] || [ "$(wc -l <"$T/runs")" = 1 ] || fail "the step ran $(wc -l <"$T/runs") times"
+  [ $kind != exec ] || [ "$(runs)" = 1 ] || fail "the step ran $(runs) times"
   [ "$(q "select status from experiments")" = measured ] || fail "$kind: the experiment is $(q 'select status || ": " || ifnull(error, "") from experiments')"
   wait_until 5 one_result && [ -f "$T/outbox/junk.result" ] || fail "$kind: after the ack the outbox holds $(ls "$T/outbox")"
   pass "$kind: the restarted worker re-sent the saved result: accepted once, step run once, outbox emptied by the ack"
+
+  # The same campaign again on a fresh hub: its attempt 1 has the same id.
+  kill -KILL "$WORKER"; wait "$WORKER" 2>/dev/null && true
+  cp "$T/earlier-run.result" "$T/outbox/$saved"
+  rm -f "$DB" "$DB"-*
+  start_worker $kind
+  run_bg
+  wait "$RUN" || fail "$kind: labloop run on a fresh hub exited $?"
+  [ "$(attempts)" = "1:done:1" ] || fail "$kind: attempts on the fresh hub: $(attempts)"
+  [ $kind != exec ] || [ "$(runs)" = 2 ] || fail "the step ran $(runs) times in all, not twice: the earlier result answered it"
+  grep -q "is from another run of the campaign" "$T/uvvis.log" || fail "$kind: the earlier run's result was not set aside"
+  [ "$(ls "$T/outbox/stale" | grep -c '\.result$')" = 1 ] || fail "$kind: stale/ holds $(ls "$T/outbox/stale")"
+  [ "$(q "select status from experiments")" = measured ] || fail "$kind: the experiment on the fresh hub is $(q 'select status from experiments')"
+  pass "$kind: a result kept from an earlier run was set aside in stale/, and the new run's step ran"
 
   # An outbox that cannot be used stops the worker at start with a clear error.
   start_worker $kind "$T/no/such/dir"
