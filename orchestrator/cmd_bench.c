@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -511,6 +512,11 @@ static double s_percentile(double *v, size_t n, double p)
     return v[i < n ? i : n - 1];
 }
 
+static double s_cpu_us(const struct rusage *r)
+{
+    return (double)(r->ru_utime.tv_sec + r->ru_stime.tv_sec) * 1e6 + (double)(r->ru_utime.tv_usec + r->ru_stime.tv_usec);
+}
+
 /* The null-step campaign and lab for `bench dispatch`. */
 static void s_dispatch_files(const char *dir, const char *phase, int workers, int depth, long steps,
                              char *campaign, size_t cn, char *lab, size_t ln)
@@ -583,8 +589,18 @@ static int s_bench_dispatch(int argc, char **argv)
         goto done;
     fprintf(stderr, "bench dispatch: throughput phase, %d workers, %ld steps...\n", workers, steps);
     s_dispatch_files(dir, "throughput", workers, depth, steps, campaign, cap, lab, cap);
+    /* CPU of this process (the orchestrator) and of the lab it starts and
+     * reaps (the worker processes), start-up and shutdown included. */
+    struct rusage self0, kids0, self1, kids1;
+    getrusage(RUSAGE_SELF, &self0);
+    getrusage(RUSAGE_CHILDREN, &kids0);
     if (s_run_lab(dir, campaign, lab, &thr_run) < 0)
         goto done;
+    getrusage(RUSAGE_SELF, &self1);
+    getrusage(RUSAGE_CHILDREN, &kids1);
+    double n_done = thr_run.sum.steps_done > 0 ? (double)thr_run.sum.steps_done : 1;
+    double orch_cpu = (s_cpu_us(&self1) - s_cpu_us(&self0)) / n_done;
+    double lab_cpu = (s_cpu_us(&kids1) - s_cpu_us(&kids0)) / n_done;
     double p50 = s_percentile(lat_run.lat_us, lat_run.n_lat, 0.50);
     double p99 = s_percentile(lat_run.lat_us, lat_run.n_lat, 0.99);
     double rate = thr_run.sum.active_s > 0 ? (double)thr_run.sum.steps_done / thr_run.sum.active_s : 0;
@@ -593,6 +609,8 @@ static int s_bench_dispatch(int argc, char **argv)
     printf("dispatch throughput: %d worker processes, %d in flight each: %.0f steps/s (%ld steps in %.2f s, every result committed;"
            " %ld group commits, %.1f results each)\n", workers, depth, rate, thr_run.sum.steps_done, thr_run.sum.active_s,
            thr_run.sum.commits, thr_run.sum.commits ? (double)thr_run.sum.steps_done / (double)thr_run.sum.commits : 0);
+    printf("dispatch CPU per step (throughput phase): orchestrator %.0f us, the %d worker processes %.0f us"
+           " (user + system time, their start and stop included)\n", orch_cpu, workers, lab_cpu);
     if (json)
         printf("{\"workers\":%d,\"depth\":%d,\"steps\":%ld,\"steps_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f}\n", workers, depth,
                thr_run.sum.steps_done, rate, p50, p99);

@@ -125,6 +125,10 @@ static pid_t s_spawn(const char *self, const char *lab_path, const char *device,
         sigprocmask(SIG_SETMASK, &old, NULL);
         char *args[] = {(char *)"labloop", (char *)"sim", (char *)lab_path, (char *)"--device",
                         (char *)device, verbose ? (char *)"--verbose" : NULL, NULL};
+        /* A device worker does no linear algebra: without this, OpenBLAS
+         * (linked for the planners) starts a thread per core in every
+         * worker, and they spin for a while at start. */
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
         execv(self, args);
         fprintf(stderr, "labloop sim: cannot start %s: %s\n", self, strerror(errno));
         _exit(127);
