@@ -1,8 +1,9 @@
 /* A test orchestrator for worker tests: a real ZeroMQ ROUTER on loopback
  * that speaks the envelope codec, starts the worker under test as a child
  * process (the test binary re-executed with --worker ...), and waits for
- * its messages with deadlines. Shared by test_exec.c and test_gpio.c; the
- * functions are static so each test binary gets its own copy.
+ * its messages with deadlines. Shared by test_worker.c, test_exec.c and
+ * test_gpio.c; the functions are static so each test binary gets its own
+ * copy, and not every binary uses every one of them.
  * Not for: the orchestrator's protocol logic (integration tests).
  * Include after <cmocka.h>.
  */
@@ -22,6 +23,9 @@
 #include "common/clock.h"
 #include "protocols/envelope.h"
 
+/* static, and not every test binary uses every helper */
+#define TR_FN static __attribute__((unused))
+
 typedef struct tr {
     void *ctx, *router;
     char endpoint[128];
@@ -33,7 +37,7 @@ typedef struct tr {
     uint64_t seed;
 } tr;
 
-static tr *tr_new(uint64_t seed)
+TR_FN tr *tr_new(uint64_t seed)
 {
     tr *t = calloc(1, sizeof *t);
     assert_non_null(t);
@@ -50,7 +54,7 @@ static tr *tr_new(uint64_t seed)
     return t;
 }
 
-static void tr_destroy(tr *t)
+TR_FN void tr_destroy(tr *t)
 {
     if (t->pid > 0) {
         kill(t->pid, SIGKILL);
@@ -62,7 +66,7 @@ static void tr_destroy(tr *t)
 }
 
 /* Start `/proc/self/exe --worker NAME ENDPOINT extra...` (extra NULL-terminated). */
-static void tr_start(tr *t, const char *name, const char *const *extra)
+TR_FN void tr_start(tr *t, const char *name, const char *const *extra)
 {
     snprintf(t->name, sizeof t->name, "%s", name);
     char *argv[32] = {"test", "--worker", (char *)name, t->endpoint};
@@ -80,7 +84,7 @@ static void tr_start(tr *t, const char *name, const char *const *extra)
     t->pid = pid;
 }
 
-static int tr_wait_exit(tr *t, int timeout_ms)
+TR_FN int tr_wait_exit(tr *t, int timeout_ms)
 {
     int64_t until = lab_clock_mono_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
@@ -101,13 +105,13 @@ static int tr_wait_exit(tr *t, int timeout_ms)
     }
 }
 
-static void tr_stop(tr *t)
+TR_FN void tr_stop(tr *t)
 {
     assert_int_equal(kill(t->pid, SIGTERM), 0);
     assert_int_equal(tr_wait_exit(t, 5000), 0);
 }
 
-static void tr_send(tr *t, lab_env *env)
+TR_FN void tr_send(tr *t, lab_env *env)
 {
     env->seq = ++t->seq;
     lab_err e = {0};
@@ -117,13 +121,14 @@ static void tr_send(tr *t, lab_env *env)
 
 /* Next message that is not a Heartbeat (nor, with skip_updates, a
  * StepUpdate), or NULL after timeout_ms; heartbeats keep the worker alive. */
-static lab_env *tr_recv(tr *t, int timeout_ms, int skip_updates)
+TR_FN lab_env *tr_recv(tr *t, int timeout_ms, int skip_updates)
 {
     int64_t until = lab_clock_mono_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
         int64_t now = lab_clock_mono_us();
         if (t->hb_ms && now - t->last_hb_us >= (int64_t)t->hb_ms * 500) {
             Labloop__Heartbeat hb = LABLOOP__HEARTBEAT__INIT;
+            hb.time_us = lab_clock_wall_us();
             lab_env env = LABLOOP__ENVELOPE__INIT;
             env.body_case = LABLOOP__ENVELOPE__BODY_HEARTBEAT;
             env.heartbeat = &hb;
@@ -135,6 +140,8 @@ static lab_env *tr_recv(tr *t, int timeout_ms, int skip_updates)
         lab_err e = {0};
         int rc = lab_env_recv(t->router, id, sizeof id, &env, &e);
         if (rc == 0) {
+            if (strcmp(id, t->name) != 0)
+                fail_msg("message from '%s', expected '%s' (seed %" PRIu64 ")", id, t->name, t->seed);
             if (env->body_case == LABLOOP__ENVELOPE__BODY_HEARTBEAT ||
                 (skip_updates && env->body_case == LABLOOP__ENVELOPE__BODY_STEP_UPDATE)) {
                 lab_env_free(env);
@@ -154,35 +161,49 @@ static lab_env *tr_recv(tr *t, int timeout_ms, int skip_updates)
     }
 }
 
-static lab_env *tr_expect(tr *t, Labloop__Envelope__BodyCase kind, int timeout_ms, int skip_updates)
+TR_FN lab_env *tr_expect(tr *t, Labloop__Envelope__BodyCase kind, int timeout_ms, int skip_updates)
 {
     lab_env *env = tr_recv(t, timeout_ms, skip_updates);
     if (!env)
         fail_msg("no message from the worker in %d ms (wanted body %d; seed %" PRIu64 ")",
                  timeout_ms, (int)kind, t->seed);
     if (env->body_case != kind) {
+        int got = (int)env->body_case;
         const char *k = lab_env_kind(env);
-        fail_msg("got %s, wanted body %d (seed %" PRIu64 ")", k, (int)kind, t->seed);
+        fail_msg("got %s (body %d), wanted body %d (seed %" PRIu64 ")", k, got, (int)kind, t->seed);
     }
     return env;
 }
 
-static void tr_welcome(tr *t)
+/* No message other than heartbeats for ms milliseconds. */
+TR_FN void tr_expect_nothing(tr *t, int ms)
+{
+    lab_env *env = tr_recv(t, ms, 0);
+    if (env) {
+        const char *k = lab_env_kind(env);
+        fail_msg("unexpected %s from the worker (seed %" PRIu64 ")", k, t->seed);
+    }
+}
+
+/* Welcome the worker with these timings; the test then heartbeats every hb_ms / 2. */
+TR_FN void tr_welcome_with(tr *t, uint32_t hb_ms, uint32_t liveness)
 {
     Labloop__Welcome wm = LABLOOP__WELCOME__INIT;
-    wm.heartbeat_ms = 1000;
-    wm.liveness = 10;
+    wm.heartbeat_ms = hb_ms;
+    wm.liveness = liveness;
     wm.campaign = "test";
     lab_env env = LABLOOP__ENVELOPE__INIT;
     env.body_case = LABLOOP__ENVELOPE__BODY_WELCOME;
     env.welcome = &wm;
     tr_send(t, &env);
-    t->hb_ms = 1000;
+    t->hb_ms = hb_ms;
     t->last_hb_us = lab_clock_mono_us();
 }
 
+TR_FN void tr_welcome(tr *t) { tr_welcome_with(t, 1000, 10); }
+
 /* Start the worker, take its Hello, welcome it. Returns the Hello. */
-static lab_env *tr_connect(tr *t, const char *name, const char *const *extra)
+TR_FN lab_env *tr_connect(tr *t, const char *name, const char *const *extra)
 {
     tr_start(t, name, extra);
     lab_env *h = tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000, 0);
@@ -190,7 +211,7 @@ static lab_env *tr_connect(tr *t, const char *name, const char *const *extra)
     return h;
 }
 
-static void tr_request(tr *t, const char *attempt, const char *capability, Labloop__Param **params,
+TR_FN void tr_request(tr *t, const char *attempt, const char *capability, Labloop__Param **params,
                        size_t n, uint64_t timeout_ms)
 {
     Labloop__StepRequest req = LABLOOP__STEP_REQUEST__INIT;
@@ -208,7 +229,7 @@ static void tr_request(tr *t, const char *attempt, const char *capability, Lablo
     tr_send(t, &env);
 }
 
-static void tr_ack(tr *t, const char *attempt)
+TR_FN void tr_ack(tr *t, const char *attempt)
 {
     Labloop__Ack a = LABLOOP__ACK__INIT;
     char *ids[1] = {(char *)attempt};
@@ -220,7 +241,7 @@ static void tr_ack(tr *t, const char *attempt)
     tr_send(t, &env);
 }
 
-static void tr_control(tr *t, Labloop__Control__Action action, const char *attempt, const char *reason)
+TR_FN void tr_control(tr *t, Labloop__Control__Action action, const char *attempt, const char *reason)
 {
     Labloop__Control c = LABLOOP__CONTROL__INIT;
     c.action = action;
@@ -233,9 +254,10 @@ static void tr_control(tr *t, Labloop__Control__Action action, const char *attem
 }
 
 /* The result of attempt (updates skipped); status must match. */
-static lab_env *tr_result(tr *t, const char *attempt, Labloop__StepResult__Status status, int timeout_ms)
+TR_FN lab_env *tr_expect_result(tr *t, const char *attempt, Labloop__StepResult__Status status, int timeout_ms,
+                                int skip_updates)
 {
-    lab_env *env = tr_expect(t, LABLOOP__ENVELOPE__BODY_STEP_RESULT, timeout_ms, 1);
+    lab_env *env = tr_expect(t, LABLOOP__ENVELOPE__BODY_STEP_RESULT, timeout_ms, skip_updates);
     assert_string_equal(env->step_result->attempt_id, attempt);
     if (env->step_result->status != status)
         fail_msg("attempt %s: status %d, wanted %d (error '%s'; seed %" PRIu64 ")", attempt,
@@ -243,7 +265,12 @@ static lab_env *tr_result(tr *t, const char *attempt, Labloop__StepResult__Statu
     return env;
 }
 
-static const Labloop__Param *tr_value(const Labloop__StepResult *r, const char *name)
+TR_FN lab_env *tr_result(tr *t, const char *attempt, Labloop__StepResult__Status status, int timeout_ms)
+{
+    return tr_expect_result(t, attempt, status, timeout_ms, 1);
+}
+
+TR_FN const Labloop__Param *tr_value(const Labloop__StepResult *r, const char *name)
 {
     for (size_t i = 0; i < r->n_values; i++)
         if (!strcmp(r->values[i]->name, name))

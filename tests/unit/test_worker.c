@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "devices/worker.h"
 #include "protocols/envelope.h"
+#include "tests/unit/test_router.h"
 
 #include "common/banned.h"
 
@@ -109,48 +110,19 @@ static void s_drv_cancel(void *drv, lab_step *step)
 
 static const lab_driver_ops s_test_ops = {"test.echo", s_drv_start, s_drv_cancel, NULL};
 
-/* ---- the orchestrator's side ---- */
+/* ---- the orchestrator's side: tests/unit/test_router.h ---- */
 
-typedef struct {
-    void *ctx, *router;
-    char endpoint[128];
-    pid_t pid;
-    char name[LAB_ID_MAX];
-    uint64_t seq;
-    uint32_t hb_ms;            /* send a Heartbeat every hb_ms/2 while waiting; 0: stay silent */
-    int64_t last_hb_us;
-} T;
+typedef tr T;
 
 static int s_setup(void **state)
 {
-    T *t = calloc(1, sizeof *t);
-    assert_non_null(t);
-    t->ctx = zmq_ctx_new();
-    assert_non_null(t->ctx);
-    t->router = zmq_socket(t->ctx, ZMQ_ROUTER);
-    assert_non_null(t->router);
-    int one = 1, zero = 0;
-    /* as the orchestrator does: a reconnecting worker takes its name back */
-    zmq_setsockopt(t->router, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
-    zmq_setsockopt(t->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    zmq_setsockopt(t->router, ZMQ_LINGER, &zero, sizeof zero);
-    assert_int_equal(zmq_bind(t->router, "tcp://127.0.0.1:*"), 0);
-    size_t len = sizeof t->endpoint;
-    assert_int_equal(zmq_getsockopt(t->router, ZMQ_LAST_ENDPOINT, t->endpoint, &len), 0);
-    *state = t;
+    *state = tr_new(s_seed);
     return 0;
 }
 
 static int s_teardown(void **state)
 {
-    T *t = *state;
-    if (t->pid > 0) {          /* a failed test left the worker running */
-        kill(t->pid, SIGKILL);
-        waitpid(t->pid, NULL, 0);
-    }
-    zmq_close(t->router);
-    zmq_ctx_term(t->ctx);
-    free(t);
+    tr_destroy(*state);
     return 0;
 }
 
@@ -187,163 +159,38 @@ static int s_worker_main(int argc, char **argv)
 
 static void s_start_worker(T *t, const char *name, const s_wopts *wo)
 {
-    snprintf(t->name, sizeof t->name, "%s", name);
     char capacity[16];
     snprintf(capacity, sizeof capacity, "%d", wo && wo->capacity ? wo->capacity : 1);
-    char *argv[16] = {"test_worker", "--worker", (char *)name, t->endpoint, capacity};
-    size_t n = 5;
+    const char *extra[16] = {capacity};
+    size_t n = 1;
     if (wo && wo->caps)
         for (size_t i = 0; i < wo->n_caps && n < 15; i++)
-            argv[n++] = (char *)wo->caps[i];
+            extra[n++] = wo->caps[i];
     else
-        argv[n++] = "echo";
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execv("/proc/self/exe", argv);
-        _exit(127);
-    }
-    t->pid = pid;
-}
-
-/* Wait up to timeout_ms for the child to exit; its exit code, or -1. */
-static int s_wait_exit(T *t, int timeout_ms)
-{
-    int64_t until = lab_clock_mono_us() + (int64_t)timeout_ms * 1000;
-    for (;;) {
-        int status;
-        pid_t r = waitpid(t->pid, &status, WNOHANG);
-        if (r == t->pid) {
-            t->pid = 0;
-            if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-            fprintf(stderr, "worker died by signal %d (seed %" PRIu64 ")\n",
-                    WIFSIGNALED(status) ? WTERMSIG(status) : -1, s_seed);
-            return -1;
-        }
-        if (lab_clock_mono_us() > until)
-            return -1;
-        struct timespec ts = {0, 5 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-}
-
-/* SIGTERM the worker; it must exit cleanly. */
-static void s_stop_worker(T *t)
-{
-    assert_int_equal(kill(t->pid, SIGTERM), 0);
-    assert_int_equal(s_wait_exit(t, 5000), 0);
-}
-
-static void s_send(T *t, lab_env *env)
-{
-    env->seq = ++t->seq;
-    lab_err e = {0};
-    if (lab_env_send(t->router, t->name, env, &e) < 0)
-        fail_msg("send %s to '%s': %s (seed %" PRIu64 ")", lab_env_kind(env), t->name, e.msg, s_seed);
-}
-
-static void s_send_heartbeat(T *t)
-{
-    Labloop__Heartbeat hb = LABLOOP__HEARTBEAT__INIT;
-    hb.time_us = lab_clock_wall_us();
-    lab_env env = LABLOOP__ENVELOPE__INIT;
-    env.body_case = LABLOOP__ENVELOPE__BODY_HEARTBEAT;
-    env.heartbeat = &hb;
-    s_send(t, &env);
-    t->last_hb_us = lab_clock_mono_us();
-}
-
-/* Next message that is not a Heartbeat, or NULL after timeout_ms. Keeps the
- * worker alive with heartbeats meanwhile (unless t->hb_ms is 0). */
-static lab_env *s_recv(T *t, int timeout_ms)
-{
-    int64_t until = lab_clock_mono_us() + (int64_t)timeout_ms * 1000;
-    for (;;) {
-        int64_t now = lab_clock_mono_us();
-        if (t->hb_ms && now - t->last_hb_us >= (int64_t)t->hb_ms * 500)
-            s_send_heartbeat(t);
-        char id[LAB_ID_MAX + 1];
-        lab_env *env = NULL;
-        lab_err e = {0};
-        int rc = lab_env_recv(t->router, id, sizeof id, &env, &e);
-        if (rc == 0) {
-            if (strcmp(id, t->name) != 0)
-                fail_msg("message from '%s', expected '%s' (seed %" PRIu64 ")", id, t->name, s_seed);
-            if (env->body_case == LABLOOP__ENVELOPE__BODY_HEARTBEAT) {
-                lab_env_free(env);
-                continue;
-            }
-            return env;
-        }
-        if (rc != LAB_EAGAIN)
-            fail_msg("bad message from the worker: %s (seed %" PRIu64 ")", e.msg, s_seed);
-        if (now >= until)
-            return NULL;
-        long wait_ms = (long)((until - now) / 1000) + 1;
-        if (t->hb_ms && wait_ms > (long)t->hb_ms / 2)
-            wait_ms = (long)t->hb_ms / 2;
-        zmq_pollitem_t it = {t->router, 0, ZMQ_POLLIN, 0};
-        zmq_poll(&it, 1, wait_ms);
-    }
-}
-
-/* Next message, which must be of kind `kind`. */
-static lab_env *s_expect(T *t, Labloop__Envelope__BodyCase kind, int timeout_ms)
-{
-    lab_env *env = s_recv(t, timeout_ms);
-    if (!env)
-        fail_msg("no message from the worker in %d ms (wanted body %d; seed %" PRIu64 ")",
-                 timeout_ms, (int)kind, s_seed);
-    if (env->body_case != kind) {
-        int got = (int)env->body_case;
-        const char *k = lab_env_kind(env);
-        fail_msg("got %s (body %d), wanted body %d (seed %" PRIu64 ")", k, got, (int)kind, s_seed);
-    }
-    return env;
+        extra[n++] = "echo";
+    extra[n] = NULL;
+    tr_start(t, name, extra);
 }
 
 static lab_env *s_expect_update(T *t, const char *attempt, Labloop__StepUpdate__Kind kind)
 {
-    lab_env *env = s_expect(t, LABLOOP__ENVELOPE__BODY_STEP_UPDATE, 2000);
+    lab_env *env = tr_expect(t, LABLOOP__ENVELOPE__BODY_STEP_UPDATE, 2000, 0);
     assert_string_equal(env->step_update->attempt_id, attempt);
     assert_int_equal(env->step_update->kind, kind);
     return env;
 }
 
-static lab_env *s_expect_result(T *t, const char *attempt, Labloop__StepResult__Status status,
-                                int timeout_ms)
+/* The next message is the result of attempt, with this status. */
+static lab_env *s_expect_result(T *t, const char *attempt, Labloop__StepResult__Status status, int timeout_ms)
 {
-    lab_env *env = s_expect(t, LABLOOP__ENVELOPE__BODY_STEP_RESULT, timeout_ms);
-    assert_string_equal(env->step_result->attempt_id, attempt);
-    if (env->step_result->status != status)
-        fail_msg("attempt %s: status %d, wanted %d (error '%s'; seed %" PRIu64 ")", attempt,
-                 (int)env->step_result->status, (int)status, env->step_result->error, s_seed);
-    return env;
-}
-
-/* No message other than heartbeats for ms milliseconds. */
-static void s_expect_nothing(T *t, int ms)
-{
-    lab_env *env = s_recv(t, ms);
-    if (env) {
-        const char *k = lab_env_kind(env);
-        fail_msg("unexpected %s from the worker (seed %" PRIu64 ")", k, s_seed);
-    }
+    return tr_expect_result(t, attempt, status, timeout_ms, 0);
 }
 
 static double s_value(const Labloop__StepResult *r, const char *name)
 {
-    for (size_t i = 0; i < r->n_values; i++)
-        if (!strcmp(r->values[i]->name, name)) {
-            double v = 0;
-            assert_int_equal(lab_param_to_double(r->values[i], &v), 0);
-            return v;
-        }
-    fail_msg("result %s has no value '%s' (seed %" PRIu64 ")", r->attempt_id, name, s_seed);
-    return 0;
+    double v = 0;
+    assert_int_equal(lab_param_to_double(tr_value(r, name), &v), 0);
+    return v;
 }
 
 static int s_has(char **list, size_t n, const char *s)
@@ -354,27 +201,13 @@ static int s_has(char **list, size_t n, const char *s)
     return 0;
 }
 
-static void s_welcome(T *t, uint32_t hb_ms, uint32_t liveness)
-{
-    Labloop__Welcome wm = LABLOOP__WELCOME__INIT;
-    wm.heartbeat_ms = hb_ms;
-    wm.liveness = liveness;
-    wm.campaign = "test";
-    lab_env env = LABLOOP__ENVELOPE__INIT;
-    env.body_case = LABLOOP__ENVELOPE__BODY_WELCOME;
-    env.welcome = &wm;
-    s_send(t, &env);
-    t->hb_ms = hb_ms;
-    t->last_hb_us = lab_clock_mono_us();
-}
-
 /* Start a worker, take its Hello, welcome it (heartbeat 1 s, liveness 10). */
 static void s_connect_worker(T *t, const char *name, const s_wopts *wo)
 {
     s_start_worker(t, name, wo);
-    lab_env *h = s_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000);
+    lab_env *h = tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000, 0);
     lab_env_free(h);
-    s_welcome(t, 1000, 10);
+    tr_welcome_with(t, 1000, 10);
 }
 
 /* Send a StepRequest. echo: value the test driver copies back; ms < 0: hang. */
@@ -399,33 +232,9 @@ static void s_request(T *t, const char *attempt, double echo, int ms, uint64_t t
     lab_env env = LABLOOP__ENVELOPE__INIT;
     env.body_case = LABLOOP__ENVELOPE__BODY_STEP_REQUEST;
     env.step_request = &req;
-    s_send(t, &env);
+    tr_send(t, &env);
     for (size_t i = 0; i < n; i++)
         lab_param_free(params[i]);
-}
-
-static void s_ack(T *t, const char *attempt)
-{
-    Labloop__Ack a = LABLOOP__ACK__INIT;
-    char *ids[1] = {(char *)attempt};
-    a.attempt_ids = ids;
-    a.n_attempt_ids = 1;
-    lab_env env = LABLOOP__ENVELOPE__INIT;
-    env.body_case = LABLOOP__ENVELOPE__BODY_ACK;
-    env.ack = &a;
-    s_send(t, &env);
-}
-
-static void s_control(T *t, Labloop__Control__Action action, const char *attempt, const char *reason)
-{
-    Labloop__Control c = LABLOOP__CONTROL__INIT;
-    c.action = action;
-    c.attempt_id = (char *)(attempt ? attempt : "");
-    c.reason = (char *)(reason ? reason : "");
-    lab_env env = LABLOOP__ENVELOPE__INIT;
-    env.body_case = LABLOOP__ENVELOPE__BODY_CONTROL;
-    env.control = &c;
-    s_send(t, &env);
 }
 
 /* Request attempt, expect ACCEPTED then DONE; returns the result (caller frees). */
@@ -446,7 +255,7 @@ static void test_hello(void **state)
     static const char *const caps[] = {"liquid_handler", "mixer"};
     s_wopts wo = {3, caps, 2};
     s_start_worker(t, "ot2-test", &wo);
-    lab_env *env = s_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000);
+    lab_env *env = tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000, 0);
     Labloop__Hello *h = env->hello;
     assert_string_equal(h->device, "ot2-test");
     assert_string_equal(h->driver, "test.echo");
@@ -459,7 +268,7 @@ static void test_hello(void **state)
     assert_int_equal(h->n_running_attempts, 0);
     assert_true(env->seq >= 1);
     lab_env_free(env);
-    s_stop_worker(t);
+    tr_stop(t);
 }
 
 static void test_step_done(void **state)
@@ -476,8 +285,8 @@ static void test_step_done(void **state)
     assert_true(res->finished_us >= res->started_us);
     assert_true(!res->error || !*res->error);
     lab_env_free(r);
-    s_ack(t, "c/e1/mix/1");
-    s_stop_worker(t);
+    tr_ack(t, "c/e1/mix/1");
+    tr_stop(t);
 }
 
 /* An unacknowledged result is re-sent after ~3 s; an acknowledged one is not.
@@ -492,7 +301,7 @@ static void test_resend_until_ack(void **state)
     s_request(t, "a2", 2, 80, 0);
     lab_env_free(s_expect_update(t, "a2", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
     lab_env_free(s_expect_result(t, "a1", LABLOOP__STEP_RESULT__STATUS__DONE, 2000));
-    s_ack(t, "a1");
+    tr_ack(t, "a1");
     lab_env_free(s_expect_result(t, "a2", LABLOOP__STEP_RESULT__STATUS__DONE, 2000));
     int64_t first = lab_clock_mono_us();
     /* not acked: the same result again, after about 3 s */
@@ -502,9 +311,9 @@ static void test_resend_until_ack(void **state)
     assert_true(s_value(again->step_result, "echo") == 2);
     assert_true(s_value(again->step_result, "runs") == 2);
     lab_env_free(again);
-    s_ack(t, "a2");
-    s_expect_nothing(t, 600);          /* a1 was acked before: never re-sent */
-    s_stop_worker(t);
+    tr_ack(t, "a2");
+    tr_expect_nothing(t, 600);          /* a1 was acked before: never re-sent */
+    tr_stop(t);
 }
 
 /* A repeated StepRequest is answered from the outbox (finished) or with
@@ -533,10 +342,10 @@ static void test_repeated_request(void **state)
     r = s_expect_result(t, "x/2", LABLOOP__STEP_RESULT__STATUS__DONE, 2000);
     assert_true(s_value(r->step_result, "runs") == 2);
     lab_env_free(r);
-    s_ack(t, "x/1");
-    s_ack(t, "x/2");
-    s_expect_nothing(t, 100);
-    s_stop_worker(t);
+    tr_ack(t, "x/1");
+    tr_ack(t, "x/2");
+    tr_expect_nothing(t, 100);
+    tr_stop(t);
 }
 
 static void test_busy(void **state)
@@ -550,14 +359,14 @@ static void test_busy(void **state)
     assert_non_null(strstr(r->step_result->error, "busy"));
     assert_non_null(strstr(r->step_result->error, "dev-busy"));
     lab_env_free(r);
-    s_ack(t, "b/2");
-    s_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "b/1", "test over");
+    tr_ack(t, "b/2");
+    tr_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "b/1", "test over");
     lab_env_free(s_expect_result(t, "b/1", LABLOOP__STEP_RESULT__STATUS__CANCELLED, 1000));
-    s_ack(t, "b/1");
+    tr_ack(t, "b/1");
     /* the slot is free again */
     lab_env_free(s_run_step(t, "b/3", 3, 5));
-    s_ack(t, "b/3");
-    s_stop_worker(t);
+    tr_ack(t, "b/3");
+    tr_stop(t);
 }
 
 static void test_timeout(void **state)
@@ -572,13 +381,13 @@ static void test_timeout(void **state)
     assert_non_null(strstr(r->step_result->error, "timed out"));
     assert_non_null(strstr(r->step_result->error, "dev-timeout"));
     lab_env_free(r);
-    s_ack(t, "t/1");
+    tr_ack(t, "t/1");
     /* a step that ends before its deadline is DONE */
     s_request(t, "t/2", 2, 10, 1000);
     lab_env_free(s_expect_update(t, "t/2", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
     lab_env_free(s_expect_result(t, "t/2", LABLOOP__STEP_RESULT__STATUS__DONE, 2000));
-    s_ack(t, "t/2");
-    s_stop_worker(t);
+    tr_ack(t, "t/2");
+    tr_stop(t);
 }
 
 static void test_cancel(void **state)
@@ -587,14 +396,14 @@ static void test_cancel(void **state)
     s_connect_worker(t, "dev-cancel", NULL);
     s_request(t, "k/1", 1, -1, 0);
     lab_env_free(s_expect_update(t, "k/1", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
-    s_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "no/such/attempt", "ignored");
-    s_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "k/1", "operator said so");
+    tr_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "no/such/attempt", "ignored");
+    tr_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "k/1", "operator said so");
     lab_env *r = s_expect_result(t, "k/1", LABLOOP__STEP_RESULT__STATUS__CANCELLED, 1000);
     assert_non_null(strstr(r->step_result->error, "operator said so"));
     lab_env_free(r);
-    s_ack(t, "k/1");
-    s_expect_nothing(t, 100);
-    s_stop_worker(t);
+    tr_ack(t, "k/1");
+    tr_expect_nothing(t, 100);
+    tr_stop(t);
 }
 
 static void test_estop(void **state)
@@ -606,14 +415,14 @@ static void test_estop(void **state)
     lab_env_free(s_expect_update(t, "s/1", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
     s_request(t, "s/2", 2, -1, 0);
     lab_env_free(s_expect_update(t, "s/2", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
-    s_control(t, LABLOOP__CONTROL__ACTION__ESTOP, NULL, "smoke");
+    tr_control(t, LABLOOP__CONTROL__ACTION__ESTOP, NULL, "smoke");
     int seen = 0;
     for (int i = 0; i < 2; i++) {
-        lab_env *r = s_expect(t, LABLOOP__ENVELOPE__BODY_STEP_RESULT, 1000);
+        lab_env *r = tr_expect(t, LABLOOP__ENVELOPE__BODY_STEP_RESULT, 1000, 0);
         assert_int_equal(r->step_result->status, LABLOOP__STEP_RESULT__STATUS__CANCELLED);
         assert_non_null(strstr(r->step_result->error, "e-stop"));
         seen |= !strcmp(r->step_result->attempt_id, "s/1") ? 1 : 2;
-        s_ack(t, r->step_result->attempt_id);
+        tr_ack(t, r->step_result->attempt_id);
         lab_env_free(r);
     }
     assert_int_equal(seen, 3);
@@ -621,26 +430,26 @@ static void test_estop(void **state)
     lab_env *r = s_expect_result(t, "s/3", LABLOOP__STEP_RESULT__STATUS__FAILED, 1000);
     assert_non_null(strstr(r->step_result->error, "e-stopped"));
     lab_env_free(r);
-    s_ack(t, "s/3");
-    s_control(t, LABLOOP__CONTROL__ACTION__CLEAR, NULL, NULL);
+    tr_ack(t, "s/3");
+    tr_control(t, LABLOOP__CONTROL__ACTION__CLEAR, NULL, NULL);
     lab_env_free(s_run_step(t, "s/4", 4, 5));
-    s_ack(t, "s/4");
-    s_stop_worker(t);
+    tr_ack(t, "s/4");
+    tr_stop(t);
 }
 
 static void test_refuse(void **state)
 {
     T *t = *state;
     s_start_worker(t, "dev-refused", NULL);
-    lab_env_free(s_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000));
+    lab_env_free(tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000, 0));
     Labloop__Refuse rf = LABLOOP__REFUSE__INIT;
     rf.reason = LABLOOP__REFUSE__REASON__UNKNOWN_DEVICE;
     rf.detail = "no device 'dev-refused' in this campaign";
     lab_env env = LABLOOP__ENVELOPE__INIT;
     env.body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
     env.refuse = &rf;
-    s_send(t, &env);
-    assert_int_equal(s_wait_exit(t, 5000), S_EXIT_REFUSED);
+    tr_send(t, &env);
+    assert_int_equal(tr_wait_exit(t, 5000), S_EXIT_REFUSED);
 }
 
 /* The orchestrator goes silent: the worker reconnects and says Hello again,
@@ -659,18 +468,18 @@ static void test_not_registered(void **state)
     lab_env env = LABLOOP__ENVELOPE__INIT;
     env.body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
     env.refuse = &rf;
-    s_send(t, &env);
-    lab_env *h = s_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 2000);
+    tr_send(t, &env);
+    lab_env *h = tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 2000, 0);
     assert_true(s_has(h->hello->unacked_attempts, h->hello->n_unacked_attempts, "n/1"));
     lab_env_free(h);
-    s_welcome(t, 1000, 10);
+    tr_welcome_with(t, 1000, 10);
     lab_env_free(s_expect_result(t, "n/1", LABLOOP__STEP_RESULT__STATUS__DONE, 1000));
-    s_ack(t, "n/1");
+    tr_ack(t, "n/1");
     lab_env *r = s_run_step(t, "n/2", 4, 5);
     assert_true(s_value(r->step_result, "echo") == 4);
     lab_env_free(r);
-    s_ack(t, "n/2");
-    s_stop_worker(t);
+    tr_ack(t, "n/2");
+    tr_stop(t);
 }
 
 /* Acks may ride on any message (Envelope.acks): a result acked that way is
@@ -693,13 +502,13 @@ static void test_ack_rides_along(void **state)
     env.step_request = &req;
     env.acks = acks;
     env.n_acks = 1;
-    s_send(t, &env);
+    tr_send(t, &env);
     lab_param_free(params[0]);
     lab_env_free(s_expect_update(t, "p/2", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
     lab_env_free(s_expect_result(t, "p/2", LABLOOP__STEP_RESULT__STATUS__DONE, 2000));
-    s_ack(t, "p/2");
-    s_expect_nothing(t, 4000);         /* p/1 would be re-sent after ~3 s if not acked */
-    s_stop_worker(t);
+    tr_ack(t, "p/2");
+    tr_expect_nothing(t, 4000);         /* p/1 would be re-sent after ~3 s if not acked */
+    tr_stop(t);
 }
 
 static void test_reconnect(void **state)
@@ -707,8 +516,8 @@ static void test_reconnect(void **state)
     T *t = *state;
     s_wopts wo = {2, NULL, 0};
     s_start_worker(t, "dev-silent", &wo);
-    lab_env_free(s_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000));
-    s_welcome(t, 100, 2);
+    lab_env_free(tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000, 0));
+    tr_welcome_with(t, 100, 2);
     lab_env *r = s_run_step(t, "r/1", 7, 5);    /* not acked */
     lab_env_free(r);
     s_request(t, "r/2", 8, -1, 0);
@@ -716,7 +525,7 @@ static void test_reconnect(void **state)
 
     t->hb_ms = 0;                                /* silence */
     int64_t t0 = lab_clock_mono_us();
-    lab_env *h = s_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 2000);
+    lab_env *h = tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 2000, 0);
     assert_true(lab_clock_mono_us() - t0 >= 150 * 1000);   /* 2 x 100 ms missed */
     assert_string_equal(h->hello->device, "dev-silent");
     assert_int_equal(h->hello->n_unacked_attempts, 1);
@@ -724,16 +533,16 @@ static void test_reconnect(void **state)
     assert_true(s_has(h->hello->running_attempts, h->hello->n_running_attempts, "r/2"));
     lab_env_free(h);
 
-    s_welcome(t, 1000, 10);
+    tr_welcome_with(t, 1000, 10);
     r = s_expect_result(t, "r/1", LABLOOP__STEP_RESULT__STATUS__DONE, 1000);
     assert_true(s_value(r->step_result, "echo") == 7);
     lab_env_free(r);
-    s_ack(t, "r/1");
+    tr_ack(t, "r/1");
     /* the running step survived the reconnect */
-    s_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "r/2", "done testing");
+    tr_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "r/2", "done testing");
     lab_env_free(s_expect_result(t, "r/2", LABLOOP__STEP_RESULT__STATUS__CANCELLED, 1000));
-    s_ack(t, "r/2");
-    s_stop_worker(t);
+    tr_ack(t, "r/2");
+    tr_stop(t);
 }
 
 /* SIGTERM while a step runs: the worker cancels it and still exits with 0. */
@@ -743,7 +552,7 @@ static void test_sigterm_while_running(void **state)
     s_connect_worker(t, "dev-term", NULL);
     s_request(t, "q/1", 1, -1, 0);
     lab_env_free(s_expect_update(t, "q/1", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
-    s_stop_worker(t);
+    tr_stop(t);
 }
 
 int main(int argc, char **argv)
