@@ -57,6 +57,7 @@ static void s_summary(const lab_worker_config *c)
 {
     printf("%s: device '%s', driver %s, endpoint %s, capacity %d\n", c->path, c->name, c->driver,
            c->endpoint, c->capacity);
+    printf("  outbox %s\n", c->outbox ? c->outbox : "in memory only (no 'outbox' directory)");
     for (size_t i = 0; i < c->n_capabilities; i++)
         printf("  capability %s\n", c->capabilities[i]);
     for (size_t i = 0; i < c->exec.n_commands; i++) {

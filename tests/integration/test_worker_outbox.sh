@@ -54,6 +54,8 @@ SH
   write_uvvis_campaign box "retries: 0"
   echo "outbox: $T/outbox" >>"$T/uvvis.yaml"
   [ $kind = exec ] || sed -i 's/from: measure.absorbance/from: measure.absorbance_max/' "$T/campaign.yaml"
+  [ $kind != exec ] || "$LABLOOP" worker --config "$T/uvvis.yaml" --check | grep -q "outbox $T/outbox" \
+    || fail "worker --check does not show the outbox"
 
   start_worker $kind
   run_bg
