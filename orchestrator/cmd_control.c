@@ -77,7 +77,7 @@ static void s_print_status(json_t *r)
                json_string_value(json_object_get(d, "device")), json_number_value(json_object_get(d, "seconds")));
 }
 
-/* clear-estop: devices that were not connected did not get the clear. */
+/* clear-estop: devices that were not connected may not have got the clear. */
 static void s_print_not_reached(json_t *names)
 {
     if (!json_array_size(names))

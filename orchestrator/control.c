@@ -161,12 +161,6 @@ static const char *s_act(lab_orch *o, const char *cmd, const char *user, const c
         lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__CLEAR, "e-stop cleared");
         o->state = LAB_CAMP_PAUSED;
         s_set_status(o, "paused");
-        json_t *missed = s_not_reached(o);
-        size_t k;
-        json_t *name;
-        json_array_foreach(missed, k, name)
-            lab_warn("clear-estop: device '%s' is not ready and may not have got the clear", json_string_value(name));
-        json_decref(missed);
     } else {
         snprintf(why, n, "unknown command '%s' (status, pause, resume, abort, estop, clear-estop)", cmd);
         return why;
@@ -200,8 +194,15 @@ static void s_request(lab_orch *o, const char *id, size_t id_len, const char *bo
             reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", lab_orch_state_name(o));
         } else {
             reply = json_pack("{s:b, s:s}", "ok", 1, "status", lab_orch_state_name(o));
-            if (!strcmp(cmd, "clear-estop"))
-                json_object_set_new(reply, "not_reached", s_not_reached(o));
+            if (!strcmp(cmd, "clear-estop")) {
+                json_t *missed = s_not_reached(o);
+                size_t k;
+                json_t *name;
+                json_array_foreach(missed, k, name)
+                    lab_warn("clear-estop: device '%s' is not ready and may not have got the clear",
+                             json_string_value(name));
+                json_object_set_new(reply, "not_reached", missed);
+            }
         }
     }
     json_decref(req);
