@@ -4,7 +4,8 @@
  * proposal at n = 100, 300, 1000 observations in d = 6), `dispatch` (steps
  * through the whole path: planner, ZeroMQ, real worker processes, the hub
  * commit) and `utilisation` (makespan of a lab with one bottleneck
- * instrument against its lower bound).
+ * instrument against its lower bound); `echo` (the bare ceiling dispatch is
+ * compared with) lives in bench_echo.c.
  * Not for: tests (tests/unit), the planners themselves (planners/).
  */
 #include "orchestrator/commands.h"
@@ -48,6 +49,7 @@ static const s_bench_kind s_kinds[] = {
     {"planner", s_bench_planner, "planner quality (regret) and time per proposal"},
     {"dispatch", s_bench_dispatch, "step round trips and throughput through the whole path"},
     {"utilisation", s_bench_utilisation, "makespan of a lab with a bottleneck instrument vs its bound"},
+    {"echo", lab_bench_echo, "the bare ZeroMQ round-trip ceiling that dispatch is measured against"},
 };
 #define S_N_KINDS (sizeof s_kinds / sizeof s_kinds[0])
 

@@ -12,6 +12,8 @@
 
 /* labloop bench KIND ...: benchmarks (planner quality and speed), see cmd_bench.c */
 int lab_cmd_bench(int argc, char **argv);
+/* labloop bench echo [--workers W] [--round-trips N] [--rows R] [--json]: see bench_echo.c */
+int lab_bench_echo(int argc, char **argv);
 /* labloop log HUB.db [--follow] [--experiment N] [--device D] [--since T] [--json] [--help] */
 int lab_cmd_log(int argc, char **argv);
 /* labloop run CAMPAIGN.yaml [--db FILE] [--quiet] */
