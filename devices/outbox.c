@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "common/log.h"
 #include "protocols/envelope.h"
 #include "common/banned.h"
@@ -17,6 +19,8 @@
 #define S_SUFFIX ".result"
 #define S_TMP ".tmp"
 #define S_STALE "stale"
+#define S_NAME_MAX 255       /* the longest file name ext4, xfs and btrfs take */
+#define S_HASH_HEX 16        /* hex digits of SHA-256 that stand for a cut attempt id */
 
 static int s_plain(unsigned char c, int first)
 {
@@ -38,20 +42,60 @@ static int s_escape(const char *s, size_t max, char *path, size_t *k, size_t n)
     return 0;
 }
 
+/* Append the attempt's part of the name: its escaped form when that fits in
+ * `room` bytes; else as much of that as leaves room for "~" and the first
+ * S_HASH_HEX hex digits of the attempt id's SHA-256 (a '~' never appears in
+ * an escaped form, so such a name cannot be taken for another id's). The
+ * file still holds the whole id, and the loader checks it against the name. */
+static int s_attempt_part(const char *attempt, size_t room, char *path, size_t *k, size_t n)
+{
+    char esc[S_NAME_MAX + 1];
+    size_t e = 0;
+    if (s_escape(attempt, (size_t)-1, esc, &e, sizeof esc) == 0 && e <= room) {
+        if (*k + e >= n)
+            return -1;
+        memcpy(path + *k, esc, e + 1);
+        *k += e;
+        return 0;
+    }
+    if (room < S_HASH_HEX + 2)
+        return -1;
+    size_t keep = room - S_HASH_HEX - 1, n_src = 0, w;
+    for (e = 0; attempt[n_src]; n_src++, e += w) {     /* whole escapes only */
+        w = s_plain((unsigned char)attempt[n_src], n_src == 0) ? 1 : 3;
+        if (e + w > keep)
+            break;
+    }
+    e = 0;
+    if (s_escape(attempt, n_src, esc, &e, sizeof esc) < 0)
+        return -1;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (!EVP_Digest(attempt, strlen(attempt), md, &md_len, EVP_sha256(), NULL) || *k + e + 1 + S_HASH_HEX >= n)
+        return -1;
+    memcpy(path + *k, esc, e);
+    *k += e;
+    path[(*k)++] = '~';
+    for (int i = 0; i < S_HASH_HEX / 2; i++)
+        *k += (size_t)snprintf(path + *k, n - *k, "%02x", md[i]);
+    return 0;
+}
+
 int lab_outbox_path(const char *dir, const char *run, const char *attempt, const char *suffix, char *path,
                     size_t n)
 {
     int w = snprintf(path, n, "%s/", dir);
     if (w < 0 || (size_t)w >= n)
         return -1;
-    size_t k = (size_t)w;
+    size_t k = (size_t)w, base = k;
     if (run && *run) {
         if (s_escape(run, LAB_OUTBOX_RUN_MAX, path, &k, n) < 0 || k + 1 >= n)
             return -1;
         path[k++] = '+';
         path[k] = '\0';
     }
-    if (s_escape(attempt, (size_t)-1, path, &k, n) < 0)
+    /* The same stem whatever the suffix: the longest one sets the room. */
+    if (s_attempt_part(attempt, S_NAME_MAX - (sizeof S_SUFFIX - 1) - (k - base), path, &k, n) < 0)
         return -1;
     w = snprintf(path + k, n - k, "%s", suffix);
     return w < 0 || (size_t)w >= n - k ? -1 : 0;

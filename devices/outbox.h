@@ -4,7 +4,9 @@
  * A result is the file "<run>+<attempt>.result" in the outbox directory
  * (both parts %-escaped: ASCII letters, digits, '-', '_' and a '.' that is
  * not first are kept, every other byte is %XX; "<attempt>.result" when the
- * run is unknown), holding its encoded Envelope (StepResult). It is written
+ * run is unknown; an attempt whose escaped form would make the name longer
+ * than 255 bytes is cut and ends in "~" and 16 hex digits of its SHA-256),
+ * holding its encoded Envelope (StepResult). It is written
  * to a temporary file, fsync'd, renamed into place and the directory
  * fsync'd. The run is the orchestrator's Welcome.run (PROTOCOL.md §3):
  * results of another run are moved to "stale/" rather than sent.

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "common/ytree.h"
+#include "protocols/envelope.h"
 #include "planners/planner.h"
 
 #include "common/banned.h"
@@ -55,6 +56,12 @@ typedef struct s_key {
 
 #define N NAN
 #define S_MAXKEYS 16
+/* Names go into attempt ids ("campaign/7/step/2", held in 256 bytes and
+ * used as file names by workers' outboxes), the hub's file name and
+ * ZeroMQ routing ids (a worker's name: at most 63 bytes, LAB_ID_MAX). */
+#define S_CAMPAIGN_NAME_MAX 64
+#define S_STEP_NAME_MAX 64
+#define S_DEVICE_NAME_MAX (LAB_ID_MAX - 1)
 
 static const s_key s_top_keys[] = {
     {"campaign", S_MAP, 1, N, N, NULL, NULL, "name, seed, operator, access, budget, stop rule"},
@@ -72,7 +79,7 @@ static const s_key s_top_keys[] = {
 };
 
 static const s_key s_campaign_keys[] = {
-    {"name", S_STR, 1, N, N, NULL, NULL, "campaign name: letters, digits, '.', '_', '-'"},
+    {"name", S_STR, 1, N, N, NULL, NULL, "campaign name, at most 64 characters: letters, digits, '.', '_', '-'"},
     {"seed", S_INT, 0, 0, N, NULL, "1", "seed of the planner's random generator"},
     {"operator", S_STR, 0, N, N, NULL, "the OS user", "who runs the campaign"},
     {"access", S_ENUM, 0, N, N, "open|shared|closed", "shared", "data access class"},
@@ -130,7 +137,7 @@ static const s_key s_initial_keys[] = {
 };
 
 static const s_key s_step_keys[] = {
-    {"step", S_STR, 1, N, N, NULL, NULL, "step name, unique: letters, digits, '_', '-'"},
+    {"step", S_STR, 1, N, N, NULL, NULL, "step name, unique, at most 64 characters: letters, digits, '_', '-'"},
     {"capability", S_STR, 1, N, N, NULL, NULL, "what a device must offer to run it"},
     {"after", S_STRLIST, 0, N, N, NULL, "none", "steps that must finish first (no cycles)"},
     {"params", S_MAP, 0, N, N, NULL, "none",
@@ -143,7 +150,7 @@ static const s_key s_step_keys[] = {
 };
 
 static const s_key s_device_keys[] = {
-    {"name", S_STR, 1, N, N, NULL, NULL, "device name, unique: letters, digits, '.', '_', '-'"},
+    {"name", S_STR, 1, N, N, NULL, NULL, "device name, unique, at most 63 characters: letters, digits, '.', '_', '-'"},
     {"capabilities", S_STRLIST, 1, N, N, NULL, NULL, "capabilities offered (at least one)"},
     {"capacity", S_INT, 0, 1, 1000, NULL, "1", "steps it can run at once"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
@@ -681,6 +688,9 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         if (!s_is_name(lab_yscalar(name), "._-"))
             s_err(c, name, "campaign.name '%s' may hold only letters, digits, '.', '_' and '-' "
                   "(it names the data hub file)", lab_yscalar(name));
+        else if (strlen(lab_yscalar(name)) > S_CAMPAIGN_NAME_MAX)
+            s_err(c, name, "campaign.name is %zu characters long; at most %d (it names the data hub "
+                  "file and every attempt)", strlen(lab_yscalar(name)), S_CAMPAIGN_NAME_MAX);
         else
             cfg->name = s_dup(c, lab_yscalar(name));
     }
@@ -1125,6 +1135,10 @@ static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out
             if (!s_is_name(s, "_-")) {
                 s_err(c, name, "%s: step names may hold only letters, digits, '_' and '-'", sec);
                 name = NULL;
+            } else if (strlen(s) > S_STEP_NAME_MAX) {
+                s_err(c, name, "%s: the name is %zu characters long; at most %d", sec, strlen(s),
+                      S_STEP_NAME_MAX);
+                name = NULL;
             }
             for (size_t j = 0; name && j < i; j++)
                 if (c->step_name_nodes[j] && strcmp(lab_yscalar(c->step_name_nodes[j]), s) == 0) {
@@ -1178,6 +1192,10 @@ static void s_load_devices(s_ctx *c, yaml_node_t *seq)
             if (!s_is_name(s, "._-")) {
                 s_err(c, name, "%s: device names may hold only letters, digits, '.', '_' and '-'",
                       sec);
+                name = NULL;
+            } else if (strlen(s) > S_DEVICE_NAME_MAX) {
+                s_err(c, name, "%s: the name is %zu characters long; at most %d (a worker's name)",
+                      sec, strlen(s), S_DEVICE_NAME_MAX);
                 name = NULL;
             }
             for (size_t j = 0; name && j < i; j++)

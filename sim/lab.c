@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/ytree.h"
+#include "protocols/envelope.h"
 #include "sim/model.h"
 #include "common/banned.h"
 
@@ -64,6 +65,9 @@ static int s_load_device(lab_ydoc *d, yaml_node_t *n, lab_sim_device *dev, FILE 
     dev->jitter = 0.1;
     if (!(v = lab_ymap_get(d, n, "name")) || !lab_yscalar(v) || !*lab_yscalar(v))
         bad |= lab_yerr(d, v ? v : n, errs, err, "device needs a 'name'") != 0;
+    else if (strlen(lab_yscalar(v)) > LAB_ID_MAX - 1)   /* its worker's routing id */
+        bad |= lab_yerr(d, v, errs, err, "device name is %zu characters long; at most %d", strlen(lab_yscalar(v)),
+                        LAB_ID_MAX - 1) != 0;
     else
         dev->name = s_dup(lab_yscalar(v));
     if (!(v = lab_ymap_get(d, n, "driver")) || !lab_yscalar(v))

@@ -82,6 +82,8 @@ SIGNATURE = b"LAB" + bytes([PROTO_VERSION])
 MSG_MAX = 1 << 20                 # LAB_MSG_MAX
 OUTBOX_SUFFIX = ".result"          # files of the on-disk outbox (devices/outbox.h)
 OUTBOX_RUN_MAX = 64                # LAB_OUTBOX_RUN_MAX
+OUTBOX_NAME_MAX = 255              # the longest file name (devices/outbox.c)
+OUTBOX_HASH_HEX = 16               # hex digits of SHA-256 ending a cut attempt id
 VERSION = "0.1.0"
 TICK_S = 0.05
 RESEND_S = 3.0
@@ -300,17 +302,37 @@ class Worker:
     # ---- the outbox on disk (the same files as devices/outbox.c) ----
 
     @staticmethod
-    def _escape(text, limit=None):
-        out = []
-        for i, b in enumerate(text.encode()[:limit]):
-            c = chr(b)
-            plain = (b < 128 and c.isalnum()) or c in "-_" or (c == "." and i > 0)
-            out.append(c if plain else "%%%02X" % b)
-        return "".join(out)
+    def _escape_byte(b, first):
+        c = chr(b)
+        plain = (b < 128 and c.isalnum()) or c in "-_" or (c == "." and not first)
+        return c if plain else "%%%02X" % b
+
+    @classmethod
+    def _escape(cls, text, limit=None):
+        return "".join(cls._escape_byte(b, i == 0) for i, b in enumerate(text.encode()[:limit]))
+
+    @classmethod
+    def _outbox_name(cls, run, attempt):
+        """The file name's stem, as devices/outbox.c makes it: an attempt id
+        whose escaped form would make the name longer than 255 bytes is cut
+        (never inside an escape) and ends in '~' and 16 hex digits of its
+        SHA-256."""
+        head = cls._escape(run, OUTBOX_RUN_MAX) + "+" if run else ""
+        room = OUTBOX_NAME_MAX - len(OUTBOX_SUFFIX) - len(head)
+        esc = cls._escape(attempt)
+        if len(esc) <= room:
+            return head + esc
+        keep, cut = room - OUTBOX_HASH_HEX - 1, 0
+        for i, b in enumerate(attempt.encode()):
+            w = len(cls._escape_byte(b, i == 0))
+            if cut + w > keep:
+                break
+            cut += w
+        digest = hashlib.sha256(attempt.encode()).hexdigest()[:OUTBOX_HASH_HEX]
+        return head + esc[:cut] + "~" + digest
 
     def _outbox_path(self, run, attempt, suffix=OUTBOX_SUFFIX):
-        name = (self._escape(run, OUTBOX_RUN_MAX) + "+" if run else "") + self._escape(attempt)
-        return os.path.join(self.outbox_dir, name + suffix)
+        return os.path.join(self.outbox_dir, self._outbox_name(run, attempt) + suffix)
 
     def _save(self, run, attempt, data):
         if not self.outbox_dir:

@@ -12,7 +12,8 @@
 #    campaign on a fresh hub (same attempt ids): it is set aside in stale/
 #    and the step runs again.
 # A file in the outbox that is not a saved result is reported and left
-# alone; an unusable outbox stops the worker at start.
+# alone; an unusable outbox stops the worker at start; attempt ids too long
+# for a file name are named alike by both runtimes.
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PYTHON:-/usr/bin/python3}
@@ -20,6 +21,16 @@ PY=${PYTHON:-/usr/bin/python3}
 "$PY" -c 'import zmq, google.protobuf' 2>/dev/null || fail "python3-zmq or python3-protobuf is missing for $PY (make deps)"
 export LABLOOP_PYTHON_GEN=${LABLOOP_PYTHON_GEN:-$(dirname "$LABLOOP")/gen/python}
 [ -f "$LABLOOP_PYTHON_GEN/labloop_pb2.py" ] || fail "no $LABLOOP_PYTHON_GEN/labloop_pb2.py: build it with make"
+
+# An attempt id too long for a file name gets the same cut name from the
+# Python client as from the C runtime (tests/unit/test_outbox.c pins these).
+name=$(PYTHONPATH="$ROOT/devices/python" "$PY" -c '
+from labloop_worker import Worker as W
+print(W._outbox_name("1763", "c" * 300 + "/1/measure/1"), W._outbox_name("", "\u00e9/" * 100 + "x"))')
+read -r n1 n2 <<<"$name"
+[ ${#n1} = 248 ] && [ "${n1: -17}" = "~f98f42ca23b06789" ] && [ "${n2: -17}" = "~69f83417cf747118" ] \
+  || fail "the Python client names long attempt ids otherwise than the C runtime: $name"
+pass "python: an attempt id too long for a file name is cut and hashed as the C runtime does"
 
 results() { ls "$T/outbox" | grep -c '\.result$'; }
 one_result() { [ "$(results)" = 1 ]; }

@@ -670,6 +670,42 @@ static void test_duplicate_names(void **state)
     s_free(&o);
 }
 
+/* Names longer than attempt ids, file names and routing ids can hold are
+ * refused; a name of exactly the limit loads. */
+static void test_long_names(void **state)
+{
+    (void)state;
+    char name[80], from[96], to[96];
+    memset(name, 'c', 65);
+    name[65] = '\0';
+    snprintf(to, sizeof to, "name: %s\n", name);
+    loaded c = s_load_variant("name: cspbbr3-nanocrystals\n", to);
+    s_failed(&c, 1);
+    EXPECT_ERROR(&c, 2, 9, "campaign.name is 65 characters long; at most 64");
+    s_free(&c);
+    name[64] = '\0';
+    snprintf(to, sizeof to, "name: %s\n", name);
+    loaded ok = s_load_variant("name: cspbbr3-nanocrystals\n", to);
+    assert_non_null(ok.cfg);
+    s_free(&ok);
+
+    memset(name, 's', 65);
+    snprintf(to, sizeof to, "{step: %s,", name);
+    snprintf(from, sizeof from, "{step: dispense,");
+    loaded st = s_load_variant(from, to);
+    assert_null(st.cfg);
+    EXPECT_ERROR(&st, 26, 12, "the name is 65 characters long; at most 64");
+    s_free(&st);
+
+    memset(name, 'd', 64);
+    name[64] = '\0';
+    snprintf(to, sizeof to, "{name: %s,", name);
+    loaded d = s_load_variant("{name: pl-1,", to);
+    assert_null(d.cfg);
+    EXPECT_ERROR(&d, 33, 12, "the name is 64 characters long; at most 63");
+    s_free(&d);
+}
+
 static void test_stop_when(void **state)
 {
     (void)state;
@@ -736,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_bad_access),
         cmocka_unit_test(test_unknown_planner_kind),
         cmocka_unit_test(test_duplicate_names),
+        cmocka_unit_test(test_long_names),
         cmocka_unit_test(test_stop_when),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_missing_file),

@@ -1,5 +1,5 @@
 /* Unit tests for devices/outbox.c: file names (escaping, the run prefix,
- * names too long), a durable save read back, removal, setting aside,
+ * names too long, attempt ids cut to fit a file name), a durable save read back, removal, setting aside,
  * temporary files and foreign files at load, unusable directories. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,6 +93,53 @@ static void test_names(void **state)
     assert_int_equal(strlen(p), strlen("/o/") + LAB_OUTBOX_RUN_MAX + strlen("+a"));   /* run cut */
 }
 
+/* An attempt id too long for a file name (a long campaign name) is cut,
+ * never inside an escape, and ends in '~' and 16 hex digits of its SHA-256:
+ * the names are the Python client's (devices/python/labloop_worker.py), and
+ * such a result saves, loads back whole, is removed and set aside. */
+static void test_long_names(void **state)
+{
+    fx *f = *state;
+    char attempt[400], other[400], p[1024], q[1024];
+    memset(attempt, 'c', 300);
+    snprintf(attempt + 300, sizeof attempt - 300, "/1/measure/1");
+    snprintf(other, sizeof other, "%s", attempt);
+    other[strlen(other) - 1] = '2';                                   /* differs only at the end */
+    assert_int_equal(lab_outbox_path("/o", "1763", attempt, ".result", p, sizeof p), 0);
+    assert_int_equal(strlen(p) - strlen("/o/"), 255);
+    assert_non_null(strstr(p, "ccc~f98f42ca23b06789.result"));
+    assert_int_equal(lab_outbox_path("/o", "1763", other, ".result", q, sizeof q), 0);
+    assert_string_not_equal(p, q);
+    assert_int_equal(lab_outbox_path("/o", "1763", attempt, ".tmp", q, sizeof q), 0);
+    assert_int_equal(strncmp(p, q, strlen(q) - strlen(".tmp")), 0);   /* one stem for both */
+
+    char utf[320];                                                    /* every byte escaped */
+    size_t u = 0;
+    for (int i = 0; i < 100; i++)
+        u += (size_t)snprintf(utf + u, sizeof utf - u, "\xc3\xa9/");
+    snprintf(utf + u, sizeof utf - u, "x");
+    assert_int_equal(lab_outbox_path("/o", "", utf, "", p, sizeof p), 0);
+    char *tilde = strchr(p, '~');
+    assert_non_null(tilde);
+    assert_int_equal((tilde - (p + 3)) % 3, 0);                       /* whole %XX escapes only */
+    assert_string_equal(tilde, "~69f83417cf747118");
+
+    size_t len;
+    uint8_t *r = s_result(attempt, &len);
+    lab_err err = {0};
+    assert_int_equal(lab_outbox_save(f->dir, "1763", attempt, r, len, &err), 0);
+    s_seen seen = {0};
+    assert_int_equal(lab_outbox_load(f->dir, s_collect, &seen, &err), 1);
+    assert_int_equal(strncmp(seen.attempt[0], attempt, sizeof seen.attempt[0] - 1), 0);
+    assert_string_equal(seen.run[0], "1763");
+    assert_int_equal(lab_outbox_set_aside(f->dir, "1763", attempt, &err), 0);
+    assert_int_equal(lab_outbox_save(f->dir, "1763", attempt, r, len, &err), 0);
+    assert_int_equal(lab_outbox_remove(f->dir, "1763", attempt, &err), 0);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(lab_outbox_load(f->dir, s_collect, &seen, &err), 0);
+    free(r);
+}
+
 static void test_save_load_remove(void **state)
 {
     fx *f = *state;
@@ -173,6 +220,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_save_load_remove, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_long_names, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unusable, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -290,6 +290,17 @@ static void test_capacity(void **state)
              "1001", 1, "'capacity'");
 }
 
+/* A device name longer than a worker's routing id can hold is refused. */
+static void test_long_device_name(void **state)
+{
+    (void)state;
+    char text[512], name[80];
+    memset(name, 'w', 64);
+    name[64] = '\0';
+    snprintf(text, sizeof text, S_HEAD "  - {name: %s, driver: null, capabilities: [c]}\n", name);
+    s_broken("longname.yaml", text, name, 1, "device name is 64 characters long; at most 63");
+}
+
 static void test_duplicate_device(void **state)
 {
     (void)state;
@@ -391,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_bad_duration),
         cmocka_unit_test(test_capacity),
         cmocka_unit_test(test_duplicate_device),
+        cmocka_unit_test(test_long_device_name),
         cmocka_unit_test(test_spectrometer_without_model),
         cmocka_unit_test(test_missing_devices),
         cmocka_unit_test(test_yaml_syntax),
