@@ -444,6 +444,15 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
     d->state = LAB_DEV_READY;
     d->welcomed = 0;
     d->last_rx_us = lab_clock_mono_us();
+    if (!o->all_ready_us) {
+        size_t ready = 0;
+        for (size_t i = 0; i < o->cfg->n_devices; i++)
+            ready += o->devices[i].state == LAB_DEV_READY;
+        if (ready == o->cfg->n_devices) {
+            o->all_ready_us = d->last_rx_us;
+            o->n_lat_all_ready = o->n_lat;
+        }
+    }
     snprintf(d->driver, sizeof d->driver, "%s", h->driver ? h->driver : "");
     d->capacity = h->capacity ? (int)h->capacity : 1;
     if (d->capacity > d->cfg->capacity)
@@ -930,6 +939,10 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
         sum->commits = o->commits;
         sum->active_s = o->last_done_us > o->first_dispatch_us
                       ? (double)(o->last_done_us - o->first_dispatch_us) / 1e6 : 0;
+        if (o->all_ready_us && o->last_done_us > o->all_ready_us) {
+            sum->all_ready_s = (double)(o->last_done_us - o->all_ready_us) / 1e6;
+            sum->all_ready_steps = (long)(o->n_lat - o->n_lat_all_ready);
+        }
     }
     if (o->opts.progress && !o->fatal)
         s_print_summary(o, status, elapsed);

@@ -31,6 +31,8 @@ typedef struct lab_orch_summary {
     long steps_done;         /* attempts that finished done */
     long commits;            /* hub group commits */
     double active_s;         /* first dispatch to last result */
+    double all_ready_s;      /* from when every device had registered to the last result (0: never) */
+    long all_ready_steps;    /* steps done in that time */
 } lab_orch_summary;
 
 /* Prepare a campaign run: open (create) the hub, record the campaign, bind

@@ -103,9 +103,26 @@ bench_gpio_estop
 # in the hub. Throughput: 32 worker processes (null driver) each kept busy,
 # every result committed. Utilisation: makespan of a lab with one bottleneck
 # instrument against the lower bound (its work / its capacity).
+# The throughput goal is relative to the bare ZeroMQ echo ceiling, so that
+# ceiling is measured here too, just before (`bench echo`: 32 client
+# processes, one request in flight each, a ROUTER that only answers), and
+# again with 10 rows per request committed to SQLite before the answer (the
+# ceiling once results must be durable; labloop writes about 10 rows a step).
 bench_dispatch() {
-  # one step in flight per worker (like a raw one-request echo test), then 16
-  "$LABLOOP" bench dispatch --workers 32 --steps 20000 --json 2>/dev/null
+  local echo0 echo10 disp
+  echo0=$("$LABLOOP" bench echo --workers 32 --round-trips 100000 --json 2>/dev/null)
+  echo10=$("$LABLOOP" bench echo --workers 32 --round-trips 100000 --rows 10 --json 2>/dev/null)
+  printf '%s\n%s\n' "$echo0" "$echo10" | grep -v '^{'
+  # one step in flight per worker (like the echo test), then 16
+  disp=$("$LABLOOP" bench dispatch --workers 32 --steps 20000 --json 2>/dev/null)
+  echo "$disp"
+  rate() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$2" | tail -1; }
+  local e0 e10 d
+  e0=$(rate rt_per_s "$echo0"); e10=$(rate rt_per_s "$echo10"); d=$(rate steps_per_s "$disp")
+  if [ -n "$e0" ] && [ -n "$e10" ] && [ -n "$d" ] && [ "$e0" -gt 0 ] && [ "$e10" -gt 0 ]; then
+    echo "dispatch throughput against the echo ceilings just measured: $((100 * d / e0)) % of bare echo ($e0/s)," \
+         "$((100 * d / e10)) % of echo with 10 durable rows ($e10/s); goal >= 60 % of bare echo"
+  fi
   "$LABLOOP" bench dispatch --workers 32 --steps 40000 --depth 16 --json 2>/dev/null | grep throughput
 }
 bench_dispatch
