@@ -214,6 +214,8 @@ int lab_bench_echo(int argc, char **argv)
     }
     pid_t *pids = calloc((size_t)workers, sizeof *pids);
     int started = 0, rc = 1;
+    if (!pids)
+        fprintf(stderr, "labloop bench echo: out of memory\n");
     fflush(NULL);
     for (; pids && started < workers; started++) {
         pid_t p = fork();

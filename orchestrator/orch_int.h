@@ -144,7 +144,7 @@ struct lab_orch {
     int received;                   /* device messages since the last flush */
     uv_work_t commit_req;
     int64_t first_dispatch_us, last_done_us;   /* monotonic, for throughput */
-    int64_t all_ready_us;           /* when every device had first registered (0: not yet) */
+    int64_t all_ready_us;           /* when every device was first registered at once (0: not yet) */
     size_t n_lat_all_ready;         /* steps done by then */
     long commits;                   /* group commits in this run */
     size_t n_lat, cap_lat;

@@ -204,7 +204,8 @@ lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
             /* only when there is no model section at all: a bad one was reported above */
             if (lab->devices[i].driver && !strcmp(lab->devices[i].driver, "sim.spectrometer") &&
                 !lab_ymap_get(d, root, "model"))
-                bad |= lab_yerr(d, n, errs, err, "device '%s' measures, so the lab needs a 'model'", lab->devices[i].name) != 0;
+                bad |= lab_yerr(d, n, errs, err, "device '%s' measures, so the lab needs a 'model'",
+                               lab->devices[i].name ? lab->devices[i].name : "?") != 0;
         }
     }
 done:
