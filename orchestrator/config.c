@@ -212,6 +212,7 @@ typedef struct s_ctx {
     yaml_node_t **step_nodes;    /* per step, in file order */
     yaml_node_t **step_name_nodes;
     yaml_node_t **objective_from_nodes;
+    int stored;                  /* a hub's copy of a config that once ran: no length limits */
 } s_ctx;
 
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
@@ -688,7 +689,7 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         if (!s_is_name(lab_yscalar(name), "._-"))
             s_err(c, name, "campaign.name '%s' may hold only letters, digits, '.', '_' and '-' "
                   "(it names the data hub file)", lab_yscalar(name));
-        else if (strlen(lab_yscalar(name)) > S_CAMPAIGN_NAME_MAX)
+        else if (!c->stored && strlen(lab_yscalar(name)) > S_CAMPAIGN_NAME_MAX)
             s_err(c, name, "campaign.name is %zu characters long; at most %d (it names the data hub "
                   "file and every attempt)", strlen(lab_yscalar(name)), S_CAMPAIGN_NAME_MAX);
         else
@@ -1135,7 +1136,7 @@ static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out
             if (!s_is_name(s, "_-")) {
                 s_err(c, name, "%s: step names may hold only letters, digits, '_' and '-'", sec);
                 name = NULL;
-            } else if (strlen(s) > S_STEP_NAME_MAX) {
+            } else if (!c->stored && strlen(s) > S_STEP_NAME_MAX) {
                 s_err(c, name, "%s: the name is %zu characters long; at most %d", sec, strlen(s),
                       S_STEP_NAME_MAX);
                 name = NULL;
@@ -1193,7 +1194,7 @@ static void s_load_devices(s_ctx *c, yaml_node_t *seq)
                 s_err(c, name, "%s: device names may hold only letters, digits, '.', '_' and '-'",
                       sec);
                 name = NULL;
-            } else if (strlen(s) > S_DEVICE_NAME_MAX) {
+            } else if (!c->stored && strlen(s) > S_DEVICE_NAME_MAX) {
                 s_err(c, name, "%s: the name is %zu characters long; at most %d (a worker's name)",
                       sec, strlen(s), S_DEVICE_NAME_MAX);
                 name = NULL;
@@ -1495,7 +1496,7 @@ static void s_report(s_ctx *c, FILE *errs, lab_err *err)
     }
 }
 
-static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, FILE *errs, lab_err *err)
+static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int stored, FILE *errs, lab_err *err)
 {
     lab_err_clear(err);
     lab_err perr = {0};
@@ -1509,7 +1510,7 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, FILE *
         return NULL;
     }
     lab_campaign_cfg *cfg = calloc(1, sizeof *cfg);
-    s_ctx c = {.d = d, .path = path, .cfg = cfg};
+    s_ctx c = {.d = d, .path = path, .cfg = cfg, .stored = stored};
     lab_cfg_step *steps = NULL;
     size_t n_steps = 0;
     if (!cfg) {
@@ -1592,11 +1593,11 @@ lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err)
     /* Parsed again by s_load: simpler than sharing the document, and a
      * config is small. */
     lab_ydoc_destroy(&d);
-    return s_load(path, text, len, errs, err);
+    return s_load(path, text, len, 0, errs, err);
 }
 
-lab_campaign_cfg *lab_config_load_string(const char *path, const char *text, size_t len,
-                                         FILE *errs, lab_err *err)
+static lab_campaign_cfg *s_load_copy(const char *path, const char *text, size_t len, int stored, FILE *errs,
+                                     lab_err *err)
 {
     char *copy = malloc(len + 1);
     if (!copy) {
@@ -1605,7 +1606,19 @@ lab_campaign_cfg *lab_config_load_string(const char *path, const char *text, siz
     }
     memcpy(copy, text, len);
     copy[len] = '\0';
-    return s_load(path ? path : "<config>", copy, len, errs, err);
+    return s_load(path ? path : "<config>", copy, len, stored, errs, err);
+}
+
+lab_campaign_cfg *lab_config_load_string(const char *path, const char *text, size_t len,
+                                         FILE *errs, lab_err *err)
+{
+    return s_load_copy(path, text, len, 0, errs, err);
+}
+
+lab_campaign_cfg *lab_config_load_stored(const char *path, const char *text, size_t len,
+                                         FILE *errs, lab_err *err)
+{
+    return s_load_copy(path, text, len, 1, errs, err);
 }
 
 void lab_config_destroy(lab_campaign_cfg **cfgp)

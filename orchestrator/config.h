@@ -101,6 +101,10 @@ lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err);
 /* The same from a string (tests); path is used in messages only. */
 lab_campaign_cfg *lab_config_load_string(const char *path, const char *text, size_t len,
                                          FILE *errs, lab_err *err);
+/* The same for the copy of a config that a hub keeps (review): the config
+ * once ran, so limits added since (name lengths) do not apply. */
+lab_campaign_cfg *lab_config_load_stored(const char *path, const char *text, size_t len,
+                                         FILE *errs, lab_err *err);
 void lab_config_destroy(lab_campaign_cfg **cfg);
 
 /* Index of a step by name, or -1. */

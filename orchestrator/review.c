@@ -62,7 +62,7 @@ static int s_from_config(lab_review *r)
     if (!r->c.config_text)
         return 0;
     lab_err e;
-    lab_campaign_cfg *cfg = lab_config_load_string(r->c.config_path ? r->c.config_path : "<config>",
+    lab_campaign_cfg *cfg = lab_config_load_stored(r->c.config_path ? r->c.config_path : "<config>",
                                                    r->c.config_text, strlen(r->c.config_text),
                                                    NULL, &e);
     if (!cfg)
