@@ -49,32 +49,19 @@ static int s_escape(const char *s, size_t max, char *path, size_t *k, size_t n)
  * file still holds the whole id, and the loader checks it against the name. */
 static int s_attempt_part(const char *attempt, size_t room, char *path, size_t *k, size_t n)
 {
-    char esc[S_NAME_MAX + 1];
-    size_t e = 0;
-    if (s_escape(attempt, (size_t)-1, esc, &e, sizeof esc) == 0 && e <= room) {
-        if (*k + e >= n)
-            return -1;
-        memcpy(path + *k, esc, e + 1);
-        *k += e;
-        return 0;
+    size_t keep = room > S_HASH_HEX + 1 ? room - S_HASH_HEX - 1 : 0, len = 0, cut = 0;
+    for (size_t i = 0; attempt[i]; i++) {      /* escaped length; the longest prefix that keeps */
+        len += s_plain((unsigned char)attempt[i], i == 0) ? 1 : 3;
+        if (len <= keep)
+            cut = i + 1;
     }
-    if (room < S_HASH_HEX + 2)
-        return -1;
-    size_t keep = room - S_HASH_HEX - 1, n_src = 0, w;
-    for (e = 0; attempt[n_src]; n_src++, e += w) {     /* whole escapes only */
-        w = s_plain((unsigned char)attempt[n_src], n_src == 0) ? 1 : 3;
-        if (e + w > keep)
-            break;
-    }
-    e = 0;
-    if (s_escape(attempt, n_src, esc, &e, sizeof esc) < 0)
-        return -1;
+    if (len <= room)
+        return s_escape(attempt, (size_t)-1, path, k, n);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    if (!EVP_Digest(attempt, strlen(attempt), md, &md_len, EVP_sha256(), NULL) || *k + e + 1 + S_HASH_HEX >= n)
+    if (room < S_HASH_HEX + 2 || s_escape(attempt, cut, path, k, n) < 0 || *k + 1 + S_HASH_HEX >= n ||
+        !EVP_Digest(attempt, strlen(attempt), md, &md_len, EVP_sha256(), NULL))
         return -1;
-    memcpy(path + *k, esc, e);
-    *k += e;
     path[(*k)++] = '~';
     for (int i = 0; i < S_HASH_HEX / 2; i++)
         *k += (size_t)snprintf(path + *k, n - *k, "%02x", md[i]);

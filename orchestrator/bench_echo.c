@@ -16,24 +16,17 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 #include <zmq.h>
 
+#include "common/clock.h"
 #include "common/banned.h"
 
 #define S_PAYLOAD 100     /* bytes per request and reply, about a StepRequest */
 #define S_MAX_BATCH 1024  /* requests drained before one commit and the replies */
 #define S_ID_MAX 32
-
-static double s_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double s_cpu_us(const struct rusage *r)
 {
@@ -147,7 +140,7 @@ static double s_router(void *r, long total, s_store *st)
             n++;
         }
         if (!t0)
-            t0 = s_now_s();
+            t0 = (double)lab_clock_mono_us() / 1e6;
         if (s_store_batch(st, ids, id_len, n, body, body_len) < 0)
             return -1;
         for (int i = 0; i < n; i++)
@@ -155,7 +148,7 @@ static double s_router(void *r, long total, s_store *st)
                 return -1;
         done += n;
     }
-    return s_now_s() - t0;
+    return (double)lab_clock_mono_us() / 1e6 - t0;
 }
 
 static void s_usage(FILE *out)
