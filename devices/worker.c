@@ -585,6 +585,7 @@ static void s_drop_acked(lab_worker *w, char **ids, size_t n)
             if (strcmp((*pp)->attempt, ids[i]) == 0) {
                 s_outbox *b = *pp;
                 *pp = b->next;
+                lab_debug("device '%s': result of %s acknowledged", w->o->name, b->attempt);
                 lab_err e = {0};
                 if (w->o->outbox_dir && lab_outbox_remove(w->o->outbox_dir, b->run, b->attempt, &e) < 0)
                     lab_warn("device '%s': cannot remove an acknowledged result from the outbox: %s",

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "devices/drivers/null.h"
 #include "protocols/envelope.h"
+#include "sim/journal.h"
 #include "sim/model.h"
 #include "common/banned.h"
 
@@ -21,6 +22,7 @@ typedef struct s_sim {
     const lab_sim_device *dev;
     s_kind kind;
     lab_model *model;
+    lab_sim_journal *journal;  /* NULL unless the lab names a journal */
     uint64_t rng;
 } s_sim;
 
@@ -144,6 +146,19 @@ static void s_measure(s_sim *sim, lab_step *step)
 
 static void s_job_free(uv_handle_t *h) { free(h->data); }
 
+/* The journal's "end" line: the physical action stopped (its timer fired:
+ * "finished", whatever the result; or "cancelled"). A failed write is
+ * logged, not fatal: the step did happen, and its "start" line is there. */
+static void s_note_end(s_sim *sim, lab_step *step, const char *status)
+{
+    lab_err e = {0};
+    if (sim->journal && lab_sim_journal_note(sim->journal, "end", lab_step_attempt(step),
+                                             lab_step_experiment(step), lab_step_name(step),
+                                             status, &e) < 0)
+        lab_warn("device '%s': journal: %s", sim->dev->name, e.msg);
+}
+
+
 static void s_on_timer(uv_timer_t *t)
 {
     s_job *job = t->data;
@@ -152,6 +167,7 @@ static void s_on_timer(uv_timer_t *t)
     job->step = NULL;
     lab_step_set_driver_data(step, NULL);
     uv_close((uv_handle_t *)&job->timer, s_job_free);
+    s_note_end(sim, step, "finished");
     if (sim->dev->failure_rate > 0 && s_uniform(&sim->rng) < sim->dev->failure_rate) {
         const char *dflt = sim->kind == S_DISPENSER ? "dispense failed: clogged tip"
                          : sim->kind == S_HEATER ? "heater fault: temperature overshoot"
@@ -187,6 +203,12 @@ static int s_start(void *drv, uv_loop_t *loop, lab_step *step, lab_err *err)
     }
     secs *= 1.0 + sim->dev->jitter * (2.0 * s_uniform(&sim->rng) - 1.0);
     double ms = secs * 1000.0 / sim->lab->speed;
+    /* Durably noted before the action starts: a worker killed from here on
+     * leaves the line behind, as a real instrument would have acted. */
+    if (sim->journal && lab_sim_journal_note(sim->journal, "start", lab_step_attempt(step),
+                                             lab_step_experiment(step), lab_step_name(step),
+                                             NULL, err) < 0)
+        return err ? err->code : LAB_EIO;
     s_job *job = calloc(1, sizeof *job);
     if (!job)
         return lab_err_set(err, LAB_ENOMEM, "out of memory");
@@ -201,7 +223,6 @@ static int s_start(void *drv, uv_loop_t *loop, lab_step *step, lab_err *err)
 
 static void s_cancel(void *drv, lab_step *step)
 {
-    (void)drv;
     s_job *job = lab_step_driver_data(step);
     if (!job)
         return;
@@ -209,6 +230,7 @@ static void s_cancel(void *drv, lab_step *step)
     job->step = NULL;
     uv_timer_stop(&job->timer);
     uv_close((uv_handle_t *)&job->timer, s_job_free);
+    s_note_end(drv, step, "cancelled");
     lab_step_finish(step, LAB_STEP_CANCELLED, "cancelled");
 }
 
@@ -218,6 +240,7 @@ static void s_destroy(void *drv)
     if (!sim)
         return;
     lab_model_destroy(&sim->model);
+    lab_sim_journal_close(&sim->journal);
     free(sim);
 }
 
@@ -260,6 +283,10 @@ int lab_sim_driver_new(const lab_sim_lab *lab, const lab_sim_device *dev,
         int rc = lab_err_from_errno(err, errno, lab->samples_dir);
         s_destroy(sim);
         return rc;
+    }
+    if (lab->journal && !(sim->journal = lab_sim_journal_open(lab->journal, dev->name, err))) {
+        s_destroy(sim);
+        return err ? err->code : LAB_EIO;
     }
     *drv = sim;
     return 0;
