@@ -1,0 +1,642 @@
+#!/usr/bin/env python3
+"""labloop torture suite: a real campaign under injected faults, then the
+exactly-once invariants checked against the hub and against the simulated
+lab's own journal of what it physically did. See tests/torture/README.md.
+
+Each seed runs `labloop sim` (journal and outboxes on) and `labloop run` on
+loopback with a real SQLite hub, the workers talking to the orchestrator
+through tests/torture/proxy.py. The seed fixes the whole fault schedule:
+when the orchestrator is SIGKILLed, which restarts run under strace with
+fsync slowed and by how much, when the hub's disk fills up, which worker is
+killed or paused and when, and the proxy's per-message choices.
+"""
+import argparse
+import collections
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+# Every fault kind the suite knows. 'needs' names what a kind waits for;
+# such kinds are hooks: listed, never run, until that feature exists (then
+# they must be refused and logged, and the run checks that).
+FAULT_KINDS = collections.OrderedDict([
+    ("orch_kill", "orchestrator SIGKILLed at a random moment, then restarted on the same hub"),
+    ("slow_fsync", "orchestrator run under strace with fsync/fdatasync delayed"),
+    ("disk_full", "the hub's filesystem (a small tmpfs) filled up, then freed"),
+    ("worker_kill", "a device worker SIGKILLed (the sim launcher restarts it)"),
+    ("worker_stop", "a device worker SIGSTOPped, then SIGCONTed"),
+    ("delay", "proxy: a message held back"),
+    ("dup", "proxy: a message sent twice"),
+    ("reorder", "proxy: a message overtaken by the next one"),
+    ("drop", "proxy: a device cut off both ways past its liveness window, then reconnected"),
+    ("late_hello", "proxy: a Hello held past the worker's retry, or replayed after a StepRequest"),
+    ("impersonate", "a peer registers with another device's name (needs CURVE: expected refused)"),
+    ("spoof_control", "an unauthenticated client sends abort/estop (needs CURVE: expected refused)"),
+])
+NEEDS = {"impersonate": "curve", "spoof_control": "curve"}
+
+FINAL_STEP = ("done", "failed", "timed_out", "lost", "cancelled")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def free_ports(n):
+    """n distinct free loopback ports, taken below the ephemeral range (as
+    tests/integration/lib.sh does), the first two consecutive."""
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    r = random.SystemRandom()
+    while True:
+        p = r.randrange(10000, max(lo - n - 2, 10002))
+        ports = [p, p + 1] + [p + 2 + i for i in range(n - 2)]
+        socks = []
+        try:
+            for q in ports:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", q))
+            return ports
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+class Schedule:
+    """The fault schedule of one seed, drawn up front from the seed alone."""
+
+    def __init__(self, seed, kills, kinds, disk_ok):
+        r = random.Random(seed)
+        self.seed = seed
+        # one entry per orchestrator start: how long it lives before the
+        # SIGKILL, the fsync delay it runs with (0: no strace), whether its
+        # disk fills up and when
+        self.lives = []
+        for i in range(kills + 16):     # spare lives for starts that end on their own
+            life = r.uniform(0.1, 1.8) if r.random() < 0.7 else r.uniform(1.8, 4.0)
+            fsync_ms = r.choice([50, 150, 300]) if "slow_fsync" in kinds and r.random() < 0.5 else 0
+            disk = disk_ok and "disk_full" in kinds and i > 0 and r.random() < 0.15
+            # a worker fault paired with the kill: the device is paused across
+            # the restart, or dies with the orchestrator (a power cut)
+            pair = None
+            pk = r.random()
+            if "worker_stop" in kinds and pk < 0.25:
+                pair = ("worker_stop", r.choice(DEVICES), r.uniform(0.3, 2.5))
+            elif "worker_kill" in kinds and pk < 0.4:
+                pair = ("worker_kill", r.choice(DEVICES), 0.0)
+            self.lives.append({"life": life, "fsync_ms": fsync_ms, "disk": disk, "pair": pair,
+                               "disk_at": r.uniform(0.05, 0.8) * life, "disk_hold": r.uniform(0.3, 1.5)})
+        if disk_ok and "disk_full" in kinds and not any(x["disk"] for x in self.lives[1:kills]) and kills > 2:
+            self.lives[1 + r.randrange(kills - 1)]["disk"] = True
+        if "slow_fsync" in kinds and not any(x["fsync_ms"] for x in self.lives[:kills]) and kills > 1:
+            self.lives[r.randrange(kills)]["fsync_ms"] = 150
+        # worker faults: (seconds after the start, kind, device, pause length)
+        self.worker = []
+        t = 0.0
+        wk = [k for k in ("worker_kill", "worker_stop") if k in kinds]
+        while wk and t < 120:
+            t += r.expovariate(1 / 2.5)
+            self.worker.append((t, r.choice(wk), r.choice(DEVICES), r.uniform(0.2, 2.0)))
+        self.proxy_seed = r.randrange(1 << 30)
+        # a model-based planner proposes off the loop, so an experiment and
+        # its first StepRequest can go out in one turn; a design proposes a
+        # batch ahead. Most seeds take the former.
+        self.planner = ("{kind: gp, acquisition: ei, batch: 3, initial: {kind: sobol, count: 4}}"
+                        if r.random() < 0.75 else "{kind: random, batch: 3}")
+
+
+DEVICES = ["ot2", "hotplate", "pl-1"]
+
+
+def write_configs(d, hubdir, ports, proxy_port, a, planner):
+    lab = os.path.join(d, "lab.yaml")
+    with open(lab, "w") as f:
+        f.write("""lab: {name: torture-lab, endpoint: "tcp://127.0.0.1:%d", speed: %g, samples: "%s/samples",
+      seed: 3, journal: "%s/journal.tsv", outbox: "%s/outbox"}
+model: {kind: nanocrystal_pl, noise: 0.02}
+devices:
+  - {name: ot2, driver: sim.dispenser, capabilities: [liquid_handler], duration: 60s}
+  - {name: hotplate, driver: sim.heater, capabilities: [hotplate], capacity: 4, duration: "${time}"}
+  - {name: pl-1, driver: sim.spectrometer, capabilities: [pl_spectrometer], duration: 60s, failure_rate: 0.05}
+""" % (proxy_port, a.speed, d, d, d))
+    camp = os.path.join(hubdir, "campaign.yaml")
+    with open(camp, "w") as f:
+        f.write("""campaign: {name: tt, seed: %d, budget: {experiments: %d}}
+space:
+  - {name: cs_pb_ratio, type: real, low: 0.2, high: 1.5}
+  - {name: temperature, type: real, low: 120, high: 220, unit: degC}
+  - {name: time, type: real, low: 5, high: 300, unit: s, scale: log}
+  - {name: ligand, type: categorical, values: [oleylamine, octylamine, dodecylamine]}
+  - {name: washes, type: integer, low: 0, high: 3}
+objectives:
+  - {name: plqy, goal: maximize, from: measure_pl.quantum_yield}
+planner: %s
+workflow:
+  - {step: dispense, capability: liquid_handler, params: {cs_pb_ratio: "${cs_pb_ratio}", ligand: "${ligand}", washes: "${washes}"}, retries: 2}
+  - {step: heat, capability: hotplate, after: [dispense], params: {temperature: "${temperature}", time: "${time}"}, retries: 2}
+  - {step: measure_pl, capability: pl_spectrometer, after: [heat], retries: 2}
+devices:
+  - {name: ot2, capabilities: [liquid_handler]}
+  - {name: hotplate, capabilities: [hotplate], capacity: 4}
+  - {name: pl-1, capabilities: [pl_spectrometer]}
+endpoints: {devices: "tcp://127.0.0.1:%d", control: "tcp://127.0.0.1:%d"}
+heartbeat: {interval: 200ms, liveness: 3}
+hub: campaign.db
+""" % (a.campaign_seed, a.experiments, planner, ports[0], ports[1]))
+    return lab, camp
+
+
+class Run:
+    """One seed: start everything, inject the schedule, check invariants."""
+
+    def __init__(self, seed, a, disk_reason):
+        self.seed, self.a = seed, a
+        self.kinds = a.kinds
+        self.disk_ok = disk_reason is None
+        self.sched = Schedule(seed, a.kills, self.kinds, self.disk_ok)
+        self.count = collections.Counter()
+        self.problems = []
+        self.info = {}
+        self.orch = None
+        self.procs = []
+        self.mounted = None
+
+    # ---- processes ----
+    def start_orch(self, gen):
+        life = self.sched.lives[gen] if gen < len(self.sched.lives) else {"fsync_ms": 0}
+        cmd = [self.a.labloop, "run", self.camp, "--quiet"]
+        if life["fsync_ms"]:
+            # --seccomp-bpf: only the traced calls stop the process
+            cmd = ["strace", "-f", "-qq", "--seccomp-bpf", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
+                   "-e", "inject=fsync,fdatasync:delay_enter=%d" % (life["fsync_ms"] * 1000)] + cmd
+            self.count["slow_fsync"] += 1
+        self.orch_log.write(("--- start %d%s\n" % (gen, " (fsync +%d ms)" % life["fsync_ms"] if life["fsync_ms"] else "")).encode())
+        self.orch_log.flush()
+        self.orch = subprocess.Popen(cmd, stdout=self.orch_log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.orch_traced = bool(life["fsync_ms"])
+        self.orch_t0 = time.monotonic()
+
+    def orch_pid(self):
+        """The labloop process itself (under strace, strace's child)."""
+        if not self.orch_traced:
+            return self.orch.pid
+        kids = children(self.orch.pid)
+        return kids[0] if kids else None
+
+    def kill_orch(self):
+        pid = self.orch_pid()
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while self.orch.poll() is None:
+            if time.monotonic() > deadline:
+                os.killpg(self.orch.pid, signal.SIGKILL)
+            time.sleep(0.01)
+        self.orch = None
+
+    def campaign_status(self):
+        try:
+            con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
+            try:
+                row = con.execute("select status from campaigns").fetchone()
+            finally:
+                con.close()
+            return row[0] if row else None
+        except sqlite3.Error:
+            return None
+
+    def workers(self):
+        """pid -> device name of the sim launcher's live workers."""
+        out = {}
+        for p in children(self.sim.pid) if self.sim.poll() is None else []:
+            try:
+                argv = open("/proc/%d/cmdline" % p, "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if len(argv) > 4 and argv[3] == b"--device" and alive(p):
+                out[p] = argv[4].decode()
+        return out
+
+    # ---- disk full ----
+    def fill_disk(self):
+        fd = os.open(os.path.join(self.hubdir, "filler"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        chunk = b"\0" * 65536
+        try:
+            while os.write(fd, chunk) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        self.count["disk_full"] += 1
+
+    def free_disk(self):
+        try:
+            os.unlink(os.path.join(self.hubdir, "filler"))
+        except FileNotFoundError:
+            pass
+
+    # ---- the run ----
+    def run(self):
+        a = self.a
+        self.dir = tempfile.mkdtemp(prefix="labloop-torture-%d." % self.seed, dir=a.tmp)
+        self.hubdir = os.path.join(self.dir, "hub")
+        os.mkdir(self.hubdir)
+        if self.disk_ok:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dk" % a.disk_kb, "tmpfs", self.hubdir], check=True)
+            self.mounted = self.hubdir
+        ports = free_ports(3)
+        self.lab, self.camp = write_configs(self.dir, self.hubdir, ports, ports[2], a, self.sched.planner)
+        self.db = os.path.join(self.hubdir, "campaign.db")
+        env = dict(os.environ, PYTHONPATH=a.gen_python)
+        self.acks_path = os.path.join(self.dir, "acks.txt")
+        self.stats_path = os.path.join(self.dir, "proxy.json")
+        p = self.sched.proxy_seed
+        px = [a.python, os.path.join(HERE, "proxy.py"), "--listen", "tcp://127.0.0.1:%d" % ports[2],
+              "--upstream", "tcp://127.0.0.1:%d" % ports[0], "--seed", str(p),
+              "--acks", self.acks_path, "--stats", self.stats_path]
+        k = self.kinds
+        px += ["--p-delay", "0.15" if "delay" in k else "0", "--max-delay-ms", "150",
+               "--p-dup", "0.05" if "dup" in k else "0", "--p-reorder", "0.05" if "reorder" in k else "0",
+               "--p-late-hello", "0.5" if "late_hello" in k else "0",
+               "--drop-mean-s", "8" if "drop" in k else "0", "--drop-ms", "1500"]
+        self.proxy = subprocess.Popen(px, env=env, stdout=open(os.path.join(self.dir, "proxy.log"), "wb"),
+                                      stderr=subprocess.STDOUT)
+        self.procs.append(self.proxy)
+        self.sim = subprocess.Popen([a.labloop, "sim", self.lab, "--verbose"],
+                                    stdout=open(os.path.join(self.dir, "sim.log"), "wb"),
+                                    stderr=subprocess.STDOUT, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+        self.procs.append(self.sim)
+        self.orch_log = open(os.path.join(self.dir, "run.log"), "ab")
+        t0 = time.monotonic()
+        self.inject(t0)
+        self.settle()
+        self.stop_all()
+        self.check()
+
+    def inject(self, t0):
+        """Follow the schedule until every planned kill is done."""
+        gen = 0
+        wq = list(self.sched.worker)
+        stopped = {}        # pid -> time to SIGCONT
+        disk_until = None
+        kills = 0
+        self.start_orch(gen)
+        deadline = time.monotonic() + self.a.deadline
+        while kills < self.a.kills:
+            now = time.monotonic()
+            if now > deadline:
+                self.problems.append("the fault schedule did not finish within %d s (%d kills done)" % (self.a.deadline, kills))
+                break
+            life = self.sched.lives[gen]
+            st = self.campaign_status()
+            if st in ("completed", "exhausted", "aborted"):
+                self.problems.append("campaign ended (%s) after %d of %d kills: make the budget larger" % (st, kills, len(self.sched.lives)))
+                break
+            # the disk fills up during this life
+            if life["disk"] and disk_until is None and now - self.orch_t0 >= life["disk_at"]:
+                self.fill_disk()
+                disk_until = now + life["disk_hold"]
+            if disk_until is not None and now >= disk_until:
+                self.free_disk()
+                disk_until = None
+                life["disk"] = False
+            if self.orch is not None and self.orch.poll() is not None:
+                # it stopped on its own (a failed commit): start it again
+                # once the disk is free
+                self.count["orch_exit"] += 1
+                self.orch = None
+            if self.orch is None and disk_until is None:
+                gen = min(gen + 1, len(self.sched.lives) - 1)
+                self.start_orch(gen)
+            elif self.orch is not None and now - self.orch_t0 >= life["life"]:
+                if life["pair"]:
+                    self.worker_fault(life["pair"], now, stopped)
+                self.kill_orch()
+                kills += 1
+                self.count["orch_kill"] += 1
+                if disk_until is not None:
+                    self.free_disk()
+                    disk_until = None
+                gen = min(gen + 1, len(self.sched.lives) - 1)
+                if kills < self.a.kills:
+                    self.start_orch(gen)
+            # worker faults
+            while wq and now - t0 >= wq[0][0]:
+                self.worker_fault(wq.pop(0)[1:], now, stopped)
+            for pid, t in list(stopped.items()):
+                if now >= t:
+                    self.cont(pid)
+                    del stopped[pid]
+            time.sleep(0.01)
+        for pid in stopped:
+            self.cont(pid)
+        self.free_disk()
+        self.kills = kills
+
+    def worker_fault(self, fault, now, stopped):
+        kind, dev, pause = fault
+        pids = [p for p, n in self.workers().items() if n == dev]
+        if not pids:
+            return
+        if kind == "worker_kill":
+            os.kill(pids[0], signal.SIGKILL)
+            stopped.pop(pids[0], None)
+        elif pids[0] not in stopped:
+            os.kill(pids[0], signal.SIGSTOP)
+            stopped[pids[0]] = now + pause
+        self.count[kind] += 1
+
+    def cont(self, pid):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+    def settle(self):
+        """No more kills: let the campaign end (restarting the orchestrator
+        if it stops while the campaign still runs)."""
+        deadline = time.monotonic() + self.a.finish_deadline
+        while True:
+            if self.orch is None:
+                self.start_orch(len(self.sched.lives))   # past the schedule: no strace
+            rc = self.orch.poll()
+            st = self.campaign_status()
+            if rc is not None:
+                self.orch = None
+                if st in ("completed", "exhausted", "aborted"):
+                    return
+                self.count["orch_exit"] += 1
+            if time.monotonic() > deadline:
+                self.problems.append("campaign did not end within %d s of the last fault (status %s)" % (self.a.finish_deadline, st))
+                return
+            time.sleep(0.05)
+
+    def stop_all(self):
+        if self.orch is not None and self.orch.poll() is None:
+            os.killpg(self.orch.pid, signal.SIGKILL)
+            self.orch.wait()
+        for pid in children(self.sim.pid):
+            self.cont(pid)
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.orch_log.close()
+        try:
+            self.count.update(json.load(open(self.stats_path)))
+        except (OSError, ValueError):
+            self.problems.append("the proxy left no statistics")
+
+    def cleanup(self, keep):
+        if self.mounted:
+            # keep the hub of a failed run: copy it out before the unmount
+            if keep:
+                shutil.copytree(self.hubdir, self.hubdir + "-copy", dirs_exist_ok=True)
+            subprocess.run(["umount", "-l", self.mounted])
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---- invariants ----
+    def check(self):
+        c = self.count
+        c.pop("forwarded", None)
+        c.pop("discarded", None)
+        try:
+            con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
+        except sqlite3.Error as e:
+            self.problems.append("cannot open the hub: %s" % e)
+            return
+        P = self.problems
+        ic = con.execute("PRAGMA integrity_check").fetchall()
+        if ic != [("ok",)]:
+            P.append("integrity_check: %s" % ic[:5])
+        st = con.execute("select status from campaigns").fetchone()
+        if not st or st[0] not in ("completed", "exhausted"):
+            P.append("campaign status %s" % (st[0] if st else "missing"))
+        n = con.execute("select count(*) from experiments").fetchone()[0]
+        if n != self.a.experiments:
+            P.append("the hub has %d experiments, the budget %d" % (n, self.a.experiments))
+        open_ = con.execute("select seq, status from experiments where status not in ('measured','failed','cancelled')").fetchall()
+        if open_:
+            P.append("experiments that never ended: %s" % open_[:10])
+        hub = {r[0]: r[1:] for r in con.execute("select attempt_id, experiment, step, status from steps")}
+        hub_n = collections.Counter((r[0], r[1]) for r in hub.values())
+        # the lab's journal
+        starts = collections.defaultdict(list)
+        boots = collections.defaultdict(list)
+        ends = {}
+        for line in open(os.path.join(self.dir, "journal.tsv")):
+            f = line.rstrip("\n").split("\t")
+            if f[0] == "start":
+                starts[f[1]].append((int(f[6]), f[4], int(f[5])))
+            elif f[0] == "end":
+                ends.setdefault(f[1], int(f[6]))
+            elif f[0] == "boot":
+                boots[f[4]].append(int(f[6]))
+        twice = {k: v for k, v in starts.items() if len(v) > 1}
+        c["double_exec"] = len(twice)
+        if twice:
+            P.append("attempts executed more than once by the lab: %s" %
+                     ", ".join("%s x%d" % (k, len(v)) for k, v in sorted(twice.items())[:10]))
+        per_step = collections.Counter()
+        for att, v in starts.items():
+            parts = att.rsplit("/", 3)
+            if len(parts) != 4:
+                P.append("journal: attempt id %r is not CAMPAIGN/EXPERIMENT/STEP/N" % att)
+                continue
+            per_step[(int(parts[1]), parts[2])] += len(v)
+        over = [(k, m, hub_n.get(k, 0)) for k, m in sorted(per_step.items()) if m > hub_n.get(k, 0)]
+        c["step_overrun"] = len(over)
+        if over:
+            P.append("steps executed more often than the hub has attempts for them: %s" %
+                     ", ".join("experiment %d %s: %d executions, %d attempts" % (k[0], k[1], m, h) for k, m, h in over[:10]))
+        # informational: a retry that started while an earlier attempt of the
+        # same step was still physically running (its end line, or its
+        # worker's next boot, came later)
+        overlap = 0
+        by_step = collections.defaultdict(list)
+        for att, v in starts.items():
+            parts = att.rsplit("/", 3)
+            if len(parts) == 4:
+                t, dev, _ = v[0]
+                end = ends.get(att)
+                if end is None:
+                    later = [b for b in boots[dev] if b > t]
+                    end = min(later) if later else float("inf")
+                by_step[(parts[1], parts[2])].append((t, end))
+        for runs in by_step.values():
+            runs.sort()
+            for i in range(1, len(runs)):
+                if runs[i][0] < max(e for _, e in runs[:i]):
+                    overlap += 1
+        c["retry_overlap"] = overlap
+        # every acknowledged result is in the hub
+        acked = set()
+        if os.path.exists(self.acks_path):
+            acked |= {x.strip() for x in open(self.acks_path) if x.strip()}
+        n_proxy = len(acked)
+        for m in re.finditer(r"result of (\S+) acknowledged", open(os.path.join(self.dir, "sim.log"), errors="replace").read()):
+            acked.add(m.group(1))
+        c["acks_checked"] = len(acked)
+        missing = sorted(x for x in acked if x not in hub or hub[x][2] not in FINAL_STEP)
+        c["acked_missing"] = len(missing)
+        if missing:
+            P.append("acknowledged results not in the hub: %s" %
+                     ", ".join("%s (%s)" % (x, hub[x][2] if x in hub else "no row") for x in missing[:10]))
+        if n_proxy == 0:
+            P.append("the proxy saw no Ack at all")
+        self.info["executions"] = sum(len(v) for v in starts.values())
+        self.info["experiments"] = n
+        con.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description="labloop torture suite")
+    ap.add_argument("--labloop", default=os.path.join(ROOT, "build", "labloop"))
+    ap.add_argument("--seeds", default="1", help="seeds: '1,2,7' or '1-10'")
+    ap.add_argument("--kills", type=int, default=24, help="orchestrator SIGKILLs per seed")
+    ap.add_argument("--experiments", type=int, default=40, help="the campaign's budget")
+    ap.add_argument("--speed", type=float, default=300)
+    ap.add_argument("--campaign-seed", type=int, default=11)
+    ap.add_argument("--faults", default="all",
+                    help="comma-separated fault kinds, or 'all' (kinds that need a missing feature are left out)")
+    ap.add_argument("--min-kills", type=int, default=0, help="fail unless the seeds together killed the orchestrator this often")
+    ap.add_argument("--deadline", type=int, default=400, help="seconds for one seed's fault schedule")
+    ap.add_argument("--finish-deadline", type=int, default=240, help="seconds for the campaign to end after the last fault")
+    ap.add_argument("--disk-kb", type=int, default=8192)
+    ap.add_argument("--keep", action="store_true", help="keep every run's directory (a failed run's is always kept)")
+    ap.add_argument("--tmp", default=None)
+    ap.add_argument("--python", default=os.environ.get("PYTHON", "/usr/bin/python3"))
+    ap.add_argument("--gen-python", default=None)
+    ap.add_argument("--list-faults", action="store_true")
+    a = ap.parse_args()
+    if a.list_faults:
+        for k, v in FAULT_KINDS.items():
+            print("%-14s %s%s" % (k, v, "  [hook: needs %s]" % NEEDS[k] if k in NEEDS else ""))
+        return 0
+    a.labloop = os.path.abspath(a.labloop)
+    a.gen_python = a.gen_python or os.path.join(os.path.dirname(a.labloop), "gen", "python")
+    seeds = []
+    for part in a.seeds.split(","):
+        if "-" in part:
+            lo, hi = part.split("-")
+            seeds += list(range(int(lo), int(hi) + 1))
+        elif part:
+            seeds.append(int(part))
+    want = list(FAULT_KINDS) if a.faults == "all" else [x.strip() for x in a.faults.split(",") if x.strip()]
+    for k in want:
+        if k not in FAULT_KINDS:
+            print("torture: unknown fault kind '%s' (see --list-faults)" % k, file=sys.stderr)
+            return 2
+    hooks = [k for k in want if k in NEEDS]
+    if hooks and a.faults != "all":
+        print("torture: %s need %s, which this build does not have yet" % (", ".join(hooks), "/".join(sorted({NEEDS[k] for k in hooks}))), file=sys.stderr)
+        return 2
+    a.kinds = [k for k in want if k not in NEEDS]
+    disk_reason = None
+    if "disk_full" in a.kinds:
+        if os.geteuid() != 0:
+            disk_reason = "not root: cannot mount a tmpfs for the hub"
+        elif not shutil.which("mount"):
+            disk_reason = "no mount command"
+        if disk_reason:
+            log("torture: disk_full skipped: %s" % disk_reason)
+            a.kinds.remove("disk_full")
+            disk_reason = None
+    if "slow_fsync" in a.kinds and not shutil.which("strace"):
+        print("torture: strace is missing (scripts/install-deps.sh installs it)", file=sys.stderr)
+        return 2
+    for tool, what in ((a.labloop, "labloop"), (os.path.join(a.gen_python, "labloop_pb2.py"), "labloop_pb2.py")):
+        if not os.path.exists(tool):
+            print("torture: no %s at %s: build it with make" % (what, tool), file=sys.stderr)
+            return 2
+    if hooks:
+        log("torture: hooks not run (they need %s): %s" % ("/".join(sorted({NEEDS[k] for k in hooks})), ", ".join(hooks)))
+    log("torture: seeds %s, %d orchestrator kills each, %d experiments, faults: %s"
+        % (a.seeds, a.kills, a.experiments, ", ".join(a.kinds)))
+    total = collections.Counter()
+    failed = []
+    t_start = time.monotonic()
+    for seed in seeds:
+        r = Run(seed, a, disk_reason)
+        t0 = time.monotonic()
+        try:
+            r.run()
+        except Exception as e:           # a harness error is a failure too
+            r.problems.append("harness error: %r" % e)
+            try:
+                r.stop_all()
+            except Exception:
+                pass
+        dt = time.monotonic() - t0
+        keep = a.keep or bool(r.problems)
+        r.cleanup(keep)
+        total.update(r.count)
+        total["seeds"] += 1
+        if not r.problems:
+            total["kills_survived"] += r.count["orch_kill"]
+        faults = " ".join("%s=%d" % (k, r.count[k]) for k in FAULT_KINDS if r.count.get(k))
+        log("seed %d: %s  kills %d/%d, %d executions, %d experiments, double executions %d, "
+            "retry overlaps %d, acks checked %d, orchestrator exits on its own %d (%.0f s)  faults: %s"
+            % (seed, "FAIL" if r.problems else "ok", r.kills if hasattr(r, "kills") else 0,
+               a.kills, r.info.get("executions", 0), r.info.get("experiments", 0), r.count["double_exec"],
+               r.count["retry_overlap"], r.count["acks_checked"], r.count["orch_exit"], dt, faults))
+        if r.problems:
+            failed.append(seed)
+            for p in r.problems:
+                log("  seed %d: %s" % (seed, p))
+            log("  reproduce: %s %s --labloop %s --seeds %d --kills %d --experiments %d --faults %s --keep"
+                % (a.python, os.path.relpath(__file__), os.path.relpath(a.labloop), seed, a.kills,
+                   a.experiments, ",".join(a.kinds)))
+            log("  kept: %s" % r.dir)
+    runtime = time.monotonic() - t_start
+    log("torture: %d seeds, %d failed%s" % (len(seeds), len(failed), " (%s)" % ",".join(map(str, failed)) if failed else ""))
+    log("torture: orchestrator kills survived %d; double executions found %d; steps run beyond their attempts %d; "
+        "acknowledged results missing %d; retry overlaps %d (informational); runtime %.0f s"
+        % (total["kills_survived"], total["double_exec"],
+           total["step_overrun"], total["acked_missing"], total["retry_overlap"], runtime))
+    log("torture: faults injected by kind: %s" % ", ".join("%s %d" % (k, total[k]) for k in FAULT_KINDS if k not in NEEDS))
+    if total["orch_kill"] < a.min_kills:
+        log("torture: FAIL: only %d orchestrator kills, at least %d wanted" % (total["orch_kill"], a.min_kills))
+        return 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
