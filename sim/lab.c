@@ -128,7 +128,7 @@ static int s_load_device(lab_ydoc *d, yaml_node_t *n, lab_sim_device *dev, FILE 
 lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
 {
     static const char *const top[] = {"lab", "model", "devices", NULL};
-    static const char *const labkeys[] = {"name", "endpoint", "speed", "samples", "seed", "journal", "outbox", NULL};
+    static const char *const labkeys[] = {"name", "endpoint", "speed", "samples", "seed", "journal", NULL};
     static const char *const modelkeys[] = {"kind", "noise", NULL};
     lab_ydoc *d = lab_ydoc_load(path, NULL, NULL, err);
     if (!d) {
@@ -153,7 +153,6 @@ lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
         lab->endpoint = s_dup(lab_yscalar(lab_ymap_get(d, sec, "endpoint")));
         lab->samples_dir = s_dup(lab_yscalar(lab_ymap_get(d, sec, "samples")));
         lab->journal = s_dup(lab_yscalar(lab_ymap_get(d, sec, "journal")));
-        lab->outbox_dir = s_dup(lab_yscalar(lab_ymap_get(d, sec, "outbox")));
         if ((v = lab_ymap_get(d, sec, "speed")) && (lab_yto_double(v, &lab->speed) || lab->speed <= 0))
             bad |= lab_yerr(d, v, errs, err, "'speed' must be a positive number") != 0;
         long seed;
@@ -240,7 +239,6 @@ void lab_sim_lab_destroy(lab_sim_lab **lp)
     free(lab->endpoint);
     free(lab->samples_dir);
     free(lab->journal);
-    free(lab->outbox_dir);
     free(lab->model_kind);
     free(lab);
     *lp = NULL;

@@ -33,7 +33,6 @@ typedef struct lab_sim_lab {
     double speed;              /* simulated seconds per real second (default 1) */
     char *samples_dir;         /* where simulated samples are kept */
     char *journal;             /* NULL, or the file every device notes each step in (journal.h) */
-    char *outbox_dir;          /* NULL: in-memory outboxes; else each device's is DIR/NAME */
     uint64_t seed;
     char *model_kind;          /* NULL: no measuring model */
     double model_noise;

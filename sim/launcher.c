@@ -61,15 +61,6 @@ static int s_run_device(const lab_sim_lab *lab, const char *name)
         fprintf(stderr, "labloop sim: device '%s': %s\n", name, err.msg);
         return 1;
     }
-    char outbox[1024];
-    if (lab->outbox_dir) {
-        snprintf(outbox, sizeof outbox, "%s/%s", lab->outbox_dir, name);
-        if (mkdir(lab->outbox_dir, 0700) != 0 && errno != EEXIST) {
-            fprintf(stderr, "labloop sim: cannot create outbox directory %s: %s\n", lab->outbox_dir,
-                    strerror(errno));
-            return 1;
-        }
-    }
     lab_worker_opts o = {
         .name = dev->name,
         .endpoint = lab->endpoint,
@@ -78,7 +69,6 @@ static int s_run_device(const lab_sim_lab *lab, const char *name)
         .capacity = dev->capacity,
         .ops = ops,
         .driver = drv,
-        .outbox_dir = lab->outbox_dir ? outbox : NULL,
     };
     int rc = lab_worker_run(&o, &err);
     if (rc == LAB_EREFUSED)

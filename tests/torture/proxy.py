@@ -19,7 +19,9 @@ drawing every decision from one random generator seeded with --seed:
              heartbeat liveness window, so that both sides notice), throwing
              its messages away, then reconnects upstream with a new DEALER.
 
-Every Ack the orchestrator sends (the Ack body and acks riding on other
+Each drop is noted in --cuts (device, wall-clock start and end in µs): a
+device cut off past its liveness window may have its attempt retried while
+it still runs, which the harness must allow. Every Ack the orchestrator sends (the Ack body and acks riding on other
 messages) is written to --acks as one attempt id per line: the torture
 harness checks each against the hub. Fault counts go to --stats (JSON) on
 SIGTERM. Needs python3-zmq and the generated labloop_pb2 (PYTHONPATH).
@@ -47,6 +49,7 @@ def main():
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--acks", required=True)
     ap.add_argument("--stats", required=True)
+    ap.add_argument("--cuts", required=True, help="file to note each drop in: DEVICE START_US END_US (wall clock)")
     ap.add_argument("--p-delay", type=float, default=0.0)
     ap.add_argument("--max-delay-ms", type=float, default=100)
     ap.add_argument("--p-dup", type=float, default=0.0)
@@ -65,6 +68,7 @@ def main():
     front.setsockopt(zmq.ROUTER_HANDOVER, 1)
     front.bind(a.listen)
     acks = open(a.acks, "a", buffering=1)
+    cuts = open(a.cuts, "a", buffering=1)
     stats = {"delay": 0, "dup": 0, "reorder": 0, "late_hello": 0, "drop": 0, "forwarded": 0, "discarded": 0}
     ups = {}            # routing id -> DEALER
     owner = {}          # DEALER -> routing id
@@ -104,6 +108,8 @@ def main():
             del owner[s]
             s.close(0)
         cut_until[rid] = now + a.drop_ms / 1000.0
+        wall = int(time.time() * 1e6)
+        cuts.write("%s\t%d\t%d\n" % (rid.decode(errors="replace"), wall, wall + int(a.drop_ms * 1000)))
         stats["drop"] += 1
 
     def body(frames):

@@ -105,14 +105,14 @@ class Schedule:
         for i in range(kills + 16):     # spare lives for starts that end on their own
             life = r.uniform(0.1, 1.8) if r.random() < 0.7 else r.uniform(1.8, 4.0)
             fsync_ms = r.choice([50, 150, 300]) if "slow_fsync" in kinds and r.random() < 0.5 else 0
-            disk = disk_ok and "disk_full" in kinds and i > 0 and r.random() < 0.15
+            disk = disk_ok and "disk_full" in kinds and i > 0 and r.random() < 0.3
             # a worker fault paired with the kill: the device is paused across
             # the restart, or dies with the orchestrator (a power cut)
             pair = None
             pk = r.random()
-            if "worker_stop" in kinds and pk < 0.25:
+            if "worker_stop" in kinds and pk < 0.35:
                 pair = ("worker_stop", r.choice(DEVICES), r.uniform(0.3, 2.5))
-            elif "worker_kill" in kinds and pk < 0.4:
+            elif "worker_kill" in kinds and pk < 0.5:
                 pair = ("worker_kill", r.choice(DEVICES), 0.0)
             self.lives.append({"life": life, "fsync_ms": fsync_ms, "disk": disk, "pair": pair,
                                "disk_at": r.uniform(0.05, 0.8) * life, "disk_hold": r.uniform(0.3, 1.5)})
@@ -142,13 +142,13 @@ def write_configs(d, hubdir, ports, proxy_port, a, planner):
     lab = os.path.join(d, "lab.yaml")
     with open(lab, "w") as f:
         f.write("""lab: {name: torture-lab, endpoint: "tcp://127.0.0.1:%d", speed: %g, samples: "%s/samples",
-      seed: 3, journal: "%s/journal.tsv", outbox: "%s/outbox"}
+      seed: 3, journal: "%s/journal.tsv"}
 model: {kind: nanocrystal_pl, noise: 0.02}
 devices:
   - {name: ot2, driver: sim.dispenser, capabilities: [liquid_handler], duration: 60s}
   - {name: hotplate, driver: sim.heater, capabilities: [hotplate], capacity: 4, duration: "${time}"}
   - {name: pl-1, driver: sim.spectrometer, capabilities: [pl_spectrometer], duration: 60s, failure_rate: 0.05}
-""" % (proxy_port, a.speed, d, d, d))
+""" % (proxy_port, a.speed, d, d))
     camp = os.path.join(hubdir, "campaign.yaml")
     with open(camp, "w") as f:
         f.write("""campaign: {name: tt, seed: %d, budget: {experiments: %d}}
@@ -170,7 +170,7 @@ devices:
   - {name: hotplate, capabilities: [hotplate], capacity: 4}
   - {name: pl-1, capabilities: [pl_spectrometer]}
 endpoints: {devices: "tcp://127.0.0.1:%d", control: "tcp://127.0.0.1:%d"}
-heartbeat: {interval: 200ms, liveness: 3}
+heartbeat: {interval: 300ms, liveness: 4}
 hub: campaign.db
 """ % (a.campaign_seed, a.experiments, planner, ports[0], ports[1]))
     return lab, camp
@@ -190,6 +190,7 @@ class Run:
         self.orch = None
         self.procs = []
         self.mounted = None
+        self.out_of_touch = collections.defaultdict(list)   # device -> [(start_us, end_us)]
 
     # ---- processes ----
     def start_orch(self, gen):
@@ -281,15 +282,16 @@ class Run:
         env = dict(os.environ, PYTHONPATH=a.gen_python)
         self.acks_path = os.path.join(self.dir, "acks.txt")
         self.stats_path = os.path.join(self.dir, "proxy.json")
+        self.cuts_path = os.path.join(self.dir, "cuts.tsv")
         p = self.sched.proxy_seed
         px = [a.python, os.path.join(HERE, "proxy.py"), "--listen", "tcp://127.0.0.1:%d" % ports[2],
               "--upstream", "tcp://127.0.0.1:%d" % ports[0], "--seed", str(p),
-              "--acks", self.acks_path, "--stats", self.stats_path]
+              "--acks", self.acks_path, "--stats", self.stats_path, "--cuts", self.cuts_path]
         k = self.kinds
         px += ["--p-delay", "0.15" if "delay" in k else "0", "--max-delay-ms", "150",
                "--p-dup", "0.05" if "dup" in k else "0", "--p-reorder", "0.05" if "reorder" in k else "0",
                "--p-late-hello", "0.5" if "late_hello" in k else "0",
-               "--drop-mean-s", "8" if "drop" in k else "0", "--drop-ms", "1500"]
+               "--drop-mean-s", "8" if "drop" in k else "0", "--drop-ms", "2500"]
         self.proxy = subprocess.Popen(px, env=env, stdout=open(os.path.join(self.dir, "proxy.log"), "wb"),
                                       stderr=subprocess.STDOUT)
         self.procs.append(self.proxy)
@@ -369,12 +371,15 @@ class Run:
         pids = [p for p, n in self.workers().items() if n == dev]
         if not pids:
             return
+        wall = int(time.time() * 1e6)
         if kind == "worker_kill":
             os.kill(pids[0], signal.SIGKILL)
             stopped.pop(pids[0], None)
+            self.out_of_touch[dev].append((wall, wall))
         elif pids[0] not in stopped:
             os.kill(pids[0], signal.SIGSTOP)
             stopped[pids[0]] = now + pause
+            self.out_of_touch[dev].append((wall, wall + int(pause * 1e6)))
         self.count[kind] += 1
 
     def cont(self, pid):
@@ -486,10 +491,17 @@ class Run:
         if over:
             P.append("steps executed more often than the hub has attempts for them: %s" %
                      ", ".join("experiment %d %s: %d executions, %d attempts" % (k[0], k[1], m, h) for k, m, h in over[:10]))
-        # informational: a retry that started while an earlier attempt of the
-        # same step was still physically running (its end line, or its
-        # worker's next boot, came later)
-        overlap = 0
+        # A retry must not start while an earlier attempt of the same step
+        # may still run, unless that attempt's device was out of touch past
+        # its liveness window meanwhile (paused, killed or cut off by the
+        # proxy): then the orchestrator may rightly give it up. An attempt
+        # without an "end" line ended when its worker died (the device's
+        # next "boot" line).
+        if os.path.exists(self.cuts_path):
+            for line in open(self.cuts_path):
+                f = line.split("\t")
+                if len(f) == 3:
+                    self.out_of_touch[f[0]].append((int(f[1]), int(f[2])))
         by_step = collections.defaultdict(list)
         for att, v in starts.items():
             parts = att.rsplit("/", 3)
@@ -499,13 +511,35 @@ class Run:
                 if end is None:
                     later = [b for b in boots[dev] if b > t]
                     end = min(later) if later else float("inf")
-                by_step[(parts[1], parts[2])].append((t, end))
+                by_step[(parts[1], parts[2])].append((t, end, dev, att))
+        overlaps, excused = [], 0
         for runs in by_step.values():
             runs.sort()
             for i in range(1, len(runs)):
-                if runs[i][0] < max(e for _, e in runs[:i]):
-                    overlap += 1
-        c["retry_overlap"] = overlap
+                t2 = runs[i][0]
+                for t1, e1, dev1, att1 in runs[:i]:
+                    if t2 >= e1:
+                        continue
+                    if any(fs <= t2 and fe >= t1 for fs, fe in self.out_of_touch.get(dev1, [])):
+                        excused += 1
+                    else:
+                        overlaps.append("%s started %.3f s before %s ended" % (runs[i][3], (e1 - t2) / 1e6 if e1 != float("inf") else float("inf"), att1))
+        # An attempt the hub calls lost that the lab ran to its end on a
+        # device in touch all along was given up while it ran.
+        lost_running = []
+        for att, (exp, step, status) in hub.items():
+            if status != "lost" or att not in starts or att not in ends:
+                continue
+            t1, dev, _ = starts[att][0]
+            if not any(fs <= ends[att] and fe >= t1 for fs, fe in self.out_of_touch.get(dev, [])):
+                lost_running.append(att)
+        c["lost_running"] = len(lost_running)
+        if lost_running:
+            P.append("attempts recorded as lost that ran to their end on a device in touch: %s" % ", ".join(sorted(lost_running)[:10]))
+        c["retry_overlap"] = len(overlaps)
+        c["retry_overlap_excused"] = excused
+        if overlaps:
+            P.append("retries started while an earlier attempt still ran on a device in touch: %s" % "; ".join(overlaps[:10]))
         # every acknowledged result is in the hub
         acked = set()
         if os.path.exists(self.acks_path):
@@ -613,10 +647,10 @@ def main():
             total["kills_survived"] += r.count["orch_kill"]
         faults = " ".join("%s=%d" % (k, r.count[k]) for k in FAULT_KINDS if r.count.get(k))
         log("seed %d: %s  kills %d/%d, %d executions, %d experiments, double executions %d, "
-            "retry overlaps %d, acks checked %d, orchestrator exits on its own %d (%.0f s)  faults: %s"
+            "lost while running %d, retry overlaps %d, acks checked %d, orchestrator exits on its own %d (%.0f s)  faults: %s"
             % (seed, "FAIL" if r.problems else "ok", r.kills if hasattr(r, "kills") else 0,
                a.kills, r.info.get("executions", 0), r.info.get("experiments", 0), r.count["double_exec"],
-               r.count["retry_overlap"], r.count["acks_checked"], r.count["orch_exit"], dt, faults))
+               r.count["lost_running"], r.count["retry_overlap"], r.count["acks_checked"], r.count["orch_exit"], dt, faults))
         if r.problems:
             failed.append(seed)
             for p in r.problems:
@@ -628,9 +662,9 @@ def main():
     runtime = time.monotonic() - t_start
     log("torture: %d seeds, %d failed%s" % (len(seeds), len(failed), " (%s)" % ",".join(map(str, failed)) if failed else ""))
     log("torture: orchestrator kills survived %d; double executions found %d; steps run beyond their attempts %d; "
-        "acknowledged results missing %d; retry overlaps %d (informational); runtime %.0f s"
+        "acknowledged results missing %d; attempts lost while running %d; retries while the attempt still ran %d (%d more excused by a device fault); runtime %.0f s"
         % (total["kills_survived"], total["double_exec"],
-           total["step_overrun"], total["acked_missing"], total["retry_overlap"], runtime))
+           total["step_overrun"], total["acked_missing"], total["lost_running"], total["retry_overlap"], total["retry_overlap_excused"], runtime))
     log("torture: faults injected by kind: %s" % ", ".join("%s %d" % (k, total[k]) for k in FAULT_KINDS if k not in NEEDS))
     if total["orch_kill"] < a.min_kills:
         log("torture: FAIL: only %d orchestrator kills, at least %d wanted" % (total["orch_kill"], a.min_kills))
