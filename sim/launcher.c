@@ -18,6 +18,7 @@
 #include "common/banned.h"
 
 #define S_EXIT_REFUSED 3
+#define S_EXIT_ENDED 5            /* the orchestrator said the campaign ended */
 #define S_RESTART_DELAY_S 1
 
 static volatile sig_atomic_t s_stop_signal;
@@ -31,7 +32,10 @@ static void s_usage(FILE *out)
             "\n"
             "Start a simulated lab: one worker process per device in LAB.yaml, each\n"
             "connecting to the orchestrator's device endpoint. A worker that dies is\n"
-            "started again after %d s unless --no-restart. Stop with Ctrl-C.\n"
+            "started again after %d s unless --no-restart; one told that the campaign\n"
+            "ended stops, and the lab stops once all have. Each worker keeps its\n"
+            "outbox and its record of started attempts in SAMPLES/outbox/NAME.\n"
+            "Stop with Ctrl-C.\n"
             "\n"
             "  --device NAME   run only that device's worker, in this process\n"
             "  --truth         print the ground-truth model's optimum and exit\n"
@@ -61,7 +65,24 @@ static int s_run_device(const lab_sim_lab *lab, const char *name)
         fprintf(stderr, "labloop sim: device '%s': %s\n", name, err.msg);
         return 1;
     }
+    /* Every simulated device is crash-safe: results and started attempts
+     * are kept on disk, so a restarted worker never runs an attempt twice. */
+    char outbox[4096];
+    snprintf(outbox, sizeof outbox, "%s/outbox", lab->samples_dir);
+    if (mkdir(lab->samples_dir, 0775) != 0 && errno != EEXIST) {
+        fprintf(stderr, "labloop sim: cannot create %s: %s\n", lab->samples_dir, strerror(errno));
+        return 1;
+    }
+    if (mkdir(outbox, 0775) != 0 && errno != EEXIST) {
+        fprintf(stderr, "labloop sim: cannot create %s: %s\n", outbox, strerror(errno));
+        return 1;
+    }
+    if (snprintf(outbox, sizeof outbox, "%s/outbox/%s", lab->samples_dir, dev->name) >= (int)sizeof outbox) {
+        fprintf(stderr, "labloop sim: device '%s': outbox path too long\n", name);
+        return 1;
+    }
     lab_worker_opts o = {
+        .outbox_dir = outbox,
         .name = dev->name,
         .endpoint = lab->endpoint,
         .capabilities = (const char *const *)dev->capabilities,
@@ -73,6 +94,8 @@ static int s_run_device(const lab_sim_lab *lab, const char *name)
     int rc = lab_worker_run(&o, &err);
     if (rc == LAB_EREFUSED)
         return S_EXIT_REFUSED;
+    if (rc == LAB_WORKER_ENDED)
+        return S_EXIT_ENDED;
     if (rc < 0) {
         fprintf(stderr, "labloop sim: device '%s': %s\n", name, err.msg);
         return 1;
@@ -180,6 +203,8 @@ static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
             alive--;
             if (WIFEXITED(status) && WEXITSTATUS(status) == S_EXIT_REFUSED) {
                 lab_error("device '%s' was refused by the orchestrator; not restarting", name);
+            } else if (WIFEXITED(status) && WEXITSTATUS(status) == S_EXIT_ENDED) {
+                lab_info("device '%s': the campaign ended; its worker stopped", name);
             } else if (restart && !s_stop_signal) {
                 lab_warn("device '%s' worker (pid %d) %s %d; restarting in %d s", name, (int)pid,
                          WIFSIGNALED(status) ? "killed by signal" : "exited with",
