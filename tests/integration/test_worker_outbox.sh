@@ -15,6 +15,7 @@
 # alone; an unusable outbox stops the worker at start; attempt ids too long
 # for a file name are named alike by both runtimes.
 source "$(dirname "$0")/lib.sh"
+worker_gone() { ! kill -0 "$WORKER" 2>/dev/null; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
@@ -92,8 +93,12 @@ SH
   wait_until 5 one_result && [ -f "$T/outbox/junk.result" ] || fail "$kind: after the ack the outbox holds $(ls "$T/outbox")"
   pass "$kind: the restarted worker re-sent the saved result: accepted once, step run once, outbox emptied by the ack"
 
+  # Told that the campaign ended, the worker stopped on its own, with 0.
+  wait_until 10 worker_gone || fail "$kind: the worker did not stop at the campaign's end"
+  wait "$WORKER" || fail "$kind: the worker exited $? at the campaign's end"
+  grep -q "campaign 'box' ended (completed)" "$T/uvvis.log" || fail "$kind: the worker did not say why it stopped"
+
   # The same campaign again on a fresh hub: its attempt 1 has the same id.
-  kill -KILL "$WORKER"; wait "$WORKER" 2>/dev/null && true
   cp "$T/earlier-run.result" "$T/outbox/$saved"
   rm -f "$DB" "$DB"-*
   start_worker $kind
