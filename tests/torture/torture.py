@@ -460,7 +460,8 @@ class Run:
         open_ = con.execute("select seq, status from experiments where status not in ('measured','failed','cancelled')").fetchall()
         if open_:
             P.append("experiments that never ended: %s" % open_[:10])
-        hub = {r[0]: r[1:] for r in con.execute("select attempt_id, experiment, step, status from steps")}
+        hub = {r[0]: r[1:4] for r in con.execute("select attempt_id, experiment, step, status from steps")}
+        given_up = {r[0]: r[1] for r in con.execute("select attempt_id, finished_us from steps where status = 'lost'")}
         hub_n = collections.Counter((r[0], r[1]) for r in hub.values())
         # the lab's journal
         starts = collections.defaultdict(list)
@@ -524,14 +525,17 @@ class Run:
                         excused += 1
                     else:
                         overlaps.append("%s started %.3f s before %s ended" % (runs[i][3], (e1 - t2) / 1e6 if e1 != float("inf") else float("inf"), att1))
-        # An attempt the hub calls lost that the lab ran to its end on a
-        # device in touch all along was given up while it ran.
+        # An attempt the hub calls lost that the lab ran to its end, on a
+        # device in touch from the attempt's start until the orchestrator
+        # gave it up, was given up while it ran (or while its result was on
+        # its way).
         lost_running = []
         for att, (exp, step, status) in hub.items():
             if status != "lost" or att not in starts or att not in ends:
                 continue
             t1, dev, _ = starts[att][0]
-            if not any(fs <= ends[att] and fe >= t1 for fs, fe in self.out_of_touch.get(dev, [])):
+            until = max(ends[att], given_up.get(att) or 0)
+            if not any(fs <= until and fe >= t1 for fs, fe in self.out_of_touch.get(dev, [])):
                 lost_running.append(att)
         c["lost_running"] = len(lost_running)
         if lost_running:
