@@ -40,7 +40,7 @@ INTEG    := $(sort $(wildcard tests/integration/test_*.sh))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration demo bench clean deps
+.PHONY: all test unit integration demo bench clean deps torture torture-short
 all: $(BIN)
 
 $(GEN_C) $(GEN_H): protocols/labloop.proto
@@ -93,6 +93,21 @@ test: $(UNIT_BIN) $(BIN) $(TOOL_BIN) $(GEN_PY)
 	@$(RUN_UNIT)
 	@$(RUN_INTEG)
 	@echo "all tests passed ($(BUILD))"
+
+# The torture suite (tests/torture/README.md): a real campaign under injected
+# faults, checked against the simulated lab's own journal. `make torture` is
+# the long run (10 seeds of 24 orchestrator kills: at least 200 wanted);
+# TORTURE_SEEDS=3 or 1-4 picks seeds. torture-short is the CI run.
+TORTURE_PYTHON ?= /usr/bin/python3
+TORTURE_SEEDS ?= 1-10
+TORTURE_KILLS ?= 24
+TORTURE = $(TORTURE_PYTHON) tests/torture/torture.py --labloop $(abspath $(BIN)) --python $(TORTURE_PYTHON)
+torture: $(BIN) $(GEN_PY)
+	@$(TORTURE) --seeds $(TORTURE_SEEDS) --kills $(TORTURE_KILLS) \
+	  --min-kills $(if $(filter command line environment,$(origin TORTURE_SEEDS)),0,200)
+
+torture-short: $(BIN) $(GEN_PY)
+	@$(TORTURE) --seeds 1 --kills 24 --min-kills 20
 
 demo:
 	@bash scripts/demo.sh

@@ -13,6 +13,7 @@ PACKAGES=(
   liblapacke-dev libopenblas-dev libnlopt-dev
   libmicrohttpd-dev chromium
   python3 curl bc procps   # used by the integration tests
+  strace                   # slows fsync for the torture suite (tests/torture)
 )
 
 # The dashboard's browser test (tests/integration/test_dashboard.sh) drives

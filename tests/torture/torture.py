@@ -569,7 +569,7 @@ def main():
     ap.add_argument("--labloop", default=os.path.join(ROOT, "build", "labloop"))
     ap.add_argument("--seeds", default="1", help="seeds: '1,2,7' or '1-10'")
     ap.add_argument("--kills", type=int, default=24, help="orchestrator SIGKILLs per seed")
-    ap.add_argument("--experiments", type=int, default=40, help="the campaign's budget")
+    ap.add_argument("--experiments", type=int, default=60, help="the campaign's budget")
     ap.add_argument("--speed", type=float, default=300)
     ap.add_argument("--campaign-seed", type=int, default=11)
     ap.add_argument("--faults", default="all",
