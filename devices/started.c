@@ -206,6 +206,8 @@ fail:
 
 int lab_started_add(lab_started *s, const char *attempt, lab_err *err)
 {
+    if (!s)
+        return lab_err_set(err, LAB_ENOMEM, "no record of started attempts (out of memory)");
     if (lab_started_has(s, attempt))
         return 0;
     char *id = strdup(attempt);

@@ -25,6 +25,8 @@
 #define S_BACKOFF_MAX_S 600.0
 /* A request or cancel the worker has not answered is sent again this often. */
 #define S_ASK_AGAIN_US (3 * 1000000LL)
+/* How many attempts past the last recorded one a failed commit can hide. */
+#define S_UNRECORDED_MAX 2
 
 static void s_release_successors(lab_orch *o, lab_exp *x, size_t s);
 
@@ -438,6 +440,15 @@ static void s_record_artifacts(lab_orch *o, lab_device *d, const char *attempt, 
     }
 }
 
+/* Attempt n of step s is one the hub does not know but may have been sent
+ * (a commit lost its record): the next one or two after the last recorded.
+ * Higher numbers were never dispatched by this campaign. */
+static int s_unrecorded(const lab_exp *x, int s, int n)
+{
+    return x->state == LAB_EXP_RUNNING && n > x->cur[s].n && n <= x->cur[s].n + S_UNRECORDED_MAX &&
+           x->step[s] != LAB_STEP_DONE_ && x->step[s] != LAB_STEP_FAILED_;
+}
+
 /* Device d holds attempt n of step s (a result or a running attempt) that
  * the hub does not know: that attempt's id is dispatched next, to d. */
 static void s_note_hint(lab_orch *o, lab_exp *x, int s, int n, lab_device *d, const char *what)
@@ -460,7 +471,7 @@ void lab_sched_on_update(lab_orch *o, lab_device *d, const Labloop__StepUpdate *
     lab_attempt *a = &x->cur[s];
     if (x->step[s] == LAB_STEP_RUNNING && a->dev == d && !strcmp(a->id, u->attempt_id))
         a->unconfirmed_us = 0;       /* it runs there: nothing is lost */
-    else if (x->state == LAB_EXP_RUNNING && n > a->n && x->step[s] == LAB_STEP_PENDING)
+    else if (s_unrecorded(x, s, n) && x->step[s] == LAB_STEP_PENDING)
         s_note_hint(o, x, s, n, d, "running attempt");
 }
 
@@ -475,8 +486,7 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
      * not acknowledged, so the worker keeps it, and the step's next
      * dispatch goes to that device under that id, which it answers with
      * this result instead of running the step again. */
-    if (parsed && x->state == LAB_EXP_RUNNING && n > x->cur[s].n && x->step[s] != LAB_STEP_DONE_ &&
-        x->step[s] != LAB_STEP_FAILED_) {
+    if (parsed && s_unrecorded(x, s, n)) {
         s_note_hint(o, x, s, n, d, "result");
         return;
     }
@@ -952,6 +962,15 @@ static void s_dispatch_ready(lab_orch *o, int64_t now)
                 /* Only the device that holds the attempt may have it (at any
                  * load: it answers from what it holds). */
                 d = x->hint[s];
+                int64_t window = (int64_t)o->cfg->heartbeat_ms * 1000 * o->cfg->liveness;
+                if (d->state != LAB_DEV_READY && lab_clock_mono_us() - d->last_rx_us > 2 * window &&
+                    lab_clock_mono_us() > o->resume_grace_until_us) {
+                    /* gone past its liveness: what it held cannot run any more */
+                    lab_warn("device '%s' held an attempt of %s step '%s' and did not come back; "
+                             "dispatching it anew", d->cfg->name, x->id, c->steps[s].name);
+                    x->hint[s] = NULL;
+                    continue;
+                }
                 if (o->state != LAB_CAMP_RUNNING || d->state != LAB_DEV_READY || !d->welcomed)
                     continue;
                 s_dispatch(o, x, s, d);
@@ -1075,7 +1094,7 @@ static void s_hello_hints(lab_orch *o, lab_device *d, char **ids, size_t n_ids, 
     for (size_t k = 0; k < n_ids; k++) {
         lab_exp *x;
         int s, n;
-        if (s_parse_attempt(o, ids[k], &x, &s, &n) == 0 && x->state == LAB_EXP_RUNNING && n > x->cur[s].n &&
+        if (s_parse_attempt(o, ids[k], &x, &s, &n) == 0 && s_unrecorded(x, s, n) &&
             x->step[s] == LAB_STEP_PENDING)
             s_note_hint(o, x, s, n, d, what);
     }

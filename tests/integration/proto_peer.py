@@ -17,6 +17,9 @@ Modes:
   estop-order  on its first request: cancel it (result CANCELLED), then
                send Control ESTOP, in the order PROTOCOL.md's e-stop from a
                device gives; later requests finish after 0.3 s.
+  slow-cancel  never finish its first attempt and ignore its deadline; answer
+               only the second CANCEL for it (logged "cancel N ID"), with
+               CANCELLED; later requests finish after 0.3 s.
   bad-version  send one Hello under protocol version 2 and log the reply's
                signature ("reply-version N") and Refuse reason.
 """
@@ -58,6 +61,8 @@ def result(attempt, status, error=""):
 
 
 running = {}          # attempt -> time it is due to finish
+hanging = set()       # attempts that never finish on their own
+cancels = {}          # attempt -> CANCELs received
 started = set()
 if mode == "bad-version":
     hello(version=2)
@@ -82,7 +87,7 @@ while time.time() < deadline:
         if kind == "step_request":
             a = env.step_request.attempt_id
             out.write("request %s\n" % a)
-            if a in running:
+            if a in running or a in hanging:
                 send(step_update=pb.StepUpdate(attempt_id=a, kind=pb.StepUpdate.ACCEPTED, text="already running"))
             elif a in started:
                 result(a, pb.StepResult.FAILED, "already started, no result kept")
@@ -99,11 +104,21 @@ while time.time() < deadline:
                 started.add(a)
                 out.write("start %s\n" % a)
                 send(step_update=pb.StepUpdate(attempt_id=a, kind=pb.StepUpdate.ACCEPTED))
-                running[a] = time.time() + (1.5 if mode == "late-hello" else 0.3)
+                if mode == "slow-cancel" and len(started) == 1:
+                    hanging.add(a)
+                else:
+                    running[a] = time.time() + (1.5 if mode == "late-hello" else 0.3)
                 if mode == "late-hello" and late_hello_due is None:
                     late_hello_due = time.time() + 0.2
         elif kind == "control" and env.control.action == pb.Control.CLEAR:
             estopped = False
+        elif kind == "control" and env.control.action == pb.Control.CANCEL:
+            a = env.control.attempt_id
+            cancels[a] = cancels.get(a, 0) + 1
+            out.write("cancel %d %s\n" % (cancels[a], a))
+            if a in hanging and cancels[a] >= 2:
+                hanging.discard(a)
+                result(a, pb.StepResult.CANCELLED, env.control.reason)
         elif kind == "refuse" and env.refuse.reason == pb.Refuse.CAMPAIGN_ENDED:
             out.write("ended\n")
             break
