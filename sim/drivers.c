@@ -158,7 +158,6 @@ static void s_note_end(s_sim *sim, lab_step *step, const char *status)
         lab_warn("device '%s': journal: %s", sim->dev->name, e.msg);
 }
 
-
 static void s_on_timer(uv_timer_t *t)
 {
     s_job *job = t->data;

@@ -14,7 +14,7 @@
 struct lab_sim_journal {
     int fd;
     char *path;
-    char *device;
+    char device[128];
 };
 
 /* Tabs and newlines would break the line format; ids never have them, but a
@@ -64,8 +64,7 @@ lab_sim_journal *lab_sim_journal_open(const char *path, const char *device, lab_
     }
     j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     j->path = strdup(path);
-    j->device = malloc(128);
-    if (j->fd < 0 || !j->path || !j->device) {
+    if (j->fd < 0 || !j->path) {
         if (j->fd < 0)
             lab_err_from_errno(err, errno, path);
         else
@@ -73,7 +72,7 @@ lab_sim_journal *lab_sim_journal_open(const char *path, const char *device, lab_
         lab_sim_journal_close(&j);
         return NULL;
     }
-    s_field(j->device, 128, device);
+    s_field(j->device, sizeof j->device, device);
     if (s_write(j, "boot", NULL, NULL, NULL, NULL, err) < 0) {
         lab_sim_journal_close(&j);
         return NULL;
@@ -96,7 +95,6 @@ void lab_sim_journal_close(lab_sim_journal **jp)
     if (j->fd >= 0)
         close(j->fd);
     free(j->path);
-    free(j->device);
     free(j);
     *jp = NULL;
 }

@@ -47,6 +47,20 @@ FAULT_KINDS = collections.OrderedDict([
 ])
 NEEDS = {"impersonate": "curve", "spoof_control": "curve"}
 
+# HOOK (CurveZMQ): once the campaign config can name keys, write_configs gives
+# the devices and the orchestrator key pairs, and Run gains two injectors
+# scheduled like the worker faults:
+#   impersonate   - a DEALER with a device's routing id but no (or another
+#                   device's) key connects straight to the device endpoint,
+#                   sends a Hello and a fabricated StepResult;
+#   spoof_control - a control client without an operator key sends abort and
+#                   estop to the control endpoint.
+# Both must be refused and logged: check() then also asserts that the hub has
+# no result from the impostor (no 'done' step whose values it sent), that the
+# campaign was neither aborted nor halted by the spoof, and that `labloop
+# status` counts the refusals. In today's plain mode both attacks succeed by
+# design (no keys exist), so they are listed but not run.
+
 FINAL_STEP = ("done", "failed", "timed_out", "lost", "cancelled")
 
 
@@ -236,6 +250,18 @@ class Run:
         except sqlite3.Error:
             return None
 
+    def ended(self):
+        """Experiments ended so far (None while the hub cannot be read)."""
+        try:
+            con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
+            try:
+                return con.execute("select count(*) from experiments where status in "
+                                   "('measured','failed','cancelled')").fetchone()[0]
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return None
+
     def workers(self):
         """pid -> device name of the sim launcher's live workers."""
         out = {}
@@ -364,6 +390,7 @@ class Run:
         for pid in stopped:
             self.cont(pid)
         self.free_disk()
+        self.info["ended_at_last_kill"] = self.ended()
         self.kills = kills
 
     def worker_fault(self, fault, now, stopped):
@@ -411,8 +438,9 @@ class Run:
         if self.orch is not None and self.orch.poll() is None:
             os.killpg(self.orch.pid, signal.SIGKILL)
             self.orch.wait()
-        for pid in children(self.sim.pid):
-            self.cont(pid)
+        if getattr(self, "sim", None) is not None:
+            for pid in children(self.sim.pid):
+                self.cont(pid)
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -422,7 +450,8 @@ class Run:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        self.orch_log.close()
+        if getattr(self, "orch_log", None) is not None:
+            self.orch_log.close()
         try:
             self.count.update(json.load(open(self.stats_path)))
         except (OSError, ValueError):
@@ -613,6 +642,15 @@ def main():
             disk_reason = "not root: cannot mount a tmpfs for the hub"
         elif not shutil.which("mount"):
             disk_reason = "no mount command"
+        else:
+            probe = tempfile.mkdtemp(prefix="labloop-torture-probe.", dir=a.tmp)
+            m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if m.returncode != 0:
+                disk_reason = "cannot mount a tmpfs: %s" % m.stdout.decode(errors="replace").strip()
+            else:
+                subprocess.run(["umount", probe])
+            os.rmdir(probe)
         if disk_reason:
             log("torture: disk_full skipped: %s" % disk_reason)
             a.kinds.remove("disk_full")
@@ -628,6 +666,9 @@ def main():
         log("torture: hooks not run (they need %s): %s" % ("/".join(sorted({NEEDS[k] for k in hooks})), ", ".join(hooks)))
     log("torture: seeds %s, %d orchestrator kills each, %d experiments, faults: %s"
         % (a.seeds, a.kills, a.experiments, ", ".join(a.kinds)))
+    def on_term(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
     total = collections.Counter()
     failed = []
     t_start = time.monotonic()
@@ -636,6 +677,15 @@ def main():
         t0 = time.monotonic()
         try:
             r.run()
+        except KeyboardInterrupt:
+            # interrupted (Ctrl-C, SIGTERM): leave no process or mount behind
+            try:
+                r.stop_all()
+            except Exception:
+                pass
+            r.cleanup(a.keep)
+            log("torture: interrupted during seed %d" % seed)
+            return 130
         except Exception as e:           # a harness error is a failure too
             r.problems.append("harness error: %r" % e)
             try:
@@ -651,10 +701,11 @@ def main():
             total["kills_survived"] += r.count["orch_kill"]
         faults = " ".join("%s=%d" % (k, r.count[k]) for k in FAULT_KINDS if r.count.get(k))
         log("seed %d: %s  kills %d/%d, %d executions, %d experiments, double executions %d, "
-            "lost while running %d, retry overlaps %d, acks checked %d, orchestrator exits on its own %d (%.0f s)  faults: %s"
+            "lost while running %d, retry overlaps %d, acks checked %d, orchestrator exits on its own %d, "
+            "experiments ended by the last kill %s (%.0f s)  faults: %s"
             % (seed, "FAIL" if r.problems else "ok", r.kills if hasattr(r, "kills") else 0,
                a.kills, r.info.get("executions", 0), r.info.get("experiments", 0), r.count["double_exec"],
-               r.count["lost_running"], r.count["retry_overlap"], r.count["acks_checked"], r.count["orch_exit"], dt, faults))
+               r.count["lost_running"], r.count["retry_overlap"], r.count["acks_checked"], r.count["orch_exit"], r.info.get("ended_at_last_kill"), dt, faults))
         if r.problems:
             failed.append(seed)
             for p in r.problems:
