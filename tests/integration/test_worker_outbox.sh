@@ -19,6 +19,7 @@
 # for a file name are named alike by both runtimes.
 source "$(dirname "$0")/lib.sh"
 worker_gone() { ! kill -0 "$WORKER" 2>/dev/null; }
+started_has() { grep -qsx 'box%2F1%2Fmeasure%2F1' "$T"/outbox/started-*.log; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
@@ -119,10 +120,10 @@ SH
   # not run it a second time.
   wait_until 10 worker_gone || fail "$kind: the worker did not stop at the campaign's end"
   wait "$WORKER" || true
-  rm -f "$DB" "$DB"-* "$T/go"; : >"$T/runs"
+  rm -rf "$DB" "$DB"-* "$T/go" "$T/outbox"; : >"$T/runs"
   start_worker $kind
   run_bg
-  wait_until 20 grep -qx 'box%2F1%2Fmeasure%2F1' "$T"/outbox/started-*.log || fail "$kind: the attempt is not in the started journal: $(ls "$T/outbox")"
+  wait_until 20 started_has || fail "$kind: the attempt is not in the started journal: $(ls "$T/outbox")"
   kill -KILL "$WORKER"; wait "$WORKER" 2>/dev/null && true
   start_worker $kind
   wait "$RUN" || fail "$kind: labloop run exited $? after the worker was killed mid-step"
