@@ -64,6 +64,12 @@ NEEDS = {"impersonate": "curve", "spoof_control": "curve"}
 FINAL_STEP = ("done", "failed", "timed_out", "lost", "cancelled")
 
 
+def short(path):
+    """path relative to here when it is below here, else absolute."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
 def log(msg):
     print(msg, flush=True)
 
@@ -711,7 +717,7 @@ def main():
             for p in r.problems:
                 log("  seed %d: %s" % (seed, p))
             log("  reproduce: %s %s --labloop %s --seeds %d --kills %d --experiments %d --faults %s --keep"
-                % (a.python, os.path.relpath(__file__), os.path.relpath(a.labloop), seed, a.kills,
+                % (a.python, os.path.relpath(__file__), short(a.labloop), seed, a.kills,
                    a.experiments, ",".join(a.kinds)))
             log("  kept: %s" % r.dir)
     runtime = time.monotonic() - t_start
