@@ -250,6 +250,13 @@ int lab_hub_pg_fail(PGconn *c, const PGresult *r, const char *what, lab_err *err
                        what, (int)n, msg);
 }
 
+/* Server notices ("schema already exists, skipping") are for debugging. */
+static void s_on_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    lab_debug("PostgreSQL: %s", msg);
+}
+
 PGconn *lab_hub_pg_connect(const char *url, lab_err *err)
 {
     /* Ours first, so that the same keys in the URL win; a server that stops
@@ -272,6 +279,7 @@ PGconn *lab_hub_pg_connect(const char *url, lab_err *err)
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, s_on_notice, NULL);
     return c;
 }
 
