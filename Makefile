@@ -3,6 +3,7 @@
 #   make test             unit tests (cmocka) and integration tests (real processes)
 #   make demo             install missing packages, build, run a simulated campaign
 #   make bench            benchmarks (print figures, assert nothing about time)
+#   make bench-hub        only the PostgreSQL hub benchmark (1,000,000 records, 6 labs)
 #   make SANITIZE=address,undefined test    the same under ASan + UBSan (in build/san)
 #   make clean
 
@@ -40,7 +41,7 @@ INTEG    := $(sort $(wildcard tests/integration/test_*.sh))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration demo bench clean deps
+.PHONY: all test unit integration demo bench bench-hub clean deps
 all: $(BIN)
 
 $(GEN_C) $(GEN_H): protocols/labloop.proto
@@ -99,6 +100,10 @@ demo:
 
 bench: $(BIN)
 	@bash scripts/bench.sh $(abspath $(BIN))
+
+# The shared PostgreSQL hub at scale only (a part of bench too).
+bench-hub: $(BIN) $(BUILD)/tools/hubgen
+	@bash scripts/bench_hub.sh $(abspath $(BIN))
 
 deps:
 	@bash scripts/install-deps.sh

@@ -42,6 +42,7 @@ typedef enum {
     S_MAP,      /* a mapping */
     S_LIST,     /* a list */
     S_STRLIST,  /* a list of non-empty scalars (a single scalar counts as one) */
+    S_STR_OR_MAP, /* a non-empty scalar, or a mapping with its own keys */
 } s_type;
 
 typedef struct s_key {
@@ -72,9 +73,22 @@ static const s_key s_top_keys[] = {
     {"workflow", S_LIST, 1, N, N, NULL, NULL, "the steps of one experiment (a DAG)"},
     {"devices", S_LIST, 1, N, N, NULL, NULL, "the devices the lab must have"},
     {"endpoints", S_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the orchestrator binds"},
-    {"hub", S_STR, 0, N, N, NULL, "<campaign.name>.db",
-     "SQLite data hub; a relative path is relative to the config file's directory; missing folders are made"},
+    {"hub", S_STR_OR_MAP, 0, N, N, NULL, "<campaign.name>.db",
+     "SQLite data hub file (relative to the config file's directory; missing folders are made), "
+     "or a mapping: file, replicate_to, lab, group, replicate_closed"},
     {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_hub_keys[] = {
+    {"file", S_STR, 0, N, N, NULL, "<campaign.name>.db", "the SQLite data hub, as the plain form"},
+    {"replicate_to", S_STR, 0, N, N, NULL, "none",
+     "postgresql:// URL of a shared hub the orchestrator pushes the hub to while it runs"},
+    {"lab", S_STR, 0, N, N, NULL, "the host name", "the lab's id on every replicated row"},
+    {"group", S_STR, 0, N, N, NULL, "the lab's id",
+     "PostgreSQL role whose members may read the shared and closed rows"},
+    {"replicate_closed", S_BOOL, 0, N, N, NULL, "false",
+     "replicate a campaign of access closed too (else it stays in the lab)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -186,6 +200,7 @@ static const struct {
     {"devices[]", s_device_keys},
     {"endpoints", s_endpoint_keys},
     {"heartbeat", s_heartbeat_keys},
+    {"hub", s_hub_keys},
 };
 
 /* ---- problems, collected then reported in file order --------------------- */
@@ -473,6 +488,15 @@ static int s_check_value(s_ctx *c, const s_key *k, yaml_node_t *v, const char *p
     case S_ENUM:
         if (!s || !s_in_choices(s, k->choices)) {
             s_err(c, v, "%s%s must be one of %s, got %s", pfx, k->name, k->choices,
+                  s_got(got, sizeof got, v));
+            return 0;
+        }
+        return 1;
+    case S_STR_OR_MAP:
+        if (lab_yis_map(v))
+            return 1;
+        if (!s || !*s) {
+            s_err(c, v, "%s%s must be a file name or a mapping, got %s", pfx, k->name,
                   s_got(got, sizeof got, v));
             return 0;
         }
@@ -1254,11 +1278,44 @@ static void s_load_heartbeat(s_ctx *c, yaml_node_t *m)
     c->cfg->liveness = (int)s_long(SLOT(v, K, "liveness"), 3);
 }
 
+/* hub: {file, replicate_to, ...}: the replication settings; returns the
+ * file's node (NULL: the default file name). */
+static yaml_node_t *s_load_hub_map(s_ctx *c, yaml_node_t *m)
+{
+    const s_key *K = s_hub_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    lab_campaign_cfg *cfg = c->cfg;
+    if (!s_check_map(c, m, K, "hub", v))
+        return NULL;
+    yaml_node_t *url = SLOT(v, K, "replicate_to");
+    if (url) {
+        const char *u = lab_yscalar(url);
+        if (strncmp(u, "postgresql://", 13) != 0 && strncmp(u, "postgres://", 11) != 0)
+            s_err(c, url, "hub.replicate_to must be a postgresql:// URL, got '%s'", u);
+        else
+            cfg->hub_replicate_to = s_dup(c, u);
+    }
+    if (SLOT(v, K, "lab"))
+        cfg->hub_lab = s_dup(c, lab_yscalar(SLOT(v, K, "lab")));
+    if (SLOT(v, K, "group"))
+        cfg->hub_group = s_dup(c, lab_yscalar(SLOT(v, K, "group")));
+    if (SLOT(v, K, "replicate_closed"))
+        lab_yto_bool(SLOT(v, K, "replicate_closed"), &cfg->hub_replicate_closed);
+    if (!url)
+        for (const char *const *k = (const char *const[]){"lab", "group", "replicate_closed", NULL};
+             *k; k++)
+            if (SLOT(v, K, *k))
+                s_err(c, SLOT(v, K, *k), "hub.%s goes with hub.replicate_to", *k);
+    return SLOT(v, K, "file");
+}
+
 /* The hub path: relative ones are relative to the config file's directory. */
 static void s_set_hub(s_ctx *c, yaml_node_t *hub)
 {
     lab_campaign_cfg *cfg = c->cfg;
     char file[512];
+    if (hub && lab_yis_map(hub))
+        hub = s_load_hub_map(c, hub);
     if (hub)
         snprintf(file, sizeof file, "%s", lab_yscalar(hub));
     else if (cfg->name)
@@ -1662,6 +1719,9 @@ void lab_config_destroy(lab_campaign_cfg **cfgp)
     free(cfg->endpoint_devices);
     free(cfg->endpoint_control);
     free(cfg->hub);
+    free(cfg->hub_replicate_to);
+    free(cfg->hub_lab);
+    free(cfg->hub_group);
     free(cfg);
     *cfgp = NULL;
 }
@@ -1686,6 +1746,7 @@ static const char *s_type_name(s_type t)
     case S_MAP: return "mapping";
     case S_LIST: return "list";
     case S_STRLIST: return "list of strings";
+    case S_STR_OR_MAP: return "string or mapping";
     }
     return "?";
 }

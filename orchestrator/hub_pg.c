@@ -870,6 +870,9 @@ int lab_hub_pg_push_run(lab_hub_pg_pusher *p, int follow, int poll_ms, int64_t r
     if (poll_ms <= 0)
         poll_ms = 1000;
     for (;;) {
+        /* Decided before the pass: a pass that was already running when the
+         * stop came may have missed the last commit, so one more follows. */
+        int final = stop && *stop;
         int64_t rows = 0;
         int ret = lab_hub_pg_push_pass(p, &rows, err);
         if (ret == 0) {
@@ -877,17 +880,14 @@ int lab_hub_pg_push_run(lab_hub_pg_pusher *p, int follow, int poll_ms, int64_t r
                 lab_info("push to the PostgreSQL hub resumed");
             failing_since = 0;
             backoff = S_BACKOFF_FIRST_MS;
-            if (!follow || (stop && *stop))
+            if (!follow || final)
                 return 0;
             s_wait(poll_ms, stop);
-            if (stop && *stop) {
-                /* One last pass, so that what was written before the stop
-                 * arrives too. */
-                follow = 0;
-            }
             continue;
         }
-        if (ret != LAB_EAGAIN)
+        /* After a stop, no waiting for PostgreSQL: what is left goes with
+         * the next push. */
+        if (ret != LAB_EAGAIN || final)
             return ret;
         int64_t now = lab_clock_mono_us() / 1000;
         if (!failing_since)
@@ -896,8 +896,6 @@ int lab_hub_pg_push_run(lab_hub_pg_pusher *p, int follow, int poll_ms, int64_t r
             return lab_err_prefix(err, "gave up after %lld s: ", (long long)(retry_ms / 1000));
         lab_warn("%s; retrying in %lld ms", err->msg, (long long)backoff);
         s_wait(backoff, stop);
-        if (stop && *stop && follow)
-            return 0;
         backoff = backoff * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : backoff * 2;
     }
 }

@@ -70,9 +70,12 @@ int lab_hub_pg_push_pass(lab_hub_pg_pusher *p, int64_t *rows, lab_err *err);
 int lab_hub_pg_push_count(const lab_hub_pg_pusher *p, size_t i, const char **table, int64_t *n);
 
 /* Passes until caught up (follow 0) or until *stop becomes nonzero (follow
- * 1, a pass every poll_ms); a pass that failed with LAB_EAGAIN is retried
- * with backoff (0.2 s doubling to 5 s), for at most retry_ms in a row
- * (0: forever). Returns 0 or < 0 with err set. Logs each retry. */
+ * 1, a pass every poll_ms, then one last pass, so that what was committed
+ * before the stop is pushed too); a pass that failed with LAB_EAGAIN is
+ * retried with backoff (0.2 s doubling to 5 s), for at most retry_ms in a
+ * row (0: forever), but not after a stop. Returns 0 or < 0 with err set
+ * (LAB_EAGAIN: PostgreSQL could not be reached in time; what is not pushed
+ * yet goes with the next push). Logs each retry. */
 int lab_hub_pg_push_run(lab_hub_pg_pusher *p, int follow, int poll_ms, int64_t retry_ms,
                         volatile sig_atomic_t *stop, lab_err *err);
 

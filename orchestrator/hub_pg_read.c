@@ -198,9 +198,13 @@ lab_hub_query *lab_review_open(const char *hub, const char *lab, const char *cam
         }
         return lab_hub_query_open(hub, err);
     }
+    /* In memory when there is a tmpfs: the scratch hub is never kept, so
+     * its writes need not reach a disk (TMPDIR wins when set). */
     const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
     char dir[512], path[600];
-    snprintf(dir, sizeof dir, "%s/labloop-review.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    snprintf(dir, sizeof dir, "%s/labloop-review.XXXXXX", tmp);
     if (!mkdtemp(dir)) {
         lab_err_from_errno(err, errno, "making a scratch directory");
         return NULL;

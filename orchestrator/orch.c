@@ -704,6 +704,20 @@ static void *s_bind(lab_orch *o, const char *endpoint, const char *what, lab_err
     return s;
 }
 
+/* hub.replicate_to: push the hub to the shared PostgreSQL hub from a
+ * thread of its own, so the campaign never waits for PostgreSQL. */
+static int s_start_replica(lab_orch *o, lab_err *err)
+{
+    char host[256] = "unknown";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    lab_hub_pg_push_opts po = {.lab = o->cfg->hub_lab ? o->cfg->hub_lab : host,
+                               .group = o->cfg->hub_group,
+                               .allow_closed = o->cfg->hub_replicate_closed};
+    o->replica = lab_hub_replica_start(o->db_path, o->cfg->hub_replicate_to, &po, err);
+    return o->replica ? 0 : err->code;
+}
+
 lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
 {
     lab_orch *o = calloc(1, sizeof *o);
@@ -823,6 +837,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     if (!o->ctl_sock)
         goto fail;
     if (lab_hub_commit(o->hub, err) < 0 || lab_hub_queue_writes(o->hub, err) < 0)
+        goto fail;
+    if (cfg->hub_replicate_to && s_start_replica(o, err) < 0)
         goto fail;
     o->commit_req.data = o;
     return o;
@@ -982,6 +998,8 @@ void lab_orch_destroy(lab_orch **op)
         return;
     lab_orch *o = *op;
     *op = NULL;
+    /* Last: what the campaign committed reaches the shared hub too. */
+    lab_hub_replica_stop(&o->replica);
     while (o->out_head) {
         lab_out *q = o->out_head;
         o->out_head = q->next;

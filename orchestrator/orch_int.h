@@ -12,6 +12,7 @@
 
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
+#include "orchestrator/hub_replica.h"
 #include "orchestrator/orch.h"
 #include "planners/planner.h"
 #include "protocols/envelope.h"
@@ -103,6 +104,7 @@ struct lab_orch {
     lab_zloop *zl;
     void *zctx, *dev_sock, *ctl_sock;
     lab_hub *hub;
+    lab_hub_replica *replica;    /* hub.replicate_to: pushing on its own thread */
     int64_t campaign_id;
     lab_planner *planner;
     size_t dims;
