@@ -263,8 +263,10 @@ PGconn *lab_hub_pg_connect(const char *url, lab_err *err)
      * answering is noticed within seconds rather than after TCP's minutes. */
     const char *keys[] = {"connect_timeout", "application_name", "keepalives_idle",
                           "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                          "dbname", NULL};
-    const char *vals[] = {"10", "labloop", "10", "5", "3", "30000", url, NULL};
+                          "gssencmode", "dbname", NULL};
+    /* gssencmode: libpq would first look for Kerberos credentials on every
+     * connect (tens of ms); a URL that wants GSS encryption says so. */
+    const char *vals[] = {"10", "labloop", "10", "5", "3", "30000", "disable", url, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c) {
         lab_err_set(err, LAB_ENOMEM, "PostgreSQL hub: out of memory");

@@ -70,8 +70,8 @@ static int s_copy_table(PGconn *pg, sqlite3 *db, const s_copy *t, const char *la
                         const char *campaign_id, lab_err *err)
 {
     char sql[1024];
-    snprintf(sql, sizeof sql, "SELECT %s FROM labloop.%s WHERE %s ORDER BY id", t->cols, t->table,
-             t->where);
+    /* No ORDER BY: the rows keep their ids, so SQLite needs no order. */
+    snprintf(sql, sizeof sql, "SELECT %s FROM labloop.%s WHERE %s", t->cols, t->table, t->where);
     const char *v[2] = {lab, campaign_id};
     PGresult *r = PQexecParams(pg, sql, 2, NULL, v, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
