@@ -274,7 +274,9 @@ PGconn *lab_hub_pg_connect(const char *url, lab_err *err)
     }
     if (PQstatus(c) != CONNECTION_OK) {
         /* A URL libpq cannot parse will not parse next time either. */
-        int bad = PQconninfoParse(url, NULL) == NULL;
+        PQconninfoOption *parsed = PQconninfoParse(url, NULL);
+        int bad = parsed == NULL;
+        PQconninfoFree(parsed);
         lab_hub_pg_fail(c, NULL, "cannot connect", err);
         if (bad)
             err->code = LAB_EINVAL;
@@ -701,17 +703,26 @@ static int s_upsert_sql(const s_table *t, char *sql, size_t n)
 }
 
 /* Rows of one SQLite statement (already bound) into the COPY started: the
- * tags from the row's campaign, then its columns. *n rows read (pushed or
- * skipped), *last_id and *max_mark of them. */
-static int s_copy_rows(lab_hub_pg_pusher *p, sqlite3_stmt *st, int64_t *n, int64_t *sent,
-                       int64_t *last_id, int64_t *max_mark, lab_err *err)
+ * tags from the row's campaign, then its columns. Rows of campaigns not
+ * pushed are skipped (*skipped counts them); with only_closed, every row but
+ * those of closed campaigns is. max_id > 0: stop after that id. *n rows
+ * read, *sent sent, *last_id and *max_mark of those read. */
+typedef struct s_tally {
+    int64_t n, sent, skipped, last_id, max_mark;
+} s_tally;
+
+static int s_copy_rows(lab_hub_pg_pusher *p, sqlite3_stmt *st, int only_closed, int64_t max_id,
+                       s_tally *k, lab_err *err)
 {
     int rc, ncols = sqlite3_column_count(st), reloaded = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        (*n)++;
-        *last_id = sqlite3_column_int64(st, 0);
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_int64(st, 2) > *max_mark)
-            *max_mark = sqlite3_column_int64(st, 2);
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (max_id > 0 && id > max_id)
+            break;
+        k->n++;
+        k->last_id = id;
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_int64(st, 2) > k->max_mark)
+            k->max_mark = sqlite3_column_int64(st, 2);
         const char *access = "closed";
         int export_control = 0;
         if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
@@ -725,10 +736,16 @@ static int s_copy_rows(lab_hub_pg_pusher *p, sqlite3_stmt *st, int64_t *n, int64
                 reloaded = 1;
                 c = s_find_camp(p, cid);
             }
-            if (!c || !c->pushed)
+            if (!c || !c->pushed) {
+                k->skipped++;
+                continue;
+            }
+            if (only_closed && strcmp(c->access, "closed") != 0)
                 continue;
             access = c->access;
             export_control = c->export_control;
+        } else if (only_closed) {
+            continue;
         }
         s_put_text(p, p->lab, strlen(p->lab));
         s_put(p, "\t", 1);
@@ -741,16 +758,65 @@ static int s_copy_rows(lab_hub_pg_pusher *p, sqlite3_stmt *st, int64_t *n, int64
             s_put_value(p, st, i);
         }
         s_put(p, "\n", 1);
-        (*sent)++;
+        k->sent++;
         if (p->len >= S_COPY_FLUSH) {
             int ret = s_copy_flush(p, err);
             if (ret < 0)
                 return ret;
         }
     }
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return s_src_err(p, rc, "reading the lab's hub", err);
     return p->nomem ? lab_err_set(err, LAB_ENOMEM, "push: out of memory") : 0;
+}
+
+/* Within the open transaction: the rows of table ti that st (bound) reads
+ * go to PostgreSQL, appended (append-only tables) or upserted. */
+static int s_copy_table(lab_hub_pg_pusher *p, size_t ti, sqlite3_stmt *st, int only_closed,
+                        int64_t max_id, s_tally *k, lab_err *err)
+{
+    const s_table *t = &s_tables[ti];
+    char target[64], what[64];
+    int ret;
+    p->len = 0;
+    p->nomem = 0;
+    snprintf(target, sizeof target, t->kind == S_APPEND_ONLY ? "labloop.%s" : "stage_%s", t->name);
+    snprintf(what, sizeof what, "copying %s", t->name);
+    if (t->kind == S_CHANGING && (ret = s_stage(p, err)) < 0)
+        return ret;
+    if ((ret = s_copy_start(p, target, t, err)) < 0)
+        return ret;
+    ret = s_copy_rows(p, st, only_closed, max_id, k, err);
+    int end = s_copy_end(p, what, ret < 0 ? NULL : err);
+    if (ret == 0)
+        ret = end;
+    if (ret < 0 || t->kind != S_CHANGING || k->sent == 0)
+        return ret;
+    char sql[2048];
+    if (s_upsert_sql(t, sql, sizeof sql) < 0)
+        return lab_err_set(err, LAB_EINVAL, "push: upsert of %s too long", t->name);
+    return lab_hub_pg_exec(p->pg, sql, what, err);
+}
+
+static int s_prepare_src(lab_hub_pg_pusher *p, const s_table *t, sqlite3_stmt **st, lab_err *err)
+{
+    int rc = sqlite3_prepare_v2(p->src, t->select, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : s_src_err(p, rc, "reading the lab's hub", err);
+}
+
+/* The mark "rows of closed campaigns were skipped" of this lab (a row of
+ * watermarks named S_SKIPPED): set when a push leaves them in the lab, so
+ * that a later push that may send them goes back for them. */
+static const s_table s_skipped_mark = {"(closed rows skipped)", S_CHANGING, NULL, NULL};
+
+static int s_fail_tx(lab_hub_pg_pusher *p, sqlite3_stmt *st, int ret)
+{
+    sqlite3_finalize(st);
+    if (p->pg && PQstatus(p->pg) == CONNECTION_OK)
+        lab_hub_pg_exec(p->pg, "ROLLBACK", "rolling back", NULL);
+    if (ret == LAB_EAGAIN)
+        s_disconnect(p);
+    return ret;
 }
 
 /* One transaction of table t: lock the mark, copy what is new, move the
@@ -759,70 +825,87 @@ static int s_push_chunk(lab_hub_pg_pusher *p, size_t ti, int *more, lab_err *err
 {
     const s_table *t = &s_tables[ti];
     sqlite3_stmt *st = NULL;
-    int64_t mark_id = 0, mark_us = 0, n = 0, sent = 0;
+    int64_t mark_id = 0, mark_us = 0, ignored;
     int ret;
     *more = 0;
-    p->len = 0;
-    p->nomem = 0;
     if ((ret = lab_hub_pg_exec(p->pg, "BEGIN", "starting a transaction", err)) < 0 ||
-        (ret = s_mark_get(p, t, &mark_id, &mark_us, err)) < 0)
-        goto fail;
-    int rc = sqlite3_prepare_v2(p->src, t->select, -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        ret = s_src_err(p, rc, "reading the lab's hub", err);
-        goto fail;
-    }
+        (ret = s_mark_get(p, t, &mark_id, &mark_us, err)) < 0 ||
+        (ret = s_prepare_src(p, t, &st, err)) < 0)
+        return s_fail_tx(p, st, ret);
     if (t->kind == S_APPEND_ONLY) {
         sqlite3_bind_int64(st, 1, mark_id);
         sqlite3_bind_int(st, 2, p->chunk_rows);
     } else {
         sqlite3_bind_int64(st, 1, mark_us > S_CHANGE_MARGIN_US ? mark_us - S_CHANGE_MARGIN_US : 0);
     }
-    char target[64];
-    snprintf(target, sizeof target, t->kind == S_APPEND_ONLY ? "labloop.%s" : "stage_%s", t->name);
-    if (t->kind == S_CHANGING && (ret = s_stage(p, err)) < 0)
-        goto fail;
-    if ((ret = s_copy_start(p, target, t, err)) < 0)
-        goto fail;
-    int64_t last_id = mark_id, max_mark = mark_us;
-    ret = s_copy_rows(p, st, &n, &sent, &last_id, &max_mark, err);
+    s_tally k = {.last_id = mark_id, .max_mark = mark_us};
+    ret = s_copy_table(p, ti, st, 0, 0, &k, err);
     sqlite3_finalize(st);
     st = NULL;
-    char what[64];
-    snprintf(what, sizeof what, "copying %s", t->name);
-    int end = s_copy_end(p, what, ret < 0 ? NULL : err);
-    if (ret == 0)
-        ret = end;
     if (ret < 0)
-        goto fail;
-    if (t->kind == S_CHANGING && sent > 0) {
-        char sql[2048];
-        if (s_upsert_sql(t, sql, sizeof sql) < 0) {
-            ret = lab_err_set(err, LAB_EINVAL, "push: upsert of %s too long", t->name);
-            goto fail;
-        }
-        if ((ret = lab_hub_pg_exec(p->pg, sql, what, err)) < 0)
-            goto fail;
-    }
-    if (n == 0) {
+        return s_fail_tx(p, st, ret);
+    if (k.n == 0) {
         /* Nothing new: leave the mark's row unchanged (no write, no WAL). */
         return lab_hub_pg_exec(p->pg, "ROLLBACK", "ending a transaction", err);
     }
-    if ((ret = s_mark_set(p, t, t->kind == S_APPEND_ONLY ? last_id : 0,
-                          t->kind == S_APPEND_ONLY ? 0 : max_mark, err)) < 0 ||
+    if ((ret = s_mark_set(p, t, t->kind == S_APPEND_ONLY ? k.last_id : 0,
+                          t->kind == S_APPEND_ONLY ? 0 : k.max_mark, err)) < 0 ||
+        (k.skipped && t->kind == S_APPEND_ONLY &&
+         ((ret = s_mark_get(p, &s_skipped_mark, &ignored, &ignored, err)) < 0 ||
+          (ret = s_mark_set(p, &s_skipped_mark, 1, 0, err)) < 0)) ||
         (ret = lab_hub_pg_exec(p->pg, "COMMIT", "committing", err)) < 0)
-        goto fail;
-    p->counts[ti] += sent;
-    *more = t->kind == S_APPEND_ONLY && n >= p->chunk_rows;
-    return (int)(sent > INT32_MAX ? INT32_MAX : sent);
+        return s_fail_tx(p, st, ret);
+    p->counts[ti] += k.sent;
+    *more = t->kind == S_APPEND_ONLY && k.n >= p->chunk_rows;
+    return (int)(k.sent > INT32_MAX ? INT32_MAX : k.sent);
+}
 
-fail:
-    sqlite3_finalize(st);
-    if (p->pg && PQstatus(p->pg) == CONNECTION_OK)
-        lab_hub_pg_exec(p->pg, "ROLLBACK", "rolling back", NULL);
-    if (ret == LAB_EAGAIN)
-        s_disconnect(p);
-    return ret;
+/* Closed campaigns allowed now, but an earlier push left some of their
+ * append-only rows behind its marks: send those (and every changing row of
+ * closed campaigns) in one transaction that also clears the note, so they
+ * too arrive exactly once. */
+static int s_backfill_closed(lab_hub_pg_pusher *p, lab_err *err)
+{
+    int any = 0;
+    for (size_t i = 0; i < p->n_camps; i++)
+        any |= !strcmp(p->camps[i].access, "closed");
+    if (!p->allow_closed || !any)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    int64_t skipped = 0, ignored;
+    int ret;
+    if ((ret = lab_hub_pg_exec(p->pg, "BEGIN", "starting a transaction", err)) < 0 ||
+        (ret = s_mark_get(p, &s_skipped_mark, &skipped, &ignored, err)) < 0)
+        return s_fail_tx(p, st, ret);
+    if (skipped == 0)
+        return lab_hub_pg_exec(p->pg, "ROLLBACK", "ending a transaction", err);
+    for (size_t ti = 0; ti < S_N_TABLES; ti++) {
+        const s_table *t = &s_tables[ti];
+        int64_t mark_id = 0;
+        if (t->kind == S_APPEND_ONLY &&
+            ((ret = s_mark_get(p, t, &mark_id, &ignored, err)) < 0 || mark_id == 0)) {
+            if (ret < 0)
+                return s_fail_tx(p, st, ret);
+            continue;
+        }
+        if ((ret = s_prepare_src(p, t, &st, err)) < 0)
+            return s_fail_tx(p, st, ret);
+        sqlite3_bind_int64(st, 1, 0);
+        if (t->kind == S_APPEND_ONLY)
+            sqlite3_bind_int(st, 2, -1); /* no LIMIT: up to the mark */
+        s_tally k = {0};
+        ret = s_copy_table(p, ti, st, 1, t->kind == S_APPEND_ONLY ? mark_id : 0, &k, err);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (ret < 0)
+            return s_fail_tx(p, st, ret);
+        p->counts[ti] += k.sent;
+    }
+    if ((ret = s_mark_set(p, &s_skipped_mark, 0, 0, err)) < 0 ||
+        (ret = lab_hub_pg_exec(p->pg, "COMMIT", "committing", err)) < 0)
+        return s_fail_tx(p, st, ret);
+    lab_info("sent the rows of closed campaigns that earlier pushes left in the lab");
+    return 0;
 }
 
 int lab_hub_pg_push_pass(lab_hub_pg_pusher *p, int64_t *rows, lab_err *err)
@@ -832,7 +915,7 @@ int lab_hub_pg_push_pass(lab_hub_pg_pusher *p, int64_t *rows, lab_err *err)
     if (rows)
         *rows = 0;
     if ((ret = s_open_source(p, err)) < 0 || (ret = s_connect(p, err)) < 0 ||
-        (ret = s_load_campaigns(p, err)) < 0)
+        (ret = s_load_campaigns(p, err)) < 0 || (ret = s_backfill_closed(p, err)) < 0)
         return ret;
     for (size_t i = 0; i < S_N_TABLES; i++) {
         int more = 1;

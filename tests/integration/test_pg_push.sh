@@ -123,7 +123,11 @@ pass "show, log, export and report read a campaign from the hub as from its file
 "$L" hub push "$T/d.db" --to "$PGURL" --lab lab-d >/dev/null 2>&1 || fail "push of lab-d failed"
 n=$(psql_q "select (select count(*) from labloop.campaigns where lab = 'lab-d') + (select count(*) from labloop.events where lab = 'lab-d')")
 [ "$n" = 0 ] || fail "$n rows of a closed campaign reached the hub without --allow-closed"
-pass "closed campaign not pushed"
+"$L" hub push "$T/d.db" --to "$PGURL" --lab lab-d --allow-closed >/dev/null 2>&1 || fail "push of lab-d with --allow-closed failed"
+same_counts "$T/d.db" lab-d
+[ "$(psql_q "select count(*) from labloop.events where lab = 'lab-d' and access <> 'closed'")" = 0 ] || fail "closed rows lost their class"
+[ "$(psql_as carol "select count(*) from labloop.events where lab = 'lab-d'")" = 0 ] || fail "carol reads closed rows"
+pass "closed campaign not pushed; pushed with --allow-closed, still closed to others"
 
 # ---- the server killed mid-push: the pusher retries and finishes ----
 "$TOOLS/hubgen" "$T/e.db" 60000 --rows --name e --access open >/dev/null
