@@ -38,6 +38,17 @@ sed -i "s|^hub: campaign.db|hub: {file: campaign.db, replicate_to: \"$PGURL\", l
 grep -q "replicate_to" "$T/campaign.yaml" || fail "could not set hub.replicate_to"
 "$L" validate "$T/campaign.yaml" >"$T/validate.log" 2>&1 || fail "the campaign does not validate: $(cat "$T/validate.log")"
 
+# Bad hub mappings are refused with the line and what is wrong.
+for bad in 'hub: {file: c.db, replicate_to: "mysql://x/y"}|must be a postgresql:// URL' \
+           'hub: {file: c.db, lab: a}|hub.lab goes with hub.replicate_to' \
+           'hub: {file: c.db, replicat_to: "postgresql://x/y"}|did you mean' \
+           'hub: [a, b]|must be a file name or a mapping'; do
+  sed "s|^hub: .*|${bad%%|*}|" "$T/campaign.yaml" >"$T/bad.yaml"
+  rc=0; "$L" validate "$T/bad.yaml" >"$T/bad.log" 2>&1 || rc=$?
+  [ $rc != 0 ] && grep -q "bad.yaml:[0-9]*:[0-9]*:.*${bad#*|}" "$T/bad.log" || fail "validate accepted or misreported '${bad%%|*}': $(cat "$T/bad.log")"
+done
+pass "bad hub mappings refused with file:line:column"
+
 "$L" sim "$T/lab.yaml" >"$T/sim.log" 2>&1 & PIDS+=($!)
 "$L" run "$T/campaign.yaml" >"$T/run.log" 2>&1 & RUN=$!; PIDS+=($RUN)
 wait_until 20 test -f "$DB" || fail "the hub never appeared"
