@@ -804,9 +804,9 @@ static int s_prepare_src(lab_hub_pg_pusher *p, const s_table *t, sqlite3_stmt **
     return rc == SQLITE_OK ? 0 : s_src_err(p, rc, "reading the lab's hub", err);
 }
 
-/* The mark "rows of closed campaigns were skipped" of this lab (a row of
- * watermarks named S_SKIPPED): set when a push leaves them in the lab, so
- * that a later push that may send them goes back for them. */
+/* The note "rows of closed campaigns were skipped" of this lab (the
+ * watermarks row of that name, last_id 1): set when a push leaves such rows
+ * behind its marks, so that a later push that may send them goes back. */
 static const s_table s_skipped_mark = {"(closed rows skipped)", S_CHANGING, NULL, NULL};
 
 static int s_fail_tx(lab_hub_pg_pusher *p, sqlite3_stmt *st, int ret)
