@@ -357,8 +357,8 @@ int lab_cmd_export(int argc, char **argv)
             fprintf(stderr,
                     "labloop export: campaign '%s' is closed (access: closed): its data may not "
                     "leave the hub. If you are entitled to it, --force exports anyway and "
-                    "records who did it in the hub's audit table.\n",
-                    r->c.name);
+                    "records who did it in the hub's audit table%s.\n",
+                    r->c.name, lab_hub_pg_is_url(db) ? " (run it on the lab's own hub file)" : "");
             lab_review_destroy(&r);
             lab_hub_query_destroy(&q);
             return 1;
