@@ -11,6 +11,7 @@
  * YAML writer. docs/CONFIG.md mirrors the tables (lab_config_print_keys).
  */
 #include "orchestrator/config.h"
+#include "common/duration.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -201,6 +202,7 @@ typedef struct s_ctx {
     const char *path;
     s_problem *probs;
     size_t n_probs, cap_probs;
+    size_t n_dropped;            /* problems beyond S_PROBLEMS_KEPT */
     int oom;
     lab_campaign_cfg *cfg;
     /* every dimension name written, even of dimensions that failed, so a
@@ -218,8 +220,16 @@ typedef struct s_ctx {
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Problems kept for sorting; more are only counted (a file of a million
+ * unknown keys must not cost a message each). */
+#define S_PROBLEMS_KEPT 1000
+
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
+    if (c->n_probs >= S_PROBLEMS_KEPT) {
+        c->n_dropped++;
+        return;
+    }
     if (c->n_probs == c->cap_probs) {
         size_t cap = c->cap_probs ? c->cap_probs * 2 : 16;
         s_problem *p = realloc(c->probs, cap * sizeof *p);
@@ -654,24 +664,7 @@ static void s_free_strv(char **v, size_t n)
 
 int lab_config_parse_duration(const char *s, double *seconds)
 {
-    if (!s || !(isdigit((unsigned char)*s) || (*s == '.' && isdigit((unsigned char)s[1]))))
-        return LAB_EINVAL;
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno == ERANGE || !isfinite(x) || x < 0)
-        return LAB_EINVAL;
-    static const struct {
-        const char *unit;
-        double scale;
-    } units[] = {{"", 1}, {"s", 1}, {"ms", 0.001}, {"m", 60}, {"min", 60}, {"h", 3600}, {"d", 86400}};
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            *seconds = x * units[i].scale;
-            return 0;
-        }
-    }
-    return LAB_EINVAL;
+    return lab_duration_parse(s, seconds);
 }
 
 /* ---- sections ------------------------------------------------------------- */
@@ -1484,9 +1477,11 @@ static void s_report(s_ctx *c, FILE *errs, lab_err *err)
 {
     if (c->n_probs > 1)
         qsort(c->probs, c->n_probs, sizeof *c->probs, s_cmp_problem);
-    for (size_t i = 0; i < c->n_probs; i++)
+    for (size_t i = 0; i < c->n_probs && i < LAB_YAML_MAX_ERRORS; i++)
         if (errs)
             fprintf(errs, "%s\n", c->probs[i].msg);
+    size_t shown = c->n_probs < LAB_YAML_MAX_ERRORS ? c->n_probs : LAB_YAML_MAX_ERRORS;
+    lab_yerr_more(errs, c->path, shown, c->n_probs + c->n_dropped);
     if (c->oom) {
         if (errs)
             fprintf(errs, "%s: out of memory\n", c->path);
