@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/text.h"
 #include "common/banned.h"
 
 struct lab_ydoc {
@@ -277,6 +278,7 @@ int lab_yerr(lab_ydoc *d, const yaml_node_t *n, FILE *out, lab_err *err, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    lab_text_clean(msg, sizeof msg, msg);   /* it may quote the file's bytes */
     lab_err tmp;
     lab_err_set(&tmp, LAB_ECONFIG, "%s:%d:%d: %s", d->path, lab_yline(n), lab_ycol(n), msg);
     if (out) {

@@ -92,7 +92,7 @@ static const s_key s_campaign_keys[] = {
 
 static const s_key s_budget_keys[] = {
     {"experiments", S_INT, 1, 1, 10000000, NULL, NULL, "maximum number of experiments"},
-    {"hours", S_HOURS, 0, 0, N, NULL, "none",
+    {"hours", S_HOURS, 0, 0, 8760, NULL, "none",
      "maximum wall-clock time: a number of hours (48) or a duration (90m)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
@@ -143,10 +143,10 @@ static const s_key s_step_keys[] = {
     {"after", S_STRLIST, 0, N, N, NULL, "none", "steps that must finish first (no cycles)"},
     {"params", S_MAP, 0, N, N, NULL, "none",
      "parameters: literals, or exactly \"${dim}\" for a space dimension's value"},
-    {"timeout", S_DUR, 0, 0, N, NULL, "none", "longest an attempt may run (duration)"},
+    {"timeout", S_DUR, 0, 0, 604800, NULL, "none", "longest an attempt may run (duration; at most 7d)"},
     {"retries", S_INT, 0, 0, 10, NULL, "0", "extra attempts after a failure"},
-    {"backoff", S_DUR, 0, 0, N, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
-    {"within", S_DUR, 0, 0, N, NULL, "none", "must start within this after its predecessors"},
+    {"backoff", S_DUR, 0, 0, 600, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
+    {"within", S_DUR, 0, 0, 604800, NULL, "none", "must start within this after its predecessors (at most 7d)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -682,6 +682,9 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         if (!s_is_name(lab_yscalar(name), "._-"))
             s_err(c, name, "campaign.name '%s' may hold only letters, digits, '.', '_' and '-' "
                   "(it names the data hub file)", lab_yscalar(name));
+        else if (!strcmp(lab_yscalar(name), ".") || !strcmp(lab_yscalar(name), ".."))
+            s_err(c, name, "campaign.name must not be '.' or '..' (it begins every attempt id, and "
+                  "workers refuse an id with such a segment)");
         else if (!c->stored && strlen(lab_yscalar(name)) > S_CAMPAIGN_NAME_MAX)
             s_err(c, name, "campaign.name is %zu characters long; at most %d (it names the data hub "
                   "file and every attempt)", strlen(lab_yscalar(name)), S_CAMPAIGN_NAME_MAX);
