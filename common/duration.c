@@ -19,6 +19,9 @@ int lab_duration_parse(const char *s, double *seconds)
     double x = strtod(s, &end);
     if (errno == ERANGE || !isfinite(x) || x < 0)
         return LAB_EINVAL;
+    for (const char *p = s; p < end; p++)     /* decimal only: strtod also reads 0x10 */
+        if (!isdigit((unsigned char)*p) && !strchr(".eE+-", *p))
+            return LAB_EINVAL;
     static const struct {
         const char *unit;
         double scale;

@@ -11,6 +11,8 @@
 #include "common/text.h"
 #include "common/banned.h"
 
+#define S_TOO_BIG "%s: the file is larger than %d bytes (1 MiB), the most a config may be"
+
 struct lab_ydoc {
     char *path;
     yaml_document_t doc;
@@ -57,8 +59,7 @@ lab_ydoc *lab_ydoc_parse(const char *path, const char *text, size_t len, lab_err
     if (!path)
         path = "<config>";
     if (len > LAB_YAML_MAX_BYTES) {
-        lab_err_set(err, LAB_ECONFIG, "%s: the file is %zu bytes; a config may be at most %d bytes "
-                    "(1 MiB)", path, len, LAB_YAML_MAX_BYTES);
+        lab_err_set(err, LAB_ECONFIG, S_TOO_BIG, path, LAB_YAML_MAX_BYTES);
         return NULL;
     }
     if (s_check_depth(path, text, len, err) < 0)
@@ -107,15 +108,14 @@ lab_ydoc *lab_ydoc_load(const char *path, char **text_out, size_t *len_out, lab_
             return NULL;
         }
         len += fread(buf + len, 1, cap - len - 1, f);
-        if (len < cap - 1)
-            break;
         if (len > LAB_YAML_MAX_BYTES) {     /* no need to read the rest of a huge file */
             fclose(f);
             free(buf);
-            lab_err_set(err, LAB_ECONFIG, "%s: the file is larger than %d bytes (1 MiB), the most "
-                        "a config may be", path, LAB_YAML_MAX_BYTES);
+            lab_err_set(err, LAB_ECONFIG, S_TOO_BIG, path, LAB_YAML_MAX_BYTES);
             return NULL;
         }
+        if (len < cap - 1)
+            break;
         cap *= 2;
         char *nb = realloc(buf, cap);
         if (!nb)
