@@ -3,7 +3,8 @@
  * times plus a count, durations without NaN, infinity or overflowing casts
  * (the worker config's kill_grace: 1e300 was undefined behaviour), numbers
  * in the campaign, lab and worker configs within their limits, and device
- * text stripped of control characters before a terminal sees it.
+ * text stripped of control characters before a terminal sees it; control
+ * requests read without side effects.
  * Not for: the loaders' ordinary messages (test_config.c, test_simlab.c). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include "common/ytree.h"
 #include "devices/worker_config.h"
 #include "orchestrator/config.h"
+#include "orchestrator/control_req.h"
 #include "sim/lab.h"
 #include "common/banned.h"
 
@@ -322,6 +324,42 @@ static void test_text_clean(void **state)
     free(o.text);
 }
 
+/* ---- the control request parser (found by fuzz_control: an empty cmd) ---- */
+
+static void s_req_refused(const char *body, const char *want)
+{
+    lab_control_req req;
+    char why[160] = "";
+    if (lab_control_req_parse(body, strlen(body), &req, why, sizeof why) == 0)
+        fail_msg("accepted: %s", body);
+    if (!strstr(why, want))
+        fail_msg("%s: '%s', wanted '%s'", body, why, want);
+}
+
+static void test_control_req(void **state)
+{
+    (void)state;
+    lab_control_req req;
+    char why[160];
+    const char ok[] = "{\"cmd\": \"abort\", \"user\": \"op\\u001b[2J\", \"reason\": \"smoke\\n\"}";
+    assert_int_equal(lab_control_req_parse(ok, sizeof ok - 1, &req, why, sizeof why), 0);
+    assert_string_equal(req.cmd, "abort");
+    assert_string_equal(req.user, "op");          /* control characters removed */
+    assert_string_equal(req.reason, "smoke ");
+    assert_string_equal(req.host, "");
+    s_req_refused("{\"cmd\": \"\", \"host\": \"x\"}", "\"cmd\" is empty");
+    s_req_refused("not json", "request is not JSON");
+    s_req_refused("[1]", "not a JSON object");
+    s_req_refused("{\"user\": \"x\"}", "request has no \"cmd\"");
+    s_req_refused("{\"cmd\": 5}", "\"cmd\" must be a string");
+    s_req_refused("{\"cmd\": \"pause\", \"user\": \"a\\u0000b\"}", "not JSON");   /* jansson refuses \\u0000 */
+    s_req_refused("{\"cmd\": \"pause\", \"cmd\": \"resume\"}", "not JSON");
+    char big[300];
+    int n = snprintf(big, sizeof big, "{\"cmd\": \"pause\", \"user\": \"%0200d\"}", 0);
+    assert_true(n > 0);
+    s_req_refused(big, "\"user\" is longer than 127 bytes");
+}
+
 int main(void)
 {
     snprintf(s_dir, sizeof s_dir, "/tmp/labloop-test-bounds.XXXXXX");
@@ -336,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_campaign_bounds),
         cmocka_unit_test(test_yaml_limits),
         cmocka_unit_test(test_text_clean),
+        cmocka_unit_test(test_control_req),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];
