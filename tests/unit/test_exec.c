@@ -347,6 +347,15 @@ static void test_hostile_attempt_ids(void **state)
     assert_false(s_exists(made));
     tr_ack(t, "c/1/touch/1");
 
+    /* a good id that starts with '.' gets a visible directory of its own */
+    tr_request(t, ".c/1/touch/3", "touch", NULL, 0, 10000);
+    r = tr_result(t, ".c/1/touch/3", LABLOOP__STEP_RESULT__STATUS__DONE, 5000);
+    lab_env_free(r);
+    snprintf(made, sizeof made, "%s/art/_c_1_touch_3/made.txt", s_dir);
+    if (!s_exists(made))
+        fail_msg("%s missing (seed %" PRIu64 ")", made, s_seed);
+    tr_ack(t, ".c/1/touch/3");
+
     /* a symbolic link where an attempt's directory goes (left by an earlier
      * command) is refused, not followed: the files it points at stay */
     char victim[512], link[512], vfile[600];
