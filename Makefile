@@ -5,6 +5,7 @@
 #   make bench            benchmarks (print figures, assert nothing about time)
 #   make bench-hub        only the PostgreSQL hub benchmark (1,000,000 records, 6 labs)
 #   make SANITIZE=address,undefined test    the same under ASan + UBSan (in build/san)
+#   make fuzz             libFuzzer harnesses (clang) in build/fuzz, each run FUZZ_SECONDS
 #   make clean
 
 ifdef SANITIZE
@@ -41,7 +42,7 @@ INTEG    := $(sort $(wildcard tests/integration/test_*.sh))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration demo bench bench-hub clean deps
+.PHONY: all test unit integration demo bench bench-hub clean deps fuzz fuzz-build
 all: $(BIN)
 
 $(GEN_C) $(GEN_H): protocols/labloop.proto
@@ -94,6 +95,25 @@ test: $(UNIT_BIN) $(BIN) $(TOOL_BIN) $(GEN_PY)
 	@$(RUN_UNIT)
 	@$(RUN_INTEG)
 	@echo "all tests passed ($(BUILD))"
+
+# Fuzzing: the library built again with clang, instrumented for libFuzzer
+# and ASan + UBSan (build/fuzz), one binary per harness in tests/fuzz/; then
+# each run for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/NAME),
+# FUZZ_JOBS at a time. Prints the executions per target; fails on a crash.
+FUZZ_TARGETS := envelope campaign lab worker_config control
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS    ?= 1
+FUZZ_BUILD   := build/fuzz
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB) | $(GEN_H)
+	$(CC) $(CFLAGS_BASE) $(WARN) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+	    CFLAGS=-Wno-unknown-warning-option SANITIZE=fuzzer-no-link,address,undefined $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 demo:
 	@bash scripts/demo.sh

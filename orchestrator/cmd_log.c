@@ -26,6 +26,7 @@
 #include "orchestrator/review_pg.h"
 #include "orchestrator/hub_pg.h"
 
+#include "common/text.h"
 #include "common/banned.h"
 
 static const char s_usage[] =
@@ -385,8 +386,23 @@ static void s_print_text(s_walk *w, const lab_hub_entry *e, const json_t *d)
     if (localtime_r(&sec, &tm))
         strftime(hms, sizeof hms, "%H:%M:%S", &tm);
     fprintf(w->out, "%s.%03" PRId64 "  ", hms, us / 1000);
+    /* The sentence holds text from devices (errors, values): it is written
+     * to the terminal only without control characters. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = w->out, *m = open_memstream(&text, &len);
+    if (!m) {
+        fputs("(out of memory)\n", out);
+        return;
+    }
+    w->out = m;
     s_sentence(w, e, d);
-    fputc('\n', w->out);
+    fclose(m);
+    w->out = out;
+    lab_text_clean(text, len + 1, text);
+    fputs(text, out);
+    free(text);
+    fputc('\n', out);
 }
 
 static int s_on_event(const lab_hub_query_event *qe, void *arg)

@@ -17,6 +17,7 @@
 #include "orchestrator/review_args.h"
 #include "orchestrator/review_pg.h"
 
+#include "common/text.h"
 #include "common/banned.h"
 
 static const char s_usage[] =
@@ -162,7 +163,19 @@ int lab_cmd_show(int argc, char **argv)
         }
         json_decref(j);
     } else {
-        s_print(r, stdout);
+        /* The report holds text from devices (failure causes, values):
+         * written without control characters. */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        if (m) {
+            s_print(r, m);
+            fclose(m);
+            lab_text_write_clean(stdout, text, len);
+            free(text);
+        } else {
+            fprintf(stderr, "labloop show: out of memory\n");
+        }
     }
     lab_review_destroy(&r);
     if (fflush(stdout) != 0) {

@@ -11,6 +11,7 @@
  * YAML writer. docs/CONFIG.md mirrors the tables (lab_config_print_keys).
  */
 #include "orchestrator/config.h"
+#include "common/duration.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -105,7 +106,7 @@ static const s_key s_campaign_keys[] = {
 
 static const s_key s_budget_keys[] = {
     {"experiments", S_INT, 1, 1, 10000000, NULL, NULL, "maximum number of experiments"},
-    {"hours", S_HOURS, 0, 0, N, NULL, "none",
+    {"hours", S_HOURS, 0, 0, 8760, NULL, "none",
      "maximum wall-clock time: a number of hours (48) or a duration (90m)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
@@ -156,10 +157,10 @@ static const s_key s_step_keys[] = {
     {"after", S_STRLIST, 0, N, N, NULL, "none", "steps that must finish first (no cycles)"},
     {"params", S_MAP, 0, N, N, NULL, "none",
      "parameters: literals, or exactly \"${dim}\" for a space dimension's value"},
-    {"timeout", S_DUR, 0, 0, N, NULL, "none", "longest an attempt may run (duration)"},
+    {"timeout", S_DUR, 0, 0, 604800, NULL, "none", "longest an attempt may run (duration; at most 7d)"},
     {"retries", S_INT, 0, 0, 10, NULL, "0", "extra attempts after a failure"},
-    {"backoff", S_DUR, 0, 0, N, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
-    {"within", S_DUR, 0, 0, N, NULL, "none", "must start within this after its predecessors"},
+    {"backoff", S_DUR, 0, 0, 600, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
+    {"within", S_DUR, 0, 0, 604800, NULL, "none", "must start within this after its predecessors (at most 7d)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -216,6 +217,7 @@ typedef struct s_ctx {
     const char *path;
     s_problem *probs;
     size_t n_probs, cap_probs;
+    size_t n_dropped;            /* problems beyond S_PROBLEMS_KEPT */
     int oom;
     lab_campaign_cfg *cfg;
     /* every dimension name written, even of dimensions that failed, so a
@@ -233,8 +235,16 @@ typedef struct s_ctx {
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Problems kept for sorting; more are only counted (a file of a million
+ * unknown keys must not cost a message each). */
+#define S_PROBLEMS_KEPT 1000
+
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
+    if (c->n_probs >= S_PROBLEMS_KEPT) {
+        c->n_dropped++;
+        return;
+    }
     if (c->n_probs == c->cap_probs) {
         size_t cap = c->cap_probs ? c->cap_probs * 2 : 16;
         s_problem *p = realloc(c->probs, cap * sizeof *p);
@@ -678,24 +688,7 @@ static void s_free_strv(char **v, size_t n)
 
 int lab_config_parse_duration(const char *s, double *seconds)
 {
-    if (!s || !(isdigit((unsigned char)*s) || (*s == '.' && isdigit((unsigned char)s[1]))))
-        return LAB_EINVAL;
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno == ERANGE || !isfinite(x) || x < 0)
-        return LAB_EINVAL;
-    static const struct {
-        const char *unit;
-        double scale;
-    } units[] = {{"", 1}, {"s", 1}, {"ms", 0.001}, {"m", 60}, {"min", 60}, {"h", 3600}, {"d", 86400}};
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            *seconds = x * units[i].scale;
-            return 0;
-        }
-    }
-    return LAB_EINVAL;
+    return lab_duration_parse(s, seconds);
 }
 
 /* ---- sections ------------------------------------------------------------- */
@@ -713,6 +706,9 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         if (!s_is_name(lab_yscalar(name), "._-"))
             s_err(c, name, "campaign.name '%s' may hold only letters, digits, '.', '_' and '-' "
                   "(it names the data hub file)", lab_yscalar(name));
+        else if (!strcmp(lab_yscalar(name), ".") || !strcmp(lab_yscalar(name), ".."))
+            s_err(c, name, "campaign.name must not be '.' or '..' (it begins every attempt id, and "
+                  "workers refuse an id with such a segment)");
         else if (!c->stored && strlen(lab_yscalar(name)) > S_CAMPAIGN_NAME_MAX)
             s_err(c, name, "campaign.name is %zu characters long; at most %d (it names the data hub "
                   "file and every attempt)", strlen(lab_yscalar(name)), S_CAMPAIGN_NAME_MAX);
@@ -1541,9 +1537,11 @@ static void s_report(s_ctx *c, FILE *errs, lab_err *err)
 {
     if (c->n_probs > 1)
         qsort(c->probs, c->n_probs, sizeof *c->probs, s_cmp_problem);
-    for (size_t i = 0; i < c->n_probs; i++)
+    for (size_t i = 0; i < c->n_probs && i < LAB_YAML_MAX_ERRORS; i++)
         if (errs)
             fprintf(errs, "%s\n", c->probs[i].msg);
+    size_t shown = c->n_probs < LAB_YAML_MAX_ERRORS ? c->n_probs : LAB_YAML_MAX_ERRORS;
+    lab_yerr_more(errs, c->path, shown, c->n_probs + c->n_dropped);
     if (c->oom) {
         if (errs)
             fprintf(errs, "%s: out of memory\n", c->path);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "orchestrator/badmsg.h"
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
 #include "orchestrator/hub_replica.h"
@@ -150,6 +151,7 @@ struct lab_orch {
     size_t n_lat_all_ready;         /* steps done by then */
     long commits;                   /* group commits in this run */
     size_t n_lat, cap_lat;
+    lab_badmsg badmsg;              /* message.bad rows per peer, rate-limited */
 };
 
 /* orch.c */
