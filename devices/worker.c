@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "common/clock.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "devices/outbox.h"
@@ -295,6 +296,12 @@ static int s_connect(lab_worker *w)
     zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(w->sock, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
     zmq_setsockopt(w->sock, ZMQ_ROUTING_ID, w->o->name, strlen(w->o->name));
+    if (w->o->server_key && lab_keys_apply_client(w->sock, w->o->server_key, w->o->public_key,
+                                                  w->o->secret_key, w->err) < 0) {
+        zmq_close(w->sock);
+        w->sock = NULL;
+        return w->err->code;
+    }
     if (zmq_connect(w->sock, w->o->endpoint) != 0) {
         int rc = lab_err_from_zmq(w->err, "connect");
         lab_err_prefix(w->err, "device '%s': cannot connect to %s: ", w->o->name, w->o->endpoint);
