@@ -62,6 +62,9 @@ int lab_keys_generate(const char *dir, const char *name, int force, char pub[LAB
     char sec[LAB_KEY_Z85], kpath[1024], ppath[1024], stamp[64] = "";
     if (zmq_curve_keypair(pub, sec) != 0)
         return lab_err_from_zmq(err, "making a CURVE key pair (is libzmq built with CURVE?)");
+    /* A folder made here is private: it is about to hold a secret key. */
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return lab_err_from_errno(err, errno, dir);
     snprintf(kpath, sizeof kpath, "%s/%s.key", dir, name);
     snprintf(ppath, sizeof ppath, "%s/%s.pub", dir, name);
     if (!force) {

@@ -20,7 +20,7 @@
 
 /* Write DIR/NAME.key (0600) and DIR/NAME.pub (0644) with a new key pair.
  * Refuses (LAB_ESTATE) when either file exists, unless force. pub receives
- * the public key. NAME: letters, digits, '.', '_', '-'. Returns 0 or < 0
+ * the public key; DIR is made (0700) when missing. NAME: letters, digits, '.', '_', '-'. Returns 0 or < 0
  * with err naming the file. */
 int lab_keys_generate(const char *dir, const char *name, int force, char pub[LAB_KEY_Z85], lab_err *err);
 
