@@ -695,7 +695,11 @@ static void s_on_tick(uv_timer_t *t)
         if (now - w->hello_us > (int64_t)w->backoff_ms * 1000) {
             w->backoff_ms = w->backoff_ms * 2 > w->o->reconnect_max_ms ? w->o->reconnect_max_ms
                                                                          : w->backoff_ms * 2;
-            s_reconnect(w, "no answer to hello");
+            /* With CURVE, silence is also what an orchestrator holding
+             * another key than the pinned one looks like. */
+            s_reconnect(w, w->o->server_key ? "no answer to hello (with CURVE: is the orchestrator there the one "
+                                              "whose public key this worker pins, and does it list this device's key?)"
+                                            : "no answer to hello");
         }
         return;
     }

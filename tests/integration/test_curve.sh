@@ -51,7 +51,7 @@ write_lab "$T" "$PORT" 600
 sed -i "s|seed: 3}|seed: 3, keys: \"$K\"}|" "$T/lab.yaml"
 "$LABLOOP" sim "$T/lab.yaml" >"$T/sim.log" 2>&1 & PIDS+=($!)
 wait_until 10 test -f "$K/pl-1.pub" -a -f "$K/lab.key" || fail "sim did not make its keys"
-write_campaign "$T" "$PORT" 6 2
+write_campaign "$T" "$PORT" 1000 2     # more than it can do before the abort
 python3 - "$T/campaign.yaml" "$K" <<'PY'
 import sys
 p, k = sys.argv[1], sys.argv[2]
@@ -129,13 +129,22 @@ grep -q "refused command: estop: key 'bob' has the viewer role" "$T/run.log" || 
 "$LABLOOP" status "$C" --key "$K/spy-open.key" 2>"$T/open.err" && fail "a world-readable secret key was used"
 grep -q "chmod 600 $K/spy-open.key" "$T/open.err" || fail "unclear readable-key refusal: $(cat "$T/open.err")"
 "$LABLOOP" resume "$C" --key "$K/alice.key" | grep -q "now running" || fail "operator resume failed"
+# The dashboard is a control client too: with the operator's key its pause goes through.
+HP=$(free_port)
+"$LABLOOP" serve "$DB" --http "127.0.0.1:$HP" --token dash-token-1 --control "tcp://127.0.0.1:$((PORT + 1))" \
+  --key "$K/alice.key" --server-key "$K/lab.pub" >"$T/serve.log" 2>&1 & SV=$!; PIDS+=($SV)
+wait_until 10 curl -sf "http://127.0.0.1:$HP/api/summary" || fail "serve did not answer"
+curl -sf -X POST -H 'Authorization: Bearer dash-token-1' "http://127.0.0.1:$HP/api/control/pause" | grep -q '"status":"paused"' \
+  || fail "dashboard pause with the operator key failed"
+kill "$SV"; wait "$SV" 2>/dev/null || true
+"$LABLOOP" resume "$C" --key "$K/alice.key" | grep -q "now running" || fail "operator resume failed"
 pass "control: no key, an unknown key and a viewer key cannot abort or e-stop (refused, logged, counted); the operator can"
 
 "$LABLOOP" abort "$C" --key "$K/alice.key" --reason "test over" | grep -q aborted || fail "operator abort failed"
 wait "$RUN" || fail "labloop run exited $? after abort"
 actors=$(q "select group_concat(actor || ':' || action || ':' || substr(outcome,1,2), ' ') from (select * from audit order by id)")
 echo "audit: $actors"
-for a in "alice:pause:ok" "bob:estop:es" "bob:abort:ab" "alice:resume:ok" "alice:abort:ok"; do
+for a in "alice:pause:ok" "bob:estop:es" "bob:abort:ab" "alice:resume:ok" "alice:pause:ok" "alice:abort:ok"; do
   echo " $actors " | grep -q " $a" || fail "audit lacks $a"
 done
 [ "$(q "select count(*) from audit where actor not in ('alice','bob')")" = 0 ] || fail "audit names someone other than the keys"
