@@ -769,6 +769,16 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         o->devices[i].capacity = cfg->devices[i].capacity;
     }
 
+    /* Keys first: a campaign whose secret key cannot be used leaves no hub behind. */
+    o->zctx = zmq_ctx_new();
+    if (!o->zctx) {
+        lab_err_from_zmq(err, "creating the messaging context");
+        goto fail;
+    }
+    o->auth = lab_auth_new(o->zctx, cfg, s_on_refused, o, err);
+    if (!o->auth)
+        goto fail;
+
     lab_planner_opts po = {.kind = cfg->planner_kind, .seed = cfg->seed,
                            .n_objectives = cfg->n_objectives,
                            .initial_kind = cfg->initial_kind,
@@ -855,14 +865,6 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
             goto fail;
         }
 
-    o->zctx = zmq_ctx_new();
-    if (!o->zctx) {
-        lab_err_from_zmq(err, "creating the messaging context");
-        goto fail;
-    }
-    o->auth = lab_auth_new(o->zctx, cfg, s_on_refused, o, err);
-    if (!o->auth)
-        goto fail;
     o->dev_sock = s_bind(o, cfg->endpoint_devices, "devices", LAB_AUTH_DEVICES, err);
     if (!o->dev_sock)
         goto fail;
