@@ -263,17 +263,6 @@ int lab_auth_watch(lab_auth *a, lab_zloop *zl, lab_err *err)
     return 0;
 }
 
-void lab_auth_unwatch(lab_auth *a, lab_zloop *zl)
-{
-    if (!a || !zl)
-        return;
-    if (a->zap)
-        lab_zloop_remove(zl, a->zap);
-    for (int i = 0; i < 2; i++)
-        if (a->monitor[i])
-            lab_zloop_remove(zl, a->monitor[i]);
-}
-
 const lab_cfg_client *lab_auth_client(const lab_auth *a, const char *user_id)
 {
     if (!a || !a->secure || !user_id || !*user_id)

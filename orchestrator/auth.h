@@ -52,8 +52,6 @@ lab_auth *lab_auth_new(void *zctx, const lab_campaign_cfg *cfg, lab_auth_report_
 int lab_auth_server(lab_auth *a, void *sock, lab_auth_endpoint ep, lab_err *err);
 /* Serve ZAP requests and handshake events on zl's loop. Returns 0 or < 0. */
 int lab_auth_watch(lab_auth *a, lab_zloop *zl, lab_err *err);
-/* Stop watching (before zl is destroyed); safe when never watched. */
-void lab_auth_unwatch(lab_auth *a, lab_zloop *zl);
 
 /* 1 with CURVE, 0 in plain mode. */
 int lab_auth_secure(const lab_auth *a);
