@@ -42,6 +42,8 @@ struct lab_auth {
 
 static const char *const s_kind_names[] = {"connection", "message", "command"};
 
+const char *lab_auth_kind_name(lab_refused_kind kind) { return s_kind_names[kind]; }
+
 void lab_auth_refused(lab_auth *a, lab_refused_kind kind, const char *fmt, ...)
 {
     a->refused[kind]++;

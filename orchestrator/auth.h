@@ -37,6 +37,9 @@ typedef enum {
     LAB_REFUSED_KINDS_
 } lab_refused_kind;
 
+/* "connection", "message" or "command". */
+const char *lab_auth_kind_name(lab_refused_kind kind);
+
 /* Called for a refusal the rate limiter lets through (at most a few per
  * kind every 10 s; a later line says how many were not shown). */
 typedef void (*lab_auth_report_fn)(void *arg, lab_refused_kind kind, const char *what);

@@ -584,9 +584,9 @@ static int s_key_mismatch(lab_orch *o, const char *id, const char *peer)
 static void s_on_refused(void *arg, lab_refused_kind kind, const char *what)
 {
     lab_orch *o = arg;
-    static const char *const kinds[] = {"connection", "message", "command"};
-    lab_warn("refused %s: %s", kinds[kind], what);
-    lab_orch_event(o, "security.refused", kinds[kind], json_pack("{s:s, s:s}", "kind", kinds[kind], "detail", what));
+    const char *k = lab_auth_kind_name(kind);
+    lab_warn("refused %s: %s", k, what);
+    lab_orch_event(o, "security.refused", k, json_pack("{s:s, s:s}", "kind", k, "detail", what));
 }
 
 static int s_on_readable(void *sock, void *arg)
