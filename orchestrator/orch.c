@@ -856,7 +856,9 @@ static void s_print_summary(lab_orch *o, const char *status, double elapsed)
             elapsed, o->end_reason[0] ? " — " : "", o->end_reason);
     if (o->best) {
         lab_exp *b = o->exps[o->best - 1];
-        fprintf(f, "best %s = %.4g at experiment %ld:", o->cfg->objectives[0].name, b->y[0], b->seq);
+        const char *unit = o->cfg->objectives[0].unit;
+        fprintf(f, "best %s = %.4g%s%s at experiment %ld:", o->cfg->objectives[0].name, b->y[0], unit ? " " : "",
+                unit ? unit : "", b->seq);
         for (size_t i = 0; i < o->dims; i++) {
             const lab_dim *d = lab_space_dim(o->cfg->space, i);
             char buf[64];

@@ -85,3 +85,10 @@ set -e
 grep "experiment 1 proposed" "$T/log.txt" | grep -qE "temperature=[0-9.e+-]+ degC .*time=[0-9.e+-]+ s( |$)" \
   || fail "proposed line without units: $(grep 'experiment 1 proposed' "$T/log.txt")"
 pass "log: unknown device or experiment exits 1 and says which; lines carry dates and units"
+
+# ---- the simulated lab's truth, named as the campaign's objective, with units
+"$L" sim "$T/lab.yaml" --truth --campaign "$T/campaign.yaml" >"$T/truth.txt" || fail "sim --truth failed"
+grep -qE "^true optimum of nanocrystal_pl: plqy = [0-9.]+ \(model output quantum_yield\) at .*temperature=[0-9.]+ degC time=[0-9.]+ s " "$T/truth.txt" \
+  || fail "sim --truth does not name the objective with units: $(cat "$T/truth.txt")"
+grep -qE "^best plqy = [0-9.]+ at experiment" "$T/run.log" || fail "run's summary does not name the objective"
+pass "demo summary: the objective's name (not the model output) and units"
