@@ -1574,23 +1574,17 @@ static void s_check_returns(s_ctx *c, yaml_node_t *devices, const lab_cfg_step *
     }
 }
 
-/* `acquisition` belongs to model-based planners and must be one they know
- * (the planner library's own list). */
+/* `acquisition` must be one the planner library knows (its own parser). A
+ * model-free kind (sobol, random) ignores it. */
 static void s_check_acquisition(s_ctx *c, yaml_node_t *planner)
 {
     yaml_node_t *acq = planner && lab_yis_map(planner) ? lab_ymap_get(c->d, planner, "acquisition") : NULL;
     const char *a = acq ? lab_yscalar(acq) : NULL;
-    if (!a)
-        return;
-    const char *kind = c->cfg->planner_kind ? c->cfg->planner_kind : "sobol";
     static const char *const known[] = {"ei", "log_ei", "ucb"};
-    if (lab_acq_parse(a) < 0) {
+    if (a && lab_acq_parse(a) < 0) {
         char hint[128];
         s_err(c, acq, "planner.acquisition '%s' is not available; available: ei, log_ei, ucb%s", a,
               s_hint(hint, sizeof hint, a, known, 3));
-    } else if (!strcmp(kind, "sobol") || !strcmp(kind, "random")) {
-        s_err(c, acq, "planner.acquisition is for model-based planners (kind: gp); planner.kind %s "
-                      "chooses points without a model (remove acquisition, or use kind: gp)", kind);
     }
 }
 
