@@ -20,7 +20,7 @@
 #include <jansson.h>
 
 #include "common/clock.h"
-#include "orchestrator/config.h"
+#include "orchestrator/review.h"
 #include "orchestrator/hub.h" /* lab_hub_entry: one line of the timeline */
 #include "orchestrator/hub_query.h"
 #include "orchestrator/review_args.h"
@@ -140,35 +140,6 @@ static void s_colon_pairs(FILE *out, const json_t *o, const json_t *units)
     }
 }
 
-/* Units by name from the campaign's stored config: parameters, objectives
- * and the step values objectives are taken from. NULL when it has none or
- * no longer parses (the timeline then shows bare numbers). */
-static json_t *s_units(const lab_hub_query_campaign *c)
-{
-    if (!c->config_text)
-        return NULL;
-    lab_err e;
-    lab_campaign_cfg *cfg = lab_config_load_stored(c->config_path ? c->config_path : "<config>",
-                                                   c->config_text, strlen(c->config_text), NULL, &e);
-    if (!cfg)
-        return NULL;
-    json_t *u = json_object();
-    for (size_t i = 0; u && i < lab_space_dims(cfg->space); i++) {
-        const lab_dim *d = lab_space_dim(cfg->space, i);
-        if (d->unit && *d->unit)
-            json_object_set_new(u, d->name, json_string(d->unit));
-    }
-    for (size_t i = 0; u && i < cfg->n_objectives; i++) {
-        const lab_cfg_objective *ob = &cfg->objectives[i];
-        if (ob->unit && *ob->unit) {
-            json_object_set_new(u, ob->name, json_string(ob->unit));
-            if (ob->from_value && !json_object_get(u, ob->from_value))
-                json_object_set_new(u, ob->from_value, json_string(ob->unit));
-        }
-    }
-    lab_config_destroy(&cfg);
-    return u;
-}
 
 static void s_colon_str(FILE *out, const char *s)
 {
@@ -561,7 +532,7 @@ int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *e
         .id_order = follow,
     };
     if (ret == 0)
-        w.units = s_units(&c);
+        w.units = lab_review_units(&c);
     if (ret == 0 && !follow)
         ret = s_check_filters(q, &c, f, err);
     if (ret == LAB_ENOTFOUND && follow) {

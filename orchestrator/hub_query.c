@@ -493,6 +493,39 @@ int lab_hub_query_failures(lab_hub_query *q, int64_t campaign, lab_hub_query_fai
     return s_walk(q, st, s_failure_row, &cb, err, "reading failures");
 }
 
+static int s_artifact_row(sqlite3_stmt *st, void *arg)
+{
+    s_cb *cb = arg;
+    lab_hub_query_artifact a = {
+        .sha256 = s_text(st, 0),
+        .size = sqlite3_column_int64(st, 1),
+        .media_type = s_text(st, 2),
+        .name = s_text(st, 3),
+        .attempt_id = s_text(st, 4),
+        .content = sqlite3_column_blob(st, 5),
+        .content_len = (size_t)sqlite3_column_bytes(st, 5),
+        .path = s_text(st, 6),
+        .experiment = sqlite3_column_int64(st, 7),
+    };
+    return ((lab_hub_query_artifact_fn)cb->fn)(&a, cb->arg);
+}
+
+int lab_hub_query_artifacts(lab_hub_query *q, int64_t campaign, lab_hub_query_artifact_fn fn,
+                            void *arg, lab_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = s_prepare(q,
+                        "SELECT a.sha256, a.size, a.media_type, a.name, a.attempt_id, a.content, a.path,"
+                        " s.experiment FROM artifacts a JOIN steps s ON s.attempt_id = a.attempt_id"
+                        " WHERE s.campaign = ?1 ORDER BY a.id",
+                        &st, err, "reading artifacts");
+    if (ret < 0)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    s_cb cb = {(void *)fn, arg};
+    return s_walk(q, st, s_artifact_row, &cb, err, "reading artifacts");
+}
+
 /* ---- events ---- */
 
 static int s_event_row(sqlite3_stmt *st, void *arg)

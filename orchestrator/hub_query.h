@@ -122,6 +122,18 @@ typedef int (*lab_hub_query_failure_fn)(const lab_hub_query_failure *f, void *ar
 int lab_hub_query_failures(lab_hub_query *q, int64_t campaign, lab_hub_query_failure_fn fn,
                            void *arg, lab_err *err);
 
+/* Artifacts of a campaign's step attempts, in row order. content is NULL
+ * when only the hash and size were recorded. */
+typedef struct lab_hub_query_artifact {
+    const char *sha256, *media_type, *name, *attempt_id, *path;
+    int64_t size, experiment;
+    const void *content;
+    size_t content_len;
+} lab_hub_query_artifact;
+typedef int (*lab_hub_query_artifact_fn)(const lab_hub_query_artifact *a, void *arg);
+int lab_hub_query_artifacts(lab_hub_query *q, int64_t campaign, lab_hub_query_artifact_fn fn,
+                            void *arg, lab_err *err);
+
 /* ---- events ---- */
 
 typedef struct lab_hub_query_event_filter {

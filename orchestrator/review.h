@@ -97,6 +97,11 @@ void lab_review_destroy(lab_review **r);
 /* The licence or sharing statement for an access class (open, shared,
  * closed). Never NULL. */
 const char *lab_review_licence(const char *access);
+/* Units by name from the campaign's stored config: parameters, objectives
+ * and the step values objectives are taken from ({"temperature": "degC",
+ * "fwhm": "nm", "fwhm_nm": "nm"}). NULL when none or the config no longer
+ * parses. Caller decrefs. */
+json_t *lab_review_units(const lab_hub_query_campaign *c);
 /* "2025-05-01T12:00:00Z" (UTC, seconds) into buf; returns buf. */
 const char *lab_review_iso_time(int64_t t_us, char *buf, size_t n);
 
