@@ -13,7 +13,7 @@ PACKAGES=(
   liblapacke-dev libopenblas-dev libnlopt-dev
   libmicrohttpd-dev chromium
   python3 curl bc procps   # used by the integration tests
-  python3-pandas python3-rdflib   # the Python reader (python/) and the export checks
+  python3-pandas python3-rdflib python3-yaml   # the Python reader (python/) and the export checks
 )
 
 # The dashboard's browser test (tests/integration/test_dashboard.sh) drives
