@@ -107,7 +107,12 @@ static int s_from_config(lab_review *r)
         p->name = s_dup(d->name);
         p->unit = s_dup(d->unit);
         p->categorical = d->type == LAB_DIM_CATEGORICAL;
+        p->integer = d->type == LAB_DIM_INTEGER;
         p->log_scale = d->log_scale;
+        if (!p->categorical) {
+            p->low = d->low;
+            p->high = d->high;
+        }
         if (p->categorical && d->n_choices) {
             p->choices = calloc(d->n_choices, sizeof *p->choices);
             if (!p->choices) {

@@ -26,7 +26,9 @@ typedef struct lab_review_param {
     char *name;
     char *unit;                  /* may be NULL */
     int categorical;
+    int integer;                 /* integer dimension: integer axis ticks */
     int log_scale;
+    double low, high;            /* real and integer: the config's bounds (0, 0 when unknown) */
     char **choices;              /* categorical: in config order */
     size_t n_choices;
 } lab_review_param;
