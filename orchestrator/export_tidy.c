@@ -107,8 +107,19 @@ int lab_export_tidy_experiments(const lab_review *r, FILE *f)
         fputc(',', f);
         s_head(f, r->objectives[k].name, r->objectives[k].unit);
     }
-    fputs(",failure_cause,planner,planner_reason,acquisition_value,predicted_mean,predicted_sd,"
-          "export_control\r\n", f);
+    fputs(",failure_cause,planner,planner_reason,acquisition_value,predicted_mean,predicted_sd", f);
+    /* Each objective's prediction in its units, where the planner stored
+     * one ("predicted": {name: {mean, sd}}). */
+    for (size_t k = 0; k < r->n_objectives; k++) {
+        char name[300];
+        snprintf(name, sizeof name, "predicted %s", r->objectives[k].name);
+        fputc(',', f);
+        s_head(f, name, r->objectives[k].unit);
+        snprintf(name, sizeof name, "predicted %s sd", r->objectives[k].name);
+        fputc(',', f);
+        s_head(f, name, r->objectives[k].unit);
+    }
+    fputs(",export_control\r\n", f);
     char t[40];
     for (size_t e = 0; e < r->n_exps; e++) {
         const lab_review_exp *x = &r->exps[e];
@@ -142,6 +153,15 @@ int lab_export_tidy_experiments(const lab_review *r, FILE *f)
             const json_t *v = json_object_get(p, num[i]);
             if (json_is_number(v))
                 s_real(f, json_number_value(v));
+        }
+        for (size_t k = 0; k < r->n_objectives; k++) {
+            const json_t *pk = json_object_get(json_object_get(p, "predicted"), r->objectives[k].name);
+            fputc(',', f);
+            if (json_is_number(json_object_get(pk, "mean")))
+                s_real(f, json_number_value(json_object_get(pk, "mean")));
+            fputc(',', f);
+            if (json_is_number(json_object_get(pk, "sd")))
+                s_real(f, json_number_value(json_object_get(pk, "sd")));
         }
         fprintf(f, ",%d\r\n", r->c.export_control);
     }

@@ -26,8 +26,9 @@ const char *lab_export_iso_ms(int64_t t_us, char *buf, size_t n);
 /* Experiments of r as a tidy CSV: campaign, campaign_status, experiment,
  * status, origin, proposed_at, finished_at, one column per parameter and
  * objective ("name [unit]"), failure_cause, planner, planner_reason,
- * acquisition_value, predicted_mean, predicted_sd, export_control. 0 or
- * LAB_EIO. */
+ * acquisition_value, predicted_mean, predicted_sd, per objective
+ * "predicted NAME [unit]" and "predicted NAME sd [unit]" (empty unless the
+ * planner stored them), export_control. 0 or LAB_EIO. */
 int lab_export_tidy_experiments(const lab_review *r, FILE *f);
 
 /* Step attempts as a tidy CSV: campaign, experiment, step, attempt,

@@ -726,8 +726,18 @@ static void s_experiments(const lab_review *r, FILE *out)
             fputs("</td>", out);
         }
         s_prov_num_cell(out, e, k_acq);
-        s_prov_num_cell(out, e, k_mean);
-        s_prov_num_cell(out, e, k_sd);
+        /* Newer hubs store each objective's prediction in its units under
+         * "predicted"; the first objective's goes in these columns. */
+        const json_t *pred = r->n_objectives ? json_object_get(json_object_get(e->provenance, "predicted"),
+                                                               r->objectives[0].name)
+                                             : NULL;
+        if (json_is_object(pred)) {
+            s_num_cell(out, json_number_value(json_object_get(pred, "mean")));
+            s_num_cell(out, json_number_value(json_object_get(pred, "sd")));
+        } else {
+            s_prov_num_cell(out, e, k_mean);
+            s_prov_num_cell(out, e, k_sd);
+        }
         fputs("<td class=\"err\"", out);
         if (e->error) {
             fputs(" title=\"", out);

@@ -263,6 +263,12 @@ const char *lab_review_reason(const lab_review *r, const lab_review_exp *e, char
         }
     const char *reason = json_string_value(json_object_get(p, "reason"));
     const char *origin = e->origin ? e->origin : "";
+    /* Hubs whose planner keeps its raw model summary apart ("model") store a
+     * reason written for people: show it as it is. */
+    if (reason && json_object_get(p, "model")) {
+        snprintf(buf, n, "%s%s", !strcmp(origin, "initial") ? "initial design: " : "", reason);
+        return buf;
+    }
     if (!strcmp(origin, "initial")) {
         snprintf(buf, n, "initial design%s%s", reason ? ": " : "", reason ? reason : "");
         return buf;

@@ -145,6 +145,14 @@ class Hub:
                        ("predicted_sd", "predicted_sd")):
             df[col] = pd.array([p.get(k) if isinstance(p.get(k), (int, float)) else None for p in prov],
                                dtype="Float64").astype("float64")
+        for o in obj_names:  # each objective's prediction in its units, where stored
+            for part, suffix in (("mean", ""), ("sd", " sd")):
+                col = _col("predicted %s%s" % (o["name"], suffix), o.get("unit"))
+                vals = [(p.get("predicted") or {}).get(o["name"], {}).get(part) for p in prov]
+                df[col] = pd.array([v if isinstance(v, (int, float)) else None for v in vals],
+                                   dtype="Float64").astype("float64")
+                if o.get("unit"):
+                    units[col] = str(o["unit"])
         df["provenance"] = prov
         df.attrs["units"] = units
         df.attrs["parameters"] = [_col(d["name"], d.get("unit")) for d in space]

@@ -39,7 +39,8 @@ def main(path, csv_path):
         check(str(x[c].dtype) == t, "column %r is %s, not %s" % (c, x[c].dtype, t))
     check(list(x["ligand"].cat.categories) == ["oleylamine", "octylamine", "dodecylamine"],
           "ligand categories not in config order: %s" % list(x["ligand"].cat.categories))
-    check(x.attrs["units"] == {"temperature [degC]": "degC", "time [s]": "s", "fwhm [nm]": "nm"},
+    check(x.attrs["units"] == {"temperature [degC]": "degC", "time [s]": "s", "fwhm [nm]": "nm",
+                               "predicted fwhm [nm]": "nm", "predicted fwhm sd [nm]": "nm"},
           "units %s" % x.attrs["units"])
     check(x.attrs["goals"] == {"plqy": "maximize", "fwhm [nm]": "minimize"}, "goals %s" % x.attrs["goals"])
     names = {"temperature": "temperature [degC]", "time": "time [s]", "fwhm": "fwhm [nm]"}
