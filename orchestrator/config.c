@@ -989,6 +989,8 @@ static void s_load_objectives(s_ctx *c, yaml_node_t *seq)
                 if (!o->from_step)
                     c->oom = 1;
                 c->objective_from_nodes[i] = from;
+                o->from_line = lab_yline(from);
+                o->from_col = lab_ycol(from);
             }
         }
     }

@@ -65,3 +65,29 @@ sed -e "s/^objectives:/constraints:\n  - \"temperature =< 200\"\nobjectives:/" "
 "$LABLOOP" validate "$T/con.yaml" >"$T/con.log" 2>&1 || true
 grep -q "'=<' at column 12 is not a comparison: write '<='" "$T/con.log" || fail "'=<' is not named"
 pass "constraint messages: '=<' named, '>=' as written"
+
+# Against what the lab says its devices return: a simulated lab (by driver
+# and model) and an exec worker (exec.returns).
+write_lab "$T" "$PORT" 100
+"$LABLOOP" validate "$T/campaign.yaml" --lab "$T/lab.yaml" >"$T/lab.log" 2>&1 || fail "--lab rejected a right config: $(cat "$T/lab.log")"
+sed -e 's/from: measure_pl.quantum_yield/from: measure_pl.qy/' "$T/campaign.yaml" >"$T/qy.yaml"
+"$LABLOOP" validate "$T/qy.yaml" >"$T/qy.log" 2>&1 || fail "without --lab an undeclared from is accepted: $(cat "$T/qy.log")"
+if "$LABLOOP" validate "$T/qy.yaml" --lab "$T/lab.yaml" >"$T/qy.log" 2>&1; then fail "validate --lab accepted a value the spectrometer does not return"; fi
+grep -Eq "qy.yaml:[0-9]+:[0-9]+: objective 'plqy': step 'measure_pl' \(capability pl_spectrometer\) returns quantum_yield, fwhm_nm in .*lab.yaml, not 'qy'" "$T/qy.log" \
+  || fail "unclear --lab message: $(cat "$T/qy.log")"
+cat >"$T/pl.yaml" <<YAML
+name: pl-1
+endpoint: tcp://127.0.0.1:$PORT
+driver: exec
+capabilities: [pl_spectrometer]
+exec:
+  commands:
+    pl_spectrometer: [/bin/true]
+  returns:
+    pl_spectrometer: [qy, peak_nm]
+YAML
+"$LABLOOP" worker --config "$T/pl.yaml" --check >"$T/wcheck.log" 2>&1 || fail "a worker config with exec.returns is refused: $(cat "$T/wcheck.log")"
+"$LABLOOP" validate "$T/qy.yaml" --worker "$T/pl.yaml" >"$T/w.log" 2>&1 || fail "--worker rejected a declared value: $(cat "$T/w.log")"
+if "$LABLOOP" validate "$T/campaign.yaml" --worker "$T/pl.yaml" >"$T/w.log" 2>&1; then fail "validate --worker accepted an undeclared value"; fi
+grep -q "returns qy, peak_nm in .*pl.yaml, not 'quantum_yield'" "$T/w.log" || fail "unclear --worker message: $(cat "$T/w.log")"
+pass "validate --lab and --worker check objectives against what the simulated lab and an exec worker return"
