@@ -8,7 +8,7 @@
 #   and units.
 source "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
-write_lab "$T" "$PORT" 2000
+write_lab "$T" "$PORT" 400   # steps of 0.15-1.5 s: messaging latency is small beside them
 write_campaign "$T" "$PORT" 16 4
 DB="$T/campaign.db"
 L="$LABLOOP"
