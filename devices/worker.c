@@ -15,6 +15,7 @@
 #include "devices/outbox.h"
 #include "protocols/envelope.h"
 #include "protocols/zloop.h"
+#include "protocols/request_check.h"
 #include "common/banned.h"
 
 #define S_TICK_MS 50
@@ -485,8 +486,10 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
 {
     Labloop__StepRequest *req = env->step_request;
     char why[256];
-    if (!req->attempt_id || !*req->attempt_id) {
-        lab_warn("step request without attempt id ignored");
+    /* An id that is not an attempt id is not answered: an answer would
+     * carry it back, and it would name a file in the outbox. */
+    if (lab_attempt_id_check(req->attempt_id, why, sizeof why) < 0) {
+        lab_warn("device '%s': step request dropped: %s", w->o->name, why);
         lab_env_free(env);
         return;
     }
@@ -498,6 +501,14 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
     s_outbox *b = s_outbox_find(w, req->attempt_id);
     if (b) {                                    /* repeated dispatch: finished */
         s_send_outbox(w, b);
+        lab_env_free(env);
+        return;
+    }
+    char bad[200];
+    if (lab_step_request_check(req, bad, sizeof bad) < 0) {
+        snprintf(why, sizeof why, "device '%s' refused the request: %s", w->o->name, bad);
+        lab_warn("%s (attempt %s)", why, req->attempt_id);
+        s_fail_request(w, req, why);
         lab_env_free(env);
         return;
     }
@@ -607,6 +618,10 @@ static void s_handle(lab_worker *w, lab_env *env)
         w->state = S_READY;
         w->hb_ms = env->welcome->heartbeat_ms ? env->welcome->heartbeat_ms : S_DEFAULT_HB_MS;
         w->liveness = env->welcome->liveness ? env->welcome->liveness : S_DEFAULT_LIVENESS;
+        /* the campaign config's own bounds (10 ms..1 h, 1..100): a Welcome
+         * outside them must not make the worker spin or never notice loss */
+        w->hb_ms = w->hb_ms < 10 ? 10 : w->hb_ms > 3600000 ? 3600000 : w->hb_ms;
+        w->liveness = w->liveness > 100 ? 100 : w->liveness;
         w->backoff_ms = w->o->reconnect_min_ms;
         s_outbox_adopt_run(w, env->welcome->run);
         for (s_outbox *b = w->outbox; b; b = b->next)

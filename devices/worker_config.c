@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/duration.h"
 #include "common/ytree.h"
 #include "common/banned.h"
 
@@ -131,30 +132,13 @@ static const char *s_text(s_ctx *x, yaml_node_t *map, const char *key, int requi
     return s_str(x->c, s);
 }
 
-/* "250ms", "2s", "5m", "1h" or a number of seconds → ms. */
-static int s_duration_ms(const char *s, long *ms)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v < 0)
-        return LAB_EINVAL;
-    double mul = 1000;
-    if (!*end || !strcmp(end, "s")) mul = 1000;
-    else if (!strcmp(end, "ms")) mul = 1;
-    else if (!strcmp(end, "m") || !strcmp(end, "min")) mul = 60000;
-    else if (!strcmp(end, "h")) mul = 3600000;
-    else return LAB_EINVAL;
-    *ms = (long)(v * mul + 0.5);
-    return 0;
-}
-
 static int s_duration(s_ctx *x, yaml_node_t *map, const char *key, long dflt, long max_ms)
 {
     yaml_node_t *v = lab_ymap_get(x->d, map, key);
     if (!v)
         return (int)dflt;
     long ms;
-    if (!lab_yscalar(v) || s_duration_ms(lab_yscalar(v), &ms) || ms > max_ms) {
+    if (!lab_yscalar(v) || lab_duration_parse_ms(lab_yscalar(v), max_ms, &ms) < 0) {
         S_ERR(x, v, "'%s' must be a duration like 250ms, 2s or 1m (at most %ld s)", key,
               max_ms / 1000);
         return (int)dflt;

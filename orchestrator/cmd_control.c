@@ -15,6 +15,7 @@
 #include "orchestrator/control_client.h"
 #include "orchestrator/hub_query.h"
 #include "orchestrator/review.h"
+#include "common/text.h"
 #include "common/banned.h"
 
 #define S_DEFAULT_ENDPOINT LAB_CONTROL_DEFAULT_ENDPOINT
@@ -68,11 +69,14 @@ static void s_print_status(json_t *r)
     printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "running", "busy");
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(r, "devices"), i, d)
+    char driver[64];                 /* as the device said in its Hello */
+    json_array_foreach(json_object_get(r, "devices"), i, d) {
+        lab_text_clean(driver, sizeof driver, json_string_value(json_object_get(d, "driver")));
         printf("%-14s %-8s %-18s %5lld/%-3lld %5.0f%%\n", json_string_value(json_object_get(d, "name")),
-               json_string_value(json_object_get(d, "state")), json_string_value(json_object_get(d, "driver")),
+               json_string_value(json_object_get(d, "state")), driver,
                json_integer_value(json_object_get(d, "running")), json_integer_value(json_object_get(d, "capacity")),
                100.0 * json_number_value(json_object_get(d, "utilisation")));
+    }
     json_t *run = json_object_get(r, "running");
     if (json_array_size(run))
         printf("running steps:\n");

@@ -11,6 +11,7 @@
  * YAML writer. docs/CONFIG.md mirrors the tables (lab_config_print_keys).
  */
 #include "orchestrator/config.h"
+#include "common/duration.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -43,6 +44,7 @@ typedef enum {
     S_MAP,      /* a mapping */
     S_LIST,     /* a list */
     S_STRLIST,  /* a list of non-empty scalars (a single scalar counts as one) */
+    S_STR_OR_MAP, /* a non-empty scalar, or a mapping with its own keys */
 } s_type;
 
 typedef struct s_key {
@@ -73,9 +75,22 @@ static const s_key s_top_keys[] = {
     {"workflow", S_LIST, 1, N, N, NULL, NULL, "the steps of one experiment (a DAG)"},
     {"devices", S_LIST, 1, N, N, NULL, NULL, "the devices the lab must have"},
     {"endpoints", S_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the orchestrator binds"},
-    {"hub", S_STR, 0, N, N, NULL, "<campaign.name>.db",
-     "SQLite data hub; a relative path is relative to the config file's directory; missing folders are made"},
+    {"hub", S_STR_OR_MAP, 0, N, N, NULL, "<campaign.name>.db",
+     "SQLite data hub file (relative to the config file's directory; missing folders are made), "
+     "or a mapping: file, replicate_to, lab, group, replicate_closed"},
     {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_hub_keys[] = {
+    {"file", S_STR, 0, N, N, NULL, "<campaign.name>.db", "the SQLite data hub, as the plain form"},
+    {"replicate_to", S_STR, 0, N, N, NULL, "none",
+     "postgresql:// URL of a shared hub the orchestrator pushes the hub to while it runs"},
+    {"lab", S_STR, 0, N, N, NULL, "the host name", "the lab's id on every replicated row"},
+    {"group", S_STR, 0, N, N, NULL, "the lab's id",
+     "PostgreSQL role whose members may read the shared and closed rows"},
+    {"replicate_closed", S_BOOL, 0, N, N, NULL, "false",
+     "replicate a campaign of access closed too (else it stays in the lab)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -92,7 +107,7 @@ static const s_key s_campaign_keys[] = {
 
 static const s_key s_budget_keys[] = {
     {"experiments", S_INT, 1, 1, 10000000, NULL, NULL, "maximum number of experiments"},
-    {"hours", S_HOURS, 0, 0, N, NULL, "none",
+    {"hours", S_HOURS, 0, 0, 8760, NULL, "none",
      "maximum wall-clock time: a number of hours (48) or a duration (90m)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
@@ -143,10 +158,10 @@ static const s_key s_step_keys[] = {
     {"after", S_STRLIST, 0, N, N, NULL, "none", "steps that must finish first (no cycles)"},
     {"params", S_MAP, 0, N, N, NULL, "none",
      "parameters: literals, or exactly \"${dim}\" for a space dimension's value"},
-    {"timeout", S_DUR, 0, 0, N, NULL, "none", "longest an attempt may run (duration)"},
+    {"timeout", S_DUR, 0, 0, 604800, NULL, "none", "longest an attempt may run (duration; at most 7d)"},
     {"retries", S_INT, 0, 0, 10, NULL, "0", "extra attempts after a failure"},
-    {"backoff", S_DUR, 0, 0, N, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
-    {"within", S_DUR, 0, 0, N, NULL, "none", "must start within this after its predecessors"},
+    {"backoff", S_DUR, 0, 0, 600, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
+    {"within", S_DUR, 0, 0, 604800, NULL, "none", "must start within this after its predecessors (at most 7d)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -188,6 +203,7 @@ static const struct {
     {"devices[]", s_device_keys},
     {"endpoints", s_endpoint_keys},
     {"heartbeat", s_heartbeat_keys},
+    {"hub", s_hub_keys},
 };
 
 /* ---- problems, collected then reported in file order --------------------- */
@@ -203,6 +219,7 @@ typedef struct s_ctx {
     const char *path;
     s_problem *probs;
     size_t n_probs, cap_probs;
+    size_t n_dropped;            /* problems beyond S_PROBLEMS_KEPT */
     int oom;
     lab_campaign_cfg *cfg;
     /* every dimension name written, even of dimensions that failed, so a
@@ -220,8 +237,16 @@ typedef struct s_ctx {
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Problems kept for sorting; more are only counted (a file of a million
+ * unknown keys must not cost a message each). */
+#define S_PROBLEMS_KEPT 1000
+
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
+    if (c->n_probs >= S_PROBLEMS_KEPT) {
+        c->n_dropped++;
+        return;
+    }
     if (c->n_probs == c->cap_probs) {
         size_t cap = c->cap_probs ? c->cap_probs * 2 : 16;
         s_problem *p = realloc(c->probs, cap * sizeof *p);
@@ -479,6 +504,15 @@ static int s_check_value(s_ctx *c, const s_key *k, yaml_node_t *v, const char *p
             return 0;
         }
         return 1;
+    case S_STR_OR_MAP:
+        if (lab_yis_map(v))
+            return 1;
+        if (!s || !*s) {
+            s_err(c, v, "%s%s must be a file name or a mapping, got %s", pfx, k->name,
+                  s_got(got, sizeof got, v));
+            return 0;
+        }
+        return 1;
     case S_MAP:
         if (!lab_yis_map(v)) {
             s_err(c, v, "%s%s must be a mapping, got %s", pfx, k->name, s_got(got, sizeof got, v));
@@ -656,24 +690,7 @@ static void s_free_strv(char **v, size_t n)
 
 int lab_config_parse_duration(const char *s, double *seconds)
 {
-    if (!s || !(isdigit((unsigned char)*s) || (*s == '.' && isdigit((unsigned char)s[1]))))
-        return LAB_EINVAL;
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno == ERANGE || !isfinite(x) || x < 0)
-        return LAB_EINVAL;
-    static const struct {
-        const char *unit;
-        double scale;
-    } units[] = {{"", 1}, {"s", 1}, {"ms", 0.001}, {"m", 60}, {"min", 60}, {"h", 3600}, {"d", 86400}};
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            *seconds = x * units[i].scale;
-            return 0;
-        }
-    }
-    return LAB_EINVAL;
+    return lab_duration_parse(s, seconds);
 }
 
 /* ---- sections ------------------------------------------------------------- */
@@ -691,6 +708,9 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         if (!s_is_name(lab_yscalar(name), "._-"))
             s_err(c, name, "campaign.name '%s' may hold only letters, digits, '.', '_' and '-' "
                   "(it names the data hub file)", lab_yscalar(name));
+        else if (!strcmp(lab_yscalar(name), ".") || !strcmp(lab_yscalar(name), ".."))
+            s_err(c, name, "campaign.name must not be '.' or '..' (it begins every attempt id, and "
+                  "workers refuse an id with such a segment)");
         else if (!c->stored && strlen(lab_yscalar(name)) > S_CAMPAIGN_NAME_MAX)
             s_err(c, name, "campaign.name is %zu characters long; at most %d (it names the data hub "
                   "file and every attempt)", strlen(lab_yscalar(name)), S_CAMPAIGN_NAME_MAX);
@@ -1258,11 +1278,44 @@ static void s_load_heartbeat(s_ctx *c, yaml_node_t *m)
     c->cfg->liveness = (int)s_long(SLOT(v, K, "liveness"), 3);
 }
 
+/* hub: {file, replicate_to, ...}: the replication settings; returns the
+ * file's node (NULL: the default file name). */
+static yaml_node_t *s_load_hub_map(s_ctx *c, yaml_node_t *m)
+{
+    const s_key *K = s_hub_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    lab_campaign_cfg *cfg = c->cfg;
+    if (!s_check_map(c, m, K, "hub", v))
+        return NULL;
+    yaml_node_t *url = SLOT(v, K, "replicate_to");
+    if (url) {
+        const char *u = lab_yscalar(url);
+        if (strncmp(u, "postgresql://", 13) != 0 && strncmp(u, "postgres://", 11) != 0)
+            s_err(c, url, "hub.replicate_to must be a postgresql:// URL, got '%s'", u);
+        else
+            cfg->hub_replicate_to = s_dup(c, u);
+    }
+    if (SLOT(v, K, "lab"))
+        cfg->hub_lab = s_dup(c, lab_yscalar(SLOT(v, K, "lab")));
+    if (SLOT(v, K, "group"))
+        cfg->hub_group = s_dup(c, lab_yscalar(SLOT(v, K, "group")));
+    if (SLOT(v, K, "replicate_closed"))
+        lab_yto_bool(SLOT(v, K, "replicate_closed"), &cfg->hub_replicate_closed);
+    if (!url)
+        for (const char *const *k = (const char *const[]){"lab", "group", "replicate_closed", NULL};
+             *k; k++)
+            if (SLOT(v, K, *k))
+                s_err(c, SLOT(v, K, *k), "hub.%s goes with hub.replicate_to", *k);
+    return SLOT(v, K, "file");
+}
+
 /* The hub path: relative ones are relative to the config file's directory. */
 static void s_set_hub(s_ctx *c, yaml_node_t *hub)
 {
     lab_campaign_cfg *cfg = c->cfg;
     char file[512];
+    if (hub && lab_yis_map(hub))
+        hub = s_load_hub_map(c, hub);
     if (hub)
         snprintf(file, sizeof file, "%s", lab_yscalar(hub));
     else if (cfg->name)
@@ -1596,9 +1649,11 @@ static void s_report(s_ctx *c, FILE *errs, lab_err *err)
 {
     if (c->n_probs > 1)
         qsort(c->probs, c->n_probs, sizeof *c->probs, s_cmp_problem);
-    for (size_t i = 0; i < c->n_probs; i++)
+    for (size_t i = 0; i < c->n_probs && i < LAB_YAML_MAX_ERRORS; i++)
         if (errs)
             fprintf(errs, "%s\n", c->probs[i].msg);
+    size_t shown = c->n_probs < LAB_YAML_MAX_ERRORS ? c->n_probs : LAB_YAML_MAX_ERRORS;
+    lab_yerr_more(errs, c->path, shown, c->n_probs + c->n_dropped);
     if (c->oom) {
         if (errs)
             fprintf(errs, "%s: out of memory\n", c->path);
@@ -1778,6 +1833,9 @@ void lab_config_destroy(lab_campaign_cfg **cfgp)
     free(cfg->endpoint_devices);
     free(cfg->endpoint_control);
     free(cfg->hub);
+    free(cfg->hub_replicate_to);
+    free(cfg->hub_lab);
+    free(cfg->hub_group);
     free(cfg);
     *cfgp = NULL;
 }
@@ -1802,6 +1860,7 @@ static const char *s_type_name(s_type t)
     case S_MAP: return "mapping";
     case S_LIST: return "list";
     case S_STRLIST: return "list of strings";
+    case S_STR_OR_MAP: return "string or mapping";
     }
     return "?";
 }

@@ -90,6 +90,10 @@ typedef struct lab_campaign_cfg {
     char *endpoint_devices;  /* default tcp://127.0.0.1:5560 */
     char *endpoint_control;  /* default tcp://127.0.0.1:5561 */
     char *hub;               /* default "<name>.db" beside the config file */
+    char *hub_replicate_to;  /* hub.replicate_to: postgresql:// URL, or NULL */
+    char *hub_lab;           /* hub.lab (NULL: the host name) */
+    char *hub_group;         /* hub.group (NULL: the lab's id) */
+    int hub_replicate_closed; /* hub.replicate_closed */
     int heartbeat_ms;        /* default 1000 */
     int liveness;            /* default 3 */
 } lab_campaign_cfg;

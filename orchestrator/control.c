@@ -15,10 +15,11 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "orchestrator/control_req.h"
 #include "orchestrator/orch_int.h"
 #include "common/banned.h"
 
-#define S_REQ_MAX 4096
+#define S_REQ_MAX LAB_CONTROL_REQ_MAX
 
 static const char *s_dev_state(lab_dev_state s)
 {
@@ -177,21 +178,18 @@ static const char *s_act(lab_orch *o, const char *cmd, const char *user, const c
 
 static void s_request(lab_orch *o, const char *id, size_t id_len, const char *body, size_t len)
 {
-    json_error_t je;
-    json_t *req = json_loadb(body, len, 0, &je);
+    lab_control_req req;
+    char bad[160];
     json_t *reply;
-    const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
+    const char *cmd = lab_control_req_parse(body, len, &req, bad, sizeof bad) == 0 ? req.cmd : NULL;
     if (!cmd) {
-        reply = json_pack("{s:b, s:s}", "ok", 0, "error",
-                          req ? "request has no \"cmd\"" : "request is not JSON");
+        reply = json_pack("{s:b, s:s}", "ok", 0, "error", bad);
     } else if (!strcmp(cmd, "status")) {
         reply = s_status(o);
     } else {
-        const char *user = json_string_value(json_object_get(req, "user"));
-        const char *host = json_string_value(json_object_get(req, "host"));
-        const char *reason = json_string_value(json_object_get(req, "reason"));
-        user = user && *user ? user : "unknown";
-        host = host && *host ? host : "unknown";
+        const char *user = *req.user ? req.user : "unknown";
+        const char *host = *req.host ? req.host : "unknown";
+        const char *reason = req.reason;
         char why[300];
         const char *refused = s_act(o, cmd, user, host, reason, why, sizeof why);
         if (refused) {
@@ -210,7 +208,6 @@ static void s_request(lab_orch *o, const char *id, size_t id_len, const char *bo
             }
         }
     }
-    json_decref(req);
     char *js = json_dumps(reply, JSON_COMPACT);
     json_decref(reply);
     if (js)

@@ -66,13 +66,37 @@ void lab_orch_fatal(lab_orch *o, const char *what)
     s_stop_fatal(o, &e);
 }
 
-void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+static void s_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
 {
     char *js = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     if (lab_hub_record_event(o->hub, o->campaign_id, lab_orch_now(), kind, subject, js) < 0)
         lab_orch_fatal(o, "recording an event");
     free(js);
     json_decref(detail);
+}
+
+/* One row for the bad messages of a peer that were only counted. */
+static void s_bad_summary(const char *peer, uint64_t n, void *arg)
+{
+    lab_orch *o = arg;
+    char msg[200];
+    snprintf(msg, sizeof msg, "%llu more bad messages within %lld s were not recorded one by one",
+             (unsigned long long)n, (long long)(LAB_BADMSG_WINDOW_US / 1000000));
+    lab_warn("peer '%s': %s", peer, msg);
+    s_event(o, "message.bad", peer,
+            json_pack("{s:s, s:I, s:s}", "device", peer, "suppressed", (json_int_t)n, "error", msg));
+}
+
+void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+{
+    if (!strcmp(kind, "message.bad")) {      /* at most a few rows per peer and window */
+        const char *peer = json_string_value(json_object_get(detail, "device"));
+        if (!lab_badmsg_allow(&o->badmsg, peer ? peer : subject, lab_clock_mono_us(), s_bad_summary, o)) {
+            json_decref(detail);
+            return;
+        }
+    }
+    s_event(o, kind, subject, detail);
 }
 
 /* A device's durable acks ride on the next message to it; one that stays
@@ -570,8 +594,9 @@ static int s_on_readable(void *sock, void *arg)
         n++;
         o->received++;
         if (rc < 0) {
-            lab_warn("bad message from '%s': %s", id, e.msg);
             lab_orch_event(o, "message.bad", id, json_pack("{s:s, s:s}", "device", id, "error", e.msg));
+            if (!lab_badmsg_quiet(&o->badmsg, id))   /* the log is limited like the rows */
+                lab_warn("bad message from '%s': %s", id, e.msg);
             if (rc == LAB_EVERSION)
                 s_refuse(o, id, LABLOOP__REFUSE__REASON__BAD_VERSION, e.msg);
             continue;
@@ -607,6 +632,7 @@ static void s_on_tick(uv_timer_t *t)
 {
     lab_orch *o = t->data;
     int64_t now = lab_clock_mono_us();
+    lab_badmsg_flush(&o->badmsg, now, 0, s_bad_summary, o);
     int64_t hb = (int64_t)o->cfg->heartbeat_ms * 1000;
     for (size_t i = 0; i < o->cfg->n_devices; i++) {
         lab_device *d = &o->devices[i];
@@ -705,6 +731,20 @@ static void *s_bind(lab_orch *o, const char *endpoint, const char *what, lab_err
         return NULL;
     }
     return s;
+}
+
+/* hub.replicate_to: push the hub to the shared PostgreSQL hub from a
+ * thread of its own, so the campaign never waits for PostgreSQL. */
+static int s_start_replica(lab_orch *o, lab_err *err)
+{
+    char host[256] = "unknown";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    lab_hub_pg_push_opts po = {.lab = o->cfg->hub_lab ? o->cfg->hub_lab : host,
+                               .group = o->cfg->hub_group,
+                               .allow_closed = o->cfg->hub_replicate_closed};
+    o->replica = lab_hub_replica_start(o->db_path, o->cfg->hub_replicate_to, &po, err);
+    return o->replica ? 0 : err->code;
 }
 
 lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
@@ -827,6 +867,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         goto fail;
     if (lab_hub_commit(o->hub, err) < 0 || lab_hub_queue_writes(o->hub, err) < 0)
         goto fail;
+    if (cfg->hub_replicate_to && s_start_replica(o, err) < 0)
+        goto fail;
     o->commit_req.data = o;
     return o;
 fail:
@@ -915,6 +957,7 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
     const char *status = o->end_status && !o->fatal && o->n_active == 0 ? o->end_status : "running";
     double elapsed = (double)(lab_clock_mono_us() - o->start_mono_us) / 1e6;
     if (!o->fatal) {
+        lab_badmsg_flush(&o->badmsg, lab_clock_mono_us(), 1, s_bad_summary, o);
         if (strcmp(status, "running") != 0) {
             if (lab_hub_set_campaign_status(o->hub, o->campaign_id, status, lab_orch_now()) < 0)
                 lab_orch_fatal(o, "recording the campaign status");
@@ -987,6 +1030,8 @@ void lab_orch_destroy(lab_orch **op)
         return;
     lab_orch *o = *op;
     *op = NULL;
+    /* Last: what the campaign committed reaches the shared hub too. */
+    lab_hub_replica_stop(&o->replica);
     while (o->out_head) {
         lab_out *q = o->out_head;
         o->out_head = q->next;

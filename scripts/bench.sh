@@ -131,3 +131,6 @@ bench_utilisation() {
   "$LABLOOP" bench utilisation --experiments 40 2>/dev/null
 }
 bench_utilisation
+
+# ---- the shared PostgreSQL hub: 1,000,000 records from 6 labs (scripts/bench_hub.sh) ----
+TOOLS="$TOOLS" bash scripts/bench_hub.sh "$LABLOOP"

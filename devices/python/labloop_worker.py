@@ -37,6 +37,7 @@ exception fails the step with its message.
 
 import hashlib
 import logging
+import math
 import os
 import queue
 import signal
@@ -94,6 +95,65 @@ STOP_GRACE_S = 2.0
 ABANDON_S = 5.0
 
 log = logging.getLogger("labloop_worker")
+
+# What a worker checks in a StepRequest (PROTOCOL.md §6.5; the C runtime's
+# protocols/request_check.h holds the same limits).
+ATTEMPT_ID_MAX = 255
+STEP_PARAMS_MAX = 256
+STEP_NAME_MAX = 128
+STEP_TEXT_MAX = 16384
+_ID_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
+
+
+def _control_free(text):
+    return not any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in text)
+
+
+def check_attempt_id(attempt):
+    """None when attempt is an id a worker acts on, else the reason."""
+    raw = attempt.encode("utf-8", "surrogatepass")
+    if not raw:
+        return "the attempt id is empty"
+    if len(raw) > ATTEMPT_ID_MAX:
+        return "the attempt id is longer than %d bytes" % ATTEMPT_ID_MAX
+    for i, b in enumerate(raw):
+        if b not in _ID_CHARS:
+            return ("the attempt id holds byte 0x%02x at offset %d; only letters, digits, "
+                    "'.', '_', '-' and '/' are allowed" % (b, i))
+    for seg in raw.split(b"/"):
+        if not seg:
+            return "the attempt id has an empty segment (a leading, trailing or double '/')"
+        if seg in (b".", b".."):
+            return "the attempt id has a '%s' segment" % seg.decode()
+    return None
+
+
+def check_request(req):
+    """None when the rest of a StepRequest is within bounds, else the reason."""
+    for what, text in (("step name", req.step), ("capability", req.capability),
+                       ("experiment id", req.experiment_id), ("sample id", req.sample_id)):
+        if len(text.encode()) > STEP_NAME_MAX:
+            return "the %s is longer than %d bytes" % (what, STEP_NAME_MAX)
+        if not _control_free(text):
+            return "the %s holds control characters" % what
+    if len(req.params) > STEP_PARAMS_MAX:
+        return "the request has %d parameters; at most %d are accepted" % (
+            len(req.params), STEP_PARAMS_MAX)
+    for i, p in enumerate(req.params):
+        if not p.name:
+            return "parameter %d has no name" % (i + 1)
+        for what, text in (("parameter name", p.name), ("unit of a parameter", p.unit)):
+            if len(text.encode()) > STEP_NAME_MAX:
+                return "the %s is longer than %d bytes" % (what, STEP_NAME_MAX)
+            if not _control_free(text):
+                return "the %s holds control characters" % what
+        name = "".join(ch for ch in p.name if _control_free(ch))[:47]
+        kind = p.value.WhichOneof("kind")
+        if kind == "number" and not math.isfinite(p.value.number):
+            return "parameter '%s' is not a finite number" % name
+        if kind == "text" and len(p.value.text.encode()) > STEP_TEXT_MAX:
+            return "parameter '%s' is longer than %d bytes" % (name, STEP_TEXT_MAX)
+    return None
 
 Status = pb.StepResult
 Kind = pb.StepUpdate
@@ -489,8 +549,11 @@ class Worker:
 
     def _on_request(self, req):
         a = req.attempt_id
-        if not a:
-            log.warning("step request without attempt id ignored")
+        bad = check_attempt_id(a)
+        if bad:
+            # not answered: an answer would carry the id back, and it would
+            # name a file in the outbox
+            log.warning("device '%s': step request dropped: %s", self.name, bad)
             return
         if a in self._running:
             self._update(a, Kind.ACCEPTED, text="already running")
@@ -499,6 +562,12 @@ class Worker:
             self._send_outbox(a)
             return
         now_us = int(time.time() * 1e6)
+        bad = check_request(req)
+        if bad:
+            why = "device '%s' refused the request: %s" % (self.name, bad)
+            log.warning("%s (attempt %s)", why, a)
+            self._store(a, Status.FAILED, error=why, started_us=now_us)
+            return
         if self.estopped:
             self._store(a, Status.FAILED, error="device '%s' is e-stopped" % self.name,
                         started_us=now_us)
@@ -546,8 +615,10 @@ class Worker:
                 log.info("device '%s' registered with %s (heartbeat %d ms)", self.name,
                          self.endpoint, env.welcome.heartbeat_ms)
             self._ready = True
-            self._hb_s = (env.welcome.heartbeat_ms or 1000) / 1000.0
-            self._liveness = env.welcome.liveness or 3
+            # the campaign config's bounds (10 ms..1 h, 1..100): a Welcome
+            # outside them must not make the worker spin or never notice loss
+            self._hb_s = min(max(env.welcome.heartbeat_ms or 1000, 10), 3600000) / 1000.0
+            self._liveness = min(env.welcome.liveness or 3, 100)
             self._backoff = self._rmin
             self._adopt_run(env.welcome.run)
             for a in list(self._outbox):
