@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "common/clock.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "devices/outbox.h"
@@ -296,6 +297,12 @@ static int s_connect(lab_worker *w)
     zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(w->sock, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
     zmq_setsockopt(w->sock, ZMQ_ROUTING_ID, w->o->name, strlen(w->o->name));
+    if (w->o->server_key && lab_keys_apply_client(w->sock, w->o->server_key, w->o->public_key,
+                                                  w->o->secret_key, w->err) < 0) {
+        zmq_close(w->sock);
+        w->sock = NULL;
+        return w->err->code;
+    }
     if (zmq_connect(w->sock, w->o->endpoint) != 0) {
         int rc = lab_err_from_zmq(w->err, "connect");
         lab_err_prefix(w->err, "device '%s': cannot connect to %s: ", w->o->name, w->o->endpoint);
@@ -703,7 +710,11 @@ static void s_on_tick(uv_timer_t *t)
         if (now - w->hello_us > (int64_t)w->backoff_ms * 1000) {
             w->backoff_ms = w->backoff_ms * 2 > w->o->reconnect_max_ms ? w->o->reconnect_max_ms
                                                                          : w->backoff_ms * 2;
-            s_reconnect(w, "no answer to hello");
+            /* With CURVE, silence is also what an orchestrator holding
+             * another key than the pinned one looks like. */
+            s_reconnect(w, w->o->server_key ? "no answer to hello (with CURVE: is the orchestrator there the one "
+                                              "whose public key this worker pins, and does it list this device's key?)"
+                                            : "no answer to hello");
         }
         return;
     }

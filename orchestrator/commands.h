@@ -22,6 +22,8 @@ int lab_cmd_run(int argc, char **argv);
 int lab_cmd_control(int argc, char **argv);
 /* labloop validate CAMPAIGN.yaml [--quiet] [--keys] [--help] */
 int lab_cmd_validate(int argc, char **argv);
+/* labloop keygen NAME [--dir DIR] [--force] */
+int lab_cmd_keygen(int argc, char **argv);
 /* labloop show HUB.db [--campaign NAME] [--json] */
 int lab_cmd_show(int argc, char **argv);
 /* labloop report HUB.db -o REPORT.html [--campaign NAME] */

@@ -79,6 +79,8 @@ static const s_key s_top_keys[] = {
      "SQLite data hub file (relative to the config file's directory; missing folders are made), "
      "or a mapping: file, replicate_to, lab, group, replicate_closed"},
     {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
+    {"security", S_MAP, 0, N, N, NULL, "none (plain mode)",
+     "CURVE keys for both endpoints; required when an endpoint is not loopback or ipc"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -170,6 +172,8 @@ static const s_key s_device_keys[] = {
     {"capabilities", S_STRLIST, 1, N, N, NULL, NULL, "capabilities offered (at least one)"},
     {"capacity", S_INT, 0, 1, 1000, NULL, "1", "steps it can run at once"},
     {"returns", S_MAP, 0, N, N, NULL, "not declared", "values it returns per capability, {capability: [names]}; validate checks objectives' from against them"},
+    {"key", S_STR, 0, N, N, NULL, NULL,
+     "the device's public key file (labloop keygen); required with security, relative to this file"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -182,6 +186,21 @@ static const s_key s_endpoint_keys[] = {
 static const s_key s_heartbeat_keys[] = {
     {"interval", S_DUR, 0, 0.01, 3600, NULL, "1s", "heartbeat period (duration)"},
     {"liveness", S_INT, 0, 1, 100, NULL, "3", "missed heartbeats before a device is lost"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_security_keys[] = {
+    {"key", S_STR, 1, N, N, NULL, NULL,
+     "the orchestrator's secret key file (labloop keygen; mode 0600); its .pub goes to workers and clients"},
+    {"clients", S_LIST, 0, N, N, NULL, "none", "control clients allowed in, each {name, key, role}"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_client_keys[] = {
+    {"name", S_STR, 1, N, N, NULL, NULL, "who holds the key; the audit table records it"},
+    {"key", S_STR, 1, N, N, NULL, NULL, "the client's public key file, relative to this file"},
+    {"role", S_ENUM, 0, N, N, "viewer|operator", "viewer",
+     "viewer: status; operator: also pause, resume, abort, estop, clear-estop"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -204,6 +223,8 @@ static const struct {
     {"endpoints", s_endpoint_keys},
     {"heartbeat", s_heartbeat_keys},
     {"hub", s_hub_keys},
+    {"security", s_security_keys},
+    {"security.clients[]", s_client_keys},
 };
 
 /* ---- problems, collected then reported in file order --------------------- */
@@ -1188,6 +1209,36 @@ static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out
     }
 }
 
+/* A path named in the config: relative ones are relative to the config
+ * file's directory. Caller frees. */
+static char *s_rel_path(s_ctx *c, const char *file)
+{
+    const char *slash = strrchr(c->path, '/');
+    if (file[0] == '/' || !slash)
+        return s_dup(c, file);
+    size_t dl = (size_t)(slash - c->path) + 1;
+    size_t len = dl + strlen(file) + 1;
+    char *p = malloc(len);
+    if (!p) {
+        c->oom = 1;
+        return NULL;
+    }
+    snprintf(p, len, "%.*s%s", (int)dl, c->path, file);
+    return p;
+}
+
+/* A public key file named at node n into path/key. A hub's stored copy of
+ * a config does not read files (they may be gone; the run is over). */
+static void s_public_key(s_ctx *c, yaml_node_t *n, const char *what, char **path, char key[LAB_KEY_Z85])
+{
+    *path = s_rel_path(c, lab_yscalar(n));
+    if (!*path || c->stored)
+        return;
+    lab_err e = {0};
+    if (lab_keys_read_public(*path, key, &e) < 0)
+        s_err(c, n, "%s: %s", what, e.msg);
+}
+
 static void s_load_devices(s_ctx *c, yaml_node_t *seq)
 {
     lab_campaign_cfg *cfg = c->cfg;
@@ -1239,6 +1290,8 @@ static void s_load_devices(s_ctx *c, yaml_node_t *seq)
             s_err(c, caps, "%s: capabilities needs at least one capability", sec);
         dv->capabilities = s_strlist(c, caps, &dv->n_capabilities);
         dv->capacity = (int)s_long(SLOT(v, K, "capacity"), 1);
+        if (SLOT(v, K, "key"))
+            s_public_key(c, SLOT(v, K, "key"), sec, &dv->key_path, dv->key);
     }
     free(name_nodes);
 }
@@ -1322,19 +1375,82 @@ static void s_set_hub(s_ctx *c, yaml_node_t *hub)
         snprintf(file, sizeof file, "%s.db", cfg->name);
     else
         return;
-    const char *slash = strrchr(c->path, '/');
-    if (file[0] == '/' || !slash) {
-        cfg->hub = s_dup(c, file);
+    cfg->hub = s_rel_path(c, file);
+}
+
+/* security: the orchestrator's secret key file and the control clients.
+ * The devices' keys are read with the devices. Each public key may belong
+ * to one device or client only: the key is what names the peer. */
+static void s_load_security(s_ctx *c, yaml_node_t *m)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    const s_key *K = s_security_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    if (!m || !s_check_map(c, m, K, "security", v))
         return;
-    }
-    size_t dl = (size_t)(slash - c->path) + 1;
-    size_t len = dl + strlen(file) + 1;
-    cfg->hub = malloc(len);
-    if (!cfg->hub) {
-        c->oom = 1;
+    if (SLOT(v, K, "key"))
+        cfg->secret_key_path = s_rel_path(c, lab_yscalar(SLOT(v, K, "key")));
+    yaml_node_t *seq = SLOT(v, K, "clients");
+    size_t n = seq ? lab_yseq_len(seq) : 0;
+    if (!n)
         return;
+    cfg->clients = s_calloc(c, n, sizeof *cfg->clients);
+    for (size_t i = 0; cfg->clients && i < n; i++) {
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *cv[S_MAXKEYS];
+        char sec[128];
+        s_item_label(c, item, "name", "client", "security.clients", i, sec, sizeof sec);
+        if (!s_check_map(c, item, s_client_keys, sec, cv))
+            continue;
+        lab_cfg_client *cl = &cfg->clients[cfg->n_clients++];
+        yaml_node_t *name = SLOT(cv, s_client_keys, "name");
+        if (name && !s_is_name(lab_yscalar(name), "._-@")) {
+            s_err(c, name, "%s: client names may hold only letters, digits, '.', '_', '-' and '@'", sec);
+            name = NULL;
+        }
+        cl->name = name ? s_dup(c, lab_yscalar(name)) : NULL;
+        if (SLOT(cv, s_client_keys, "key"))
+            s_public_key(c, SLOT(cv, s_client_keys, "key"), sec, &cl->key_path, cl->key);
+        yaml_node_t *role = SLOT(cv, s_client_keys, "role");
+        cl->operator_role = role && !strcmp(lab_yscalar(role), "operator");
     }
-    snprintf(cfg->hub, len, "%.*s%s", (int)dl, c->path, file);
+}
+
+/* Cross checks of security against the devices and endpoints. */
+static void s_check_security(s_ctx *c, yaml_node_t *root, yaml_node_t *devices, yaml_node_t *endpoints)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        yaml_node_t *item = devices ? lab_yseq_at(c->d, devices, i) : root;
+        yaml_node_t *key = item ? lab_ymap_get(c->d, item, "key") : NULL;
+        if (cfg->secret_key_path && !cfg->devices[i].key_path && cfg->devices[i].name)
+            s_err(c, item, "device '%s' has no 'key': with a security section every device needs its "
+                  "public key file (labloop keygen %s)", cfg->devices[i].name, cfg->devices[i].name);
+        if (!cfg->secret_key_path && key)
+            s_err(c, key, "device keys need a security section with the orchestrator's 'key'");
+        for (size_t j = 0; key && *cfg->devices[i].key && j < i; j++)
+            if (!strcmp(cfg->devices[i].key, cfg->devices[j].key))
+                s_err(c, key, "device '%s' has the same public key as device '%s': give each device its own key",
+                      cfg->devices[i].name, cfg->devices[j].name);
+    }
+    for (size_t i = 0; i < cfg->n_clients; i++)
+        for (size_t j = 0; *cfg->clients[i].key && j < cfg->n_devices + i; j++) {
+            const char *other = j < cfg->n_devices ? cfg->devices[j].key : cfg->clients[j - cfg->n_devices].key;
+            if (!strcmp(cfg->clients[i].key, other))
+                s_err(c, root, "client '%s' has the same public key as %s '%s': each key names one peer",
+                      cfg->clients[i].name ? cfg->clients[i].name : "?", j < cfg->n_devices ? "device" : "client",
+                      j < cfg->n_devices ? cfg->devices[j].name : cfg->clients[j - cfg->n_devices].name);
+        }
+    if (cfg->secret_key_path || c->stored)
+        return;
+    const char *eps[2] = {cfg->endpoint_devices, cfg->endpoint_control};
+    const char *names[2] = {"devices", "control"};
+    for (int k = 0; k < 2; k++)
+        if (eps[k] && !lab_keys_endpoint_is_local(eps[k])) {
+            yaml_node_t *n = endpoints ? lab_ymap_get(c->d, endpoints, names[k]) : NULL;
+            s_err(c, n ? n : root,
+                  "endpoints.%s '%s' is reachable from other machines: add a 'security' section (CURVE "
+                  "keys, see docs/OPERATIONS.md) or use a loopback or ipc endpoint", names[k], eps[k]);
+        }
 }
 
 static void s_default_operator(s_ctx *c)
@@ -1725,6 +1841,8 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
             s_check_acquisition(&c, SLOT(v, K, "planner"));
             s_check_returns(&c, SLOT(v, K, "devices"), steps, n_steps);
         }
+        s_load_security(&c, SLOT(v, K, "security"));
+        s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));
         s_check_cross(&c, steps, n_steps);
         steps = NULL; /* now owned by cfg */
     }
@@ -1828,8 +1946,15 @@ void lab_config_destroy(lab_campaign_cfg **cfgp)
     for (size_t i = 0; cfg->devices && i < cfg->n_devices; i++) {
         free(cfg->devices[i].name);
         s_free_strv(cfg->devices[i].capabilities, cfg->devices[i].n_capabilities);
+        free(cfg->devices[i].key_path);
     }
     free(cfg->devices);
+    for (size_t i = 0; cfg->clients && i < cfg->n_clients; i++) {
+        free(cfg->clients[i].name);
+        free(cfg->clients[i].key_path);
+    }
+    free(cfg->clients);
+    free(cfg->secret_key_path);
     free(cfg->endpoint_devices);
     free(cfg->endpoint_control);
     free(cfg->hub);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "orchestrator/auth.h"
 #include "orchestrator/badmsg.h"
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
@@ -104,6 +105,7 @@ struct lab_orch {
     uv_signal_t sigint, sigterm;
     lab_zloop *zl;
     void *zctx, *dev_sock, *ctl_sock;
+    lab_auth *auth;                 /* CURVE and who may connect (auth.h) */
     lab_hub *hub;
     lab_hub_replica *replica;    /* hub.replicate_to: pushing on its own thread */
     int64_t campaign_id;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/duration.h"
+#include "common/keys.h"
 #include "common/ytree.h"
 #include "protocols/envelope.h"
 #include "sim/model.h"
@@ -143,7 +144,7 @@ long lab_sim_device_returns(const lab_sim_lab *lab, const lab_sim_device *d, con
 lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
 {
     static const char *const top[] = {"lab", "model", "devices", NULL};
-    static const char *const labkeys[] = {"name", "endpoint", "speed", "samples", "seed", NULL};
+    static const char *const labkeys[] = {"name", "endpoint", "speed", "samples", "seed", "keys", NULL};
     static const char *const modelkeys[] = {"kind", "noise", NULL};
     lab_ydoc *d = lab_ydoc_load(path, NULL, NULL, err);
     if (!d) {
@@ -167,6 +168,7 @@ lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
         lab->name = s_dup(lab_yscalar(lab_ymap_get(d, sec, "name")));
         lab->endpoint = s_dup(lab_yscalar(lab_ymap_get(d, sec, "endpoint")));
         lab->samples_dir = s_dup(lab_yscalar(lab_ymap_get(d, sec, "samples")));
+        lab->keys_dir = s_dup(lab_yscalar(lab_ymap_get(d, sec, "keys")));
         if ((v = lab_ymap_get(d, sec, "speed")) &&
             (lab_yto_double(v, &lab->speed) || lab->speed <= 0 || lab->speed > S_SPEED_MAX))
             bad |= lab_yerr(d, v, errs, err, "'speed' must be a positive number, at most %g", S_SPEED_MAX) != 0;
@@ -184,6 +186,10 @@ lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
         lab->name = strdup("lab");
     if (!lab->endpoint)
         lab->endpoint = strdup("tcp://127.0.0.1:5560");
+    if (!lab->keys_dir && !lab_keys_endpoint_is_local(lab->endpoint))
+        bad |= lab_yerr(d, sec ? sec : root, errs, err,
+                        "endpoint '%s' is reachable from other machines: add 'keys: DIR' (CURVE keys, made there "
+                        "when missing) or use a loopback or ipc endpoint", lab->endpoint) != 0;
     if (!lab->samples_dir) {
         char buf[512];
         snprintf(buf, sizeof buf, "/tmp/labloop-sim-%s-samples", lab->name);
@@ -254,6 +260,7 @@ void lab_sim_lab_destroy(lab_sim_lab **lp)
     free(lab->name);
     free(lab->endpoint);
     free(lab->samples_dir);
+    free(lab->keys_dir);
     free(lab->model_kind);
     free(lab);
     *lp = NULL;

@@ -19,6 +19,8 @@ Usage:
     from labloop_worker import Worker
 
     w = Worker("uvvis-1", "tcp://127.0.0.1:5560", capacity=1)
+    # with CURVE (a lab config with a security section; needed off loopback):
+    # Worker(..., key="keys/uvvis-1.key", orchestrator_key="keys/lab.pub")
 
     @w.step("uvvis")
     def measure(step):
@@ -220,13 +222,58 @@ class Step:
         self.artifacts.append((name, media_type, bytes(data)))
 
 
+def _endpoint_is_local(endpoint):
+    """ipc, inproc, or tcp to 127.0.0.0/8, ::1 or localhost (as the C side)."""
+    if endpoint.startswith(("ipc://", "inproc://")):
+        return True
+    if not endpoint.startswith("tcp://"):
+        return False
+    host = endpoint[6:].split(";")[-1].rsplit(":", 1)[0]
+    if host in ("localhost", "[::1]", "::1"):
+        return True
+    parts = host.split(".")
+    return (len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+            and parts[0] == "127")
+
+
+def _load_keys(key, orchestrator_key, endpoint):
+    """(public, secret, server) as bytes for CURVE, or None in plain mode."""
+    if not key and not orchestrator_key:
+        if not _endpoint_is_local(endpoint):
+            raise ValueError("endpoint %s is reachable from other machines: pass key= and "
+                             "orchestrator_key= (CURVE; labloop keygen) or use a loopback endpoint"
+                             % endpoint)
+        return None
+    if not key or not orchestrator_key:
+        raise ValueError("CURVE needs both key= (this device's .key) and orchestrator_key= (the lab's .pub)")
+    mode = os.stat(key).st_mode
+    if mode & 0o077:
+        raise ValueError("%s: secret key file is readable by %s (mode %04o); run chmod 600 %s"
+                         % (key, "its group" if mode & 0o070 else "others", mode & 0o7777, key))
+    import zmq.auth
+    public, secret = zmq.auth.load_certificate(key)
+    server, _ = zmq.auth.load_certificate(orchestrator_key)
+    if not secret:
+        raise ValueError("%s holds no secret key; make key files with labloop keygen" % key)
+    if not server:
+        raise ValueError("%s holds no public key; make key files with labloop keygen" % orchestrator_key)
+    return public, secret, server
+
+
 class Worker:
     def __init__(self, name, endpoint, capabilities=None, capacity=1, driver="python",
-                 reconnect_min_ms=500, reconnect_max_ms=5000, outbox_dir=None):
+                 reconnect_min_ms=500, reconnect_max_ms=5000, outbox_dir=None,
+                 key=None, orchestrator_key=None):
         """outbox_dir: also keep each result not yet acknowledged as a file
         there (fsync'd before it is first sent, removed on its Ack, read back
         by run()), so it survives a crash or restart of this worker; the same
-        files as the C runtime's `outbox` directory (docs/DEVICES.md)."""
+        files as the C runtime's `outbox` directory (docs/DEVICES.md).
+        key, orchestrator_key: CURVE, like the C worker's `keys:` — this
+        device's secret key file (`labloop keygen NAME`, mode 0600) and the
+        orchestrator's public key file, pinned: the worker talks only to the
+        orchestrator holding that key. Without them the endpoint must be
+        loopback or ipc (ValueError otherwise)."""
+        self._curve = _load_keys(key, orchestrator_key, endpoint)
         self.name = name
         self.outbox_dir = outbox_dir
         self.endpoint = endpoint
@@ -323,6 +370,8 @@ class Worker:
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.MAXMSGSIZE, 4 * MSG_MAX)
         s.setsockopt(zmq.ROUTING_ID, self.name.encode())
+        if self._curve:
+            s.curve_publickey, s.curve_secretkey, s.curve_serverkey = self._curve
         s.connect(self.endpoint)
         self._sock = s
         self._ready = False
