@@ -16,6 +16,7 @@ PACKAGES=(
   clang libclang-rt-14-dev   # make fuzz: clang with libFuzzer and the sanitizer runtimes
   python3 curl bc procps   # used by the integration tests
   strace                   # slows fsync for the torture suite (tests/torture)
+  python3-pandas python3-rdflib python3-yaml   # the Python reader (python/) and the export checks
 )
 
 # The dashboard's browser test (tests/integration/test_dashboard.sh) drives
