@@ -25,6 +25,13 @@ it still runs, which the harness must allow. Every Ack the orchestrator sends (t
 messages) is written to --acks as one attempt id per line: the torture
 harness checks each against the hub. Fault counts go to --stats (JSON) on
 SIGTERM. Needs python3-zmq and the generated labloop_pb2 (PYTHONPATH).
+
+With --keys DIR (a campaign with CurveZMQ on its device endpoint) the proxy
+terminates CURVE on both sides: toward the workers it is a CURVE server
+with the lab's key pair (DIR/lab.key), which the workers are pinned to, and
+each per-device DEALER toward the orchestrator is a CURVE client with that
+device's own key pair (DIR/DEVICE.key), so the orchestrator authenticates
+every device exactly as it would without the proxy.
 """
 import argparse
 import heapq
@@ -38,6 +45,7 @@ import time
 import zmq
 
 import labloop_pb2
+from attacks import curve_client, read_key
 
 REORDER_MAX_S = 0.3
 
@@ -59,6 +67,7 @@ def main():
                     help="how long a late Hello is held (longer than the worker's first retry)")
     ap.add_argument("--drop-mean-s", type=float, default=0.0, help="mean time between drops per device (0: none)")
     ap.add_argument("--drop-ms", type=float, default=1500)
+    ap.add_argument("--keys", default=None, help="CURVE keys directory (lab.key and one DEVICE.key per device)")
     a = ap.parse_args()
 
     rng = random.Random(a.seed)
@@ -66,6 +75,9 @@ def main():
     front = ctx.socket(zmq.ROUTER)
     front.setsockopt(zmq.LINGER, 0)
     front.setsockopt(zmq.ROUTER_HANDOVER, 1)
+    if a.keys:
+        front.curve_server = True
+        front.curve_publickey, front.curve_secretkey = read_key(os.path.join(a.keys, "lab.key"))
     front.bind(a.listen)
     acks = open(a.acks, "a", buffering=1)
     cuts = open(a.cuts, "a", buffering=1)
@@ -93,6 +105,11 @@ def main():
             s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.ROUTING_ID, rid)
+            if a.keys:
+                name = rid.decode(errors="replace")
+                # a routing id without a key file gets a key pair no one
+                # knows: the orchestrator refuses it, as it should
+                curve_client(s, a.keys, name if os.path.exists(os.path.join(a.keys, name + ".key")) else None)
             s.connect(a.upstream)
             ups[rid] = s
             owner[s] = rid

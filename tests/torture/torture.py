@@ -8,10 +8,13 @@ loopback with a real SQLite hub, the workers talking to the orchestrator
 through tests/torture/proxy.py. The seed fixes the whole fault schedule:
 when the orchestrator is SIGKILLed, which restarts run under strace with
 fsync slowed and by how much, when the hub's disk fills up, which worker is
-killed or paused and when, and the proxy's per-message choices.
+killed or paused and when, the proxy's per-message choices, and the attacks
+(impersonation, spoofed control, a rogue orchestrator) against a campaign
+that runs with CurveZMQ on both endpoints.
 """
 import argparse
 import collections
+import importlib
 import json
 import os
 import random
@@ -24,6 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import zmq
+
+import attacks
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -42,24 +49,23 @@ FAULT_KINDS = collections.OrderedDict([
     ("reorder", "proxy: a message overtaken by the next one"),
     ("drop", "proxy: a device cut off both ways past its liveness window, then reconnected"),
     ("late_hello", "proxy: a Hello held past the worker's retry, or replayed after a StepRequest"),
-    ("impersonate", "a peer registers with another device's name (needs CURVE: expected refused)"),
-    ("spoof_control", "an unauthenticated client sends abort/estop (needs CURVE: expected refused)"),
+    ("impersonate", "a peer with another device's valid key, or an unknown key, says it is a device and sends a fabricated result (refused)"),
+    ("spoof_control", "a control client without a key, with an unknown key or with a viewer key sends abort/estop/pause (refused)"),
+    ("rogue_orch", "a rogue orchestrator with another key; a worker pinned to the lab's key must not register with it"),
 ])
-NEEDS = {"impersonate": "curve", "spoof_control": "curve"}
+# Kinds that wait for a feature this build lacks: listed, never run.
+NEEDS = {}
 
-# HOOK (CurveZMQ): once the campaign config can name keys, write_configs gives
-# the devices and the orchestrator key pairs, and Run gains two injectors
-# scheduled like the worker faults:
-#   impersonate   - a DEALER with a device's routing id but no (or another
-#                   device's) key connects straight to the device endpoint,
-#                   sends a Hello and a fabricated StepResult;
-#   spoof_control - a control client without an operator key sends abort and
-#                   estop to the control endpoint.
-# Both must be refused and logged: check() then also asserts that the hub has
-# no result from the impostor (no 'done' step whose values it sent), that the
-# campaign was neither aborted nor halted by the spoof, and that `labloop
-# status` counts the refusals. In today's plain mode both attacks succeed by
-# design (no keys exist), so they are listed but not run.
+# The attacks run against a campaign with CurveZMQ on both endpoints (every
+# seed): each is made while the orchestrator is up and not being killed, and
+# the refusal it must cause is read back from the same orchestrator's
+# status counters; attacks.py says what each one sends.
+ATTACKS = [("impersonate", "valid_key"), ("impersonate", "unknown_key"),
+           ("spoof_control", "no_key"), ("spoof_control", "unknown_key"), ("spoof_control", "viewer_key")]
+# the counter each attack must raise
+ATTACK_COUNTER = {"valid_key": "refused_messages", "unknown_key": "refused_connections",
+                  "no_key": "refused_connections", "viewer_key": "refused_commands"}
+KEY_NAMES = ["lab", "ot2", "hotplate", "pl-1", "op", "viewer", "rogue-lab"]
 
 FINAL_STEP = ("done", "failed", "timed_out", "lost", "cancelled")
 
@@ -148,6 +154,19 @@ class Schedule:
             t += r.expovariate(1 / 2.5)
             self.worker.append((t, r.choice(wk), r.choice(DEVICES), r.uniform(0.2, 2.0)))
         self.proxy_seed = r.randrange(1 << 30)
+        # attacks: (seconds after the start, kind, variant, victim, holder of
+        # the valid key, control command); every variant at least once
+        self.attacks = []
+        av = [x for x in ATTACKS if x[0] in kinds]
+        order = av + [r.choice(av) for _ in av]
+        r.shuffle(order)
+        t = 0.0
+        for kind, variant in order:
+            t += r.uniform(1.0, 5.0)
+            victim = r.choice(DEVICES)
+            holder = r.choice([d for d in DEVICES if d != victim])
+            self.attacks.append((t, kind, variant, victim, holder, r.choice(["abort", "estop", "pause"])))
+        self.rogue_at = r.uniform(0.5, 10.0) if "rogue_orch" in kinds else None
         # a model-based planner proposes off the loop, so an experiment and
         # its first StepRequest can go out in one turn; a design proposes a
         # batch ahead. Most seeds take the former.
@@ -158,17 +177,17 @@ class Schedule:
 DEVICES = ["ot2", "hotplate", "pl-1"]
 
 
-def write_configs(d, hubdir, ports, proxy_port, a, planner):
+def write_configs(d, hubdir, ports, proxy_port, a, planner, kdir):
     lab = os.path.join(d, "lab.yaml")
     with open(lab, "w") as f:
         f.write("""lab: {name: torture-lab, endpoint: "tcp://127.0.0.1:%d", speed: %g, samples: "%s/samples",
-      seed: 3, journal: "%s/journal.tsv"}
+      seed: 3, journal: "%s/journal.tsv", keys: "%s"}
 model: {kind: nanocrystal_pl, noise: 0.02}
 devices:
   - {name: ot2, driver: sim.dispenser, capabilities: [liquid_handler], duration: 60s}
   - {name: hotplate, driver: sim.heater, capabilities: [hotplate], capacity: 4, duration: "${time}"}
   - {name: pl-1, driver: sim.spectrometer, capabilities: [pl_spectrometer], duration: 60s, failure_rate: 0.05}
-""" % (proxy_port, a.speed, d, d))
+""" % (proxy_port, a.speed, d, d, kdir))
     camp = os.path.join(hubdir, "campaign.yaml")
     with open(camp, "w") as f:
         f.write("""campaign: {name: tt, seed: %d, budget: {experiments: %d}}
@@ -186,13 +205,18 @@ workflow:
   - {step: heat, capability: hotplate, after: [dispense], params: {temperature: "${temperature}", time: "${time}"}, retries: 2}
   - {step: measure_pl, capability: pl_spectrometer, after: [heat], retries: 2}
 devices:
-  - {name: ot2, capabilities: [liquid_handler]}
-  - {name: hotplate, capabilities: [hotplate], capacity: 4}
-  - {name: pl-1, capabilities: [pl_spectrometer]}
+  - {name: ot2, capabilities: [liquid_handler], key: "%(k)s/ot2.pub"}
+  - {name: hotplate, capabilities: [hotplate], capacity: 4, key: "%(k)s/hotplate.pub"}
+  - {name: pl-1, capabilities: [pl_spectrometer], key: "%(k)s/pl-1.pub"}
 endpoints: {devices: "tcp://127.0.0.1:%d", control: "tcp://127.0.0.1:%d"}
 heartbeat: {interval: 300ms, liveness: 4}
 hub: campaign.db
-""" % (a.campaign_seed, a.experiments, planner, ports[0], ports[1]))
+security:
+  key: "%(k)s/lab.key"
+  clients:
+    - {name: torture-operator, key: "%(k)s/op.pub", role: operator}
+    - {name: torture-viewer, key: "%(k)s/viewer.pub", role: viewer}
+""".replace("%(k)s", kdir.replace("%", "%%")) % (a.campaign_seed, a.experiments, planner, ports[0], ports[1]))
     return lab, camp
 
 
@@ -211,6 +235,9 @@ class Run:
         self.procs = []
         self.mounted = None
         self.out_of_touch = collections.defaultdict(list)   # device -> [(start_us, end_us)]
+        self.fabricated = []        # attempt ids an impostor sent a result for
+        self.attack_failures = []   # attacks that were not refused
+        self.pb = importlib.import_module("labloop_pb2")
 
     # ---- processes ----
     def start_orch(self, gen):
@@ -308,8 +335,11 @@ class Run:
         if self.disk_ok:
             subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dk" % a.disk_kb, "tmpfs", self.hubdir], check=True)
             self.mounted = self.hubdir
-        ports = free_ports(3)
-        self.lab, self.camp = write_configs(self.dir, self.hubdir, ports, ports[2], a, self.sched.planner)
+        ports = free_ports(5)
+        self.ports = ports
+        self.kdir = os.path.join(self.dir, "keys")
+        attacks.make_keys(a.labloop, self.kdir, KEY_NAMES)
+        self.lab, self.camp = write_configs(self.dir, self.hubdir, ports, ports[2], a, self.sched.planner, self.kdir)
         self.db = os.path.join(self.hubdir, "campaign.db")
         env = dict(os.environ, PYTHONPATH=a.gen_python)
         self.acks_path = os.path.join(self.dir, "acks.txt")
@@ -318,7 +348,7 @@ class Run:
         p = self.sched.proxy_seed
         px = [a.python, os.path.join(HERE, "proxy.py"), "--listen", "tcp://127.0.0.1:%d" % ports[2],
               "--upstream", "tcp://127.0.0.1:%d" % ports[0], "--seed", str(p),
-              "--acks", self.acks_path, "--stats", self.stats_path, "--cuts", self.cuts_path]
+              "--acks", self.acks_path, "--stats", self.stats_path, "--cuts", self.cuts_path, "--keys", self.kdir]
         k = self.kinds
         px += ["--p-delay", "0.15" if "delay" in k else "0", "--max-delay-ms", "150",
                "--p-dup", "0.05" if "dup" in k else "0", "--p-reorder", "0.05" if "reorder" in k else "0",
@@ -332,6 +362,7 @@ class Run:
                                     stderr=subprocess.STDOUT, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
         self.procs.append(self.sim)
         self.orch_log = open(os.path.join(self.dir, "run.log"), "ab")
+        self.zctx = zmq.Context()
         t0 = time.monotonic()
         self.inject(t0)
         self.settle()
@@ -342,6 +373,7 @@ class Run:
         """Follow the schedule until every planned kill is done."""
         gen = 0
         wq = list(self.sched.worker)
+        aq = self.aq = list(self.sched.attacks)
         stopped = {}        # pid -> time to SIGCONT
         disk_until = None
         kills = 0
@@ -385,6 +417,14 @@ class Run:
                 gen = min(gen + 1, len(self.sched.lives) - 1)
                 if kills < self.a.kills:
                     self.start_orch(gen)
+            # attacks: only at an orchestrator that is up and not about to
+            # be killed by the disk, so that its refusal can be read back
+            if aq and now - t0 >= aq[0][0] and self.orch is not None and disk_until is None:
+                if self.attack(aq[0][1:]):
+                    aq.pop(0)
+            if self.sched.rogue_at is not None and now - t0 >= self.sched.rogue_at:
+                self.sched.rogue_at = None
+                self.rogue()
             # worker faults
             while wq and now - t0 >= wq[0][0]:
                 self.worker_fault(wq.pop(0)[1:], now, stopped)
@@ -398,6 +438,143 @@ class Run:
         self.free_disk()
         self.info["ended_at_last_kill"] = self.ended()
         self.kills = kills
+
+    def attack(self, plan):
+        """Make one attack and check that the orchestrator refused it.
+        False when the orchestrator does not answer yet (try again later)."""
+        kind, variant, victim, holder, cmd = plan
+        before = attacks.security(self.a.labloop, self.camp, self.kdir)
+        if before is None or self.orch is None or self.orch.poll() is not None:
+            return False
+        pid = self.orch_pid()
+        counter = ATTACK_COUNTER[variant]
+        wall = int(time.time() * 1e6)
+        if kind == "impersonate":
+            running = None
+            try:
+                con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
+                row = con.execute("select attempt_id from steps where device = ? and status = 'running' "
+                                  "order by id desc limit 1", (victim,)).fetchone()
+                con.close()
+                running = row[0] if row else None
+            except sqlite3.Error:
+                pass
+            att = running or "tt/1/dispense/99"
+            caps = {"ot2": ["liquid_handler"], "hotplate": ["hotplate"], "pl-1": ["pl_spectrometer"]}[victim]
+            attacks.impersonate(self.pb, self.zctx, "tcp://127.0.0.1:%d" % self.ports[0], self.kdir,
+                                holder if variant == "valid_key" else None, victim, caps, att)
+            self.fabricated.append(att)
+            if variant == "valid_key":
+                # ROUTER_HANDOVER: a valid key's connection under the
+                # victim's routing id takes its route for a moment (its
+                # messages are refused; a request sent meanwhile may be lost
+                # and is repaired by the timeout), so the victim counts as
+                # out of touch for the attack and a liveness window after it
+                self.out_of_touch[victim].append((wall, int(time.time() * 1e6) + 3000000))
+        else:
+            ep = "tcp://127.0.0.1:%d" % self.ports[1]
+            if variant == "viewer_key":
+                reply = attacks.control(self.zctx, ep, self.kdir, "viewer", cmd)
+                if reply is None or reply.get("ok"):
+                    # a viewer's command is answered with a refusal
+                    self.attack_failures.append("spoof_control %s %s: %s" % (variant, cmd, reply or "no answer"))
+            else:
+                reply = attacks.control(self.zctx, ep, self.kdir, None, cmd, plain=(variant == "no_key"))
+                if reply is not None:
+                    self.attack_failures.append("spoof_control %s %s was answered: %s" % (variant, cmd, reply))
+        # the refusal, read back from the same orchestrator process
+        deadline = time.monotonic() + 8
+        after = None
+        while time.monotonic() < deadline:
+            after = attacks.security(self.a.labloop, self.camp, self.kdir)
+            if after is not None and after["security"][counter] > before["security"][counter]:
+                break
+            if self.orch.poll() is not None or self.orch_pid() != pid:
+                after = None
+                break
+            time.sleep(0.1)
+        self.count[kind] += 1
+        if after is None or self.orch.poll() is not None:
+            self.count["attack_unverified"] += 1     # the orchestrator stopped meanwhile
+            return True
+        grown = after["security"][counter] - before["security"][counter]
+        if grown <= 0:
+            self.attack_failures.append("%s %s (victim %s, key of %s): %s did not grow" % (kind, variant, victim, holder, counter))
+        else:
+            self.count["refused:" + variant + ":" + counter] += 1
+        if kind == "spoof_control" and after.get("status") != before.get("status"):
+            self.attack_failures.append("spoof_control %s %s changed the campaign from %s to %s"
+                                        % (variant, cmd, before.get("status"), after.get("status")))
+        return True
+
+    def rogue(self):
+        """A rogue orchestrator (its own key, its own ports) that lists ot2
+        with ot2's real public key, and a worker holding ot2's key pair but
+        pinned to the lab's key pointed at it: the handshake must fail (the
+        rogue counts it) and the worker must never register there."""
+        d = os.path.join(self.dir, "rogue")
+        os.mkdir(d)
+        rp = self.ports[3]
+        camp = os.path.join(d, "rogue.yaml")
+        with open(camp, "w") as f:
+            f.write("""campaign: {name: rogue, seed: 1, budget: {experiments: 1}}
+space:
+  - {name: x, type: real, low: 0, high: 1}
+objectives:
+  - {name: a, goal: maximize, from: s.v}
+workflow:
+  - {step: s, capability: liquid_handler}
+devices:
+  - {name: ot2, capabilities: [liquid_handler], key: "%(k)s/ot2.pub"}
+endpoints: {devices: "tcp://127.0.0.1:%(p)d", control: "tcp://127.0.0.1:%(c)d"}
+heartbeat: {interval: 200ms, liveness: 3}
+hub: rogue.db
+security:
+  key: "%(k)s/rogue-lab.key"
+  clients: [{name: torture-operator, key: "%(k)s/op.pub", role: operator}]
+""" % {"k": self.kdir, "p": rp, "c": self.ports[4]})
+        wcfg = os.path.join(d, "worker.yaml")
+        with open(wcfg, "w") as f:
+            f.write("name: ot2\nendpoint: tcp://127.0.0.1:%d\ndriver: null\ncapabilities: [liquid_handler]\n"
+                    "keys: {key: %s/ot2.key, orchestrator: %s/lab.pub}\n" % (rp, self.kdir, self.kdir))
+        logf = open(os.path.join(d, "rogue.log"), "wb")
+        orch = subprocess.Popen([self.a.labloop, "run", camp, "--quiet"], stdout=logf, stderr=subprocess.STDOUT)
+        worker = None
+        try:
+            deadline = time.monotonic() + 10
+            while attacks.security(self.a.labloop, camp, self.kdir) is None:
+                if time.monotonic() > deadline or orch.poll() is not None:
+                    self.attack_failures.append("rogue_orch: the rogue orchestrator did not start (%s)" % d)
+                    return
+                time.sleep(0.1)
+            worker = subprocess.Popen([self.a.labloop, "worker", "--config", wcfg], stdout=logf, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 10
+            st = None
+            while time.monotonic() < deadline:
+                st = attacks.security(self.a.labloop, camp, self.kdir)
+                if st is not None and st["security"]["refused_connections"] >= 1:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)      # time enough to register, were it going to
+            st = attacks.security(self.a.labloop, camp, self.kdir)
+            self.count["rogue_orch"] += 1
+            if st is None or st["security"]["refused_connections"] < 1:
+                self.attack_failures.append("rogue_orch: the rogue saw no failed handshake from the pinned worker")
+            else:
+                self.count["refused:rogue:refused_connections"] += st["security"]["refused_connections"]
+            states = {x["name"]: x["state"] for x in (st or {}).get("devices", [])}
+            if states.get("ot2") not in (None, "offline"):
+                self.attack_failures.append("rogue_orch: the pinned worker registered with the rogue (%s)" % states)
+            ready = sqlite3.connect(os.path.join(d, "rogue.db")).execute(
+                "select count(*) from events where kind = 'device.ready'").fetchone()[0]
+            if ready:
+                self.attack_failures.append("rogue_orch: the rogue's hub has the pinned worker ready")
+        finally:
+            for p in (worker, orch):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
+            logf.close()
 
     def worker_fault(self, fault, now, stopped):
         kind, dev, pause = fault
@@ -438,9 +615,16 @@ class Run:
             if time.monotonic() > deadline:
                 self.problems.append("campaign did not end within %d s of the last fault (status %s)" % (self.a.finish_deadline, st))
                 return
+            # attacks the schedule had no time for are made now, at an
+            # orchestrator that is no longer killed
+            if self.aq and self.orch is not None and st not in ("completed", "exhausted", "aborted"):
+                if self.attack(self.aq[0][1:]):
+                    self.aq.pop(0)
+                continue
             time.sleep(0.05)
 
     def stop_all(self):
+        self.count["attack_not_run"] += len(getattr(self, "aq", []))
         if self.orch is not None and self.orch.poll() is None:
             os.killpg(self.orch.pid, signal.SIGKILL)
             self.orch.wait()
@@ -458,6 +642,9 @@ class Run:
                 p.wait()
         if getattr(self, "orch_log", None) is not None:
             self.orch_log.close()
+        if getattr(self, "zctx", None) is not None:
+            self.zctx.term()
+            self.zctx = None
         try:
             self.count.update(json.load(open(self.stats_path)))
         except (OSError, ValueError):
@@ -594,6 +781,21 @@ class Run:
                      ", ".join("%s (%s)" % (x, hub[x][2] if x in hub else "no row") for x in missing[:10]))
         if n_proxy == 0:
             P.append("the proxy saw no Ack at all")
+        # the attacks: each refused (checked as it ran), nothing an impostor
+        # sent is in the hub, and the refusals are events in the hub
+        P.extend("attack accepted: %s" % x for x in self.attack_failures)
+        c["attack_accepted"] = len(self.attack_failures)
+        forged = con.execute("select attempt_id from steps where result like ?", ("%" + attacks.MARKER + "%",)).fetchall()
+        c["fabricated_recorded"] = len(forged)
+        if forged:
+            P.append("results fabricated by an impostor are in the hub: %s" % ", ".join(r[0] for r in forged[:10]))
+        ev = dict(con.execute("select subject, count(*) from events where kind = 'security.refused' group by subject").fetchall())
+        for k, v in ev.items():
+            c["refused_events:" + k] = v
+        for variant, counter in ATTACK_COUNTER.items():
+            subj = counter.split("_")[1].rstrip("s")
+            if c.get("refused:%s:%s" % (variant, counter)) and not ev.get(subj):
+                P.append("refused %ss were counted but no security.refused event for them is in the hub" % subj)
         self.info["executions"] = sum(len(v) for v in starts.values())
         self.info["experiments"] = n
         con.close()
@@ -625,6 +827,10 @@ def main():
         return 0
     a.labloop = os.path.abspath(a.labloop)
     a.gen_python = a.gen_python or os.path.join(os.path.dirname(a.labloop), "gen", "python")
+    sys.path.insert(0, a.gen_python)
+    if not zmq.has("curve"):
+        print("torture: this python3-zmq has no CURVE support (libzmq built without libsodium)", file=sys.stderr)
+        return 2
     seeds = []
     for part in a.seeds.split(","):
         if "-" in part:
@@ -727,6 +933,11 @@ def main():
         % (total["kills_survived"], total["double_exec"],
            total["step_overrun"], total["acked_missing"], total["lost_running"], total["retry_overlap"], total["retry_overlap_excused"], runtime))
     log("torture: faults injected by kind: %s" % ", ".join("%s %d" % (k, total[k]) for k in FAULT_KINDS if k not in NEEDS))
+    log("torture: attacks refused (the orchestrator's counter that grew): %s; attacks accepted %d; fabricated results recorded %d; "
+        "unverified (orchestrator stopped meanwhile) %d, not run %d; security.refused events in the hubs: %s"
+        % (", ".join("%s %d" % (k.split(":", 1)[1], total[k]) for k in sorted(total) if k.startswith("refused:")) or "none",
+           total["attack_accepted"], total["fabricated_recorded"], total["attack_unverified"], total["attack_not_run"],
+           ", ".join("%s %d" % (k.split(":", 1)[1], total[k]) for k in sorted(total) if k.startswith("refused_events:")) or "none"))
     if total["orch_kill"] < a.min_kills:
         log("torture: FAIL: only %d orchestrator kills, at least %d wanted" % (total["orch_kill"], a.min_kills))
         return 1
