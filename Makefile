@@ -3,6 +3,7 @@
 #   make test             unit tests (cmocka) and integration tests (real processes)
 #   make demo             install missing packages, build, run a simulated campaign
 #   make bench            benchmarks (print figures, assert nothing about time)
+#   make bench-planner    the gp planner against its peers (scikit-learn, Optuna)
 #   make SANITIZE=address,undefined test    the same under ASan + UBSan (in build/san)
 #   make clean
 
@@ -40,7 +41,7 @@ INTEG    := $(sort $(wildcard tests/integration/test_*.sh))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration demo bench clean deps
+.PHONY: all test unit integration demo bench bench-planner clean deps
 all: $(BIN)
 
 $(GEN_C) $(GEN_H): protocols/labloop.proto
@@ -99,6 +100,11 @@ demo:
 
 bench: $(BIN)
 	@bash scripts/bench.sh $(abspath $(BIN))
+
+# The gp planner against scikit-learn, Optuna and random on the benchmark
+# suite (docs/PLANNERS.md); about 20 minutes on two cores.
+bench-planner: $(BIN)
+	@/usr/bin/python3 tests/planner_peers/table.py --labloop $(abspath $(BIN)) --out $(BUILD)/bench-planner.jsonl
 
 deps:
 	@bash scripts/install-deps.sh

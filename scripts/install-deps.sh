@@ -13,6 +13,7 @@ PACKAGES=(
   liblapacke-dev libopenblas-dev libnlopt-dev
   libmicrohttpd-dev chromium
   python3 curl bc procps   # used by the integration tests
+  python3-sklearn python3-optuna   # the planner's peers (make bench-planner)
 )
 
 # The dashboard's browser test (tests/integration/test_dashboard.sh) drives
