@@ -409,7 +409,7 @@ static int s_bench_planner(int argc, char **argv)
         return 2;
     }
     if (!have_initial)
-        initial = 2 * (f->d + 1) > 10 ? 2 * (f->d + 1) : 10;
+        initial = lab_planner_default_initial(f->d);
     lab_err err = {0};
     lab_space *space = lab_testfunc_space(f, &err);
     if (!space) {

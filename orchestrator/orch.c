@@ -730,8 +730,10 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                            .initial_kind = cfg->initial_kind,
                            .initial_count = (size_t)cfg->initial_count};
     po.acquisition = cfg->acquisition;
-    for (size_t k = 0; k < cfg->n_objectives && k < LAB_PLANNER_MAX_OBJECTIVES; k++)
+    for (size_t k = 0; k < cfg->n_objectives && k < LAB_PLANNER_MAX_OBJECTIVES; k++) {
         po.maximize[k] = cfg->objectives[k].maximize;
+        po.objective_names[k] = cfg->objectives[k].name;
+    }
     /* Model-based planners fit on the thread pool; the cheap ones answer inline. */
     o->planner_async = strcmp(cfg->planner_kind, "random") != 0 && strcmp(cfg->planner_kind, "sobol") != 0;
     /* Designs that do not learn from results propose one batch ahead: the
