@@ -75,6 +75,16 @@ static const s_key s_top_keys[] = {
     {"hub", S_STR, 0, N, N, NULL, "<campaign.name>.db",
      "SQLite data hub; a relative path is relative to the config file's directory; missing folders are made"},
     {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
+    {"prior", S_MAP, 0, N, N, NULL, "none", "earlier experiments told to the planner before its first ask"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_prior_keys[] = {
+    {"csv", S_STR, 0, N, N, NULL, NULL,
+     "CSV file: a header naming every parameter and objective (optionally 'name [unit]'), "
+     "one experiment a line, optional 'status' column (measured|failed); relative to the config"},
+    {"hub", S_STR, 0, N, N, NULL, NULL, "another hub (SQLite file, relative to the config)"},
+    {"campaign", S_STR, 0, N, N, NULL, NULL, "the campaign in that hub whose experiments are told"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -186,6 +196,7 @@ static const struct {
     {"devices[]", s_device_keys},
     {"endpoints", s_endpoint_keys},
     {"heartbeat", s_heartbeat_keys},
+    {"prior", s_prior_keys},
 };
 
 /* ---- problems, collected then reported in file order --------------------- */
@@ -1254,6 +1265,23 @@ static void s_load_heartbeat(s_ctx *c, yaml_node_t *m)
     c->cfg->liveness = (int)s_long(SLOT(v, K, "liveness"), 3);
 }
 
+/* file relative to the config file's directory (absolute ones as given). */
+static char *s_rel_path(s_ctx *c, const char *file)
+{
+    const char *slash = strrchr(c->path, '/');
+    if (file[0] == '/' || !slash)
+        return s_dup(c, file);
+    size_t dl = (size_t)(slash - c->path) + 1;
+    size_t len = dl + strlen(file) + 1;
+    char *out = malloc(len);
+    if (!out) {
+        c->oom = 1;
+        return NULL;
+    }
+    snprintf(out, len, "%.*s%s", (int)dl, c->path, file);
+    return out;
+}
+
 /* The hub path: relative ones are relative to the config file's directory. */
 static void s_set_hub(s_ctx *c, yaml_node_t *hub)
 {
@@ -1265,19 +1293,35 @@ static void s_set_hub(s_ctx *c, yaml_node_t *hub)
         snprintf(file, sizeof file, "%s.db", cfg->name);
     else
         return;
-    const char *slash = strrchr(c->path, '/');
-    if (file[0] == '/' || !slash) {
-        cfg->hub = s_dup(c, file);
+    cfg->hub = s_rel_path(c, file);
+}
+
+/* prior: {csv: FILE} or {hub: FILE, campaign: NAME}. */
+static void s_load_prior(s_ctx *c, yaml_node_t *node)
+{
+    yaml_node_t *v[S_MAXKEYS];
+    if (!node || !s_check_map(c, node, s_prior_keys, "prior", v))
+        return;
+    yaml_node_t *csv = SLOT(v, s_prior_keys, "csv"), *hub = SLOT(v, s_prior_keys, "hub"),
+                *camp = SLOT(v, s_prior_keys, "campaign");
+    if (!!csv == !!hub) {
+        s_err(c, node, "prior needs exactly one of csv or hub");
         return;
     }
-    size_t dl = (size_t)(slash - c->path) + 1;
-    size_t len = dl + strlen(file) + 1;
-    cfg->hub = malloc(len);
-    if (!cfg->hub) {
-        c->oom = 1;
+    if (hub && !camp) {
+        s_err(c, node, "prior: hub needs campaign (the campaign whose experiments are told)");
         return;
     }
-    snprintf(cfg->hub, len, "%.*s%s", (int)dl, c->path, file);
+    if (csv && camp) {
+        s_err(c, camp, "prior: campaign goes with hub, not csv");
+        return;
+    }
+    if (csv)
+        c->cfg->prior_csv = s_rel_path(c, lab_yscalar(csv));
+    else {
+        c->cfg->prior_hub = s_rel_path(c, lab_yscalar(hub));
+        c->cfg->prior_campaign = s_dup(c, lab_yscalar(camp));
+    }
 }
 
 static void s_default_operator(s_ctx *c)
@@ -1554,6 +1598,7 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
         s_load_endpoints(&c, SLOT(v, K, "endpoints"));
         s_load_heartbeat(&c, SLOT(v, K, "heartbeat"));
         s_set_hub(&c, SLOT(v, K, "hub"));
+        s_load_prior(&c, SLOT(v, K, "prior"));
         s_check_cross(&c, steps, n_steps);
         steps = NULL; /* now owned by cfg */
     }
@@ -1642,6 +1687,9 @@ void lab_config_destroy(lab_campaign_cfg **cfgp)
     free(cfg->planner_kind);
     free(cfg->acquisition);
     free(cfg->initial_kind);
+    free(cfg->prior_csv);
+    free(cfg->prior_hub);
+    free(cfg->prior_campaign);
     for (size_t i = 0; cfg->steps && i < cfg->n_steps; i++) {
         lab_cfg_step *st = &cfg->steps[i];
         free(st->name);

@@ -89,6 +89,10 @@ typedef struct lab_campaign_cfg {
     char *endpoint_devices;  /* default tcp://127.0.0.1:5560 */
     char *endpoint_control;  /* default tcp://127.0.0.1:5561 */
     char *hub;               /* default "<name>.db" beside the config file */
+    /* prior: earlier experiments told to the planner first (all NULL: none) */
+    char *prior_csv;         /* a CSV file (path resolved against the config's directory) */
+    char *prior_hub;         /* or another hub ... */
+    char *prior_campaign;    /* ... and its campaign */
     int heartbeat_ms;        /* default 1000 */
     int liveness;            /* default 3 */
 } lab_campaign_cfg;

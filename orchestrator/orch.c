@@ -749,6 +749,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     o->hub = lab_hub_open(o->db_path, err);
     if (!o->hub)
         goto fail;
+    if (lab_orch_prior_tell(o, err) < 0)
+        goto fail;
     char status[32];
     int64_t now = lab_orch_now();
     if (lab_hub_find_campaign(o->hub, cfg->name, &o->campaign_id, status, sizeof status) == 0) {
@@ -805,6 +807,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                                  "planner", cfg->planner_kind, "budget", (json_int_t)cfg->budget_experiments,
                                  "config_sha256", cfg->sha256));
         lab_orch_event(o, "campaign.status", cfg->name, json_pack("{s:s}", "status", "running"));
+        if (lab_orch_prior_record(o, now, err) < 0)
+            goto fail;
     }
     for (size_t i = 0; i < cfg->n_devices; i++)
         if (lab_hub_record_device(o->hub, o->campaign_id, cfg->devices[i].name, NULL, NULL,

@@ -1119,6 +1119,8 @@ static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
 {
     s_resume *rs = arg;
     lab_orch *o = rs->o;
+    if (r->seq <= 0)
+        return 0; /* the prior's experiments: told from the prior (orch_prior.c) */
     if (r->seq != o->n_exps + 1)
         return lab_err_set(rs->err, LAB_EDB, "experiment numbers in the hub are not contiguous (at %lld)",
                            (long long)r->seq);
