@@ -82,7 +82,7 @@ static const s_key s_top_keys[] = {
 static const s_key s_prior_keys[] = {
     {"csv", S_STR, 0, N, N, NULL, NULL,
      "CSV file: a header naming every parameter and objective (optionally 'name [unit]'), "
-     "one experiment a line, optional 'status' column (measured|failed); relative to the config"},
+     "one experiment a line, optional 'status' column (measured or failed); relative to the config"},
     {"hub", S_STR, 0, N, N, NULL, NULL, "another hub (SQLite file, relative to the config)"},
     {"campaign", S_STR, 0, N, N, NULL, NULL, "the campaign in that hub whose experiments are told"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
