@@ -23,9 +23,10 @@
  *     posterior variance collapses around them and the next point goes
  *     elsewhere; the fantasies are dropped after the ask;
  *  4. failures: if any outcome failed, a second GP on labels +1 (measured) /
- *     -1 (failed), same length-scales as the objective's, gives
- *     p = Phi(mu / sqrt(0.01 + var)); the acquisition is multiplied by p
- *     (EI) or gets log p added (log-EI, UCB). Failed points are never dropped;
+ *     -1 (failed), with its own hyperparameters (s_feas_model), gives
+ *     p = Phi(mu / sqrt(0.01 + var)); the log acquisition gets
+ *     s_feas_weight(log p) added (EI: multiplied by its exp): p^2 and a steep
+ *     penalty below p = 0.8. Failed points are never dropped;
  *  5. 2000 candidates (70 % uniform, 30 % gaussian perturbations of the five
  *     best measured points at scales 0.002, 0.02, 0.1), rejection of infeasible
  *     ones; ranked by log-EI (or UCB) times p; L-BFGS (NLopt, bounded to the
@@ -68,7 +69,9 @@
  * Multi-objective targets change with the weights on every ask: they are
  * refitted every ask (warm-started from the last fit of this object).
  *
- * Output transform: standardisation. A log warp of the outputs (S_WARP) is
+ * Output transform: standardisation around a pessimistic mean (S_MEAN_SHIFT
+ * deviations above the average: unexplored regions are expected to be
+ * worse than average, which keeps EI out of the box's corners). A log warp of the outputs (S_WARP) is
  * available at compile time but off: it helped branin a little (median regret
  * 1.5e-3 vs 2.0e-3) and hurt hartmann6 badly (0.37 vs 6e-5).
  * Threads: OpenBLAS is set to one thread when the gp planner is created,

@@ -45,11 +45,15 @@ def run(cmd):
     return [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")], time.time() - t0
 
 
+SEEDS = [10]
+
+
 def cell(v):
     if not v:
         return "-"
     q1, md, q3 = np.percentile(v, [25, 50, 75])
-    return "%.3g [%.2g, %.2g]" % (md, q1, q3)
+    short = "" if len(v) >= SEEDS[0] else " (%d seeds)" % len(v)
+    return "%.3g [%.2g, %.2g]%s" % (md, q1, q3, short)
 
 
 def main():
@@ -63,6 +67,7 @@ def main():
                     help="take the peers' rows from this earlier --out file instead of running "
                          "them (for measuring labloop changes)")
     a = ap.parse_args()
+    SEEDS[0] = a.seeds
     ll = os.path.abspath(a.labloop)
     suite = [(f, b) for f, b in SUITE if not a.funcs or f in a.funcs.split(",")]
     jobs = []
@@ -97,19 +102,21 @@ def main():
                     lines.append(r)
                     res.setdefault((col, r["func"]), []).append(r["regret"])
                     res.setdefault((col, r["func"], "rows"), []).append(r)
-    with cf.ThreadPoolExecutor(a.jobs) as ex:
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as fh, cf.ThreadPoolExecutor(a.jobs) as ex:
+        for r in lines:
+            fh.write(json.dumps(r) + "\n")
         futs = {ex.submit(run, cmd): (col, f) for col, f, cmd in jobs}
         for fu in cf.as_completed(futs):
             col, f = futs[fu]
             rows, secs = fu.result()
-            lines += rows
+            # written as each job ends: an interrupted run keeps what it measured
+            for r in rows:
+                fh.write(json.dumps(r) + "\n")
+            fh.flush()
             res[(col, f)] = [r["regret"] for r in rows]
             res[(col, f, "rows")] = rows
             sys.stderr.write("bench-planner: %-10s %-14s %5.0f s\n" % (col, f, secs))
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out, "w") as fh:
-        for r in lines:
-            fh.write(json.dumps(r) + "\n")
     timing, _ = run([ll, "bench", "planner", "--timing", "--json"])
 
     name = {"labloop b1": "labloop b1", "labloop b4": "labloop b4", "sklearn": "sklearn_gp_ei",
@@ -127,7 +134,7 @@ def main():
         med = {c: (float(np.median(res[(key[c], f)])) if res.get((key[c], f)) else None)
                for c in COLS}
         peers = [med[c] for c in ("sklearn_gp_ei", "optuna_tpe") if med[c] is not None]
-        better = min(peers)
+        better = min(peers) if peers else float("nan")   # nan: no peer measured, no win
         w1 = med["labloop b1"] is not None and med["labloop b1"] <= better
         w4 = med["labloop b4"] is not None and med["labloop b4"] <= better
         m1, m4 = med["labloop b1"], med["labloop b4"]
