@@ -66,6 +66,8 @@ def main():
     ap.add_argument("--reuse", default="",
                     help="take the peers' rows from this earlier --out file instead of running "
                          "them (for measuring labloop changes)")
+    ap.add_argument("--no-run", action="store_true",
+                    help="run nothing: the table from --reuse alone (labloop's rows too)")
     a = ap.parse_args()
     SEEDS[0] = a.seeds
     ll = os.path.abspath(a.labloop)
@@ -74,8 +76,9 @@ def main():
     for f, b in suite:
         base = [ll, "bench", "planner", "--func", f, "--budget", str(b), "--seeds", str(a.seeds),
                 "--json"]
-        jobs.append(("labloop b1", f, base + ["--batch", "1"]))
-        jobs.append(("labloop b4", f, base + ["--batch", "4"]))
+        if not a.no_run:
+            jobs.append(("labloop b1", f, base + ["--batch", "1"]))
+            jobs.append(("labloop b4", f, base + ["--batch", "4"]))
         for p in PEERS:
             if a.reuse:
                 break
@@ -84,8 +87,9 @@ def main():
             jobs.append((p, f, ["/usr/bin/python3", os.path.join(HERE, "peers.py"), "--labloop", ll,
                                 "--func", f, "--budget", str(b), "--seeds", str(a.seeds),
                                 "--peer", p]))
-    jobs.append(("h6@60", "hartmann6", [ll, "bench", "planner", "--func", "hartmann6",
-                                        "--budget", "60", "--seeds", str(a.seeds), "--json"]))
+    if not a.no_run:
+        jobs.append(("h6@60", "hartmann6", [ll, "bench", "planner", "--func", "hartmann6",
+                                            "--budget", "60", "--seeds", str(a.seeds), "--json"]))
     # the slow ones first, so the two workers finish together
     slow = {"sklearn": 3, "tpe": 1}
     jobs.sort(key=lambda j: -(slow.get(j[0], 0) * (2 if j[1] in ("styblinski8_s", "ellipsoid10_r") else 1)))
@@ -96,8 +100,12 @@ def main():
         peer_of = {"sklearn_gp_ei": "sklearn", "optuna_tpe": "tpe", "random": "random"}
         with open(a.reuse) as fh:
             for l in fh:
+                if not l.startswith("{"):
+                    continue  # scipy's L-BFGS-B prints its own notes to stdout
                 r = json.loads(l)
                 col = peer_of.get(r["planner"])
+                if a.no_run and r["planner"] == "gp":
+                    col = "h6@60" if r["budget"] == 60 else "labloop b%d" % r.get("batch", 1)
                 if col and r["seed"] < a.seeds:
                     lines.append(r)
                     res.setdefault((col, r["func"]), []).append(r["regret"])
@@ -117,7 +125,10 @@ def main():
             res[(col, f)] = [r["regret"] for r in rows]
             res[(col, f, "rows")] = rows
             sys.stderr.write("bench-planner: %-10s %-14s %5.0f s\n" % (col, f, secs))
-    timing, _ = run([ll, "bench", "planner", "--timing", "--json"])
+    timing = [] if a.no_run else run([ll, "bench", "planner", "--timing", "--json"])[0]
+    if a.no_run and a.reuse:
+        with open(a.reuse) as fh:
+            timing = [json.loads(l) for l in fh if l.startswith('{"timing"')]
 
     name = {"labloop b1": "labloop b1", "labloop b4": "labloop b4", "sklearn": "sklearn_gp_ei",
             "tpe": "optuna_tpe", "random": "random"}
@@ -155,18 +166,22 @@ def main():
     print("batch 4 within 1.25x of batch 1 (or both <= 1e-6): %d/%d (target %d)"
           % (within, n, -(-4 * n // 5)))
 
+    # on the same runs: the functions where both labloop and sklearn ran
+    both = [f for f, _ in suite if res.get(("sklearn", f, "rows")) and res.get(("labloop b1", f, "rows"))]
+
     def bound_share(col):
         nm = nb = 0
-        for f, _ in suite:
+        for f in both:
             for r in res.get((col, f, "rows"), []):
                 nm += r["n_model"]
                 nb += r["n_bound"]
         return nb / nm if nm else float("nan"), nm
     b_ll, n_ll = bound_share("labloop b1")
     b_sk, n_sk = bound_share("sklearn")
-    print("model-chosen points with a coordinate on a bound: labloop b1 %.1f %% of %d, "
-          "labloop b4 %.1f %%, sklearn_gp_ei %.1f %% of %d (target: labloop <= 1.5x sklearn)"
-          % (100 * b_ll, n_ll, 100 * bound_share("labloop b4")[0], 100 * b_sk, n_sk))
+    print("model-chosen points with a coordinate on a bound, on the %d functions both ran: "
+          "labloop b1 %.1f %% of %d, labloop b4 %.1f %%, sklearn_gp_ei %.1f %% of %d "
+          "(target: labloop <= 1.5x sklearn)"
+          % (len(both), 100 * b_ll, n_ll, 100 * bound_share("labloop b4")[0], 100 * b_sk, n_sk))
     for col in ("labloop b1", "labloop b4", "sklearn", "tpe"):
         rows = res.get((col, "hartmann6_f", "rows"), [])
         if rows:
