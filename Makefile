@@ -3,8 +3,10 @@
 #   make test             unit tests (cmocka) and integration tests (real processes)
 #   make demo             install missing packages, build, run a simulated campaign
 #   make bench            benchmarks (print figures, assert nothing about time)
+#   make bench-hub        only the PostgreSQL hub benchmark (1,000,000 records, 6 labs)
 #   make bench-planner    the gp planner against its peers (scikit-learn, Optuna)
 #   make SANITIZE=address,undefined test    the same under ASan + UBSan (in build/san)
+#   make fuzz             libFuzzer harnesses (clang) in build/fuzz, each run FUZZ_SECONDS
 #   make clean
 
 ifdef SANITIZE
@@ -16,7 +18,7 @@ SANFLAGS :=
 endif
 
 CC      ?= cc
-PKGS    := libzmq libuv libprotobuf-c yaml-0.1 jansson sqlite3 libgpiod libcrypto lapacke openblas nlopt libmicrohttpd
+PKGS    := libzmq libuv libprotobuf-c yaml-0.1 jansson sqlite3 libgpiod libcrypto lapacke openblas nlopt libmicrohttpd libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT     ?= -O2
@@ -41,7 +43,7 @@ INTEG    := $(sort $(wildcard tests/integration/test_*.sh))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration demo bench bench-planner clean deps
+.PHONY: all test unit integration demo bench bench-hub bench-planner clean deps fuzz fuzz-build
 all: $(BIN)
 
 $(GEN_C) $(GEN_H): protocols/labloop.proto
@@ -95,6 +97,25 @@ test: $(UNIT_BIN) $(BIN) $(TOOL_BIN) $(GEN_PY)
 	@$(RUN_INTEG)
 	@echo "all tests passed ($(BUILD))"
 
+# Fuzzing: the library built again with clang, instrumented for libFuzzer
+# and ASan + UBSan (build/fuzz), one binary per harness in tests/fuzz/; then
+# each run for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/NAME),
+# FUZZ_JOBS at a time. Prints the executions per target; fails on a crash.
+FUZZ_TARGETS := envelope campaign lab worker_config control
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS    ?= 1
+FUZZ_BUILD   := build/fuzz
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB) | $(GEN_H)
+	$(CC) $(CFLAGS_BASE) $(WARN) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+	    CFLAGS=-Wno-unknown-warning-option SANITIZE=fuzzer-no-link,address,undefined $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
 demo:
 	@bash scripts/demo.sh
 
@@ -105,6 +126,10 @@ bench: $(BIN)
 # suite (docs/PLANNERS.md); about 20 minutes on two cores.
 bench-planner: $(BIN)
 	@/usr/bin/python3 tests/planner_peers/table.py --labloop $(abspath $(BIN)) --out $(BUILD)/bench-planner.jsonl
+
+# The shared PostgreSQL hub at scale only (a part of bench too).
+bench-hub: $(BIN) $(BUILD)/tools/hubgen
+	@bash scripts/bench_hub.sh $(abspath $(BIN))
 
 deps:
 	@bash scripts/install-deps.sh

@@ -1,6 +1,7 @@
 /* Logging to stderr. One line per call, written with a single fputs so lines
  * from the orchestrator and its workers do not interleave mid-line. */
 #include "common/log.h"
+#include "common/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,8 +34,11 @@ void lab_log(lab_log_level level, const char *fmt, ...)
                      tm.tm_sec, ts.tv_nsec / 1000000, s_role, names[level]);
     va_list ap;
     va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof line)
+    if (n > 0 && (size_t)n < sizeof line) {
         vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+        /* messages quote devices' text: one line, no terminal controls */
+        lab_text_clean(line + n, sizeof line - (size_t)n, line + n);
+    }
     va_end(ap);
     size_t len = strlen(line);
     if (len + 1 < sizeof line) {

@@ -8,21 +8,68 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/text.h"
 #include "common/banned.h"
+
+#define S_TOO_BIG "%s: the file is larger than %d bytes (1 MiB), the most a config may be"
 
 struct lab_ydoc {
     char *path;
     yaml_document_t doc;
+    size_t n_errors;       /* problems reported through lab_yerr */
+    FILE *errs;            /* where the last of them was printed */
 };
+
+/* Walk the events once, only counting nesting: a file nested deeper than
+ * LAB_YAML_MAX_DEPTH is refused at the first node too deep, before libyaml
+ * builds a tree for it (building and walking 100,000 levels takes minutes).
+ * Returns 0, or LAB_ECONFIG with err set (syntax errors are left to the
+ * loader, which reports them with libyaml's words). */
+static int s_check_depth(const char *path, const char *text, size_t len, lab_err *err)
+{
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int depth = 0, rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev))
+            break;
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+            if (++depth > LAB_YAML_MAX_DEPTH) {
+                rc = lab_err_set(err, LAB_ECONFIG, "%s:%zu:%zu: nested more than %d levels deep; "
+                                 "a config is a few levels of mappings and lists",
+                                 path, ev.start_mark.line + 1, ev.start_mark.column + 1,
+                                 LAB_YAML_MAX_DEPTH);
+            }
+        } else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&ev);
+        if (rc || t == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
 
 lab_ydoc *lab_ydoc_parse(const char *path, const char *text, size_t len, lab_err *err)
 {
+    if (!path)
+        path = "<config>";
+    if (len > LAB_YAML_MAX_BYTES) {
+        lab_err_set(err, LAB_ECONFIG, S_TOO_BIG, path, LAB_YAML_MAX_BYTES);
+        return NULL;
+    }
+    if (s_check_depth(path, text, len, err) < 0)
+        return NULL;
     lab_ydoc *d = calloc(1, sizeof *d);
-    if (!d) {
+    if (!d || !(d->path = strdup(path))) {
+        free(d);
         lab_err_set(err, LAB_ENOMEM, "out of memory");
         return NULL;
     }
-    d->path = strdup(path ? path : "<config>");
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -61,6 +108,12 @@ lab_ydoc *lab_ydoc_load(const char *path, char **text_out, size_t *len_out, lab_
             return NULL;
         }
         len += fread(buf + len, 1, cap - len - 1, f);
+        if (len > LAB_YAML_MAX_BYTES) {     /* no need to read the rest of a huge file */
+            fclose(f);
+            free(buf);
+            lab_err_set(err, LAB_ECONFIG, S_TOO_BIG, path, LAB_YAML_MAX_BYTES);
+            return NULL;
+        }
         if (len < cap - 1)
             break;
         cap *= 2;
@@ -92,6 +145,7 @@ void lab_ydoc_destroy(lab_ydoc **dp)
 {
     if (!dp || !*dp)
         return;
+    lab_yerr_more((*dp)->errs, (*dp)->path, LAB_YAML_MAX_ERRORS, (*dp)->n_errors);
     yaml_document_delete(&(*dp)->doc);
     free((*dp)->path);
     free(*dp);
@@ -224,11 +278,22 @@ int lab_yerr(lab_ydoc *d, const yaml_node_t *n, FILE *out, lab_err *err, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    lab_text_clean(msg, sizeof msg, msg);   /* it may quote the file's bytes */
     lab_err tmp;
     lab_err_set(&tmp, LAB_ECONFIG, "%s:%d:%d: %s", d->path, lab_yline(n), lab_ycol(n), msg);
-    if (out)
-        fprintf(out, "%s\n", tmp.msg);
+    if (out) {
+        if (++d->n_errors <= LAB_YAML_MAX_ERRORS)
+            fprintf(out, "%s\n", tmp.msg);
+        d->errs = out;
+    }
     if (err && err->code == 0)
         *err = tmp;
     return LAB_ECONFIG;
+}
+
+void lab_yerr_more(FILE *out, const char *path, size_t shown, size_t total)
+{
+    if (out && total > shown)
+        fprintf(out, "%s: ... and %zu more problems (only the first %zu are shown)\n", path,
+                total - shown, shown);
 }

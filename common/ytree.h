@@ -14,9 +14,18 @@
 
 typedef struct lab_ydoc lab_ydoc;
 
+/* Limits on what a config file may be, so that a huge or hostile file is
+ * refused at once with one clear line instead of costing memory and minutes:
+ * its size, how deeply mappings and lists may nest, and how many problems
+ * lab_yerr prints (the rest are counted and summed up once). */
+#define LAB_YAML_MAX_BYTES (1024 * 1024)
+#define LAB_YAML_MAX_DEPTH 64
+#define LAB_YAML_MAX_ERRORS 50
+
 /* Parse text (len bytes) read from path (used in messages). A syntax error
  * returns NULL with err = "path:line:col: <libyaml's problem>". An empty
- * document is an error too. */
+ * document is an error too, and so is text longer than LAB_YAML_MAX_BYTES or
+ * nested deeper than LAB_YAML_MAX_DEPTH (checked before the tree is built). */
 lab_ydoc *lab_ydoc_parse(const char *path, const char *text, size_t len, lab_err *err);
 /* Read the file at path and parse it; *text_out (optional) receives the
  * bytes read, NUL-terminated, caller frees. */
@@ -49,11 +58,17 @@ int lab_yto_double(const yaml_node_t *n, double *v);
 int lab_yto_long(const yaml_node_t *n, long *v);
 int lab_yto_bool(const yaml_node_t *n, int *v);   /* true/false/yes/no/on/off */
 
+/* For loaders that collect their problems and print them sorted: when total
+ * is above shown, print "path: ... and N more problems (not shown)" to out. */
+void lab_yerr_more(FILE *out, const char *path, size_t shown, size_t total);
+
 int lab_yline(const yaml_node_t *n);
 int lab_ycol(const yaml_node_t *n);
 
 /* Report a problem at node n: sets err (LAB_ECONFIG) to
  * "path:line:col: message" and, when out is not NULL, prints that line to it.
+ * Only the first LAB_YAML_MAX_ERRORS lines are printed; lab_ydoc_destroy
+ * prints "... and N more problems" for the rest to the last out used.
  * Returns LAB_ECONFIG. */
 int lab_yerr(lab_ydoc *d, const yaml_node_t *n, FILE *out, lab_err *err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -138,6 +138,9 @@ int lab_cmd_worker(int argc, char **argv)
         .driver = drv,
         .reconnect_min_ms = c->reconnect_min_ms,
         .outbox_dir = c->outbox,
+        .server_key = c->has_keys ? c->server_key : NULL,
+        .public_key = c->public_key,
+        .secret_key = c->secret_key,
         .reconnect_max_ms = c->reconnect_max_ms,
     };
     lab_info("device '%s' (%s driver) connecting to %s", c->name, c->driver, c->endpoint);

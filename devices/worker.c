@@ -10,11 +10,13 @@
 #include <zmq.h>
 
 #include "common/clock.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "devices/outbox.h"
 #include "protocols/envelope.h"
 #include "protocols/zloop.h"
+#include "protocols/request_check.h"
 #include "common/banned.h"
 
 #define S_TICK_MS 50
@@ -295,6 +297,12 @@ static int s_connect(lab_worker *w)
     zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(w->sock, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
     zmq_setsockopt(w->sock, ZMQ_ROUTING_ID, w->o->name, strlen(w->o->name));
+    if (w->o->server_key && lab_keys_apply_client(w->sock, w->o->server_key, w->o->public_key,
+                                                  w->o->secret_key, w->err) < 0) {
+        zmq_close(w->sock);
+        w->sock = NULL;
+        return w->err->code;
+    }
     if (zmq_connect(w->sock, w->o->endpoint) != 0) {
         int rc = lab_err_from_zmq(w->err, "connect");
         lab_err_prefix(w->err, "device '%s': cannot connect to %s: ", w->o->name, w->o->endpoint);
@@ -485,8 +493,10 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
 {
     Labloop__StepRequest *req = env->step_request;
     char why[256];
-    if (!req->attempt_id || !*req->attempt_id) {
-        lab_warn("step request without attempt id ignored");
+    /* An id that is not an attempt id is not answered: an answer would
+     * carry it back, and it would name a file in the outbox. */
+    if (lab_attempt_id_check(req->attempt_id, why, sizeof why) < 0) {
+        lab_warn("device '%s': step request dropped: %s", w->o->name, why);
         lab_env_free(env);
         return;
     }
@@ -498,6 +508,14 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
     s_outbox *b = s_outbox_find(w, req->attempt_id);
     if (b) {                                    /* repeated dispatch: finished */
         s_send_outbox(w, b);
+        lab_env_free(env);
+        return;
+    }
+    char bad[200];
+    if (lab_step_request_check(req, bad, sizeof bad) < 0) {
+        snprintf(why, sizeof why, "device '%s' refused the request: %s", w->o->name, bad);
+        lab_warn("%s (attempt %s)", why, req->attempt_id);
+        s_fail_request(w, req, why);
         lab_env_free(env);
         return;
     }
@@ -607,6 +625,10 @@ static void s_handle(lab_worker *w, lab_env *env)
         w->state = S_READY;
         w->hb_ms = env->welcome->heartbeat_ms ? env->welcome->heartbeat_ms : S_DEFAULT_HB_MS;
         w->liveness = env->welcome->liveness ? env->welcome->liveness : S_DEFAULT_LIVENESS;
+        /* the campaign config's own bounds (10 ms..1 h, 1..100): a Welcome
+         * outside them must not make the worker spin or never notice loss */
+        w->hb_ms = w->hb_ms < 10 ? 10 : w->hb_ms > 3600000 ? 3600000 : w->hb_ms;
+        w->liveness = w->liveness > 100 ? 100 : w->liveness;
         w->backoff_ms = w->o->reconnect_min_ms;
         s_outbox_adopt_run(w, env->welcome->run);
         for (s_outbox *b = w->outbox; b; b = b->next)
@@ -688,7 +710,11 @@ static void s_on_tick(uv_timer_t *t)
         if (now - w->hello_us > (int64_t)w->backoff_ms * 1000) {
             w->backoff_ms = w->backoff_ms * 2 > w->o->reconnect_max_ms ? w->o->reconnect_max_ms
                                                                          : w->backoff_ms * 2;
-            s_reconnect(w, "no answer to hello");
+            /* With CURVE, silence is also what an orchestrator holding
+             * another key than the pinned one looks like. */
+            s_reconnect(w, w->o->server_key ? "no answer to hello (with CURVE: is the orchestrator there the one "
+                                              "whose public key this worker pins, and does it list this device's key?)"
+                                            : "no answer to hello");
         }
         return;
     }

@@ -28,6 +28,12 @@ typedef struct lab_worker_opts {
     const char *outbox_dir;           /* NULL: the outbox is in memory only; else each result
                                        * is also a file here until acked, and survives a
                                        * worker restart (made if missing) */
+    /* CURVE (all three or none): the orchestrator's public key, pinned so
+     * that the worker talks only to its own lab, and the worker's own key
+     * pair, which the lab's allowlist binds to its name. Z85 text. */
+    const char *server_key;
+    const char *public_key;
+    const char *secret_key;
 } lab_worker_opts;
 
 /* Run the worker until SIGINT/SIGTERM (returns 0) or a Refuse (returns

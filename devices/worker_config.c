@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/duration.h"
 #include "common/ytree.h"
 #include "common/banned.h"
 
@@ -31,6 +32,7 @@ static const char *const s_out_keys[] = {"capability", "chip", "line", "active",
 static const char *const s_light_keys[] = {"chip", "line", "active", "ready", "busy", "estopped",
                                            "offline", "blink", NULL};
 static const char *const s_reconnect_keys[] = {"min", "max", NULL};
+static const char *const s_keys_keys[] = {"key", "orchestrator", NULL};
 
 /* ---- ownership: everything the opts point into is kept here ---- */
 
@@ -131,30 +133,13 @@ static const char *s_text(s_ctx *x, yaml_node_t *map, const char *key, int requi
     return s_str(x->c, s);
 }
 
-/* "250ms", "2s", "5m", "1h" or a number of seconds → ms. */
-static int s_duration_ms(const char *s, long *ms)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v < 0)
-        return LAB_EINVAL;
-    double mul = 1000;
-    if (!*end || !strcmp(end, "s")) mul = 1000;
-    else if (!strcmp(end, "ms")) mul = 1;
-    else if (!strcmp(end, "m") || !strcmp(end, "min")) mul = 60000;
-    else if (!strcmp(end, "h")) mul = 3600000;
-    else return LAB_EINVAL;
-    *ms = (long)(v * mul + 0.5);
-    return 0;
-}
-
 static int s_duration(s_ctx *x, yaml_node_t *map, const char *key, long dflt, long max_ms)
 {
     yaml_node_t *v = lab_ymap_get(x->d, map, key);
     if (!v)
         return (int)dflt;
     long ms;
-    if (!lab_yscalar(v) || s_duration_ms(lab_yscalar(v), &ms) || ms > max_ms) {
+    if (!lab_yscalar(v) || lab_duration_parse_ms(lab_yscalar(v), max_ms, &ms) < 0) {
         S_ERR(x, v, "'%s' must be a duration like 250ms, 2s or 1m (at most %ld s)", key,
               max_ms / 1000);
         return (int)dflt;
@@ -445,6 +430,34 @@ static void s_check_capabilities(s_ctx *x, yaml_node_t *root)
                   !strcmp(c->driver, "exec") ? "command" : "output", served[j]);
 }
 
+/* keys: {key: DEVICE.key, orchestrator: LAB.pub}. Without them the
+ * endpoint must stay on this machine (plain mode). */
+static void s_load_keys(s_ctx *x, yaml_node_t *root, yaml_node_t *v)
+{
+    lab_worker_config *c = x->c;
+    if (!v) {
+        if (c->endpoint && !lab_keys_endpoint_is_local(c->endpoint))
+            S_ERR(x, lab_ymap_get(x->d, root, "endpoint"),
+                  "endpoint '%s' is reachable from other machines: add 'keys: {key: DEVICE.key, orchestrator: "
+                  "LAB.pub}' (labloop keygen) or use a loopback or ipc endpoint", c->endpoint);
+        return;
+    }
+    if (!lab_yis_map(v)) {
+        S_ERR(x, v, "'keys' must be a mapping {key: DEVICE.key, orchestrator: LAB.pub}");
+        return;
+    }
+    s_check_keys(x, v, s_keys_keys, "keys");
+    const char *sec = s_text(x, v, "key", 1, "this device's secret key file (labloop keygen NAME)");
+    const char *srv = s_text(x, v, "orchestrator", 1, "the orchestrator's public key file (its .pub)");
+    lab_err e = {0};
+    if (sec && lab_keys_read_secret(sec, c->secret_key, c->public_key, &e) < 0)
+        S_ERR(x, lab_ymap_get(x->d, v, "key"), "keys.key: %s", e.msg);
+    else if (srv && lab_keys_read_public(srv, c->server_key, &e) < 0)
+        S_ERR(x, lab_ymap_get(x->d, v, "orchestrator"), "keys.orchestrator: %s", e.msg);
+    else if (sec && srv)
+        c->has_keys = 1;
+}
+
 lab_worker_config *lab_worker_config_load(const char *path, FILE *errs, lab_err *err)
 {
     lab_ydoc *d = lab_ydoc_load(path, NULL, NULL, err);
@@ -468,9 +481,6 @@ lab_worker_config *lab_worker_config_load(const char *path, FILE *errs, lab_err 
         goto done;
     }
     s_check_keys(&x, root, s_top_keys, "the worker config");
-    if ((v = lab_ymap_get(d, root, "keys")))
-        S_ERR(&x, v, "'keys' is not supported yet: CURVE encryption and the key allowlist come "
-              "with the security issue; remove 'keys' to connect without encryption");
     c->name = (char *)s_text(&x, root, "name", 1, "the device name, as in the campaign's devices");
     if (c->name && strlen(c->name) > 63)
         S_ERR(&x, lab_ymap_get(d, root, "name"), "'name' is longer than 63 bytes");
@@ -517,6 +527,7 @@ lab_worker_config *lab_worker_config_load(const char *path, FILE *errs, lab_err 
         }
     }
     c->outbox = (char *)s_text(&x, root, "outbox", 0, "a directory for results not yet acknowledged");
+    s_load_keys(&x, root, lab_ymap_get(d, root, "keys"));
     yaml_node_t *ex = lab_ymap_get(d, root, "exec"), *gp = lab_ymap_get(d, root, "gpio");
     if (!strcmp(c->driver, "exec")) {
         if (!ex)

@@ -4,8 +4,8 @@
  * timing, the driver (exec | gpio | null) and that driver's settings.
  * Every problem is reported as "file:line:col: message"; unknown keys get a
  * "did you mean" hint; cross-field checks (every capability has a command
- * or an output) run after the whole file is read. `keys:` is reserved for
- * CURVE authentication and refused with a clear "not yet" until it lands.
+ * or an output) run after the whole file is read. `keys:` names the
+ * device's own secret key file and the orchestrator's public key file.
  * docs/DEVICES.md is the reference. Not for: running the worker
  * (cmd_worker.c) or campaign configs.
  */
@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 #include "common/err.h"
+#include "common/keys.h"
 #include "devices/drivers/exec.h"
 #include "devices/drivers/gpio.h"
 
@@ -26,6 +27,10 @@ typedef struct lab_worker_config {
     int capacity;
     int reconnect_min_ms, reconnect_max_ms;
     char *outbox;                     /* directory of the on-disk outbox, or NULL */
+    int has_keys;                     /* keys: CURVE to the orchestrator */
+    char server_key[LAB_KEY_Z85];     /* keys.orchestrator: the lab's public key, pinned */
+    char public_key[LAB_KEY_Z85];     /* keys.key: this device's pair */
+    char secret_key[LAB_KEY_Z85];
     char *driver;                     /* "exec", "gpio" or "null" */
     lab_exec_opts exec;               /* when driver is exec; strings owned by the config */
     lab_gpio_opts gpio;               /* when driver is gpio */

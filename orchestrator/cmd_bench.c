@@ -33,6 +33,7 @@
 #include "planners/planner.h"
 #include "planners/rng.h"
 #include "planners/testfuncs.h"
+#include "common/keys.h"
 #include "common/banned.h"
 
 typedef struct s_bench_kind {
@@ -620,10 +621,24 @@ static double s_cpu_us(const struct rusage *r)
     return (double)(r->ru_utime.tv_sec + r->ru_stime.tv_sec) * 1e6 + (double)(r->ru_utime.tv_usec + r->ru_stime.tv_usec);
 }
 
-/* The null-step campaign and lab for `bench dispatch`. */
-static void s_dispatch_files(const char *dir, const char *phase, int workers, int depth, long steps,
-                             char *campaign, size_t cn, char *lab, size_t ln)
+/* The null-step campaign and lab for `bench dispatch`. curve: both sides
+ * use keys made in DIR/keys (CURVE with the ZAP handler, as a secured lab
+ * runs); 0 on success. */
+static int s_dispatch_files(const char *dir, const char *phase, int workers, int depth, long steps, int curve,
+                            char *campaign, size_t cn, char *lab, size_t ln)
 {
+    char keys[1024];
+    snprintf(keys, sizeof keys, "%s/keys", dir);
+    for (int w = curve ? -1 : workers; w < workers; w++) {
+        char name[16], path[1100], pub[LAB_KEY_Z85];
+        snprintf(name, sizeof name, w < 0 ? "lab" : "w%d", w);
+        snprintf(path, sizeof path, "%s/%s.key", keys, name);
+        lab_err err = {0};
+        if (access(path, F_OK) != 0 && lab_keys_generate(keys, name, 0, pub, &err) < 0) {
+            fprintf(stderr, "labloop bench: %s\n", err.msg);
+            return -1;
+        }
+    }
     int port = s_free_port(), cport = s_free_port();
     size_t c = (size_t)snprintf(campaign, cn,
         "campaign: {name: bench, seed: 1, budget: {experiments: %ld}}\n"
@@ -633,20 +648,44 @@ static void s_dispatch_files(const char *dir, const char *phase, int workers, in
         "workflow: [{step: op, capability: null_op, params: {x: \"${x}\"}}]\n"
         "endpoints: {devices: \"tcp://127.0.0.1:%d\", control: \"tcp://127.0.0.1:%d\"}\n"
         "heartbeat: {interval: 1s, liveness: 10}\n"
-        "hub: bench-%s.db\n"
-        "devices:\n", steps, workers * depth, port, cport, phase);
+        "hub: bench-%s%s.db\n%s"
+        "devices:\n", steps, workers * depth, port, cport, phase, curve ? "-curve" : "",
+        curve ? "security: {key: keys/lab.key}\n" : "");
     size_t l = (size_t)snprintf(lab, ln,
-        "lab: {name: bench-lab, endpoint: \"tcp://127.0.0.1:%d\", samples: \"%s/samples\"}\n"
-        "devices:\n", port, dir);
+        "lab: {name: bench-lab, endpoint: \"tcp://127.0.0.1:%d\", samples: \"%s/samples\"%s%s%s}\n"
+        "devices:\n", port, dir, curve ? ", keys: \"" : "", curve ? keys : "", curve ? "\"" : "");
     for (int w = 0; w < workers && c < cn && l < ln; w++) {
-        c += (size_t)snprintf(campaign + c, cn - c, "  - {name: w%d, capabilities: [null_op], capacity: %d}\n", w, depth);
+        char key[48] = "";
+        if (curve)
+            snprintf(key, sizeof key, ", key: keys/w%d.pub", w);
+        c += (size_t)snprintf(campaign + c, cn - c, "  - {name: w%d, capabilities: [null_op], capacity: %d%s}\n", w,
+                              depth, key);
         l += (size_t)snprintf(lab + l, ln - l, "  - {name: w%d, driver: null, capabilities: [null_op], capacity: %d}\n", w, depth);
     }
+    return 0;
+}
+
+/* Throughput with all W workers at work: from when the last of them
+ * registered (the others had started dispatching by then) to the last
+ * result; a worker process takes tens of ms to start. window says which. */
+static double s_rate(const s_lab_run *r, int workers, char *window, size_t n, long *steps_out, double *secs_out)
+{
+    long steps = r->sum.steps_done;
+    double secs = r->sum.active_s;
+    snprintf(window, n, "from the first dispatch");
+    if (r->sum.all_ready_s > 0 && r->sum.all_ready_steps >= steps / 2) {
+        steps = r->sum.all_ready_steps;
+        secs = r->sum.all_ready_s;
+        snprintf(window, n, "once all %d had registered", workers);
+    }
+    *steps_out = steps;
+    *secs_out = secs;
+    return secs > 0 ? (double)steps / secs : 0;
 }
 
 static int s_bench_dispatch(int argc, char **argv)
 {
-    int workers = 32, json = 0, depth = 1;
+    int workers = 32, json = 0, depth = 1, curve = 0;
     long steps = 20000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
@@ -657,14 +696,18 @@ static int s_bench_dispatch(int argc, char **argv)
             depth = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--curve")) {
+            curve = 1;
         } else {
             fprintf(i == 1 && !strcmp(argv[i], "--help") ? stdout : stderr,
-                    "usage: labloop bench dispatch [--workers W] [--steps N] [--depth D] [--json]\n\n"
+                    "usage: labloop bench dispatch [--workers W] [--steps N] [--depth D] [--curve] [--json]\n\n"
                     "Zero-duration steps through the whole path: planner, ZeroMQ, W worker\n"
                     "processes with the null driver, and the hub commit of every result.\n"
                     "Phase 1, latency: one worker, one step in flight (round trip p50/p99).\n"
                     "Phase 2, throughput: W workers, each kept busy (steps per second) with D\n"
-                    "steps in flight each (default 1, as in a raw one-request echo test).\n\n"
+                    "steps in flight each (default 1, as in a raw one-request echo test).\n"
+                    "--curve: phase 2 again with CURVE on the device endpoint (keys, ZAP\n"
+                    "handler, per-message checks), and the ratio of the two throughputs.\n\n"
                     "example:\n  labloop bench dispatch --workers 32 --steps 20000 --json\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
@@ -681,17 +724,18 @@ static int s_bench_dispatch(int argc, char **argv)
     }
     size_t cap = 4096 + (size_t)workers * 128;
     char *campaign = malloc(cap), *lab = malloc(cap);
-    s_lab_run lat_run = {0}, thr_run = {0};
+    s_lab_run lat_run = {0}, thr_run = {0}, curve_run = {0};
     int rc = 1;
     long lat_steps = steps < 3000 ? steps : 3000;
     if (!campaign || !lab)
         goto done;
     fprintf(stderr, "bench dispatch: latency phase, 1 worker, %ld steps...\n", lat_steps);
-    s_dispatch_files(dir, "latency", 1, 1, lat_steps, campaign, cap, lab, cap);
-    if (s_run_lab(dir, campaign, lab, &lat_run) < 0)
+    if (s_dispatch_files(dir, "latency", 1, 1, lat_steps, 0, campaign, cap, lab, cap) < 0 ||
+        s_run_lab(dir, campaign, lab, &lat_run) < 0)
         goto done;
     fprintf(stderr, "bench dispatch: throughput phase, %d workers, %ld steps...\n", workers, steps);
-    s_dispatch_files(dir, "throughput", workers, depth, steps, campaign, cap, lab, cap);
+    if (s_dispatch_files(dir, "throughput", workers, depth, steps, 0, campaign, cap, lab, cap) < 0)
+        goto done;
     /* CPU of this process (the orchestrator) and of the lab it starts and
      * reaps (the worker processes), start-up and shutdown included. */
     struct rusage self0, kids0, self1, kids1;
@@ -706,19 +750,10 @@ static int s_bench_dispatch(int argc, char **argv)
     double lab_cpu = (s_cpu_us(&kids1) - s_cpu_us(&kids0)) / n_done;
     double p50 = s_percentile(lat_run.lat_us, lat_run.n_lat, 0.50);
     double p99 = s_percentile(lat_run.lat_us, lat_run.n_lat, 0.99);
-    /* Throughput with all W workers at work: from when the last of them
-     * registered (the others had started dispatching by then) to the last
-     * result; a worker process takes tens of ms to start. */
-    long thr_steps = thr_run.sum.steps_done;
-    double thr_s = thr_run.sum.active_s;
     char window[64];
-    snprintf(window, sizeof window, "from the first dispatch");
-    if (thr_run.sum.all_ready_s > 0 && thr_run.sum.all_ready_steps >= thr_steps / 2) {
-        thr_steps = thr_run.sum.all_ready_steps;
-        thr_s = thr_run.sum.all_ready_s;
-        snprintf(window, sizeof window, "once all %d had registered", workers);
-    }
-    double rate = thr_s > 0 ? (double)thr_steps / thr_s : 0;
+    long thr_steps;
+    double thr_s;
+    double rate = s_rate(&thr_run, workers, window, sizeof window, &thr_steps, &thr_s);
     printf("dispatch latency: 1 worker, 1 step in flight: p50 %.0f us, p99 %.0f us (%zu steps, %.0f steps/s)\n",
            p50, p99, lat_run.n_lat, lat_run.sum.active_s > 0 ? (double)lat_run.sum.steps_done / lat_run.sum.active_s : 0);
     printf("dispatch throughput: %d worker processes, %d in flight each: %.0f steps/s (%ld steps in %.2f s %s,"
@@ -729,10 +764,25 @@ static int s_bench_dispatch(int argc, char **argv)
     if (json)
         printf("{\"workers\":%d,\"depth\":%d,\"steps\":%ld,\"steps_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f}\n", workers, depth,
                thr_run.sum.steps_done, rate, p50, p99);
+    if (curve) {
+        fprintf(stderr, "bench dispatch: throughput phase with CURVE, %d workers, %ld steps...\n", workers, steps);
+        if (s_dispatch_files(dir, "throughput", workers, depth, steps, 1, campaign, cap, lab, cap) < 0 ||
+            s_run_lab(dir, campaign, lab, &curve_run) < 0)
+            goto done;
+        double crate = s_rate(&curve_run, workers, window, sizeof window, &thr_steps, &thr_s);
+        printf("dispatch throughput with CURVE: %d worker processes, %d in flight each: %.0f steps/s (%ld steps in"
+               " %.2f s %s); %.0f %% of the plain run just measured (%.0f steps/s), CURVE costs %.0f %%\n",
+               workers, depth, crate, thr_steps, thr_s, window, rate > 0 ? 100 * crate / rate : 0, rate,
+               rate > 0 ? 100 * (1 - crate / rate) : 0);
+        if (json)
+            printf("{\"workers\":%d,\"depth\":%d,\"curve\":true,\"steps_per_s\":%.0f,\"plain_steps_per_s\":%.0f}\n",
+                   workers, depth, crate, rate);
+    }
     rc = 0;
 done:
     free(lat_run.lat_us);
     free(thr_run.lat_us);
+    free(curve_run.lat_us);
     free(campaign);
     free(lab);
     s_remove_tree(dir);

@@ -13,6 +13,7 @@
 #include "orchestrator/commands.h"
 #include "orchestrator/config.h"
 #include "orchestrator/control_client.h"
+#include "common/text.h"
 #include "common/banned.h"
 
 #define S_DEFAULT_ENDPOINT LAB_CONTROL_DEFAULT_ENDPOINT
@@ -35,7 +36,12 @@ static void s_usage(FILE *out, const char *cmd)
                                         : "Clear an e-stop; the campaign stays paused until resume.");
     fprintf(out, "\nThe control endpoint is taken from CAMPAIGN.yaml (endpoints.control), from\n"
                  "--endpoint, or is %s. Every action is written to the hub's audit table\n"
-                 "with your user name.\n\nexample:\n  labloop %s examples/demo-campaign.yaml\n",
+                 "with your key's name (or, without keys, your user name).\n\n"
+                 "A campaign with a security section needs your key: --key YOU.key (or the\n"
+                 "environment variable LABLOOP_KEY) and the orchestrator's public key:\n"
+                 "--server-key LAB.pub (or LABLOOP_SERVER_KEY; default: the .pub beside the\n"
+                 "campaign's security.key). Viewer keys may only ask for status.\n\n"
+                 "example:\n  labloop %s examples/demo-campaign.yaml\n",
             S_DEFAULT_ENDPOINT, cmd);
 }
 
@@ -64,11 +70,21 @@ static void s_print_status(json_t *r)
     printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "running", "busy");
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(r, "devices"), i, d)
+    char driver[64];                 /* as the device said in its Hello */
+    json_array_foreach(json_object_get(r, "devices"), i, d) {
+        lab_text_clean(driver, sizeof driver, json_string_value(json_object_get(d, "driver")));
         printf("%-14s %-8s %-18s %5lld/%-3lld %5.0f%%\n", json_string_value(json_object_get(d, "name")),
-               json_string_value(json_object_get(d, "state")), json_string_value(json_object_get(d, "driver")),
+               json_string_value(json_object_get(d, "state")), driver,
                json_integer_value(json_object_get(d, "running")), json_integer_value(json_object_get(d, "capacity")),
                100.0 * json_number_value(json_object_get(d, "utilisation")));
+    }
+    json_t *sec = json_object_get(r, "security");
+    if (sec)
+        printf("security: %s; refused: %lld connections, %lld device messages, %lld commands\n",
+               json_string_value(json_object_get(sec, "mode")),
+               json_integer_value(json_object_get(sec, "refused_connections")),
+               json_integer_value(json_object_get(sec, "refused_messages")),
+               json_integer_value(json_object_get(sec, "refused_commands")));
     json_t *run = json_object_get(r, "running");
     if (json_array_size(run))
         printf("running steps:\n");
@@ -94,6 +110,7 @@ static void s_print_not_reached(json_t *names)
 int lab_cmd_control(int argc, char **argv)
 {
     const char *cmd = argv[0], *endpoint = NULL, *config = NULL, *reason = NULL;
+    const char *key = getenv("LABLOOP_KEY"), *server_key = getenv("LABLOOP_SERVER_KEY");
     int watch = 0, json = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -101,6 +118,10 @@ int lab_cmd_control(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--endpoint") && i + 1 < argc) {
             endpoint = argv[++i];
+        } else if (!strcmp(argv[i], "--key") && i + 1 < argc) {
+            key = argv[++i];
+        } else if (!strcmp(argv[i], "--server-key") && i + 1 < argc) {
+            server_key = argv[++i];
         } else if (!strcmp(argv[i], "--reason") && i + 1 < argc && strcmp(cmd, "status") != 0) {
             reason = argv[++i];
         } else if (!strcmp(argv[i], "--watch") && !strcmp(cmd, "status")) {
@@ -116,20 +137,45 @@ int lab_cmd_control(int argc, char **argv)
         }
     }
     lab_campaign_cfg *cfg = NULL;
-    if (config && !endpoint) {
+    if (config) {
         lab_err err = {0};
         cfg = lab_config_load(config, stderr, &err);
         if (!cfg)
             return 1;
-        endpoint = cfg->endpoint_control;
+        if (!endpoint)
+            endpoint = cfg->endpoint_control;
     }
     if (!endpoint)
         endpoint = S_DEFAULT_ENDPOINT;
+    char server_pub[1024];
+    if (!server_key && cfg && cfg->secret_key_path) {
+        lab_keys_public_path(cfg->secret_key_path, server_pub, sizeof server_pub);
+        server_key = server_pub;
+    }
+    lab_control_keys keys;
+    const lab_control_keys *kp = NULL;
+    if (key || server_key) {
+        lab_err err = {0};
+        if (!key || !server_key) {
+            fprintf(stderr, "labloop %s: %s\n", cmd,
+                    key ? "the orchestrator's public key is needed too: --server-key LAB.pub"
+                        : "this campaign's control endpoint uses CURVE: give your key with --key YOU.key "
+                          "(or LABLOOP_KEY)");
+            lab_config_destroy(&cfg);
+            return 1;
+        }
+        if (lab_control_keys_load(&keys, key, server_key, &err) < 0) {
+            fprintf(stderr, "labloop %s: %s\n", cmd, err.msg);
+            lab_config_destroy(&cfg);
+            return 1;
+        }
+        kp = &keys;
+    }
     json_t *req = lab_control_request(cmd, reason);
     int rc = 0;
     for (;;) {
         lab_err err = {0};
-        json_t *reply = lab_control_call(endpoint, req, S_REPLY_TIMEOUT_MS, &err);
+        json_t *reply = lab_control_call_keys(endpoint, kp, req, S_REPLY_TIMEOUT_MS, &err);
         if (!reply) {
             fprintf(stderr, "labloop %s: %s\n", cmd, err.msg);
             rc = 1;
@@ -160,6 +206,8 @@ int lab_cmd_control(int argc, char **argv)
         usleep(S_WATCH_MS * 1000);
     }
     json_decref(req);
+    if (kp)
+        explicit_bzero(&keys, sizeof keys);
     lab_config_destroy(&cfg);
     return rc;
 }

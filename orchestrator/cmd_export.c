@@ -23,6 +23,8 @@
 #include "orchestrator/hub.h"
 #include "orchestrator/review.h"
 #include "orchestrator/review_args.h"
+#include "orchestrator/review_pg.h"
+#include "orchestrator/hub_pg.h"
 
 #include "common/banned.h"
 
@@ -318,6 +320,7 @@ static int s_export(lab_hub_query *q, const lab_review *r, const char *format, c
 int lab_cmd_export(int argc, char **argv)
 {
     const char *db = NULL, *format = NULL, *out = NULL, *table = NULL, *campaign = NULL;
+    const char *lab = NULL;
     int force = 0;
     const lab_review_opt opts[] = {
         {.name = "--force", .flag = &force},
@@ -325,6 +328,7 @@ int lab_cmd_export(int argc, char **argv)
         {.name = "--output", .alias = "-o", .value = &out, .needs = "a file name"},
         {.name = "--table", .value = &table, .needs = "experiments, steps, events or devices"},
         {.name = "--campaign", .value = &campaign, .needs = "a campaign name"},
+        {.name = "--lab", .value = &lab, .needs = "a lab's id"},
         {0},
     };
     int rc = lab_review_args("export", s_usage, argc, argv, opts, &db);
@@ -344,16 +348,17 @@ int lab_cmd_export(int argc, char **argv)
 
     lab_err err;
     lab_err_clear(&err);
-    lab_hub_query *q = lab_hub_query_open(db, &err);
+    lab_hub_query *q = lab_review_open(db, lab, campaign, &err);
     lab_review *r = q ? lab_review_load(q, campaign, &err) : NULL;
     int ret = r ? 0 : -1;
     if (ret == 0 && strcmp(r->c.access, "closed") == 0) {
-        if (!force) {
+        /* A forced export is recorded in the lab's own hub, not the shared one. */
+        if (!force || lab_hub_pg_is_url(db)) {
             fprintf(stderr,
                     "labloop export: campaign '%s' is closed (access: closed): its data may not "
                     "leave the hub. If you are entitled to it, --force exports anyway and "
-                    "records who did it in the hub's audit table.\n",
-                    r->c.name);
+                    "records who did it in the hub's audit table%s.\n",
+                    r->c.name, lab_hub_pg_is_url(db) ? " (run it on the lab's own hub file)" : "");
             lab_review_destroy(&r);
             lab_hub_query_destroy(&q);
             return 1;

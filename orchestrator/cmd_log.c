@@ -23,15 +23,21 @@
 #include "orchestrator/hub.h" /* lab_hub_entry: one line of the timeline */
 #include "orchestrator/hub_query.h"
 #include "orchestrator/review_args.h"
+#include "orchestrator/review_pg.h"
+#include "orchestrator/hub_pg.h"
 
+#include "common/text.h"
 #include "common/banned.h"
 
 static const char s_usage[] =
     "usage: labloop log HUB.db [--follow] [--experiment N] [--device D] [--since T]\n"
-    "                   [--json] [--help]\n"
+    "                   [--campaign NAME] [--lab LAB] [--json] [--help]\n"
     "\n"
     "Print the timeline of the latest campaign in a hub, one event a line.\n"
+    "HUB.db may also be a shared PostgreSQL hub, postgresql://USER@HOST/DB.\n"
     "\n"
+    "  --campaign NAME  this campaign (default: the latest in the hub)\n"
+    "  --lab LAB        (PostgreSQL hub) the campaign's lab, when labs share names\n"
     "  --follow, -f     then keep printing new events as the campaign writes them\n"
     "                   (polls every 200 ms) until it completes, is aborted or\n"
     "                   exhausted, or Ctrl-C; waits for a campaign if there is none\n"
@@ -380,8 +386,23 @@ static void s_print_text(s_walk *w, const lab_hub_entry *e, const json_t *d)
     if (localtime_r(&sec, &tm))
         strftime(hms, sizeof hms, "%H:%M:%S", &tm);
     fprintf(w->out, "%s.%03" PRId64 "  ", hms, us / 1000);
+    /* The sentence holds text from devices (errors, values): it is written
+     * to the terminal only without control characters. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = w->out, *m = open_memstream(&text, &len);
+    if (!m) {
+        fputs("(out of memory)\n", out);
+        return;
+    }
+    w->out = m;
     s_sentence(w, e, d);
-    fputc('\n', w->out);
+    fclose(m);
+    w->out = out;
+    lab_text_clean(text, len + 1, text);
+    fputs(text, out);
+    free(text);
+    fputc('\n', out);
 }
 
 static int s_on_event(const lab_hub_query_event *qe, void *arg)
@@ -471,12 +492,12 @@ done:
 
 int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *err)
 {
-    lab_hub_query *q = lab_hub_query_open(db, err);
+    lab_hub_query *q = lab_review_open(db, f ? f->lab : NULL, f ? f->campaign : NULL, err);
     if (!q)
         return err ? err->code : LAB_EDB;
     s_walk w = { .f = f, .out = out };
     lab_hub_query_campaign c;
-    int ret = lab_hub_query_campaign_get(q, NULL, &c, err);
+    int ret = lab_hub_query_campaign_get(q, f ? f->campaign : NULL, &c, err);
     int follow = f && f->follow;
     lab_hub_query_event_filter qf = {
         .campaign = c.id,
@@ -577,11 +598,15 @@ int lab_cmd_log(int argc, char **argv)
         {.name = "--since", .value = &since, .needs = "a time (2025-05-01T12:00:00Z) or an age (10m)"},
         {.name = "--experiment", .value = &experiment, .needs = "an experiment number"},
         {.name = "--device", .value = &f.device, .needs = "a device name"},
+        {.name = "--campaign", .value = &f.campaign, .needs = "a campaign name"},
+        {.name = "--lab", .value = &f.lab, .needs = "a lab's id"},
         {0},
     };
     int rc = lab_review_args("log", s_usage, argc, argv, opts, &db);
     if (rc)
         return rc == 1 ? 0 : rc;
+    if (f.follow && lab_hub_pg_is_url(db))
+        return s_usage_error("--follow reads a lab's own hub file; '%s' is a PostgreSQL hub", db);
     if (since && s_parse_since(since, lab_clock_wall_us(), &f.since_us) < 0)
         return s_usage_error("--since wants an ISO time such as 2025-05-01T12:00:00Z or "
                              "an age such as 90s, 10m, 2h, 1d; not '%s'", since);

@@ -17,11 +17,12 @@
 #include "common/clock.h"
 #include "orchestrator/review.h"
 #include "orchestrator/review_args.h"
+#include "orchestrator/review_pg.h"
 
 #include "common/banned.h"
 
 static const char s_usage[] =
-    "usage: labloop report HUB.db -o REPORT.html [--campaign NAME] [--help]\n"
+    "usage: labloop report HUB.db -o REPORT.html [--campaign NAME] [--lab LAB] [--help]\n"
     "\n"
     "Write one self-contained HTML report (inline CSS and SVG, no network needed\n"
     "to view it): provenance (config sha256, labloop version, seed, operator,\n"
@@ -76,10 +77,11 @@ static int s_write(const lab_review *r, const char *path, lab_err *err)
 
 int lab_cmd_report(int argc, char **argv)
 {
-    const char *db = NULL, *campaign = NULL, *out = NULL;
+    const char *db = NULL, *campaign = NULL, *lab = NULL, *out = NULL;
     const lab_review_opt opts[] = {
         {.name = "--output", .alias = "-o", .value = &out, .needs = "a file name"},
         {.name = "--campaign", .value = &campaign, .needs = "a campaign name"},
+        {.name = "--lab", .value = &lab, .needs = "a lab's id"},
         {0},
     };
     int rc = lab_review_args("report", s_usage, argc, argv, opts, &db);
@@ -89,7 +91,7 @@ int lab_cmd_report(int argc, char **argv)
         return lab_review_usage_error("report", "%s", "where to? give -o REPORT.html (or -o - for standard output)");
     lab_err err;
     lab_err_clear(&err);
-    lab_hub_query *q = lab_hub_query_open(db, &err);
+    lab_hub_query *q = lab_review_open(db, lab, campaign, &err);
     lab_review *r = q ? lab_review_load(q, campaign, &err) : NULL;
     lab_hub_query_destroy(&q);
     int ret = r ? s_write(r, out, &err) : -1;

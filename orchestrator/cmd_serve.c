@@ -38,7 +38,8 @@
 #define S_CONTROL_TIMEOUT_MS 3000
 
 static const char s_usage[] =
-    "usage: labloop serve HUB.db --http ADDR:PORT [--token T] [--control EP] [--campaign NAME]\n"
+    "usage: labloop serve HUB.db --http ADDR:PORT [--token T] [--control EP] [--key FILE --server-key FILE]\n"
+    "                     [--campaign NAME]\n"
     "\n"
     "Serve a live, read-only dashboard of a campaign: the report's views, with\n"
     "counts that update every second while the campaign runs.\n"
@@ -50,6 +51,9 @@ static const char s_usage[] =
     "                    without a token the dashboard is read-only\n"
     "  --control EP      the running campaign's control endpoint, where control\n"
     "                    actions go (default " LAB_CONTROL_DEFAULT_ENDPOINT ")\n"
+    "  --key FILE        with a campaign that uses CURVE: the dashboard's own secret\n"
+    "                    key (its .pub listed in security.clients; or LABLOOP_KEY)\n"
+    "  --server-key FILE and the orchestrator's public key (or LABLOOP_SERVER_KEY)\n"
     "  --campaign NAME   this campaign (default: the latest in the hub)\n"
     "  --help            this text\n"
     "\n"
@@ -63,6 +67,7 @@ typedef struct s_server {
     lab_hub_query *q;            /* used by the daemon's thread only */
     const char *campaign;
     const char *control;         /* the campaign's control endpoint */
+    const lab_control_keys *keys;  /* CURVE to the control endpoint, or NULL */
     char token[S_TOKEN_MAX];     /* empty: control disabled */
     size_t token_len;
 } s_server;
@@ -176,7 +181,7 @@ static enum MHD_Result s_control(s_server *sv, struct MHD_Connection *c, const c
     json_t *req = lab_control_request(action, "from the dashboard");
     lab_err err;
     lab_err_clear(&err);
-    json_t *reply = req ? lab_control_call(sv->control, req, S_CONTROL_TIMEOUT_MS, &err) : NULL;
+    json_t *reply = req ? lab_control_call_keys(sv->control, sv->keys, req, S_CONTROL_TIMEOUT_MS, &err) : NULL;
     json_decref(req);
     if (!reply)
         return s_json_error(c, MHD_HTTP_BAD_GATEWAY, err.msg[0] ? err.msg : "out of memory");
@@ -253,12 +258,16 @@ static int s_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t
 int lab_cmd_serve(int argc, char **argv)
 {
     const char *db = NULL, *http = NULL, *token = getenv("LABLOOP_SERVE_TOKEN");
+    const char *key = getenv("LABLOOP_KEY"), *server_key = getenv("LABLOOP_SERVER_KEY");
+    lab_control_keys keys;
     s_server sv = {0};
     const lab_review_opt opts[] = {
         {.name = "--http", .value = &http, .needs = "an address such as 127.0.0.1:8080"},
         {.name = "--token", .value = &token, .needs = "a token of 8 to 255 characters"},
         {.name = "--campaign", .value = &sv.campaign, .needs = "a campaign name"},
         {.name = "--control", .value = &sv.control, .needs = "the campaign's control endpoint"},
+        {.name = "--key", .value = &key, .needs = "the dashboard's secret key file"},
+        {.name = "--server-key", .value = &server_key, .needs = "the orchestrator's public key file"},
         {0},
     };
     int rc = lab_review_args("serve", s_usage, argc, argv, opts, &db);
@@ -276,6 +285,15 @@ int lab_cmd_serve(int argc, char **argv)
     }
     lab_err err;
     lab_err_clear(&err);
+    if ((key && *key) || (server_key && *server_key)) {
+        if (!key || !*key || !server_key || !*server_key)
+            return s_usage_error("%s", "CURVE needs both --key (yours) and --server-key (the orchestrator's .pub)");
+        if (lab_control_keys_load(&keys, key, server_key, &err) < 0) {
+            fprintf(stderr, "labloop serve: %s\n", err.msg);
+            return 1;
+        }
+        sv.keys = &keys;
+    }
     struct sockaddr_storage ss;
     socklen_t sl = 0;
     if (s_parse_addr(http, &ss, &sl, &err) < 0)

@@ -15,11 +15,13 @@
 
 #include "orchestrator/review.h"
 #include "orchestrator/review_args.h"
+#include "orchestrator/review_pg.h"
 
+#include "common/text.h"
 #include "common/banned.h"
 
 static const char s_usage[] =
-    "usage: labloop show HUB.db [--campaign NAME] [--json] [--help]\n"
+    "usage: labloop show HUB.db [--campaign NAME] [--lab LAB] [--json] [--help]\n"
     "\n"
     "The campaign at a glance: status, counts, the best result and its parameters,\n"
     "the Pareto front (several objectives), device utilisation (busy time of\n"
@@ -136,11 +138,12 @@ static void s_print(const lab_review *r, FILE *out)
 
 int lab_cmd_show(int argc, char **argv)
 {
-    const char *db = NULL, *campaign = NULL;
+    const char *db = NULL, *campaign = NULL, *lab = NULL;
     int json = 0;
     const lab_review_opt opts[] = {
         {.name = "--json", .flag = &json},
         {.name = "--campaign", .value = &campaign, .needs = "a campaign name"},
+        {.name = "--lab", .value = &lab, .needs = "a lab's id"},
         {0},
     };
     int rc = lab_review_args("show", s_usage, argc, argv, opts, &db);
@@ -148,7 +151,7 @@ int lab_cmd_show(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     lab_err err;
     lab_err_clear(&err);
-    lab_hub_query *q = lab_hub_query_open(db, &err);
+    lab_hub_query *q = lab_review_open(db, lab, campaign, &err);
     lab_review *r = q ? lab_review_load(q, campaign, &err) : NULL;
     lab_hub_query_destroy(&q);
     if (!r) {
@@ -163,7 +166,19 @@ int lab_cmd_show(int argc, char **argv)
         }
         json_decref(j);
     } else {
-        s_print(r, stdout);
+        /* The report holds text from devices (failure causes, values):
+         * written without control characters. */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        if (m) {
+            s_print(r, m);
+            fclose(m);
+            lab_text_write_clean(stdout, text, len);
+            free(text);
+        } else {
+            fprintf(stderr, "labloop show: out of memory\n");
+        }
     }
     lab_review_destroy(&r);
     if (fflush(stdout) != 0) {

@@ -12,6 +12,7 @@
 
 #include "orchestrator/config.h"
 
+#include "common/keys.h"
 #include "common/banned.h"
 
 static void s_usage(FILE *out)
@@ -166,6 +167,15 @@ int lab_cmd_validate(int argc, char **argv)
     lab_campaign_cfg *cfg = lab_config_load(path, stderr, &err);
     if (!cfg)
         return 1;
+    /* The secret key is read when the campaign starts; check now that it
+     * will be usable (present, a key, not readable by others). */
+    char sec[LAB_KEY_Z85];
+    if (cfg->secret_key_path && lab_keys_read_secret(cfg->secret_key_path, sec, NULL, &err) < 0) {
+        fprintf(stderr, "%s: security.key: %s\n", path, err.msg);
+        lab_config_destroy(&cfg);
+        return 1;
+    }
+    explicit_bzero(sec, sizeof sec);
     if (!quiet)
         s_print_summary(cfg, stdout);
     lab_config_destroy(&cfg);

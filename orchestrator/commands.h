@@ -22,12 +22,16 @@ int lab_cmd_run(int argc, char **argv);
 int lab_cmd_control(int argc, char **argv);
 /* labloop validate CAMPAIGN.yaml [--quiet] [--keys] [--help] */
 int lab_cmd_validate(int argc, char **argv);
+/* labloop keygen NAME [--dir DIR] [--force] */
+int lab_cmd_keygen(int argc, char **argv);
 /* labloop show HUB.db [--campaign NAME] [--json] */
 int lab_cmd_show(int argc, char **argv);
 /* labloop report HUB.db -o REPORT.html [--campaign NAME] */
 int lab_cmd_report(int argc, char **argv);
 /* labloop export HUB.db --format csv|jsonl|jsonld [-o FILE] [--table T] [--force] */
 int lab_cmd_export(int argc, char **argv);
+/* labloop hub push|search ...: the shared PostgreSQL hub, see cmd_hub.c */
+int lab_cmd_hub(int argc, char **argv);
 /* labloop serve HUB.db --http ADDR:PORT [--token T] */
 int lab_cmd_serve(int argc, char **argv);
 
@@ -39,6 +43,8 @@ typedef struct lab_log_filter {
     int64_t since_us;            /* > 0: only events at or after this time */
     int follow;                  /* 1: keep printing new events until the campaign ends */
     int follow_poll_ms;          /* how often to look for new events (0: 200) */
+    const char *campaign;        /* non-NULL: this campaign, not the latest */
+    const char *lab;             /* a postgresql:// hub: the campaign's lab */
 } lab_log_filter;
 
 /* Print the latest campaign's timeline of the hub at db to out (f may be

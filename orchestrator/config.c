@@ -11,6 +11,7 @@
  * YAML writer. docs/CONFIG.md mirrors the tables (lab_config_print_keys).
  */
 #include "orchestrator/config.h"
+#include "common/duration.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -42,6 +43,7 @@ typedef enum {
     S_MAP,      /* a mapping */
     S_LIST,     /* a list */
     S_STRLIST,  /* a list of non-empty scalars (a single scalar counts as one) */
+    S_STR_OR_MAP, /* a non-empty scalar, or a mapping with its own keys */
 } s_type;
 
 typedef struct s_key {
@@ -72,9 +74,12 @@ static const s_key s_top_keys[] = {
     {"workflow", S_LIST, 1, N, N, NULL, NULL, "the steps of one experiment (a DAG)"},
     {"devices", S_LIST, 1, N, N, NULL, NULL, "the devices the lab must have"},
     {"endpoints", S_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the orchestrator binds"},
-    {"hub", S_STR, 0, N, N, NULL, "<campaign.name>.db",
-     "SQLite data hub; a relative path is relative to the config file's directory; missing folders are made"},
+    {"hub", S_STR_OR_MAP, 0, N, N, NULL, "<campaign.name>.db",
+     "SQLite data hub file (relative to the config file's directory; missing folders are made), "
+     "or a mapping: file, replicate_to, lab, group, replicate_closed"},
     {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
+    {"security", S_MAP, 0, N, N, NULL, "none (plain mode)",
+     "CURVE keys for both endpoints; required when an endpoint is not loopback or ipc"},
     {"prior", S_MAP, 0, N, N, NULL, "none", "earlier experiments told to the planner before its first ask"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
@@ -85,6 +90,18 @@ static const s_key s_prior_keys[] = {
      "one experiment a line, optional 'status' column (measured or failed); relative to the config"},
     {"hub", S_STR, 0, N, N, NULL, NULL, "another hub (SQLite file, relative to the config)"},
     {"campaign", S_STR, 0, N, N, NULL, NULL, "the campaign in that hub whose experiments are told"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_hub_keys[] = {
+    {"file", S_STR, 0, N, N, NULL, "<campaign.name>.db", "the SQLite data hub, as the plain form"},
+    {"replicate_to", S_STR, 0, N, N, NULL, "none",
+     "postgresql:// URL of a shared hub the orchestrator pushes the hub to while it runs"},
+    {"lab", S_STR, 0, N, N, NULL, "the host name", "the lab's id on every replicated row"},
+    {"group", S_STR, 0, N, N, NULL, "the lab's id",
+     "PostgreSQL role whose members may read the shared and closed rows"},
+    {"replicate_closed", S_BOOL, 0, N, N, NULL, "false",
+     "replicate a campaign of access closed too (else it stays in the lab)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -101,7 +118,7 @@ static const s_key s_campaign_keys[] = {
 
 static const s_key s_budget_keys[] = {
     {"experiments", S_INT, 1, 1, 10000000, NULL, NULL, "maximum number of experiments"},
-    {"hours", S_HOURS, 0, 0, N, NULL, "none",
+    {"hours", S_HOURS, 0, 0, 8760, NULL, "none",
      "maximum wall-clock time: a number of hours (48) or a duration (90m)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
@@ -152,10 +169,10 @@ static const s_key s_step_keys[] = {
     {"after", S_STRLIST, 0, N, N, NULL, "none", "steps that must finish first (no cycles)"},
     {"params", S_MAP, 0, N, N, NULL, "none",
      "parameters: literals, or exactly \"${dim}\" for a space dimension's value"},
-    {"timeout", S_DUR, 0, 0, N, NULL, "none", "longest an attempt may run (duration)"},
+    {"timeout", S_DUR, 0, 0, 604800, NULL, "none", "longest an attempt may run (duration; at most 7d)"},
     {"retries", S_INT, 0, 0, 10, NULL, "0", "extra attempts after a failure"},
-    {"backoff", S_DUR, 0, 0, N, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
-    {"within", S_DUR, 0, 0, N, NULL, "none", "must start within this after its predecessors"},
+    {"backoff", S_DUR, 0, 0, 600, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
+    {"within", S_DUR, 0, 0, 604800, NULL, "none", "must start within this after its predecessors (at most 7d)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -163,6 +180,8 @@ static const s_key s_device_keys[] = {
     {"name", S_STR, 1, N, N, NULL, NULL, "device name, unique, at most 63 characters: letters, digits, '.', '_', '-'"},
     {"capabilities", S_STRLIST, 1, N, N, NULL, NULL, "capabilities offered (at least one)"},
     {"capacity", S_INT, 0, 1, 1000, NULL, "1", "steps it can run at once"},
+    {"key", S_STR, 0, N, N, NULL, NULL,
+     "the device's public key file (labloop keygen); required with security, relative to this file"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -175,6 +194,21 @@ static const s_key s_endpoint_keys[] = {
 static const s_key s_heartbeat_keys[] = {
     {"interval", S_DUR, 0, 0.01, 3600, NULL, "1s", "heartbeat period (duration)"},
     {"liveness", S_INT, 0, 1, 100, NULL, "3", "missed heartbeats before a device is lost"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_security_keys[] = {
+    {"key", S_STR, 1, N, N, NULL, NULL,
+     "the orchestrator's secret key file (labloop keygen; mode 0600); its .pub goes to workers and clients"},
+    {"clients", S_LIST, 0, N, N, NULL, "none", "control clients allowed in, each {name, key, role}"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_client_keys[] = {
+    {"name", S_STR, 1, N, N, NULL, NULL, "who holds the key; the audit table records it"},
+    {"key", S_STR, 1, N, N, NULL, NULL, "the client's public key file, relative to this file"},
+    {"role", S_ENUM, 0, N, N, "viewer|operator", "viewer",
+     "viewer: status; operator: also pause, resume, abort, estop, clear-estop"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -196,6 +230,9 @@ static const struct {
     {"devices[]", s_device_keys},
     {"endpoints", s_endpoint_keys},
     {"heartbeat", s_heartbeat_keys},
+    {"hub", s_hub_keys},
+    {"security", s_security_keys},
+    {"security.clients[]", s_client_keys},
     {"prior", s_prior_keys},
 };
 
@@ -212,6 +249,7 @@ typedef struct s_ctx {
     const char *path;
     s_problem *probs;
     size_t n_probs, cap_probs;
+    size_t n_dropped;            /* problems beyond S_PROBLEMS_KEPT */
     int oom;
     lab_campaign_cfg *cfg;
     /* every dimension name written, even of dimensions that failed, so a
@@ -229,8 +267,16 @@ typedef struct s_ctx {
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Problems kept for sorting; more are only counted (a file of a million
+ * unknown keys must not cost a message each). */
+#define S_PROBLEMS_KEPT 1000
+
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
+    if (c->n_probs >= S_PROBLEMS_KEPT) {
+        c->n_dropped++;
+        return;
+    }
     if (c->n_probs == c->cap_probs) {
         size_t cap = c->cap_probs ? c->cap_probs * 2 : 16;
         s_problem *p = realloc(c->probs, cap * sizeof *p);
@@ -488,6 +534,15 @@ static int s_check_value(s_ctx *c, const s_key *k, yaml_node_t *v, const char *p
             return 0;
         }
         return 1;
+    case S_STR_OR_MAP:
+        if (lab_yis_map(v))
+            return 1;
+        if (!s || !*s) {
+            s_err(c, v, "%s%s must be a file name or a mapping, got %s", pfx, k->name,
+                  s_got(got, sizeof got, v));
+            return 0;
+        }
+        return 1;
     case S_MAP:
         if (!lab_yis_map(v)) {
             s_err(c, v, "%s%s must be a mapping, got %s", pfx, k->name, s_got(got, sizeof got, v));
@@ -665,24 +720,7 @@ static void s_free_strv(char **v, size_t n)
 
 int lab_config_parse_duration(const char *s, double *seconds)
 {
-    if (!s || !(isdigit((unsigned char)*s) || (*s == '.' && isdigit((unsigned char)s[1]))))
-        return LAB_EINVAL;
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno == ERANGE || !isfinite(x) || x < 0)
-        return LAB_EINVAL;
-    static const struct {
-        const char *unit;
-        double scale;
-    } units[] = {{"", 1}, {"s", 1}, {"ms", 0.001}, {"m", 60}, {"min", 60}, {"h", 3600}, {"d", 86400}};
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            *seconds = x * units[i].scale;
-            return 0;
-        }
-    }
-    return LAB_EINVAL;
+    return lab_duration_parse(s, seconds);
 }
 
 /* ---- sections ------------------------------------------------------------- */
@@ -700,6 +738,9 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         if (!s_is_name(lab_yscalar(name), "._-"))
             s_err(c, name, "campaign.name '%s' may hold only letters, digits, '.', '_' and '-' "
                   "(it names the data hub file)", lab_yscalar(name));
+        else if (!strcmp(lab_yscalar(name), ".") || !strcmp(lab_yscalar(name), ".."))
+            s_err(c, name, "campaign.name must not be '.' or '..' (it begins every attempt id, and "
+                  "workers refuse an id with such a segment)");
         else if (!c->stored && strlen(lab_yscalar(name)) > S_CAMPAIGN_NAME_MAX)
             s_err(c, name, "campaign.name is %zu characters long; at most %d (it names the data hub "
                   "file and every attempt)", strlen(lab_yscalar(name)), S_CAMPAIGN_NAME_MAX);
@@ -1175,6 +1216,64 @@ static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out
     }
 }
 
+/* A path named in the config: relative ones are relative to the config
+ * file's directory. Caller frees. */
+static char *s_rel_path(s_ctx *c, const char *file)
+{
+    const char *slash = strrchr(c->path, '/');
+    if (file[0] == '/' || !slash)
+        return s_dup(c, file);
+    size_t dl = (size_t)(slash - c->path) + 1;
+    size_t len = dl + strlen(file) + 1;
+    char *p = malloc(len);
+    if (!p) {
+        c->oom = 1;
+        return NULL;
+    }
+    snprintf(p, len, "%.*s%s", (int)dl, c->path, file);
+    return p;
+}
+
+/* prior: {csv: FILE} or {hub: FILE, campaign: NAME}. */
+static void s_load_prior(s_ctx *c, yaml_node_t *node)
+{
+    yaml_node_t *v[S_MAXKEYS];
+    if (!node || !s_check_map(c, node, s_prior_keys, "prior", v))
+        return;
+    yaml_node_t *csv = SLOT(v, s_prior_keys, "csv"), *hub = SLOT(v, s_prior_keys, "hub"),
+                *camp = SLOT(v, s_prior_keys, "campaign");
+    if (!!csv == !!hub) {
+        s_err(c, node, "prior needs exactly one of csv or hub");
+        return;
+    }
+    if (hub && !camp) {
+        s_err(c, node, "prior: hub needs campaign (the campaign whose experiments are told)");
+        return;
+    }
+    if (csv && camp) {
+        s_err(c, camp, "prior: campaign goes with hub, not csv");
+        return;
+    }
+    if (csv)
+        c->cfg->prior_csv = s_rel_path(c, lab_yscalar(csv));
+    else {
+        c->cfg->prior_hub = s_rel_path(c, lab_yscalar(hub));
+        c->cfg->prior_campaign = s_dup(c, lab_yscalar(camp));
+    }
+}
+
+/* A public key file named at node n into path/key. A hub's stored copy of
+ * a config does not read files (they may be gone; the run is over). */
+static void s_public_key(s_ctx *c, yaml_node_t *n, const char *what, char **path, char key[LAB_KEY_Z85])
+{
+    *path = s_rel_path(c, lab_yscalar(n));
+    if (!*path || c->stored)
+        return;
+    lab_err e = {0};
+    if (lab_keys_read_public(*path, key, &e) < 0)
+        s_err(c, n, "%s: %s", what, e.msg);
+}
+
 static void s_load_devices(s_ctx *c, yaml_node_t *seq)
 {
     lab_campaign_cfg *cfg = c->cfg;
@@ -1226,6 +1325,8 @@ static void s_load_devices(s_ctx *c, yaml_node_t *seq)
             s_err(c, caps, "%s: capabilities needs at least one capability", sec);
         dv->capabilities = s_strlist(c, caps, &dv->n_capabilities);
         dv->capacity = (int)s_long(SLOT(v, K, "capacity"), 1);
+        if (SLOT(v, K, "key"))
+            s_public_key(c, SLOT(v, K, "key"), sec, &dv->key_path, dv->key);
     }
     free(name_nodes);
 }
@@ -1265,21 +1366,35 @@ static void s_load_heartbeat(s_ctx *c, yaml_node_t *m)
     c->cfg->liveness = (int)s_long(SLOT(v, K, "liveness"), 3);
 }
 
-/* file relative to the config file's directory (absolute ones as given). */
-static char *s_rel_path(s_ctx *c, const char *file)
+/* hub: {file, replicate_to, ...}: the replication settings; returns the
+ * file's node (NULL: the default file name). */
+static yaml_node_t *s_load_hub_map(s_ctx *c, yaml_node_t *m)
 {
-    const char *slash = strrchr(c->path, '/');
-    if (file[0] == '/' || !slash)
-        return s_dup(c, file);
-    size_t dl = (size_t)(slash - c->path) + 1;
-    size_t len = dl + strlen(file) + 1;
-    char *out = malloc(len);
-    if (!out) {
-        c->oom = 1;
+    const s_key *K = s_hub_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    lab_campaign_cfg *cfg = c->cfg;
+    if (!s_check_map(c, m, K, "hub", v))
         return NULL;
+    yaml_node_t *url = SLOT(v, K, "replicate_to");
+    if (url) {
+        const char *u = lab_yscalar(url);
+        if (strncmp(u, "postgresql://", 13) != 0 && strncmp(u, "postgres://", 11) != 0)
+            s_err(c, url, "hub.replicate_to must be a postgresql:// URL, got '%s'", u);
+        else
+            cfg->hub_replicate_to = s_dup(c, u);
     }
-    snprintf(out, len, "%.*s%s", (int)dl, c->path, file);
-    return out;
+    if (SLOT(v, K, "lab"))
+        cfg->hub_lab = s_dup(c, lab_yscalar(SLOT(v, K, "lab")));
+    if (SLOT(v, K, "group"))
+        cfg->hub_group = s_dup(c, lab_yscalar(SLOT(v, K, "group")));
+    if (SLOT(v, K, "replicate_closed"))
+        lab_yto_bool(SLOT(v, K, "replicate_closed"), &cfg->hub_replicate_closed);
+    if (!url)
+        for (const char *const *k = (const char *const[]){"lab", "group", "replicate_closed", NULL};
+             *k; k++)
+            if (SLOT(v, K, *k))
+                s_err(c, SLOT(v, K, *k), "hub.%s goes with hub.replicate_to", *k);
+    return SLOT(v, K, "file");
 }
 
 /* The hub path: relative ones are relative to the config file's directory. */
@@ -1287,6 +1402,8 @@ static void s_set_hub(s_ctx *c, yaml_node_t *hub)
 {
     lab_campaign_cfg *cfg = c->cfg;
     char file[512];
+    if (hub && lab_yis_map(hub))
+        hub = s_load_hub_map(c, hub);
     if (hub)
         snprintf(file, sizeof file, "%s", lab_yscalar(hub));
     else if (cfg->name)
@@ -1296,32 +1413,79 @@ static void s_set_hub(s_ctx *c, yaml_node_t *hub)
     cfg->hub = s_rel_path(c, file);
 }
 
-/* prior: {csv: FILE} or {hub: FILE, campaign: NAME}. */
-static void s_load_prior(s_ctx *c, yaml_node_t *node)
+/* security: the orchestrator's secret key file and the control clients.
+ * The devices' keys are read with the devices. Each public key may belong
+ * to one device or client only: the key is what names the peer. */
+static void s_load_security(s_ctx *c, yaml_node_t *m)
 {
+    lab_campaign_cfg *cfg = c->cfg;
+    const s_key *K = s_security_keys;
     yaml_node_t *v[S_MAXKEYS];
-    if (!node || !s_check_map(c, node, s_prior_keys, "prior", v))
+    if (!m || !s_check_map(c, m, K, "security", v))
         return;
-    yaml_node_t *csv = SLOT(v, s_prior_keys, "csv"), *hub = SLOT(v, s_prior_keys, "hub"),
-                *camp = SLOT(v, s_prior_keys, "campaign");
-    if (!!csv == !!hub) {
-        s_err(c, node, "prior needs exactly one of csv or hub");
+    if (SLOT(v, K, "key"))
+        cfg->secret_key_path = s_rel_path(c, lab_yscalar(SLOT(v, K, "key")));
+    yaml_node_t *seq = SLOT(v, K, "clients");
+    size_t n = seq ? lab_yseq_len(seq) : 0;
+    if (!n)
         return;
+    cfg->clients = s_calloc(c, n, sizeof *cfg->clients);
+    for (size_t i = 0; cfg->clients && i < n; i++) {
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *cv[S_MAXKEYS];
+        char sec[128];
+        s_item_label(c, item, "name", "client", "security.clients", i, sec, sizeof sec);
+        if (!s_check_map(c, item, s_client_keys, sec, cv))
+            continue;
+        lab_cfg_client *cl = &cfg->clients[cfg->n_clients++];
+        yaml_node_t *name = SLOT(cv, s_client_keys, "name");
+        if (name && !s_is_name(lab_yscalar(name), "._-@")) {
+            s_err(c, name, "%s: client names may hold only letters, digits, '.', '_', '-' and '@'", sec);
+            name = NULL;
+        }
+        cl->name = name ? s_dup(c, lab_yscalar(name)) : NULL;
+        if (SLOT(cv, s_client_keys, "key"))
+            s_public_key(c, SLOT(cv, s_client_keys, "key"), sec, &cl->key_path, cl->key);
+        yaml_node_t *role = SLOT(cv, s_client_keys, "role");
+        cl->operator_role = role && !strcmp(lab_yscalar(role), "operator");
     }
-    if (hub && !camp) {
-        s_err(c, node, "prior: hub needs campaign (the campaign whose experiments are told)");
+}
+
+/* Cross checks of security against the devices and endpoints. */
+static void s_check_security(s_ctx *c, yaml_node_t *root, yaml_node_t *devices, yaml_node_t *endpoints)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        yaml_node_t *item = devices ? lab_yseq_at(c->d, devices, i) : root;
+        yaml_node_t *key = item ? lab_ymap_get(c->d, item, "key") : NULL;
+        if (cfg->secret_key_path && !cfg->devices[i].key_path && cfg->devices[i].name)
+            s_err(c, item, "device '%s' has no 'key': with a security section every device needs its "
+                  "public key file (labloop keygen %s)", cfg->devices[i].name, cfg->devices[i].name);
+        if (!cfg->secret_key_path && key)
+            s_err(c, key, "device keys need a security section with the orchestrator's 'key'");
+        for (size_t j = 0; key && *cfg->devices[i].key && j < i; j++)
+            if (!strcmp(cfg->devices[i].key, cfg->devices[j].key))
+                s_err(c, key, "device '%s' has the same public key as device '%s': give each device its own key",
+                      cfg->devices[i].name, cfg->devices[j].name);
+    }
+    for (size_t i = 0; i < cfg->n_clients; i++)
+        for (size_t j = 0; *cfg->clients[i].key && j < cfg->n_devices + i; j++) {
+            const char *other = j < cfg->n_devices ? cfg->devices[j].key : cfg->clients[j - cfg->n_devices].key;
+            if (!strcmp(cfg->clients[i].key, other))
+                s_err(c, root, "client '%s' has the same public key as %s '%s': each key names one peer",
+                      cfg->clients[i].name ? cfg->clients[i].name : "?", j < cfg->n_devices ? "device" : "client",
+                      j < cfg->n_devices ? cfg->devices[j].name : cfg->clients[j - cfg->n_devices].name);
+        }
+    if (cfg->secret_key_path || c->stored)
         return;
-    }
-    if (csv && camp) {
-        s_err(c, camp, "prior: campaign goes with hub, not csv");
-        return;
-    }
-    if (csv)
-        c->cfg->prior_csv = s_rel_path(c, lab_yscalar(csv));
-    else {
-        c->cfg->prior_hub = s_rel_path(c, lab_yscalar(hub));
-        c->cfg->prior_campaign = s_dup(c, lab_yscalar(camp));
-    }
+    const char *eps[2] = {cfg->endpoint_devices, cfg->endpoint_control};
+    const char *names[2] = {"devices", "control"};
+    for (int k = 0; k < 2; k++)
+        if (eps[k] && !lab_keys_endpoint_is_local(eps[k])) {
+            yaml_node_t *n = endpoints ? lab_ymap_get(c->d, endpoints, names[k]) : NULL;
+            s_err(c, n ? n : root,
+                  "endpoints.%s '%s' is reachable from other machines: add a 'security' section (CURVE "
+                  "keys, see docs/OPERATIONS.md) or use a loopback or ipc endpoint", names[k], eps[k]);
+        }
 }
 
 static void s_default_operator(s_ctx *c)
@@ -1528,9 +1692,11 @@ static void s_report(s_ctx *c, FILE *errs, lab_err *err)
 {
     if (c->n_probs > 1)
         qsort(c->probs, c->n_probs, sizeof *c->probs, s_cmp_problem);
-    for (size_t i = 0; i < c->n_probs; i++)
+    for (size_t i = 0; i < c->n_probs && i < LAB_YAML_MAX_ERRORS; i++)
         if (errs)
             fprintf(errs, "%s\n", c->probs[i].msg);
+    size_t shown = c->n_probs < LAB_YAML_MAX_ERRORS ? c->n_probs : LAB_YAML_MAX_ERRORS;
+    lab_yerr_more(errs, c->path, shown, c->n_probs + c->n_dropped);
     if (c->oom) {
         if (errs)
             fprintf(errs, "%s: out of memory\n", c->path);
@@ -1598,7 +1764,9 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
         s_load_endpoints(&c, SLOT(v, K, "endpoints"));
         s_load_heartbeat(&c, SLOT(v, K, "heartbeat"));
         s_set_hub(&c, SLOT(v, K, "hub"));
+        s_load_security(&c, SLOT(v, K, "security"));
         s_load_prior(&c, SLOT(v, K, "prior"));
+        s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));
         s_check_cross(&c, steps, n_steps);
         steps = NULL; /* now owned by cfg */
     }
@@ -1705,11 +1873,21 @@ void lab_config_destroy(lab_campaign_cfg **cfgp)
     for (size_t i = 0; cfg->devices && i < cfg->n_devices; i++) {
         free(cfg->devices[i].name);
         s_free_strv(cfg->devices[i].capabilities, cfg->devices[i].n_capabilities);
+        free(cfg->devices[i].key_path);
     }
     free(cfg->devices);
+    for (size_t i = 0; cfg->clients && i < cfg->n_clients; i++) {
+        free(cfg->clients[i].name);
+        free(cfg->clients[i].key_path);
+    }
+    free(cfg->clients);
+    free(cfg->secret_key_path);
     free(cfg->endpoint_devices);
     free(cfg->endpoint_control);
     free(cfg->hub);
+    free(cfg->hub_replicate_to);
+    free(cfg->hub_lab);
+    free(cfg->hub_group);
     free(cfg);
     *cfgp = NULL;
 }
@@ -1734,6 +1912,7 @@ static const char *s_type_name(s_type t)
     case S_MAP: return "mapping";
     case S_LIST: return "list";
     case S_STRLIST: return "list of strings";
+    case S_STR_OR_MAP: return "string or mapping";
     }
     return "?";
 }

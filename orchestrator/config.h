@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "common/err.h"
+#include "common/keys.h"
 #include "planners/space.h"
 
 /* A step parameter: a literal ("0.5", "oleylamine") or a template that
@@ -50,7 +51,17 @@ typedef struct lab_cfg_device {
     char **capabilities;
     size_t n_capabilities;
     int capacity;            /* default 1 */
+    char *key_path;          /* its public key file (security), or NULL */
+    char key[LAB_KEY_Z85];   /* that key, Z85; "" when none or not read (stored configs) */
 } lab_cfg_device;
+
+/* A control client allowed in by security.clients. */
+typedef struct lab_cfg_client {
+    char *name;              /* recorded in the audit table as the actor */
+    char *key_path;
+    char key[LAB_KEY_Z85];
+    int operator_role;       /* 1: operator (may steer); 0: viewer (status only) */
+} lab_cfg_client;
 
 typedef struct lab_campaign_cfg {
     char *path;              /* as given */
@@ -89,12 +100,23 @@ typedef struct lab_campaign_cfg {
     char *endpoint_devices;  /* default tcp://127.0.0.1:5560 */
     char *endpoint_control;  /* default tcp://127.0.0.1:5561 */
     char *hub;               /* default "<name>.db" beside the config file */
+    char *hub_replicate_to;  /* hub.replicate_to: postgresql:// URL, or NULL */
+    char *hub_lab;           /* hub.lab (NULL: the host name) */
+    char *hub_group;         /* hub.group (NULL: the lab's id) */
+    int hub_replicate_closed; /* hub.replicate_closed */
     /* prior: earlier experiments told to the planner first (all NULL: none) */
     char *prior_csv;         /* a CSV file (path resolved against the config's directory) */
     char *prior_hub;         /* or another hub ... */
     char *prior_campaign;    /* ... and its campaign */
     int heartbeat_ms;        /* default 1000 */
     int liveness;            /* default 3 */
+
+    /* security: CURVE on both endpoints when secret_key_path is set (the
+     * secret key itself is read when the orchestrator starts); without it,
+     * plain mode, allowed only on loopback and ipc endpoints. */
+    char *secret_key_path;
+    lab_cfg_client *clients;
+    size_t n_clients;
 } lab_campaign_cfg;
 
 /* Load and check path. On success returns the config (caller destroys).

@@ -15,10 +15,11 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "orchestrator/control_req.h"
 #include "orchestrator/orch_int.h"
 #include "common/banned.h"
 
-#define S_REQ_MAX 4096
+#define S_REQ_MAX LAB_CONTROL_REQ_MAX
 
 static const char *s_dev_state(lab_dev_state s)
 {
@@ -61,6 +62,7 @@ static json_t *s_status(lab_orch *o)
                                                      "seconds", (double)(now - x->cur[s].dispatched_us) / 1e6));
     }
     json_object_set_new(j, "running", run);
+    json_object_set_new(j, "security", lab_auth_status(o->auth));
     return j;
 }
 
@@ -170,24 +172,51 @@ static const char *s_act(lab_orch *o, const char *cmd, const char *user, const c
     return NULL;
 }
 
-static void s_request(lab_orch *o, const char *id, size_t id_len, const char *body, size_t len)
+/* Who sent a request, and may they? With CURVE the actor is the name the
+ * config gives the client's key (whatever user the request claims, which
+ * is kept as the origin); a viewer may ask for status only. Plain mode:
+ * the claimed user, and everyone may act. Returns NULL or why not. */
+static const char *s_who(lab_orch *o, const char *peer, const char *cmd, const char *claimed_user,
+                         const char *claimed_host, char *actor, size_t na, char *origin, size_t no, char *why,
+                         size_t nw)
 {
-    json_error_t je;
-    json_t *req = json_loadb(body, len, 0, &je);
+    if (!lab_auth_secure(o->auth)) {
+        snprintf(actor, na, "%s", claimed_user);
+        snprintf(origin, no, "%s", claimed_host);
+        return NULL;
+    }
+    const lab_cfg_client *c = lab_auth_client(o->auth, peer);
+    snprintf(actor, na, "%s", c ? c->name : "unauthenticated");
+    snprintf(origin, no, "%s@%s", claimed_user, claimed_host);
+    if (c && (c->operator_role || !strcmp(cmd, "status")))
+        return NULL;
+    snprintf(why, nw, "%s: key '%s' has the %s role; %s needs an operator key (security.clients in %s)", cmd,
+             c ? c->name : "?", c ? "viewer" : "no", cmd, o->cfg->path);
+    return why;
+}
+
+static void s_request(lab_orch *o, const char *peer, const char *id, size_t id_len, const char *body, size_t len)
+{
+    lab_control_req req;
+    char bad[160];
     json_t *reply;
-    const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
+    const char *cmd = lab_control_req_parse(body, len, &req, bad, sizeof bad) == 0 ? req.cmd : NULL;
+    char actor[128], origin[300], why[300];
+    const char *denied = NULL;
+    if (cmd)
+        denied = s_who(o, peer, cmd, *req.user ? req.user : "unknown", *req.host ? req.host : "unknown", actor,
+                       sizeof actor, origin, sizeof origin, why, sizeof why);
     if (!cmd) {
-        reply = json_pack("{s:b, s:s}", "ok", 0, "error",
-                          req ? "request has no \"cmd\"" : "request is not JSON");
+        reply = json_pack("{s:b, s:s}", "ok", 0, "error", bad);
+    } else if (denied) {
+        lab_auth_refused(o->auth, LAB_REFUSED_COMMAND, "%s (from %s)", denied, origin);
+        s_audit(o, actor, origin, cmd, req.reason, denied);
+        reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", denied, "status", lab_orch_state_name(o));
     } else if (!strcmp(cmd, "status")) {
         reply = s_status(o);
     } else {
-        const char *user = json_string_value(json_object_get(req, "user"));
-        const char *host = json_string_value(json_object_get(req, "host"));
-        const char *reason = json_string_value(json_object_get(req, "reason"));
-        user = user && *user ? user : "unknown";
-        host = host && *host ? host : "unknown";
-        char why[300];
+        const char *user = actor, *host = origin;
+        const char *reason = req.reason;
         const char *refused = s_act(o, cmd, user, host, reason, why, sizeof why);
         if (refused) {
             s_audit(o, user, host, cmd, reason, refused);
@@ -205,7 +234,6 @@ static void s_request(lab_orch *o, const char *id, size_t id_len, const char *bo
             }
         }
     }
-    json_decref(req);
     char *js = json_dumps(reply, JSON_COMPACT);
     json_decref(reply);
     if (js)
@@ -246,8 +274,11 @@ int lab_control_on_readable(void *sock, void *arg)
         int ok = zmq_msg_recv(&delim, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&delim) == 0 &&
                  zmq_msg_more(&delim) && zmq_msg_recv(&body, sock, ZMQ_DONTWAIT) >= 0 &&
                  !zmq_msg_more(&body) && zmq_msg_size(&body) <= S_REQ_MAX;
-        if (ok)
-            s_request(o, id, (size_t)idn, zmq_msg_data(&body), zmq_msg_size(&body));
+        if (ok) {
+            /* The name the ZAP handler gave this connection's key. */
+            const char *peer = zmq_msg_gets(&body, "User-Id");
+            s_request(o, peer ? peer : "", id, (size_t)idn, zmq_msg_data(&body), zmq_msg_size(&body));
+        }
         else
             s_skip_rest(sock);
         zmq_msg_close(&delim);

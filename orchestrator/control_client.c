@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/keys.h"
 #include "common/banned.h"
 
 #define S_REPLY_MAX (1 << 16)
@@ -23,7 +24,20 @@ json_t *lab_control_request(const char *cmd, const char *reason)
     return req;
 }
 
+int lab_control_keys_load(lab_control_keys *k, const char *secret_file, const char *server_file, lab_err *err)
+{
+    if (lab_keys_read_secret(secret_file, k->sec, k->pub, err) < 0)
+        return err->code;
+    return lab_keys_read_public(server_file, k->server, err);
+}
+
 json_t *lab_control_call(const char *endpoint, json_t *req, int timeout_ms, lab_err *err)
+{
+    return lab_control_call_keys(endpoint, NULL, req, timeout_ms, err);
+}
+
+json_t *lab_control_call_keys(const char *endpoint, const lab_control_keys *keys, json_t *req, int timeout_ms,
+                              lab_err *err)
 {
     void *ctx = zmq_ctx_new();
     void *s = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
@@ -38,6 +52,8 @@ json_t *lab_control_call(const char *endpoint, json_t *req, int timeout_ms, lab_
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
     zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
+    if (keys && lab_keys_apply_client(s, keys->server, keys->pub, keys->sec, err) < 0)
+        goto done;
     if (zmq_connect(s, endpoint) != 0) {
         lab_err_from_zmq(err, "connect");
         lab_err_prefix(err, "cannot reach the control endpoint %s: ", endpoint);
@@ -49,8 +65,10 @@ json_t *lab_control_call(const char *endpoint, json_t *req, int timeout_ms, lab_
     }
     int n = zmq_recv(s, buf, S_REPLY_MAX, 0);
     if (n < 0) {
-        lab_err_set(err, LAB_ETIMEDOUT, "no orchestrator answered at %s within %.1f s (is `labloop run` running?)",
-                    endpoint, timeout_ms / 1000.0);
+        lab_err_set(err, LAB_ETIMEDOUT, "no orchestrator answered at %s within %.1f s (is `labloop run` running?%s)",
+                    endpoint, timeout_ms / 1000.0,
+                    keys ? " Does its config list your public key, and is the server key its own?"
+                         : " If its config has a security section, pass your key with --key");
         goto done;
     }
     if (n > S_REPLY_MAX)

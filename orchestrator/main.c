@@ -24,6 +24,7 @@ static const s_cmd s_cmds[] = {
     {"abort", lab_cmd_control, "cancel running steps and end the campaign"},
     {"estop", lab_cmd_control, "e-stop every device now; the campaign is halted"},
     {"clear-estop", lab_cmd_control, "clear an e-stop (then resume)"},
+    {"keygen", lab_cmd_keygen, "make a CURVE key pair (NAME.key secret, NAME.pub public)"},
     {"validate", lab_cmd_validate, "check a campaign config; errors name file:line:column"},
     {"sim", lab_cmd_sim, "start a simulated lab (one worker process per device)"},
     {"worker", lab_cmd_worker, "run a device worker for a real instrument (exec or gpio driver)"},
@@ -31,6 +32,7 @@ static const s_cmd s_cmds[] = {
     {"show", lab_cmd_show, "a campaign at a glance: counts, best, Pareto front, devices, failures"},
     {"report", lab_cmd_report, "write one self-contained HTML report with plots"},
     {"export", lab_cmd_export, "export tables (csv, jsonl) or JSON-LD metadata, honouring access"},
+    {"hub", lab_cmd_hub, "push a lab's hub into a shared PostgreSQL hub; search across labs"},
     {"serve", lab_cmd_serve, "serve a live read-only dashboard over HTTP"},
     {"bench", lab_cmd_bench, "benchmarks: planner quality and speed, dispatch, utilisation"},
 };

@@ -66,13 +66,37 @@ void lab_orch_fatal(lab_orch *o, const char *what)
     s_stop_fatal(o, &e);
 }
 
-void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+static void s_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
 {
     char *js = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     if (lab_hub_record_event(o->hub, o->campaign_id, lab_orch_now(), kind, subject, js) < 0)
         lab_orch_fatal(o, "recording an event");
     free(js);
     json_decref(detail);
+}
+
+/* One row for the bad messages of a peer that were only counted. */
+static void s_bad_summary(const char *peer, uint64_t n, void *arg)
+{
+    lab_orch *o = arg;
+    char msg[200];
+    snprintf(msg, sizeof msg, "%llu more bad messages within %lld s were not recorded one by one",
+             (unsigned long long)n, (long long)(LAB_BADMSG_WINDOW_US / 1000000));
+    lab_warn("peer '%s': %s", peer, msg);
+    s_event(o, "message.bad", peer,
+            json_pack("{s:s, s:I, s:s}", "device", peer, "suppressed", (json_int_t)n, "error", msg));
+}
+
+void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+{
+    if (!strcmp(kind, "message.bad")) {      /* at most a few rows per peer and window */
+        const char *peer = json_string_value(json_object_get(detail, "device"));
+        if (!lab_badmsg_allow(&o->badmsg, peer ? peer : subject, lab_clock_mono_us(), s_bad_summary, o)) {
+            json_decref(detail);
+            return;
+        }
+    }
+    s_event(o, kind, subject, detail);
 }
 
 /* A device's durable acks ride on the next message to it; one that stays
@@ -553,22 +577,63 @@ static void s_handle(lab_orch *o, const char *id, lab_env *env)
     }
 }
 
+/* With CURVE every message must come from the key of the device whose
+ * routing id it carries (the ZAP handler named the connection after its
+ * key): a valid key of one device cannot speak for another. Refused
+ * messages are not processed; the sender is told once in a while. */
+static int s_key_mismatch(lab_orch *o, const char *id, const char *peer)
+{
+    if (!lab_auth_secure(o->auth) || !strcmp(id, peer))
+        return 0;
+    lab_auth_refused(o->auth, LAB_REFUSED_MESSAGE,
+                     "a message as device '%s' came over a connection authenticated as '%s'; refused", id, peer);
+    lab_device *d = lab_orch_device(o, id);
+    int64_t now = lab_clock_mono_us();
+    if (!d || now - d->last_nudge_us > S_NUDGE_US) {
+        if (d)
+            d->last_nudge_us = now;
+        char detail[200];
+        snprintf(detail, sizeof detail, "this connection's key belongs to '%s', not to '%s'", peer, id);
+        Labloop__Refuse r = LABLOOP__REFUSE__INIT;
+        r.reason = LABLOOP__REFUSE__REASON__NOT_ALLOWED;
+        r.detail = detail;
+        lab_env e = LABLOOP__ENVELOPE__INIT;
+        e.body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
+        e.refuse = &r;
+        lab_orch_send(o, id, &e);
+    }
+    return 1;
+}
+
+static void s_on_refused(void *arg, lab_refused_kind kind, const char *what)
+{
+    lab_orch *o = arg;
+    const char *k = lab_auth_kind_name(kind);
+    lab_warn("refused %s: %s", k, what);
+    lab_orch_event(o, "security.refused", k, json_pack("{s:s, s:s}", "kind", k, "detail", what));
+}
+
 static int s_on_readable(void *sock, void *arg)
 {
     lab_orch *o = arg;
     int n = 0;
     while (!o->fatal) {
-        char id[LAB_ID_MAX];
+        char id[LAB_ID_MAX], peer[LAB_ID_MAX];
         lab_env *env = NULL;
         lab_err e = {0};
-        int rc = lab_env_recv(sock, id, sizeof id, &env, &e);
+        int rc = lab_env_recv_peer(sock, id, sizeof id, peer, sizeof peer, &env, &e);
         if (rc == LAB_EAGAIN)
             break;
         n++;
         o->received++;
+        if (s_key_mismatch(o, id, peer)) {
+            lab_env_free(env);
+            continue;
+        }
         if (rc < 0) {
-            lab_warn("bad message from '%s': %s", id, e.msg);
             lab_orch_event(o, "message.bad", id, json_pack("{s:s, s:s}", "device", id, "error", e.msg));
+            if (!lab_badmsg_quiet(&o->badmsg, id))   /* the log is limited like the rows */
+                lab_warn("bad message from '%s': %s", id, e.msg);
             if (rc == LAB_EVERSION)
                 s_refuse(o, id, LABLOOP__REFUSE__REASON__BAD_VERSION, e.msg);
             continue;
@@ -604,6 +669,7 @@ static void s_on_tick(uv_timer_t *t)
 {
     lab_orch *o = t->data;
     int64_t now = lab_clock_mono_us();
+    lab_badmsg_flush(&o->badmsg, now, 0, s_bad_summary, o);
     int64_t hb = (int64_t)o->cfg->heartbeat_ms * 1000;
     for (size_t i = 0; i < o->cfg->n_devices; i++) {
         lab_device *d = &o->devices[i];
@@ -682,7 +748,7 @@ static int s_make_parent_dirs(const char *path, lab_err *err)
     return 0;
 }
 
-static void *s_bind(lab_orch *o, const char *endpoint, const char *what, lab_err *err)
+static void *s_bind(lab_orch *o, const char *endpoint, const char *what, lab_auth_endpoint ep, lab_err *err)
 {
     void *s = zmq_socket(o->zctx, ZMQ_ROUTER);
     if (!s) {
@@ -695,6 +761,10 @@ static void *s_bind(lab_orch *o, const char *endpoint, const char *what, lab_err
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
+    if (lab_auth_server(o->auth, s, ep, err) < 0) {
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_bind(s, endpoint) != 0) {
         lab_err_from_zmq(err, "bind");
         lab_err_prefix(err, "cannot listen for %s on %s (is another campaign running?): ", what, endpoint);
@@ -702,6 +772,20 @@ static void *s_bind(lab_orch *o, const char *endpoint, const char *what, lab_err
         return NULL;
     }
     return s;
+}
+
+/* hub.replicate_to: push the hub to the shared PostgreSQL hub from a
+ * thread of its own, so the campaign never waits for PostgreSQL. */
+static int s_start_replica(lab_orch *o, lab_err *err)
+{
+    char host[256] = "unknown";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    lab_hub_pg_push_opts po = {.lab = o->cfg->hub_lab ? o->cfg->hub_lab : host,
+                               .group = o->cfg->hub_group,
+                               .allow_closed = o->cfg->hub_replicate_closed};
+    o->replica = lab_hub_replica_start(o->db_path, o->cfg->hub_replicate_to, &po, err);
+    return o->replica ? 0 : err->code;
 }
 
 lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
@@ -724,6 +808,16 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         o->devices[i].cfg = &cfg->devices[i];
         o->devices[i].capacity = cfg->devices[i].capacity;
     }
+
+    /* Keys first: a campaign whose secret key cannot be used leaves no hub behind. */
+    o->zctx = zmq_ctx_new();
+    if (!o->zctx) {
+        lab_err_from_zmq(err, "creating the messaging context");
+        goto fail;
+    }
+    o->auth = lab_auth_new(o->zctx, cfg, s_on_refused, o, err);
+    if (!o->auth)
+        goto fail;
 
     lab_planner_opts po = {.kind = cfg->planner_kind, .seed = cfg->seed,
                            .n_objectives = cfg->n_objectives,
@@ -817,18 +911,15 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
             goto fail;
         }
 
-    o->zctx = zmq_ctx_new();
-    if (!o->zctx) {
-        lab_err_from_zmq(err, "creating the messaging context");
-        goto fail;
-    }
-    o->dev_sock = s_bind(o, cfg->endpoint_devices, "devices", err);
+    o->dev_sock = s_bind(o, cfg->endpoint_devices, "devices", LAB_AUTH_DEVICES, err);
     if (!o->dev_sock)
         goto fail;
-    o->ctl_sock = s_bind(o, cfg->endpoint_control, "control commands", err);
+    o->ctl_sock = s_bind(o, cfg->endpoint_control, "control commands", LAB_AUTH_CONTROL, err);
     if (!o->ctl_sock)
         goto fail;
     if (lab_hub_commit(o->hub, err) < 0 || lab_hub_queue_writes(o->hub, err) < 0)
+        goto fail;
+    if (cfg->hub_replicate_to && s_start_replica(o, err) < 0)
         goto fail;
     o->commit_req.data = o;
     return o;
@@ -884,7 +975,8 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
     uv_loop_init(&o->loop);
     o->zl = lab_zloop_new(&o->loop, s_flush, o, err);
     if (!o->zl || lab_zloop_add(o->zl, o->dev_sock, s_on_readable, o, err) < 0 ||
-        lab_zloop_add(o->zl, o->ctl_sock, lab_control_on_readable, o, err) < 0)
+        lab_zloop_add(o->zl, o->ctl_sock, lab_control_on_readable, o, err) < 0 ||
+        lab_auth_watch(o->auth, o->zl, err) < 0)
         return err->code;
     uv_timer_init(&o->loop, &o->tick);
     o->tick.data = o;
@@ -916,6 +1008,7 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
     const char *status = o->end_status && !o->fatal && o->n_active == 0 ? o->end_status : "running";
     double elapsed = (double)(lab_clock_mono_us() - o->start_mono_us) / 1e6;
     if (!o->fatal) {
+        lab_badmsg_flush(&o->badmsg, lab_clock_mono_us(), 1, s_bad_summary, o);
         if (strcmp(status, "running") != 0) {
             if (lab_hub_set_campaign_status(o->hub, o->campaign_id, status, lab_orch_now()) < 0)
                 lab_orch_fatal(o, "recording the campaign status");
@@ -988,6 +1081,8 @@ void lab_orch_destroy(lab_orch **op)
         return;
     lab_orch *o = *op;
     *op = NULL;
+    /* Last: what the campaign committed reaches the shared hub too. */
+    lab_hub_replica_stop(&o->replica);
     while (o->out_head) {
         lab_out *q = o->out_head;
         o->out_head = q->next;
@@ -1003,6 +1098,7 @@ void lab_orch_destroy(lab_orch **op)
         zmq_close(o->dev_sock);
     if (o->ctl_sock)
         zmq_close(o->ctl_sock);
+    lab_auth_destroy(&o->auth);
     if (o->zctx)
         zmq_ctx_term(o->zctx);
     lab_hub_destroy(&o->hub);

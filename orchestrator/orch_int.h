@@ -10,8 +10,11 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "orchestrator/auth.h"
+#include "orchestrator/badmsg.h"
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
+#include "orchestrator/hub_replica.h"
 #include "orchestrator/orch.h"
 #include "planners/planner.h"
 #include "protocols/envelope.h"
@@ -102,7 +105,9 @@ struct lab_orch {
     uv_signal_t sigint, sigterm;
     lab_zloop *zl;
     void *zctx, *dev_sock, *ctl_sock;
+    lab_auth *auth;                 /* CURVE and who may connect (auth.h) */
     lab_hub *hub;
+    lab_hub_replica *replica;    /* hub.replicate_to: pushing on its own thread */
     int64_t campaign_id;
     lab_planner *planner;
     size_t dims;
@@ -148,6 +153,7 @@ struct lab_orch {
     size_t n_lat_all_ready;         /* steps done by then */
     long commits;                   /* group commits in this run */
     size_t n_lat, cap_lat;
+    lab_badmsg badmsg;              /* message.bad rows per peer, rate-limited */
 };
 
 /* orch.c */

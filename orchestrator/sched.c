@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "orchestrator/orch_int.h"
+#include "common/text.h"
 #include "common/banned.h"
 
 #define S_BACKOFF_MAX_S 600.0
@@ -187,8 +188,10 @@ static void s_progress(lab_orch *o, const lab_exp *x, const char *what)
     if (o->best)
         snprintf(best, sizeof best, "%s %.4g (experiment %ld)", o->cfg->objectives[0].name,
                  o->exps[o->best - 1]->y[0], o->best);
+    char clean[600];                  /* what may quote a device's error text */
+    lab_text_clean(clean, sizeof clean, what);
     fprintf(o->opts.progress, "[%3ld/%ld] experiment %ld %s | best %s | %.1f s\n",
-            o->measured + o->failed + o->cancelled, o->cfg->budget_experiments, x->seq, what, best, t);
+            o->measured + o->failed + o->cancelled, o->cfg->budget_experiments, x->seq, clean, best, t);
     fflush(o->opts.progress);
 }
 

@@ -2,6 +2,7 @@
 #include "protocols/envelope.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -117,7 +118,15 @@ static int s_more(void *sock)
 
 int lab_env_recv(void *sock, char *id, size_t id_len, lab_env **out, lab_err *err)
 {
+    return lab_env_recv_peer(sock, id, id_len, NULL, 0, out, err);
+}
+
+int lab_env_recv_peer(void *sock, char *id, size_t id_len, char *peer, size_t peer_len, lab_env **out,
+                      lab_err *err)
+{
     *out = NULL;
+    if (peer && peer_len)
+        peer[0] = '\0';
     zmq_msg_t m;
     zmq_msg_init(&m);
     if (id) {
@@ -155,6 +164,11 @@ int lab_env_recv(void *sock, char *id, size_t id_len, lab_env **out, lab_err *er
         if (!id && zmq_errno() == EAGAIN)
             return LAB_EAGAIN;
         return lab_err_from_zmq(err, "receive");
+    }
+    if (peer && peer_len) {
+        /* Set by the ZAP handler when the connection was authenticated. */
+        const char *u = zmq_msg_gets(&m, "User-Id");
+        snprintf(peer, peer_len, "%s", u ? u : "");
     }
     int rc = lab_env_check_sig(zmq_msg_data(&m), zmq_msg_size(&m), err);
     zmq_msg_close(&m);

@@ -49,6 +49,11 @@ int lab_env_send_raw(void *sock, const char *id, const uint8_t *buf, size_t len,
  * has been consumed, *out is NULL, id is still filled in, and err says why. */
 int lab_env_recv(void *sock, char *id, size_t id_len, lab_env **out, lab_err *err);
 
+/* The same, and peer (peer_len bytes) receives the User-Id the ZAP handler
+ * gave the sender's connection ("" when none: plain mode). */
+int lab_env_recv_peer(void *sock, char *id, size_t id_len, char *peer, size_t peer_len, lab_env **out,
+                      lab_err *err);
+
 /* Name of the body, for logs ("hello", "step_result", ...). */
 const char *lab_env_kind(const lab_env *env);
 

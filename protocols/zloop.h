@@ -27,7 +27,7 @@ typedef int (*lab_zloop_flush_fn)(void *arg);
 
 lab_zloop *lab_zloop_new(uv_loop_t *loop, lab_zloop_flush_fn flush, void *arg, lab_err *err);
 /* Watch sock (not owned). At most LAB_ZLOOP_MAX sockets. */
-#define LAB_ZLOOP_MAX 4
+#define LAB_ZLOOP_MAX 8
 int lab_zloop_add(lab_zloop *z, void *sock, lab_zloop_read_fn fn, void *arg, lab_err *err);
 /* Stop watching sock (before closing it). */
 void lab_zloop_remove(lab_zloop *z, void *sock);

@@ -127,7 +127,20 @@ bench_dispatch() {
 }
 bench_dispatch
 
+# ---- CURVE: dispatch throughput without and with it, in one run ----
+# The throughput phase of `bench dispatch` twice, back to back in the same
+# process: plain, then with CURVE keys on both sides, the ZAP handler and
+# the per-message key check (a secured lab). Goal: CURVE costs at most 25 %.
+bench_curve() {
+  "$LABLOOP" bench dispatch --workers 32 --steps 20000 --curve 2>/dev/null | grep "throughput" | sed 's/ (user.*//'
+  echo "goal: CURVE costs at most 25 % of the plain throughput"
+}
+bench_curve
+
 bench_utilisation() {
   "$LABLOOP" bench utilisation --experiments 40 2>/dev/null
 }
 bench_utilisation
+
+# ---- the shared PostgreSQL hub: 1,000,000 records from 6 labs (scripts/bench_hub.sh) ----
+TOOLS="$TOOLS" bash scripts/bench_hub.sh "$LABLOOP"

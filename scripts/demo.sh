@@ -12,6 +12,14 @@ DEMO=build/demo
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
 
+# CURVE keys for the lab (the orchestrator), its three simulated devices and
+# an operator; the configs name these files.
+for name in lab ot2 hotplate pl-1 demo-operator; do
+  "$LABLOOP" keygen "$name" --dir "$DEMO/keys" >/dev/null
+done
+echo "== made CURVE keys in $DEMO/keys (steer the running campaign with:" \
+     "$LABLOOP status examples/demo-campaign.yaml --key $DEMO/keys/demo-operator.key)"
+
 echo "== starting the simulated lab (examples/demo-lab.yaml); its log: $DEMO/sim.log"
 "$LABLOOP" sim examples/demo-lab.yaml >"$DEMO/sim.log" 2>&1 &
 SIM_PID=$!

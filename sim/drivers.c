@@ -181,9 +181,12 @@ static int s_start(void *drv, uv_loop_t *loop, lab_step *step, lab_err *err)
     double secs = sim->dev->duration_s;
     if (sim->dev->duration_param) {
         secs = lab_step_param_number(step, sim->dev->duration_param, NAN);
-        if (isnan(secs) || secs < 0)
+        if (isnan(secs))
             return lab_err_set(err, LAB_EINVAL, "step '%s' has no numeric parameter '%s' for its duration",
                                lab_step_name(step), sim->dev->duration_param);
+        if (!(secs >= 0 && secs <= 7 * 86400.0))   /* infinity, or beyond what a timer holds */
+            return lab_err_set(err, LAB_EINVAL, "step '%s': duration parameter '%s' is %g s; it must be "
+                               "from 0 to 604800 (7 days)", lab_step_name(step), sim->dev->duration_param, secs);
     }
     secs *= 1.0 + sim->dev->jitter * (2.0 * s_uniform(&sim->rng) - 1.0);
     double ms = secs * 1000.0 / sim->lab->speed;

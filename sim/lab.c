@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/duration.h"
+#include "common/keys.h"
 #include "common/ytree.h"
 #include "protocols/envelope.h"
 #include "sim/model.h"
@@ -11,21 +13,12 @@
 
 static const char *const s_drivers[] = {"sim.dispenser", "sim.heater", "sim.spectrometer", "null", NULL};
 
-static int s_duration(const char *s, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v < 0)
-        return LAB_EINVAL;
-    double mul = 1;
-    if (!strcmp(end, "") || !strcmp(end, "s")) mul = 1;
-    else if (!strcmp(end, "ms")) mul = 0.001;
-    else if (!strcmp(end, "m") || !strcmp(end, "min")) mul = 60;
-    else if (!strcmp(end, "h")) mul = 3600;
-    else return LAB_EINVAL;
-    *out = v * mul;
-    return 0;
-}
+/* Sane limits: a simulated step lasts at most a week of lab time; the speed
+ * factor is at most a million (a week in under a second) and the noise at
+ * most 100 times the model's scale. */
+#define S_DURATION_MAX_S (7 * 86400.0)
+#define S_SPEED_MAX 1e6
+#define S_NOISE_MAX 100.0
 
 static char *s_dup(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -104,8 +97,9 @@ static int s_load_device(lab_ydoc *d, yaml_node_t *n, lab_sim_device *dev, FILE 
         size_t len = s ? strlen(s) : 0;
         if (s && len > 3 && !strncmp(s, "${", 2) && s[len - 1] == '}')
             dev->duration_param = strndup(s + 2, len - 3);
-        else if (!s || s_duration(s, &dev->duration_s))
-            bad |= lab_yerr(d, v, errs, err, "'duration' must be a duration like 90s, 5m, 2h or a step parameter like ${time}") != 0;
+        else if (!s || lab_duration_parse(s, &dev->duration_s) < 0 || dev->duration_s > S_DURATION_MAX_S)
+            bad |= lab_yerr(d, v, errs, err, "'duration' must be a duration like 90s, 5m, 2h (at most 7d) or a step "
+                            "parameter like ${time}") != 0;
     }
     double x;
     if ((v = lab_ymap_get(d, n, "jitter"))) {
@@ -128,7 +122,7 @@ static int s_load_device(lab_ydoc *d, yaml_node_t *n, lab_sim_device *dev, FILE 
 lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
 {
     static const char *const top[] = {"lab", "model", "devices", NULL};
-    static const char *const labkeys[] = {"name", "endpoint", "speed", "samples", "seed", NULL};
+    static const char *const labkeys[] = {"name", "endpoint", "speed", "samples", "seed", "keys", NULL};
     static const char *const modelkeys[] = {"kind", "noise", NULL};
     lab_ydoc *d = lab_ydoc_load(path, NULL, NULL, err);
     if (!d) {
@@ -152,8 +146,10 @@ lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
         lab->name = s_dup(lab_yscalar(lab_ymap_get(d, sec, "name")));
         lab->endpoint = s_dup(lab_yscalar(lab_ymap_get(d, sec, "endpoint")));
         lab->samples_dir = s_dup(lab_yscalar(lab_ymap_get(d, sec, "samples")));
-        if ((v = lab_ymap_get(d, sec, "speed")) && (lab_yto_double(v, &lab->speed) || lab->speed <= 0))
-            bad |= lab_yerr(d, v, errs, err, "'speed' must be a positive number") != 0;
+        lab->keys_dir = s_dup(lab_yscalar(lab_ymap_get(d, sec, "keys")));
+        if ((v = lab_ymap_get(d, sec, "speed")) &&
+            (lab_yto_double(v, &lab->speed) || lab->speed <= 0 || lab->speed > S_SPEED_MAX))
+            bad |= lab_yerr(d, v, errs, err, "'speed' must be a positive number, at most %g", S_SPEED_MAX) != 0;
         long seed;
         if ((v = lab_ymap_get(d, sec, "seed"))) {
             if (lab_yto_long(v, &seed) || seed < 0)
@@ -168,6 +164,10 @@ lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
         lab->name = strdup("lab");
     if (!lab->endpoint)
         lab->endpoint = strdup("tcp://127.0.0.1:5560");
+    if (!lab->keys_dir && !lab_keys_endpoint_is_local(lab->endpoint))
+        bad |= lab_yerr(d, sec ? sec : root, errs, err,
+                        "endpoint '%s' is reachable from other machines: add 'keys: DIR' (CURVE keys, made there "
+                        "when missing) or use a loopback or ipc endpoint", lab->endpoint) != 0;
     if (!lab->samples_dir) {
         char buf[512];
         snprintf(buf, sizeof buf, "/tmp/labloop-sim-%s-samples", lab->name);
@@ -184,8 +184,9 @@ lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
                 bad |= lab_yerr(d, v ? v : sec, errs, err, "unknown model kind '%s' (known: branin, hartmann3, hartmann6, nanocrystal_pl)", k ? k : "") != 0;
             else
                 lab->model_kind = strdup(k);
-            if ((v = lab_ymap_get(d, sec, "noise")) && (lab_yto_double(v, &lab->model_noise) || lab->model_noise < 0))
-                bad |= lab_yerr(d, v, errs, err, "'noise' must be a non-negative number") != 0;
+            if ((v = lab_ymap_get(d, sec, "noise")) &&
+                (lab_yto_double(v, &lab->model_noise) || lab->model_noise < 0 || lab->model_noise > S_NOISE_MAX))
+                bad |= lab_yerr(d, v, errs, err, "'noise' must be a number from 0 to %g", S_NOISE_MAX) != 0;
         }
     }
     sec = lab_ymap_get(d, root, "devices");
@@ -237,6 +238,7 @@ void lab_sim_lab_destroy(lab_sim_lab **lp)
     free(lab->name);
     free(lab->endpoint);
     free(lab->samples_dir);
+    free(lab->keys_dir);
     free(lab->model_kind);
     free(lab);
     *lp = NULL;

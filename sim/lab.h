@@ -32,6 +32,7 @@ typedef struct lab_sim_lab {
     char *endpoint;            /* orchestrator's device endpoint */
     double speed;              /* simulated seconds per real second (default 1) */
     char *samples_dir;         /* where simulated samples are kept */
+    char *keys_dir;            /* CURVE: DEVICE.key per device and lab.pub (the orchestrator's); NULL: plain */
     uint64_t seed;
     char *model_kind;          /* NULL: no measuring model */
     double model_noise;

@@ -15,10 +15,13 @@
 #include "sim/drivers.h"
 #include "sim/lab.h"
 #include "sim/model.h"
+#include "common/keys.h"
 #include "common/banned.h"
 
 #define S_EXIT_REFUSED 3
 #define S_RESTART_DELAY_S 1
+/* keys: DIR holds the orchestrator's pair as lab.key and lab.pub. */
+#define S_LAB_KEY "lab"
 
 static volatile sig_atomic_t s_stop_signal;
 
@@ -32,6 +35,10 @@ static void s_usage(FILE *out)
             "Start a simulated lab: one worker process per device in LAB.yaml, each\n"
             "connecting to the orchestrator's device endpoint. A worker that dies is\n"
             "started again after %d s unless --no-restart. Stop with Ctrl-C.\n"
+            "With `keys: DIR` in the lab section the workers use CURVE: DIR/DEVICE.key\n"
+            "each and the orchestrator's DIR/lab.pub; missing key pairs (the devices'\n"
+            "and lab.key, for the campaign's security.key) are made there at start.\n"
+            "Without it the endpoint must be loopback or ipc.\n"
             "\n"
             "  --device NAME   run only that device's worker, in this process\n"
             "  --truth         print the ground-truth model's optimum and exit\n"
@@ -70,7 +77,22 @@ static int s_run_device(const lab_sim_lab *lab, const char *name)
         .ops = ops,
         .driver = drv,
     };
+    char path[1024], server[LAB_KEY_Z85], pub[LAB_KEY_Z85], sec[LAB_KEY_Z85];
+    if (lab->keys_dir) {
+        snprintf(path, sizeof path, "%s/%s.key", lab->keys_dir, dev->name);
+        if (lab_keys_read_secret(path, sec, pub, &err) < 0 ||
+            (snprintf(path, sizeof path, "%s/" S_LAB_KEY ".pub", lab->keys_dir),
+             lab_keys_read_public(path, server, &err) < 0)) {
+            fprintf(stderr, "labloop sim: device '%s': %s\n", name, err.msg);
+            o.ops->destroy(o.driver);
+            return 1;
+        }
+        o.server_key = server;
+        o.public_key = pub;
+        o.secret_key = sec;
+    }
     int rc = lab_worker_run(&o, &err);
+    explicit_bzero(sec, sizeof sec);
     if (rc == LAB_EREFUSED)
         return S_EXIT_REFUSED;
     if (rc < 0) {
@@ -137,6 +159,32 @@ static pid_t s_spawn(const char *self, const char *lab_path, const char *device,
     return pid;
 }
 
+/* keys: DIR: make the key pairs that are missing (the lab's and each
+ * device's), so a simulated lab runs with CURVE without a setup step. */
+static int s_make_keys(const lab_sim_lab *lab)
+{
+    if (!lab->keys_dir)
+        return 0;
+    if (mkdir(lab->keys_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "labloop sim: cannot create keys directory %s: %s\n", lab->keys_dir, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i <= lab->n_devices; i++) {
+        const char *name = i < lab->n_devices ? lab->devices[i].name : S_LAB_KEY;
+        char path[1024], pub[LAB_KEY_Z85];
+        snprintf(path, sizeof path, "%s/%s.key", lab->keys_dir, name);
+        if (access(path, F_OK) == 0)
+            continue;
+        lab_err err = {0};
+        if (lab_keys_generate(lab->keys_dir, name, 0, pub, &err) < 0) {
+            fprintf(stderr, "labloop sim: %s\n", err.msg);
+            return -1;
+        }
+        lab_info("made the key pair %s/%s.key, .pub", lab->keys_dir, name);
+    }
+    return 0;
+}
+
 static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
 {
     char self[4096];
@@ -151,6 +199,8 @@ static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
                 lab->samples_dir, strerror(errno));
         return 1;
     }
+    if (s_make_keys(lab) < 0)
+        return 1;
     struct sigaction sa = {0};
     sa.sa_handler = s_on_signal;
     sigaction(SIGINT, &sa, NULL);

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,21 +92,27 @@ static int s_mkdir_p(const char *path, lab_err *err)
 }
 
 /* Remove the regular files of dir (a per-attempt directory), then dir when
- * rmdir_too. Subdirectories are left alone (and so is dir then). */
+ * rmdir_too. Subdirectories are left alone (and so is dir then). dir is
+ * opened without following a symbolic link and its entries are removed
+ * relative to that handle, so a link planted where the directory should be
+ * cannot point the cleaning at files elsewhere. */
 static void s_clean_dir(const char *dir, int rmdir_too)
 {
-    DIR *d = opendir(dir);
-    if (!d)
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
         return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
     struct dirent *e;
-    char p[S_PATH_MAX];
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         struct stat st;
-        if (lstat(p, &st) == 0 && !S_ISDIR(st.st_mode))
-            unlink(p);
+        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+            unlinkat(fd, e->d_name, 0);
     }
     closedir(d);
     if (rmdir_too)
@@ -632,13 +639,21 @@ static const s_cmd *s_find(const s_exec *x, const char *cap)
     return NULL;
 }
 
-static void s_attempt_dir(const s_exec *x, const char *attempt, char *out, size_t len)
+/* root/<attempt id with every byte but letters, digits, '-' and '.' as '_'>,
+ * and a leading '.' as '_' too: one new name directly under root whatever
+ * the id ("..", "../x" and "" cannot name root's parent or root itself). */
+static int s_attempt_dir(const s_exec *x, const char *attempt, char *out, size_t len, lab_err *err)
 {
+    if (!attempt || !*attempt)
+        return lab_err_set(err, LAB_EINVAL, "the attempt id is empty");
     int n = snprintf(out, len, "%s/", x->root);
-    size_t k = n > 0 ? (size_t)n : 0;
-    for (const char *p = attempt; *p && k + 1 < len; p++)
-        out[k++] = isalnum((unsigned char)*p) || *p == '-' || *p == '.' ? *p : '_';
+    if (n < 0 || (size_t)n + strlen(attempt) + 1 > len)
+        return lab_err_set(err, LAB_EINVAL, "the attempt's directory name would be too long");
+    size_t k = (size_t)n;
+    for (const char *p = attempt; *p; p++)
+        out[k++] = isalnum((unsigned char)*p) || *p == '-' || (*p == '.' && p != attempt) ? *p : '_';
     out[k] = '\0';
+    return 0;
 }
 
 static int s_start(void *drv, uv_loop_t *loop, lab_step *step, lab_err *err)
@@ -654,10 +669,19 @@ static int s_start(void *drv, uv_loop_t *loop, lab_step *step, lab_err *err)
     j->x = x;
     j->step = step;
     j->cmd = cmd;
-    s_attempt_dir(x, lab_step_attempt(step), j->dir, sizeof j->dir);
+    if (s_attempt_dir(x, lab_step_attempt(step), j->dir, sizeof j->dir, err) < 0) {
+        free(j);
+        return err->code;
+    }
     if (s_mkdir_p(j->dir, err) < 0) {
         free(j);
         return lab_err_prefix(err, "cannot create the artifacts directory: ");
+    }
+    struct stat st;
+    if (lstat(j->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {   /* e.g. a symbolic link left there */
+        lab_err_set(err, LAB_EDRIVER, "the artifacts directory %s is not a directory of its own", j->dir);
+        free(j);
+        return err->code;
     }
     s_clean_dir(j->dir, 0);            /* files of an earlier run of this attempt id */
     char **env = s_build_env(j);

@@ -37,12 +37,15 @@ def main():
     ap.add_argument("--duration", type=float, default=1.0, help="seconds per measurement")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--outbox", help="directory that keeps results until acknowledged")
+    ap.add_argument("--key", help="this device's secret key file (CURVE; labloop keygen NAME)")
+    ap.add_argument("--orchestrator-key", help="the orchestrator's public key file (CURVE)")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s uvvis[" + a.name + "] %(levelname)s %(message)s")
     rng = random.Random(a.seed)
-    w = Worker(a.name, a.endpoint, capacity=1, outbox_dir=a.outbox)
+    w = Worker(a.name, a.endpoint, capacity=1, outbox_dir=a.outbox, key=a.key,
+               orchestrator_key=a.orchestrator_key)
 
     @w.step(a.capability)
     def measure(step):

@@ -19,6 +19,8 @@ Usage:
     from labloop_worker import Worker
 
     w = Worker("uvvis-1", "tcp://127.0.0.1:5560", capacity=1)
+    # with CURVE (a lab config with a security section; needed off loopback):
+    # Worker(..., key="keys/uvvis-1.key", orchestrator_key="keys/lab.pub")
 
     @w.step("uvvis")
     def measure(step):
@@ -37,6 +39,7 @@ exception fails the step with its message.
 
 import hashlib
 import logging
+import math
 import os
 import queue
 import signal
@@ -94,6 +97,65 @@ STOP_GRACE_S = 2.0
 ABANDON_S = 5.0
 
 log = logging.getLogger("labloop_worker")
+
+# What a worker checks in a StepRequest (PROTOCOL.md §6.5; the C runtime's
+# protocols/request_check.h holds the same limits).
+ATTEMPT_ID_MAX = 255
+STEP_PARAMS_MAX = 256
+STEP_NAME_MAX = 128
+STEP_TEXT_MAX = 16384
+_ID_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
+
+
+def _control_free(text):
+    return not any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in text)
+
+
+def check_attempt_id(attempt):
+    """None when attempt is an id a worker acts on, else the reason."""
+    raw = attempt.encode("utf-8", "surrogatepass")
+    if not raw:
+        return "the attempt id is empty"
+    if len(raw) > ATTEMPT_ID_MAX:
+        return "the attempt id is longer than %d bytes" % ATTEMPT_ID_MAX
+    for i, b in enumerate(raw):
+        if b not in _ID_CHARS:
+            return ("the attempt id holds byte 0x%02x at offset %d; only letters, digits, "
+                    "'.', '_', '-' and '/' are allowed" % (b, i))
+    for seg in raw.split(b"/"):
+        if not seg:
+            return "the attempt id has an empty segment (a leading, trailing or double '/')"
+        if seg in (b".", b".."):
+            return "the attempt id has a '%s' segment" % seg.decode()
+    return None
+
+
+def check_request(req):
+    """None when the rest of a StepRequest is within bounds, else the reason."""
+    for what, text in (("step name", req.step), ("capability", req.capability),
+                       ("experiment id", req.experiment_id), ("sample id", req.sample_id)):
+        if len(text.encode()) > STEP_NAME_MAX:
+            return "the %s is longer than %d bytes" % (what, STEP_NAME_MAX)
+        if not _control_free(text):
+            return "the %s holds control characters" % what
+    if len(req.params) > STEP_PARAMS_MAX:
+        return "the request has %d parameters; at most %d are accepted" % (
+            len(req.params), STEP_PARAMS_MAX)
+    for i, p in enumerate(req.params):
+        if not p.name:
+            return "parameter %d has no name" % (i + 1)
+        for what, text in (("parameter name", p.name), ("unit of a parameter", p.unit)):
+            if len(text.encode()) > STEP_NAME_MAX:
+                return "the %s is longer than %d bytes" % (what, STEP_NAME_MAX)
+            if not _control_free(text):
+                return "the %s holds control characters" % what
+        name = "".join(ch for ch in p.name if _control_free(ch))[:47]
+        kind = p.value.WhichOneof("kind")
+        if kind == "number" and not math.isfinite(p.value.number):
+            return "parameter '%s' is not a finite number" % name
+        if kind == "text" and len(p.value.text.encode()) > STEP_TEXT_MAX:
+            return "parameter '%s' is longer than %d bytes" % (name, STEP_TEXT_MAX)
+    return None
 
 Status = pb.StepResult
 Kind = pb.StepUpdate
@@ -160,13 +222,58 @@ class Step:
         self.artifacts.append((name, media_type, bytes(data)))
 
 
+def _endpoint_is_local(endpoint):
+    """ipc, inproc, or tcp to 127.0.0.0/8, ::1 or localhost (as the C side)."""
+    if endpoint.startswith(("ipc://", "inproc://")):
+        return True
+    if not endpoint.startswith("tcp://"):
+        return False
+    host = endpoint[6:].split(";")[-1].rsplit(":", 1)[0]
+    if host in ("localhost", "[::1]", "::1"):
+        return True
+    parts = host.split(".")
+    return (len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+            and parts[0] == "127")
+
+
+def _load_keys(key, orchestrator_key, endpoint):
+    """(public, secret, server) as bytes for CURVE, or None in plain mode."""
+    if not key and not orchestrator_key:
+        if not _endpoint_is_local(endpoint):
+            raise ValueError("endpoint %s is reachable from other machines: pass key= and "
+                             "orchestrator_key= (CURVE; labloop keygen) or use a loopback endpoint"
+                             % endpoint)
+        return None
+    if not key or not orchestrator_key:
+        raise ValueError("CURVE needs both key= (this device's .key) and orchestrator_key= (the lab's .pub)")
+    mode = os.stat(key).st_mode
+    if mode & 0o077:
+        raise ValueError("%s: secret key file is readable by %s (mode %04o); run chmod 600 %s"
+                         % (key, "its group" if mode & 0o070 else "others", mode & 0o7777, key))
+    import zmq.auth
+    public, secret = zmq.auth.load_certificate(key)
+    server, _ = zmq.auth.load_certificate(orchestrator_key)
+    if not secret:
+        raise ValueError("%s holds no secret key; make key files with labloop keygen" % key)
+    if not server:
+        raise ValueError("%s holds no public key; make key files with labloop keygen" % orchestrator_key)
+    return public, secret, server
+
+
 class Worker:
     def __init__(self, name, endpoint, capabilities=None, capacity=1, driver="python",
-                 reconnect_min_ms=500, reconnect_max_ms=5000, outbox_dir=None):
+                 reconnect_min_ms=500, reconnect_max_ms=5000, outbox_dir=None,
+                 key=None, orchestrator_key=None):
         """outbox_dir: also keep each result not yet acknowledged as a file
         there (fsync'd before it is first sent, removed on its Ack, read back
         by run()), so it survives a crash or restart of this worker; the same
-        files as the C runtime's `outbox` directory (docs/DEVICES.md)."""
+        files as the C runtime's `outbox` directory (docs/DEVICES.md).
+        key, orchestrator_key: CURVE, like the C worker's `keys:` — this
+        device's secret key file (`labloop keygen NAME`, mode 0600) and the
+        orchestrator's public key file, pinned: the worker talks only to the
+        orchestrator holding that key. Without them the endpoint must be
+        loopback or ipc (ValueError otherwise)."""
+        self._curve = _load_keys(key, orchestrator_key, endpoint)
         self.name = name
         self.outbox_dir = outbox_dir
         self.endpoint = endpoint
@@ -263,6 +370,8 @@ class Worker:
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.MAXMSGSIZE, 4 * MSG_MAX)
         s.setsockopt(zmq.ROUTING_ID, self.name.encode())
+        if self._curve:
+            s.curve_publickey, s.curve_secretkey, s.curve_serverkey = self._curve
         s.connect(self.endpoint)
         self._sock = s
         self._ready = False
@@ -489,8 +598,11 @@ class Worker:
 
     def _on_request(self, req):
         a = req.attempt_id
-        if not a:
-            log.warning("step request without attempt id ignored")
+        bad = check_attempt_id(a)
+        if bad:
+            # not answered: an answer would carry the id back, and it would
+            # name a file in the outbox
+            log.warning("device '%s': step request dropped: %s", self.name, bad)
             return
         if a in self._running:
             self._update(a, Kind.ACCEPTED, text="already running")
@@ -499,6 +611,12 @@ class Worker:
             self._send_outbox(a)
             return
         now_us = int(time.time() * 1e6)
+        bad = check_request(req)
+        if bad:
+            why = "device '%s' refused the request: %s" % (self.name, bad)
+            log.warning("%s (attempt %s)", why, a)
+            self._store(a, Status.FAILED, error=why, started_us=now_us)
+            return
         if self.estopped:
             self._store(a, Status.FAILED, error="device '%s' is e-stopped" % self.name,
                         started_us=now_us)
@@ -546,8 +664,10 @@ class Worker:
                 log.info("device '%s' registered with %s (heartbeat %d ms)", self.name,
                          self.endpoint, env.welcome.heartbeat_ms)
             self._ready = True
-            self._hb_s = (env.welcome.heartbeat_ms or 1000) / 1000.0
-            self._liveness = env.welcome.liveness or 3
+            # the campaign config's bounds (10 ms..1 h, 1..100): a Welcome
+            # outside them must not make the worker spin or never notice loss
+            self._hb_s = min(max(env.welcome.heartbeat_ms or 1000, 10), 3600000) / 1000.0
+            self._liveness = min(env.welcome.liveness or 3, 100)
             self._backoff = self._rmin
             self._adopt_run(env.welcome.run)
             for a in list(self._outbox):

@@ -2,7 +2,8 @@
 # (ot2, hotplate), the Python client (devices/python/example_uvvis.py, the
 # UV-vis measure step) and an exec-driver worker (`labloop worker --config`,
 # the archive step, writing an artifact). The campaign must complete with
-# every step's results in the hub.
+# every step's results in the hub. All of them use CURVE: the Python
+# client's keys, the exec worker's `keys:`, the simulated lab's `keys: DIR`.
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -17,10 +18,11 @@ export LABLOOP_PYTHON_GEN=${LABLOOP_PYTHON_GEN:-$(dirname "$LABLOOP")/gen/python
 
 PORT=$(free_port)
 N=8
+for k in lab ot2 hotplate uvvis-1 archive-1; do "$LABLOOP" keygen "$k" --dir "$T/keys" >/dev/null; done
 DB="$T/campaign.db"
 
 cat >"$T/lab.yaml" <<YAML
-lab: {name: py-lab, endpoint: "tcp://127.0.0.1:$PORT", speed: 3000, samples: "$T/samples", seed: 3}
+lab: {name: py-lab, endpoint: "tcp://127.0.0.1:$PORT", speed: 3000, samples: "$T/samples", seed: 3, keys: "$T/keys"}
 devices:
   - {name: ot2, driver: sim.dispenser, capabilities: [liquid_handler], duration: 60s}
   - {name: hotplate, driver: sim.heater, capabilities: [hotplate], capacity: 4, duration: "\${time}"}
@@ -39,6 +41,7 @@ cat >"$T/archive.yaml" <<YAML
 name: archive-1
 endpoint: tcp://127.0.0.1:$PORT
 driver: exec
+keys: {key: $T/keys/archive-1.key, orchestrator: $T/keys/lab.pub}
 reconnect: {min: 100ms, max: 1s}
 exec:
   artifacts: $T/artifacts
@@ -62,13 +65,14 @@ workflow:
   - {step: measure_uvvis, capability: uvvis, after: [heat], params: {ratio: "\${cs_pb_ratio}", temperature: "\${temperature}"}, timeout: 30s}
   - {step: archive, capability: archive, after: [measure_uvvis], params: {shelf: "\${temperature}"}, timeout: 30s}
 devices:
-  - {name: ot2, capabilities: [liquid_handler]}
-  - {name: hotplate, capabilities: [hotplate], capacity: 4}
-  - {name: uvvis-1, capabilities: [uvvis]}
-  - {name: archive-1, capabilities: [archive]}
+  - {name: ot2, key: keys/ot2.pub, capabilities: [liquid_handler]}
+  - {name: hotplate, key: keys/hotplate.pub, capabilities: [hotplate], capacity: 4}
+  - {name: uvvis-1, key: keys/uvvis-1.pub, capabilities: [uvvis]}
+  - {name: archive-1, key: keys/archive-1.pub, capabilities: [archive]}
 endpoints: {devices: "tcp://127.0.0.1:$PORT", control: "tcp://127.0.0.1:$((PORT + 1))"}
 heartbeat: {interval: 200ms, liveness: 5}
 hub: campaign.db
+security: {key: keys/lab.key}
 YAML
 
 "$LABLOOP" worker --config "$T/archive.yaml" --check >"$T/check.log" 2>&1 || fail "worker --check: $(cat "$T/check.log")"
@@ -76,7 +80,8 @@ grep -q "command archive: sh" "$T/check.log" || fail "worker --check summary lac
 
 "$LABLOOP" sim "$T/lab.yaml" >"$T/sim.log" 2>&1 & PIDS+=($!)
 "$PY" "$ROOT/devices/python/example_uvvis.py" --name uvvis-1 --endpoint "tcp://127.0.0.1:$PORT" \
-  --capability uvvis --duration 0.02 >"$T/uvvis.log" 2>&1 & PIDS+=($!)
+  --capability uvvis --duration 0.02 --key "$T/keys/uvvis-1.key" --orchestrator-key "$T/keys/lab.pub" \
+  >"$T/uvvis.log" 2>&1 & PIDS+=($!)
 "$LABLOOP" worker --config "$T/archive.yaml" >"$T/archive.log" 2>&1 & PIDS+=($!)
 "$LABLOOP" run "$T/campaign.yaml" >"$T/run.log" 2>&1 || fail "labloop run exited $?"
 grep -q "campaign it completed: $N experiments" "$T/run.log" || fail "no summary line"
@@ -96,3 +101,14 @@ pass "hub holds every result of the Python and exec workers"
 [ "$(ls "$T"/artifacts/*/label.txt | wc -l)" = "$N" ] || fail "exec artifacts missing: $(ls -R "$T/artifacts" | head)"
 grep -q '"shelf"' "$T"/artifacts/*/params.json || fail "exec command did not get the params on stdin"
 pass "exec artifacts written per attempt"
+
+# The Python client refuses plain mode off loopback and readable secret keys.
+cd "$ROOT/devices/python"
+"$PY" -c 'from labloop_worker import Worker; Worker("x", "tcp://10.1.2.3:5560")' 2>"$T/py-plain.err" \
+  && fail "the Python client accepted plain mode on 10.1.2.3"
+grep -q "reachable from other machines" "$T/py-plain.err" || fail "unclear: $(tail -1 "$T/py-plain.err")"
+cp "$T/keys/uvvis-1.key" "$T/open.key"; chmod 640 "$T/open.key"
+"$PY" -c 'import sys; from labloop_worker import Worker; Worker("x", "tcp://127.0.0.1:1", key=sys.argv[1], orchestrator_key=sys.argv[2])' \
+  "$T/open.key" "$T/keys/lab.pub" 2>"$T/py-open.err" && fail "the Python client used a group-readable secret key"
+grep -q "chmod 600 $T/open.key" "$T/py-open.err" || fail "unclear: $(tail -1 "$T/py-open.err")"
+pass "the Python client refuses plain mode off loopback and a readable secret key"

@@ -3,7 +3,9 @@
  * succeed (params from stdin and env, values, an artifact whose hash must
  * match sha256sum, stderr as LOG), fail with exit 3, hang past the deadline
  * (process group killed: both pids gone), are cancelled, print garbage,
- * print too much, or do not exist.
+ * print too much, or do not exist; requests with hostile attempt ids (dropped,
+ * nothing outside the attempt's own directory touched) and parameters
+ * beyond the limits (FAILED).
  * Not for: the worker runtime's own protocol (test_worker.c).
  */
 #include <stdarg.h>
@@ -14,10 +16,13 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "devices/drivers/exec.h"
 #include "devices/worker.h"
+#include "protocols/request_check.h"
 #include "tests/unit/test_router.h"
 #include "common/banned.h"
 
@@ -54,6 +59,7 @@ static int s_worker_main(int argc, char **argv)
         {.capability = "big", .shell = "head -c 2000000 /dev/zero | tr '\\0' 'a'"},
         {.capability = "nested", .shell = "echo '{\"a\": [1, 2]}'"},
         {.capability = "nope", .argv = nope},
+        {.capability = "touch", .shell = "echo made > \"$LABLOOP_ARTIFACTS/made.txt\"; echo '{}'"},
     };
     lab_exec_opts eo = {.device = argv[2], .commands = cmds, .n_commands = sizeof cmds / sizeof cmds[0],
                         .artifacts_dir = root, .kill_grace_ms = 300, .keep_artifacts = 1};
@@ -301,6 +307,121 @@ static void test_garbage(void **state)
     tr_stop(t);
 }
 
+static int s_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* An orchestrator that sends attempt ids that are not ids (a parent
+ * directory, path segments, control bytes, far too long): the worker drops
+ * each request with a logged reason, answers none of them, runs nothing,
+ * and the files beside and inside its artifacts directory are untouched. */
+static void test_hostile_attempt_ids(void **state)
+{
+    tr *t = s_connect(state, "exec-hostile");
+    char canary[512], inner[512];
+    snprintf(canary, sizeof canary, "%s/canary.txt", s_dir);   /* the parent of art/ */
+    snprintf(inner, sizeof inner, "%s/art/inner.txt", s_dir);
+    FILE *f = fopen(canary, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_non_null(f = fopen(inner, "w"));
+    fclose(f);
+    char longid[400];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    const char *bad[] = {"..", ".", "../x", "c/1/../../touch/1", "c/1/./1", "c//1", "/c/1",
+                         "c/1/touch/1/", "c/1\x1b[2Jx/1", "c/1\ttab/1", "c/1 sp/1", "c\\1", longid};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        tr_request(t, bad[i], "touch", NULL, 0, 10000);
+    /* the worker handles messages in order: a good request's result comes
+     * after any answer to the bad ones */
+    tr_request(t, "c/1/touch/1", "touch", NULL, 0, 10000);
+    lab_env *r = tr_result(t, "c/1/touch/1", LABLOOP__STEP_RESULT__STATUS__DONE, 5000);
+    lab_env_free(r);
+    if (!s_exists(canary) || !s_exists(inner))
+        fail_msg("a file next to the attempt directories was deleted (seed %" PRIu64 ")", s_seed);
+    char made[512];
+    snprintf(made, sizeof made, "%s/made.txt", s_dir);
+    assert_false(s_exists(made));
+    tr_ack(t, "c/1/touch/1");
+
+    /* a good id that starts with '.' gets a visible directory of its own */
+    tr_request(t, ".c/1/touch/3", "touch", NULL, 0, 10000);
+    r = tr_result(t, ".c/1/touch/3", LABLOOP__STEP_RESULT__STATUS__DONE, 5000);
+    lab_env_free(r);
+    snprintf(made, sizeof made, "%s/art/_c_1_touch_3/made.txt", s_dir);
+    if (!s_exists(made))
+        fail_msg("%s missing (seed %" PRIu64 ")", made, s_seed);
+    tr_ack(t, ".c/1/touch/3");
+
+    /* a symbolic link where an attempt's directory goes (left by an earlier
+     * command) is refused, not followed: the files it points at stay */
+    char victim[512], link[512], vfile[600];
+    snprintf(victim, sizeof victim, "%s/victim", s_dir);
+    snprintf(vfile, sizeof vfile, "%s/keep.txt", victim);
+    snprintf(link, sizeof link, "%s/art/c_1_touch_2", s_dir);
+    assert_int_equal(mkdir(victim, 0700), 0);
+    assert_non_null(f = fopen(vfile, "w"));
+    fclose(f);
+    assert_int_equal(symlink(victim, link), 0);
+    tr_request(t, "c/1/touch/2", "touch", NULL, 0, 10000);
+    r = tr_result(t, "c/1/touch/2", LABLOOP__STEP_RESULT__STATUS__FAILED, 5000);
+    if (!strstr(r->step_result->error, "not a directory of its own"))
+        fail_msg("unclear error: %s (seed %" PRIu64 ")", r->step_result->error, s_seed);
+    lab_env_free(r);
+    assert_true(s_exists(vfile));
+    tr_ack(t, "c/1/touch/2");
+    tr_stop(t);
+}
+
+/* Parameters beyond the limits (too many, a name or text too long, a number
+ * that is not finite) get a FAILED result that says which limit. */
+static void test_param_bounds(void **state)
+{
+    tr *t = s_connect(state, "exec-params");
+    enum { MANY = LAB_STEP_PARAMS_MAX + 1 };
+    Labloop__Param *many[MANY];
+    char name[32];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        many[i] = lab_param_number(name, i, NULL);
+    }
+    tr_request(t, "p/1/touch/1", "touch", many, MANY, 10000);
+    lab_env *r = tr_result(t, "p/1/touch/1", LABLOOP__STEP_RESULT__STATUS__FAILED, 5000);
+    if (!strstr(r->step_result->error, "parameters"))
+        fail_msg("unclear error: %s", r->step_result->error);
+    lab_env_free(r);
+    tr_ack(t, "p/1/touch/1");
+    for (int i = 0; i < MANY; i++)
+        lab_param_free(many[i]);
+
+    char *big = malloc(LAB_STEP_TEXT_MAX + 2);
+    assert_non_null(big);
+    memset(big, 'x', LAB_STEP_TEXT_MAX + 1);
+    big[LAB_STEP_TEXT_MAX + 1] = '\0';
+    Labloop__Param *p[1] = {lab_param_text("notes", big)};
+    tr_request(t, "p/1/touch/2", "touch", p, 1, 10000);
+    r = tr_result(t, "p/1/touch/2", LABLOOP__STEP_RESULT__STATUS__FAILED, 5000);
+    if (!strstr(r->step_result->error, "'notes'"))
+        fail_msg("unclear error: %s", r->step_result->error);
+    lab_env_free(r);
+    tr_ack(t, "p/1/touch/2");
+    lab_param_free(p[0]);
+    free(big);
+
+    p[0] = lab_param_number("x", NAN, NULL);
+    tr_request(t, "p/1/touch/3", "touch", p, 1, 10000);
+    r = tr_result(t, "p/1/touch/3", LABLOOP__STEP_RESULT__STATUS__FAILED, 5000);
+    if (!strstr(r->step_result->error, "'x'") || !strstr(r->step_result->error, "finite"))
+        fail_msg("unclear error: %s", r->step_result->error);
+    lab_env_free(r);
+    tr_ack(t, "p/1/touch/3");
+    lab_param_free(p[0]);
+    tr_stop(t);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "--worker"))
@@ -320,6 +441,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_deadline_kills_group, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_garbage, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_attempt_ids, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_param_bounds, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];

@@ -1,0 +1,58 @@
+/* Reading a control request (see control_req.h). */
+#include "orchestrator/control_req.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "common/err.h"
+#include "common/text.h"
+#include "common/banned.h"
+
+/* The string field key of o into out (size n), "" when absent. */
+static int s_field(json_t *o, const char *key, char *out, size_t n, int required, char *why, size_t wn)
+{
+    out[0] = '\0';
+    json_t *v = json_object_get(o, key);
+    if (!v) {
+        if (required)
+            snprintf(why, wn, "request has no \"%s\"", key);
+        return required ? LAB_EPROTO : 0;
+    }
+    if (!json_is_string(v))
+        return snprintf(why, wn, "\"%s\" must be a string", key), LAB_EPROTO;
+    if (json_string_length(v) >= n)
+        return snprintf(why, wn, "\"%s\" is longer than %zu bytes", key, n - 1), LAB_EPROTO;
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return snprintf(why, wn, "\"%s\" holds a NUL character", key), LAB_EPROTO;
+    lab_text_clean(out, n, json_string_value(v));
+    return 0;
+}
+
+int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, char *why, size_t n)
+{
+    memset(req, 0, sizeof *req);
+    if (len > LAB_CONTROL_REQ_MAX)
+        return snprintf(why, n, "request is longer than %d bytes", LAB_CONTROL_REQ_MAX), LAB_EPROTO;
+    json_error_t je;
+    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!o)
+        return snprintf(why, n, "request is not JSON"), LAB_EPROTO;
+    int rc = 0;
+    if (!json_is_object(o)) {
+        snprintf(why, n, "request is not a JSON object");
+        rc = LAB_EPROTO;
+    } else if (s_field(o, "cmd", req->cmd, sizeof req->cmd, 1, why, n) < 0 ||
+               s_field(o, "user", req->user, sizeof req->user, 0, why, n) < 0 ||
+               s_field(o, "host", req->host, sizeof req->host, 0, why, n) < 0 ||
+               s_field(o, "reason", req->reason, sizeof req->reason, 0, why, n) < 0) {
+        rc = LAB_EPROTO;
+    } else if (!req->cmd[0]) {
+        snprintf(why, n, "\"cmd\" is empty");
+        rc = LAB_EPROTO;
+    }
+    json_decref(o);
+    if (rc)
+        memset(req, 0, sizeof *req);
+    return rc;
+}

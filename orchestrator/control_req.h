@@ -1,0 +1,27 @@
+/* A control request's body, read and checked without side effects: the
+ * JSON object {"cmd": ..., "user": ..., "host": ..., "reason": ...} that
+ * control clients send (orchestrator/control.c carries it out). Pure, so it
+ * can be fuzzed on its own (tests/fuzz/fuzz_control.c).
+ * Not for: deciding whether the command is allowed now (control.c). */
+#ifndef LAB_CONTROL_REQ_H
+#define LAB_CONTROL_REQ_H
+
+#include <stddef.h>
+
+#define LAB_CONTROL_REQ_MAX 4096     /* bytes of one request */
+
+typedef struct lab_control_req {
+    char cmd[32];
+    char user[128];                  /* "" when not given */
+    char host[256];
+    char reason[1024];
+} lab_control_req;
+
+/* Parse body (len bytes, not NUL-terminated). 0 and *req filled, or
+ * LAB_EPROTO with why (n bytes) saying what is wrong: not JSON, not an
+ * object, no "cmd" or an empty one, a field that is not a string or is too long. Control
+ * characters in user, host and reason are removed (they reach logs and the
+ * audit table). The command itself is not judged here. */
+int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, char *why, size_t n);
+
+#endif

@@ -1,0 +1,19 @@
+/* The entry point through which the review commands (show, log, report,
+ * export) open a hub: a SQLite file, or one campaign of a shared
+ * PostgreSQL hub (postgresql://...), copied first into a scratch SQLite hub
+ * that is removed as soon as it is open. Not for: what is read (hub_query.h).
+ */
+#ifndef LAB_REVIEW_PG_H
+#define LAB_REVIEW_PG_H
+
+#include "common/err.h"
+#include "orchestrator/hub_query.h"
+
+/* Open hub for reading. A file: as lab_hub_query_open (lab must be NULL).
+ * A postgresql:// URL: the campaign named (NULL: the latest) of lab (may be
+ * NULL when the name is unique across labs), as the URL's role may read it.
+ * NULL with err set on error. Caller destroys. */
+lab_hub_query *lab_review_open(const char *hub, const char *lab, const char *campaign,
+                               lab_err *err);
+
+#endif
