@@ -21,7 +21,7 @@ typedef struct s_ctx {
 static const char *const s_top_keys[] = {"name", "endpoint", "capabilities", "capacity", "driver",
                                          "reconnect", "outbox", "exec", "gpio", "keys", NULL};
 static const char *const s_exec_keys[] = {"commands", "artifacts", "kill_grace", "stdout_max",
-                                          "keep_artifacts", NULL};
+                                          "keep_artifacts", "returns", NULL};
 static const char *const s_cmd_keys[] = {"argv", "shell", "cwd", NULL};
 static const char *const s_gpio_keys[] = {"backend", "chip", "sim", "inputs", "outputs",
                                           "status_light", NULL};

@@ -851,7 +851,7 @@ static int s_bench_utilisation(int argc, char **argv)
         double bound = 0, makespan = run.sum.active_s;
         for (size_t i = 0; i < run.n_dev; i++) {
             printf("utilisation: %-8s busy %6.2f s of %.2f s (%5.1f %%), capacity %d\n", run.dev_name[i],
-                   run.dev_busy[i], makespan, makespan > 0 ? 100.0 * run.dev_busy[i] / makespan : 0.0,
+                   run.dev_busy[i], makespan, makespan > 0 ? 100.0 * run.dev_busy[i] / (makespan * run.dev_cap[i]) : 0.0,
                    run.dev_cap[i]);
             if (!strcmp(run.dev_name[i], "xrd"))
                 bound = run.dev_busy[i] / run.dev_cap[i];

@@ -13,6 +13,8 @@
 #include "orchestrator/commands.h"
 #include "orchestrator/config.h"
 #include "orchestrator/control_client.h"
+#include "orchestrator/hub_query.h"
+#include "orchestrator/review.h"
 #include "common/text.h"
 #include "common/banned.h"
 
@@ -25,7 +27,9 @@ static void s_usage(FILE *out, const char *cmd)
     if (!strcmp(cmd, "status"))
         fprintf(out, "usage: labloop status [CAMPAIGN.yaml | --endpoint EP] [--watch] [--json]\n\n"
                      "Show a running campaign: state, progress, best so far, each device's state\n"
-                     "and utilisation, and the steps running now. --watch refreshes every second.\n");
+                     "and utilisation, and the steps running now. --watch refreshes every second\n"
+                     "until the campaign ends, then shows its final state (read from the hub when\n"
+                     "the orchestrator has already gone).\n");
     else
         fprintf(out, "usage: labloop %s [CAMPAIGN.yaml | --endpoint EP] [--reason TEXT]\n\n%s\n", cmd,
                 !strcmp(cmd, "pause") ? "Stop dispatching new steps; running steps finish."
@@ -91,6 +95,45 @@ static void s_print_status(json_t *r)
     json_array_foreach(run, i, d)
         printf("  %-36s on %-12s %6.1f s\n", json_string_value(json_object_get(d, "attempt")),
                json_string_value(json_object_get(d, "device")), json_number_value(json_object_get(d, "seconds")));
+}
+
+static int s_ended(const char *status)
+{
+    return status && (!strcmp(status, "completed") || !strcmp(status, "aborted") ||
+                      !strcmp(status, "exhausted") || !strcmp(status, "failed"));
+}
+
+/* The final state of a watched campaign whose orchestrator has gone, read
+ * from its hub: the same lines as a status reply, with busy time and
+ * utilisation as `show` computes them. 0 when printed. */
+static int s_print_final_from_hub(const char *hub, const char *campaign, json_int_t budget)
+{
+    lab_err err = {0};
+    lab_hub_query *q = lab_hub_query_open(hub, &err);
+    lab_review *r = q ? lab_review_load(q, campaign, &err) : NULL;
+    if (!r) {
+        fprintf(stderr, "labloop status: reading the final state from %s: %s\n", hub, err.msg);
+        lab_hub_query_destroy(&q);
+        return -1;
+    }
+    printf("campaign %s: %s — %lld/%lld experiments done (%lld measured, %lld failed), final state from %s\n",
+           r->c.name, r->c.status, (long long)(r->n.measured + r->n.failed), (long long)budget,
+           (long long)r->n.measured, (long long)r->n.failed, hub);
+    if (r->best >= 0 && r->n_objectives > 0) {
+        const lab_review_exp *b = &r->exps[r->best];
+        const lab_review_objective *ob = &r->objectives[0];
+        printf("best: %s = %.4g%s%s at experiment %lld\n", ob->name, b->y[0], ob->unit ? " " : "",
+               ob->unit ? ob->unit : "", (long long)b->seq);
+    }
+    printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "capacity", "busy");
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const lab_review_device *d = &r->devices[i];
+        printf("%-14s %-8s %-18s %9d %5.0f%%\n", d->name, d->status ? d->status : "-",
+               d->driver ? d->driver : "-", d->capacity, 100.0 * d->utilisation);
+    }
+    lab_review_destroy(&r);
+    lab_hub_query_destroy(&q);
+    return 0;
 }
 
 /* clear-estop: devices that were not connected may not have got the clear. */
@@ -173,9 +216,20 @@ int lab_cmd_control(int argc, char **argv)
     }
     json_t *req = lab_control_request(cmd, reason);
     int rc = 0;
+    /* --watch: what the last answer said, to finish from the hub. */
+    char *seen_hub = NULL, *seen_campaign = NULL;
+    json_int_t seen_budget = 0;
+    if (cfg && cfg->hub)
+        seen_hub = strdup(cfg->hub);
     for (;;) {
         lab_err err = {0};
         json_t *reply = lab_control_call_keys(endpoint, kp, req, S_REPLY_TIMEOUT_MS, &err);
+        if (!reply && watch && seen_campaign && seen_hub) {
+            /* The campaign ended between two polls and its orchestrator left. */
+            printf("\033[H\033[2J");
+            rc = s_print_final_from_hub(seen_hub, seen_campaign, seen_budget) < 0 ? 1 : 0;
+            break;
+        }
         if (!reply) {
             fprintf(stderr, "labloop %s: %s\n", cmd, err.msg);
             rc = 1;
@@ -200,12 +254,23 @@ int lab_cmd_control(int argc, char **argv)
             s_print_status(reply);
         }
         fflush(stdout);
+        int ended = s_ended(json_string_value(json_object_get(reply, "status")));
+        if (watch && json_is_string(json_object_get(reply, "hub")) &&
+            json_is_string(json_object_get(reply, "campaign"))) {
+            free(seen_hub);
+            free(seen_campaign);
+            seen_hub = strdup(json_string_value(json_object_get(reply, "hub")));
+            seen_campaign = strdup(json_string_value(json_object_get(reply, "campaign")));
+            seen_budget = json_integer_value(json_object_get(reply, "budget"));
+        }
         json_decref(reply);
-        if (!watch)
+        if (!watch || ended)
             break;
         usleep(S_WATCH_MS * 1000);
     }
     json_decref(req);
+    free(seen_hub);
+    free(seen_campaign);
     if (kp)
         explicit_bzero(&keys, sizeof keys);
     lab_config_destroy(&cfg);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "common/clock.h"
+#include "orchestrator/export_tidy.h"
 #include "orchestrator/hub.h"
 #include "orchestrator/review.h"
 #include "orchestrator/review_args.h"
@@ -29,20 +30,27 @@
 #include "common/banned.h"
 
 static const char s_usage[] =
-    "usage: labloop export HUB.db --format csv|jsonl|jsonld [-o FILE]\n"
-    "                      [--table experiments|steps|events|devices] [--campaign NAME]\n"
-    "                      [--force] [--help]\n"
+    "usage: labloop export HUB.db --format csv|jsonl|jsonld|ro-crate [-o FILE|DIR]\n"
+    "                      [--table experiments|steps|events|devices] [--raw]\n"
+    "                      [--campaign NAME] [--force] [--help]\n"
     "\n"
-    "Export a campaign's data. csv (RFC 4180) and jsonl (one JSON object a row)\n"
-    "write one table, all columns as in docs/DATA.md (JSON columns stay JSON text\n"
-    "in CSV and become JSON values in jsonl), plus an export_control column. jsonld\n"
-    "writes a metadata document: the campaign as a schema.org Dataset with PROV-O\n"
-    "terms (operator, dates, devices as instruments, parameters and objectives\n"
-    "with units, licence from the access class, the config's sha256).\n"
+    "Export a campaign's data.\n"
+    "  csv       tidy CSV (RFC 4180) for analysis: experiments (default) one row\n"
+    "            per experiment, one column per parameter and objective with its\n"
+    "            unit in the header (\"temperature [degC]\"), ISO 8601 UTC times,\n"
+    "            campaign, status, origin, failure cause, the planner's reason;\n"
+    "            steps one row per attempt, one column per parameter and value.\n"
+    "            events and devices, or --raw: the hub's columns as in docs/DATA.md.\n"
+    "  jsonl     one JSON object per row of a table, the hub's columns\n"
+    "  jsonld    metadata: the campaign as a schema.org Dataset with PROV-O terms\n"
+    "  ro-crate  an RO-Crate 1.1 directory (-o DIR, new): ro-crate-metadata.json,\n"
+    "            experiments.csv, steps.csv, campaign.yaml and the artifacts\n"
+    "Every export carries the export-control flag.\n"
     "\n"
-    "  --format F       csv, jsonl or jsonld\n"
-    "  -o, --output F   write to F (default: standard output)\n"
+    "  --format F       csv, jsonl, jsonld or ro-crate\n"
+    "  -o, --output F   write to F (default: standard output; ro-crate: required)\n"
     "  --table T        experiments (default), steps, events or devices\n"
+    "  --raw            csv in the hub's own layout (JSON columns as JSON text)\n"
     "  --campaign NAME  this campaign (default: the latest in the hub)\n"
     "  --force          export a campaign whose access class is closed; this is\n"
     "                   recorded (who, from where, what) in the hub's audit table\n"
@@ -50,6 +58,7 @@ static const char s_usage[] =
     "\n"
     "example:\n"
     "  labloop export build/demo/campaign.db --format csv -o experiments.csv\n"
+    "  labloop export build/demo/campaign.db --format ro-crate -o demo-crate\n"
     "  labloop export build/demo/campaign.db --format jsonld -o dataset.jsonld\n";
 
 static int s_usage_error(const char *msg, const char *arg) { return lab_review_usage_error("export", msg, arg); }
@@ -61,31 +70,14 @@ typedef struct s_out {
     int csv;
 } s_out;
 
-/* ---- CSV (RFC 4180: CRLF, quote fields with , " CR LF, double quotes) ---- */
-
-static void s_csv_field(FILE *f, const char *s)
-{
-    if (!s)
-        return;
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
+/* ---- CSV in the hub's layout (--raw; RFC 4180: CRLF, quoting) ---- */
 
 static int s_csv_row(size_t n, const char *const *names, const lab_hub_query_value *v, void *arg)
 {
     s_out *o = arg;
     if (!o->header_done) {
         for (size_t i = 0; i < n; i++) {
-            s_csv_field(o->f, names[i]);
+            lab_export_csv_field(o->f, names[i]);
             fputc(',', o->f);
         }
         fputs("export_control\r\n", o->f);
@@ -104,7 +96,7 @@ static int s_csv_row(size_t n, const char *const *names, const lab_hub_query_val
             fputs(buf, o->f);
             break;
         default:
-            s_csv_field(o->f, v[i].s);
+            lab_export_csv_field(o->f, v[i].s);
             break;
         }
         fputc(',', o->f);
@@ -151,6 +143,23 @@ static json_t *s_str(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+/* What a device is, in words: its driver says what stands behind it. */
+static const char *s_device_description(const lab_review_device *d, char *buf, size_t n)
+{
+    const char *drv = d->driver && *d->driver ? d->driver : NULL;
+    if (!drv)
+        snprintf(buf, n, "lab device %s (its driver was not recorded)", d->name);
+    else if (!strcmp(drv, "null"))
+        snprintf(buf, n, "lab device %s with no instrument behind it (the null driver finishes each step "
+                         "at once and echoes its numeric parameters as values)", d->name);
+    else if (!strncmp(drv, "sim.", 4))
+        snprintf(buf, n, "simulated lab device %s (driver %s: values come from a model, not a measurement)",
+                 d->name, drv);
+    else
+        snprintf(buf, n, "lab device %s (driver %s), capacity %d", d->name, drv, d->capacity);
+    return buf;
+}
+
 static json_t *s_jsonld(const lab_review *r)
 {
     char t0[32], t1[32], tc[32], id[256], act[272];
@@ -193,12 +202,14 @@ static json_t *s_jsonld(const lab_review *r)
         json_array_append_new(vars, v);
     }
     json_t *instruments = json_array();
+    char desc_buf[256];
     for (size_t i = 0; i < r->n_devices; i++) {
         const lab_review_device *d = &r->devices[i];
         json_array_append_new(instruments,
-                              json_pack("{s:[s,s], s:s, s:o, s:i}", "@type", "Thing", "prov:Entity",
-                                        "name", d->name, "description", s_str(d->driver),
-                                        "labloop:capacity", d->capacity));
+                              json_pack("{s:[s,s], s:s, s:s, s:o, s:i}", "@type", "Thing", "prov:Entity",
+                                        "name", d->name, "description", s_device_description(d, desc_buf,
+                                                                                             sizeof desc_buf),
+                                        "labloop:driver", s_str(d->driver), "labloop:capacity", d->capacity));
     }
     json_t *activity = json_pack(
         "{s:s, s:[s,s], s:s, s:s, s:s, s:o, s:o, s:{s:[s,s], s:s, s:o}, s:o, s:I, s:o}",
@@ -228,15 +239,28 @@ static json_t *s_jsonld(const lab_review *r)
              r->c.name, (long long)r->n.experiments, (long long)r->n.measured,
              (long long)r->n.failed);
     json_t *doc = json_pack(
-        "{s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s, s:b, s:o, s:s, s:b, s:o}",
+        "{s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s, s:b, s:o, s:s, s:b, s:s}",
         "@context", ctx, "@type", "Dataset", "@id", id, "name", r->c.name, "identifier", id,
         "description", desc, "creator", creator, "dateCreated", tc, "temporalCoverage", "",
         "variableMeasured", vars, "license", licence, "conditionsOfAccess",
         lab_review_licence(access), "isAccessibleForFree", strcmp(access, "open") == 0,
         "prov:wasGeneratedBy", activity, "labloop:accessClass", access,
-        "labloop:exportControlled", r->c.export_control, "version", s_str(r->c.version));
+        "labloop:exportControlled", r->c.export_control, "version", t1);
     if (!doc)
         return NULL;
+    /* The data themselves: the tidy CSVs `labloop export --format csv` (and
+     * the RO-Crate) write under these names. */
+    json_t *dist = json_array();
+    const char *files[][2] = {{"experiments.csv", "one row per experiment, units in the headers"},
+                              {"steps.csv", "one row per step attempt"}};
+    for (size_t i = 0; i < 2; i++) {
+        char how[160];
+        snprintf(how, sizeof how, "%s: %s (labloop export HUB --format csv%s)", files[i][0], files[i][1],
+                 i ? " --table steps" : "");
+        json_array_append_new(dist, json_pack("{s:s, s:s, s:s, s:s}", "@type", "DataDownload", "contentUrl",
+                                              files[i][0], "encodingFormat", "text/csv", "description", how));
+    }
+    json_object_set_new(doc, "distribution", dist);
     char span[80];
     snprintf(span, sizeof span, "%s/%s", t0, t1);
     json_object_set_new(doc, "temporalCoverage", json_string(span));
@@ -295,10 +319,16 @@ static int s_audit_forced(const char *db, const lab_review *r, const char *forma
 
 /* ---- the command ---- */
 
-static int s_export(lab_hub_query *q, const lab_review *r, const char *format, const char *table,
+static int s_export(lab_hub_query *q, const lab_review *r, const char *format, const char *table, int raw,
                     FILE *f, lab_err *err)
 {
     s_out o = {.f = f, .export_control = r->c.export_control, .csv = strcmp(format, "csv") == 0};
+    if (o.csv && !raw && (!table || !strcmp(table, "experiments"))) {
+        int ret = lab_export_tidy_experiments(r, f);
+        return ret < 0 ? lab_err_set(err, ret, "writing the export failed") : 0;
+    }
+    if (o.csv && !raw && !strcmp(table, "steps"))
+        return lab_export_tidy_steps(q, r, f, err);
     if (strcmp(format, "jsonld") == 0) {
         json_t *doc = s_jsonld(r);
         if (!doc)
@@ -321,10 +351,11 @@ int lab_cmd_export(int argc, char **argv)
 {
     const char *db = NULL, *format = NULL, *out = NULL, *table = NULL, *campaign = NULL;
     const char *lab = NULL;
-    int force = 0;
+    int force = 0, raw = 0;
     const lab_review_opt opts[] = {
         {.name = "--force", .flag = &force},
-        {.name = "--format", .value = &format, .needs = "csv, jsonl or jsonld"},
+        {.name = "--raw", .flag = &raw},
+        {.name = "--format", .value = &format, .needs = "csv, jsonl, jsonld or ro-crate"},
         {.name = "--output", .alias = "-o", .value = &out, .needs = "a file name"},
         {.name = "--table", .value = &table, .needs = "experiments, steps, events or devices"},
         {.name = "--campaign", .value = &campaign, .needs = "a campaign name"},
@@ -335,10 +366,17 @@ int lab_cmd_export(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : rc;
     if (!format)
-        return s_usage_error("%s", "which format? --format csv, jsonl or jsonld");
+        return s_usage_error("%s", "which format? --format csv, jsonl, jsonld or ro-crate");
+    int crate = strcmp(format, "ro-crate") == 0;
     if (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0 &&
-        strcmp(format, "jsonld") != 0)
-        return s_usage_error("unknown format '%s': choose csv, jsonl or jsonld", format);
+        strcmp(format, "jsonld") != 0 && !crate)
+        return s_usage_error("unknown format '%s': choose csv, jsonl, jsonld or ro-crate", format);
+    if (crate && (!out || !strcmp(out, "-")))
+        return s_usage_error("%s", "--format ro-crate writes a directory: give it with -o DIR");
+    if (crate && table)
+        return s_usage_error("%s", "--table goes with csv or jsonl; an RO-Crate holds the experiments and steps");
+    if (raw && strcmp(format, "csv") != 0)
+        return s_usage_error("%s", "--raw goes with --format csv");
     if (table && strcmp(table, "experiments") != 0 && strcmp(table, "steps") != 0 &&
         strcmp(table, "events") != 0 && strcmp(table, "devices") != 0)
         return s_usage_error("unknown table '%s': choose experiments, steps, events or devices",
@@ -368,6 +406,18 @@ int lab_cmd_export(int argc, char **argv)
             fprintf(stderr, "labloop export: campaign '%s' is closed; forced export recorded "
                             "in the audit table\n", r->c.name);
     }
+    if (crate) {
+        if (ret == 0 && (ret = lab_export_rocrate(q, r, out, &err)) == 0)
+            fprintf(stderr, "labloop export: RO-Crate written to %s/ (ro-crate-metadata.json describes every file)\n",
+                    out);
+        lab_review_destroy(&r);
+        lab_hub_query_destroy(&q);
+        if (ret < 0) {
+            fprintf(stderr, "labloop export: %s\n", err.msg);
+            return 1;
+        }
+        return 0;
+    }
     FILE *f = stdout;
     char *tmp = NULL;
     if (ret == 0 && out && strcmp(out, "-") != 0) {
@@ -380,7 +430,7 @@ int lab_cmd_export(int argc, char **argv)
             ret = lab_err_from_errno(&err, tmp ? errno : ENOMEM, out);
     }
     if (ret == 0)
-        ret = s_export(q, r, format, table, f, &err);
+        ret = s_export(q, r, format, table, raw, f, &err);
     if (f && f != stdout) {
         if (fclose(f) != 0 && ret == 0)
             ret = lab_err_from_errno(&err, errno, out);

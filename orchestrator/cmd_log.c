@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "common/clock.h"
+#include "orchestrator/review.h"
 #include "orchestrator/hub.h" /* lab_hub_entry: one line of the timeline */
 #include "orchestrator/hub_query.h"
 #include "orchestrator/review_args.h"
@@ -64,6 +65,7 @@ typedef struct s_walk {
     char campaign[128];          /* name, from campaign.created */
     int64_t proposed, measured, failed;
     int64_t last_id;             /* largest event id seen (following) */
+    json_t *units;               /* name -> unit of parameters, objectives and their step values */
 } s_walk;
 
 /* ---- small jansson helpers (every field is optional) ---- */
@@ -114,8 +116,9 @@ static void s_value(FILE *out, const json_t *v)
     }
 }
 
-/* "k=v k=v" for an object, in its order; anything else as a value. */
-static void s_pairs(FILE *out, const json_t *o)
+/* "k=v k=v" for an object, in its order, each number followed by its unit
+ * from units (may be NULL); anything else as a value. */
+static void s_pairs(FILE *out, const json_t *o, const json_t *units)
 {
     if (!json_is_object(o)) {
         s_value(out, o);
@@ -127,18 +130,22 @@ static void s_pairs(FILE *out, const json_t *o)
     json_object_foreach((json_t *)o, k, v) {
         fprintf(out, "%s%s=", first ? "" : " ", k);
         s_value(out, v);
+        const char *unit = json_string_value(json_object_get(units, k));
+        if (unit && json_is_number(v))
+            fprintf(out, " %s", unit);
         first = 0;
     }
 }
 
 /* ": k=v ..." when the object has members. */
-static void s_colon_pairs(FILE *out, const json_t *o)
+static void s_colon_pairs(FILE *out, const json_t *o, const json_t *units)
 {
     if (o && !(json_is_object(o) && json_object_size(o) == 0)) {
         fputs(": ", out);
-        s_pairs(out, o);
+        s_pairs(out, o, units);
     }
 }
+
 
 static void s_colon_str(FILE *out, const char *s)
 {
@@ -243,14 +250,14 @@ static void s_sentence(s_walk *w, const lab_hub_entry *e, const json_t *d)
             fprintf(out, " by %s", s_str(d, "planner"));
         if (s_str(d, "origin"))
             fprintf(out, " (%s)", s_str(d, "origin"));
-        s_colon_pairs(out, json_object_get(d, "params"));
+        s_colon_pairs(out, json_object_get(d, "params"), w->units);
         const char *reason = s_str(d, "reason");
         if (reason && *reason)
             fprintf(out, " -- %s", reason);
     } else if (strcmp(kind, "experiment.measured") == 0) {
         s_experiment(out, d);
         fputs(" measured", out);
-        s_colon_pairs(out, json_object_get(d, "objectives"));
+        s_colon_pairs(out, json_object_get(d, "objectives"), w->units);
     } else if (strcmp(kind, "experiment.failed") == 0) {
         s_experiment(out, d);
         fputs(" failed", out);
@@ -272,7 +279,7 @@ static void s_sentence(s_walk *w, const lab_hub_entry *e, const json_t *d)
             double s = json_number_value(sec);
             fprintf(out, s < 10 ? " in %.2f s" : " in %.1f s", s);
         }
-        s_colon_pairs(out, json_object_get(d, "values"));
+        s_colon_pairs(out, json_object_get(d, "values"), w->units);
     } else if (strcmp(kind, "step.failed") == 0) {
         s_step(out, d);
         const char *status = s_str(d, "status");
@@ -382,10 +389,14 @@ static void s_print_text(s_walk *w, const lab_hub_entry *e, const json_t *d)
         sec -= 1;
     }
     struct tm tm;
-    char hms[16] = "??:??:??";
-    if (localtime_r(&sec, &tm))
-        strftime(hms, sizeof hms, "%H:%M:%S", &tm);
-    fprintf(w->out, "%s.%03" PRId64 "  ", hms, us / 1000);
+    char when[40] = "(no time)", zone[8] = "";
+    if (localtime_r(&sec, &tm)) {
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        strftime(zone, sizeof zone, "%z", &tm);
+    }
+    /* Date, local time and its UTC offset: lines stay unambiguous when a
+     * campaign runs past midnight or is read in another time zone. */
+    fprintf(w->out, "%s.%03" PRId64 "%s  ", when, us / 1000, zone);
     /* The sentence holds text from devices (errors, values): it is written
      * to the terminal only without control characters. */
     char *text = NULL;
@@ -490,6 +501,39 @@ done:
     return ret;
 }
 
+/* A filter that names no device or experiment of the campaign is a
+ * mistake (a typo, the wrong hub), not an empty timeline: say which. A
+ * followed campaign may still get them, so following skips this. */
+static int s_check_filters(lab_hub_query *q, const lab_hub_query_campaign *c, const lab_log_filter *f,
+                           lab_err *err)
+{
+    if (!f)
+        return 0;
+    if (f->device) {
+        int known = 0;
+        int ret = lab_hub_query_device_known(q, c->id, f->device, &known, err);
+        if (ret < 0)
+            return ret;
+        if (!known)
+            return lab_err_set(err, LAB_ENOTFOUND, "campaign %s has no device '%s' (labloop show lists its devices)",
+                               c->name, f->device);
+    }
+    if (f->experiment > 0) {
+        int64_t first = 0, last = 0;
+        int known = 0;
+        int ret = lab_hub_query_experiment_known(q, c->id, c->name, f->experiment, &known, &first, &last, err);
+        if (ret < 0)
+            return ret;
+        if (!known && last == 0)
+            return lab_err_set(err, LAB_ENOTFOUND, "campaign %s has no experiment %lld (it has none yet)",
+                               c->name, (long long)f->experiment);
+        if (!known)
+            return lab_err_set(err, LAB_ENOTFOUND, "campaign %s has no experiment %lld (it has %lld to %lld)",
+                               c->name, (long long)f->experiment, (long long)first, (long long)last);
+    }
+    return 0;
+}
+
 int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *err)
 {
     lab_hub_query *q = lab_review_open(db, f ? f->lab : NULL, f ? f->campaign : NULL, err);
@@ -508,6 +552,10 @@ int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *e
         .experiment = f ? f->experiment : 0,
         .id_order = follow,
     };
+    if (ret == 0)
+        w.units = lab_review_units(&c);
+    if (ret == 0 && !follow)
+        ret = s_check_filters(q, &c, f, err);
     if (ret == LAB_ENOTFOUND && follow) {
         lab_err_clear(err);
         ret = 0;
@@ -518,8 +566,9 @@ int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *e
         ret = s_follow(q, db, &c, &w, &qf, err);
     if (ret == LAB_EIO)
         lab_err_set(err, LAB_EIO, "writing the timeline failed");
-    else if (ret == LAB_ENOTFOUND)
+    else if (ret == LAB_ENOTFOUND && !strstr(err->msg, " has no "))
         lab_err_prefix(err, "nothing to show: ");
+    json_decref(w.units);
     lab_hub_query_campaign_release(&c);
     lab_hub_query_destroy(&q);
     if (ret == 0 && fflush(out) != 0)

@@ -112,7 +112,7 @@ static void s_print(const lab_review *r, FILE *out)
                 fputc('\n', out);
             }
     }
-    fprintf(out, "devices (busy time over the %.1f s span):\n", span);
+    fprintf(out, "devices (busy: the step-seconds of its attempts; %% of span %.1f s x capacity):\n", span);
     for (size_t i = 0; i < r->n_devices; i++) {
         const lab_review_device *d = &r->devices[i];
         fprintf(out, "  %-12s %-18s capacity %d  %4lld steps  busy %9.3f s  %5.1f %%  %s\n",

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "orchestrator/config.h"
+#include "orchestrator/validate_returns.h"
 
 #include "common/keys.h"
 #include "common/banned.h"
@@ -18,7 +19,7 @@
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: labloop validate CAMPAIGN.yaml [--quiet]\n"
+            "usage: labloop validate CAMPAIGN.yaml [--lab LAB.yaml] [--worker WORKER.yaml] [--quiet]\n"
             "       labloop validate --keys\n"
             "\n"
             "Check a campaign config: every key, type and bound, the workflow (no\n"
@@ -26,6 +27,9 @@ static void s_usage(FILE *out)
             "the \"${dimension}\" templates. Every problem is printed to stderr as\n"
             "file:line:col: message. On success a summary is printed.\n"
             "\n"
+            "  --lab LAB.yaml        also check each objective's `from` against what the\n"
+            "                        simulated lab's devices return (repeatable)\n"
+            "  --worker WORKER.yaml  the same against a worker's exec.returns (repeatable)\n"
             "  --quiet   print nothing on success (problems are still printed)\n"
             "  --keys    print the reference of every key (markdown) and exit\n"
             "  --help    this help\n"
@@ -132,10 +136,22 @@ static void s_print_summary(const lab_campaign_cfg *cfg, FILE *out)
 int lab_cmd_validate(int argc, char **argv)
 {
     const char *path = NULL;
+    const char *labs[16], *workers[16];
+    size_t n_labs = 0, n_workers = 0;
     int quiet = 0, keys = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        if ((!strcmp(a, "--lab") || !strcmp(a, "--worker")) && i + 1 < argc) {
+            int lab = !strcmp(a, "--lab");
+            if ((lab ? n_labs : n_workers) == 16) {
+                fprintf(stderr, "labloop validate: at most 16 %s files\n", a + 2);
+                return 2;
+            }
+            if (lab)
+                labs[n_labs++] = argv[++i];
+            else
+                workers[n_workers++] = argv[++i];
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             s_usage(stdout);
             return 0;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
@@ -167,6 +183,10 @@ int lab_cmd_validate(int argc, char **argv)
     lab_campaign_cfg *cfg = lab_config_load(path, stderr, &err);
     if (!cfg)
         return 1;
+    if ((n_labs || n_workers) && lab_validate_returns(cfg, labs, n_labs, workers, n_workers, stderr) < 0) {
+        lab_config_destroy(&cfg);
+        return 1;
+    }
     /* The secret key is read when the campaign starts; check now that it
      * will be usable (present, a key, not readable by others). */
     char sec[LAB_KEY_Z85];

@@ -30,6 +30,8 @@ int lab_cmd_show(int argc, char **argv);
 int lab_cmd_report(int argc, char **argv);
 /* labloop export HUB.db --format csv|jsonl|jsonld [-o FILE] [--table T] [--force] */
 int lab_cmd_export(int argc, char **argv);
+/* labloop archive HUB.db -o COPY.db: a consistent copy (SQLite online backup) */
+int lab_cmd_archive(int argc, char **argv);
 /* labloop hub push|search ...: the shared PostgreSQL hub, see cmd_hub.c */
 int lab_cmd_hub(int argc, char **argv);
 /* labloop serve HUB.db --http ADDR:PORT [--token T] */

@@ -28,6 +28,7 @@
 #include "protocols/envelope.h"
 #include "planners/planner.h"
 
+#include "planners/acquisition.h"
 #include "common/banned.h"
 
 /* ---- the key tables ----------------------------------------------------- */
@@ -180,6 +181,7 @@ static const s_key s_device_keys[] = {
     {"name", S_STR, 1, N, N, NULL, NULL, "device name, unique, at most 63 characters: letters, digits, '.', '_', '-'"},
     {"capabilities", S_STRLIST, 1, N, N, NULL, NULL, "capabilities offered (at least one)"},
     {"capacity", S_INT, 0, 1, 1000, NULL, "1", "steps it can run at once"},
+    {"returns", S_MAP, 0, N, N, NULL, "not declared", "values it returns per capability, {capability: [names]}; validate checks objectives' from against them"},
     {"key", S_STR, 0, N, N, NULL, NULL,
      "the device's public key file (labloop keygen); required with security, relative to this file"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
@@ -1039,6 +1041,8 @@ static void s_load_objectives(s_ctx *c, yaml_node_t *seq)
                 if (!o->from_step)
                     c->oom = 1;
                 c->objective_from_nodes[i] = from;
+                o->from_line = lab_yline(from);
+                o->from_col = lab_ycol(from);
             }
         }
     }
@@ -1686,6 +1690,114 @@ static void s_check_cross(s_ctx *c, lab_cfg_step *steps_file_order, size_t n_ste
     s_order_steps(c, steps_file_order, n_steps);
 }
 
+/* ---- declared return values ---------------------------------------------- */
+
+/* A device's `returns: {capability: [names]}`: a mapping of its own
+ * capabilities to lists of value names. Problems are reported at the node. */
+static void s_check_returns_shape(s_ctx *c, yaml_node_t *dev, yaml_node_t *ret)
+{
+    if (!lab_yis_map(ret)) {
+        s_err(c, ret, "returns must be a mapping {capability: [value names]}, got %s", lab_ykind(ret));
+        return;
+    }
+    yaml_node_t *caps = lab_ymap_get(c->d, dev, "capabilities");
+    for (size_t i = 0; i < lab_ymap_len(ret); i++) {
+        yaml_node_t *k, *v;
+        lab_ymap_pair(c->d, ret, i, &k, &v);
+        const char *cap = lab_yscalar(k);
+        int has = 0;
+        for (size_t j = 0; cap && caps && lab_yis_seq(caps) && j < lab_yseq_len(caps) && !has; j++) {
+            const char *cj = lab_yscalar(lab_yseq_at(c->d, caps, j));
+            has = cj && strcmp(cj, cap) == 0;
+        }
+        if (cap && caps && lab_yscalar(caps))
+            has = strcmp(lab_yscalar(caps), cap) == 0;
+        if (!has)
+            s_err(c, k, "returns: '%s' is not one of this device's capabilities", cap ? cap : "?");
+        if (!lab_yis_seq(v)) {
+            s_err(c, v, "returns.%s must be a list of value names, got %s", cap ? cap : "?", lab_ykind(v));
+            continue;
+        }
+        for (size_t j = 0; j < lab_yseq_len(v); j++) {
+            const char *name = lab_yscalar(lab_yseq_at(c->d, v, j));
+            if (!name || !*name)
+                s_err(c, lab_yseq_at(c->d, v, j), "returns.%s[%zu] must be a value name", cap ? cap : "?", j);
+        }
+    }
+}
+
+/* Each objective's `from: STEP.VALUE` against what the devices able to run
+ * STEP declare they return for its capability. Devices that declare nothing
+ * for it are not checked (a worker's values are only known when it runs). */
+static void s_check_returns(s_ctx *c, yaml_node_t *devices, const lab_cfg_step *steps, size_t n_steps)
+{
+    if (!devices || !lab_yis_seq(devices))
+        return;
+    for (size_t i = 0; i < lab_yseq_len(devices); i++) {
+        yaml_node_t *dev = lab_yseq_at(c->d, devices, i);
+        yaml_node_t *ret = lab_yis_map(dev) ? lab_ymap_get(c->d, dev, "returns") : NULL;
+        if (ret)
+            s_check_returns_shape(c, dev, ret);
+    }
+    for (size_t o = 0; o < c->cfg->n_objectives; o++) {
+        const lab_cfg_objective *ob = &c->cfg->objectives[o];
+        int si = ob->from_step ? s_step_index(steps, n_steps, ob->from_step) : -1;
+        if (si < 0 || !steps[si].capability || !c->objective_from_nodes[o])
+            continue;
+        const char *cap = steps[si].capability;
+        const char *names[64];
+        size_t n_names = 0;
+        int declared = 0, found = 0;
+        for (size_t i = 0; i < lab_yseq_len(devices); i++) {
+            yaml_node_t *dev = lab_yseq_at(c->d, devices, i);
+            yaml_node_t *ret = lab_yis_map(dev) ? lab_ymap_get(c->d, dev, "returns") : NULL;
+            yaml_node_t *list = ret && lab_yis_map(ret) ? lab_ymap_get(c->d, ret, cap) : NULL;
+            if (!list || !lab_yis_seq(list))
+                continue;
+            declared = 1;
+            for (size_t j = 0; j < lab_yseq_len(list); j++) {
+                const char *name = lab_yscalar(lab_yseq_at(c->d, list, j));
+                if (!name)
+                    continue;
+                found |= strcmp(name, ob->from_value) == 0;
+                int dup = 0;
+                for (size_t k = 0; k < n_names && !dup; k++)
+                    dup = strcmp(names[k], name) == 0;
+                if (!dup && n_names < sizeof names / sizeof names[0])
+                    names[n_names++] = name;
+            }
+        }
+        if (!declared || found)
+            continue;
+        char list[512] = "", hint[128];
+        size_t used = 0;
+        for (size_t k = 0; k < n_names; k++) {
+            int w = snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", names[k]);
+            if (w < 0 || (size_t)w >= sizeof list - used)
+                break;
+            used += (size_t)w;
+        }
+        s_err(c, c->objective_from_nodes[o],
+              "objective '%s': step '%s' (capability %s) returns %s, not '%s'%s", ob->name ? ob->name : "?",
+              ob->from_step, cap, n_names ? list : "no values", ob->from_value,
+              s_hint(hint, sizeof hint, ob->from_value, names, n_names));
+    }
+}
+
+/* `acquisition` must be one the planner library knows (its own parser). A
+ * model-free kind (sobol, random) ignores it. */
+static void s_check_acquisition(s_ctx *c, yaml_node_t *planner)
+{
+    yaml_node_t *acq = planner && lab_yis_map(planner) ? lab_ymap_get(c->d, planner, "acquisition") : NULL;
+    const char *a = acq ? lab_yscalar(acq) : NULL;
+    static const char *const known[] = {"ei", "log_ei", "ucb"};
+    if (a && lab_acq_parse(a) < 0) {
+        char hint[128];
+        s_err(c, acq, "planner.acquisition '%s' is not available; available: ei, log_ei, ucb%s", a,
+              s_hint(hint, sizeof hint, a, known, 3));
+    }
+}
+
 /* ---- load ----------------------------------------------------------------- */
 
 static void s_report(s_ctx *c, FILE *errs, lab_err *err)
@@ -1764,6 +1876,10 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
         s_load_endpoints(&c, SLOT(v, K, "endpoints"));
         s_load_heartbeat(&c, SLOT(v, K, "heartbeat"));
         s_set_hub(&c, SLOT(v, K, "hub"));
+        if (!stored) { /* a config that once ran is read as it was */
+            s_check_acquisition(&c, SLOT(v, K, "planner"));
+            s_check_returns(&c, SLOT(v, K, "devices"), steps, n_steps);
+        }
         s_load_security(&c, SLOT(v, K, "security"));
         s_load_prior(&c, SLOT(v, K, "prior"));
         s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));

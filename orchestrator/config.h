@@ -44,6 +44,7 @@ typedef struct lab_cfg_objective {
     char *from_step;         /* "measure_pl" of "measure_pl.quantum_yield" */
     char *from_value;        /* "quantum_yield" */
     char *unit;              /* may be NULL */
+    int from_line, from_col; /* where `from` is in the file (validate's messages), 0 unknown */
 } lab_cfg_objective;
 
 typedef struct lab_cfg_device {

@@ -44,11 +44,11 @@ static json_t *s_status(lab_orch *o)
     json_t *devs = json_array();
     for (size_t i = 0; i < o->cfg->n_devices; i++) {
         lab_device *d = &o->devices[i];
-        double busy = d->busy_s + (d->running > 0 ? (double)(now - d->busy_since_us) / 1e6 : 0);
+        double busy = d->busy_s + (double)d->running * (double)(now - d->busy_since_us) / 1e6;
         json_array_append_new(devs, json_pack("{s:s, s:s, s:s, s:i, s:i, s:f}", "name", d->cfg->name,
                                               "state", s_dev_state(d->state), "driver", d->driver,
                                               "running", d->running, "capacity", d->capacity,
-                                              "utilisation", elapsed > 0 ? busy / elapsed : 0.0));
+                                              "utilisation", elapsed > 0 && d->capacity > 0 ? busy / (elapsed * d->capacity) : 0.0));
     }
     json_object_set_new(j, "devices", devs);
     json_t *run = json_array();
@@ -62,6 +62,11 @@ static json_t *s_status(lab_orch *o)
                                                      "seconds", (double)(now - x->cur[s].dispatched_us) / 1e6));
     }
     json_object_set_new(j, "running", run);
+    /* Where the campaign is recorded, so `status --watch` can show its final
+     * state from the hub once the orchestrator has gone. */
+    char *abs = realpath(o->db_path, NULL);
+    json_object_set_new(j, "hub", json_string(abs ? abs : o->db_path));
+    free(abs);
     json_object_set_new(j, "security", lab_auth_status(o->auth));
     return j;
 }

@@ -113,6 +113,43 @@ void lab_hub_query_destroy(lab_hub_query **qp)
     *qp = NULL;
 }
 
+/* ---- a consistent copy ---- */
+
+int lab_hub_query_backup(lab_hub_query *q, const char *dest, int64_t *pages, lab_err *err)
+{
+    sqlite3 *dst = NULL;
+    int rc = sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        int ret = lab_err_set(err, LAB_EIO, "cannot create '%s': %s", dest,
+                              dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+        sqlite3_close(dst);
+        return ret;
+    }
+    /* One step over every page: the whole copy is read inside one read
+     * transaction, i.e. from one snapshot of the WAL, however much a running
+     * campaign commits meanwhile. */
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", q->db, "main");
+    if (!b) {
+        int ret = lab_err_set(err, LAB_EDB, "copying hub '%s': %s", q->path, sqlite3_errmsg(dst));
+        sqlite3_close(dst);
+        return ret;
+    }
+    do
+        rc = sqlite3_backup_step(b, -1);
+    while (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    if (pages)
+        *pages = sqlite3_backup_pagecount(b);
+    sqlite3_backup_finish(b);
+    int ret = 0;
+    if (rc != SQLITE_DONE)
+        ret = lab_err_set(err, LAB_EDB, "copying hub '%s' to '%s': %s", q->path, dest, sqlite3_errstr(rc));
+    else if ((rc = sqlite3_exec(dst, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL)) != SQLITE_OK)
+        ret = lab_err_set(err, LAB_EDB, "finishing the copy '%s': %s", dest, sqlite3_errmsg(dst));
+    if (sqlite3_close(dst) != SQLITE_OK && ret == 0)
+        ret = lab_err_set(err, LAB_EIO, "closing the copy '%s'", dest);
+    return ret;
+}
+
 /* ---- the campaign ---- */
 
 int lab_hub_query_campaign_get(lab_hub_query *q, const char *name, lab_hub_query_campaign *c,
@@ -202,6 +239,67 @@ int lab_hub_query_campaign_status(lab_hub_query *q, int64_t id, char *status, si
                           q->path);
     } else {
         ret = s_sql_err(q, err, rc, "reading the campaign's status");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* One integer from a statement with ?1 = campaign and ?2 = text. */
+static int s_scalar(lab_hub_query *q, const char *sql, int64_t campaign, const char *text, int64_t *v,
+                    lab_err *err, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = s_prepare(q, sql, &st, err, what);
+    if (ret < 0)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    else
+        ret = s_sql_err(q, err, rc, what);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int lab_hub_query_device_known(lab_hub_query *q, int64_t campaign, const char *name, int *known,
+                               lab_err *err)
+{
+    int64_t v = 0;
+    int ret = s_scalar(q,
+                       "SELECT EXISTS(SELECT 1 FROM devices WHERE campaign = ?1 AND name = ?2)"
+                       " OR EXISTS(SELECT 1 FROM steps WHERE campaign = ?1 AND device = ?2)"
+                       " OR EXISTS(SELECT 1 FROM events WHERE subject = ?2)",
+                       campaign, name, &v, err, "looking the device up");
+    *known = v != 0;
+    return ret;
+}
+
+int lab_hub_query_experiment_known(lab_hub_query *q, int64_t campaign, const char *campaign_name,
+                                   int64_t seq, int *known, int64_t *first, int64_t *last, lab_err *err)
+{
+    char subject[320];
+    snprintf(subject, sizeof subject, "%s/%lld", campaign_name ? campaign_name : "", (long long)seq);
+    sqlite3_stmt *st = NULL;
+    int ret = s_prepare(q,
+                        "SELECT EXISTS(SELECT 1 FROM experiments WHERE campaign = ?1 AND seq = ?2)"
+                        " OR EXISTS(SELECT 1 FROM events WHERE subject = ?3),"
+                        " (SELECT coalesce(min(seq), 0) FROM experiments WHERE campaign = ?1),"
+                        " (SELECT coalesce(max(seq), 0) FROM experiments WHERE campaign = ?1)",
+                        &st, err, "looking the experiment up");
+    if (ret < 0)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *known = sqlite3_column_int(st, 0) != 0;
+        *first = sqlite3_column_int64(st, 1);
+        *last = sqlite3_column_int64(st, 2);
+    } else {
+        ret = s_sql_err(q, err, rc, "looking the experiment up");
     }
     sqlite3_finalize(st);
     return ret;
@@ -394,6 +492,39 @@ int lab_hub_query_failures(lab_hub_query *q, int64_t campaign, lab_hub_query_fai
     sqlite3_bind_int64(st, 1, campaign);
     s_cb cb = {(void *)fn, arg};
     return s_walk(q, st, s_failure_row, &cb, err, "reading failures");
+}
+
+static int s_artifact_row(sqlite3_stmt *st, void *arg)
+{
+    s_cb *cb = arg;
+    lab_hub_query_artifact a = {
+        .sha256 = s_text(st, 0),
+        .size = sqlite3_column_int64(st, 1),
+        .media_type = s_text(st, 2),
+        .name = s_text(st, 3),
+        .attempt_id = s_text(st, 4),
+        .content = sqlite3_column_blob(st, 5),
+        .content_len = (size_t)sqlite3_column_bytes(st, 5),
+        .path = s_text(st, 6),
+        .experiment = sqlite3_column_int64(st, 7),
+    };
+    return ((lab_hub_query_artifact_fn)cb->fn)(&a, cb->arg);
+}
+
+int lab_hub_query_artifacts(lab_hub_query *q, int64_t campaign, lab_hub_query_artifact_fn fn,
+                            void *arg, lab_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = s_prepare(q,
+                        "SELECT a.sha256, a.size, a.media_type, a.name, a.attempt_id, a.content, a.path,"
+                        " s.experiment FROM artifacts a JOIN steps s ON s.attempt_id = a.attempt_id"
+                        " WHERE s.campaign = ?1 ORDER BY a.id",
+                        &st, err, "reading artifacts");
+    if (ret < 0)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    s_cb cb = {(void *)fn, arg};
+    return s_walk(q, st, s_artifact_row, &cb, err, "reading artifacts");
 }
 
 /* ---- events ---- */

@@ -26,6 +26,12 @@ typedef struct lab_hub_query lab_hub_query;
 lab_hub_query *lab_hub_query_open(const char *path, lab_err *err);
 void lab_hub_query_destroy(lab_hub_query **q);
 
+/* ---- a consistent copy ---- */
+/* Copy the whole hub to dest (a new file) with SQLite's online backup, as
+ * one snapshot even while a campaign writes. pages (may be NULL) gets the
+ * page count copied. */
+int lab_hub_query_backup(lab_hub_query *q, const char *dest, int64_t *pages, lab_err *err);
+
 /* ---- the campaign ---- */
 
 /* One row of campaigns. Strings are owned by the struct: release it. */
@@ -57,6 +63,16 @@ typedef struct lab_hub_query_counts {
 } lab_hub_query_counts;
 int lab_hub_query_counts_get(lab_hub_query *q, int64_t campaign, lab_hub_query_counts *n,
                              lab_err *err);
+
+/* Whether a device name appears in a campaign (registered, ran a step, or
+ * is the subject of an event): known 1 or 0. */
+int lab_hub_query_device_known(lab_hub_query *q, int64_t campaign, const char *name, int *known,
+                               lab_err *err);
+/* Whether experiment seq of a campaign has a row or an event about it
+ * (known 1 or 0), and the campaign's smallest and largest experiment
+ * number (0 and 0 when it has none). */
+int lab_hub_query_experiment_known(lab_hub_query *q, int64_t campaign, const char *campaign_name,
+                                   int64_t seq, int *known, int64_t *first, int64_t *last, lab_err *err);
 
 /* ---- rows ---- */
 
@@ -106,6 +122,18 @@ typedef struct lab_hub_query_failure {
 typedef int (*lab_hub_query_failure_fn)(const lab_hub_query_failure *f, void *arg);
 int lab_hub_query_failures(lab_hub_query *q, int64_t campaign, lab_hub_query_failure_fn fn,
                            void *arg, lab_err *err);
+
+/* Artifacts of a campaign's step attempts, in row order. content is NULL
+ * when only the hash and size were recorded. */
+typedef struct lab_hub_query_artifact {
+    const char *sha256, *media_type, *name, *attempt_id, *path;
+    int64_t size, experiment;
+    const void *content;
+    size_t content_len;
+} lab_hub_query_artifact;
+typedef int (*lab_hub_query_artifact_fn)(const lab_hub_query_artifact *a, void *arg);
+int lab_hub_query_artifacts(lab_hub_query *q, int64_t campaign, lab_hub_query_artifact_fn fn,
+                            void *arg, lab_err *err);
 
 /* ---- events ---- */
 

@@ -32,6 +32,7 @@ static const s_cmd s_cmds[] = {
     {"show", lab_cmd_show, "a campaign at a glance: counts, best, Pareto front, devices, failures"},
     {"report", lab_cmd_report, "write one self-contained HTML report with plots"},
     {"export", lab_cmd_export, "export tables (csv, jsonl) or JSON-LD metadata, honouring access"},
+    {"archive", lab_cmd_archive, "copy a hub consistently, even while a campaign runs"},
     {"hub", lab_cmd_hub, "push a lab's hub into a shared PostgreSQL hub; search across labs"},
     {"serve", lab_cmd_serve, "serve a live read-only dashboard over HTTP"},
     {"bench", lab_cmd_bench, "benchmarks: planner quality and speed, dispatch, utilisation"},

@@ -378,14 +378,17 @@ lab_device *lab_orch_device(lab_orch *o, const char *name)
     return NULL;
 }
 
+/* Busy time counts step-seconds: each running attempt adds its own time,
+ * so a capacity-2 device running two steps for 10 s is busy 20 s and its
+ * utilisation is busy / (elapsed * capacity) — the definition the review
+ * commands use on the hub's rows (docs/REVIEW.md). */
 void lab_orch_device_busy(lab_device *d, int delta)
 {
     int64_t now = lab_clock_mono_us();
-    if (d->running == 0 && delta > 0)
-        d->busy_since_us = now;
+    if (d->running > 0)
+        d->busy_s += (double)d->running * (double)(now - d->busy_since_us) / 1e6;
+    d->busy_since_us = now;
     d->running += delta;
-    if (d->running == 0 && delta < 0)
-        d->busy_s += (double)(now - d->busy_since_us) / 1e6;
 }
 
 void lab_orch_send_control(lab_orch *o, const char *dev, Labloop__Control__Action action,
@@ -950,7 +953,9 @@ static void s_print_summary(lab_orch *o, const char *status, double elapsed)
             elapsed, o->end_reason[0] ? " — " : "", o->end_reason);
     if (o->best) {
         lab_exp *b = o->exps[o->best - 1];
-        fprintf(f, "best %s = %.4g at experiment %ld:", o->cfg->objectives[0].name, b->y[0], b->seq);
+        const char *unit = o->cfg->objectives[0].unit;
+        fprintf(f, "best %s = %.4g%s%s at experiment %ld:", o->cfg->objectives[0].name, b->y[0], unit ? " " : "",
+                unit ? unit : "", b->seq);
         for (size_t i = 0; i < o->dims; i++) {
             const lab_dim *d = lab_space_dim(o->cfg->space, i);
             char buf[64];
@@ -963,8 +968,8 @@ static void s_print_summary(lab_orch *o, const char *status, double elapsed)
     }
     for (size_t i = 0; i < o->cfg->n_devices; i++) {
         lab_device *d = &o->devices[i];
-        fprintf(f, "device %-12s busy %6.1f s of %.1f s (%3.0f %%)\n", d->cfg->name, d->busy_s, elapsed,
-                elapsed > 0 ? 100.0 * d->busy_s / elapsed : 0.0);
+        fprintf(f, "device %-12s busy %6.1f s of %.1f s x capacity %d (%3.0f %%)\n", d->cfg->name, d->busy_s,
+                elapsed, d->capacity, elapsed > 0 && d->capacity > 0 ? 100.0 * d->busy_s / (elapsed * d->capacity) : 0.0);
     }
     fprintf(f, "hub: %s\n", o->db_path);
     fflush(f);

@@ -4,7 +4,7 @@
  * registry, the experiments in flight and their step attempts, the planner
  * and the hub. Everything runs on the loop's thread. State changes are
  * written into the hub's open transaction, committed once per loop turn,
- * and only then acknowledged (Ack, Welcome). See DESIGN.md §4-§7.
+ * and only then acknowledged (Ack, Welcome). See protocols/PROTOCOL.md and docs/DATA.md.
  * Not for: parsing configs (config.c), SQL (hub.c), planning (planners/).
  */
 #ifndef LAB_ORCH_H

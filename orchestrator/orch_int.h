@@ -35,7 +35,7 @@ typedef struct lab_device {
     int64_t last_rx_us, last_hb_us; /* monotonic */
     int64_t last_nudge_us;          /* last NOT_REGISTERED sent */
     int64_t busy_since_us;
-    double busy_s;                  /* seconds with at least one step */
+    double busy_s;                  /* step-seconds: each running attempt counts */
     long dispatched;                /* attempts sent to it in this run */
     char **acks;                    /* durable results not yet acknowledged to the device */
     size_t n_acks, cap_acks;

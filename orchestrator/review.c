@@ -55,6 +55,36 @@ const char *lab_review_licence(const char *access)
     return "closed data: confidential to the data owner; no redistribution";
 }
 
+/* Units by name from the campaign's stored config: parameters, objectives
+ * and the step values objectives are taken from. NULL when it has none or
+ * no longer parses (the timeline then shows bare numbers). */
+json_t *lab_review_units(const lab_hub_query_campaign *c)
+{
+    if (!c->config_text)
+        return NULL;
+    lab_err e;
+    lab_campaign_cfg *cfg = lab_config_load_stored(c->config_path ? c->config_path : "<config>",
+                                                   c->config_text, strlen(c->config_text), NULL, &e);
+    if (!cfg)
+        return NULL;
+    json_t *u = json_object();
+    for (size_t i = 0; u && i < lab_space_dims(cfg->space); i++) {
+        const lab_dim *d = lab_space_dim(cfg->space, i);
+        if (d->unit && *d->unit)
+            json_object_set_new(u, d->name, json_string(d->unit));
+    }
+    for (size_t i = 0; u && i < cfg->n_objectives; i++) {
+        const lab_cfg_objective *ob = &cfg->objectives[i];
+        if (ob->unit && *ob->unit) {
+            json_object_set_new(u, ob->name, json_string(ob->unit));
+            if (ob->from_value && !json_object_get(u, ob->from_value))
+                json_object_set_new(u, ob->from_value, json_string(ob->unit));
+        }
+    }
+    lab_config_destroy(&cfg);
+    return u;
+}
+
 /* ---- the campaign's config: parameters and objectives ---- */
 
 static int s_from_config(lab_review *r)
@@ -77,7 +107,12 @@ static int s_from_config(lab_review *r)
         p->name = s_dup(d->name);
         p->unit = s_dup(d->unit);
         p->categorical = d->type == LAB_DIM_CATEGORICAL;
+        p->integer = d->type == LAB_DIM_INTEGER;
         p->log_scale = d->log_scale;
+        if (!p->categorical) {
+            p->low = d->low;
+            p->high = d->high;
+        }
         if (p->categorical && d->n_choices) {
             p->choices = calloc(d->n_choices, sizeof *p->choices);
             if (!p->choices) {

@@ -26,7 +26,9 @@ typedef struct lab_review_param {
     char *name;
     char *unit;                  /* may be NULL */
     int categorical;
+    int integer;                 /* integer dimension: integer axis ticks */
     int log_scale;
+    double low, high;            /* real and integer: the config's bounds (0, 0 when unknown) */
     char **choices;              /* categorical: in config order */
     size_t n_choices;
 } lab_review_param;
@@ -97,6 +99,11 @@ void lab_review_destroy(lab_review **r);
 /* The licence or sharing statement for an access class (open, shared,
  * closed). Never NULL. */
 const char *lab_review_licence(const char *access);
+/* Units by name from the campaign's stored config: parameters, objectives
+ * and the step values objectives are taken from ({"temperature": "degC",
+ * "fwhm": "nm", "fwhm_nm": "nm"}). NULL when none or the config no longer
+ * parses. Caller decrefs. */
+json_t *lab_review_units(const lab_hub_query_campaign *c);
 /* "2025-05-01T12:00:00Z" (UTC, seconds) into buf; returns buf. */
 const char *lab_review_iso_time(int64_t t_us, char *buf, size_t n);
 

@@ -1,7 +1,11 @@
 /* The review snapshot as one self-contained HTML page: provenance header,
  * summary, SVG plots drawn here (best so far, each parameter against the
- * first objective, Pareto front, device Gantt), device utilisation,
- * failures and the experiment table with the planner's reasons.
+ * first objective with failed experiments along the bottom, Pareto front,
+ * device Gantt; every point marked by its origin), what the planner saw (a
+ * refitted model's mean and deviation along each parameter, coverage by
+ * origin, under-explored regions and categories), device utilisation,
+ * failures and the experiment table with the planner's reasons in words.
+ * Laid out for a 1,400 px page: plots two to a row, the table within it.
  *
  * For: `labloop report` (a file to keep and mail) and `labloop serve` (the
  * same page plus a small script that polls /api/summary). Not for: loading
@@ -10,6 +14,7 @@
  * Every string from the hub goes through lab_review_html_escape().
  */
 #include "orchestrator/review.h"
+#include "orchestrator/review_model.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,8 +24,8 @@
 
 #include "common/banned.h"
 
-#define S_PLOT_W 420
-#define S_PLOT_H 280
+#define S_PLOT_W 660 /* two to a row on a 1,400 px page */
+#define S_PLOT_H 300
 #define S_ML 62 /* margins: left, right, top, bottom */
 #define S_MR 14
 #define S_MT 30
@@ -53,6 +58,7 @@ typedef struct s_plot {
     FILE *out;
     double x0, x1, y0, y1;
     int logx;
+    int intx;                    /* integer x axis: ticks on whole numbers only */
     const lab_review_param *cat; /* categorical x axis: tick labels */
 } s_plot;
 
@@ -138,6 +144,8 @@ static void s_plot_begin(s_plot *p, FILE *out, const char *id, const char *title
             }
     } else {
         st = s_step(p->x0, p->x1);
+        if (p->intx) /* no tick at 0.5 for a count or an integer parameter */
+            st = fmax(1.0, round(st));
         for (double v = ceil(p->x0 / st) * st; v <= p->x1 + st * 1e-9; v += st) {
             snprintf(buf, sizeof buf, "%.4g", fabs(v) < st * 1e-9 ? 0.0 : v);
             s_tick_x(p, s_px(p, v), buf);
@@ -161,12 +169,37 @@ static void s_plot_end(s_plot *p)
     fputs("</svg></figure>\n", p->out);
 }
 
-static void s_point(s_plot *p, double x, double y, const char *cls, int64_t seq)
+/* The CSS class of an origin: o-initial, o-prior, o-planner, o-manual
+ * (anything else o-other). Each has its own marker (see s_css). */
+static const char *s_origin_class(const char *origin)
 {
-    fprintf(p->out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" class=\"%s\"><title>experiment %lld: "
-                    "%.6g, %.6g</title></circle>\n",
-            s_px(p, x), s_py(p, y), strcmp(cls, "pt") == 0 ? "3" : "4.5", cls, (long long)seq,
-            x, y);
+    static const char *const known[] = {"initial", "prior", "planner", "manual"};
+    static const char *const cls[] = {"o-initial", "o-prior", "o-planner", "o-manual"};
+    for (size_t i = 0; origin && i < 4; i++)
+        if (!strcmp(origin, known[i]))
+            return cls[i];
+    return "o-other";
+}
+
+/* A measured experiment: its origin's marker, larger when it is the best. */
+static void s_point_exp(s_plot *p, double x, double y, const lab_review_exp *e, int best)
+{
+    fprintf(p->out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" class=\"pt %s%s\" data-seq=\"%lld\">"
+                    "<title>experiment %lld (%s): %.6g, %.6g</title></circle>\n",
+            s_px(p, x), s_py(p, y), best ? "5" : "3.5", s_origin_class(e->origin), best ? " pt-best" : "",
+            (long long)e->seq, (long long)e->seq, e->origin ? e->origin : "?", x, y);
+}
+
+/* A failed experiment: a cross on the bottom edge at its x. */
+static void s_point_failed(s_plot *p, double x, const lab_review_exp *e)
+{
+    double px = s_px(p, x), py = S_PLOT_H - S_MB - 5;
+    fprintf(p->out, "<path d=\"M%.1f %.1fl8 8m0 -8l-8 8\" class=\"pt-failed %s\" data-seq=\"%lld\">"
+                    "<title>experiment %lld (%s) failed: ",
+            px - 4, py - 4, s_origin_class(e->origin), (long long)e->seq, (long long)e->seq,
+            e->origin ? e->origin : "?");
+    s_esc(p->out, e->error);
+    fputs("</title></path>\n", p->out);
 }
 
 /* "name (unit)" or "name". */
@@ -181,7 +214,7 @@ static void s_label(char *buf, size_t n, const char *name, const char *unit)
 static void s_plot_best(const lab_review *r, FILE *out)
 {
     const lab_review_objective *o = &r->objectives[0];
-    s_plot p = {.x0 = 0, .x1 = 1, .y0 = INFINITY, .y1 = -INFINITY};
+    s_plot p = {.x0 = 0, .x1 = 1, .y0 = INFINITY, .y1 = -INFINITY, .intx = 1};
     for (size_t i = 0; i < r->n_exps; i++) {
         const lab_review_exp *e = &r->exps[i];
         if (e->seq > p.x1)
@@ -199,9 +232,12 @@ static void s_plot_best(const lab_review *r, FILE *out)
     snprintf(title, sizeof title, "best %s so far (%s)", o->name,
              o->maximize ? "maximize" : "minimize");
     s_plot_begin(&p, out, "plot-best", title, "experiment", yl);
-    for (size_t i = 0; i < r->n_exps; i++)
+    for (size_t i = 0; i < r->n_exps; i++) {
         if (isfinite(r->exps[i].y[0]))
-            s_point(&p, (double)r->exps[i].seq, r->exps[i].y[0], "pt", r->exps[i].seq);
+            s_point_exp(&p, (double)r->exps[i].seq, r->exps[i].y[0], &r->exps[i], (long)i == r->best);
+        else if (!strcmp(r->exps[i].status, "failed"))
+            s_point_failed(&p, (double)r->exps[i].seq, &r->exps[i]);
+    }
     fputs("<polyline class=\"best\" points=\"", out);
     double prev = NAN;
     for (size_t i = 0; i < r->n_exps; i++) {
@@ -242,6 +278,7 @@ static void s_plot_param(const lab_review *r, size_t pi, FILE *out)
     s_plot p = {.x0 = INFINITY, .x1 = -INFINITY, .y0 = INFINITY, .y1 = -INFINITY};
     p.cat = pa->categorical ? pa : NULL;
     p.logx = pa->log_scale;
+    p.intx = pa->integer;
     double x;
     for (size_t i = 0; i < r->n_exps; i++) {
         const lab_review_exp *e = &r->exps[i];
@@ -270,8 +307,12 @@ static void s_plot_param(const lab_review *r, size_t pi, FILE *out)
     s_plot_begin(&p, out, id, title, xl, yl);
     for (size_t i = 0; i < r->n_exps; i++) {
         const lab_review_exp *e = &r->exps[i];
-        if (s_param_x(pa, e, &x) && isfinite(e->y[0]) && !(p.logx && x <= 0))
-            s_point(&p, x, e->y[0], (long)i == r->best ? "pt-best" : "pt", e->seq);
+        if (!s_param_x(pa, e, &x) || (p.logx && x <= 0))
+            continue;
+        if (isfinite(e->y[0]))
+            s_point_exp(&p, x, e->y[0], e, (long)i == r->best);
+        else if (!strcmp(e->status, "failed"))
+            s_point_failed(&p, x, e);
     }
     s_plot_end(&p);
 }
@@ -309,7 +350,7 @@ static void s_plot_pareto(const lab_review *r, FILE *out)
         const lab_review_exp *e = &r->exps[i];
         if (!isfinite(e->y[0]) || !isfinite(e->y[1]))
             continue;
-        s_point(&p, e->y[0], e->y[1], e->pareto ? "pt-best" : "pt", e->seq);
+        s_point_exp(&p, e->y[0], e->y[1], e, e->pareto);
         if (e->pareto && front && nf < r->n_pareto) {
             front[2 * nf] = e->y[0];
             front[2 * nf + 1] = e->y[1];
@@ -325,6 +366,174 @@ static void s_plot_pareto(const lab_review *r, FILE *out)
     }
     free(front);
     s_plot_end(&p);
+}
+
+/* ---- what the planner saw ---- */
+
+/* The model's mean (line) and mean ± deviation (band) of the first
+ * objective along parameter pi, the others held at the best experiment;
+ * per category a point with a bar. The measured experiments are drawn over
+ * it with their origins (they are not all on the slice: the view shows
+ * where the model stands, the points what was measured). */
+static void s_plot_model(const lab_review *r, const lab_review_model *m, size_t pi, FILE *out)
+{
+    const lab_review_param *pa = &r->params[pi];
+    const lab_review_objective *o = &r->objectives[0];
+    const lab_review_slice *sl = &m->slices[pi];
+    if (sl->n == 0)
+        return;
+    s_plot p = {.x0 = INFINITY, .x1 = -INFINITY, .y0 = INFINITY, .y1 = -INFINITY};
+    p.cat = pa->categorical ? pa : NULL;
+    p.logx = pa->log_scale;
+    p.intx = pa->integer;
+    for (size_t k = 0; k < sl->n; k++) {
+        double xx = p.logx ? log10(sl->x[k]) : sl->x[k];
+        p.x0 = fmin(p.x0, xx);
+        p.x1 = fmax(p.x1, xx);
+        p.y0 = fmin(p.y0, sl->mu[k] - sl->sd[k]);
+        p.y1 = fmax(p.y1, sl->mu[k] + sl->sd[k]);
+    }
+    double x;
+    for (size_t i = 0; i < r->n_exps; i++)
+        if (isfinite(r->exps[i].y[0]) && s_param_x(pa, &r->exps[i], &x)) {
+            p.y0 = fmin(p.y0, r->exps[i].y[0]);
+            p.y1 = fmax(p.y1, r->exps[i].y[0]);
+        }
+    if (p.cat) {
+        p.x0 = -0.5;
+        p.x1 = (double)pa->n_choices - 0.5;
+    } else {
+        s_pad(&p.x0, &p.x1);
+    }
+    s_pad(&p.y0, &p.y1);
+    char title[256], xl[160], yl[160], id[96];
+    s_label(xl, sizeof xl, pa->name, pa->unit);
+    s_label(yl, sizeof yl, o->name, o->unit);
+    snprintf(title, sizeof title, "model: %s along %s (mean \xc2\xb1 1 sd; others at #%lld)", o->name, pa->name,
+             (long long)r->exps[m->through].seq);
+    snprintf(id, sizeof id, "plot-model-%zu", pi);
+    s_plot_begin(&p, out, id, title, xl, yl);
+    if (p.cat) {
+        for (size_t k = 0; k < sl->n; k++) {
+            double px = s_px(&p, sl->x[k]);
+            fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"sdbar\"/>"
+                         "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"3\" class=\"mu\" data-x=\"%.17g\" "
+                         "data-mu=\"%.17g\" data-sd=\"%.17g\"><title>",
+                    px, s_py(&p, sl->mu[k] + sl->sd[k]), px, s_py(&p, sl->mu[k] - sl->sd[k]), px - 5,
+                    s_py(&p, sl->mu[k]) - 1.5, sl->x[k], sl->mu[k], sl->sd[k]);
+            s_esc(out, pa->choices[k]);
+            fprintf(out, ": predicted %.4g \xc2\xb1 %.3g</title></rect>\n", sl->mu[k], sl->sd[k]);
+        }
+    } else {
+        fputs("<polygon class=\"band\" points=\"", out);
+        for (size_t k = 0; k < sl->n; k++)
+            fprintf(out, "%.1f,%.1f ", s_px(&p, sl->x[k]), s_py(&p, sl->mu[k] + sl->sd[k]));
+        for (size_t k = sl->n; k-- > 0;)
+            fprintf(out, "%.1f,%.1f ", s_px(&p, sl->x[k]), s_py(&p, sl->mu[k] - sl->sd[k]));
+        fputs("\"/>\n<polyline class=\"mean\" points=\"", out);
+        for (size_t k = 0; k < sl->n; k++)
+            fprintf(out, "%.1f,%.1f ", s_px(&p, sl->x[k]), s_py(&p, sl->mu[k]));
+        fputs("\"/>\n", out);
+        for (size_t k = 0; k < sl->n; k++) /* the numbers, for tools and tests */
+            fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"1\" class=\"mu\" data-x=\"%.17g\" "
+                         "data-mu=\"%.17g\" data-sd=\"%.17g\"/>\n",
+                    s_px(&p, sl->x[k]), s_py(&p, sl->mu[k]), sl->x[k], sl->mu[k], sl->sd[k]);
+    }
+    for (size_t i = 0; i < r->n_exps; i++) {
+        const lab_review_exp *e = &r->exps[i];
+        if (s_param_x(pa, e, &x) && isfinite(e->y[0]) && !(p.logx && x <= 0))
+            s_point_exp(&p, x, e->y[0], e, (long)i == r->best);
+    }
+    s_plot_end(&p);
+}
+
+static void s_flag_li(const char *text, void *arg)
+{
+    FILE *out = arg;
+    fputs("<li>", out);
+    s_esc(out, text);
+    fputs("</li>\n", out);
+}
+
+/* Origins at a glance, the model views, coverage and what looks
+ * under-explored. */
+static void s_planner_section(const lab_review *r, FILE *out)
+{
+    fputs("<section id=\"planner\"><h2>What the planner did</h2>\n<p id=\"origins\">", out);
+    static const char *const origins[] = {"initial", "prior", "planner", "manual"};
+    const char *sep = "";
+    for (size_t k = 0; k < 4; k++) {
+        long n = 0, nf = 0;
+        for (size_t i = 0; i < r->n_exps; i++)
+            if (r->exps[i].origin && !strcmp(r->exps[i].origin, origins[k])) {
+                n++;
+                nf += !strcmp(r->exps[i].status, "failed");
+            }
+        if (n == 0)
+            continue;
+        fprintf(out, "%s<span class=\"origin\" data-origin=\"%s\" data-count=\"%ld\">"
+                     "<svg width=\"12\" height=\"12\"><circle cx=\"6\" cy=\"6\" r=\"4\" class=\"pt %s\"/></svg> "
+                     "%s: %ld experiment%s (%ld failed)</span>",
+                sep, origins[k], n, s_origin_class(origins[k]), origins[k], n, n == 1 ? "" : "s", nf);
+        sep = " &middot; ";
+    }
+    fputs("</p>\n", out);
+    lab_review_model m;
+    lab_review_model_fit(r, &m);
+    fprintf(out, "<p class=\"note\" id=\"model-note\" data-fitted=\"%zu\">", m.n_fit);
+    s_esc(out, m.note);
+    fputs("</p>\n", out);
+    if (m.ok)
+        for (size_t i = 0; i < r->n_params; i++)
+            s_plot_model(r, &m, i, out);
+    fputs("<h3>Where experiments were tried</h3>\n<div class=\"scroll\"><table id=\"coverage\"><thead><tr>"
+          "<th>parameter</th><th>region or category</th><th>tried</th><th>initial design</th>"
+          "<th>planner</th></tr></thead><tbody>\n",
+          out);
+    for (size_t pi = 0; pi < r->n_params; pi++) {
+        const lab_review_param *pa = &r->params[pi];
+        lab_review_cover c;
+        lab_review_coverage(r, pi, &c);
+        for (size_t b = 0; b < c.n; b++) {
+            fprintf(out, "<tr data-param=\"%zu\"%s><td>", pi, c.total[b] == 0 || c.planner[b] == 0 ? " class=\"thin\"" : "");
+            s_esc(out, pa->name);
+            fputs("</td><td>", out);
+            if (pa->categorical)
+                s_esc(out, pa->choices[b]);
+            else if (c.lo[b] == c.hi[b])
+                fprintf(out, "%.4g", c.lo[b]);
+            else
+                fprintf(out, "%.4g to %.4g", c.lo[b], c.hi[b]);
+            if (!pa->categorical && pa->unit) {
+                fputc(' ', out);
+                s_esc(out, pa->unit);
+            }
+            fprintf(out, "</td><td class=\"num\">%ld</td><td class=\"num\">%ld</td><td class=\"num\">%ld</td></tr>\n",
+                    c.total[b], c.initial[b], c.planner[b]);
+        }
+    }
+    fputs("</tbody></table></div>\n<h3>Under-explored</h3>\n<ul id=\"flags\">\n", out);
+    size_t nflags = lab_review_flags(r, &m, s_flag_li, out);
+    fputs("</ul>\n", out);
+    if (nflags == 0)
+        fputs("<p>Nothing flagged: every category and every fifth of each range was tried, by the planner too.</p>\n", out);
+    fputs("</section>\n", out);
+    lab_review_model_release(&m);
+}
+
+/* The markers, once above the plots. */
+static void s_legend(FILE *out)
+{
+    fputs("<p class=\"legend\">markers: ", out);
+    static const char *const names[] = {"initial", "prior", "planner", "manual"};
+    for (size_t k = 0; k < 4; k++)
+        fprintf(out, "<svg width=\"12\" height=\"12\"><circle cx=\"6\" cy=\"6\" r=\"4\" class=\"pt %s\"/></svg> %s "
+                     "&nbsp; ",
+                s_origin_class(names[k]), names[k]);
+    fputs("<svg width=\"12\" height=\"12\"><circle cx=\"6\" cy=\"6\" r=\"5\" class=\"pt o-planner pt-best\"/></svg> best "
+          "&nbsp; <svg width=\"12\" height=\"12\"><path d=\"M2 2l8 8m0 -8l-8 8\" class=\"pt-failed\"/></svg> "
+          "failed (on the bottom edge, at its parameter value)</p>\n",
+          out);
 }
 
 /* Devices as rows, step attempts as bars; a device that runs several steps
@@ -419,7 +628,7 @@ static void s_plot_gantt(const lab_review *r, FILE *out)
 static void s_num_cell(FILE *out, double v)
 {
     if (isfinite(v))
-        fprintf(out, "<td class=\"num\" data-v=\"%.17g\">%.6g</td>", v, v);
+        fprintf(out, "<td class=\"num\" data-v=\"%.17g\">%.4g</td>", v, v);
     else
         fputs("<td class=\"num\"></td>", out);
 }
@@ -502,11 +711,40 @@ static void s_experiments(const lab_review *r, FILE *out)
         }
         for (size_t k = 0; k < r->n_objectives; k++)
             s_num_cell(out, e->y[k]);
-        s_json_cell(out, s_prov(e, k_reason));
+        {
+            /* The reason in words; what the planner stored in full on hover. */
+            char why[512];
+            const json_t *raw = s_prov(e, k_reason);
+            fputs("<td class=\"reason\"", out);
+            if (json_is_string(raw)) {
+                fputs(" title=\"", out);
+                s_esc(out, json_string_value(raw));
+                fputc('"', out);
+            }
+            fputc('>', out);
+            s_esc(out, lab_review_reason(r, e, why, sizeof why));
+            fputs("</td>", out);
+        }
         s_prov_num_cell(out, e, k_acq);
-        s_prov_num_cell(out, e, k_mean);
-        s_prov_num_cell(out, e, k_sd);
-        fputs("<td>", out);
+        /* Newer hubs store each objective's prediction in its units under
+         * "predicted"; the first objective's goes in these columns. */
+        const json_t *pred = r->n_objectives ? json_object_get(json_object_get(e->provenance, "predicted"),
+                                                               r->objectives[0].name)
+                                             : NULL;
+        if (json_is_object(pred)) {
+            s_num_cell(out, json_number_value(json_object_get(pred, "mean")));
+            s_num_cell(out, json_number_value(json_object_get(pred, "sd")));
+        } else {
+            s_prov_num_cell(out, e, k_mean);
+            s_prov_num_cell(out, e, k_sd);
+        }
+        fputs("<td class=\"err\"", out);
+        if (e->error) {
+            fputs(" title=\"", out);
+            s_esc(out, e->error);
+            fputc('"', out);
+        }
+        fputc('>', out);
         s_esc(out, e->error);
         fputs("</td></tr>\n", out);
     }
@@ -644,10 +882,20 @@ static const char s_css[] =
     "td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}"
     "td.num{text-align:right;font-variant-numeric:tabular-nums}.mono{font-family:monospace}"
     "table.prov th{color:#555;font-weight:normal}.scroll{overflow-x:auto}"
-    "figure{display:inline-block;margin:4px}figure.wide{display:block}"
+    "figure.wide{display:block}"
     "svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#999}svg .tick{font-size:10px;fill:#555}"
     "svg .alabel{font-size:11px;fill:#333}svg .ptitle{font-size:12px;font-weight:600}"
-    "svg .pt{fill:#4a7ab5;fill-opacity:.6}svg .pt-best{fill:#d9480f}"
+    "svg .pt{fill:#4a7ab5;fill-opacity:.7;stroke:#4a7ab5}svg .o-initial{fill:#fff;stroke:#4a7ab5;stroke-width:1.5}"
+    "svg .o-prior{fill:#2f9e44;stroke:#2f9e44}svg .o-manual{fill:#9c36b5;stroke:#9c36b5}svg .o-other{fill:#888}"
+    "svg .pt-best{stroke:#d9480f;stroke-width:2.5}svg .pt-failed{stroke:#c92a2a;stroke-width:2;fill:none}"
+    "svg .band{fill:#4a7ab5;fill-opacity:.18;stroke:none}svg .mean{fill:none;stroke:#1c4f8c;stroke-width:2}"
+    "svg rect.mu{fill:#1c4f8c}svg circle.mu{fill:#1c4f8c}svg .sdbar{stroke:#4a7ab5;stroke-width:6;stroke-opacity:.35}"
+    "figure{display:inline-block;margin:4px;vertical-align:top}h3{font-size:1em;margin:1em 0 .3em}"
+    "#experiments-table{font-size:12px}#experiments-table td{padding:2px 5px;white-space:nowrap}"
+    "#experiments-table td.reason{white-space:normal;min-width:22em;max-width:26em}"
+    "#experiments-table td.err{overflow:hidden;text-overflow:ellipsis;max-width:10em}"
+    "#experiments-table th{white-space:normal}.note{color:#555}tr.thin td{color:#b02a00}"
+    ".legend svg,#origins svg{vertical-align:middle}"
     "svg .best{fill:none;stroke:#d9480f;stroke-width:2}"
     "svg .front{fill:none;stroke:#d9480f;stroke-dasharray:4 3}"
     "svg .bar-done{fill:#4a7ab5}svg .bar-fail{fill:#d9480f}svg .bar-run{fill:#f2b01e}"
@@ -708,6 +956,7 @@ int lab_review_html(const lab_review *r, const lab_review_html_opts *o, FILE *ou
     fputs("</header>\n", out);
     s_summary(r, out);
     fputs("<section id=\"plots\"><h2>Plots</h2>\n", out);
+    s_legend(out);
     if (r->n_objectives > 0) {
         s_plot_best(r, out);
         for (size_t i = 0; i < r->n_params; i++)
@@ -717,6 +966,8 @@ int lab_review_html(const lab_review *r, const lab_review_html_opts *o, FILE *ou
     }
     s_plot_gantt(r, out);
     fputs("</section>\n", out);
+    if (r->n_objectives > 0 && r->n_params > 0)
+        s_planner_section(r, out);
     if (r->n_objectives >= 2) {
         fprintf(out, "<section id=\"pareto\"><h2>Pareto front (%zu experiments)</h2><p>",
                 r->n_pareto);

@@ -219,6 +219,42 @@ static void s_exp_failed(lab_orch *o, lab_exp *x, const char *error)
     s_progress(o, x, what);
 }
 
+/* "; it returned a=1, b (text)" or "; it returned no values": what the step
+ * did return, so a misspelt `from` or a changed instrument shows at once.
+ * With got (the named value, not a finite number), what it was instead. */
+static void s_append_returned(char *msg, size_t n, int len, const json_t *values, const json_t *got)
+{
+    if (len < 0 || (size_t)len >= n)
+        return;
+    size_t used = (size_t)len;
+    if (got) {
+        char *js = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+        int w = snprintf(msg + used, n - used, " (it is %s)", js ? js : "?");
+        free(js);
+        if (w > 0 && (size_t)w < n - used)
+            used += (size_t)w;
+    }
+    if (!json_is_object(values) || json_object_size(values) == 0) {
+        snprintf(msg + used, n - used, "; it returned no values");
+        return;
+    }
+    const char *k;
+    json_t *v;
+    const char *sep = "; it returned ";
+    json_object_foreach((json_t *)values, k, v) {
+        int w = json_is_number(v) ? snprintf(msg + used, n - used, "%s%s=%g", sep, k, json_number_value(v))
+                                  : snprintf(msg + used, n - used, "%s%s (%s)", sep, k,
+                                             json_is_string(v) ? "text" : "not a number");
+        if (w < 0 || (size_t)w >= n - used) {
+            if (n - used > 4)
+                snprintf(msg + n - 5, 5, "...");
+            return;
+        }
+        used += (size_t)w;
+        sep = ", ";
+    }
+}
+
 static void s_exp_finished(lab_orch *o, lab_exp *x)
 {
     const lab_campaign_cfg *c = o->cfg;
@@ -228,9 +264,10 @@ static void s_exp_finished(lab_orch *o, lab_exp *x)
         int s = lab_config_step(c, ob->from_step);
         json_t *v = s >= 0 && x->values[s] ? json_object_get(x->values[s], ob->from_value) : NULL;
         if (!v || !json_is_number(v) || !isfinite(json_number_value(v))) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "step '%s' returned no numeric '%s' for objective '%s'",
-                     ob->from_step, ob->from_value, ob->name);
+            char msg[768];
+            int len = snprintf(msg, sizeof msg, "step '%s' returned no numeric '%s' for objective '%s'",
+                               ob->from_step, ob->from_value, ob->name);
+            s_append_returned(msg, sizeof msg, len, s >= 0 ? x->values[s] : NULL, v);
             json_decref(objs);
             s_exp_failed(o, x, msg);
             return;

@@ -302,6 +302,9 @@ static int s_next(s_parser *p)
             t->len = 2;
         break;
     case '=':
+        if (e[p->pos + 1] == '<' || e[p->pos + 1] == '>')
+            return s_fail(p, "'=%c' at column %zu is not a comparison: write '%c='", e[p->pos + 1], t->pos,
+                          e[p->pos + 1]);
         return s_fail(p, "'%s' at column %zu: equality constraints are not supported; "
                          "write two inequalities (<= and >=)",
                       e[p->pos + 1] == '=' ? "==" : "=", t->pos);
@@ -486,8 +489,13 @@ int lab_space_add_constraint(lab_space *s, const char *expr, lab_err *err)
         goto fail;
     }
     if (lo > bound + S_FEAS_RTOL * (fabs(lo) + fabs(bound) + 1.0)) {
-        rc = s_fail(&p, "can never be satisfied within the dimension bounds "
-                        "(smallest possible left side %g exceeds %g)", lo, bound);
+        /* Say it the way it was written: a '>=' was negated above. */
+        if (ge)
+            rc = s_fail(&p, "can never be satisfied within the dimension bounds "
+                            "(left side minus right side is at most %g, never 0 or more)", bound - lo);
+        else
+            rc = s_fail(&p, "can never be satisfied within the dimension bounds "
+                            "(left side minus right side is at least %g, never 0 or less)", lo - bound);
         goto fail;
     }
     if (s->n_cons == s->cap_cons) {

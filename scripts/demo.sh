@@ -31,7 +31,7 @@ trap cleanup EXIT
 
 echo "== running the campaign (examples/demo-campaign.yaml)"
 "$LABLOOP" run examples/demo-campaign.yaml --db "$DEMO/campaign.db"
-"$LABLOOP" sim examples/demo-lab.yaml --truth
+"$LABLOOP" sim examples/demo-lab.yaml --truth --campaign examples/demo-campaign.yaml
 
 measured=$(sqlite3 "$DEMO/campaign.db" "select count(*) from experiments where status='measured'")
 echo

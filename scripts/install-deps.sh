@@ -15,6 +15,7 @@ PACKAGES=(
   libpq-dev postgresql-15   # the PostgreSQL hub; its tests start their own server
   clang libclang-rt-14-dev   # make fuzz: clang with libFuzzer and the sanitizer runtimes
   python3 curl bc procps   # used by the integration tests
+  python3-pandas python3-rdflib python3-yaml   # the Python reader (python/) and the export checks
   python3-sklearn python3-optuna   # the planner's peers (make bench-planner)
 )
 

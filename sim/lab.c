@@ -119,6 +119,28 @@ static int s_load_device(lab_ydoc *d, yaml_node_t *n, lab_sim_device *dev, FILE 
     return bad ? LAB_ECONFIG : 0;
 }
 
+long lab_sim_device_returns(const lab_sim_lab *lab, const lab_sim_device *d, const char **names, size_t max)
+{
+    if (!strcmp(d->driver, "null"))
+        return -1;
+    if (!strcmp(d->driver, "sim.dispenser")) {
+        if (max > 0)
+            names[0] = "volume_ul";
+        return max > 0 ? 1 : 0;
+    }
+    if (strcmp(d->driver, "sim.spectrometer") != 0 || !lab->model_kind)
+        return 0;
+    lab_err err = {0};
+    lab_model *m = lab_model_new(lab->model_kind, 0, 0, &err);
+    if (!m)
+        return 0;
+    size_t n = 0;
+    for (; n < lab_model_n_outputs(m) && n < max; n++)
+        names[n] = lab_model_output_name(m, n); /* static strings of the model library */
+    lab_model_destroy(&m);
+    return (long)n;
+}
+
 lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
 {
     static const char *const top[] = {"lab", "model", "devices", NULL};

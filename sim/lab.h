@@ -46,4 +46,10 @@ lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err);
 void lab_sim_lab_destroy(lab_sim_lab **lab);
 const lab_sim_device *lab_sim_lab_device(const lab_sim_lab *lab, const char *name);
 
+/* The value names device d returns for its steps: a sim.spectrometer the
+ * lab model's outputs, a sim.dispenser volume_ul, a sim.heater none. Up to
+ * max names into names (static strings). Returns how many, or -1 when it
+ * depends on the step (the null driver echoes its parameters). */
+long lab_sim_device_returns(const lab_sim_lab *lab, const lab_sim_device *d, const char **names, size_t max);
+
 #endif

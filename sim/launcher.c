@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "devices/worker.h"
+#include "orchestrator/config.h"
 #include "sim/drivers.h"
 #include "sim/lab.h"
 #include "sim/model.h"
@@ -30,7 +31,7 @@ static void s_on_signal(int sig) { s_stop_signal = sig; }
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: labloop sim LAB.yaml [--device NAME] [--truth] [--no-restart] [--verbose]\n"
+            "usage: labloop sim LAB.yaml [--device NAME] [--truth [--campaign C.yaml]] [--no-restart] [--verbose]\n"
             "\n"
             "Start a simulated lab: one worker process per device in LAB.yaml, each\n"
             "connecting to the orchestrator's device endpoint. A worker that dies is\n"
@@ -41,7 +42,8 @@ static void s_usage(FILE *out)
             "Without it the endpoint must be loopback or ipc.\n"
             "\n"
             "  --device NAME   run only that device's worker, in this process\n"
-            "  --truth         print the ground-truth model's optimum and exit\n"
+            "  --truth         print the ground-truth model's optimum and exit; with\n"
+            "                  --campaign C.yaml, named as that campaign's objective\n"
             "  --no-restart    do not restart workers that die\n"
             "  --verbose       log every step\n"
             "\n"
@@ -102,8 +104,24 @@ static int s_run_device(const lab_sim_lab *lab, const char *name)
     return 0;
 }
 
-static int s_truth(const lab_sim_lab *lab)
+/* The campaign's objective taken from model output `out` (its `from` value
+ * names it), or NULL. */
+static const lab_cfg_objective *s_objective_for(const lab_campaign_cfg *cfg, const char *out)
 {
+    for (size_t i = 0; cfg && i < cfg->n_objectives; i++)
+        if (cfg->objectives[i].from_value && !strcmp(cfg->objectives[i].from_value, out))
+            return &cfg->objectives[i];
+    return NULL;
+}
+
+static int s_truth(const lab_sim_lab *lab, const char *campaign)
+{
+    lab_campaign_cfg *cfg = NULL;
+    if (campaign) {
+        lab_err cerr = {0};
+        if (!(cfg = lab_config_load(campaign, stderr, &cerr)))
+            return 1;
+    }
     if (!lab->model_kind) {
         fprintf(stderr, "labloop sim: %s has no model\n", lab->path);
         return 1;
@@ -116,16 +134,25 @@ static int s_truth(const lab_sim_lab *lab)
     }
     double x[16], y0;
     lab_model_optimum(m, x, &y0);
-    printf("true optimum of %s: %s = %.4g at", lab->model_kind, lab_model_output_name(m, 0), y0);
+    /* Name it as the campaign does (its objective, with its unit) and say
+     * which model output that is. */
+    const char *out = lab_model_output_name(m, 0);
+    const lab_cfg_objective *ob = s_objective_for(cfg, out);
+    if (ob)
+        printf("true optimum of %s: %s = %.4g%s%s (model output %s) at", lab->model_kind, ob->name, y0,
+               ob->unit ? " " : "", ob->unit ? ob->unit : "", out);
+    else
+        printf("true optimum of %s: model output %s = %.4g at", lab->model_kind, out, y0);
     for (size_t i = 0; i < lab_model_n_inputs(m) && i < 16; i++) {
         const lab_model_input *in = lab_model_input_at(m, i);
         if (in->categorical)
             printf(" %s=%s", in->name, in->choices[(size_t)x[i]]);
         else
-            printf(" %s=%.4g", in->name, x[i]);
+            printf(" %s=%.4g%s%s", in->name, x[i], in->unit && *in->unit ? " " : "", in->unit ? in->unit : "");
     }
     printf("\n");
     lab_model_destroy(&m);
+    lab_config_destroy(&cfg);
     return 0;
 }
 
@@ -258,7 +285,7 @@ static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
 
 int lab_cmd_sim(int argc, char **argv)
 {
-    const char *path = NULL, *device = NULL;
+    const char *path = NULL, *device = NULL, *campaign = NULL;
     int truth = 0, restart = 1, verbose = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -268,6 +295,8 @@ int lab_cmd_sim(int argc, char **argv)
             device = argv[++i];
         } else if (!strcmp(argv[i], "--truth")) {
             truth = 1;
+        } else if (!strcmp(argv[i], "--campaign") && i + 1 < argc) {
+            campaign = argv[++i];
         } else if (!strcmp(argv[i], "--no-restart")) {
             restart = 0;
         } else if (!strcmp(argv[i], "--verbose")) {
@@ -290,7 +319,7 @@ int lab_cmd_sim(int argc, char **argv)
     lab_sim_lab *lab = lab_sim_lab_load(path, stderr, &err);
     if (!lab)
         return 1;
-    int rc = truth ? s_truth(lab) : device ? s_run_device(lab, device) : s_supervise(lab, restart, verbose);
+    int rc = truth ? s_truth(lab, campaign) : device ? s_run_device(lab, device) : s_supervise(lab, restart, verbose);
     lab_sim_lab_destroy(&lab);
     return rc;
 }

@@ -54,3 +54,10 @@ for sha, size, mt, name, attempt, content in rows:
 print(f"{len(rows)} artifacts verified")
 PY
 pass "every spectrum is in the hub with the sha256 of its bytes"
+
+# The RO-Crate carries every stored artifact, each described (sha256, size, type).
+"$LABLOOP" export "$DB" --format ro-crate -o "$T/crate" 2>"$T/crate.log" || fail "RO-Crate export failed: $(cat "$T/crate.log")"
+n=$(find "$T/crate/artifacts" -type f -name '*-spectrum.csv' | wc -l)
+[ "$n" = "$(q 'select count(*) from artifacts where content is not null')" ] || fail "RO-Crate holds $n spectra, the hub $(q 'select count(*) from artifacts')"
+/usr/bin/python3 "$(dirname "$0")/export_check.py" crate "$DB" "$T/crate" || fail "RO-Crate with artifacts fails its check"
+pass "RO-Crate: every artifact is a described file of the crate"

@@ -82,14 +82,28 @@ pass "report: valid HTML, SVG plots, experiment table equal to the hub, escaped 
 
 # ---- export round trips (the campaign is open and export-controlled)
 for t in experiments steps events devices; do
-  "$L" export "$DB" --format csv --table "$t" -o "$T/$t.csv" || fail "export csv $t failed"
+  "$L" export "$DB" --format csv --raw --table "$t" -o "$T/$t.csv" || fail "export csv $t failed"
   $CHECK csv "$DB" "$T/$t.csv" "$t" 1 || fail "CSV $t differs from the hub"
   "$L" export "$DB" --format jsonl --table "$t" -o "$T/$t.jsonl" || fail "export jsonl $t failed"
   $CHECK jsonl "$DB" "$T/$t.jsonl" "$t" 1 || fail "JSON lines $t differ from the hub"
 done
 "$L" export "$DB" --format jsonld -o "$T/dataset.jsonld" || fail "export jsonld failed"
 $CHECK jsonld "$DB" "$T/dataset.jsonld" 1 || fail "JSON-LD check failed"
-pass "export: CSV and JSON lines round-trip every table; JSON-LD is a schema.org Dataset with units"
+pass "export: CSV (--raw) and JSON lines round-trip every table; JSON-LD is a schema.org Dataset with units"
+
+# ---- tidy CSV read by pandas, RO-Crate parsed by rdflib (Debian's python3-pandas, python3-rdflib)
+PY=/usr/bin/python3
+"$L" export "$DB" --format csv -o "$T/tidy-experiments.csv" || fail "tidy export failed"
+"$L" export "$DB" --format csv --table steps -o "$T/tidy-steps.csv" || fail "tidy steps export failed"
+$PY "$(dirname "$0")/export_check.py" tidy "$DB" "$T/tidy-experiments.csv" "$T/tidy-steps.csv" \
+  cs_pb_ratio "temperature [degC]" "time [s]" ligand washes plqy "fwhm [nm]" || fail "tidy CSV differs from the hub"
+"$L" export "$DB" --format ro-crate -o "$T/crate" 2>"$T/crate.log" || fail "RO-Crate export failed: $(cat "$T/crate.log")"
+$PY "$(dirname "$0")/export_check.py" crate "$DB" "$T/crate" || fail "RO-Crate check failed"
+set +e; "$L" export "$DB" --format ro-crate -o "$T/crate" 2>"$T/err.txt"; rc=$?; set -e
+[ $rc = 1 ] && grep -q "crate" "$T/err.txt" || fail "RO-Crate over an existing directory: exit $rc, $(cat "$T/err.txt")"
+set +e; "$L" export "$DB" --format ro-crate 2>"$T/err.txt"; rc=$?; set -e
+[ $rc = 2 ] && grep -q -- "-o DIR" "$T/err.txt" || fail "RO-Crate without -o: exit $rc"
+pass "export: tidy CSV read by pandas equals the hub (units in headers, UTC times); RO-Crate parsed by rdflib names every file, instrument, person and unit"
 
 # ---- access policy: a closed campaign refuses export; --force is audited
 sqlite3 -readonly "$DB" ".backup '$T/closed.db'"

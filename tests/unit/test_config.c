@@ -1,5 +1,5 @@
 /* Unit tests of the campaign config loader (orchestrator/config.c): the
- * DESIGN.md §11 example, defaults, durations, and broken configs each checked
+ * docs/CONFIG.md example, defaults, durations, and broken configs each checked
  * for the exact file:line:col and the words of the message.
  * Not for: `labloop validate`'s output (integration tests run the binary).
  */
@@ -19,7 +19,7 @@
 
 #include "common/banned.h"
 
-/* DESIGN.md §11, verbatim (planner kind gp). Line numbers below refer to it. */
+/* The full example of docs/CONFIG.md (planner kind gp). Line numbers below refer to it. */
 static const char s_example[] =
     "campaign:\n"
     "  name: cspbbr3-nanocrystals\n"

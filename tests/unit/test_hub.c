@@ -724,21 +724,21 @@ static void test_log_text(void **state)
     int ret;
     char *t = s_log(f->path, NULL, &ret);
     assert_int_equal(ret, 0);
-    s_has(t, "08:51:02.113  campaign demo created (seed 42, planner gp, budget 30)\n");
-    s_has(t, "08:51:02.114  device ot2 ready (sim.dispenser, capabilities: liquid_handler, "
+    s_has(t, "2024-05-01 08:51:02.113+0000  campaign demo created (seed 42, planner gp, budget 30)\n");
+    s_has(t, "2024-05-01 08:51:02.114+0000  device ot2 ready (sim.dispenser, capabilities: liquid_handler, "
              "capacity 1)\n");
-    s_has(t, "08:51:02.140  experiment 1 proposed by sobol (initial): cs_pb_ratio=0.73 "
+    s_has(t, "2024-05-01 08:51:02.140+0000  experiment 1 proposed by sobol (initial): cs_pb_ratio=0.73 "
              "temperature=181.2\n");
-    s_has(t, "08:51:02.141  step dispense of experiment 1 -> ot2 (attempt demo/1/dispense/1)\n");
-    s_has(t, "08:51:02.400  step dispense of experiment 1 done on ot2 in 0.26 s: volume_ul=120\n");
-    s_has(t, "08:51:05.000  experiment 1 measured: plqy=0.614 fwhm=22.1\n");
+    s_has(t, "2024-05-01 08:51:02.141+0000  step dispense of experiment 1 -> ot2 (attempt demo/1/dispense/1)\n");
+    s_has(t, "2024-05-01 08:51:02.400+0000  step dispense of experiment 1 done on ot2 in 0.26 s: volume_ul=120\n");
+    s_has(t, "2024-05-01 08:51:05.000+0000  experiment 1 measured: plqy=0.614 fwhm=22.1\n");
     s_has(t, "step heat of experiment 4 failed (timed_out) on furnace: no reply in 600 s\n");
     s_has(t, "step heat of experiment 4 retried as attempt 2: timed out\n");
-    s_has(t, "08:51:07.000  experiment 4 failed: step heat: furnace door jammed\n");
+    s_has(t, "2024-05-01 08:51:07.000+0000  experiment 4 failed: step heat: furnace door jammed\n");
     s_has(t, "device furnace lost: no heartbeat\n");
     s_has(t, "bad message from ot2: bad signature\n");
     s_has(t, "weird.kind thing {\"a\":1}\n");
-    s_has(t, "08:51:30.000  campaign demo completed: 2 experiments (1 measured, 1 failed)\n");
+    s_has(t, "2024-05-01 08:51:30.000+0000  campaign demo completed: 2 experiments (1 measured, 1 failed)\n");
     assert_int_equal(s_lines(t), 14);
     free(t);
 
@@ -754,6 +754,16 @@ static void test_log_text(void **state)
     assert_int_equal(ret, 0);
     assert_int_equal(s_lines(t), 4); /* ready, dispatched, done, bad message */
     assert_null(strstr(t, "furnace"));
+    free(t);
+
+    /* A device or experiment the campaign does not have is an error. */
+    lab_log_filter fu = { .device = "ot3" };
+    t = s_log(f->path, &fu, &ret);
+    assert_int_equal(ret, LAB_ENOTFOUND);
+    free(t);
+    lab_log_filter fe = { .experiment = 99 };
+    t = s_log(f->path, &fe, &ret);
+    assert_int_equal(ret, LAB_ENOTFOUND);
     free(t);
 }
 

@@ -224,6 +224,12 @@ static void test_constraint_parse_bad(void **state)
     s_add_bad(s, "cs_pb_ratio + 1e999 * temperature <= 1", "'1e999'");
     /* within bounds cs_pb_ratio >= 0.5, so this can never hold */
     s_add_bad(s, "cs_pb_ratio <= 0.1", "never be satisfied");
+    s_add_bad(s, "cs_pb_ratio <= 0.1", "at least 0.4,");
+    /* '=<' is a misspelt '<=', not an equality */
+    s_add_bad(s, "cs_pb_ratio =< 1", "'=<' at column 12 is not a comparison: write '<='");
+    s_add_bad(s, "cs_pb_ratio => 1", "write '>='");
+    /* a '>=' is reported as written, not negated: at most 2 + 200 - 400 */
+    s_add_bad(s, "cs_pb_ratio + temperature >= 400", "at most -198,");
     lab_err err = {0};
     assert_int_equal(lab_space_add_constraint(NULL, "a <= 1", &err), LAB_EINVAL);
     lab_space_destroy(&s);
