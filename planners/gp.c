@@ -1064,13 +1064,10 @@ static void s_readable(const s_gp *g, const lab_planner_ctx *ctx, lab_ask_info *
                                in->objective_mean[j], in->objective_sd[j]);
         used += k > 0 ? (size_t)k : 0;
     }
-    char tail[96] = "";
-    int tl = 0;
+    char tail[32] = "";
     if (isfinite(in->p_success))
-        tl = snprintf(tail, sizeof tail, "; p(success) %.2f", in->p_success);
-    if (n_pend && tl >= 0 && (size_t)tl < sizeof tail)
-        snprintf(tail + tl, sizeof tail - (size_t)tl, "; %zu pending counted at their predictions",
-                 n_pend);
+        snprintf(tail, sizeof tail, "; p(success) %.2f", in->p_success);
+    (void)n_pend; /* the model summary says "kriging believer": the reason stays short */
     const char *dir = ctx->maximize[0] ? "highest" : "lowest";
     if (g->m > 1) {
         char ws[64] = "";
@@ -1080,13 +1077,13 @@ static void s_readable(const s_gp *g, const lab_planner_ctx *ctx, lab_ask_info *
             wu += k > 0 ? (size_t)k : 0;
         }
         snprintf(in->reason, sizeof in->reason,
-                 "%s of a weighted trade-off (weights %s): %s%s",
+                 "%s, trade-off weights %s: %s%s",
                  g->acq == LAB_ACQ_UCB ? "confidence bound" : "expected improvement", ws, pred,
                  tail);
     } else if (exploit) {
         snprintf(in->reason, sizeof in->reason,
-                 "refines the %s predicted value, where the model is sure (best so far %.4g): %s%s",
-                 dir, best_o, pred, tail);
+                 "refines the %s predicted value (best so far %.4g): %s%s", dir, best_o, pred,
+                 tail);
     } else if (g->acq == LAB_ACQ_UCB) {
         snprintf(in->reason, sizeof in->reason,
                  "optimistic bound %.4g (best so far %.4g): %s%s", in->acquisition, best_o, pred,
