@@ -148,5 +148,5 @@ int lab_cmd_worker(int argc, char **argv)
     if (rc < 0 && rc != LAB_EREFUSED)
         fprintf(stderr, "labloop worker: %s\n", err.msg);
     lab_worker_config_destroy(&c);
-    return rc == 0 ? 0 : rc == LAB_EREFUSED ? S_EXIT_REFUSED : S_EXIT_ERROR;
+    return rc == 0 || rc == LAB_WORKER_ENDED ? 0 : rc == LAB_EREFUSED ? S_EXIT_REFUSED : S_EXIT_ERROR;
 }

@@ -42,6 +42,15 @@ static int s_escape(const char *s, size_t max, char *path, size_t *k, size_t n)
     return 0;
 }
 
+int lab_outbox_escape(const char *s, char *out, size_t n)
+{
+    size_t k = 0;
+    if (n == 0)
+        return -1;
+    out[0] = '\0';
+    return s_escape(s, (size_t)-1, out, &k, n);
+}
+
 /* Append the attempt's part of the name: its escaped form when that fits in
  * `room` bytes; else as much of that as leaves room for "~" and the first
  * S_HASH_HEX hex digits of the attempt id's SHA-256 (a '~' never appears in

@@ -23,6 +23,10 @@
 
 #define LAB_OUTBOX_RUN_MAX 64        /* longer runs are cut to this (both sides alike) */
 
+/* s in the escaped form used in file names (and in the started journal,
+ * started.h), uncut; -1 when it does not fit in n. */
+int lab_outbox_escape(const char *s, char *out, size_t n);
+
 /* The path of a result's file; -1 when it does not fit in n. */
 int lab_outbox_path(const char *dir, const char *run, const char *attempt, const char *suffix, char *path,
                     size_t n);

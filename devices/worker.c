@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "devices/outbox.h"
+#include "devices/started.h"
 #include "protocols/envelope.h"
 #include "protocols/zloop.h"
 #include "protocols/request_check.h"
@@ -81,6 +82,8 @@ struct lab_worker {
     lab_step *finished;              /* finished steps without a timer, freed on the next drain */
     s_outbox *outbox;
     char run[LAB_OUTBOX_RUN_MAX + 1];  /* the last Welcome's run */
+    lab_started *started;            /* attempts started under that run (NULL before a Welcome) */
+    char started_run[LAB_OUTBOX_RUN_MAX + 1];
     int stopping;
     int result;
     lab_err *err;
@@ -255,6 +258,30 @@ static void s_outbox_adopt_run(lab_worker *w, const char *run)
                  w->o->outbox_dir ? " in the outbox's stale/" : "");
         s_outbox_free(b);
     }
+}
+
+/* The record of started attempts follows the Welcome's run: an attempt id
+ * of another run names another attempt. */
+static void s_started_adopt_run(lab_worker *w, const char *run)
+{
+    char cut[LAB_OUTBOX_RUN_MAX + 1];
+    snprintf(cut, sizeof cut, "%s", run ? run : "");
+    if (w->started && !strcmp(cut, w->started_run))
+        return;
+    lab_started_destroy(&w->started);
+    lab_err e = {0};
+    w->started = lab_started_open(w->o->outbox_dir, cut, &e);
+    if (!w->started) {
+        /* Memory only: an attempt is still run at most once by this process. */
+        lab_error("device '%s': the record of started attempts cannot be kept on disk: %s; "
+                  "after a restart of this worker an attempt could run again", w->o->name, e.msg);
+        w->started = lab_started_open(NULL, cut, NULL);
+    }
+    snprintf(w->started_run, sizeof w->started_run, "%s", cut);
+    size_t n = lab_started_count(w->started);
+    if (n)
+        lab_info("device '%s': %zu attempt(s) of run %s already started here; they are not run again",
+                 w->o->name, n, cut[0] ? cut : "(unknown)");
 }
 
 static s_outbox *s_outbox_find(lab_worker *w, const char *attempt)
@@ -479,14 +506,32 @@ void lab_step_finish(lab_step *s, lab_step_status status, const char *fmt, ...)
     s_notify_state(w);
 }
 
-static void s_fail_request(lab_worker *w, Labloop__StepRequest *req, const char *why)
+/* Answer for an attempt that is not run now: a result with status and why. */
+static void s_answer(lab_worker *w, const char *attempt, Labloop__StepResult__Status status, const char *why)
 {
     Labloop__StepResult r = LABLOOP__STEP_RESULT__INIT;
-    r.attempt_id = req->attempt_id;
-    r.status = LABLOOP__STEP_RESULT__STATUS__FAILED;
+    r.attempt_id = (char *)attempt;
+    r.status = status;
     r.started_us = r.finished_us = lab_clock_wall_us();
     r.error = (char *)why;
-    s_store_result(w, req->attempt_id, &r);
+    s_store_result(w, attempt, &r);
+}
+
+static void s_fail_request(lab_worker *w, Labloop__StepRequest *req, const char *why)
+{
+    s_answer(w, req->attempt_id, LABLOOP__STEP_RESULT__STATUS__FAILED, why);
+}
+
+/* An attempt this worker started once (maybe in an earlier life) whose result
+ * it no longer holds: it is never run again. */
+static void s_answer_started(lab_worker *w, const char *attempt)
+{
+    char why[512];
+    snprintf(why, sizeof why, "device '%s' already started attempt %s and holds no result for it "
+             "(the worker restarted while it ran, or its result was acknowledged); not run again",
+             w->o->name, attempt);
+    lab_warn("%s", why);
+    s_answer(w, attempt, LABLOOP__STEP_RESULT__STATUS__FAILED, why);
 }
 
 static void s_on_step_request(lab_worker *w, lab_env *env)
@@ -519,9 +564,15 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
         lab_env_free(env);
         return;
     }
+    if (lab_started_has(w->started, req->attempt_id)) {   /* started before, result gone */
+        s_answer_started(w, req->attempt_id);
+        lab_env_free(env);
+        return;
+    }
     if (w->estopped) {
+        /* CANCELLED, as for the steps the e-stop stopped: not the step's fault */
         snprintf(why, sizeof why, "device '%s' is e-stopped", w->o->name);
-        s_fail_request(w, req, why);
+        s_answer(w, req->attempt_id, LABLOOP__STEP_RESULT__STATUS__CANCELLED, why);
         lab_env_free(env);
         return;
     }
@@ -535,6 +586,16 @@ static void s_on_step_request(lab_worker *w, lab_env *env)
     lab_step *s = calloc(1, sizeof *s);
     if (!s) {
         s_fail_request(w, req, "worker out of memory");
+        lab_env_free(env);
+        return;
+    }
+    /* Recorded (on disk: fsync'd) before the driver starts: whatever
+     * happens next, this attempt id is never run again. */
+    lab_err je = {0};
+    if (lab_started_add(w->started, req->attempt_id, &je) < 0) {
+        snprintf(why, sizeof why, "device '%s': cannot record the attempt as started: %s", w->o->name, je.msg);
+        free(s);
+        s_fail_request(w, req, why);
         lab_env_free(env);
         return;
     }
@@ -568,9 +629,32 @@ static void s_on_control(lab_worker *w, Labloop__Control *c)
 {
     switch (c->action) {
     case LABLOOP__CONTROL__ACTION__CANCEL: {
-        lab_step *s = s_running_find(w, c->attempt_id ? c->attempt_id : "");
-        if (s)
-            s_cancel_step(w, s, c->reason && *c->reason ? c->reason : "cancelled by the orchestrator");
+        /* Every cancel gets an answer, so the orchestrator knows the
+         * attempt is not running: the running one ends CANCELLED; a finished
+         * one's result is sent again; one never started here is recorded as
+         * started (a late request for it does not run it) and answered
+         * CANCELLED. Before the first Welcome there is no record yet, and an
+         * id a request would be refused for is not one: no answer. */
+        const char *id = c->attempt_id ? c->attempt_id : "";
+        const char *why = c->reason && *c->reason ? c->reason : "cancelled by the orchestrator";
+        lab_step *s = s_running_find(w, id);
+        s_outbox *b = s ? NULL : s_outbox_find(w, id);
+        if (s) {
+            s_cancel_step(w, s, why);
+        } else if (b) {
+            s_send_outbox(w, b);
+        } else if (w->started && lab_attempt_id_check(id, NULL, 0) == 0) {
+            if (lab_started_has(w->started, id)) {
+                s_answer_started(w, id);
+            } else {
+                lab_err e = {0};
+                if (lab_started_add(w->started, id, &e) < 0)
+                    lab_warn("device '%s': %s", w->o->name, e.msg);
+                char msg[512];
+                snprintf(msg, sizeof msg, "cancelled before it started on device '%s': %s", w->o->name, why);
+                s_answer(w, id, LABLOOP__STEP_RESULT__STATUS__CANCELLED, msg);
+            }
+        }
         break;
     }
     case LABLOOP__CONTROL__ACTION__ESTOP:
@@ -631,6 +715,7 @@ static void s_handle(lab_worker *w, lab_env *env)
         w->liveness = w->liveness > 100 ? 100 : w->liveness;
         w->backoff_ms = w->o->reconnect_min_ms;
         s_outbox_adopt_run(w, env->welcome->run);
+        s_started_adopt_run(w, env->welcome->run);
         for (s_outbox *b = w->outbox; b; b = b->next)
             s_send_outbox(w, b);
         s_send_estop_request(w);
@@ -643,6 +728,14 @@ static void s_handle(lab_worker *w, lab_env *env)
             w->state = S_CONNECTING;
             s_send_hello(w);
             s_notify_state(w);
+            break;
+        }
+        if (env->refuse->reason == LABLOOP__REFUSE__REASON__CAMPAIGN_ENDED) {
+            lab_info("device '%s': %s; stopping", w->o->name,
+                     env->refuse->detail && *env->refuse->detail ? env->refuse->detail : "the campaign ended");
+            w->result = LAB_WORKER_ENDED;
+            w->stopping = 1;
+            uv_stop(&w->loop);
             break;
         }
         lab_err_set(w->err, LAB_EREFUSED, "device '%s' refused by the orchestrator: %s",
@@ -687,11 +780,12 @@ static int s_on_readable(void *sock, void *arg)
         if (rc == LAB_EAGAIN)
             return n;
         n++;
-        w->last_rx_us = lab_clock_mono_us();
         if (rc < 0) {
+            /* not a sign of life: a peer that sends only garbage is silent */
             lab_warn("device '%s': bad message from the orchestrator: %s", w->o->name, e.msg);
             continue;
         }
+        w->last_rx_us = lab_clock_mono_us();
         s_handle(w, env);
         if (w->stopping)
             return n;
@@ -801,6 +895,10 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
         rc = o.ops->attach(o.driver, &w, &w.loop, w.err);
         attached = rc == 0;
     }
+    if (rc == 0 && !o.outbox_dir)
+        lab_warn("device '%s': no outbox directory: results not yet acknowledged and the record of "
+                 "started attempts are kept in memory only; after a restart of this worker, an attempt "
+                 "that was running may be run again (set 'outbox' to make it crash-safe)", o.name);
     if (rc == 0 && o.outbox_dir) {
         int n = lab_outbox_load(o.outbox_dir, s_outbox_loaded, &w, w.err);
         rc = n < 0 ? n : 0;
@@ -845,6 +943,7 @@ int lab_worker_run(const lab_worker_opts *opts, lab_err *err)
     s_free_finished(&w);
     if (o.ops->destroy)
         o.ops->destroy(o.driver);
+    lab_started_destroy(&w.started);
     while (w.outbox) {
         s_outbox *b = w.outbox;
         w.outbox = b->next;

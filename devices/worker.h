@@ -36,8 +36,13 @@ typedef struct lab_worker_opts {
     const char *secret_key;
 } lab_worker_opts;
 
-/* Run the worker until SIGINT/SIGTERM (returns 0) or a Refuse (returns
- * LAB_EREFUSED with the reason in err). Blocks the calling thread. */
+/* lab_worker_run's answer when the orchestrator said its campaign ended
+ * (Refuse CAMPAIGN_ENDED): a normal end, not an error. */
+#define LAB_WORKER_ENDED 1
+
+/* Run the worker until SIGINT/SIGTERM (returns 0), the campaign's end
+ * (returns LAB_WORKER_ENDED) or a Refuse (returns LAB_EREFUSED with the
+ * reason in err). Blocks the calling thread. */
 int lab_worker_run(const lab_worker_opts *opts, lab_err *err);
 
 #endif

@@ -286,8 +286,10 @@ static void s_durable(lab_orch *o, int all)
             lab_orch_send(o, q->id, q->env);
             if (q->env->body_case == LABLOOP__ENVELOPE__BODY_WELCOME) {
                 lab_device *d = lab_orch_device(o, q->id);
-                if (d && d->state == LAB_DEV_READY)
+                if (d && d->state == LAB_DEV_READY) {
                     d->welcomed = welcomed = 1;
+                    lab_sched_device_welcomed(o, d);
+                }
             }
         }
         s_out_free(q);
@@ -427,6 +429,27 @@ static void s_refuse(lab_orch *o, const char *id, Labloop__Refuse__Reason reason
     lab_warn("device '%s' refused: %s", id, detail);
 }
 
+/* A peer of another protocol version checks the signature against its own
+ * version: the refusal goes out at once under the peer's version byte (a
+ * Refuse keeps its field numbers in every version), so it can read why. */
+static void s_refuse_version(lab_orch *o, const char *id, const lab_err *e)
+{
+    int v = lab_env_err_version(e);
+    Labloop__Refuse r = LABLOOP__REFUSE__INIT;
+    r.reason = LABLOOP__REFUSE__REASON__BAD_VERSION;
+    r.detail = (char *)e->msg;
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
+    env.refuse = &r;
+    env.seq = ++o->seq;
+    lab_err se = {0};
+    if (lab_env_send_as(o->dev_sock, id, &env, v >= 0 ? (uint8_t)v : LAB_PROTO_VERSION, &se) < 0)
+        lab_debug("refusal of '%s' (version %d) not sent: %s", id, v, se.msg);
+    o->sent++;
+    lab_orch_event(o, "device.refused", id, json_pack("{s:s, s:s}", "device", id, "reason", e->msg));
+    lab_warn("device '%s' refused: %s", id, e->msg);
+}
+
 static void s_device_lost(lab_orch *o, lab_device *d, const char *why)
 {
     if (d->state != LAB_DEV_READY)
@@ -517,6 +540,22 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
         lab_control_estop(o, id, "device", "the device is latched in e-stop (clear it with labloop clear-estop)");
 }
 
+/* The campaign is over: every device is told so (after its last acks), so
+ * that its worker stops instead of reconnecting to nobody for ever. */
+static void s_tell_ended(lab_orch *o, const char *status)
+{
+    char detail[400];
+    snprintf(detail, sizeof detail, "campaign '%s' ended (%s)", o->cfg->name, status);
+    Labloop__Refuse r = LABLOOP__REFUSE__INIT;
+    r.reason = LABLOOP__REFUSE__REASON__CAMPAIGN_ENDED;
+    r.detail = detail;
+    lab_env e = LABLOOP__ENVELOPE__INIT;
+    e.body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
+    e.refuse = &r;
+    for (size_t i = 0; i < o->cfg->n_devices; i++)
+        lab_orch_send(o, o->devices[i].cfg->name, &e);
+}
+
 static void s_nudge(lab_orch *o, lab_device *d, const char *id)
 {
     int64_t now = lab_clock_mono_us();
@@ -563,7 +602,9 @@ static void s_handle(lab_orch *o, const char *id, lab_env *env)
     d->last_rx_us = lab_clock_mono_us();
     switch (env->body_case) {
     case LABLOOP__ENVELOPE__BODY_HEARTBEAT:
+        break;
     case LABLOOP__ENVELOPE__BODY_STEP_UPDATE:
+        lab_sched_on_update(o, d, env->step_update);
         break;
     case LABLOOP__ENVELOPE__BODY_STEP_RESULT:
         lab_sched_on_result(o, d, env->step_result);
@@ -638,7 +679,7 @@ static int s_on_readable(void *sock, void *arg)
             if (!lab_badmsg_quiet(&o->badmsg, id))   /* the log is limited like the rows */
                 lab_warn("bad message from '%s': %s", id, e.msg);
             if (rc == LAB_EVERSION)
-                s_refuse(o, id, LABLOOP__REFUSE__REASON__BAD_VERSION, e.msg);
+                s_refuse_version(o, id, &e);
             continue;
         }
         s_handle(o, id, env);
@@ -1024,6 +1065,8 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
         }
         s_flush(o);          /* commit, then the last acks and replies */
         s_settle(o);
+        if (strcmp(status, "running") != 0 && !o->fatal)
+            s_tell_ended(o, status);
         /* Let those last acks leave before the socket closes (linger is 0
          * while running): a worker would otherwise keep the results in its
          * outbox, to be set aside by the next run. */

@@ -37,6 +37,7 @@ typedef struct lab_device {
     int64_t busy_since_us;
     double busy_s;                  /* step-seconds: each running attempt counts */
     long dispatched;                /* attempts sent to it in this run */
+    int heard;                      /* a Hello from it was handled in this run (its lists are known) */
     char **acks;                    /* durable results not yet acknowledged to the device */
     size_t n_acks, cap_acks;
     int64_t acks_since_us;          /* monotonic: when the oldest of them became durable */
@@ -53,6 +54,10 @@ typedef struct lab_attempt {
     int64_t deadline_us;            /* monotonic; 0: none */
     int resumed;                    /* in flight when the orchestrator restarted */
     int estop_hit;                  /* running when an e-stop came: not held against retries */
+    int64_t unconfirmed_us;         /* monotonic: its request was sent again (a Hello left it out)
+                                     * and the worker has not answered yet; 0: none */
+    int64_t lost_us;                /* monotonic: when its device was lost; 0: not lost */
+    int64_t cancel_us;              /* monotonic: when a CANCEL for its overrun deadline was last sent */
 } lab_attempt;
 
 typedef enum { LAB_EXP_RUNNING, LAB_EXP_MEASURED, LAB_EXP_FAILED, LAB_EXP_CANCELLED } lab_exp_state;
@@ -72,6 +77,9 @@ typedef struct lab_exp {
     lab_device **avoid;             /* per step: the device the last attempt failed on */
     lab_device **reserved;          /* per step: a slot held for it ('within') */
     int64_t *ready_us;              /* per step: when its predecessors were all done */
+    lab_device **hint;              /* per step: a device holding an attempt of it the hub does not know */
+    int *hint_n;                    /* per step: that attempt's number */
+    int *unsure;                    /* per step: pending at a restart, maybe dispatched unrecorded */
 } lab_exp;
 
 typedef enum { LAB_CAMP_RUNNING, LAB_CAMP_PAUSED, LAB_CAMP_HALTED } lab_camp_state;
@@ -179,6 +187,8 @@ void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t step, const char *s
                              const char *error, int counts);
 void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why);
 void lab_sched_device_hello(lab_orch *o, lab_device *d, const Labloop__Hello *h);
+void lab_sched_device_welcomed(lab_orch *o, lab_device *d);
+void lab_sched_on_update(lab_orch *o, lab_device *d, const Labloop__StepUpdate *u);
 void lab_sched_check_deadlines(lab_orch *o, int64_t now);
 void lab_sched_cancel_all(lab_orch *o, const char *reason);
 void lab_sched_estop_hit(lab_orch *o);

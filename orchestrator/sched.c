@@ -24,6 +24,10 @@
 #include "common/banned.h"
 
 #define S_BACKOFF_MAX_S 600.0
+/* A request or cancel the worker has not answered is sent again this often. */
+#define S_ASK_AGAIN_US (3 * 1000000LL)
+/* How many attempts past the last recorded one a failed commit can hide. */
+#define S_UNRECORDED_MAX 2
 
 static void s_release_successors(lab_orch *o, lab_exp *x, size_t s);
 
@@ -78,6 +82,9 @@ static void s_exp_free(lab_exp *x, size_t n_steps)
     free(x->avoid);
     free(x->reserved);
     free(x->ready_us);
+    free(x->hint);
+    free(x->hint_n);
+    free(x->unsure);
     free(x->x);
     free(x->y);
     free(x);
@@ -125,10 +132,13 @@ static lab_exp *s_exp_new(lab_orch *o, long seq)
     x->avoid = calloc(c->n_steps, sizeof *x->avoid);
     x->reserved = calloc(c->n_steps, sizeof *x->reserved);
     x->ready_us = calloc(c->n_steps, sizeof *x->ready_us);
+    x->hint = calloc(c->n_steps, sizeof *x->hint);
+    x->hint_n = calloc(c->n_steps, sizeof *x->hint_n);
+    x->unsure = calloc(c->n_steps, sizeof *x->unsure);
     x->y = calloc(c->n_objectives, sizeof *x->y);
     x->x = calloc(o->dims ? o->dims : 1, sizeof *x->x);
     if (!x->step || !x->cur || !x->values || !x->not_before_us || !x->avoid || !x->reserved ||
-        !x->ready_us || !x->y || !x->x) {
+        !x->ready_us || !x->hint || !x->hint_n || !x->unsure || !x->y || !x->x) {
         s_exp_free(x, 0);
         return NULL;
     }
@@ -310,6 +320,7 @@ void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t s, const char *stat
         return;
     if (a->dev)
         lab_orch_device_busy(a->dev, -1);
+    a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
     if (lab_hub_set_step_status(o->hub, a->id, status, NULL, 0, lab_orch_now(), NULL, error) < 0)
         lab_orch_fatal(o, "recording a step");
     lab_orch_event(o, "step.failed", a->id,
@@ -330,7 +341,9 @@ void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t s, const char *stat
         x->step[s] = LAB_STEP_PENDING;
         s_release_successors(o, x, s);
         x->avoid[s] = counts ? a->dev : NULL;
-        double wait = counts ? st->backoff_s * pow(2.0, a->n - 1) : 0;
+        /* A step its device stopped on its own (an e-stop whose request has
+         * not arrived yet) waits a moment, so that the e-stop halts it first. */
+        double wait = counts ? st->backoff_s * pow(2.0, a->n - 1) : a->estop_hit ? 0 : 1.0;
         if (wait > S_BACKOFF_MAX_S)
             wait = S_BACKOFF_MAX_S;
         x->not_before_us[s] = lab_clock_mono_us() + (int64_t)(wait * 1e6);
@@ -467,14 +480,59 @@ static void s_record_artifacts(lab_orch *o, lab_device *d, const char *attempt, 
     }
 }
 
+/* Attempt n of step s is one the hub does not know but may have been sent
+ * (a commit lost its record): the next one or two after the last recorded.
+ * Higher numbers were never dispatched by this campaign. */
+static int s_unrecorded(const lab_exp *x, int s, int n)
+{
+    return x->state == LAB_EXP_RUNNING && n > x->cur[s].n && n <= x->cur[s].n + S_UNRECORDED_MAX &&
+           x->step[s] != LAB_STEP_DONE_ && x->step[s] != LAB_STEP_FAILED_;
+}
+
+/* Device d holds attempt n of step s (a result or a running attempt) that
+ * the hub does not know: that attempt's id is dispatched next, to d. */
+static void s_note_hint(lab_orch *o, lab_exp *x, int s, int n, lab_device *d, const char *what)
+{
+    if (x->hint[s] == d && x->hint_n[s] == n)
+        return;
+    x->hint[s] = d;
+    x->hint_n[s] = n;
+    lab_info("device '%s' holds a %s for %s/%s/%d that the hub does not know; held, and that attempt goes "
+             "to it again", d->cfg->name, what, x->id, o->cfg->steps[s].name, n);
+}
+
+void lab_sched_on_update(lab_orch *o, lab_device *d, const Labloop__StepUpdate *u)
+{
+    lab_exp *x;
+    int s, n;
+    if (u->kind != LABLOOP__STEP_UPDATE__KIND__ACCEPTED || !u->attempt_id ||
+        s_parse_attempt(o, u->attempt_id, &x, &s, &n) < 0)
+        return;
+    lab_attempt *a = &x->cur[s];
+    if (x->step[s] == LAB_STEP_RUNNING && a->dev == d && !strcmp(a->id, u->attempt_id))
+        a->unconfirmed_us = 0;       /* it runs there: nothing is lost */
+    else if (s_unrecorded(x, s, n) && x->step[s] == LAB_STEP_PENDING)
+        s_note_hint(o, x, s, n, d, "running attempt");
+}
+
 void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
 {
     const char *id = r->attempt_id ? r->attempt_id : "";
     lab_exp *x;
     int s, n;
-    /* Whatever it is, the worker may drop it once this turn is committed. */
+    int parsed = s_parse_attempt(o, id, &x, &s, &n) == 0;
+    /* A result for an attempt of a step in progress that the hub does not
+     * know (it was dispatched before a commit that then failed) is held:
+     * not acknowledged, so the worker keeps it, and the step's next
+     * dispatch goes to that device under that id, which it answers with
+     * this result instead of running the step again. */
+    if (parsed && s_unrecorded(x, s, n)) {
+        s_note_hint(o, x, s, n, d, "result");
+        return;
+    }
+    /* Whatever else it is, the worker may drop it once this turn is committed. */
     lab_orch_queue_ack(o, d->cfg->name, id);
-    if (s_parse_attempt(o, id, &x, &s, &n) < 0) {
+    if (!parsed) {
         lab_orch_event(o, "message.bad", id,
                        json_pack("{s:s, s:s}", "device", d->cfg->name, "error",
                                  "result for an attempt this campaign never dispatched"));
@@ -518,8 +576,19 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
     char err[512];
     snprintf(err, sizeof err, "%s", r->error && *r->error ? r->error : status);
     /* A step stopped by an e-stop is run again after the clear, free
-     * (attempts hit by one are not counted in any case: attempt_ended). */
-    int counts = !(o->state == LAB_CAMP_HALTED && r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED);
+     * (attempts hit by one are not counted in any case: attempt_ended).
+     * A worker cancels an attempt on its own only for an e-stop (its
+     * deadline is TIMED_OUT), and it may report that before its e-stop
+     * request arrives: a CANCELLED nobody here asked for is not counted
+     * either, whatever the order. One answering our overrun CANCEL is
+     * the timeout it is. */
+    int counts = 1;
+    if (r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED) {
+        if (a->cancel_us)
+            status = "timed_out";
+        else
+            counts = 0;
+    }
     lab_sched_attempt_ended(o, x, (size_t)s, status, err, counts);
 }
 
@@ -733,23 +802,12 @@ static Labloop__Param *s_step_param(lab_orch *o, const lab_exp *x, const lab_cfg
     return lab_param_number(p->name, v, d->unit);
 }
 
-static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
+/* Send the StepRequest of step s's current attempt to its device; the
+ * parameters it was sent with (caller frees with s_params_free), or NULL. */
+static Labloop__Param **s_send_request(lab_orch *o, lab_exp *x, size_t s)
 {
     const lab_cfg_step *st = &o->cfg->steps[s];
     lab_attempt *a = &x->cur[s];
-    a->n++;
-    a->dev = d;
-    a->resumed = 0;
-    a->estop_hit = 0;
-    snprintf(a->id, sizeof a->id, "%s/%ld/%s/%d", o->cfg->name, x->seq, st->name, a->n);
-    a->dispatched_us = lab_clock_mono_us();
-    if (!o->first_dispatch_us)
-        o->first_dispatch_us = a->dispatched_us;
-    a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
-    x->step[s] = LAB_STEP_RUNNING;
-    lab_orch_device_busy(d, +1);
-    d->dispatched++;
-
     Labloop__Param **params = calloc(st->n_params + 1, sizeof *params);
     for (size_t i = 0; params && i < st->n_params; i++)
         params[i] = s_step_param(o, x, &st->params[i]);
@@ -769,8 +827,51 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
     lab_env env = LABLOOP__ENVELOPE__INIT;
     env.body_case = LABLOOP__ENVELOPE__BODY_STEP_REQUEST;
     env.step_request = &req;
+    lab_orch_send(o, a->dev->cfg->name, &env);
+    return params;
+}
+
+static void s_params_free(const lab_cfg_step *st, Labloop__Param **params)
+{
+    for (size_t i = 0; params && i < st->n_params; i++)
+        lab_param_free(params[i]);
+    free(params);
+}
+
+/* Ask a's device again about a: dispatch is idempotent, and only the
+ * worker's answer (accepted, a result, or "started before, not run again")
+ * tells whether a still runs. */
+static void s_resend_request(lab_orch *o, lab_exp *x, size_t s)
+{
+    lab_attempt *a = &x->cur[s];
+    a->unconfirmed_us = lab_clock_mono_us();
+    s_params_free(&o->cfg->steps[s], s_send_request(o, x, s));
+}
+
+static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
+{
+    const lab_cfg_step *st = &o->cfg->steps[s];
+    lab_attempt *a = &x->cur[s];
+    if (x->hint[s] == d && x->hint_n[s] > a->n + 1)
+        a->n = x->hint_n[s] - 1;      /* the id the device holds */
+    x->hint[s] = NULL;
+    x->unsure[s] = 0;
+    a->n++;
+    a->dev = d;
+    a->resumed = 0;
+    a->estop_hit = 0;
+    a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
+    snprintf(a->id, sizeof a->id, "%s/%ld/%s/%d", o->cfg->name, x->seq, st->name, a->n);
+    a->dispatched_us = lab_clock_mono_us();
+    if (!o->first_dispatch_us)
+        o->first_dispatch_us = a->dispatched_us;
+    a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
+    x->step[s] = LAB_STEP_RUNNING;
+    lab_orch_device_busy(d, +1);
+    d->dispatched++;
+
     int64_t now = lab_orch_now();
-    lab_orch_send(o, d->cfg->name, &env);
+    Labloop__Param **params = s_send_request(o, x, s);
 
     json_t *pj = json_object();
     for (size_t i = 0; params && i < st->n_params; i++) {
@@ -797,9 +898,7 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
                    json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,
                              "step", st->name, "device", d->cfg->name, "attempt_no", a->n));
 
-    for (size_t i = 0; params && i < st->n_params; i++)
-        lab_param_free(params[i]);
-    free(params);
+    s_params_free(st, params);
 }
 
 static int s_has_cap(const lab_device *d, const char *cap)
@@ -841,6 +940,15 @@ static lab_device *s_pick_device(lab_orch *o, const char *cap, const lab_device 
         avoid->running + avoid->reserved < avoid->capacity)
         best = (lab_device *)avoid;
     return best;
+}
+
+/* Every device that can do cap has said Hello since the restart. */
+static int s_capable_heard(const lab_orch *o, const char *cap)
+{
+    for (size_t i = 0; i < o->cfg->n_devices; i++)
+        if (!o->devices[i].heard && s_has_cap(&o->devices[i], cap))
+            return 0;
+    return 1;
 }
 
 static int s_preds_done(const lab_orch *o, const lab_exp *x, size_t s, int except)
@@ -912,6 +1020,32 @@ static void s_dispatch_ready(lab_orch *o, int64_t now)
             if (lab_clock_mono_us() < x->not_before_us[s])
                 continue;
             lab_device *d;
+            if (x->hint[s]) {
+                /* Only the device that holds the attempt may have it (at any
+                 * load: it answers from what it holds). */
+                d = x->hint[s];
+                int64_t window = (int64_t)o->cfg->heartbeat_ms * 1000 * o->cfg->liveness;
+                if (d->state != LAB_DEV_READY && lab_clock_mono_us() - d->last_rx_us > 2 * window &&
+                    lab_clock_mono_us() > o->resume_grace_until_us) {
+                    /* gone past its liveness: what it held cannot run any more */
+                    lab_warn("device '%s' held an attempt of %s step '%s' and did not come back; "
+                             "dispatching it anew", d->cfg->name, x->id, c->steps[s].name);
+                    x->hint[s] = NULL;
+                    continue;
+                }
+                if (o->state != LAB_CAMP_RUNNING || d->state != LAB_DEV_READY || !d->welcomed)
+                    continue;
+                s_dispatch(o, x, s, d);
+                continue;
+            }
+            if (x->unsure[s] && !s_capable_heard(o, c->steps[s].capability)) {
+                /* Pending at a restart: it may have been dispatched with its
+                 * record lost. Every capable device says what it holds in its
+                 * Hello first, or stays away past the restart's grace. */
+                if (lab_clock_mono_us() <= o->resume_grace_until_us)
+                    continue;
+                x->unsure[s] = 0;
+            }
             if (x->reserved[s]) {
                 d = x->reserved[s];
                 if (d->state != LAB_DEV_READY || !d->welcomed)
@@ -995,6 +1129,7 @@ void lab_sched_schedule(lab_orch *o)
 
 void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why)
 {
+    (void)why;
     for (long i = o->n_active - 1; i >= 0; i--) {
         if (i >= o->n_active)
             continue;
@@ -1004,37 +1139,66 @@ void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why)
                 d->reserved--;
                 x->reserved[s] = NULL;
             }
-            if (x->step[s] == LAB_STEP_RUNNING && x->cur[s].dev == d) {
-                char msg[512];
-                snprintf(msg, sizeof msg, "device '%s' lost during step '%s': %s", d->cfg->name,
-                         o->cfg->steps[s].name, why);
-                lab_sched_attempt_ended(o, x, s, "lost", msg, 1);
-            }
+            /* It may still be running there (a frozen host, a broken
+             * link): ended only if the device stays away for another
+             * liveness window (lab_sched_check_deadlines), or by what
+             * the device says when it is back. */
+            if (x->step[s] == LAB_STEP_RUNNING && x->cur[s].dev == d && !x->cur[s].lost_us)
+                x->cur[s].lost_us = lab_clock_mono_us();
         }
+    }
+}
+
+/* Attempts of steps in progress that d lists but the hub does not know
+ * (dispatched before a commit that failed): their ids go to d again. */
+static void s_hello_hints(lab_orch *o, lab_device *d, char **ids, size_t n_ids, const char *what)
+{
+    for (size_t k = 0; k < n_ids; k++) {
+        lab_exp *x;
+        int s, n;
+        if (s_parse_attempt(o, ids[k], &x, &s, &n) == 0 && s_unrecorded(x, s, n) &&
+            x->step[s] == LAB_STEP_PENDING)
+            s_note_hint(o, x, s, n, d, what);
     }
 }
 
 void lab_sched_device_hello(lab_orch *o, lab_device *d, const Labloop__Hello *h)
 {
-    /* Attempts we think run on d, but that it neither runs nor has
-     * finished (it restarted), are lost. */
+    /* A Hello may be late (sent before a request it crossed), so an
+     * attempt it leaves out is not ended here: its request is sent again
+     * once d is welcomed (lab_sched_device_welcomed), and the worker's
+     * answer settles it. Attempts it lists run on. */
+    d->heard = 1;
+    s_hello_hints(o, d, h->running_attempts, h->n_running_attempts, "running attempt");
+    s_hello_hints(o, d, h->unacked_attempts, h->n_unacked_attempts, "result");
     for (long i = o->n_active - 1; i >= 0; i--) {
         if (i >= o->n_active)
             continue;
         lab_exp *x = o->active[i];
         for (size_t s = 0; s < o->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
-            if (x->step[s] != LAB_STEP_RUNNING || x->cur[s].dev != d)
+            lab_attempt *a = &x->cur[s];
+            if (x->step[s] != LAB_STEP_RUNNING || a->dev != d)
                 continue;
             int known = 0;
             for (size_t k = 0; k < h->n_running_attempts; k++)
-                known |= !strcmp(h->running_attempts[k], x->cur[s].id);
+                known |= !strcmp(h->running_attempts[k], a->id);
             for (size_t k = 0; k < h->n_unacked_attempts; k++)
-                known |= !strcmp(h->unacked_attempts[k], x->cur[s].id);
-            if (!known)
-                lab_sched_attempt_ended(o, x, s, "lost", "the device restarted during the step", 1);
-            else
-                x->cur[s].resumed = 0;
+                known |= !strcmp(h->unacked_attempts[k], a->id);
+            a->resumed = 0;
+            a->lost_us = 0;
+            if (!known && !a->unconfirmed_us)
+                a->unconfirmed_us = -1;     /* ask once the Welcome is out */
         }
+    }
+}
+
+void lab_sched_device_welcomed(lab_orch *o, lab_device *d)
+{
+    for (long i = 0; i < o->n_active; i++) {
+        lab_exp *x = o->active[i];
+        for (size_t s = 0; s < o->cfg->n_steps; s++)
+            if (x->step[s] == LAB_STEP_RUNNING && x->cur[s].dev == d && x->cur[s].unconfirmed_us)
+                s_resend_request(o, x, s);
     }
 }
 
@@ -1052,12 +1216,31 @@ void lab_sched_check_deadlines(lab_orch *o, int64_t now)
                 lab_sched_attempt_ended(o, x, s, "lost", "its device did not come back after the orchestrator restarted", 1);
                 continue;
             }
-            if (x->step[s] == LAB_STEP_RUNNING && a->deadline_us && now > a->deadline_us) {
+            int64_t window = (int64_t)o->cfg->heartbeat_ms * 1000 * o->cfg->liveness;
+            if (x->step[s] == LAB_STEP_RUNNING && a->lost_us && a->dev->state != LAB_DEV_READY &&
+                now - a->lost_us > window) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "device '%s' lost during step '%s' and not back within %.1f s",
+                         a->dev->cfg->name, st->name, (double)window / 1e6);
+                lab_sched_attempt_ended(o, x, s, "lost", msg, 1);
+                continue;
+            }
+            int ready = x->step[s] == LAB_STEP_RUNNING && a->dev->state == LAB_DEV_READY && a->dev->welcomed;
+            /* A request sent again is asked again until the worker answers. */
+            if (ready && a->unconfirmed_us > 0 && now - a->unconfirmed_us > S_ASK_AGAIN_US)
+                s_resend_request(o, x, s);
+            /* Past its deadline (the worker enforces it and should have
+             * reported by now): cancel it, and go on asking until the
+             * worker confirms; its answer ends the attempt. */
+            if (ready && a->deadline_us && now > a->deadline_us &&
+                (!a->cancel_us || now - a->cancel_us > S_ASK_AGAIN_US)) {
                 char msg[256];
                 snprintf(msg, sizeof msg, "device '%s': step '%s' timed out after %.0f s (attempt %d of %d)",
                          a->dev->cfg->name, st->name, st->timeout_s, a->n, st->retries + 1);
+                if (!a->cancel_us)
+                    lab_warn("%s: cancelling it", msg);
                 lab_orch_send_control(o, a->dev->cfg->name, LABLOOP__CONTROL__ACTION__CANCEL, a->id, msg);
-                lab_sched_attempt_ended(o, x, s, "timed_out", msg, 1);
+                a->cancel_us = now;
                 continue;
             }
             /* A 'within' step that could not start in time fails its experiment. */
@@ -1277,6 +1460,9 @@ int lab_sched_resume(lab_orch *o, lab_err *err)
         s_tell(o, rs.told[i], rs.told[i]->state == LAB_EXP_MEASURED ? LAB_OUTCOME_MEASURED : LAB_OUTCOME_FAILED);
     free(rs.told);
     free(rs.told_at);
+    for (long i = 0; i < o->n_active; i++)
+        for (size_t s = 0; s < o->cfg->n_steps; s++)
+            o->active[i]->unsure[s] = o->active[i]->step[s] == LAB_STEP_PENDING;
     o->resumed = 1;
     return 0;
 }

@@ -63,9 +63,18 @@ int lab_env_encode(const lab_env *env, uint8_t **buf, size_t *len, lab_err *err)
     return 0;
 }
 
-int lab_env_send_raw(void *sock, const char *id, const uint8_t *buf, size_t len, lab_err *err)
+int lab_env_err_version(const lab_err *e)
 {
-    uint8_t sig[LAB_SIG_LEN] = {'L', 'A', 'B', LAB_PROTO_VERSION};
+    unsigned v;
+    if (!e || e->code != LAB_EVERSION || sscanf(e->msg, "protocol version %u ", &v) != 1 || v > 255)
+        return -1;
+    return (int)v;
+}
+
+static int s_send_frames(void *sock, const char *id, uint8_t version, const uint8_t *buf, size_t len,
+                         lab_err *err)
+{
+    uint8_t sig[LAB_SIG_LEN] = {'L', 'A', 'B', version};
     if (id && zmq_send(sock, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return lab_err_from_zmq(err, "send");
     if (zmq_send(sock, sig, sizeof sig, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
@@ -73,6 +82,22 @@ int lab_env_send_raw(void *sock, const char *id, const uint8_t *buf, size_t len,
     if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) < 0)
         return lab_err_from_zmq(err, "send");
     return 0;
+}
+
+int lab_env_send_raw(void *sock, const char *id, const uint8_t *buf, size_t len, lab_err *err)
+{
+    return s_send_frames(sock, id, LAB_PROTO_VERSION, buf, len, err);
+}
+
+int lab_env_send_as(void *sock, const char *id, const lab_env *env, uint8_t version, lab_err *err)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    int rc = lab_env_encode(env, &buf, &n, err);
+    if (rc == 0)
+        rc = s_send_frames(sock, id, version, buf, n, err);
+    free(buf);
+    return rc;
 }
 
 int lab_env_send(void *sock, const char *id, const lab_env *env, lab_err *err)

@@ -41,6 +41,11 @@ int lab_env_encode(const lab_env *env, uint8_t **buf, size_t *len, lab_err *err)
 int lab_env_send(void *sock, const char *id, const lab_env *env, lab_err *err);
 /* Send already-encoded envelope bytes (outbox re-sends). */
 int lab_env_send_raw(void *sock, const char *id, const uint8_t *buf, size_t len, lab_err *err);
+/* Send env under another version byte: a Refuse BAD_VERSION to a peer of
+ * that version, which checks the signature against its own version. */
+int lab_env_send_as(void *sock, const char *id, const lab_env *env, uint8_t version, lab_err *err);
+/* The peer's version named by a LAB_EVERSION error from this module, or -1. */
+int lab_env_err_version(const lab_err *e);
 
 /* Receive one whole message, non-blocking. On a ROUTER pass id/id_len to
  * receive the routing id as a NUL-terminated string (NULL on a DEALER).

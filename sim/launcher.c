@@ -20,6 +20,7 @@
 #include "common/banned.h"
 
 #define S_EXIT_REFUSED 3
+#define S_EXIT_ENDED 5            /* the orchestrator said the campaign ended */
 #define S_RESTART_DELAY_S 1
 /* keys: DIR holds the orchestrator's pair as lab.key and lab.pub. */
 #define S_LAB_KEY "lab"
@@ -31,20 +32,26 @@ static void s_on_signal(int sig) { s_stop_signal = sig; }
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: labloop sim LAB.yaml [--device NAME] [--truth [--campaign C.yaml]] [--no-restart] [--verbose]\n"
+            "usage: labloop sim LAB.yaml [--device NAME] [--truth [--campaign C.yaml]] [--no-restart] [--no-outbox]\n"
+            "                            [--verbose]\n"
             "\n"
             "Start a simulated lab: one worker process per device in LAB.yaml, each\n"
             "connecting to the orchestrator's device endpoint. A worker that dies is\n"
-            "started again after %d s unless --no-restart. Stop with Ctrl-C.\n"
+            "started again after %d s unless --no-restart; one told that the campaign\n"
+            "ended stops, and the lab stops once all have. Each worker keeps its\n"
+            "outbox and its record of started attempts in SAMPLES/outbox/NAME.\n"
             "With `keys: DIR` in the lab section the workers use CURVE: DIR/DEVICE.key\n"
             "each and the orchestrator's DIR/lab.pub; missing key pairs (the devices'\n"
             "and lab.key, for the campaign's security.key) are made there at start.\n"
-            "Without it the endpoint must be loopback or ipc.\n"
+            "Without it the endpoint must be loopback or ipc. Stop with Ctrl-C.\n"
             "\n"
             "  --device NAME   run only that device's worker, in this process\n"
             "  --truth         print the ground-truth model's optimum and exit; with\n"
             "                  --campaign C.yaml, named as that campaign's objective\n"
             "  --no-restart    do not restart workers that die\n"
+            "  --no-outbox     keep results and started attempts in memory only: not\n"
+            "                  crash-safe (a restarted worker may run an attempt again);\n"
+            "                  for benchmarks of the orchestrator alone\n"
             "  --verbose       log every step\n"
             "\n"
             "example:\n"
@@ -53,7 +60,7 @@ static void s_usage(FILE *out)
             S_RESTART_DELAY_S);
 }
 
-static int s_run_device(const lab_sim_lab *lab, const char *name)
+static int s_run_device(const lab_sim_lab *lab, const char *name, int memory_only)
 {
     const lab_sim_device *dev = lab_sim_lab_device(lab, name);
     if (!dev) {
@@ -70,7 +77,24 @@ static int s_run_device(const lab_sim_lab *lab, const char *name)
         fprintf(stderr, "labloop sim: device '%s': %s\n", name, err.msg);
         return 1;
     }
+    /* Every simulated device is crash-safe: results and started attempts
+     * are kept on disk, so a restarted worker never runs an attempt twice. */
+    char outbox[4096];
+    snprintf(outbox, sizeof outbox, "%s/outbox", lab->samples_dir);
+    if (mkdir(lab->samples_dir, 0775) != 0 && errno != EEXIST) {
+        fprintf(stderr, "labloop sim: cannot create %s: %s\n", lab->samples_dir, strerror(errno));
+        return 1;
+    }
+    if (mkdir(outbox, 0775) != 0 && errno != EEXIST) {
+        fprintf(stderr, "labloop sim: cannot create %s: %s\n", outbox, strerror(errno));
+        return 1;
+    }
+    if (snprintf(outbox, sizeof outbox, "%s/outbox/%s", lab->samples_dir, dev->name) >= (int)sizeof outbox) {
+        fprintf(stderr, "labloop sim: device '%s': outbox path too long\n", name);
+        return 1;
+    }
     lab_worker_opts o = {
+        .outbox_dir = memory_only ? NULL : outbox,
         .name = dev->name,
         .endpoint = lab->endpoint,
         .capabilities = (const char *const *)dev->capabilities,
@@ -97,6 +121,8 @@ static int s_run_device(const lab_sim_lab *lab, const char *name)
     explicit_bzero(sec, sizeof sec);
     if (rc == LAB_EREFUSED)
         return S_EXIT_REFUSED;
+    if (rc == LAB_WORKER_ENDED)
+        return S_EXIT_ENDED;
     if (rc < 0) {
         fprintf(stderr, "labloop sim: device '%s': %s\n", name, err.msg);
         return 1;
@@ -160,7 +186,7 @@ static int s_truth(const lab_sim_lab *lab, const char *campaign)
  * fork: a child that has not exec'd yet still carries our handler, which
  * would swallow a stop signal sent in that window. The child puts the
  * default actions back before unblocking, so a pending stop ends it. */
-static pid_t s_spawn(const char *self, const char *lab_path, const char *device, int verbose)
+static pid_t s_spawn(const char *self, const char *lab_path, const char *device, int verbose, int memory_only)
 {
     sigset_t stop, old;
     sigemptyset(&stop);
@@ -172,8 +198,13 @@ static pid_t s_spawn(const char *self, const char *lab_path, const char *device,
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         sigprocmask(SIG_SETMASK, &old, NULL);
-        char *args[] = {(char *)"labloop", (char *)"sim", (char *)lab_path, (char *)"--device",
-                        (char *)device, verbose ? (char *)"--verbose" : NULL, NULL};
+        char *args[8] = {(char *)"labloop", (char *)"sim", (char *)lab_path, (char *)"--device", (char *)device};
+        int k = 5;
+        if (verbose)
+            args[k++] = (char *)"--verbose";
+        if (memory_only)
+            args[k++] = (char *)"--no-outbox";
+        args[k] = NULL;
         /* A device worker does no linear algebra: without this, OpenBLAS
          * (linked for the planners) starts a thread per core in every
          * worker, and they spin for a while at start. */
@@ -212,7 +243,7 @@ static int s_make_keys(const lab_sim_lab *lab)
     return 0;
 }
 
-static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
+static int s_supervise(const lab_sim_lab *lab, int restart, int verbose, int memory_only)
 {
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -237,7 +268,7 @@ static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
     if (!pids)
         return 1;
     for (size_t i = 0; i < lab->n_devices && !s_stop_signal; i++)
-        pids[i] = s_spawn(self, lab->path, lab->devices[i].name, verbose);
+        pids[i] = s_spawn(self, lab->path, lab->devices[i].name, verbose, memory_only);
     lab_info("lab '%s': %zu device workers started, connecting to %s (speed x%g)", lab->name,
              lab->n_devices, lab->endpoint, lab->speed);
     size_t alive = lab->n_devices;
@@ -257,6 +288,8 @@ static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
             alive--;
             if (WIFEXITED(status) && WEXITSTATUS(status) == S_EXIT_REFUSED) {
                 lab_error("device '%s' was refused by the orchestrator; not restarting", name);
+            } else if (WIFEXITED(status) && WEXITSTATUS(status) == S_EXIT_ENDED) {
+                lab_info("device '%s': the campaign ended; its worker stopped", name);
             } else if (restart && !s_stop_signal) {
                 lab_warn("device '%s' worker (pid %d) %s %d; restarting in %d s", name, (int)pid,
                          WIFSIGNALED(status) ? "killed by signal" : "exited with",
@@ -264,7 +297,7 @@ static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
                          S_RESTART_DELAY_S);
                 sleep(S_RESTART_DELAY_S);
                 if (!s_stop_signal) {
-                    pids[i] = s_spawn(self, lab->path, name, verbose);
+                    pids[i] = s_spawn(self, lab->path, name, verbose, memory_only);
                     alive++;
                 }
             } else {
@@ -286,7 +319,7 @@ static int s_supervise(const lab_sim_lab *lab, int restart, int verbose)
 int lab_cmd_sim(int argc, char **argv)
 {
     const char *path = NULL, *device = NULL, *campaign = NULL;
-    int truth = 0, restart = 1, verbose = 0;
+    int truth = 0, restart = 1, verbose = 0, memory_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             s_usage(stdout);
@@ -299,6 +332,8 @@ int lab_cmd_sim(int argc, char **argv)
             campaign = argv[++i];
         } else if (!strcmp(argv[i], "--no-restart")) {
             restart = 0;
+        } else if (!strcmp(argv[i], "--no-outbox")) {
+            memory_only = 1;
         } else if (!strcmp(argv[i], "--verbose")) {
             verbose = 1;
         } else if (argv[i][0] != '-' && !path) {
@@ -319,7 +354,8 @@ int lab_cmd_sim(int argc, char **argv)
     lab_sim_lab *lab = lab_sim_lab_load(path, stderr, &err);
     if (!lab)
         return 1;
-    int rc = truth ? s_truth(lab, campaign) : device ? s_run_device(lab, device) : s_supervise(lab, restart, verbose);
+    int rc = truth ? s_truth(lab, campaign) : device ? s_run_device(lab, device, memory_only)
+                                          : s_supervise(lab, restart, verbose, memory_only);
     lab_sim_lab_destroy(&lab);
     return rc;
 }

@@ -165,6 +165,10 @@ class Refused(Exception):
     """The orchestrator refused this worker (not NOT_REGISTERED)."""
 
 
+class _Ended(Exception):
+    """The orchestrator said its campaign ended (Refuse CAMPAIGN_ENDED)."""
+
+
 def _to_value(v):
     val = pb.Value()
     if isinstance(v, bool):
@@ -294,6 +298,9 @@ class Worker:
         self._running = {}          # attempt -> Step
         self._outbox = {}           # attempt -> [bytes, sent_at, run it was made under]
         self._run = ""              # the last Welcome's run
+        self._started = None        # attempt ids started under the run (None before a Welcome)
+        self._started_run = None
+        self._journal = None        # its file (started-<run>.log) with an outbox_dir
         self.estopped = False
         self._estop_pending = None  # our e-stop request, until confirmed
         self._estop_sent = 0.0
@@ -559,6 +566,81 @@ class Worker:
             log.info("device '%s': %d result(s) not yet acknowledged read back from the outbox "
                      "%s; they are sent again once registered", self.name, n, self.outbox_dir)
 
+    # ---- the record of started attempts (the same files as devices/started.c) ----
+
+    def _journal_name(self, run):
+        return "started-%s.log" % self._escape(run) if run else "started.log"
+
+    def _adopt_started(self, run):
+        """Open the record of attempts started under run (from the Welcome):
+        one %-escaped id a line; a torn last line is cut off; journals of
+        other runs go to stale/."""
+        run = (run or "")[:OUTBOX_RUN_MAX]
+        if self._started is not None and run == self._started_run:
+            return
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        self._started, self._started_run = set(), run
+        if not self.outbox_dir:
+            return
+        name = self._journal_name(run)
+        path = os.path.join(self.outbox_dir, name)
+        try:
+            for fn in os.listdir(self.outbox_dir):
+                if fn.startswith("started") and fn.endswith(".log") and fn != name:
+                    stale = os.path.join(self.outbox_dir, "stale")
+                    os.makedirs(stale, mode=0o700, exist_ok=True)
+                    os.rename(os.path.join(self.outbox_dir, fn), os.path.join(stale, fn))
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                data = b""
+            good = data.rfind(b"\n") + 1
+            for line in data[:good].split(b"\n")[:-1]:
+                try:
+                    self._started.add(self._unescape(line.decode("ascii")))
+                except (ValueError, UnicodeDecodeError):
+                    log.warning("%s: an unreadable line is skipped", path)
+            if good != len(data):
+                os.truncate(path, good)      # a write a crash cut short: never started
+            self._journal = open(path, "ab", buffering=0)
+            self._sync_dir()
+        except OSError as e:
+            log.error("device '%s': the record of started attempts cannot be kept on disk: %s; "
+                      "after a restart of this worker an attempt could run again", self.name, e)
+        if self._started:
+            log.info("device '%s': %d attempt(s) of run %s already started here; they are not "
+                     "run again", self.name, len(self._started), run or "(unknown)")
+
+    def _mark_started(self, attempt):
+        """Record attempt as started, on disk (fsync'd) before it starts. False if not recorded."""
+        if attempt in self._started:
+            return True
+        if self._journal is not None:
+            line = (self._escape(attempt) + "\n").encode("ascii")
+            size = os.fstat(self._journal.fileno()).st_size
+            try:
+                self._journal.write(line)
+                os.fsync(self._journal.fileno())
+            except OSError as e:
+                try:
+                    os.truncate(self._journal.name, size)
+                except OSError:
+                    pass
+                log.error("device '%s': cannot record attempt %s as started: %s", self.name, attempt, e)
+                return False
+        self._started.add(attempt)
+        return True
+
+    def _answer_started(self, attempt):
+        why = ("device '%s' already started attempt %s and holds no result for it (the worker "
+               "restarted while it ran, or its result was acknowledged); not run again"
+               % (self.name, attempt))
+        log.warning("%s", why)
+        self._store(attempt, Status.FAILED, error=why, started_us=int(time.time() * 1e6))
+
     def _send_outbox(self, attempt):
         if not self._ready:
             return
@@ -617,8 +699,11 @@ class Worker:
             log.warning("%s (attempt %s)", why, a)
             self._store(a, Status.FAILED, error=why, started_us=now_us)
             return
-        if self.estopped:
-            self._store(a, Status.FAILED, error="device '%s' is e-stopped" % self.name,
+        if self._started is not None and a in self._started:
+            self._answer_started(a)
+            return
+        if self.estopped:       # CANCELLED, as for the steps an e-stop stops: not the step's fault
+            self._store(a, Status.CANCELLED, error="device '%s' is e-stopped" % self.name,
                         started_us=now_us)
             return
         if len(self._running) >= self.capacity:
@@ -631,6 +716,10 @@ class Worker:
                         error="device '%s' has no handler for capability '%s'"
                         % (self.name, req.capability))
             return
+        if not self._mark_started(a):
+            self._store(a, Status.FAILED, started_us=now_us,
+                        error="device '%s': cannot record the attempt as started" % self.name)
+            return
         step = Step(self, req)
         self._running[a] = step
         self._update(a, Kind.ACCEPTED)
@@ -639,9 +728,20 @@ class Worker:
 
     def _on_control(self, c):
         if c.action == pb.Control.CANCEL:
-            step = self._running.get(c.attempt_id)
+            # every cancel is answered, so the orchestrator knows the attempt is not running
+            a, why = c.attempt_id, c.reason or "cancelled by the orchestrator"
+            step = self._running.get(a)
             if step:
-                self._stop_step(step, Status.CANCELLED, c.reason or "cancelled by the orchestrator")
+                self._stop_step(step, Status.CANCELLED, why)
+            elif a in self._outbox:
+                self._send_outbox(a)
+            elif self._started is not None and not check_attempt_id(a):
+                if a in self._started:
+                    self._answer_started(a)
+                else:
+                    self._mark_started(a)       # a late request for it is not run
+                    self._store(a, Status.CANCELLED, started_us=int(time.time() * 1e6),
+                                error="cancelled before it started on device '%s': %s" % (self.name, why))
         elif c.action == pb.Control.ESTOP:
             log.warning("device '%s': E-STOP: %s", self.name, c.reason)
             self._estop_pending = None
@@ -670,6 +770,7 @@ class Worker:
             self._liveness = min(env.welcome.liveness or 3, 100)
             self._backoff = self._rmin
             self._adopt_run(env.welcome.run)
+            self._adopt_started(env.welcome.run)
             for a in list(self._outbox):
                 self._send_outbox(a)
             self._send_estop_request()
@@ -679,6 +780,8 @@ class Worker:
                             "saying hello again", self.name)
                 self._ready = False
                 self._hello()
+            elif env.refuse.reason == pb.Refuse.CAMPAIGN_ENDED:
+                raise _Ended(env.refuse.detail or "the campaign ended")
             else:
                 raise Refused("device '%s' refused by the orchestrator: %s"
                               % (self.name, env.refuse.detail))
@@ -699,7 +802,6 @@ class Worker:
                 frames = self._sock.recv_multipart(flags=zmq.DONTWAIT)
             except zmq.Again:
                 return
-            self._last_rx = time.monotonic()
             if len(frames) != 2 or len(frames[0]) != 4 or frames[0][:3] != b"LAB":
                 log.warning("bad message from the orchestrator: not a labloop message")
                 continue
@@ -719,6 +821,7 @@ class Worker:
             if env.WhichOneof("body") is None:
                 log.warning("bad message: envelope without a body")
                 continue
+            self._last_rx = time.monotonic()    # malformed messages are no sign of life
             self._handle(env)
 
     # ---- the loop ----
@@ -775,11 +878,15 @@ class Worker:
             self._send_estop_request()
 
     def run(self):
-        """Run until SIGINT/SIGTERM or stop() (returns 0) or a refusal (returns 3);
+        """Run until SIGINT/SIGTERM, stop() or the campaign's end (returns 0) or a refusal (returns 3);
         returns 1 at once when outbox_dir cannot be used.
         Call from the main thread."""
         if not self._caps:
             raise ValueError("no capabilities: register a step function first")
+        if not self.outbox_dir:
+            log.warning("device '%s': no outbox_dir: results not yet acknowledged and the record "
+                        "of started attempts are kept in memory only; after a restart of this "
+                        "worker, an attempt that was running may be run again", self.name)
         if self.outbox_dir:
             try:
                 self._load_outbox()
@@ -803,6 +910,9 @@ class Worker:
         except Refused as e:
             log.error("%s", e)
             self._result = 3
+        except _Ended as e:
+            log.info("device '%s': %s; stopping", self.name, e)
+            self._result = 0
         finally:
             for step in list(self._running.values()):
                 self._stop_step(step, Status.CANCELLED, "worker stopping")
@@ -816,6 +926,8 @@ class Worker:
                     self._finish(*ev[1:])
             if self._sock is not None:
                 self._sock.close(linger=0)
+            if self._journal is not None:
+                self._journal.close()
             self._ctx.term()
             for sig, h in old.items():
                 signal.signal(sig, h)

@@ -224,3 +224,16 @@ print(ms(max(stop.values())), ms(latch) if latch is not None else "?",
       " ".join("%s=%s" % (d, ms(t)) for d, t in sorted(stop.items())))
 PY
 }
+
+# ---- scripted protocol peer (tests/integration/proto_peer.py) ----
+# start_peer MODE DEVICE: run it against $PORT in the background, logging
+# what it did to $T/peer.txt (Debian's python3 with python3-zmq and
+# python3-protobuf, and labloop_pb2.py from the build).
+start_peer() {
+  local py=${PYTHON:-/usr/bin/python3}
+  [ -x "$py" ] || py=python3
+  export LABLOOP_PYTHON_GEN=${LABLOOP_PYTHON_GEN:-$(dirname "$LABLOOP")/gen/python}
+  "$py" -c 'import zmq, google.protobuf' 2>/dev/null || fail "$py lacks python3-zmq or python3-protobuf (make deps)"
+  "$py" "$(dirname "${BASH_SOURCE[0]}")/proto_peer.py" "$1" "$2" "tcp://127.0.0.1:$PORT" "$T/peer.txt" >"$T/peer.log" 2>&1 &
+  PEER=$!; PIDS+=($PEER)
+}

@@ -19,7 +19,7 @@ echo "$out" | grep -q "reply: refuse .*not in campaign 'it'" || fail "unknown de
 out=$("$Z" "$EP" ot2-fake hello pl_spectrometer); echo "$out"
 echo "$out" | grep -q "reply: refuse" || fail "unlisted device not refused"
 out=$("$Z" "$EP" lab-x badversion); echo "$out"
-echo "$out" | grep -q "reply: refuse .*version 9 is not supported" || fail "wrong version not refused clearly: $out"
+echo "$out" | grep -q "reply: refuse under version 9: .*version 9 is not supported" || fail "wrong version not refused clearly, under the peer's version byte: $out"
 for kind in garbage badsig oversize noenvelope extraframes result; do
   out=$("$Z" "$EP" "poke-$kind" "$kind"); echo "$kind: $out"
   kill -0 "$RUN" 2>/dev/null || fail "orchestrator died on a '$kind' message"

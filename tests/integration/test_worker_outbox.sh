@@ -11,10 +11,15 @@
 # 2. never gives a result kept from an earlier run to a new run of the same
 #    campaign on a fresh hub (same attempt ids): it is set aside in stale/
 #    and the step runs again.
+# 3. never runs an attempt again after it was killed while running it: the
+#    started journal in the outbox answers the orchestrator's repeated
+#    request ("already started"; the step has no retries, so it fails).
 # A file in the outbox that is not a saved result is reported and left
 # alone; an unusable outbox stops the worker at start; attempt ids too long
 # for a file name are named alike by both runtimes.
 source "$(dirname "$0")/lib.sh"
+worker_gone() { ! kill -0 "$WORKER" 2>/dev/null; }
+started_has() { grep -qsx 'box%2F1%2Fmeasure%2F1' "$T"/outbox/started-*.log; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
@@ -92,8 +97,12 @@ SH
   wait_until 5 one_result && [ -f "$T/outbox/junk.result" ] || fail "$kind: after the ack the outbox holds $(ls "$T/outbox")"
   pass "$kind: the restarted worker re-sent the saved result: accepted once, step run once, outbox emptied by the ack"
 
+  # Told that the campaign ended, the worker stopped on its own, with 0.
+  wait_until 10 worker_gone || fail "$kind: the worker did not stop at the campaign's end"
+  wait "$WORKER" || fail "$kind: the worker exited $? at the campaign's end"
+  grep -q "campaign 'box' ended (completed)" "$T/uvvis.log" || fail "$kind: the worker did not say why it stopped"
+
   # The same campaign again on a fresh hub: its attempt 1 has the same id.
-  kill -KILL "$WORKER"; wait "$WORKER" 2>/dev/null && true
   cp "$T/earlier-run.result" "$T/outbox/$saved"
   rm -f "$DB" "$DB"-*
   start_worker $kind
@@ -105,6 +114,24 @@ SH
   [ "$(ls "$T/outbox/stale" | grep -c '\.result$')" = 1 ] || fail "$kind: stale/ holds $(ls "$T/outbox/stale")"
   [ "$(q "select status from experiments")" = measured ] || fail "$kind: the experiment on the fresh hub is $(q 'select status from experiments')"
   pass "$kind: a result kept from an earlier run was set aside in stale/, and the new run's step ran"
+
+  # 3. Killed while its step runs and started again (same run): asked again
+  # about the attempt, the worker answers from its started journal and does
+  # not run it a second time.
+  wait_until 10 worker_gone || fail "$kind: the worker did not stop at the campaign's end"
+  wait "$WORKER" || true
+  rm -rf "$DB" "$DB"-* "$T/go" "$T/outbox"; : >"$T/runs"
+  start_worker $kind
+  run_bg
+  wait_until 20 started_has || fail "$kind: the attempt is not in the started journal: $(ls "$T/outbox")"
+  kill -KILL "$WORKER"; wait "$WORKER" 2>/dev/null && true
+  start_worker $kind
+  wait "$RUN" || fail "$kind: labloop run exited $? after the worker was killed mid-step"
+  touch "$T/go"
+  [ "$(attempts)" = "1:failed:1" ] || fail "$kind: attempts: $(attempts)"
+  q "select error from steps" | grep -q "already started attempt box/1/measure/1" || fail "$kind: the attempt's error: $(q 'select error from steps')"
+  [ $kind != exec ] || [ "$(runs)" = 1 ] || fail "the step ran $(runs) times"
+  pass "$kind: a worker killed mid-step and restarted did not run the attempt again (its started journal)"
 
   # An outbox that cannot be used stops the worker at start with a clear error.
   start_worker $kind "$T/no/such/dir"

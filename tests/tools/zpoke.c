@@ -159,7 +159,18 @@ int main(int argc, char **argv)
         return 1;
     }
     zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, S_WAIT_MS) > 0) {
+    if (!strcmp(kind, "badversion") && zmq_poll(&it, 1, S_WAIT_MS) > 0) {
+        /* Read the answer as a version 9 peer would: its own version byte. */
+        uint8_t sg[8], body[4096];
+        int n0 = zmq_recv(s, sg, sizeof sg, 0), n1 = n0 == LAB_SIG_LEN ? zmq_recv(s, body, sizeof body, 0) : -1;
+        lab_env *env = n1 > 0 && n1 <= (int)sizeof body && !memcmp(sg, "LAB\x09", 4)
+                     ? lab_env_decode(body, (size_t)n1, sizeof body, NULL) : NULL;
+        if (env && env->body_case == LABLOOP__ENVELOPE__BODY_REFUSE)
+            printf("reply: refuse under version 9: %s\n", env->refuse->detail);
+        else
+            printf("reply: not readable by a version 9 peer (signature version %d)\n", n0 == LAB_SIG_LEN ? sg[3] : -1);
+        lab_env_free(env);
+    } else if (zmq_poll(&it, 1, S_WAIT_MS) > 0) {
         lab_env *env = NULL;
         lab_err err = {0};
         if (lab_env_recv(s, NULL, 0, &env, &err) == 0) {

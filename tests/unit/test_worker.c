@@ -35,6 +35,7 @@
 /* The child's exit code when lab_worker_run returns LAB_EREFUSED. */
 #define S_EXIT_REFUSED 3
 #define S_EXIT_OTHER 4
+#define S_EXIT_ENDED 5
 
 static uint64_t s_seed;
 static uint64_t s_rng;
@@ -150,11 +151,12 @@ static int s_worker_main(int argc, char **argv)
     o.ops = &s_test_ops;
     o.reconnect_min_ms = 100;
     o.reconnect_max_ms = 400;
+    o.outbox_dir = getenv("TEST_OUTBOX");
     lab_err err = {0};
     int rc = lab_worker_run(&o, &err);
-    if (rc != 0 && rc != LAB_EREFUSED)
+    if (rc < 0 && rc != LAB_EREFUSED)
         fprintf(stderr, "worker: %s\n", err.msg);
-    return rc == 0 ? 0 : rc == LAB_EREFUSED ? S_EXIT_REFUSED : S_EXIT_OTHER;
+    return rc == 0 ? 0 : rc == LAB_EREFUSED ? S_EXIT_REFUSED : rc == LAB_WORKER_ENDED ? S_EXIT_ENDED : S_EXIT_OTHER;
 }
 
 static void s_start_worker(T *t, const char *name, const s_wopts *wo)
@@ -396,13 +398,24 @@ static void test_cancel(void **state)
     s_connect_worker(t, "dev-cancel", NULL);
     s_request(t, "k/1", 1, -1, 0);
     lab_env_free(s_expect_update(t, "k/1", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
-    tr_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "no/such/attempt", "ignored");
+    /* A cancel of an attempt it never started is answered too, so the
+     * orchestrator knows it is not running; and it is then never started. */
+    tr_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "no/such/attempt", "not wanted");
+    lab_env *r = s_expect_result(t, "no/such/attempt", LABLOOP__STEP_RESULT__STATUS__CANCELLED, 1000);
+    assert_non_null(strstr(r->step_result->error, "before it started"));
+    lab_env_free(r);
+    tr_ack(t, "no/such/attempt");
     tr_control(t, LABLOOP__CONTROL__ACTION__CANCEL, "k/1", "operator said so");
-    lab_env *r = s_expect_result(t, "k/1", LABLOOP__STEP_RESULT__STATUS__CANCELLED, 1000);
+    r = s_expect_result(t, "k/1", LABLOOP__STEP_RESULT__STATUS__CANCELLED, 1000);
     assert_non_null(strstr(r->step_result->error, "operator said so"));
     lab_env_free(r);
     tr_ack(t, "k/1");
     tr_expect_nothing(t, 100);
+    s_request(t, "no/such/attempt", 1, 5, 0);   /* a late request for it: not run */
+    r = s_expect_result(t, "no/such/attempt", LABLOOP__STEP_RESULT__STATUS__FAILED, 1000);
+    assert_non_null(strstr(r->step_result->error, "already started"));
+    lab_env_free(r);
+    tr_ack(t, "no/such/attempt");
     tr_stop(t);
 }
 
@@ -426,8 +439,8 @@ static void test_estop(void **state)
         lab_env_free(r);
     }
     assert_int_equal(seen, 3);
-    s_request(t, "s/3", 3, 5, 0);       /* refused while e-stopped */
-    lab_env *r = s_expect_result(t, "s/3", LABLOOP__STEP_RESULT__STATUS__FAILED, 1000);
+    s_request(t, "s/3", 3, 5, 0);       /* refused while e-stopped: cancelled, not the step's fault */
+    lab_env *r = s_expect_result(t, "s/3", LABLOOP__STEP_RESULT__STATUS__CANCELLED, 1000);
     assert_non_null(strstr(r->step_result->error, "e-stopped"));
     lab_env_free(r);
     tr_ack(t, "s/3");
@@ -545,6 +558,125 @@ static void test_reconnect(void **state)
     tr_stop(t);
 }
 
+/* Welcome with a run, as the orchestrator does. */
+static void s_welcome_run(T *t, const char *run)
+{
+    Labloop__Welcome wm = LABLOOP__WELCOME__INIT;
+    wm.heartbeat_ms = 1000;
+    wm.liveness = 10;
+    wm.campaign = "test";
+    wm.run = (char *)run;
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_WELCOME;
+    env.welcome = &wm;
+    tr_send(t, &env);
+    t->hb_ms = 1000;
+    t->last_hb_us = lab_clock_mono_us();
+}
+
+static void s_read_file(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t len = fread(buf, 1, n - 1, f);
+    buf[len] = '\0';
+    fclose(f);
+}
+
+/* An attempt started before the worker was killed is never run again by
+ * its next life, under the same run: a request for it is answered "already
+ * started"; the journal on disk holds it, one escaped id a line, and a torn
+ * last line is cut off. Under another run the same id is a new attempt. */
+static void test_started_survives_restart(void **state)
+{
+    T *t = *state;
+    char dir[] = "/tmp/labloop-test-started.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("TEST_OUTBOX", dir, 1);
+    s_start_worker(t, "dev-journal", NULL);
+    lab_env_free(tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000, 0));
+    s_welcome_run(t, "777");
+    s_request(t, "j/1", 1, -1, 0);
+    lab_env_free(s_expect_update(t, "j/1", LABLOOP__STEP_UPDATE__KIND__ACCEPTED));
+    assert_int_equal(kill(t->pid, SIGKILL), 0);
+    assert_int_equal(tr_wait_exit(t, 5000), -1);
+    char path[256], text[512];
+    snprintf(path, sizeof path, "%s/started-777.log", dir);
+    s_read_file(path, text, sizeof text);
+    assert_string_equal(text, "j%2F1\n");
+    FILE *f = fopen(path, "ab");                 /* a write the crash cut short */
+    assert_non_null(f);
+    fputs("j%2F9", f);
+    fclose(f);
+
+    s_start_worker(t, "dev-journal", NULL);
+    lab_env *h = tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000, 0);
+    assert_int_equal(h->hello->n_running_attempts, 0);
+    lab_env_free(h);
+    s_welcome_run(t, "777");
+    s_request(t, "j/1", 1, 5, 0);
+    lab_env *r = s_expect_result(t, "j/1", LABLOOP__STEP_RESULT__STATUS__FAILED, 2000);
+    assert_non_null(strstr(r->step_result->error, "already started"));
+    lab_env_free(r);
+    tr_ack(t, "j/1");
+    lab_env *d = s_run_step(t, "j/9", 9, 5);     /* the torn one never started */
+    assert_true(s_value(d->step_result, "runs") == 1);
+    lab_env_free(d);
+    tr_ack(t, "j/9");
+    s_read_file(path, text, sizeof text);
+    assert_string_equal(text, "j%2F1\nj%2F9\n");
+    s_welcome_run(t, "778");                     /* another run: its own attempts */
+    d = s_run_step(t, "j/1", 2, 5);
+    assert_true(s_value(d->step_result, "runs") == 2);
+    lab_env_free(d);
+    tr_ack(t, "j/1");
+    tr_stop(t);
+    snprintf(path, sizeof path, "%s/stale/started-777.log", dir);
+    assert_int_equal(access(path, F_OK), 0);     /* the other run's journal set aside */
+    unsetenv("TEST_OUTBOX");
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Malformed messages are no sign of life: a peer that sends only garbage
+ * is silent, and the worker reconnects (a new Hello). */
+static void test_garbage_is_silence(void **state)
+{
+    T *t = *state;
+    s_start_worker(t, "dev-garbage", NULL);
+    lab_env_free(tr_expect(t, LABLOOP__ENVELOPE__BODY_HELLO, 5000, 0));
+    tr_welcome_with(t, 100, 3);
+    t->hb_ms = 0;                                 /* no heartbeats from us from now on */
+    int64_t until = lab_clock_mono_us() + 3000000;
+    int hello = 0;
+    while (!hello && lab_clock_mono_us() < until) {
+        zmq_send(t->router, t->name, strlen(t->name), ZMQ_SNDMORE);
+        zmq_send(t->router, "XXXX", 4, ZMQ_SNDMORE);
+        zmq_send(t->router, "junk", 4, 0);
+        lab_env *env = tr_recv(t, 30, 1);
+        hello = env && env->body_case == LABLOOP__ENVELOPE__BODY_HELLO;
+        lab_env_free(env);
+    }
+    assert_true(hello);
+    tr_stop(t);
+}
+
+/* Told that the campaign ended, the worker stops on its own (no reconnects). */
+static void test_campaign_ended(void **state)
+{
+    T *t = *state;
+    s_connect_worker(t, "dev-ended", NULL);
+    Labloop__Refuse rf = LABLOOP__REFUSE__INIT;
+    rf.reason = LABLOOP__REFUSE__REASON__CAMPAIGN_ENDED;
+    rf.detail = "campaign 'test' ended (completed)";
+    lab_env env = LABLOOP__ENVELOPE__INIT;
+    env.body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
+    env.refuse = &rf;
+    tr_send(t, &env);
+    assert_int_equal(tr_wait_exit(t, 3000), S_EXIT_ENDED);
+}
+
 /* SIGTERM while a step runs: the worker cancels it and still exits with 0. */
 static void test_sigterm_while_running(void **state)
 {
@@ -579,6 +711,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_not_registered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_ack_rides_along, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_while_running, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_started_survives_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_is_silence, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_campaign_ended, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
