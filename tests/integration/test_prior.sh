@@ -8,7 +8,13 @@ source "$(dirname "$0")/lib.sh"
 TARGET=${TARGET:-0.8}
 PORT=$(free_port)
 write_lab "$T" "$PORT" 3000
-"$LABLOOP" sim "$T/lab.yaml" >"$T/sim.log" 2>&1 & PIDS+=($!)
+# a fresh simulated lab for each campaign (a lab's workers keep per-run state)
+SIM=
+new_sim() {
+  [ -n "$SIM" ] && { kill -TERM "$SIM" 2>/dev/null; wait "$SIM" 2>/dev/null || true; }
+  "$LABLOOP" sim "$T/lab.yaml" >>"$T/sim.log" 2>&1 & SIM=$!; PIDS+=($SIM)
+}
+new_sim
 
 # earlier work: 16 Sobol experiments in another hub
 write_campaign "$T" "$PORT" 16 2
@@ -34,8 +40,10 @@ run_gp() { # NAME PRIOR_YAML -> experiments to the target
   DB="$T/$1.db"
   q "select count(*) from experiments where seq > 0"
 }
+new_sim
 n_cold=$(run_gp cold "")
 grep -q "target reached" "$T/cold.log" || echo "note: the cold campaign did not reach $TARGET in 40"
+new_sim
 n_csv=$(run_gp warmcsv "prior: {csv: earlier.csv}")
 grep -q "target reached" "$T/warmcsv.log" || fail "the warm-started campaign did not reach $TARGET"
 grep -q "prior: $n_prior earlier experiments told" "$T/warmcsv.log" || fail "the run does not say the prior was told"
@@ -50,6 +58,7 @@ grep -q "of which $n_prior from the prior" "$T/show.txt" || fail "labloop show d
 echo "figure: experiments to plqy >= $TARGET: cold $n_cold, warm-started from $n_prior earlier ones (CSV) $n_csv"
 pass "target plqy >= $TARGET: cold $n_cold experiments, warm-started from $n_prior earlier ones (CSV) $n_csv"
 
+new_sim
 n_hub=$(run_gp warmhub "prior: {hub: earlier.db, campaign: earlier}")
 grep -q "prior: $n_prior earlier experiments told" "$T/warmhub.log" || fail "the prior from the other hub was not told"
 [ "$(q "select count(*) from experiments where origin='prior'")" = "$n_prior" ] || fail "the prior from the other hub is not in the hub"
