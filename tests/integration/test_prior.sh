@@ -8,11 +8,12 @@ source "$(dirname "$0")/lib.sh"
 TARGET=${TARGET:-0.8}
 PORT=$(free_port)
 write_lab "$T" "$PORT" 3000
-# a fresh simulated lab for each campaign (a lab's workers keep per-run state)
-SIM=
+# a fresh simulated lab on its own port for each campaign (a lab's workers
+# keep per-run state); the earlier ones stop at cleanup
 new_sim() {
-  [ -n "$SIM" ] && { kill -TERM "$SIM" 2>/dev/null; wait "$SIM" 2>/dev/null || true; }
-  "$LABLOOP" sim "$T/lab.yaml" >>"$T/sim.log" 2>&1 & SIM=$!; PIDS+=($SIM)
+  PORT=$(free_port)
+  write_lab "$T" "$PORT" 3000
+  "$LABLOOP" sim "$T/lab.yaml" >>"$T/sim.log" 2>&1 & PIDS+=($!)
 }
 new_sim
 
