@@ -4,6 +4,7 @@
 #   make demo             install missing packages, build, run a simulated campaign
 #   make bench            benchmarks (print figures, assert nothing about time)
 #   make bench-hub        only the PostgreSQL hub benchmark (1,000,000 records, 6 labs)
+#   make bench-planner    the gp planner against its peers (scikit-learn, Optuna)
 #   make SANITIZE=address,undefined test    the same under ASan + UBSan (in build/san)
 #   make fuzz             libFuzzer harnesses (clang) in build/fuzz, each run FUZZ_SECONDS
 #   make clean
@@ -42,7 +43,7 @@ INTEG    := $(sort $(wildcard tests/integration/test_*.sh))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration demo bench bench-hub clean deps fuzz fuzz-build torture torture-short
+.PHONY: all test unit integration demo bench bench-hub bench-planner clean deps fuzz fuzz-build torture torture-short
 all: $(BIN)
 
 $(GEN_C) $(GEN_H): protocols/labloop.proto
@@ -135,6 +136,11 @@ demo:
 
 bench: $(BIN)
 	@bash scripts/bench.sh $(abspath $(BIN))
+
+# The gp planner against scikit-learn, Optuna and random on the benchmark
+# suite (docs/PLANNERS.md); about 20 minutes on two cores.
+bench-planner: $(BIN)
+	@/usr/bin/python3 tests/planner_peers/table.py --labloop $(abspath $(BIN)) --out $(BUILD)/bench-planner.jsonl
 
 # The shared PostgreSQL hub at scale only (a part of bench too).
 bench-hub: $(BIN) $(BUILD)/tools/hubgen

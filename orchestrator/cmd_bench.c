@@ -82,17 +82,24 @@ static void s_planner_usage(FILE *out)
             "                             [--planner gp|random|sobol] [--batch B] [--json]\n"
             "                             [--initial N] [--acquisition ei|log_ei|ucb]\n"
             "       labloop bench planner --timing [--json]\n"
+            "       labloop bench planner --describe FUNC | --eval FUNC\n"
             "\n"
             "Minimise a built-in test function with a planner, seeds 0..S-1, and print\n"
             "the simple regret after N evaluations (best found minus the known optimum;\n"
             "for two objectives the hypervolume gap) and the median time per ask.\n"
             "With --json one line per seed:\n"
-            "  {\"func\",\"planner\",\"seed\",\"budget\",\"best\",\"regret\",\"ask_ms_median\"}\n"
+            "  {\"func\",\"planner\",\"seed\",\"budget\",\"best\",\"regret\",\"ask_ms_median\",\n"
+            "   \"batch\",\"n_model\",\"n_bound\",\"fail_first\",\"fail_second\"}\n"
+            "  (n_model: points the model chose, n_bound: those with a coordinate on a\n"
+            "  bound; fail_first/fail_second: failed experiments in each half)\n"
             "without it one line per seed and a median summary line.\n"
             "  --initial N   Sobol points before a model-based planner (default max(10, 2(d+1)))\n"
             "  --timing      time one gp proposal at n = 100, 300, 1000 observations of\n"
             "                hartmann6 (d = 6): a refit point, the incremental path\n"
             "                (one more observation, Cholesky append) and a rebuilt planner\n"
+            "  --describe F  the function's dimensions, bounds and optimum as JSON\n"
+            "  --eval F      evaluate F at the points on stdin (d numbers a line); prints\n"
+            "                the values, \"fail\" or \"infeasible\" per line\n"
             "\n"
             "functions:");
     for (const char *const *n = lab_testfunc_names(); *n; n++)
@@ -103,7 +110,20 @@ static void s_planner_usage(FILE *out)
 
 typedef struct {
     double best, regret, ask_ms;
+    size_t n_model, n_bound;        /* model-chosen points, those with a coordinate on a bound */
+    size_t fail_first, fail_second; /* failed experiments in the first and second half */
 } s_run_result;
+
+/* 1 when a coordinate of x lies on (within 1e-9 of the range from) its bound. */
+static int s_on_bound(const lab_testfunc *f, const double *x)
+{
+    for (size_t i = 0; i < f->d; i++) {
+        double tol = 1e-9 * (f->high[i] - f->low[i]);
+        if (x[i] <= f->low[i] + tol || x[i] >= f->high[i] - tol)
+            return 1;
+    }
+    return 0;
+}
 
 static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind, uint64_t seed,
                  size_t budget, size_t batch, size_t initial, const char *acq, s_run_result *res)
@@ -123,9 +143,11 @@ static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind
     size_t d = f->d, m = f->m;
     double *x = malloc(batch * d * sizeof *x), *ys = malloc(budget * m * sizeof *ys);
     double *times = malloc((budget + 1) * sizeof *times);
+    lab_ask_info *info = calloc(batch, sizeof *info);
     size_t n_times = 0, n_y = 0;
+    memset(res, 0, sizeof *res);
     int rc = 0;
-    if (!x || !ys || !times) {
+    if (!x || !ys || !times || !info) {
         fprintf(stderr, "labloop bench: out of memory\n");
         rc = -1;
         goto out;
@@ -134,7 +156,7 @@ static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind
     for (size_t done = 0; done < budget;) {
         size_t k = budget - done < batch ? budget - done : batch;
         double t0 = s_now_ms();
-        if (lab_planner_ask(p, k, NULL, 0, x, NULL) < 0) {
+        if (lab_planner_ask(p, k, NULL, 0, x, info) < 0) {
             fprintf(stderr, "labloop bench: seed %llu: %s\n", (unsigned long long)seed,
                     lab_planner_last_error(p)->msg);
             rc = -1;
@@ -144,6 +166,12 @@ static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind
         for (size_t i = 0; i < k; i++) {
             double y[3];
             int failed = f->eval(x + i * d, y);
+            if (!strcmp(info[i].origin, "planner") && !strcmp(kind, "gp")) {
+                res->n_model++;
+                res->n_bound += (size_t)s_on_bound(f, x + i * d);
+            }
+            if (failed)
+                *(done + i < budget / 2 ? &res->fail_first : &res->fail_second) += 1;
             lab_planner_tell(p, x + i * d, failed ? NULL : y,
                              failed ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED);
             if (!failed) {
@@ -167,6 +195,7 @@ out:
     free(x);
     free(ys);
     free(times);
+    free(info);
     lab_planner_destroy(&p);
     return rc;
 }
@@ -240,6 +269,59 @@ static int s_timing(int json)
     return rc ? 1 : 0;
 }
 
+/* --describe FUNC: the function as one JSON line, for the peer script
+ * (tests/planner_peers/peers.py). */
+static int s_describe(const lab_testfunc *f)
+{
+    printf("{\"func\":\"%s\",\"d\":%zu,\"m\":%zu,\"low\":[", f->name, f->d, f->m);
+    for (size_t i = 0; i < f->d; i++)
+        printf("%s%.17g", i ? "," : "", f->low[i]);
+    printf("],\"high\":[");
+    for (size_t i = 0; i < f->d; i++)
+        printf("%s%.17g", i ? "," : "", f->high[i]);
+    printf("],\"constrained\":%s,\"optimum\":%.17g,\"ref\":[%.17g,%.17g]}\n",
+           f->constraint ? "true" : "false", f->optimum, f->ref[0], f->ref[1]);
+    return 0;
+}
+
+/* --eval FUNC: one point per stdin line (d numbers), one answer per line:
+ * the m values, "fail" (the experiment fails there) or "infeasible" (outside
+ * the box or the constraint). The peers evaluate through this, so both sides
+ * compute the same function. */
+static int s_eval_stdin(const lab_testfunc *f, const lab_space *space)
+{
+    char line[4096];
+    while (fgets(line, sizeof line, stdin)) {
+        double x[LAB_TESTFUNC_MAX_DIM], y[3];
+        char *p = line, *end;
+        size_t n = 0;
+        while (n < f->d) {
+            x[n] = strtod(p, &end);
+            if (end == p)
+                break;
+            p = end, n++;
+        }
+        if (n != f->d) {
+            fprintf(stderr, "labloop bench planner --eval: a line needs %zu numbers\n", f->d);
+            return 2;
+        }
+        int inside = lab_space_feasible(space, x);
+        for (size_t i = 0; i < f->d; i++)
+            inside &= x[i] >= f->low[i] && x[i] <= f->high[i];
+        if (!inside) {
+            puts("infeasible");
+        } else if (f->eval(x, y)) {
+            puts("fail");
+        } else {
+            for (size_t j = 0; j < f->m; j++)
+                printf("%s%.17g", j ? " " : "", y[j]);
+            putchar('\n');
+        }
+        fflush(stdout);
+    }
+    return 0;
+}
+
 static int s_parse_size(const char *opt, const char *v, size_t *out)
 {
     char *end;
@@ -260,7 +342,7 @@ static int s_bench_planner(int argc, char **argv)
 {
     const char *func = NULL, *kind = "gp", *acq = NULL;
     size_t budget = 0, seeds = 0, batch = 1, initial = 0;
-    int json = 0, timing = 0, have_initial = 0;
+    int json = 0, timing = 0, have_initial = 0, eval = 0, describe = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -272,6 +354,10 @@ static int s_bench_planner(int argc, char **argv)
             timing = 1;
         } else if (!strcmp(a, "--func") && v) {
             func = v, i++;
+        } else if (!strcmp(a, "--eval") && v) {
+            func = v, eval = 1, i++;
+        } else if (!strcmp(a, "--describe") && v) {
+            func = v, describe = 1, i++;
         } else if (!strcmp(a, "--planner") && v) {
             kind = v, i++;
         } else if (!strcmp(a, "--acquisition") && v) {
@@ -301,6 +387,19 @@ static int s_bench_planner(int argc, char **argv)
     if (timing)
         return s_timing(json);
     const lab_testfunc *f = lab_testfunc_find(func);
+    if (f && describe)
+        return s_describe(f);
+    if (f && eval) {
+        lab_err e0 = {0};
+        lab_space *sp = lab_testfunc_space(f, &e0);
+        if (!sp) {
+            fprintf(stderr, "labloop bench: %s\n", e0.msg);
+            return 1;
+        }
+        int erc = s_eval_stdin(f, sp);
+        lab_space_destroy(&sp);
+        return erc;
+    }
     if (!f || !budget || !seeds || !batch) {
         if (func && !f)
             fprintf(stderr, "labloop bench planner: no function '%s'\n\n", func);
@@ -311,7 +410,7 @@ static int s_bench_planner(int argc, char **argv)
         return 2;
     }
     if (!have_initial)
-        initial = 2 * (f->d + 1) > 10 ? 2 * (f->d + 1) : 10;
+        initial = lab_planner_default_initial(f->d);
     lab_err err = {0};
     lab_space *space = lab_testfunc_space(f, &err);
     if (!space) {
@@ -335,8 +434,10 @@ static int s_bench_planner(int argc, char **argv)
         ms[s] = r.ask_ms;
         if (json)
             printf("{\"func\":\"%s\",\"planner\":\"%s\",\"seed\":%zu,\"budget\":%zu,"
-                   "\"best\":%.10g,\"regret\":%.6g,\"ask_ms_median\":%.3f}\n",
-                   f->name, kind, s, budget, r.best, r.regret, r.ask_ms);
+                   "\"best\":%.10g,\"regret\":%.6g,\"ask_ms_median\":%.3f,\"batch\":%zu,"
+                   "\"n_model\":%zu,\"n_bound\":%zu,\"fail_first\":%zu,\"fail_second\":%zu}\n",
+                   f->name, kind, s, budget, r.best, r.regret, r.ask_ms, batch, r.n_model,
+                   r.n_bound, r.fail_first, r.fail_second);
         else
             printf("%-10s %-6s seed %-3zu budget %-4zu best %-14.8g %s %-12.4g ask %.2f ms\n",
                    f->name, kind, s, budget, r.best, f->m > 1 ? "hv gap" : "regret", r.regret,

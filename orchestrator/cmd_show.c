@@ -80,6 +80,9 @@ static void s_print(const lab_review *r, FILE *out)
     fprintf(out, "experiments: %lld (%lld measured, %lld failed, %lld running, %lld cancelled)\n",
             (long long)n->experiments, (long long)n->measured, (long long)n->failed,
             (long long)(n->running + n->queued + n->proposed), (long long)n->cancelled);
+    if (n->prior)
+        fprintf(out, "  of which %lld from the prior (earlier work told to the planner first, "
+                     "numbered %lld to 0)\n", (long long)n->prior, (long long)(1 - n->prior));
     fprintf(out, "steps: %lld attempts (%lld done, %lld failed, %lld retries); events: %lld\n",
             (long long)n->steps, (long long)n->steps_done, (long long)n->steps_failed,
             (long long)n->retries, (long long)n->events);

@@ -81,6 +81,16 @@ static const s_key s_top_keys[] = {
     {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
     {"security", S_MAP, 0, N, N, NULL, "none (plain mode)",
      "CURVE keys for both endpoints; required when an endpoint is not loopback or ipc"},
+    {"prior", S_MAP, 0, N, N, NULL, "none", "earlier experiments told to the planner before its first ask"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_prior_keys[] = {
+    {"csv", S_STR, 0, N, N, NULL, NULL,
+     "CSV file: a header naming every parameter and objective (optionally 'name [unit]'), "
+     "one experiment a line, optional 'status' column (measured or failed); relative to the config"},
+    {"hub", S_STR, 0, N, N, NULL, NULL, "another hub (SQLite file, relative to the config)"},
+    {"campaign", S_STR, 0, N, N, NULL, NULL, "the campaign in that hub whose experiments are told"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -225,6 +235,7 @@ static const struct {
     {"hub", s_hub_keys},
     {"security", s_security_keys},
     {"security.clients[]", s_client_keys},
+    {"prior", s_prior_keys},
 };
 
 /* ---- problems, collected then reported in file order --------------------- */
@@ -1227,6 +1238,34 @@ static char *s_rel_path(s_ctx *c, const char *file)
     return p;
 }
 
+/* prior: {csv: FILE} or {hub: FILE, campaign: NAME}. */
+static void s_load_prior(s_ctx *c, yaml_node_t *node)
+{
+    yaml_node_t *v[S_MAXKEYS];
+    if (!node || !s_check_map(c, node, s_prior_keys, "prior", v))
+        return;
+    yaml_node_t *csv = SLOT(v, s_prior_keys, "csv"), *hub = SLOT(v, s_prior_keys, "hub"),
+                *camp = SLOT(v, s_prior_keys, "campaign");
+    if (!!csv == !!hub) {
+        s_err(c, node, "prior needs exactly one of csv or hub");
+        return;
+    }
+    if (hub && !camp) {
+        s_err(c, node, "prior: hub needs campaign (the campaign whose experiments are told)");
+        return;
+    }
+    if (csv && camp) {
+        s_err(c, camp, "prior: campaign goes with hub, not csv");
+        return;
+    }
+    if (csv)
+        c->cfg->prior_csv = s_rel_path(c, lab_yscalar(csv));
+    else {
+        c->cfg->prior_hub = s_rel_path(c, lab_yscalar(hub));
+        c->cfg->prior_campaign = s_dup(c, lab_yscalar(camp));
+    }
+}
+
 /* A public key file named at node n into path/key. A hub's stored copy of
  * a config does not read files (they may be gone; the run is over). */
 static void s_public_key(s_ctx *c, yaml_node_t *n, const char *what, char **path, char key[LAB_KEY_Z85])
@@ -1842,6 +1881,7 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
             s_check_returns(&c, SLOT(v, K, "devices"), steps, n_steps);
         }
         s_load_security(&c, SLOT(v, K, "security"));
+        s_load_prior(&c, SLOT(v, K, "prior"));
         s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));
         s_check_cross(&c, steps, n_steps);
         steps = NULL; /* now owned by cfg */
@@ -1931,6 +1971,9 @@ void lab_config_destroy(lab_campaign_cfg **cfgp)
     free(cfg->planner_kind);
     free(cfg->acquisition);
     free(cfg->initial_kind);
+    free(cfg->prior_csv);
+    free(cfg->prior_hub);
+    free(cfg->prior_campaign);
     for (size_t i = 0; cfg->steps && i < cfg->n_steps; i++) {
         lab_cfg_step *st = &cfg->steps[i];
         free(st->name);

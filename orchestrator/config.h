@@ -105,6 +105,10 @@ typedef struct lab_campaign_cfg {
     char *hub_lab;           /* hub.lab (NULL: the host name) */
     char *hub_group;         /* hub.group (NULL: the lab's id) */
     int hub_replicate_closed; /* hub.replicate_closed */
+    /* prior: earlier experiments told to the planner first (all NULL: none) */
+    char *prior_csv;         /* a CSV file (path resolved against the config's directory) */
+    char *prior_hub;         /* or another hub ... */
+    char *prior_campaign;    /* ... and its campaign */
     int heartbeat_ms;        /* default 1000 */
     int liveness;            /* default 3 */
 

@@ -868,8 +868,10 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                            .initial_kind = cfg->initial_kind,
                            .initial_count = (size_t)cfg->initial_count};
     po.acquisition = cfg->acquisition;
-    for (size_t k = 0; k < cfg->n_objectives && k < LAB_PLANNER_MAX_OBJECTIVES; k++)
+    for (size_t k = 0; k < cfg->n_objectives && k < LAB_PLANNER_MAX_OBJECTIVES; k++) {
         po.maximize[k] = cfg->objectives[k].maximize;
+        po.objective_names[k] = cfg->objectives[k].name;
+    }
     /* Model-based planners fit on the thread pool; the cheap ones answer inline. */
     o->planner_async = strcmp(cfg->planner_kind, "random") != 0 && strcmp(cfg->planner_kind, "sobol") != 0;
     /* Designs that do not learn from results propose one batch ahead: the
@@ -884,6 +886,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         goto fail;
     o->hub = lab_hub_open(o->db_path, err);
     if (!o->hub)
+        goto fail;
+    if (lab_orch_prior_tell(o, err) < 0)
         goto fail;
     char status[32];
     int64_t now = lab_orch_now();
@@ -941,6 +945,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                                  "planner", cfg->planner_kind, "budget", (json_int_t)cfg->budget_experiments,
                                  "config_sha256", cfg->sha256));
         lab_orch_event(o, "campaign.status", cfg->name, json_pack("{s:s}", "status", "running"));
+        if (lab_orch_prior_record(o, now, err) < 0)
+            goto fail;
     }
     for (size_t i = 0; i < cfg->n_devices; i++)
         if (lab_hub_record_device(o->hub, o->campaign_id, cfg->devices[i].name, NULL, NULL,

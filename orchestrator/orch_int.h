@@ -197,6 +197,10 @@ void lab_sched_mark_durable(lab_orch *o, int all);
 int lab_sched_resume(lab_orch *o, lab_err *err);
 void lab_sched_free(lab_orch *o);
 json_t *lab_sched_params_json(lab_orch *o, const double *x);
+/* Warm start (orch_prior.c): tell the config's prior to the planner (every
+ * start, before the history); record it in the hub (a new campaign). */
+int lab_orch_prior_tell(lab_orch *o, lab_err *err);
+int lab_orch_prior_record(lab_orch *o, int64_t now, lab_err *err);
 void lab_sched_check_end(lab_orch *o);
 
 /* control.c */

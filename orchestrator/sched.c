@@ -698,6 +698,27 @@ static void s_propose(lab_orch *o)
     s_ask_free(a);
 }
 
+/* The model's side of the provenance: the raw summary ("model"), each
+ * objective's predicted mean and deviation in its units ("predicted":
+ * {name: {mean, sd}}) and p(success) where failures are modelled. */
+static void s_prov_model(json_t *prov, const lab_campaign_cfg *c, const lab_ask_info *in)
+{
+    if (in->model[0])
+        json_object_set_new(prov, "model", json_string(in->model));
+    json_t *pred = json_object();
+    for (size_t j = 0; pred && j < c->n_objectives && j < LAB_PLANNER_MAX_OBJECTIVES; j++)
+        if (isfinite(in->objective_mean[j]))
+            json_object_set_new(pred, c->objectives[j].name,
+                                json_pack("{s:f, s:f}", "mean", in->objective_mean[j], "sd",
+                                          isfinite(in->objective_sd[j]) ? in->objective_sd[j] : 0.0));
+    if (pred && json_object_size(pred))
+        json_object_set_new(prov, "predicted", pred);
+    else
+        json_decref(pred);
+    if (isfinite(in->p_success))
+        json_object_set_new(prov, "p_success", json_real(in->p_success));
+}
+
 static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_info *info)
 {
     const lab_campaign_cfg *c = o->cfg;
@@ -716,6 +737,7 @@ static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_
             json_object_set_new(prov, "predicted_mean", json_real(info[k].predicted_mean));
         if (isfinite(info[k].predicted_sd))
             json_object_set_new(prov, "predicted_sd", json_real(info[k].predicted_sd));
+        s_prov_model(prov, c, &info[k]);
         char *pjs = json_dumps(params, JSON_COMPACT), *vjs = json_dumps(prov, JSON_COMPACT);
         int64_t now = lab_orch_now();
         if (lab_hub_record_experiment(o->hub, o->campaign_id, x->seq, pjs, info[k].origin, vjs, "running", now) < 0 ||
@@ -1320,6 +1342,8 @@ static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
 {
     s_resume *rs = arg;
     lab_orch *o = rs->o;
+    if (r->seq <= 0)
+        return 0; /* the prior's experiments: told from the prior (orch_prior.c) */
     if (r->seq != o->n_exps + 1)
         return lab_err_set(rs->err, LAB_EDB, "experiment numbers in the hub are not contiguous (at %lld)",
                            (long long)r->seq);

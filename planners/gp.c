@@ -23,9 +23,10 @@
  *     posterior variance collapses around them and the next point goes
  *     elsewhere; the fantasies are dropped after the ask;
  *  4. failures: if any outcome failed, a second GP on labels +1 (measured) /
- *     -1 (failed), same length-scales as the objective's, gives
- *     p = Phi(mu / sqrt(0.01 + var)); the acquisition is multiplied by p
- *     (EI) or gets log p added (log-EI, UCB). Failed points are never dropped;
+ *     -1 (failed), with its own hyperparameters (s_feas_model), gives
+ *     p = Phi(mu / sqrt(0.01 + var)); the log acquisition gets
+ *     s_feas_weight(log p) added (EI: multiplied by its exp): p^2 and a steep
+ *     penalty below p = 0.8. Failed points are never dropped;
  *  5. 2000 candidates (70 % uniform, 30 % gaussian perturbations of the five
  *     best measured points at scales 0.002, 0.02, 0.1), rejection of infeasible
  *     ones; ranked by log-EI (or UCB) times p; L-BFGS (NLopt, bounded to the
@@ -68,7 +69,9 @@
  * Multi-objective targets change with the weights on every ask: they are
  * refitted every ask (warm-started from the last fit of this object).
  *
- * Output transform: standardisation. A log warp of the outputs (S_WARP) is
+ * Output transform: standardisation around a pessimistic mean (S_MEAN_SHIFT
+ * deviations above the average: unexplored regions are expected to be
+ * worse than average, which keeps EI out of the box's corners). A log warp of the outputs (S_WARP) is
  * available at compile time but off: it helped branin a little (median regret
  * 1.5e-3 vs 2.0e-3) and hurt hartmann6 badly (0.37 vs 6e-5).
  * Threads: OpenBLAS is set to one thread when the gp planner is created,
@@ -116,8 +119,24 @@
 #define S_EXPLOIT_MAX_SD 0.03   /* model sd (standardised) at the mean's minimum */
 #endif
 #define S_EXPLOIT_MAX_CORR 0.9  /* its kernel correlation with a pending point */
+#ifndef S_MEAN_SHIFT
+#define S_MEAN_SHIFT 2.0
+#endif
 #define S_FEAS_S2 0.01
+#ifndef S_FEAS_POW
+#define S_FEAS_POW 2.0
+#endif
 #define S_FEAS_NOISE 0.01
+#define S_FEAS_NOISE_MAX 0.02
+#ifndef S_FEAS_LS_MIN
+#define S_FEAS_LS_MIN 0.1
+#endif
+#ifndef S_FEAS_MIN_P
+#define S_FEAS_MIN_P 0.8
+#endif
+#ifndef S_FEAS_HARD
+#define S_FEAS_HARD 20.0
+#endif
 #define S_DEFAULT_BETA 4.0
 #define S_PAREGO_RHO 0.05
 #ifndef S_WARP
@@ -126,6 +145,8 @@
 #define S_STREAM_FIT 0x66697400ULL
 #define S_STREAM_CAND 0x63616e64ULL
 #define S_STREAM_W 0x77656967ULL
+#define S_STREAM_FEAS 0x66656173ULL
+#define S_STREAM_OBJ 0x6f626a65ULL
 
 typedef struct {
     double ymin, delta, mean, sd;
@@ -140,6 +161,12 @@ typedef struct {
     size_t *cont;            /* indices of the real/integer dims */
     size_t *n_choices;       /* per dim, categorical only */
     lab_gp gp, feas;
+    lab_gp og;               /* several objectives: one objective's own model (provenance) */
+    double *obj_theta;       /* m * (d + 2): last fit of each objective's model */
+    int obj_have[LAB_PLANNER_MAX_OBJECTIVES];
+    double feas_mean;        /* mean of the +1/-1 labels (the feasibility GP's prior mean) */
+    double *feas_theta;      /* its hyperparameters, fitted at feas_fit_n told rows */
+    size_t feas_fit_n;
     /* cached hyperparameters at refit point theta_n (with its standardisation) */
     int have_theta;
     size_t theta_n;
@@ -168,10 +195,13 @@ static void s_gp_destroy(void *impl)
         return;
     lab_gp_release(&g->gp);
     lab_gp_release(&g->feas);
+    lab_gp_release(&g->og);
+    free(g->obj_theta);
     free(g->cat);
     free(g->cont);
     free(g->n_choices);
     free(g->theta);
+    free(g->feas_theta);
     free(g->mz);
     free(g->my);
     free(g->cz);
@@ -222,6 +252,8 @@ static void *s_gp_new(const lab_planner_ctx *ctx, lab_err *err)
     g->cont = calloc(d, sizeof *g->cont);
     g->n_choices = calloc(d, sizeof *g->n_choices);
     g->theta = calloc(LAB_GP_THETA(d), sizeof *g->theta);
+    g->feas_theta = calloc(LAB_GP_THETA(d), sizeof *g->feas_theta);
+    g->obj_theta = calloc(g->m * LAB_GP_THETA(d), sizeof *g->obj_theta);
     g->cz = malloc(S_N_CAND * d * sizeof *g->cz);
     g->cu = malloc(S_N_CAND * d * sizeof *g->cu);
     g->cscore = malloc(S_N_CAND * sizeof *g->cscore);
@@ -235,7 +267,7 @@ static void *s_gp_new(const lab_planner_ctx *ctx, lab_err *err)
     g->fgrad_mu = calloc(d, sizeof *g->fgrad_mu);
     g->fgrad_var = calloc(d, sizeof *g->fgrad_var);
     g->w = calloc(d, sizeof *g->w);
-    if (!g->cat || !g->cont || !g->n_choices || !g->theta || !g->cz || !g->cu ||
+    if (!g->cat || !g->cont || !g->n_choices || !g->theta || !g->feas_theta || !g->obj_theta || !g->cz || !g->cu ||
         !g->cscore || !g->corder || !g->u || !g->x || !g->z || !g->u0 || !g->grad_mu ||
         !g->grad_var || !g->fgrad_mu || !g->fgrad_var || !g->w)
         goto nomem;
@@ -248,8 +280,17 @@ static void *s_gp_new(const lab_planner_ctx *ctx, lab_err *err)
             g->cont[g->ncont++] = i;
         }
     }
-    if (lab_gp_init(&g->gp, d, g->cat, err) < 0 || lab_gp_init(&g->feas, d, g->cat, err) < 0)
+    if (lab_gp_init(&g->gp, d, g->cat, err) < 0 || lab_gp_init(&g->feas, d, g->cat, err) < 0 ||
+        lab_gp_init(&g->og, d, g->cat, err) < 0)
         goto fail;
+    /* the failure labels are exact: little noise, so that a failing region
+     * is not explained away as noise around a flat p(success) */
+    g->feas.prior.sn2_hi = log(S_FEAS_NOISE_MAX);
+    g->feas.prior.sn2_mean = log(S_FEAS_NOISE);
+    /* and no length-scale below S_FEAS_LS_MIN: the likelihood of a sharp
+     * step in the labels favours very short scales, which left p(success)
+     * back at the prior a few hundredths away from a failed point */
+    g->feas.prior.ls_lo = log(S_FEAS_LS_MIN);
     return g;
 nomem:
     lab_err_set(err, LAB_ENOMEM, "out of memory creating a gp planner");
@@ -394,8 +435,11 @@ static int s_tf_fit(s_tf *t, const double *y, size_t n, int warp)
     for (size_t i = 0; i < n; i++)
         v += (s_warp(t, y[i]) - m) * (s_warp(t, y[i]) - m);
     v = n > 1 ? sqrt(v / (double)(n - 1)) : 0.0;
-    t->mean = m;
     t->sd = v > 1e-12 * (fabs(m) + 1.0) ? v : 1.0;
+    /* the model's prior mean (0 after the transform) sits S_MEAN_SHIFT
+     * deviations above the average outcome: where there is no data the
+     * model expects a worse than average result */
+    t->mean = m + S_MEAN_SHIFT * t->sd;
     return 0;
 }
 
@@ -545,7 +589,14 @@ static int s_model(s_gp *g, const lab_planner_ctx *ctx, size_t n, const double *
     return 0;
 }
 
-/* Feasibility model on every told row; returns 1 when built, 0 without failures. */
+/* Feasibility model on every told row; returns 1 when built, 0 without
+ * failures. A GP on labels +1 (measured) / -1 (failed), centred on their
+ * mean (far from the data the prior is the campaign's success rate), with its
+ * own hyperparameters fitted by marginal likelihood: a failing region has
+ * its own extent, unrelated to how fast the objective varies (reusing the
+ * objective's length-scales gave p(success) 0.83-0.99 at points that then
+ * failed). Refitted when the number of told rows changes, warm-started from
+ * the last fit. */
 static int s_feas_model(s_gp *g, const lab_planner_ctx *ctx, lab_err *err)
 {
     const lab_planner_history *h = &ctx->hist;
@@ -555,19 +606,56 @@ static int s_feas_model(s_gp *g, const lab_planner_ctx *ctx, lab_err *err)
     if (!n_fail)
         return 0;
     lab_gp *f = &g->feas;
-    if (lab_gp_set_data(f, 0, NULL, NULL, err) < 0)
-        return LAB_ENOMEM;
-    memcpy(f->theta, g->gp.theta, g->d * sizeof *f->theta);
-    f->theta[g->d] = 0.0;
-    f->theta[g->d + 1] = log(S_FEAS_NOISE);
-    if (lab_gp_factor(f, err) < 0)
-        return LAB_EINVAL;
-    for (size_t r = 0; r < h->n; r++) {
-        s_z_of_x(g, ctx->space, h->x + r * h->d, g->z);
-        int rc = lab_gp_append(f, g->z, h->outcome[r] == LAB_OUTCOME_FAILED ? -1.0 : 1.0, err);
-        if (rc < 0)
-            return rc;
+    double *z = malloc(h->n * g->d * sizeof *z), *lab = malloc(h->n * sizeof *lab);
+    if (!z || !lab) {
+        free(z);
+        free(lab);
+        return lab_err_set(err, LAB_ENOMEM, "out of memory in the feasibility model");
     }
+    double mean = 0.0;
+    for (size_t r = 0; r < h->n; r++) {
+        s_z_of_x(g, ctx->space, h->x + r * h->d, z + r * g->d);
+        lab[r] = h->outcome[r] == LAB_OUTCOME_FAILED ? -1.0 : 1.0;
+        mean += lab[r];
+    }
+    mean /= (double)h->n;
+    for (size_t r = 0; r < h->n; r++)
+        lab[r] -= mean;
+    int rc = lab_gp_set_data(f, h->n, z, lab, err);
+    free(z);
+    free(lab);
+    if (rc < 0)
+        return rc;
+    g->feas_mean = mean;
+    if (g->feas_fit_n != h->n) {
+        lab_rng rng;
+        lab_rng_seed(&rng, ctx->seed ^ S_STREAM_FEAS, (uint64_t)h->n);
+        /* starts: the objective's length-scales (often the right directions:
+         * failures tend to follow what drives the outcome), the last fit,
+         * the prior's mode and one random draw */
+        double start[LAB_GP_THETA(g->d)];
+        memcpy(start, g->gp.theta, g->d * sizeof *start);
+        start[g->d] = 0.0;
+        start[g->d + 1] = log(S_FEAS_NOISE);
+        lab_gp_fit_opts o = {.n_starts = 1, .max_evals = S_FIT_MAX_EVALS, .warm = start,
+                             .max_points = S_FIT_MAX_POINTS};
+        if ((rc = lab_gp_fit(f, &o, &rng, err)) < 0)
+            return rc;
+        if (g->feas_fit_n) {
+            double nll = lab_gp_nll(f, f->theta, NULL);
+            memcpy(start, f->theta, sizeof start);
+            if (lab_gp_nll(f, g->feas_theta, NULL) < nll)
+                memcpy(f->theta, g->feas_theta, sizeof start);
+            if ((rc = lab_gp_factor(f, err)) < 0)
+                return rc;
+        }
+        memcpy(g->feas_theta, f->theta, LAB_GP_THETA(g->d) * sizeof *f->theta);
+        g->feas_fit_n = h->n;
+        return 1;
+    }
+    memcpy(f->theta, g->feas_theta, LAB_GP_THETA(g->d) * sizeof *f->theta);
+    if ((rc = lab_gp_factor(f, err)) < 0)
+        return rc;
     return 1;
 }
 
@@ -587,6 +675,22 @@ static double s_log_Phi(double a, double *dlog)
 }
 
 /* ---- acquisition -------------------------------------------------------- */
+
+/* What log p(success) adds to the log acquisition (and its derivative dl in
+ * place): p^S_FEAS_POW, and below p = S_FEAS_MIN_P a steep extra penalty,
+ * so the search treats p >= S_FEAS_MIN_P almost as a constraint (EI times p
+ * alone still chose points with p = 0.3 when the unexplored failing region
+ * promised a large improvement). */
+static double s_feas_weight(double lp, double *dl)
+{
+    double lmin = log(S_FEAS_MIN_P), w = lp * S_FEAS_POW, dw = *dl * S_FEAS_POW;
+    if (lp < lmin) {
+        w += S_FEAS_HARD * (lp - lmin);
+        dw += S_FEAS_HARD * *dl;
+    }
+    *dl = dw;
+    return w;
+}
 
 typedef struct {
     s_gp *g;
@@ -624,9 +728,12 @@ static double s_acq_at(s_acq_ctx *c, const double *z, double *grad, double *out_
         double fm, fv;
         lab_gp_predict(&g->feas, z, &fm, &fv, grad ? g->fgrad_mu : NULL,
                        grad ? g->fgrad_var : NULL);
+        fm += g->feas_mean;
         double s = sqrt(S_FEAS_S2 + fv), t = fm / s, dl;
         double lp = s_log_Phi(t, &dl);
         p = exp(lp);
+        lp = s_feas_weight(lp, &dl);
+        double pk = exp(lp);
         if (c->use_log || c->acq == LAB_ACQ_UCB) {
             if (grad)
                 for (size_t i = 0; i < d; i++)
@@ -635,9 +742,9 @@ static double s_acq_at(s_acq_ctx *c, const double *z, double *grad, double *out_
         } else {
             if (grad)
                 for (size_t i = 0; i < d; i++)
-                    grad[i] = grad[i] * p + a * p * dl *
+                    grad[i] = grad[i] * pk + a * pk * dl *
                               (g->fgrad_mu[i] / s - fm * g->fgrad_var[i] / (2.0 * s * s * s));
-            a *= p;
+            a *= pk;
         }
     }
     if (out_mu)
@@ -687,7 +794,8 @@ static int s_score_candidates(s_acq_ctx *c, size_t nc, double *mu, double *var)
             return LAB_ENOMEM;
         for (size_t j = 0; j < nc; j++) {
             double dl;
-            g->cscore[j] += s_log_Phi(mu[j] / sqrt(S_FEAS_S2 + var[j]), &dl);
+            g->cscore[j] += s_feas_weight(
+                s_log_Phi((mu[j] + g->feas_mean) / sqrt(S_FEAS_S2 + var[j]), &dl), &dl);
         }
     }
     return 0;
@@ -739,7 +847,11 @@ static size_t s_candidates(s_gp *g, const lab_planner_ctx *ctx, size_t index, si
                         u[i] = lab_rng_uniform(&rng);
                 } else {
                     u[i] += sc * s_gauss(&rng);
-                    u[i] = u[i] < 0 ? 0 : u[i] > 1 ? 1 : u[i];
+                    /* reflected, not clipped: clipping piled candidates
+                     * (and so local-search starts) onto the bounds */
+                    u[i] = u[i] < 0 ? -u[i] : u[i];
+                    u[i] = u[i] > 1 ? 2.0 - u[i] : u[i];
+                    u[i] = u[i] < 0 ? 0 : u[i];
                 }
             }
         } else {
@@ -882,6 +994,104 @@ static void s_reason(const s_gp *g, char *buf, size_t n, const char *acq_name, d
         snprintf(buf + used, n - used, "] sf2=%.3g sn2=%.2g%s p_ok=%.2f batch %zu/%zu%s",
                  exp(th[d]), exp(th[d + 1]), g->m > 1 ? " parego" : "", p, b + 1, k,
                  exploit ? " exploit: min of the mean" : "");
+}
+
+/* Several objectives: each objective's own GP (fitted on its measured
+ * values, warm-started from its last fit) predicts it at the k chosen
+ * points, in its units, so the provenance shows what the model expects of
+ * every objective rather than of the ParEGO scalarisation that chose the
+ * point. n: measured rows (their z in g->mz). */
+static int s_objective_predictions(s_gp *g, const lab_planner_ctx *ctx, size_t n, size_t k,
+                                   const double *xs, lab_ask_info *info, lab_err *err)
+{
+    const lab_planner_history *h = &ctx->hist;
+    size_t d = g->d, nt = LAB_GP_THETA(d);
+    double *y = malloc((n ? n : 1) * sizeof *y);
+    if (!y)
+        return lab_err_set(err, LAB_ENOMEM, "out of memory predicting the objectives");
+    int rc = 0;
+    for (size_t j = 0; j < g->m && rc == 0; j++) {
+        double sgn = ctx->maximize[j] ? -1.0 : 1.0, mean = 0.0, var = 0.0;
+        size_t i = 0;
+        for (size_t r = 0; r < h->n && i < n; r++)
+            if (h->outcome[r] == LAB_OUTCOME_MEASURED)
+                y[i++] = sgn * h->y[r * h->m + j];
+        for (i = 0; i < n; i++)
+            mean += y[i] / (double)n;
+        for (i = 0; i < n; i++)
+            var += (y[i] - mean) * (y[i] - mean) / (double)(n > 1 ? n - 1 : 1);
+        double sd = var > 0 ? sqrt(var) : 1.0;
+        for (i = 0; i < n; i++)
+            y[i] = (y[i] - mean) / sd;
+        if ((rc = lab_gp_set_data(&g->og, n, g->mz, y, err)) < 0)
+            break;
+        double *th = g->obj_theta + j * nt;
+        if (g->obj_have[j])
+            memcpy(g->og.theta, th, nt * sizeof *th);
+        lab_rng rng;
+        lab_rng_seed(&rng, ctx->seed ^ S_STREAM_OBJ, (uint64_t)(n * LAB_PLANNER_MAX_OBJECTIVES + j));
+        lab_gp_fit_opts o = {.n_starts = g->obj_have[j] ? 0 : 1, .max_evals = S_FIT_MAX_EVALS,
+                             .warm = g->obj_have[j] ? th : NULL, .max_points = S_FIT_MAX_POINTS};
+        if ((rc = lab_gp_fit(&g->og, &o, &rng, err)) < 0)
+            break;
+        memcpy(th, g->og.theta, nt * sizeof *th);
+        g->obj_have[j] = 1;
+        for (size_t b = 0; b < k; b++) {
+            double mu, v;
+            s_z_of_x(g, ctx->space, xs + b * d, g->z);
+            lab_gp_predict(&g->og, g->z, &mu, &v, NULL, NULL);
+            info[b].objective_mean[j] = sgn * (mean + sd * mu);
+            info[b].objective_sd[j] = sd * sqrt(v > 0 ? v : 0.0);
+        }
+    }
+    free(y);
+    return rc;
+}
+
+/* The reason a scientist reads: what the acquisition expects, in the
+ * objectives' units. best_o: the best measured value (one objective). */
+static void s_readable(const s_gp *g, const lab_planner_ctx *ctx, lab_ask_info *in, int exploit,
+                       double ei_o, double best_o, size_t n_pend, const double *w)
+{
+    char pred[200] = "";
+    size_t used = 0;
+    for (size_t j = 0; j < g->m && used < sizeof pred; j++) {
+        int k = g->m == 1
+                    ? snprintf(pred + used, sizeof pred - used, "predicted %.4g ± %.2g",
+                               in->objective_mean[j], in->objective_sd[j])
+                    : snprintf(pred + used, sizeof pred - used, "%s%s %.4g ± %.2g",
+                               j ? ", " : "predicted ", ctx->objective_names[j],
+                               in->objective_mean[j], in->objective_sd[j]);
+        used += k > 0 ? (size_t)k : 0;
+    }
+    char tail[32] = "";
+    if (isfinite(in->p_success))
+        snprintf(tail, sizeof tail, "; p(success) %.2f", in->p_success);
+    (void)n_pend; /* the model summary says "kriging believer": the reason stays short */
+    const char *dir = ctx->maximize[0] ? "highest" : "lowest";
+    if (g->m > 1) {
+        char ws[64] = "";
+        size_t wu = 0;
+        for (size_t j = 0; j < g->m && wu < sizeof ws; j++) {
+            int k = snprintf(ws + wu, sizeof ws - wu, "%s%.2f", j ? ", " : "", w[j]);
+            wu += k > 0 ? (size_t)k : 0;
+        }
+        snprintf(in->reason, sizeof in->reason,
+                 "%s, trade-off weights %s: %s%s",
+                 g->acq == LAB_ACQ_UCB ? "confidence bound" : "expected improvement", ws, pred,
+                 tail);
+    } else if (exploit) {
+        snprintf(in->reason, sizeof in->reason,
+                 "refines the %s predicted value (best so far %.4g): %s%s", dir, best_o, pred,
+                 tail);
+    } else if (g->acq == LAB_ACQ_UCB) {
+        snprintf(in->reason, sizeof in->reason,
+                 "optimistic bound %.4g (best so far %.4g): %s%s", in->acquisition, best_o, pred,
+                 tail);
+    } else {
+        snprintf(in->reason, sizeof in->reason, "expected improvement %.2g over the best %.4g: %s%s",
+                 ei_o, best_o, pred, tail);
+    }
 }
 
 static int s_random_fallback(s_gp *g, const lab_planner_ctx *ctx, size_t *index, size_t k,
@@ -1041,10 +1251,22 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             else
                 acq_o = a;
             info[b].acquisition = acq_o;
-            info[b].predicted_mean = sgn * mean_o;
-            info[b].predicted_sd = sd_o;
-            s_reason(g, info[b].reason, sizeof info[b].reason, lab_acq_name(g->acq), acq_o,
+            if (c.have_feas)
+                info[b].p_success = pp;
+            if (g->m == 1) {
+                info[b].predicted_mean = info[b].objective_mean[0] = sgn * mean_o;
+                info[b].predicted_sd = info[b].objective_sd[0] = sd_o;
+            }
+            s_reason(g, info[b].model, sizeof info[b].model, lab_acq_name(g->acq), acq_o,
                      n_meas, n_fant + b, pp, b, k, exploit);
+            double best_raw = INFINITY;
+            for (size_t i = 0; i < n_meas; i++)
+                best_raw = g->my[i] < best_raw ? g->my[i] : best_raw;
+            /* EI in the objective's units (the output transform is linear) */
+            double ei_o = lab_acq_ei(pm, psd > 1e-300 ? psd : 1e-300, c.best, NULL, NULL) *
+                          g->tf.sd;
+            if (g->m == 1)
+                s_readable(g, ctx, &info[b], exploit, ei_o, sgn * best_raw, n_fant + b, w);
         }
         (void)plain;
         if (b + 1 < k) {
@@ -1054,6 +1276,12 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
         (*index)++;
     }
     rc = 0;
+    if (info && g->m > 1) {
+        if ((rc = s_objective_predictions(g, ctx, n_meas, k, out, info, err)) < 0)
+            goto out;
+        for (size_t b = 0; b < k; b++)
+            s_readable(g, ctx, &info[b], 0, NAN, NAN, n_fant + b, w);
+    }
 out:
     lab_gp_truncate(&g->gp, g->model_ok ? g->model_n : n_meas);
     if (g->m > 1)

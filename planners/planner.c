@@ -55,6 +55,8 @@ struct lab_planner {
     char acquisition[16];
     double ucb_beta;
     size_t gp_refit_every;
+    char obj_names[LAB_PLANNER_MAX_OBJECTIVES][48];
+    const char *obj_name_ptr[LAB_PLANNER_MAX_OBJECTIVES];
     lab_err err;
 };
 
@@ -97,6 +99,7 @@ static lab_planner_ctx s_ctx(const lab_planner *p)
         .acquisition = p->acquisition[0] ? p->acquisition : NULL,
         .ucb_beta = p->ucb_beta,
         .gp_refit_every = p->gp_refit_every,
+        .objective_names = p->obj_name_ptr,
     };
     return c;
 }
@@ -118,10 +121,18 @@ lab_planner *lab_planner_new(const lab_space *space, const lab_planner_opts *opt
         return NULL;
     }
     const lab_planner_ops *init_ops = NULL;
-    if (opts->initial_kind && opts->initial_count > 0) {
-        init_ops = s_find_ops(opts->initial_kind);
+    const char *init_kind = opts->initial_kind;
+    size_t init_count = opts->initial_count;
+    if (!init_kind && main_ops == &lab_planner_gp_ops) {
+        /* a model-based kind without an initial design starts from a
+         * space-filling one (an explicit count of 0 turns it off) */
+        init_kind = "sobol";
+        init_count = lab_planner_default_initial(lab_space_dims(space));
+    }
+    if (init_kind && init_count > 0) {
+        init_ops = s_find_ops(init_kind);
         if (!init_ops) {
-            s_unknown_kind(err, "initial design kind", opts->initial_kind);
+            s_unknown_kind(err, "initial design kind", init_kind);
             return NULL;
         }
     }
@@ -143,11 +154,17 @@ lab_planner *lab_planner_new(const lab_space *space, const lab_planner_opts *opt
     p->d = lab_space_dims(space);
     p->m = opts->n_objectives;
     p->seed = opts->seed;
-    for (size_t i = 0; i < p->m; i++)
+    for (size_t i = 0; i < p->m; i++) {
         p->maximize[i] = opts->maximize[i] ? 1 : 0;
+        if (opts->objective_names[i])
+            snprintf(p->obj_names[i], sizeof p->obj_names[i], "%s", opts->objective_names[i]);
+        else
+            snprintf(p->obj_names[i], sizeof p->obj_names[i], "objective %zu", i + 1);
+        p->obj_name_ptr[i] = p->obj_names[i];
+    }
     p->main_ops = main_ops;
     p->init_ops = init_ops;
-    p->initial_count = init_ops ? opts->initial_count : 0;
+    p->initial_count = init_ops ? init_count : 0;
     if (opts->acquisition &&
         snprintf(p->acquisition, sizeof p->acquisition, "%s", opts->acquisition) >=
             (int)sizeof p->acquisition) {
@@ -166,6 +183,11 @@ lab_planner *lab_planner_new(const lab_space *space, const lab_planner_opts *opt
 fail:
     lab_planner_destroy(&p);
     return NULL;
+}
+
+size_t lab_planner_default_initial(size_t d)
+{
+    return 2 * (d + 1) > 10 ? 2 * (d + 1) : 10;
 }
 
 void lab_planner_destroy(lab_planner **pp)
@@ -312,6 +334,9 @@ int lab_planner_ask(lab_planner *p, size_t k, const double *pending, size_t n_pe
             memset(&ci[j], 0, sizeof ci[j]);
             snprintf(ci[j].origin, sizeof ci[j].origin, "%s", initial ? "initial" : "planner");
             ci[j].acquisition = ci[j].predicted_mean = ci[j].predicted_sd = NAN;
+            ci[j].p_success = NAN;
+            for (size_t o = 0; o < LAB_PLANNER_MAX_OBJECTIVES; o++)
+                ci[j].objective_mean[o] = ci[j].objective_sd[o] = NAN;
         }
         double *co = out + done * p->d;
         int rc = ops->ask(impl, &ctx, &index, chunk, p->avoid, n_pending + done, co, ci,

@@ -22,23 +22,42 @@ typedef struct lab_planner_opts {
     uint64_t seed;
     size_t n_objectives;       /* >= 1 */
     int maximize[LAB_PLANNER_MAX_OBJECTIVES]; /* 1 maximise, 0 minimise */
-    const char *initial_kind;  /* initial design: "random", "sobol" or NULL */
-    size_t initial_count;      /* points from the initial design before the model */
+    const char *initial_kind;  /* initial design: "random", "sobol" or NULL; NULL with
+                                * kind "gp": Sobol, lab_planner_default_initial(d) points */
+    size_t initial_count;      /* points from the initial design before the model
+                                * (0 with a kind given: none) */
     /* Model-based kinds ("gp"); zero/NULL means the default. */
     const char *acquisition;   /* "ei" (default), "log_ei", "ucb" */
     double ucb_beta;           /* ucb: mean - sqrt(beta) * sd on standardised data; 0: 4 */
     size_t gp_refit_every;     /* gp: above 100 measured points refit the hyperparameters
                                 * every this many (0: 10); see planners/gp.c */
+    /* Names of the objectives for the readable reason (NULL: "objective 1", ...).
+     * Copied by lab_planner_new (at most 47 characters each). */
+    const char *objective_names[LAB_PLANNER_MAX_OBJECTIVES];
 } lab_planner_opts;
 
 /* What the hub stores about why a point was chosen. */
 typedef struct lab_ask_info {
     char origin[32];           /* "initial", "planner" */
-    char reason[256];          /* e.g. "sobol point 7 (scrambled, seed 42)" */
+    char reason[256];          /* one line for people, e.g. "sobol point 7 (scrambled,
+                                * seed 42)" or "expected improvement 0.12 over the best
+                                * 0.75: predicted 0.80 ± 0.06" */
+    char model[256];           /* the raw model summary ("" when there is none), e.g.
+                                * "gp ei=0.0785 on 12 measured (warm fit@12) matern52 ..." */
     double acquisition;        /* NAN when not applicable */
-    double predicted_mean;     /* NAN when not applicable */
+    double predicted_mean;     /* one objective: its predicted value in its units; NAN
+                                * when not applicable (also with several objectives) */
     double predicted_sd;       /* NAN when not applicable */
+    /* every objective's predicted value and deviation in its own units, NAN
+     * when not applicable (n_objectives entries) */
+    double objective_mean[LAB_PLANNER_MAX_OBJECTIVES];
+    double objective_sd[LAB_PLANNER_MAX_OBJECTIVES];
+    double p_success;          /* the failure model's p(success) there, NAN without one */
 } lab_ask_info;
+
+/* Points of the default initial design of a model-based planner in d
+ * dimensions: max(10, 2(d + 1)). */
+size_t lab_planner_default_initial(size_t d);
 
 /* Names of the available kinds, NULL-terminated, for config checks/help. */
 const char *const *lab_planner_kinds(void);

@@ -35,6 +35,7 @@ typedef struct lab_planner_ctx {
     const char *acquisition;
     double ucb_beta;
     size_t gp_refit_every;
+    const char *const *objective_names;   /* n_objectives names, for reasons */
 } lab_planner_ctx;
 
 typedef struct lab_planner_ops {

@@ -1,7 +1,11 @@
 /* Built-in test functions for the planner benchmark and tests: branin,
  * hartmann3, hartmann6, ackley5 (minimised, known optimum), branin_c
  * (branin with a linear constraint and a region where experiments fail) and
- * zdt1 (two objectives, known maximal hypervolume for a reference point).
+ * zdt1 (two objectives, known maximal hypervolume for a reference point), and
+ * a broader suite, d = 2-10, shifted or rotated so that no optimum sits at
+ * the centre of the box, a corner or a point of symmetry (names ending in _s
+ * or _r), one with a failing region (hartmann6_f) and two-objective ones
+ * (zdt1_s, zdt2_s).
  *
  * Planner-side on purpose: planners must not depend on sim/. Pure, static
  * data. Not for: simulating labs (sim/model.h has noise, devices, failures
@@ -14,7 +18,7 @@
 #include "common/err.h"
 #include "planners/space.h"
 
-#define LAB_TESTFUNC_MAX_DIM 8
+#define LAB_TESTFUNC_MAX_DIM 10
 
 typedef struct lab_testfunc {
     const char *name;

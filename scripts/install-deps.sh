@@ -17,6 +17,7 @@ PACKAGES=(
   python3 curl bc procps   # used by the integration tests
   strace                   # slows fsync for the torture suite (tests/torture)
   python3-pandas python3-rdflib python3-yaml   # the Python reader (python/) and the export checks
+  python3-sklearn python3-optuna   # the planner's peers (make bench-planner)
 )
 
 # The dashboard's browser test (tests/integration/test_dashboard.sh) drives

@@ -256,7 +256,7 @@ static void test_constraints_categorical(void **state)
             assert_int_equal(lab_planner_tell(p, xb, &y, LAB_OUTCOME_MEASURED), 0);
         }
     }
-    assert_non_null(strstr(info[1].reason, "gp"));
+    assert_non_null(strstr(info[1].model, "gp"));
     assert_true(isfinite(info[0].predicted_mean) && info[0].predicted_sd >= 0);
     assert_true(best < 0.3);
     lab_planner_destroy(&p);
@@ -343,7 +343,7 @@ static void test_batch_pending(void **state)
                 d2 += (all[i * 3 + k] - all[j * 3 + k]) * (all[i * 3 + k] - all[j * 3 + k]);
             CHECK_SEED(d2 > 1e-6, 9); /* distinct, and not on top of each other */
         }
-    assert_non_null(strstr(info[3].reason, "kriging believer"));
+    assert_non_null(strstr(info[3].model, "kriging believer"));
     lab_planner_destroy(&p);
     lab_space_destroy(&s);
 }
@@ -358,23 +358,160 @@ static void test_failures_avoided(void **state)
     lab_err err = {0};
     lab_space_add_real(s, "a", 0, 1, 0, NULL, &err);
     lab_space_add_real(s, "b", 0, 1, 0, NULL, &err);
-    lab_planner_opts o = s_opts(4, 8);
-    lab_planner *p = lab_planner_new(s, &o, &err);
+    /* the objective's minimum (0.9, 0.5) lies inside the failing region
+     * a > 0.6: the planner should settle on its edge, not keep entering */
     size_t in_bad = 0, n_late = 0;
-    for (int i = 0; i < 30; i++) {
-        double x[2], y;
-        assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, NULL), 0);
-        int bad = x[0] > 0.6;
-        if (i >= 15) {
-            n_late++;
-            in_bad += (size_t)(x[0] > 0.7);
+    for (uint64_t seed = 4; seed < 7; seed++) {
+        lab_planner_opts o = s_opts(seed, 8);
+        lab_planner *p = lab_planner_new(s, &o, &err);
+        for (int i = 0; i < 30; i++) {
+            double x[2], y;
+            assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, NULL), 0);
+            int bad = x[0] > 0.6;
+            if (i >= 15) {
+                n_late++;
+                in_bad += (size_t)(x[0] > 0.7);
+            }
+            y = (x[0] - 0.9) * (x[0] - 0.9) + (x[1] - 0.5) * (x[1] - 0.5);
+            assert_int_equal(lab_planner_tell(p, x, bad ? NULL : &y,
+                                              bad ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED), 0);
         }
-        y = (x[0] - 0.9) * (x[0] - 0.9) + (x[1] - 0.5) * (x[1] - 0.5);
-        assert_int_equal(lab_planner_tell(p, x, bad ? NULL : &y,
-                                          bad ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED), 0);
+        lab_planner_destroy(&p);
     }
-    print_message("deep in the failure region: %zu of the last %zu proposals\n", in_bad, n_late);
+    print_message("deep in the failure region: %zu of the last %zu proposals (seeds 4-6)\n",
+                  in_bad, n_late);
     CHECK_SEED(in_bad * 100 <= 20 * n_late, 4);
+    lab_space_destroy(&s);
+}
+
+/* The feasibility model learns a failing region that the objective knows
+ * nothing about (hartmann6_f: experiments fail where x0 > 0.8, the optimum
+ * has x0 = 0.2): failed experiments in the second half of the campaign are
+ * at most a third of those in the first (which holds the initial design),
+ * and p(success) is reported only once there are failures. */
+static void test_feasibility_learns_region(void **state)
+{
+    (void)state;
+    const lab_testfunc *f = lab_testfunc_find("hartmann6_f");
+    lab_err err = {0};
+    lab_space *s = lab_testfunc_space(f, &err);
+    size_t first = 0, second = 0;
+    for (uint64_t seed = 0; seed < 4; seed++) {
+        lab_planner_opts o = {.kind = "gp", .seed = seed, .n_objectives = 1};
+        lab_planner *p = lab_planner_new(s, &o, &err);
+        assert_non_null(p);
+        int seen_fail = 0;
+        for (int i = 0; i < 40; i++) {
+            double x[6], y;
+            lab_ask_info info;
+            assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, &info), 0);
+            if (!strcmp(info.origin, "planner"))
+                CHECK_SEED(isfinite(info.p_success) == seen_fail, seed);
+            int bad = f->eval(x, &y);
+            seen_fail |= bad;
+            *(i < 20 ? &first : &second) += (size_t)bad;
+            assert_int_equal(lab_planner_tell(p, x, bad ? NULL : &y,
+                                              bad ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED), 0);
+        }
+        lab_planner_destroy(&p);
+    }
+    print_message("hartmann6_f, seeds 0-3, budget 40: %zu failures in the first halves, %zu in "
+                  "the second\n", first, second);
+    assert_true(first > 0);
+    assert_true(second * 3 <= first);
+    lab_space_destroy(&s);
+}
+
+/* {kind: gp} without an initial design starts with a Sobol design of
+ * max(10, 2(d + 1)) points (origin "initial"); an explicit count of 0
+ * turns it off. */
+static void test_default_initial_design(void **state)
+{
+    (void)state;
+    lab_err err = {0};
+    for (size_t d = 2; d <= 8; d += 3) {
+        lab_space *s = lab_space_new();
+        for (size_t i = 0; i < d; i++) {
+            char name[8];
+            snprintf(name, sizeof name, "x%zu", i);
+            assert_int_equal(lab_space_add_real(s, name, -1, 2, 0, NULL, &err), 0);
+        }
+        size_t want = lab_planner_default_initial(d);
+        assert_int_equal(want, 2 * (d + 1) > 10 ? 2 * (d + 1) : 10);
+        lab_planner_opts o = {.kind = "gp", .seed = 3, .n_objectives = 1};
+        lab_planner *p = lab_planner_new(s, &o, &err);
+        lab_planner_opts os = {.kind = "sobol", .seed = 3, .n_objectives = 1};
+        lab_planner *q = lab_planner_new(s, &os, &err);
+        assert_non_null(p);
+        assert_non_null(q);
+        double x[8], xs[8], y;
+        lab_ask_info info;
+        for (size_t i = 0; i < want + 1; i++) {
+            assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, &info), 0);
+            if (i < want) {
+                /* the same points as a plain Sobol planner */
+                assert_string_equal(info.origin, "initial");
+                assert_int_equal(lab_planner_ask(q, 1, NULL, 0, xs, NULL), 0);
+                assert_memory_equal(x, xs, d * sizeof *x);
+            } else {
+                assert_string_equal(info.origin, "planner");
+                assert_non_null(strstr(info.model, "gp"));
+            }
+            y = 0.0;
+            for (size_t j = 0; j < d; j++)
+                y += (x[j] - 0.3) * (x[j] - 0.3);
+            assert_int_equal(lab_planner_tell(p, x, &y, LAB_OUTCOME_MEASURED), 0);
+            lab_planner_tell(q, x, &y, LAB_OUTCOME_MEASURED);
+        }
+        lab_planner_destroy(&p);
+        lab_planner_destroy(&q);
+        /* explicit count 0: the model starts as soon as it can */
+        lab_planner_opts o0 = {.kind = "gp", .seed = 3, .n_objectives = 1,
+                               .initial_kind = "sobol", .initial_count = 0};
+        p = lab_planner_new(s, &o0, &err);
+        assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, &info), 0);
+        assert_string_equal(info.origin, "planner");
+        lab_planner_destroy(&p);
+        lab_space_destroy(&s);
+    }
+}
+
+/* Provenance with two objectives: each objective's predicted mean and sd in
+ * its own units (maximised ones not negated), and a readable reason that
+ * names the objectives; the model summary is kept apart. */
+static void test_provenance_objectives(void **state)
+{
+    (void)state;
+    lab_space *s = lab_space_new();
+    lab_err err = {0};
+    lab_space_add_real(s, "t", 0, 1, 0, NULL, &err);
+    lab_space_add_real(s, "c", 0, 1, 0, NULL, &err);
+    lab_planner_opts o = {.kind = "gp", .seed = 1, .n_objectives = 2, .maximize = {1, 0},
+                          .objective_names = {"yield", "width_nm"}};
+    lab_planner *p = lab_planner_new(s, &o, &err);
+    assert_non_null(p);
+    for (int i = 0; i < 16; i++) {
+        double x[2], y[2];
+        lab_ask_info info;
+        assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, &info), 0);
+        /* yield in [0.5, 0.9], width 20-60 nm */
+        y[0] = 0.9 - 0.4 * (x[0] - 0.6) * (x[0] - 0.6);
+        y[1] = 20.0 + 40.0 * x[1] * x[1];
+        if (i >= 12) {
+            assert_string_equal(info.origin, "planner");
+            print_message("reason: %s\nmodel: %s\n", info.reason, info.model);
+            assert_non_null(strstr(info.reason, "yield"));
+            assert_non_null(strstr(info.reason, "width_nm"));
+            assert_non_null(strstr(info.model, "parego"));
+            assert_true(isnan(info.predicted_mean));
+            /* in units, near the true values at the chosen point */
+            double t0 = 0.9 - 0.4 * (x[0] - 0.6) * (x[0] - 0.6), t1 = 20.0 + 40.0 * x[1] * x[1];
+            assert_true(fabs(info.objective_mean[0] - t0) < 0.1);
+            assert_true(fabs(info.objective_mean[1] - t1) < 8.0);
+            assert_true(info.objective_sd[0] >= 0 && info.objective_sd[1] >= 0);
+        }
+        assert_int_equal(lab_planner_tell(p, x, y, LAB_OUTCOME_MEASURED), 0);
+    }
     lab_planner_destroy(&p);
     lab_space_destroy(&s);
 }
@@ -466,7 +603,7 @@ static void test_refines_minimum(void **state)
             double x[2], y;
             lab_ask_info info;
             assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, &info), 0);
-            n_exploit += strstr(info.reason, "exploit") != NULL;
+            n_exploit += strstr(info.model, "exploit") != NULL;
             f->eval(x, &y);
             best = y < best ? y : best;
             assert_int_equal(lab_planner_tell(p, x, &y, LAB_OUTCOME_MEASURED), 0);
@@ -499,7 +636,7 @@ static void test_multiobjective(void **state)
         f->eval(x, ys + 2 * i);
         lab_planner_tell(p, x, ys + 2 * i, LAB_OUTCOME_MEASURED);
         if (i >= 8)
-            assert_non_null(strstr(info.reason, "parego"));
+            assert_non_null(strstr(info.model, "parego"));
     }
     double hv = lab_pareto_hypervolume(25, 2, ys, f->ref);
     print_message("zdt1 budget 25: hypervolume %.4f of %.4f\n", hv, f->optimum);
@@ -519,6 +656,9 @@ int main(void)
         cmocka_unit_test(test_determinism_resume),
         cmocka_unit_test(test_batch_pending),
         cmocka_unit_test(test_failures_avoided),
+        cmocka_unit_test(test_feasibility_learns_region),
+        cmocka_unit_test(test_default_initial_design),
+        cmocka_unit_test(test_provenance_objectives),
         cmocka_unit_test(test_pareto),
         cmocka_unit_test(test_beats_random),
         cmocka_unit_test(test_refines_minimum),
