@@ -505,7 +505,7 @@ class Run:
         if grown <= 0:
             self.attack_failures.append("%s %s (victim %s, key of %s): %s did not grow" % (kind, variant, victim, holder, counter))
         else:
-            self.count["refused:" + variant + ":" + counter] += 1
+            self.count["refused:%s/%s:%s" % (kind, variant, counter)] += 1
         if kind == "spoof_control" and after.get("status") != before.get("status"):
             self.attack_failures.append("spoof_control %s %s changed the campaign from %s to %s"
                                         % (variant, cmd, before.get("status"), after.get("status")))
@@ -565,7 +565,7 @@ security:
             if st is None or st["security"]["refused_connections"] < 1:
                 self.attack_failures.append("rogue_orch: the rogue saw no failed handshake from the pinned worker")
             else:
-                self.count["refused:rogue:refused_connections"] += st["security"]["refused_connections"]
+                self.count["refused:rogue_orch:refused_connections"] += st["security"]["refused_connections"]
             states = {x["name"]: x["state"] for x in (st or {}).get("devices", [])}
             if states.get("ot2") not in (None, "offline"):
                 self.attack_failures.append("rogue_orch: the pinned worker registered with the rogue (%s)" % states)
@@ -798,7 +798,7 @@ security:
             c["refused_events:" + k] = v
         for variant, counter in ATTACK_COUNTER.items():
             subj = counter.split("_")[1].rstrip("s")
-            if c.get("refused:%s:%s" % (variant, counter)) and not ev.get(subj):
+            if any(c.get("refused:%s/%s:%s" % (k, variant, counter)) for k in ("impersonate", "spoof_control")) and not ev.get(subj):
                 P.append("refused %ss were counted but no security.refused event for them is in the hub" % subj)
         self.info["executions"] = sum(len(v) for v in starts.values())
         self.info["experiments"] = n
@@ -938,9 +938,9 @@ def main():
            total["step_overrun"], total["acked_missing"], total["lost_running"], total["retry_overlap"], total["retry_overlap_excused"], runtime))
     log("torture: faults injected by kind: %s" % ", ".join("%s %d" % (k, total[k]) for k in FAULT_KINDS if k not in NEEDS))
     log("torture: attacks refused (the orchestrator's counter that grew): %s; attacks accepted %d; fabricated results recorded %d; "
-        "unverified (orchestrator stopped meanwhile) %d, not run %d; security.refused events in the hubs: %s"
+        "unverified (orchestrator stopped meanwhile) %d, not run %d, viewer commands answered late %d; security.refused events in the hubs: %s"
         % (", ".join("%s %d" % (k.split(":", 1)[1], total[k]) for k in sorted(total) if k.startswith("refused:")) or "none",
-           total["attack_accepted"], total["fabricated_recorded"], total["attack_unverified"], total["attack_not_run"],
+           total["attack_accepted"], total["fabricated_recorded"], total["attack_unverified"], total["attack_not_run"], total["viewer_no_answer"],
            ", ".join("%s %d" % (k.split(":", 1)[1], total[k]) for k in sorted(total) if k.startswith("refused_events:")) or "none"))
     if total["orch_kill"] < a.min_kills:
         log("torture: FAIL: only %d orchestrator kills, at least %d wanted" % (total["orch_kill"], a.min_kills))
