@@ -1065,7 +1065,9 @@ static void s_readable(const s_gp *g, const lab_planner_ctx *ctx, lab_ask_info *
         used += k > 0 ? (size_t)k : 0;
     }
     char tail[32] = "";
-    if (isfinite(in->p_success))
+    /* A sure success says nothing a scientist needs in one line (the JSON
+     * keeps p_success); a doubtful one is the reason's point. */
+    if (isfinite(in->p_success) && in->p_success < 0.995)
         snprintf(tail, sizeof tail, "; p(success) %.2f", in->p_success);
     (void)n_pend; /* the model summary says "kriging believer": the reason stays short */
     const char *dir = ctx->maximize[0] ? "highest" : "lowest";
