@@ -536,7 +536,14 @@ static int s_check_filters(lab_hub_query *q, const lab_hub_query_campaign *c, co
 
 int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *err)
 {
-    lab_hub_query *q = lab_review_open(db, f ? f->lab : NULL, f ? f->campaign : NULL, err);
+    /* One experiment's timeline, not followed and not narrowed to a device
+     * (whose check reads all events): from a PostgreSQL hub only that
+     * experiment's events are copied. */
+    lab_review_need need = {0};
+    if (f && f->experiment > 0 && !f->device && !f->follow)
+        need.experiment = f->experiment;
+    lab_hub_query *q = lab_review_open_for(db, f ? f->lab : NULL, f ? f->campaign : NULL, &need,
+                                           err);
     if (!q)
         return err ? err->code : LAB_EDB;
     s_walk w = { .f = f, .out = out };

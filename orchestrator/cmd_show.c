@@ -151,7 +151,9 @@ int lab_cmd_show(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     lab_err err;
     lab_err_clear(&err);
-    lab_hub_query *q = lab_review_open(db, lab, campaign, &err);
+    /* From a PostgreSQL hub only what show reads is copied. */
+    const lab_review_need need = {.summary = 1};
+    lab_hub_query *q = lab_review_open_for(db, lab, campaign, &need, &err);
     lab_review *r = q ? lab_review_load(q, campaign, &err) : NULL;
     lab_hub_query_destroy(&q);
     if (!r) {

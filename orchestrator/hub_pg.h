@@ -90,6 +90,34 @@ int lab_hub_pg_push_run(lab_hub_pg_pusher *p, int follow, int poll_ms, int64_t r
 int lab_hub_pg_fetch_campaign(const char *url, const char *lab, const char *campaign,
                               const char *path, lab_err *err);
 
+/* What of the campaign a review command reads, so that only that crosses
+ * the network and is written to the scratch hub. Zeroed: everything. */
+typedef struct lab_hub_pg_scope {
+    /* Copy only campaigns, devices, experiments and steps (what `show`
+     * reads): no samples, artifacts, sample locations or audit. */
+    int summary;
+    /* events_span: copy no events at all. experiment > 0: copy only the
+     * events about that experiment (subject "<campaign>/N..."). Either way
+     * the campaign's event count and first and last event time are read in
+     * PostgreSQL and returned in span, for the review to use in place of
+     * the scratch hub's. */
+    int events_span;
+    int64_t experiment;
+} lab_hub_pg_scope;
+
+/* Of the campaign's events (campaign column set) as the role sees them. */
+typedef struct lab_hub_pg_span {
+    int64_t campaign; /* the campaign's id; 0 when span was not read */
+    int64_t events, first_us, last_us;
+} lab_hub_pg_span;
+
+/* As lab_hub_pg_fetch_campaign, copying only what scope names (NULL: all);
+ * span (may be NULL) gets the event summary when events are not all
+ * copied, else campaign 0. */
+int lab_hub_pg_fetch_scoped(const char *url, const char *lab, const char *campaign,
+                            const char *path, const lab_hub_pg_scope *scope,
+                            lab_hub_pg_span *span, lab_err *err);
+
 /* One condition of a search: NAME OP NUMBER, NAME a parameter or an
  * objective. */
 typedef enum { LAB_HUB_PG_LT, LAB_HUB_PG_LE, LAB_HUB_PG_GT, LAB_HUB_PG_GE, LAB_HUB_PG_EQ,

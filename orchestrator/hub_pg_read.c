@@ -32,29 +32,30 @@
  * read from the PostgreSQL table of the same name; $1 lab, $2 campaign. */
 typedef struct s_copy {
     const char *table, *cols, *where;
+    int summary; /* read by `show` (lab_hub_pg_scope.summary) */
 } s_copy;
 
 static const s_copy s_copies[] = {
     {"campaigns",
      "id, name, config_path, config_text, config_sha256, seed, version, host, operator, access,"
      " export_control, planner, status, created_us, updated_us",
-     "lab = $1 AND id = $2"},
+     "lab = $1 AND id = $2", 1},
     {"devices", "id, campaign, name, driver, capabilities, capacity, status, first_seen_us,"
                 " last_seen_us",
-     "lab = $1 AND campaign = $2"},
+     "lab = $1 AND campaign = $2", 1},
     {"experiments", "id, campaign, seq, params, origin, provenance, status, objectives, error,"
                     " proposed_us, updated_us, finished_us",
-     "lab = $1 AND campaign = $2"},
+     "lab = $1 AND campaign = $2", 1},
     {"steps", "id, attempt_id, campaign, experiment, step, attempt, device, status, params,"
               " result, error, queued_us, started_us, finished_us, counted",
-     "lab = $1 AND campaign = $2"},
+     "lab = $1 AND campaign = $2", 1},
     {"samples", "id, campaign, experiment, label, parent, location, created_us, updated_us",
      "lab = $1 AND campaign = $2"},
     {"artifacts", "id, sha256, size, media_type, name, attempt_id, path, created_us",
      "lab = $1 AND campaign = $2"},
     {"sample_locations", "id, sample, t_us, location, attempt_id", "lab = $1 AND campaign = $2"},
     {"events", "id, campaign, t_us, kind, subject, detail",
-     "lab = $1 AND (campaign = $2 OR campaign IS NULL)"},
+     "lab = $1 AND (campaign = $2 OR campaign IS NULL)", 1},
     {"audit", "id, campaign, t_us, actor, origin, action, target, detail, outcome",
      "lab = $1 AND (campaign = $2 OR campaign IS NULL)"},
 };
@@ -64,14 +65,17 @@ static int s_sqlite_err(sqlite3 *db, int rc, const char *what, lab_err *err)
     return lab_err_from_sqlite(err, rc, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), what);
 }
 
-static int s_copy_table(PGconn *pg, sqlite3 *db, const s_copy *t, const char *lab,
-                        const char *campaign_id, lab_err *err)
+/* Copy the rows of t that match its where clause and more (more: extra
+ * SQL, "" for none, with parameters $3... in v[2...]; v[0] the lab, v[1] the
+ * campaign's id). */
+static int s_copy_table(PGconn *pg, sqlite3 *db, const s_copy *t, const char *more,
+                        const char *const *v, int nv, lab_err *err)
 {
     char sql[1024];
     /* No ORDER BY: the rows keep their ids, so SQLite needs no order. */
-    snprintf(sql, sizeof sql, "SELECT %s FROM labloop.%s WHERE %s", t->cols, t->table, t->where);
-    const char *v[2] = {lab, campaign_id};
-    PGresult *r = PQexecParams(pg, sql, 2, NULL, v, NULL, NULL, 0);
+    snprintf(sql, sizeof sql, "SELECT %s FROM labloop.%s WHERE %s%s", t->cols, t->table,
+             t->where, more);
+    PGresult *r = PQexecParams(pg, sql, nv, NULL, v, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         int ret = lab_hub_pg_fail(pg, r, t->table, err);
         PQclear(r);
@@ -105,11 +109,12 @@ static int s_copy_table(PGconn *pg, sqlite3 *db, const s_copy *t, const char *la
 
 /* Which (lab, id) the review is about. */
 static int s_find_campaign(PGconn *pg, const char *lab, const char *campaign, char *lab_out,
-                           size_t nlab, char *id_out, size_t nid, lab_err *err)
+                           size_t nlab, char *id_out, size_t nid, char *name_out, size_t nname,
+                           lab_err *err)
 {
     const char *v[2] = {lab, campaign};
     PGresult *r = PQexecParams(pg,
-                               "SELECT lab, id FROM labloop.campaigns"
+                               "SELECT lab, id, name FROM labloop.campaigns"
                                " WHERE ($1::text IS NULL OR lab = $1)"
                                " AND ($2::text IS NULL OR name = $2)"
                                " ORDER BY created_us DESC, lab LIMIT 2",
@@ -128,14 +133,83 @@ static int s_find_campaign(PGconn *pg, const char *lab, const char *campaign, ch
     } else {
         snprintf(lab_out, nlab, "%s", PQgetvalue(r, 0, 0));
         snprintf(id_out, nid, "%s", PQgetvalue(r, 0, 1));
+        snprintf(name_out, nname, "%s", PQgetvalue(r, 0, 2));
     }
     PQclear(r);
+    return ret;
+}
+
+/* The campaign's event count and time span, as hub_query.c computes them
+ * from a full copy (min and max of no rows: 0). */
+static int s_read_span(PGconn *pg, const char *lab, const char *id, lab_hub_pg_span *span,
+                       lab_err *err)
+{
+    const char *v[2] = {lab, id};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT count(*), coalesce(min(t_us), 0), coalesce(max(t_us), 0)"
+                               " FROM labloop.events WHERE lab = $1 AND campaign = $2",
+                               2, NULL, v, NULL, NULL, 0);
+    int ret = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        ret = lab_hub_pg_fail(pg, r, "counting the campaign's events", err);
+    } else {
+        span->campaign = strtoll(id, NULL, 10);
+        span->events = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        span->first_us = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        span->last_us = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    }
+    PQclear(r);
+    return ret;
+}
+
+/* Copy the tables scope asks for. */
+static int s_copy_scoped(PGconn *pg, sqlite3 *db, const lab_hub_pg_scope *scope,
+                         const char *lab, const char *id, const char *name, lab_err *err)
+{
+    const char *v[4] = {lab, id, NULL, NULL};
+    char lo[300], hi[300];
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < sizeof s_copies / sizeof s_copies[0]; i++) {
+        const s_copy *t = &s_copies[i];
+        int events = strcmp(t->table, "events") == 0;
+        if (scope->summary && !t->summary)
+            continue;
+        if (events && scope->events_span)
+            continue;
+        if (events && scope->experiment > 0) {
+            /* The subject range hub_query.c reads for one experiment
+             * ["<c>/N", "<c>/N0"), compared byte by byte as SQLite does
+             * (COLLATE "C"), whatever the database's collation. */
+            snprintf(lo, sizeof lo, "%s/%lld", name, (long long)scope->experiment);
+            snprintf(hi, sizeof hi, "%s/%lld0", name, (long long)scope->experiment);
+            v[2] = lo;
+            v[3] = hi;
+            ret = s_copy_table(pg, db, t,
+                               " AND subject COLLATE \"C\" >= $3"
+                               " AND subject COLLATE \"C\" < $4",
+                               v, 4, err);
+            continue;
+        }
+        ret = s_copy_table(pg, db, t, "", v, 2, err);
+    }
     return ret;
 }
 
 int lab_hub_pg_fetch_campaign(const char *url, const char *lab, const char *campaign,
                               const char *path, lab_err *err)
 {
+    return lab_hub_pg_fetch_scoped(url, lab, campaign, path, NULL, NULL, err);
+}
+
+int lab_hub_pg_fetch_scoped(const char *url, const char *lab, const char *campaign,
+                            const char *path, const lab_hub_pg_scope *scope,
+                            lab_hub_pg_span *span, lab_err *err)
+{
+    static const lab_hub_pg_scope all = {0};
+    if (!scope)
+        scope = &all;
+    if (span)
+        memset(span, 0, sizeof *span);
     if (access(path, F_OK) == 0)
         return lab_err_set(err, LAB_ESTATE, "'%s' exists already", path);
     PGconn *pg = lab_hub_pg_connect(url, err);
@@ -143,7 +217,7 @@ int lab_hub_pg_fetch_campaign(const char *url, const char *lab, const char *camp
         return err->code;
     sqlite3 *db = NULL;
     int64_t version = 0;
-    char the_lab[256], id[32];
+    char the_lab[256], id[32], name[256];
     int ret = lab_hub_pg_schema_version(pg, &version, err);
     if (ret == 0 && version == 0)
         ret = lab_err_set(err, LAB_ENOTFOUND, "PostgreSQL hub: no labloop schema in this "
@@ -156,7 +230,10 @@ int lab_hub_pg_fetch_campaign(const char *url, const char *lab, const char *camp
         ret = lab_hub_pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                               "starting a read", err);
     if (ret == 0)
-        ret = s_find_campaign(pg, lab, campaign, the_lab, sizeof the_lab, id, sizeof id, err);
+        ret = s_find_campaign(pg, lab, campaign, the_lab, sizeof the_lab, id, sizeof id, name,
+                              sizeof name, err);
+    if (ret == 0 && span && (scope->events_span || scope->experiment > 0))
+        ret = s_read_span(pg, the_lab, id, span, err);
     if (ret < 0)
         goto done;
     /* The schema comes from the SQLite hub's own writer. */
@@ -173,8 +250,7 @@ int lab_hub_pg_fetch_campaign(const char *url, const char *lab, const char *camp
         ret = s_sqlite_err(db, rc, "opening the scratch hub", err);
         goto done;
     }
-    for (size_t i = 0; ret == 0 && i < sizeof s_copies / sizeof s_copies[0]; i++)
-        ret = s_copy_table(pg, db, &s_copies[i], the_lab, id, err);
+    ret = s_copy_scoped(pg, db, scope, the_lab, id, name, err);
     if (ret == 0 && (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
         ret = s_sqlite_err(db, rc, "writing the scratch hub", err);
 done:

@@ -29,6 +29,8 @@
 struct lab_hub_query {
     sqlite3 *db;
     char *path;
+    /* lab_hub_query_set_event_span; span_campaign 0: none */
+    int64_t span_campaign, span_events, span_first_us, span_last_us;
 };
 
 /* ---- helpers ---- */
@@ -101,6 +103,15 @@ lab_hub_query *lab_hub_query_open(const char *path, lab_err *err)
     sqlite3_extended_result_codes(q->db, 1);
     sqlite3_busy_timeout(q->db, S_BUSY_TIMEOUT_MS);
     return q;
+}
+
+void lab_hub_query_set_event_span(lab_hub_query *q, int64_t campaign, int64_t events,
+                                  int64_t first_us, int64_t last_us)
+{
+    q->span_campaign = campaign;
+    q->span_events = events;
+    q->span_first_us = first_us;
+    q->span_last_us = last_us;
 }
 
 void lab_hub_query_destroy(lab_hub_query **qp)
@@ -189,6 +200,10 @@ int lab_hub_query_campaign_get(lab_hub_query *q, const char *name, lab_hub_query
         c->updated_us = sqlite3_column_int64(st, 14);
         c->first_us = sqlite3_column_int64(st, 15);
         c->last_us = sqlite3_column_int64(st, 16);
+        if (q->span_campaign && c->id == q->span_campaign) {
+            c->first_us = q->span_first_us;
+            c->last_us = q->span_last_us;
+        }
         if (!c->name || !c->status || !c->access) {
             lab_hub_query_campaign_release(c);
             ret = lab_err_set(err, LAB_ENOMEM, "reading the campaign: out of memory");
@@ -334,6 +349,8 @@ int lab_hub_query_counts_get(lab_hub_query *q, int64_t campaign, lab_hub_query_c
                         &n->retries, &n->events, &n->devices, &n->prior};
         for (int i = 0; i < (int)(sizeof f / sizeof f[0]); i++)
             *f[i] = sqlite3_column_int64(st, i);
+        if (q->span_campaign && campaign == q->span_campaign)
+            n->events = q->span_events;
     } else {
         ret = s_sql_err(q, err, rc, "counting the campaign's rows");
     }

@@ -26,6 +26,13 @@ typedef struct lab_hub_query lab_hub_query;
 lab_hub_query *lab_hub_query_open(const char *path, lab_err *err);
 void lab_hub_query_destroy(lab_hub_query **q);
 
+/* For a hub that holds only some of a campaign's events (a partial copy of
+ * a PostgreSQL hub): the campaign's event count and first and last event
+ * time, used by lab_hub_query_campaign_get and _counts_get in place of
+ * what the hub's own events would give. */
+void lab_hub_query_set_event_span(lab_hub_query *q, int64_t campaign, int64_t events,
+                                  int64_t first_us, int64_t last_us);
+
 /* ---- a consistent copy ---- */
 /* Copy the whole hub to dest (a new file) with SQLite's online backup, as
  * one snapshot even while a campaign writes. pages (may be NULL) gets the

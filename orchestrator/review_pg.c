@@ -15,6 +15,12 @@
 lab_hub_query *lab_review_open(const char *hub, const char *lab, const char *campaign,
                                lab_err *err)
 {
+    return lab_review_open_for(hub, lab, campaign, NULL, err);
+}
+
+lab_hub_query *lab_review_open_for(const char *hub, const char *lab, const char *campaign,
+                                   const lab_review_need *need, lab_err *err)
+{
     if (!lab_hub_pg_is_url(hub)) {
         if (lab) {
             lab_err_set(err, LAB_EINVAL, "--lab is for a postgresql:// hub; '%s' is a file",
@@ -35,9 +41,18 @@ lab_hub_query *lab_review_open(const char *hub, const char *lab, const char *cam
         return NULL;
     }
     snprintf(path, sizeof path, "%s/hub.db", dir);
+    lab_hub_pg_scope scope = {0};
+    if (need) {
+        scope.summary = need->summary || need->experiment > 0;
+        scope.events_span = need->summary;
+        scope.experiment = need->summary ? 0 : need->experiment;
+    }
+    lab_hub_pg_span span;
     lab_hub_query *q = NULL;
-    if (lab_hub_pg_fetch_campaign(hub, lab, campaign, path, err) == 0)
+    if (lab_hub_pg_fetch_scoped(hub, lab, campaign, path, &scope, &span, err) == 0)
         q = lab_hub_query_open(path, err);
+    if (q && span.campaign)
+        lab_hub_query_set_event_span(q, span.campaign, span.events, span.first_us, span.last_us);
     /* The open connection keeps the file; nothing is left behind. */
     unlink(path);
     rmdir(dir);

@@ -16,4 +16,20 @@
 lab_hub_query *lab_review_open(const char *hub, const char *lab, const char *campaign,
                                lab_err *err);
 
+/* What a review command reads of the campaign: for a postgresql:// hub,
+ * only that is copied (a file is opened whole). Zeroed: everything. */
+typedef struct lab_review_need {
+    /* show: the campaign, its devices, experiments and steps, and of its
+     * events only their count and time span. */
+    int summary;
+    /* > 0: of the events only those about this experiment (log
+     * --experiment N without --device or --follow); the campaign's event
+     * count and span still cover all its events. */
+    int64_t experiment;
+} lab_review_need;
+
+/* As lab_review_open, copying only what need names (NULL: everything). */
+lab_hub_query *lab_review_open_for(const char *hub, const char *lab, const char *campaign,
+                                   const lab_review_need *need, lab_err *err);
+
 #endif

@@ -108,6 +108,18 @@ diff "$T/show-file.txt" "$T/show-pg.txt" >"$T/show.diff" || fail "show differs b
 "$L" log "$T/c.db" --experiment 7 --json >"$T/log-file.txt" || fail "log of the file failed"
 "$L" log "$PGURL" --lab lab-c --experiment 7 --json >"$T/log-pg.txt" || fail "log from PostgreSQL failed"
 [ -s "$T/log-pg.txt" ] && diff -q "$T/log-file.txt" "$T/log-pg.txt" >/dev/null || fail "log --experiment differs between the file and the hub"
+# show and log --experiment copy only part of the campaign: the summary
+# (--json: every count and the span), the plain timeline and the
+# experiment that does not exist read as from the file.
+"$L" show "$T/c.db" --json >"$T/showj-file.txt" || fail "show --json of the file failed"
+"$L" show "$PGURL" --lab lab-c --campaign c --json >"$T/showj-pg.txt" || fail "show --json from PostgreSQL failed"
+diff "$T/showj-file.txt" "$T/showj-pg.txt" >"$T/showj.diff" || fail "show --json differs between the file and the hub: $(cat "$T/showj.diff")"
+"$L" log "$T/c.db" --experiment 12 >"$T/log12-file.txt" || fail "log of the file failed"
+"$L" log "$PGURL" --lab lab-c --experiment 12 >"$T/log12-pg.txt" || fail "log --experiment 12 from PostgreSQL failed"
+[ -s "$T/log12-pg.txt" ] && diff "$T/log12-file.txt" "$T/log12-pg.txt" >"$T/log12.diff" || fail "log --experiment 12 differs between the file and the hub: $(cat "$T/log12.diff")"
+"$L" log "$T/c.db" --experiment 99999 >/dev/null 2>"$T/lognx-file.txt" && fail "log of a missing experiment succeeded"
+"$L" log "$PGURL" --lab lab-c --experiment 99999 >/dev/null 2>"$T/lognx-pg.txt" && fail "log of a missing experiment from the hub succeeded"
+diff "$T/lognx-file.txt" "$T/lognx-pg.txt" >/dev/null || fail "log of a missing experiment: the hub says '$(cat "$T/lognx-pg.txt")', the file '$(cat "$T/lognx-file.txt")'"
 "$L" export "$PGURL" --lab lab-c --format jsonl --table steps >"$T/steps.jsonl" || fail "export from PostgreSQL failed"
 [ "$(wc -l <"$T/steps.jsonl")" = "$(sqlite3 -readonly "$T/c.db" "select count(*) from steps")" ] || fail "export from the hub lost steps"
 "$L" report "$PGURL" --lab lab-c -o "$T/report.html" || fail "report from PostgreSQL failed"
