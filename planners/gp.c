@@ -1134,6 +1134,24 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
     s_gp *g = impl;
     size_t d = g->d;
     double w[LAB_PLANNER_MAX_OBJECTIVES] = {1.0};
+    if (g->m > 1 && k > 1) {
+        /* several objectives: every point of the batch gets its own
+         * trade-off weights (its proposal number's), as it would one at a
+         * time; the earlier points of the batch are pending for the later */
+        double *av = malloc((n_avoid + k) * d * sizeof *av);
+        if (!av)
+            return lab_err_set(err, LAB_ENOMEM, "out of memory in a gp ask");
+        if (n_avoid)
+            memcpy(av, avoid, n_avoid * d * sizeof *av);
+        int rc = 0;
+        for (size_t b = 0; b < k && rc == 0; b++) {
+            rc = s_gp_ask(impl, ctx, index, 1, av, n_avoid + b, out + b * d,
+                          info ? info + b : NULL, err);
+            memcpy(av + (n_avoid + b) * d, out + b * d, d * sizeof *av);
+        }
+        free(av);
+        return rc;
+    }
     if (g->m > 1) {
         lab_rng wr;
         lab_rng_seed(&wr, ctx->seed ^ S_STREAM_W, (uint64_t)*index);
@@ -1193,6 +1211,12 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
     s_choice ch = {.nc = nc, .rk = rk, .mu = mu, .var = var, .avoid = avoid,
                    .n_avoid = n_avoid, .out = out, .xbest = xbest, .zbest = zbest, .xt = xt,
                    .zt = zt, .opt = opt};
+    /* the batch's exploitation slots (proposal numbers 2, 5, 8, ... among
+     * its numbers) come first: an EI point chosen earlier in the batch
+     * usually lies in the basin of the mean's minimum and would veto the step */
+    size_t n_exploit_slots = 0;
+    for (size_t b = 0; b < k; b++)
+        n_exploit_slots += (*index + b) % S_EXPLOIT_EVERY == S_EXPLOIT_EVERY - 1;
     for (size_t b = 0; b < k; b++) {
         s_acq_ctx c = {.g = g, .have_feas = have_feas, .best = INFINITY,
                        .use_log = g->acq != LAB_ACQ_EI, .acq = g->acq, .beta = g->beta};
@@ -1201,7 +1225,7 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
         ch.b = b;
         /* every S_EXPLOIT_EVERY-th proposal (EI, log-EI): the minimum of the
          * posterior mean, when the model is sure of it; see the file comment */
-        int exploit = g->acq != LAB_ACQ_UCB && *index % S_EXPLOIT_EVERY == S_EXPLOIT_EVERY - 1;
+        int exploit = g->acq != LAB_ACQ_UCB && b < n_exploit_slots;
         int found = 0;
         if (exploit) {
             s_acq_ctx ce = c;
@@ -1223,6 +1247,11 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
                 for (size_t i = n_meas; found && i < g->gp.n; i++)
                     found = lab_gp_kernel(&g->gp, g->gp.theta, zbest, g->gp.z + i * d) <=
                             S_EXPLOIT_MAX_CORR * sf2;
+            }
+            if (getenv("LAB_GP_DEBUG")) {
+                double pm, pv;
+                lab_gp_predict(&g->gp, zbest, &pm, &pv, NULL, NULL);
+                fprintf(stderr, "DBG idx %zu b %zu/%zu n %zu exploit sd %.4f found %d\n", *index, b, k, n_meas, sqrt(pv), found);
             }
             exploit = found;
         }
