@@ -1248,11 +1248,6 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
                     found = lab_gp_kernel(&g->gp, g->gp.theta, zbest, g->gp.z + i * d) <=
                             S_EXPLOIT_MAX_CORR * sf2;
             }
-            if (getenv("LAB_GP_DEBUG")) {
-                double pm, pv;
-                lab_gp_predict(&g->gp, zbest, &pm, &pv, NULL, NULL);
-                fprintf(stderr, "DBG idx %zu b %zu/%zu n %zu exploit sd %.4f found %d\n", *index, b, k, n_meas, sqrt(pv), found);
-            }
             exploit = found;
         }
         if (!found) {
