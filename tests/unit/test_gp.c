@@ -419,7 +419,8 @@ static void test_fantasy_update(void **state)
  * the second not where the first is (the fantasy of the first pushes it
  * away), at most one exploitation step per batch, and that step first in
  * its batch (an EI point chosen before it used to veto it, so batches
- * almost never refined). Over ten batches at least one exploits. */
+ * almost never refined), probes only after it. Over ten batches at least
+ * one exploits. */
 static void test_batch_fantasies(void **state)
 {
     (void)state;
@@ -431,7 +432,7 @@ static void test_batch_fantasies(void **state)
     lab_planner *p = lab_planner_new(s, &o, &err);
     assert_non_null(p);
     enum { K = 4, D = 6 };
-    int exploit_batches = 0;
+    int exploit_batches = 0, n_probes = 0;
     for (int round = 0; round < 13; round++) {
         double x[K * D];
         lab_ask_info info[K];
@@ -443,6 +444,12 @@ static void test_batch_fantasies(void **state)
             n_exploit += ex;
             if (ex)
                 CHECK_SEED(i == 0, seed);
+            /* probes only follow the batch's exploitation step */
+            if (strstr(info[i].model, "probe")) {
+                CHECK_SEED(i > 0 && strstr(info[0].model, "exploit") != NULL, seed);
+                CHECK_SEED(strstr(info[i].reason, "probes beside") != NULL, seed);
+                n_probes++;
+            }
             for (int j = 0; j < i; j++) {
                 double dist = 0;
                 for (int c = 0; c < D; c++)
@@ -462,8 +469,8 @@ static void test_batch_fantasies(void **state)
         }
     }
     print_message("hartmann6, batches of 4: %d of 10 model batches began with an exploitation "
-                  "step\n", exploit_batches);
-    CHECK_SEED(exploit_batches >= 1, seed);
+                  "step, %d probes\n", exploit_batches, n_probes);
+    CHECK_SEED(exploit_batches >= 1 && n_probes >= 1, seed);
     lab_planner_destroy(&p);
     lab_space_destroy(&s);
 }
