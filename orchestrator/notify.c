@@ -67,8 +67,11 @@ static const struct {
     {"campaign.status", "aborted", LAB_NOTIFY_END},
 };
 
+struct s_hook;
+
 typedef struct s_item {
     struct s_item *next, *prev;       /* the webhook's queue, oldest first */
+    struct s_hook *hook;
     char *body;                       /* the JSON sent */
     lab_notify_kind kind;
     char id[64];                      /* X-Labloop-Delivery: the same on every attempt */
@@ -271,6 +274,7 @@ void lab_notify_event(lab_notify *n, const char *kind, const char *subject, cons
             continue;
         }
         it->body = body;
+        it->hook = h;
         it->kind = (lab_notify_kind)k;
         snprintf(it->id, sizeof it->id, "%s", id);
         it->next_us = lab_clock_mono_us();
@@ -279,17 +283,14 @@ void lab_notify_event(lab_notify *n, const char *kind, const char *subject, cons
             s_item *old = h->head;
             while (old && old->easy)
                 old = old->next;
-            char at[40] = "";
-            if (old) {
+            if (old)
                 s_unlink(h, old);
-                snprintf(at, sizeof at, "%s", old->id);
-            }
             h->dropped++;
             if (n_dropped < LAB_NOTIFY_MAX_LOG)
                 snprintf(dropped[n_dropped++], sizeof dropped[0],
-                         "webhook %zu (%s): queue full (%d waiting): dropped %s %s", h->index + 1,
-                         h->cfg->url, h->cfg->queue, old ? "the oldest," : "this new",
-                         old ? s_kind_names[old->kind] : s_kind_names[k]);
+                         "webhook %zu (%s): queue full (%d waiting): dropped %s %s %s", h->index + 1,
+                         h->cfg->url, h->cfg->queue, old ? "the oldest," : "this new one,",
+                         old ? s_kind_names[old->kind] : s_kind_names[k], old ? old->id : id);
             s_free_item(old);
             if (!old) {
                 s_free_item(it);
@@ -400,16 +401,8 @@ static int s_start(lab_notify *n, s_hook *h, s_item *it)
     return 0;
 }
 
-static s_hook *s_hook_of(lab_notify *n, const s_item *it)
-{
-    for (size_t i = 0; i < n->n_hooks; i++)
-        for (const s_item *x = n->hooks[i].head; x; x = x->next)
-            if (x == it)
-                return &n->hooks[i];
-    return NULL;
-}
-
-/* An attempt ended (code: curl's result, status: the HTTP status or 0). */
+/* An attempt ended: delivered (ok), or failed for what. Logs nothing
+ * (the mutex is held): msg gets the line to log, or "". */
 static void s_finished(lab_notify *n, s_hook *h, s_item *it, int ok, const char *what, char *msg, size_t msz)
 {
     msg[0] = '\0';
@@ -465,7 +458,8 @@ static void s_reap(lab_notify *n)
         else
             snprintf(what, sizeof what, "HTTP %ld", status);
         pthread_mutex_lock(&n->mu);
-        s_hook *h = it ? s_hook_of(n, it) : NULL;
+        /* In flight, so still queued: overflow never drops it. */
+        s_hook *h = it ? it->hook : NULL;
         if (h)
             s_finished(n, h, it, ok, what, msg, sizeof msg);
         else
@@ -486,22 +480,21 @@ static long s_start_due(lab_notify *n, int64_t now)
     long wait_ms = S_POLL_MS;
     for (size_t i = 0; i < n->n_hooks; i++) {
         s_hook *h = &n->hooks[i];
-        s_item *it = h->head;
-        if (!it || it->easy)                     /* one at a time: in order */
-            continue;
-        if (it->next_us > now) {
-            long ms = (long)((it->next_us - now) / 1000) + 1;
-            if (ms < wait_ms)
-                wait_ms = ms;
-            continue;
-        }
-        if (s_start(n, h, it) < 0) {
-            it->attempts++;
-            h->failed++;
+        s_item *it;
+        /* One at a time per webhook, so a receiver hears them in order. */
+        while ((it = h->head) && !it->easy) {
+            if (it->next_us > now) {
+                long ms = (long)((it->next_us - now) / 1000) + 1;
+                if (ms < wait_ms)
+                    wait_ms = ms;
+                break;
+            }
+            if (s_start(n, h, it) == 0)
+                break;
+            h->failed++;                         /* out of memory: the next one may do */
             snprintf(n->last_error, sizeof n->last_error, "webhook %zu: could not set up a request", h->index + 1);
             s_unlink(h, it);
             s_free_item(it);
-            i--;                                 /* its next one may be due */
         }
     }
     return wait_ms;
@@ -558,12 +551,15 @@ static void *s_main(void *arg)
 
 /* ------------------------------------------------------------ life */
 
-static int s_read_secret(s_hook *h, lab_err *err)
+/* Read a secret file into *key (caller frees), refusing one that others
+ * may read, an empty one and one past S_SECRET_MAX. */
+static int s_read_secret(const char *path, unsigned char **key, size_t *key_len, lab_err *err)
 {
-    const char *path = h->cfg->secret_path;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return lab_err_from_errno(err, errno, path);
+    if (fd < 0) {
+        lab_err_from_errno(err, errno, path);
+        return lab_err_prefix(err, "notify: secret ");
+    }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -587,8 +583,19 @@ static int s_read_secret(s_hook *h, lab_err *err)
         free(buf);
         return lab_err_set(err, LAB_ECONFIG, "notify: secret %s is empty", path);
     }
-    h->secret = buf;
-    h->secret_len = (size_t)len;
+    *key = buf;
+    *key_len = (size_t)len;
+    return 0;
+}
+
+int lab_notify_check_secret(const char *path, lab_err *err)
+{
+    unsigned char *key = NULL;
+    size_t len = 0;
+    if (s_read_secret(path, &key, &len, err) < 0)
+        return err ? err->code : LAB_ECONFIG;
+    OPENSSL_cleanse(key, len);
+    free(key);
     return 0;
 }
 
@@ -614,7 +621,8 @@ lab_notify *lab_notify_new(const lab_campaign_cfg *cfg, const char *lab, lab_not
         n->hooks[i].index = i;
         if (cfg->notify[i].timeout_s > n->max_timeout_s)
             n->max_timeout_s = cfg->notify[i].timeout_s;
-        if (cfg->notify[i].secret_path && s_read_secret(&n->hooks[i], err) < 0)
+        if (cfg->notify[i].secret_path &&
+            s_read_secret(cfg->notify[i].secret_path, &n->hooks[i].secret, &n->hooks[i].secret_len, err) < 0)
             goto fail;
     }
     /* curl_global_init is not safe to race with other threads' first use:
@@ -660,7 +668,7 @@ void lab_notify_destroy(lab_notify **np)
         size_t left = s_pending(n);
         pthread_mutex_unlock(&n->mu);
         if (left)
-            lab_info("notify: delivering %zu notification%s (at most %.0f s)", left, left == 1 ? "" : "s",
+            lab_info("notify: delivering %zu notification%s (waiting at most %g s)", left, left == 1 ? "" : "s",
                      n->max_timeout_s);
         curl_multi_wakeup(n->multi);
         pthread_join(n->thread, NULL);

@@ -42,6 +42,10 @@ int lab_notify_kind_parse(const char *name);
  * spaces or control characters), else LAB_EINVAL with why set. */
 int lab_notify_url_check(const char *url, char *why, size_t n);
 
+/* 0 when path is a usable secret file (readable, mode 0600 or stricter,
+ * not empty, at most 4096 bytes), else < 0 with err set. For validate. */
+int lab_notify_check_secret(const char *path, lab_err *err);
+
 typedef struct lab_notify lab_notify;
 
 /* Called on the loop thread while an end notification is built: the

@@ -46,6 +46,13 @@ notify:
   - {url: "http://127.0.0.1:$HP/hang-forever", events: [pause], timeout: 300s, retries: 0}
 YAML
 "$LABLOOP" validate "$T/campaign.yaml" >"$T/validate.log" 2>&1 || fail "the campaign with webhooks does not validate: $(cat "$T/validate.log")"
+grep -q "^notify     http://127.0.0.1:$HP/ok on brake pause estop device.lost end; timeout 5 s, 5 retries, signed" "$T/validate.log" || fail "validate does not list the webhooks: $(cat "$T/validate.log")"
+chmod 644 "$T/hook.secret"
+if "$LABLOOP" validate "$T/campaign.yaml" >"$T/secret.log" 2>&1; then fail "validate accepted a secret others may read"; fi
+grep -q "notify\[0\].secret: .*chmod 600" "$T/secret.log" || fail "unclear error for a readable secret: $(cat "$T/secret.log")"
+if "$LABLOOP" run "$T/campaign.yaml" >"$T/secret-run.log" 2>&1; then fail "run accepted a secret others may read"; fi
+[ ! -e "$DB" ] || fail "run created a hub with an unusable secret"
+chmod 600 "$T/hook.secret"
 
 # hooks PATH EVENT: the records of PATH's requests for EVENT, one JSON a line
 hooks() { python3 - "$HOOKS" "$1" "$2" <<'PY'
@@ -98,6 +105,8 @@ kill -KILL "$victim"
 wait_until 20 nhooks_atleast /ok device.lost 1 || fail "no device.lost webhook"
 check_body /ok device.lost 'b["device"] == "ot2" and "reason" in b' || fail "device.lost body: $(hooks /ok device.lost)"
 "$LABLOOP" sim "$T/lab.yaml" --device ot2 >"$T/ot2-again.log" 2>&1 & PIDS+=($!)
+# Back before the e-stop: a device that rejoins a halted campaign is latched again.
+wait_until 30 q_is "select count(*) from devices where name='ot2' and status='ready'" 1 || fail "ot2 did not come back"
 pass "device lost: the device and why"
 
 # ---- e-stop; clear-estop leaves the campaign paused without a pause webhook ----
@@ -105,7 +114,6 @@ pass "device lost: the device and why"
 wait_until 20 nhooks_atleast /ok estop 1 || fail "no estop webhook"
 check_body /ok estop '"smoke in the glovebox" in b["reason"] and b["by"]' || fail "estop body: $(hooks /ok estop)"
 "$LABLOOP" clear-estop $C | grep -q "now paused" || fail "clear-estop failed"
-wait_until 30 q_is "select count(*) from devices where name='ot2' and status='ready'" 1 || fail "ot2 did not come back"
 "$LABLOOP" resume $C | grep -q "now running" || fail "resume failed"
 pass "estop: who and why"
 
