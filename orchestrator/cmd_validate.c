@@ -207,7 +207,7 @@ int lab_cmd_validate(int argc, char **argv)
     explicit_bzero(sec, sizeof sec);
     for (size_t i = 0; i < cfg->n_notify; i++)
         if (cfg->notify[i].secret_path && lab_notify_check_secret(cfg->notify[i].secret_path, &err) < 0) {
-            fprintf(stderr, "%s: notify[%zu].secret: %s\n", path, i, err.msg);
+            fprintf(stderr, "%s: notify[%zu]: %s\n", path, i, err.msg);
             lab_config_destroy(&cfg);
             return 1;
         }

@@ -558,30 +558,30 @@ static int s_read_secret(const char *path, unsigned char **key, size_t *key_len,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         lab_err_from_errno(err, errno, path);
-        return lab_err_prefix(err, "notify: secret ");
+        return lab_err_prefix(err, "secret ");
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return lab_err_set(err, LAB_ECONFIG, "notify: secret %s is not a regular file", path);
+        return lab_err_set(err, LAB_ECONFIG, "secret %s is not a regular file", path);
     }
     if (st.st_mode & 077) {
         close(fd);
-        return lab_err_set(err, LAB_ECONFIG, "notify: secret %s may be read by others: chmod 600 it", path);
+        return lab_err_set(err, LAB_ECONFIG, "secret %s may be read by others: chmod 600 it", path);
     }
     unsigned char *buf = malloc(S_SECRET_MAX + 1);
     ssize_t len = buf ? read(fd, buf, S_SECRET_MAX + 1) : -1;
     close(fd);
     if (len < 0 || len > S_SECRET_MAX) {
         free(buf);
-        return lab_err_set(err, LAB_ECONFIG, "notify: secret %s: %s", path,
+        return lab_err_set(err, LAB_ECONFIG, "secret %s: %s", path,
                            len < 0 ? "cannot be read" : "longer than 4096 bytes");
     }
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         len--;
     if (len == 0) {
         free(buf);
-        return lab_err_set(err, LAB_ECONFIG, "notify: secret %s is empty", path);
+        return lab_err_set(err, LAB_ECONFIG, "secret %s is empty", path);
     }
     *key = buf;
     *key_len = (size_t)len;
@@ -622,8 +622,10 @@ lab_notify *lab_notify_new(const lab_campaign_cfg *cfg, const char *lab, lab_not
         if (cfg->notify[i].timeout_s > n->max_timeout_s)
             n->max_timeout_s = cfg->notify[i].timeout_s;
         if (cfg->notify[i].secret_path &&
-            s_read_secret(cfg->notify[i].secret_path, &n->hooks[i].secret, &n->hooks[i].secret_len, err) < 0)
+            s_read_secret(cfg->notify[i].secret_path, &n->hooks[i].secret, &n->hooks[i].secret_len, err) < 0) {
+            lab_err_prefix(err, "notify[%zu]: ", i);
             goto fail;
+        }
     }
     /* curl_global_init is not safe to race with other threads' first use:
      * once, from the loop thread, before the delivery thread starts. */

@@ -49,7 +49,7 @@ YAML
 grep -q "^notify     http://127.0.0.1:$HP/ok on brake pause estop device.lost end; timeout 5 s, 5 retries, signed" "$T/validate.log" || fail "validate does not list the webhooks: $(cat "$T/validate.log")"
 chmod 644 "$T/hook.secret"
 if "$LABLOOP" validate "$T/campaign.yaml" >"$T/secret.log" 2>&1; then fail "validate accepted a secret others may read"; fi
-grep -q "notify\[0\].secret: .*chmod 600" "$T/secret.log" || fail "unclear error for a readable secret: $(cat "$T/secret.log")"
+grep -q "notify\[0\]: secret .*chmod 600" "$T/secret.log" || fail "unclear error for a readable secret: $(cat "$T/secret.log")"
 if "$LABLOOP" run "$T/campaign.yaml" >"$T/secret-run.log" 2>&1; then fail "run accepted a secret others may read"; fi
 [ ! -e "$DB" ] || fail "run created a hub with an unusable secret"
 chmod 600 "$T/hook.secret"
