@@ -1168,6 +1168,14 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             rc = s_gp_ask(impl, ctx, index, 1, av, n_avoid + b, out + b * d,
                           info ? info + b : NULL, err);
             memcpy(av + (n_avoid + b) * d, out + b * d, d * sizeof *av);
+            /* the model summary names the point's place in the whole batch */
+            char *at = info && rc == 0 ? strstr(info[b].model, " batch 1/1") : NULL;
+            if (at) {
+                char tail[sizeof info[b].model];
+                snprintf(tail, sizeof tail, "%s", at + strlen(" batch 1/1"));
+                snprintf(at, sizeof info[b].model - (size_t)(at - info[b].model),
+                         " batch %zu/%zu%s", b + 1, k, tail);
+            }
         }
         free(av);
         return rc;

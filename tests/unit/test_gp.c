@@ -500,6 +500,9 @@ static void test_multiobjective_batch(void **state)
     for (int i = 0; i < 3; i++) {
         const char *w = strstr(info[i].reason, "trade-off weights");
         CHECK_SEED(w != NULL, seed);
+        char place[16];
+        snprintf(place, sizeof place, "batch %d/3", i + 1);
+        CHECK_SEED(strstr(info[i].model, place) != NULL, seed);
         for (int j = 0; j < i; j++) {
             const char *v = strstr(info[j].reason, "trade-off weights");
             CHECK_SEED(strncmp(w, v, 30) != 0, seed);
