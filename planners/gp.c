@@ -131,6 +131,13 @@
 #define S_EXPLOIT_MAX_SD 0.03   /* model sd (standardised) at the mean's minimum */
 #endif
 #define S_EXPLOIT_MAX_CORR 0.9
+#ifndef S_TR_MIN_DIM
+#define S_TR_MIN_DIM 8          /* trust region from this dimension on (0: never) */
+#endif
+#define S_TR_INIT 0.8
+#define S_TR_MAX 1.6
+#define S_TR_MIN (1.0 / 128.0)
+#define S_TR_SUCC 3
 #ifndef S_PROBE_N
 #define S_PROBE_N 3             /* probes after a batch's exploitation step */
 #endif
@@ -196,6 +203,7 @@ typedef struct {
     s_tf tf;
     char fit_how[24];
     size_t fit_evals;
+    double tr_len;           /* side of this ask's trust region (0: none) */
     /* measured rows of this ask */
     double *mz, *my;
     size_t mcap;
@@ -832,9 +840,63 @@ static int s_ranked_cmp(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+/* Trust region (d >= S_TR_MIN_DIM): a box around the best measured point,
+ * side S_TR_INIT in the unit cube scaled per dimension by the length-scales
+ * (relative to their geometric mean), doubled after S_TR_SUCC improvements
+ * in a row and halved after max(4, d) proposals without one; below
+ * S_TR_MIN it starts again at S_TR_INIT. The size is replayed from the
+ * measured outcomes in order, so it is a function of the history (a
+ * rebuilt planner has the same). tlo/thi: d entries (categorical dims keep
+ * the whole range). Returns 0 when there is no trust region. */
+static int s_trust_region(s_gp *g, size_t n_meas, size_t n_init, double *tlo, double *thi)
+{
+    size_t d = g->d;
+    g->tr_len = 0.0;
+    if (S_TR_MIN_DIM == 0 || d < S_TR_MIN_DIM || n_meas < n_init || g->m > 1)
+        return 0;
+    double best = INFINITY, len = S_TR_INIT;
+    size_t succ = 0, fail = 0, ib = 0, fail_tol = d > 4 ? d : 4;
+    for (size_t i = 0; i < n_meas; i++) {
+        double y = g->my[i];
+        if (i >= n_init) {
+            if (y < best - 1e-3 * fabs(best))
+                succ++, fail = 0;
+            else
+                fail++, succ = 0;
+            if (succ >= S_TR_SUCC)
+                len = fmin(2.0 * len, S_TR_MAX), succ = 0;
+            if (fail >= fail_tol)
+                len /= 2.0, fail = 0;
+            if (len < S_TR_MIN)
+                len = S_TR_INIT;
+        }
+        if (y < best)
+            best = y, ib = i;
+    }
+    double lsum = 0.0;
+    for (size_t i = 0; i < g->ncont; i++)
+        lsum += g->gp.theta[g->cont[i]];
+    double lmean = g->ncont ? lsum / (double)g->ncont : 0.0;
+    const double *zb = g->mz + ib * d;
+    for (size_t i = 0; i < d; i++) {
+        if (g->cat[i]) {
+            tlo[i] = 0.0, thi[i] = 1.0;
+            continue;
+        }
+        double w = exp(g->gp.theta[i] - lmean);
+        w = w < 0.25 ? 0.25 : w > 4.0 ? 4.0 : w;
+        double h = 0.5 * len * w;
+        tlo[i] = zb[i] - h < 0.0 ? 0.0 : zb[i] - h;
+        thi[i] = zb[i] + h > 1.0 ? 1.0 : zb[i] + h;
+    }
+    g->tr_len = len;
+    return 1;
+}
+
 /* Draws up to S_N_CAND feasible candidates (native points are not kept: cz
  * holds their z, cu their u). Returns the number drawn. */
-static size_t s_candidates(s_gp *g, const lab_planner_ctx *ctx, size_t index, size_t n_meas)
+static size_t s_candidates(s_gp *g, const lab_planner_ctx *ctx, size_t index, size_t n_meas,
+                           const double *tlo, const double *thi)
 {
     size_t d = g->d, nc = 0;
     lab_rng rng;
@@ -873,8 +935,11 @@ static size_t s_candidates(s_gp *g, const lab_planner_ctx *ctx, size_t index, si
                 }
             }
         } else {
-            for (size_t i = 0; i < d; i++)
+            for (size_t i = 0; i < d; i++) {
                 u[i] = lab_rng_uniform(&rng);
+                if (tlo && !g->cat[i])
+                    u[i] = tlo[i] + (thi[i] - tlo[i]) * u[i];
+            }
         }
         tries++;
         lab_space_from_unit(ctx->space, u, g->x);
@@ -1008,8 +1073,13 @@ static void s_reason(const s_gp *g, char *buf, size_t n, const char *acq_name, d
         w = snprintf(buf + used, n - used, "%.2g..%.2g", lo, hi);
         used += w > 0 ? (size_t)w : 0;
     }
+    if (used < n) {
+        w = g->tr_len > 0 ? snprintf(buf + used, n - used, "] trust region %.3g", g->tr_len)
+                          : snprintf(buf + used, n - used, "]");
+        used += w > 0 ? (size_t)w : 0;
+    }
     if (used < n)
-        snprintf(buf + used, n - used, "] sf2=%.3g sn2=%.2g%s p_ok=%.2f batch %zu/%zu%s",
+        snprintf(buf + used, n - used, " sf2=%.3g sn2=%.2g%s p_ok=%.2f batch %zu/%zu%s",
                  exp(th[d]), exp(th[d + 1]), g->m > 1 ? " parego" : "", p, b + 1, k,
                  exploit == 2   ? " probe: min of mean - sd beside the refined minimum"
                  : exploit ? " exploit: min of the mean"
@@ -1210,14 +1280,18 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
     nlopt_opt opt = g->ncont ? nlopt_create(NLOPT_LD_LBFGS, (unsigned)g->ncont) : NULL;
     double *xbest = malloc(d * sizeof *xbest), *zbest = malloc(d * sizeof *zbest);
     double *xt = malloc(d * sizeof *xt), *zt = malloc(d * sizeof *zt);
-    if (!mu || !var || !rk || (g->ncont && !opt) || !xbest || !zbest || !xt || !zt) {
+    double *tlo = malloc(2 * d * sizeof *tlo), *thi = tlo ? tlo + d : NULL;
+    if (!mu || !var || !rk || (g->ncont && !opt) || !xbest || !zbest || !xt || !zt || !tlo) {
         rc = lab_err_set(err, LAB_ENOMEM, "out of memory in a gp ask");
         goto out;
     }
+    int have_tr = s_trust_region(g, n_meas, lab_planner_default_initial(d), tlo, thi);
     if (opt) {
         double lo[g->ncont], hi[g->ncont];
-        for (size_t i = 0; i < g->ncont; i++)
-            lo[i] = 0.0, hi[i] = 1.0;
+        for (size_t i = 0; i < g->ncont; i++) {
+            lo[i] = have_tr ? tlo[g->cont[i]] : 0.0;
+            hi[i] = have_tr ? thi[g->cont[i]] : 1.0;
+        }
         nlopt_set_lower_bounds(opt, lo);
         nlopt_set_upper_bounds(opt, hi);
         nlopt_set_maxeval(opt, S_LOCAL_MAX_EVALS);
@@ -1235,7 +1309,7 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             goto out;
         n_fant++;
     }
-    size_t nc = s_candidates(g, ctx, *index, n_meas);
+    size_t nc = s_candidates(g, ctx, *index, n_meas, have_tr ? tlo : NULL, have_tr ? thi : NULL);
     s_choice ch = {.nc = nc, .rk = rk, .mu = mu, .var = var, .avoid = avoid,
                    .n_avoid = n_avoid, .out = out, .xbest = xbest, .zbest = zbest, .xt = xt,
                    .zt = zt, .opt = opt};
@@ -1353,6 +1427,7 @@ out:
     free(zbest);
     free(xt);
     free(zt);
+    free(tlo);
     return rc;
 }
 

@@ -462,6 +462,8 @@ static void test_batch_fantasies(void **state)
         exploit_batches += n_exploit;
         if (round >= 3) /* past the initial design: the model's batch */
             CHECK_SEED(strstr(info[K - 1].model, "kriging believer") != NULL, seed);
+        for (int i = 0; i < K; i++) /* d = 6: no trust region */
+            CHECK_SEED(strstr(info[i].model, "trust region") == NULL, seed);
         for (int i = 0; i < K; i++) {
             double y;
             f->eval(x + i * D, &y);
@@ -471,6 +473,52 @@ static void test_batch_fantasies(void **state)
     print_message("hartmann6, batches of 4: %d of 10 model batches began with an exploitation "
                   "step, %d probes\n", exploit_batches, n_probes);
     CHECK_SEED(exploit_batches >= 1 && n_probes >= 1, seed);
+    lab_planner_destroy(&p);
+    lab_space_destroy(&s);
+}
+
+/* d = 8: the model's points come from a trust region around the best
+ * measured point (named with its side in the model summary), each
+ * coordinate within the region's largest half-width (side x 4 / 2 in the
+ * unit cube) of that point; the side adapts (halved after d proposals
+ * without an improvement). Below d = 8 there is none. */
+static void test_trust_region(void **state)
+{
+    (void)state;
+    const uint64_t seed = 3;
+    const lab_testfunc *f = lab_testfunc_find("styblinski8_s");
+    lab_err err = {0};
+    lab_space *s = lab_testfunc_space(f, &err);
+    size_t n_init = lab_planner_default_initial(8);
+    lab_planner_opts o = s_opts(seed, n_init);
+    lab_planner *p = lab_planner_new(s, &o, &err);
+    assert_non_null(p);
+    double best = INFINITY, xb[8] = {0}, side_min = INFINITY, side_max = 0;
+    for (size_t i = 0; i < n_init + 30; i++) {
+        double x[8], y;
+        lab_ask_info info;
+        memset(&info, 0, sizeof info);
+        assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, &info), 0);
+        const char *tr = strstr(info.model, "trust region ");
+        if (i >= n_init) {
+            double side = 0;
+            CHECK_SEED(tr != NULL && sscanf(tr, "trust region %lf", &side) == 1, seed);
+            CHECK_SEED(side > 0 && side <= 1.6, seed);
+            side_min = fmin(side_min, side), side_max = fmax(side_max, side);
+            for (int c = 0; c < 8; c++)
+                CHECK_SEED(fabs(x[c] - xb[c]) / 10.0 <= side * 2.0 + 1e-9, seed);
+        } else {
+            CHECK_SEED(tr == NULL, seed);
+        }
+        f->eval(x, &y);
+        if (y < best) {
+            best = y;
+            memcpy(xb, x, sizeof xb);
+        }
+        assert_int_equal(lab_planner_tell(p, x, &y, LAB_OUTCOME_MEASURED), 0);
+    }
+    print_message("styblinski8_s: trust region side %.3g to %.3g\n", side_min, side_max);
+    CHECK_SEED(side_min < side_max, seed);
     lab_planner_destroy(&p);
     lab_space_destroy(&s);
 }
@@ -823,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_fantasy_update),
         cmocka_unit_test(test_batch_fantasies),
         cmocka_unit_test(test_multiobjective_batch),
+        cmocka_unit_test(test_trust_region),
         cmocka_unit_test(test_failures_avoided),
         cmocka_unit_test(test_feasibility_learns_region),
         cmocka_unit_test(test_default_initial_design),
