@@ -70,7 +70,7 @@
  *     model is least sure, which is what the sequential steps learn one
  *     after the other. Without probes EI spent those points elsewhere;
  *     with them the suite's batch-4 regret is closer to batch 1's (geometric
- *     mean of the ratio over 16 functions 1.57 -> 1.24; beta 0.25-2 and 1-3
+ *     mean of the ratio over 15 functions 1.78 -> 1.23; beta 0.25-2 and 1-3
  *     probes tried).
  *
  * Refits (n = measured outcomes). Hyperparameters are fitted at "refit
