@@ -1,7 +1,9 @@
 /* The operator's commands to a running campaign, over its control endpoint:
- * `labloop status [--watch] [--json]`, `pause`, `resume`, `abort`, `estop`,
- * `clear-estop`. Each sends one JSON request and prints the reply. The
- * endpoint comes from --endpoint, from a campaign config, or the default.
+ * `labloop status [--watch] [--json]`, `pause`, `resume`, `extend`, `abort`,
+ * `estop`, `clear-estop`. Each sends one JSON request and prints the reply.
+ * The endpoint comes from --endpoint, from a campaign config, or the
+ * default. `extend` of a campaign that has ended is written to its hub
+ * instead (extend.c): no orchestrator runs it any more.
  * Not for: carrying the actions out (orchestrator/control.c).
  */
 #include <jansson.h>
@@ -13,8 +15,11 @@
 #include "orchestrator/commands.h"
 #include "orchestrator/config.h"
 #include "orchestrator/control_client.h"
+#include "orchestrator/control_req.h"
+#include "orchestrator/extend.h"
 #include "orchestrator/hub_query.h"
 #include "orchestrator/review.h"
+#include "common/duration.h"
 #include "common/text.h"
 #include "common/banned.h"
 
@@ -24,6 +29,27 @@
 
 static void s_usage(FILE *out, const char *cmd)
 {
+    if (!strcmp(cmd, "extend")) {
+        fprintf(out,
+                "usage: labloop extend CAMPAIGN.yaml --experiments N [--hours H] [--reason TEXT]\n"
+                "                      [--db FILE] [--endpoint EP] [--key YOU.key] [--server-key LAB.pub]\n\n"
+                "Give a campaign more budget: N more experiments and/or H more hours on its\n"
+                "time budget (H may also be a duration such as 90m; from now when the time\n"
+                "budget is already spent). The campaign config is not edited.\n\n"
+                "  running or paused  the orchestrator raises the budget at once (a control\n"
+                "                     request: an operator key under CURVE, audited)\n"
+                "  completed or       the extension is recorded in the campaign's hub (--db,\n"
+                "  exhausted          default the config's hub) with your user name, audited;\n"
+                "                     `labloop run CAMPAIGN.yaml` then resumes the campaign, the\n"
+                "                     planner taking up from its history\n"
+                "An aborted campaign cannot be extended. `labloop status` and `labloop show`\n"
+                "show the budget with its extensions.\n\n"
+                "examples:\n"
+                "  labloop extend examples/demo-campaign.yaml --experiments 20\n"
+                "  labloop extend campaign.yaml --experiments 50 --hours 12 --reason \"promising region\"\n"
+                "  labloop run campaign.yaml      # after extending a campaign that had ended\n");
+        return;
+    }
     if (!strcmp(cmd, "status"))
         fprintf(out, "usage: labloop status [CAMPAIGN.yaml | --endpoint EP] [--watch] [--json]\n\n"
                      "Show a running campaign: state, progress, best so far, each device's state\n"
@@ -49,6 +75,32 @@ static void s_usage(FILE *out, const char *cmd)
             S_DEFAULT_ENDPOINT, cmd);
 }
 
+/* The budget's extensions and the pause's reason, from a status reply. */
+static void s_print_lifecycle(json_t *r)
+{
+    json_t *l = json_object_get(r, "lifecycle");
+    json_int_t ext = json_integer_value(json_object_get(l, "extensions"));
+    if (ext > 0)
+        printf("budget: %lld experiments (%lld in the config, %lld more by %lld extension%s)\n",
+               json_integer_value(json_object_get(r, "budget")),
+               json_integer_value(json_object_get(l, "budget_config")),
+               json_integer_value(json_object_get(r, "budget")) - json_integer_value(json_object_get(l, "budget_config")),
+               ext, ext == 1 ? "" : "s");
+    json_t *h = json_object_get(l, "hours_left");
+    if (json_is_number(h))
+        printf("time budget: %.2f h left\n", json_number_value(h) > 0 ? json_number_value(h) : 0.0);
+    json_t *p = json_object_get(l, "pause");
+    if (!p)
+        return;
+    char reason[1100], by[160];
+    lab_text_clean(reason, sizeof reason, json_string_value(json_object_get(p, "reason")));
+    lab_text_clean(by, sizeof by, json_string_value(json_object_get(p, "by")));
+    if (json_is_string(json_object_get(p, "cause")))
+        printf("BRAKED: %s\n  running steps finish; fix the cause, then labloop resume\n", reason);
+    else
+        printf("paused by %s%s%s\n", *by ? by : "?", *reason ? ": " : "", reason);
+}
+
 static void s_print_status(json_t *r)
 {
     printf("campaign %s: %s — %lld/%lld experiments done (%lld measured, %lld failed), %lld in flight, %.0f s\n",
@@ -57,6 +109,7 @@ static void s_print_status(json_t *r)
            json_integer_value(json_object_get(r, "budget")), json_integer_value(json_object_get(r, "measured")),
            json_integer_value(json_object_get(r, "failed")), json_integer_value(json_object_get(r, "in_flight")),
            json_number_value(json_object_get(r, "elapsed_s")));
+    s_print_lifecycle(r);
     json_t *best = json_object_get(r, "best");
     if (best) {
         printf("best: %s = %.4g at experiment %lld:", json_string_value(json_object_get(best, "objective")),
@@ -152,9 +205,11 @@ static void s_print_not_reached(json_t *names)
 
 int lab_cmd_control(int argc, char **argv)
 {
-    const char *cmd = argv[0], *endpoint = NULL, *config = NULL, *reason = NULL;
+    const char *cmd = argv[0], *endpoint = NULL, *config = NULL, *reason = NULL, *db = NULL;
     const char *key = getenv("LABLOOP_KEY"), *server_key = getenv("LABLOOP_SERVER_KEY");
-    int watch = 0, json = 0;
+    int watch = 0, json = 0, extend = !strcmp(cmd, "extend");
+    long more = 0;
+    double hours = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             s_usage(stdout, cmd);
@@ -167,6 +222,28 @@ int lab_cmd_control(int argc, char **argv)
             server_key = argv[++i];
         } else if (!strcmp(argv[i], "--reason") && i + 1 < argc && strcmp(cmd, "status") != 0) {
             reason = argv[++i];
+        } else if (!strcmp(argv[i], "--experiments") && i + 1 < argc && extend) {
+            char *end;
+            more = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || more < 1 || more > LAB_CONTROL_MAX_EXPERIMENTS) {
+                fprintf(stderr, "labloop extend: --experiments must be a whole number from 1 to %ld, got '%s'\n",
+                        LAB_CONTROL_MAX_EXPERIMENTS, argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--hours") && i + 1 < argc && extend) {
+            char *end;
+            double sec;
+            hours = strtod(argv[++i], &end);
+            if (*end || end == argv[i]) {      /* not a plain number: a duration such as 90m */
+                hours = lab_duration_parse(argv[i], &sec) == 0 ? sec / 3600.0 : -1;
+            }
+            if (!(hours > 0 && hours <= LAB_CONTROL_MAX_HOURS)) {
+                fprintf(stderr, "labloop extend: --hours must be a number of hours above 0 and at most %.0f, "
+                                "or a duration such as 90m, got '%s'\n", LAB_CONTROL_MAX_HOURS, argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--db") && i + 1 < argc && extend) {
+            db = argv[++i];
         } else if (!strcmp(argv[i], "--watch") && !strcmp(cmd, "status")) {
             watch = 1;
         } else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "status")) {
@@ -179,6 +256,17 @@ int lab_cmd_control(int argc, char **argv)
             return 2;
         }
     }
+    if (extend && !more && hours <= 0) {
+        fprintf(stderr, "labloop extend: give --experiments N (more experiments) and/or --hours H (more time)\n\n");
+        s_usage(stderr, cmd);
+        return 2;
+    }
+    if (extend && !config && !endpoint) {
+        fprintf(stderr, "labloop extend: name the campaign's config (CAMPAIGN.yaml), or the --endpoint of a "
+                        "running campaign\n\n");
+        s_usage(stderr, cmd);
+        return 2;
+    }
     lab_campaign_cfg *cfg = NULL;
     if (config) {
         lab_err err = {0};
@@ -187,6 +275,22 @@ int lab_cmd_control(int argc, char **argv)
             return 1;
         if (!endpoint)
             endpoint = cfg->endpoint_control;
+    }
+    if (extend && cfg) {
+        /* A campaign that has ended has no orchestrator to ask: its hub
+         * records the extension, and `labloop run` picks it up. */
+        json_t *who = lab_control_request(cmd, reason);
+        lab_err err = {0};
+        int done = lab_extend_ended(cfg, db ? db : cfg->hub, more, hours, reason,
+                                    json_string_value(json_object_get(who, "user")),
+                                    json_string_value(json_object_get(who, "host")), stdout, &err);
+        json_decref(who);
+        if (done != 0) {
+            if (done < 0)
+                fprintf(stderr, "labloop extend: %s\n", err.msg);
+            lab_config_destroy(&cfg);
+            return done < 0 ? 1 : 0;
+        }
     }
     if (!endpoint)
         endpoint = S_DEFAULT_ENDPOINT;
@@ -215,6 +319,10 @@ int lab_cmd_control(int argc, char **argv)
         kp = &keys;
     }
     json_t *req = lab_control_request(cmd, reason);
+    if (extend) {
+        json_object_set_new(req, "experiments", json_integer(more));
+        json_object_set_new(req, "hours", json_real(hours));
+    }
     int rc = 0;
     /* --watch: what the last answer said, to finish from the hub. */
     char *seen_hub = NULL, *seen_campaign = NULL;
@@ -232,6 +340,10 @@ int lab_cmd_control(int argc, char **argv)
         }
         if (!reply) {
             fprintf(stderr, "labloop %s: %s\n", cmd, err.msg);
+            if (extend)
+                fprintf(stderr, "A campaign is extended through its orchestrator while it runs, or in its hub once it\n"
+                                "has ended (completed or exhausted). One that stopped half-way (Ctrl-C, a crash)\n"
+                                "is started again with labloop run first, then extended.\n");
             rc = 1;
             break;
         }
@@ -241,7 +353,12 @@ int lab_cmd_control(int argc, char **argv)
             rc = 1;
             break;
         }
-        if (strcmp(cmd, "status") != 0) {
+        if (extend) {
+            printf("extend: done; campaign %s is %s with a budget of %lld experiments\n",
+                   json_string_value(json_object_get(reply, "campaign")),
+                   json_string_value(json_object_get(reply, "status")),
+                   json_integer_value(json_object_get(reply, "budget")));
+        } else if (strcmp(cmd, "status") != 0) {
             printf("%s: done; campaign is now %s\n", cmd, json_string_value(json_object_get(reply, "status")));
             s_print_not_reached(json_object_get(reply, "not_reached"));
         } else if (json) {

@@ -737,11 +737,12 @@ static void s_on_tick(uv_timer_t *t)
         }
     }
     lab_sched_check_deadlines(o, now);
-    /* The time budget counts from the campaign's creation, across restarts. */
-    if (o->cfg->budget_hours > 0 && !o->end_status &&
-        lab_orch_now() - o->created_us > (int64_t)(o->cfg->budget_hours * 3600e6)) {
+    /* The time budget counts from the campaign's creation, across restarts
+     * (an extension moves the deadline on). */
+    if (o->deadline_us && !o->end_status && lab_orch_now() > o->deadline_us) {
         o->end_status = "exhausted";
-        snprintf(o->end_reason, sizeof o->end_reason, "time budget of %g h spent", o->cfg->budget_hours);
+        snprintf(o->end_reason, sizeof o->end_reason, "time budget of %g h spent",
+                 (double)(o->deadline_us - o->created_us) / 3600e6);
     }
     if (now - o->last_note_us > S_WAITING_NOTE_US) {
         o->last_note_us = now;
@@ -766,6 +767,23 @@ const char *lab_orch_state_name(const lab_orch *o)
     if (o->end_status)
         return o->end_status;
     return o->state == LAB_CAMP_PAUSED ? "paused" : o->state == LAB_CAMP_HALTED ? "halted" : "running";
+}
+
+/* What the hub says about a campaign being resumed: its budget with the
+ * extensions it was given, and why it is paused. */
+static void s_apply_lifecycle(lab_orch *o, const lab_hub_lifecycle *lc)
+{
+    o->budget_experiments = o->cfg->budget_experiments + (long)lc->extra_experiments;
+    o->extensions = (long)lc->extensions;
+    o->deadline_us = o->cfg->budget_hours > 0 ? o->created_us + (int64_t)(o->cfg->budget_hours * 3600e6) : 0;
+    if (lc->deadline_us > o->deadline_us)
+        o->deadline_us = lc->deadline_us;
+    if (lc->paused) {
+        snprintf(o->pause_reason, sizeof o->pause_reason, "%s", lc->pause_reason);
+        snprintf(o->paused_by, sizeof o->paused_by, "%s", lc->paused_by);
+        snprintf(o->brake_cause, sizeof o->brake_cause, "%s", lc->brake_cause);
+        o->brake_failures = (long)lc->brake_failures;
+    }
 }
 
 /* The hub's folder is made when missing (like `mkdir -p`), so a config's
@@ -841,6 +859,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     }
     o->cfg = cfg;
     o->opts = *opts;
+    o->budget_experiments = cfg->budget_experiments;
+    lab_brake_init(&o->brake, cfg->brake_after);
     snprintf(o->db_path, sizeof o->db_path, "%s", opts->db_path ? opts->db_path : cfg->hub);
     o->dims = lab_space_dims(cfg->space);
     o->devices = calloc(cfg->n_devices, sizeof *o->devices);
@@ -893,9 +913,19 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     int64_t now = lab_orch_now();
     if (lab_hub_find_campaign(o->hub, cfg->name, &o->campaign_id, status, sizeof status) == 0) {
         char sha[80] = "";
-        if (!strcmp(status, "completed") || !strcmp(status, "exhausted") || !strcmp(status, "aborted")) {
-            lab_err_set(err, LAB_ESTATE, "campaign '%s' in %s already ended (%s); use another --db or campaign name",
-                        cfg->name, o->db_path, status);
+        /* A finished campaign runs again only when it was given more budget
+         * since (labloop extend); an aborted one never. */
+        int ended = !strcmp(status, "completed") || !strcmp(status, "exhausted");
+        lab_hub_lifecycle lc;
+        if (lab_hub_campaign_lifecycle(o->hub, o->campaign_id, &lc) < 0) {
+            lab_err_set(err, LAB_EDB, "reading campaign '%s' from %s: %s", cfg->name, o->db_path,
+                        lab_hub_errmsg(o->hub));
+            goto fail;
+        }
+        if (!strcmp(status, "aborted") || (ended && !lc.extensions)) {
+            lab_err_set(err, LAB_ESTATE, "campaign '%s' in %s already ended (%s); use another --db or campaign name%s",
+                        cfg->name, o->db_path, status,
+                        ended ? ", or give it more budget first (labloop extend CAMPAIGN.yaml --experiments N)" : "");
             goto fail;
         }
         if (lab_hub_campaign_origin(o->hub, o->campaign_id, sha, sizeof sha, &o->created_us) < 0) {
@@ -910,10 +940,23 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                         cfg->name, o->db_path, sha, cfg->sha256);
             goto fail;
         }
+        s_apply_lifecycle(o, &lc);
         o->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
                                                                                           : LAB_CAMP_RUNNING;
         if (lab_sched_resume(o, err) < 0)
             goto fail;
+        if (ended && (o->n_exps >= o->budget_experiments || (o->deadline_us && now >= o->deadline_us))) {
+            lab_err_set(err, LAB_ESTATE,
+                        "campaign '%s' in %s already ended (%s) and has spent its extended budget too "
+                        "(%ld experiments%s); give it more with labloop extend CAMPAIGN.yaml --experiments N%s",
+                        cfg->name, o->db_path, status, o->budget_experiments,
+                        o->deadline_us && now >= o->deadline_us ? ", time budget spent" : "",
+                        o->deadline_us && now >= o->deadline_us ? " --hours H" : "");
+            goto fail;
+        }
+        if (ended)
+            lab_info("campaign '%s' ended %s; resuming it with its extended budget of %ld experiments", cfg->name,
+                     status, o->budget_experiments);
         lab_orch_event(o, "campaign.resumed", cfg->name,
                        json_pack("{s:s, s:I, s:I, s:I}", "status", lab_orch_state_name(o),
                                  "experiments", (json_int_t)o->n_exps, "measured", (json_int_t)o->measured,
@@ -930,6 +973,7 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         gethostname(host, sizeof host);
         host[sizeof host - 1] = '\0';
         o->created_us = now;
+        o->deadline_us = cfg->budget_hours > 0 ? now + (int64_t)(cfg->budget_hours * 3600e6) : 0;
         lab_hub_campaign hc = {.name = cfg->name, .config_path = cfg->path, .config_text = cfg->text,
                                .config_sha256 = cfg->sha256, .seed = cfg->seed, .version = LAB_VERSION_STRING,
                                .host = host, .operator_name = cfg->operator_name, .access = cfg->access,

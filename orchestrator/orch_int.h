@@ -12,6 +12,7 @@
 
 #include "orchestrator/auth.h"
 #include "orchestrator/badmsg.h"
+#include "orchestrator/brake.h"
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
 #include "orchestrator/hub_replica.h"
@@ -136,6 +137,14 @@ struct lab_orch {
 
     int64_t start_mono_us, last_note_us, resume_grace_until_us;
     int64_t created_us;             /* wall clock: when the campaign was created (time budget) */
+    long budget_experiments;        /* the config's budget plus its extensions */
+    int64_t deadline_us;            /* wall clock: when the time budget is spent; 0: none */
+    long extensions;                /* budget extensions so far (labloop extend) */
+    char pause_reason[1024];        /* while paused: the reason given ("" none) */
+    char paused_by[128];            /* while paused: who paused it ("labloop" for the brake) */
+    char brake_cause[LAB_BRAKE_CAUSE_MAX]; /* while braked: the failures' cause ("" not braked) */
+    long brake_failures;            /* while braked: how many failed in a row */
+    lab_brake brake;                /* consecutive failures with one cause (brake.h) */
     int stopping;
     const char *end_status;         /* completed | exhausted | aborted once decided */
     char end_reason[256];
@@ -206,5 +215,8 @@ void lab_sched_check_end(lab_orch *o);
 /* control.c */
 int lab_control_on_readable(void *sock, void *arg);
 void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason);
+/* The failure brake tripped (o->brake): pause the campaign with its cause
+ * (campaign.braked and campaign.status events); running steps finish. */
+void lab_control_brake(lab_orch *o);
 
 #endif

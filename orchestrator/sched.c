@@ -201,7 +201,7 @@ static void s_progress(lab_orch *o, const lab_exp *x, const char *what)
     char clean[600];                  /* what may quote a device's error text */
     lab_text_clean(clean, sizeof clean, what);
     fprintf(o->opts.progress, "[%3ld/%ld] experiment %ld %s | best %s | %.1f s\n",
-            o->measured + o->failed + o->cancelled, o->cfg->budget_experiments, x->seq, clean, best, t);
+            o->measured + o->failed + o->cancelled, o->budget_experiments, x->seq, clean, best, t);
     fflush(o->opts.progress);
 }
 
@@ -227,6 +227,10 @@ static void s_exp_failed(lab_orch *o, lab_exp *x, const char *error)
     char what[600];
     snprintf(what, sizeof what, "failed: %s", error);
     s_progress(o, x, what);
+    /* The failure brake: a campaign failing the same way again and again
+     * pauses itself; what is in flight still finishes and is recorded. */
+    if (lab_brake_failed(&o->brake, error) && o->state == LAB_CAMP_RUNNING && !o->end_status && !o->stopping)
+        lab_control_brake(o);
 }
 
 /* "; it returned a=1, b (text)" or "; it returned no values": what the step
@@ -288,6 +292,7 @@ static void s_exp_finished(lab_orch *o, lab_exp *x)
     x->state = LAB_EXP_MEASURED;
     s_deactivate(o, x);
     o->measured++;
+    lab_brake_measured(&o->brake);
     if (!o->best || s_better(o, x->y[0], o->exps[o->best - 1]->y[0]))
         o->best = x->seq;
     char *js = json_dumps(objs, JSON_COMPACT);
@@ -634,7 +639,7 @@ static void s_ask_finish(s_ask *a)
         }
     } else if (!o->stopping && !o->end_status && o->state == LAB_CAMP_RUNNING) {
         /* The campaign may have moved on while the planner thought. */
-        long room = o->cfg->batch + o->lookahead - o->n_active, left = o->cfg->budget_experiments - o->n_exps;
+        long room = o->cfg->batch + o->lookahead - o->n_active, left = o->budget_experiments - o->n_exps;
         long want = (long)a->want < room ? (long)a->want : room;
         if (want > left)
             want = left;
@@ -667,8 +672,8 @@ static void s_propose(lab_orch *o)
         return;
     if (!o->end_status && o->state == LAB_CAMP_RUNNING && o->n_active < c->batch + o->lookahead)
         want = (size_t)(c->batch + o->lookahead - o->n_active);
-    if ((long)want > c->budget_experiments - o->n_exps)
-        want = (size_t)(c->budget_experiments - o->n_exps);
+    if ((long)want > o->budget_experiments - o->n_exps)
+        want = (size_t)(o->budget_experiments - o->n_exps);
     if (want == 0)
         return;
     s_ask *a = calloc(1, sizeof *a);
@@ -1101,10 +1106,10 @@ void lab_sched_check_end(lab_orch *o)
         return;
     if (o->end_status && !o->asking)
         s_cancel_unstarted(o);
-    if (!o->end_status && o->n_exps >= o->cfg->budget_experiments && o->n_active == 0) {
+    if (!o->end_status && o->n_exps >= o->budget_experiments && o->n_active == 0) {
         o->end_status = "completed";
         snprintf(o->end_reason, sizeof o->end_reason, "experiment budget of %ld spent",
-                 o->cfg->budget_experiments);
+                 o->budget_experiments);
     }
     if (o->end_status && o->n_active == 0) {
         o->stopping = 1;
