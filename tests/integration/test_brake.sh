@@ -4,6 +4,9 @@
 # show, log and the dashboard's summary; resume (with the step fixed) runs
 # it to its budget. A measured experiment in between starts the count again.
 source "$(dirname "$0")/lib.sh"
+# out_of CMD ARGS: labloop's whole output, taken before a `grep -q` reads it
+# (grep -q may stop reading early, and pipefail would count the writer's SIGPIPE).
+out_of() { local o; o=$("$LABLOOP" "$@") || return 1; printf '%s\n' "$o"; }
 PORT=$(free_port)
 # Fails (no 'absorbance') until $T/fixed exists; a different number each time.
 cat >"$T/measure.sh" <<SH
@@ -51,7 +54,7 @@ curl -sf "http://127.0.0.1:$HP/api/summary" | python3 -c '
 import json, sys
 d = json.load(sys.stdin); p = d["pause"]
 assert d["status"] == "paused" and p["failures"] == 5 and p["by"] == "labloop" and "absorbance" in p["cause"], p' || fail "dashboard summary lacks the brake"
-curl -sf "http://127.0.0.1:$HP/" | grep -q '<p id="pause" class="warn">braked: failure brake: 5 experiments' || fail "dashboard page does not show the brake"
+curl -sf "http://127.0.0.1:$HP/" >"$T/page.html"; grep -q '<p id="pause" class="warn">braked: failure brake: 5 experiments' "$T/page.html" || fail "dashboard page does not show the brake"
 pass "status, show, log and the dashboard show the brake and its cause"
 
 touch "$T/fixed"
@@ -62,7 +65,7 @@ wait "$RUN" || fail "labloop run exited $?"
 [ "$(q "select count(*) from experiments where status='measured'")" = 7 ] || fail "expected 7 measured after the fix"
 [ "$(q "select count(*) from (select experiment from steps group by experiment having count(*) > 1)")" = 0 ] || fail "an experiment ran twice"
 [ "$(q "select count(*) from audit where action='resume' and outcome='ok'")" = 1 ] || fail "resume not audited"
-"$LABLOOP" show "$DB" | grep -q "braked" && fail "show still says braked after the end"
+out_of show "$DB" | grep -q "braked" && fail "show still says braked after the end"
 pass "resume after the fix runs the campaign to its budget, no experiment twice"
 
 # brake: off never pauses; a measured experiment between failures resets the count.
