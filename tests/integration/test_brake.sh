@@ -91,3 +91,30 @@ sed -i 's/name: brk2,/name: brk3, brake: off,/' "$T/campaign.yaml"
 [ "$(q "select count(*) from experiments where status='failed'")" = 12 ] || fail "brake off: expected all 12 failed"
 [ "$(q "select count(*) from events where kind='campaign.braked'")" = 0 ] || fail "brake off still braked"
 pass "brake: off lets every experiment fail"
+
+# In flight when it brakes (batch 4 on the simulated lab, every PL
+# measurement failing): the running steps finish and are recorded, nothing
+# new starts, and the experiments under way wait for resume, none lost.
+mkdir -p "$T/sim" && T0=$T && T=$T/sim
+P2=$(free_port)
+PL_FAILURE_RATE=1 DISPENSE=60s write_lab "$T" "$P2" 100
+RETRIES=0 write_campaign "$T" "$P2" 40 4
+DB="$T/campaign.db"
+"$LABLOOP" sim "$T/lab.yaml" >"$T/sim.log" 2>&1 & PIDS+=($!)
+"$LABLOOP" run "$T/campaign.yaml" >"$T/run.log" 2>&1 & RUN=$!; PIDS+=($RUN)
+wait_until 120 q_is "select status from campaigns" paused || fail "the simulated campaign did not brake"
+wait_until 60 q_is "select count(*) from steps where status='dispatched'" 0 || fail "steps in flight at the brake did not finish"
+# Started before the brake, ended after it (the liquid handler feeding batch 4 is never idle for long).
+inflight=$(q "select count(*) from steps, (select t_us from events where kind='campaign.braked') b where started_us <= b.t_us and finished_us >= b.t_us")
+[ "$inflight" -ge 1 ] || fail "no step was running when the brake came: $(q "select attempt_id, status, started_us, finished_us from steps order by id desc limit 6")"
+n=$(q "select count(*) from steps"); sleep 1.5
+[ "$(q "select count(*) from steps")" = "$n" ] || fail "steps were dispatched after the brake"
+[ "$(q "select json_extract(detail,'$.failures') from events where kind='campaign.braked'")" = 5 ] || fail "the brake's count is not 5"
+q "select json_extract(detail,'$.cause') from events where kind='campaign.braked'" | grep -q "^step 'measure_pl': device 'pl-1': spectrum fit failed" || fail "the cause: $(q "select detail from events where kind='campaign.braked'")"
+waiting=$(q "select count(*) from experiments where status not in ('measured','failed','cancelled')")
+[ "$waiting" -ge 1 ] || fail "no experiment was under way at the brake (batch 4)"
+[ "$(q "select count(*) from experiments where status='cancelled'")" = 0 ] || fail "the brake cancelled experiments"
+"$LABLOOP" abort --endpoint "tcp://127.0.0.1:$((P2 + 1))" --reason "test over" >/dev/null || fail "abort failed"
+wait "$RUN" || fail "labloop run exited $? after abort"
+pass "braked in flight: $inflight steps running at the brake finished and were recorded, $waiting experiments waited, nothing new started"
+T=$T0

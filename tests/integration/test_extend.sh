@@ -54,6 +54,16 @@ out_of show "$DB" | grep -q "^  budget 5 experiments (3 in the config, 2 more by
 out_of log "$DB" | grep -q "campaign ext extended by 2 experiments (budget 5), by $ME: promising" || fail "log does not tell the extension"
 pass "extend of a running campaign: budget 3 -> 5 at once, shown by status, show and log"
 
+# A restart keeps both: the extension and the pause with its reason come back from the hub.
+kill -TERM "$RUN"; wait "$RUN" 2>/dev/null || true
+run_bg
+wait_until 30 "$LABLOOP" status "$T/campaign.yaml" || fail "the restarted orchestrator does not answer"
+"$LABLOOP" status "$T/campaign.yaml" >"$T/status3.txt"
+grep -q "campaign ext: paused" "$T/status3.txt" || fail "not paused after the restart: $(cat "$T/status3.txt")"
+grep -q "^paused by $ME: refill solvent" "$T/status3.txt" || fail "the pause's reason is lost after a restart: $(cat "$T/status3.txt")"
+grep -q "^budget: 5 experiments (3 in the config, 2 more by 1 extension)" "$T/status3.txt" || fail "the extension is lost after a restart: $(cat "$T/status3.txt")"
+pass "after a restart the campaign is still paused with its reason and keeps its extended budget"
+
 touch "$T/go"
 "$LABLOOP" resume "$T/campaign.yaml" | grep -q "now running" || fail "resume failed"
 out_of show "$DB" | grep -q "paused by" && fail "show still says paused after resume"
