@@ -87,8 +87,9 @@ static void s_print_lifecycle(json_t *r)
                json_integer_value(json_object_get(r, "budget")) - json_integer_value(json_object_get(l, "budget_config")),
                ext, ext == 1 ? "" : "s");
     json_t *h = json_object_get(l, "hours_left");
+    char left[32];
     if (json_is_number(h))
-        printf("time budget: %.2f h left\n", json_number_value(h) > 0 ? json_number_value(h) : 0.0);
+        printf("time budget: %s left\n", lab_extend_time_text(json_number_value(h) * 3600, left, sizeof left));
     json_t *p = json_object_get(l, "pause");
     if (!p)
         return;

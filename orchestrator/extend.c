@@ -88,10 +88,24 @@ static int s_record(lab_hub *h, const lab_campaign_cfg *cfg, const char *path, l
     if (rc < 0)
         return rc;
     fprintf(out, "extend: done; campaign %s (%s) now has a budget of %ld experiments", cfg->name, status, budget);
+    char left[32];
     if (hours > 0)
-        fprintf(out, " and %.2f h of time left", (double)(deadline - now) / 3600e6);
+        fprintf(out, " and %s of time left", lab_extend_time_text((double)(deadline - now) / 1e6, left, sizeof left));
     fprintf(out, ".\nlabloop run %s resumes it.\n", cfg->path);
     return 1;
+}
+
+const char *lab_extend_time_text(double seconds, char *buf, size_t n)
+{
+    if (!(seconds > 0))
+        seconds = 0;
+    if (seconds < 120)
+        snprintf(buf, n, "%.0f s", seconds);
+    else if (seconds < 7200)
+        snprintf(buf, n, "%.0f min", seconds / 60);
+    else
+        snprintf(buf, n, "%.1f h", seconds / 3600);
+    return buf;
 }
 
 int lab_extend_ended(const lab_campaign_cfg *cfg, const char *hub_path, long experiments, double hours,

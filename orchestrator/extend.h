@@ -24,4 +24,8 @@
 int lab_extend_ended(const lab_campaign_cfg *cfg, const char *hub_path, long experiments, double hours,
                      const char *reason, const char *user, const char *host, FILE *out, lab_err *err);
 
+/* A time budget left, for people: "40 s", "25 min", "3.5 h" (0 when
+ * spent) into buf; returns buf. */
+const char *lab_extend_time_text(double seconds, char *buf, size_t n);
+
 #endif

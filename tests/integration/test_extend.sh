@@ -27,7 +27,7 @@ wait_until 30 q_atleast "select count(*) from steps where status in ('dispatched
 "$LABLOOP" pause "$T/campaign.yaml" --reason "refill solvent" | grep -q "now paused" || fail "pause failed"
 "$LABLOOP" status "$T/campaign.yaml" >"$T/status.txt" || fail "status failed"
 grep -q "^paused by $ME: refill solvent" "$T/status.txt" || fail "status does not show the pause's reason: $(cat "$T/status.txt")"
-out_of show "$DB" | grep -q "^  paused by $ME: refill solvent" || fail "show does not show the pause's reason"
+out_of show "$DB" >"$T/show1.txt" || fail "show failed"; grep -q "^  paused by $ME: refill solvent" "$T/show1.txt" || fail "show does not show the pause's reason: $(head -3 "$T/show1.txt")"
 out_of log "$DB" | grep -q "campaign ext paused by $ME: refill solvent" || fail "log does not show the pause's reason"
 HP=$(free_port)
 "$LABLOOP" serve "$DB" --http "127.0.0.1:$HP" >"$T/serve.log" 2>&1 & SERVE=$!; PIDS+=($SERVE)
@@ -97,3 +97,28 @@ pass "extend of a completed campaign: audited in its hub; run resumes it to 8, n
 "$LABLOOP" run "$T/campaign.yaml" >"$T/again2.log" 2>&1 && fail "a run after the extension was spent succeeded"
 grep -q "already ended (completed)" "$T/again2.log" || fail "unclear refusal: $(cat "$T/again2.log")"
 pass "once the extension is spent, run refuses again"
+
+# A campaign that ended on its time budget: more experiments alone are
+# refused (the time is spent too); --hours moves the deadline on from now.
+cat >"$T/measure.sh" <<SH
+#!/bin/sh
+sleep 0.2
+echo "{\"absorbance\": 0.5}"
+SH
+sed -i 's/name: ext,/name: ext-t,/; s/budget: {experiments: 3}/budget: {experiments: 1000, hours: 2s}/' "$T/campaign.yaml"
+rm -f "$DB"*
+"$LABLOOP" worker --config "$T/uvvis.yaml" >"$T/worker3.log" 2>&1 & PIDS+=($!)
+"$LABLOOP" run "$T/campaign.yaml" >"$T/run3.log" 2>&1 || fail "the timed campaign exited $?"
+[ "$(q "select status from campaigns")" = exhausted ] || fail "the timed campaign did not end exhausted"
+n=$(q "select count(*) from experiments where status='measured'")
+"$LABLOOP" extend "$T/campaign.yaml" --experiments 5 >/dev/null 2>"$T/spent.err" && fail "extending only the experiments of a campaign out of time succeeded"
+grep -q "spent its time budget too: give --hours H" "$T/spent.err" || fail "unclear refusal: $(cat "$T/spent.err")"
+"$LABLOOP" extend "$T/campaign.yaml" --hours 15s >"$T/extend3.txt" || fail "extend --hours failed: $(cat "$T/spent.err")"
+grep -q "campaign ext-t (exhausted) now has a budget of 1000 experiments and 1[45] s of time left" "$T/extend3.txt" || fail "extend said: $(cat "$T/extend3.txt")"
+"$LABLOOP" worker --config "$T/uvvis.yaml" >"$T/worker4.log" 2>&1 & PIDS+=($!)
+"$LABLOOP" run "$T/campaign.yaml" >"$T/run4.log" 2>&1 || fail "run after extend --hours exited $?: $(tail -3 "$T/run4.log")"
+[ "$(q "select status from campaigns")" = exhausted ] || fail "not exhausted again"
+m=$(q "select count(*) from experiments where status='measured'")
+[ "$m" -gt "$n" ] || fail "no experiment in the extra time ($n before, $m after)"
+[ "$(q "select count(*) from (select experiment from steps group by experiment having count(*) > 1)")" = 0 ] || fail "an experiment ran twice"
+pass "a campaign out of time: --experiments alone refused; --hours 15s gave it more time ($n -> $m experiments)"
