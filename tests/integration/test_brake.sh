@@ -4,9 +4,10 @@
 # show, log and the dashboard's summary; resume (with the step fixed) runs
 # it to its budget. A measured experiment in between starts the count again.
 source "$(dirname "$0")/lib.sh"
-# out_of CMD ARGS: labloop's whole output, taken before a `grep -q` reads it
-# (grep -q may stop reading early, and pipefail would count the writer's SIGPIPE).
-out_of() { local o; o=$("$LABLOOP" "$@") || return 1; printf '%s\n' "$o"; }
+# out_of CMD ARGS: labloop's output into $T/out.txt, for grep to read from the
+# file (a `| grep -q` may stop reading early, and pipefail would count the
+# writer's SIGPIPE as a failure).
+out_of() { "$LABLOOP" "$@" >"$T/out.txt" || fail "labloop $* exited $?"; }
 PORT=$(free_port)
 # Fails (no 'absorbance') until $T/fixed exists; a different number each time.
 cat >"$T/measure.sh" <<SH
@@ -65,7 +66,7 @@ wait "$RUN" || fail "labloop run exited $?"
 [ "$(q "select count(*) from experiments where status='measured'")" = 7 ] || fail "expected 7 measured after the fix"
 [ "$(q "select count(*) from (select experiment from steps group by experiment having count(*) > 1)")" = 0 ] || fail "an experiment ran twice"
 [ "$(q "select count(*) from audit where action='resume' and outcome='ok'")" = 1 ] || fail "resume not audited"
-out_of show "$DB" | grep -q "braked" && fail "show still says braked after the end"
+out_of show "$DB"; grep -q "braked" "$T/out.txt" && fail "show still says braked after the end"
 pass "resume after the fix runs the campaign to its budget, no experiment twice"
 
 # brake: off never pauses; a measured experiment between failures resets the count.

@@ -4,9 +4,10 @@
 # its hub, after which `labloop run` resumes it with the planner taking up
 # from its history. No experiment runs twice; every extension is audited.
 source "$(dirname "$0")/lib.sh"
-# out_of CMD ARGS: labloop's whole output, taken before a `grep -q` reads it
-# (grep -q may stop reading early, and pipefail would count the writer's SIGPIPE).
-out_of() { local o; o=$("$LABLOOP" "$@") || return 1; printf '%s\n' "$o"; }
+# out_of CMD ARGS: labloop's output into $T/out.txt, for grep to read from the
+# file (a `| grep -q` may stop reading early, and pipefail would count the
+# writer's SIGPIPE as a failure).
+out_of() { "$LABLOOP" "$@" >"$T/out.txt" || fail "labloop $* exited $?"; }
 PORT=$(free_port)
 # Each measurement waits for $T/go, so the campaign is surely running when steered.
 cat >"$T/measure.sh" <<SH
@@ -27,8 +28,8 @@ wait_until 30 q_atleast "select count(*) from steps where status in ('dispatched
 "$LABLOOP" pause "$T/campaign.yaml" --reason "refill solvent" | grep -q "now paused" || fail "pause failed"
 "$LABLOOP" status "$T/campaign.yaml" >"$T/status.txt" || fail "status failed"
 grep -q "^paused by $ME: refill solvent" "$T/status.txt" || fail "status does not show the pause's reason: $(cat "$T/status.txt")"
-out_of show "$DB" >"$T/show1.txt" || fail "show failed"; grep -q "^  paused by $ME: refill solvent" "$T/show1.txt" || fail "show does not show the pause's reason: $(head -3 "$T/show1.txt")"
-out_of log "$DB" | grep -q "campaign ext paused by $ME: refill solvent" || fail "log does not show the pause's reason"
+out_of show "$DB"; grep -q "^  paused by $ME: refill solvent" "$T/out.txt" || fail "show does not show the pause's reason: $(head -3 "$T/out.txt")"
+out_of log "$DB"; grep -q "campaign ext paused by $ME: refill solvent" "$T/out.txt" || fail "log does not show the pause's reason"
 HP=$(free_port)
 "$LABLOOP" serve "$DB" --http "127.0.0.1:$HP" >"$T/serve.log" 2>&1 & SERVE=$!; PIDS+=($SERVE)
 wait_until 10 curl -sf "http://127.0.0.1:$HP/api/summary" || fail "serve did not answer"
@@ -50,8 +51,8 @@ grep -q "extend: done; campaign ext is paused with a budget of 5 experiments" "$
 "$LABLOOP" status "$T/campaign.yaml" >"$T/status2.txt"
 grep -q "/5 experiments done" "$T/status2.txt" || fail "status does not show the new budget"
 grep -q "^budget: 5 experiments (3 in the config, 2 more by 1 extension)" "$T/status2.txt" || fail "status does not show the extension: $(cat "$T/status2.txt")"
-out_of show "$DB" | grep -q "^  budget 5 experiments (3 in the config, 2 more by 1 extension)" || fail "show does not show the extension"
-out_of log "$DB" | grep -q "campaign ext extended by 2 experiments (budget 5), by $ME: promising" || fail "log does not tell the extension"
+out_of show "$DB"; grep -q "^  budget 5 experiments (3 in the config, 2 more by 1 extension)" "$T/out.txt" || fail "show does not show the extension"
+out_of log "$DB"; grep -q "campaign ext extended by 2 experiments (budget 5), by $ME: promising" "$T/out.txt" || fail "log does not tell the extension"
 pass "extend of a running campaign: budget 3 -> 5 at once, shown by status, show and log"
 
 # A restart keeps both: the extension and the pause with its reason come back from the hub.
@@ -66,7 +67,7 @@ pass "after a restart the campaign is still paused with its reason and keeps its
 
 touch "$T/go"
 "$LABLOOP" resume "$T/campaign.yaml" | grep -q "now running" || fail "resume failed"
-out_of show "$DB" | grep -q "paused by" && fail "show still says paused after resume"
+out_of show "$DB"; grep -q "paused by" "$T/out.txt" && fail "show still says paused after resume"
 wait "$RUN" || fail "labloop run exited $?"
 [ "$(q "select status from campaigns")" = completed ] || fail "campaign did not complete"
 [ "$(q "select count(*) from experiments where status='measured'")" = 5 ] || fail "expected 5 measured, got $(q "select count(*) from experiments where status='measured'")"
@@ -80,7 +81,7 @@ grep -q "campaign ext (completed) now has a budget of 8 experiments" "$T/extend2
 [ "$(q "select count(*) from audit where action='extend' and outcome='ok' and actor='$ME' and json_extract(detail,'$.experiments')=3 and json_extract(detail,'$.reason')='a little more'")" = 1 ] \
   || fail "the extension of the completed campaign is not audited: $(q "select * from audit where action='extend'")"
 [ "$(q "select status from campaigns")" = completed ] || fail "extend changed the campaign's status"
-out_of show "$DB" | grep -q "^  budget 8 experiments (3 in the config, 5 more by 2 extensions)" || fail "show does not show both extensions"
+out_of show "$DB"; grep -q "^  budget 8 experiments (3 in the config, 5 more by 2 extensions)" "$T/out.txt" || fail "show does not show both extensions"
 
 "$LABLOOP" worker --config "$T/uvvis.yaml" >"$T/worker2.log" 2>&1 & PIDS+=($!)   # a worker stops when its campaign ends
 "$LABLOOP" run "$T/campaign.yaml" >"$T/run2.log" 2>&1 || fail "run after extend exited $?: $(tail -5 "$T/run2.log")"
