@@ -93,9 +93,6 @@ static json_t *s_status(lab_orch *o)
     return j;
 }
 
-static void s_audit_detail(lab_orch *o, const char *actor, const char *origin, const char *action,
-                           const char *reason, json_t *extra, const char *outcome);
-
 static void s_set_status(lab_orch *o, const char *status)
 {
     if (lab_hub_set_campaign_status(o->hub, o->campaign_id, status, lab_orch_now()) < 0)
@@ -149,12 +146,6 @@ void lab_control_brake(lab_orch *o)
     s_pause(o, "labloop", reason, b->cause, b->count);
 }
 
-static void s_audit(lab_orch *o, const char *actor, const char *origin, const char *action,
-                    const char *reason, const char *outcome)
-{
-    s_audit_detail(o, actor, origin, action, reason, NULL, outcome);
-}
-
 /* An audit row whose detail is extra (may be NULL; reference taken) plus reason. */
 static void s_audit_detail(lab_orch *o, const char *actor, const char *origin, const char *action,
                            const char *reason, json_t *extra, const char *outcome)
@@ -171,6 +162,12 @@ static void s_audit_detail(lab_orch *o, const char *actor, const char *origin, c
                              o->cfg->name, js, outcome) < 0)
         lab_orch_fatal(o, "recording an audit entry");
     free(js);
+}
+
+static void s_audit(lab_orch *o, const char *actor, const char *origin, const char *action,
+                    const char *reason, const char *outcome)
+{
+    s_audit_detail(o, actor, origin, action, reason, NULL, outcome);
 }
 
 void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason)
@@ -206,7 +203,6 @@ static json_t *s_not_reached(lab_orch *o)
     return names;
 }
 
-/* Carry out cmd; returns NULL on success or why it was refused. */
 /* Extend the budget in flight: req->experiments more experiments, and
  * req->hours more on the time budget (from now when it is already past).
  * Recorded as a campaign.extended event, which a restart reads back, and
@@ -247,6 +243,7 @@ static const char *s_extend(lab_orch *o, const lab_control_req *req, const char 
     return NULL;
 }
 
+/* Carry out req->cmd; returns NULL on success or why it was refused. */
 static const char *s_act(lab_orch *o, const lab_control_req *req, const char *user, const char *host,
                          char *why, size_t n)
 {
