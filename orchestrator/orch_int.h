@@ -16,6 +16,7 @@
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
 #include "orchestrator/hub_replica.h"
+#include "orchestrator/notify.h"
 #include "orchestrator/orch.h"
 #include "planners/planner.h"
 #include "protocols/envelope.h"
@@ -117,6 +118,7 @@ struct lab_orch {
     lab_auth *auth;                 /* CURVE and who may connect (auth.h) */
     lab_hub *hub;
     lab_hub_replica *replica;    /* hub.replicate_to: pushing on its own thread */
+    lab_notify *notify;             /* the config's webhooks (NULL: none), delivered on their own thread */
     int64_t campaign_id;
     lab_planner *planner;
     size_t dims;
