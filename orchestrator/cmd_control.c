@@ -58,8 +58,11 @@ static void s_usage(FILE *out, const char *cmd)
                      "the orchestrator has already gone).\n");
     else
         fprintf(out, "usage: labloop %s [CAMPAIGN.yaml | --endpoint EP] [--reason TEXT]\n\n%s\n", cmd,
-                !strcmp(cmd, "pause") ? "Stop dispatching new steps; running steps finish."
-                : !strcmp(cmd, "resume") ? "Dispatch again after a pause (or after clear-estop)."
+                !strcmp(cmd, "pause") ? "Stop dispatching new steps; running steps finish. Who paused it and\n"
+                                        "the --reason are shown by status, show, log and the dashboard until\n"
+                                        "it resumes."
+                : !strcmp(cmd, "resume") ? "Dispatch again after a pause, the failure brake (campaign.brake),\n"
+                                           "or clear-estop."
                 : !strcmp(cmd, "abort") ? "Cancel running steps and end the campaign as aborted."
                 : !strcmp(cmd, "estop") ? "E-stop: every worker stops at once; the campaign is halted until\n"
                                           "clear-estop and resume."
