@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -899,6 +900,25 @@ static int s_start_replica(lab_orch *o, lab_err *err)
     return o->replica ? 0 : err->code;
 }
 
+/* Each connected device holds a descriptor (its TCP connection): a lab of
+ * a thousand devices needs more than the usual soft limit of 1024. Raised
+ * up to the hard limit; past it, the connections beyond are refused by the
+ * system and the log says why. */
+static void s_raise_fd_limit(size_t n_devices)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)(n_devices + 256);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+        lab_warn("%zu devices need about %llu open files; the limit is %llu (ulimit -n): some may not connect",
+                 n_devices, (unsigned long long)want, (unsigned long long)rl.rlim_max);
+        want = rl.rlim_max;
+    }
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 /* The free-slot index over the campaign's devices, each step's capability
  * in it, and room to list every device holding acks. */
 static int s_index_slots(lab_orch *o, lab_err *err)
@@ -948,6 +968,7 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         o->devices[i].idx = i;
         o->devices[i].capacity = cfg->devices[i].capacity;
     }
+    s_raise_fd_limit(cfg->n_devices);
     if (s_index_devices(o) < 0 || s_index_slots(o, err) < 0) {
         if (!err->code)
             lab_err_set(err, LAB_ENOMEM, "out of memory");
