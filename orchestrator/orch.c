@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "common/clock.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "common/banned.h"
@@ -69,7 +70,7 @@ void lab_orch_fatal(lab_orch *o, const char *what)
 
 static void s_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
 {
-    char *js = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    char *js = detail ? lab_json_compact(detail) : NULL;
     if (lab_hub_record_event(o->hub, o->campaign_id, lab_orch_now(), kind, subject, js) < 0)
         lab_orch_fatal(o, "recording an event");
     free(js);

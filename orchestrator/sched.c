@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "orchestrator/orch_int.h"
 #include "common/text.h"
@@ -738,7 +739,7 @@ static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_
         if (isfinite(info[k].predicted_sd))
             json_object_set_new(prov, "predicted_sd", json_real(info[k].predicted_sd));
         s_prov_model(prov, c, &info[k]);
-        char *pjs = json_dumps(params, JSON_COMPACT), *vjs = json_dumps(prov, JSON_COMPACT);
+        char *pjs = lab_json_compact(params), *vjs = lab_json_compact(prov);
         int64_t now = lab_orch_now();
         if (lab_hub_record_experiment(o->hub, o->campaign_id, x->seq, pjs, info[k].origin, vjs, "running", now) < 0 ||
             lab_hub_record_sample(o->hub, o->campaign_id, x->seq, x->id, "queue", now) < 0)
@@ -885,7 +886,7 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
         else
             json_object_set_new(pj, params[i]->name, json_real(params[i]->value->number));
     }
-    char *pjs = json_dumps(pj, JSON_COMPACT);
+    char *pjs = lab_json_compact(pj);
     json_decref(pj);
     lab_hub_step hs = {.attempt_id = a->id, .campaign = o->campaign_id, .experiment = x->seq,
                        .step = st->name, .attempt = a->n, .device = d->cfg->name,
