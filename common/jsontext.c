@@ -1,6 +1,7 @@
 /* Compact JSON text of a jansson value (see jsontext.h). */
 #include "common/jsontext.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,9 +85,28 @@ static void s_string(s_buf *b, const char *s, size_t n)
     s_putc(b, '"');
 }
 
+/* Formatting a double exactly ("%.17g") is the dearest part of a text,
+ * and the same value is written several times over (an experiment's
+ * parameter goes into its row, its events, its step's request record and
+ * its result): the last texts are kept, per thread, by the value's bits. */
+#define S_REAL_CACHE 64
+typedef struct s_real_text {
+    uint64_t bits;
+    unsigned char len;           /* 0: empty */
+    char text[40];
+} s_real_text;
+static __thread s_real_text s_reals[S_REAL_CACHE];
+
 /* As jansson's jsonp_dtostr with precision 17. */
 static void s_real(s_buf *b, double v)
 {
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    s_real_text *c = &s_reals[(bits * 0x9E3779B97F4A7C15ull) >> 58];
+    if (c->len && c->bits == bits) {
+        s_put(b, c->text, c->len);
+        return;
+    }
     char t[64];
     int n = snprintf(t, sizeof t - 3, "%.17g", v);
     if (n < 0 || (size_t)n >= sizeof t - 3) {
@@ -111,6 +131,11 @@ static void s_real(s_buf *b, double v)
             memmove(start, end, len - (size_t)(end - t) + 1);
             len -= (size_t)(end - start);
         }
+    }
+    if (len < sizeof c->text) {
+        c->bits = bits;
+        c->len = (unsigned char)len;
+        memcpy(c->text, t, len);
     }
     s_put(b, t, len);
 }

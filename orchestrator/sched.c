@@ -291,7 +291,7 @@ static void s_exp_finished(lab_orch *o, lab_exp *x)
     o->measured++;
     if (!o->best || s_better(o, x->y[0], o->exps[o->best - 1]->y[0]))
         o->best = x->seq;
-    char *js = json_dumps(objs, JSON_COMPACT);
+    char *js = lab_json_compact(objs);
     if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "measured", js, NULL, lab_orch_now()) < 0)
         lab_orch_fatal(o, "recording an experiment");
     free(js);
@@ -550,7 +550,7 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
     if (r->status == LABLOOP__STEP_RESULT__STATUS__DONE) {
         s_note_done(o, a->dispatched_us);
         json_t *vals = s_values_json(r);
-        char *vjs = json_dumps(vals, JSON_COMPACT);
+        char *vjs = lab_json_compact(vals);
         lab_orch_device_busy(d, -1);
         if (lab_hub_set_step_status(o->hub, id, "done", NULL, r->started_us, r->finished_us, vjs, NULL) < 0 ||
             (a->estop_hit && lab_hub_set_step_counted(o->hub, id, 1) < 0))   /* it finished all the same */

@@ -34,8 +34,9 @@ static void test_reals(void **state)
     static const double v[] = {0.0, -0.0, 1.0, -1.0, 0.1, 1e5, 1e-5, 1e21, 1e22, 1e100, -1e-300, 123456789.0,
                                1.0 / 3.0, 2.5e-7, 0.92, 600.0, DBL_MAX, DBL_MIN, 4.9e-324, 1e15, 1e16, 1e17,
                                12345678901234567890.0, 0.000123};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        json_t *r = json_real(v[i]);
+    /* twice: the second time from the texts kept by value */
+    for (size_t i = 0; i < 2 * (sizeof v / sizeof v[0]); i++) {
+        json_t *r = json_real(v[i % (sizeof v / sizeof v[0])]);
         s_same(r);
         json_t *o = json_pack("{s:o}", "x", r);
         s_same(o);
