@@ -995,15 +995,15 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         po.maximize[k] = cfg->objectives[k].maximize;
         po.objective_names[k] = cfg->objectives[k].name;
     }
+    o->planner = lab_planner_new(cfg->space, &po, err);
+    if (!o->planner)
+        goto fail;
     /* Model-based planners fit on the thread pool; the cheap ones answer inline. */
-    o->planner_async = strcmp(cfg->planner_kind, "random") != 0 && strcmp(cfg->planner_kind, "sobol") != 0;
+    o->planner_async = lab_planner_fits_model(o->planner);
     /* Designs that do not learn from results propose one batch ahead: the
      * next experiment is then already durable when a device frees up, and
      * its first step goes out at once instead of after the next commit. */
     o->lookahead = o->planner_async ? 0 : cfg->batch;
-    o->planner = lab_planner_new(cfg->space, &po, err);
-    if (!o->planner)
-        goto fail;
 
     if (s_make_parent_dirs(o->db_path, err) < 0)
         goto fail;

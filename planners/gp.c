@@ -1306,4 +1306,5 @@ const lab_planner_ops lab_planner_gp_ops = {
     .tell = NULL,
     .ask = s_gp_ask,
     .destroy = s_gp_destroy,
+    .fits_model = true,
 };

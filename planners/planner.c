@@ -212,6 +212,11 @@ const char *lab_planner_name(const lab_planner *p)
     return p ? p->main_ops->name : "(null)";
 }
 
+bool lab_planner_fits_model(const lab_planner *p)
+{
+    return p && p->main_ops->fits_model;
+}
+
 const lab_err *lab_planner_last_error(const lab_planner *p)
 {
     return p ? &p->err : NULL;

@@ -8,6 +8,7 @@
 #ifndef LAB_PLANNER_H
 #define LAB_PLANNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "common/err.h"
@@ -82,6 +83,11 @@ int lab_planner_ask(lab_planner *p, size_t k, const double *pending, size_t n_pe
                     double *out, lab_ask_info *info);
 
 const char *lab_planner_name(const lab_planner *p);
+
+/* Whether the planner's kind fits a model to what it was told, so that an
+ * ask may take long enough to belong off an event loop. The initial design
+ * that runs first does not change the answer. */
+bool lab_planner_fits_model(const lab_planner *p);
 void lab_planner_destroy(lab_planner **p);
 
 /* The error behind the last failed tell/ask (code 0 when the last call

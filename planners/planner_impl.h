@@ -9,6 +9,7 @@
 #ifndef LAB_PLANNER_IMPL_H
 #define LAB_PLANNER_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "common/err.h"
@@ -54,6 +55,9 @@ typedef struct lab_planner_ops {
                const double *avoid, size_t n_avoid, double *out, lab_ask_info *info,
                lab_err *err);
     void (*destroy)(void *impl);
+    /* Whether ask fits a model to the history (and so may take long enough
+     * that a caller should run it off its event loop). */
+    bool fits_model;
 } lab_planner_ops;
 
 extern const lab_planner_ops lab_planner_random_ops;

@@ -83,6 +83,14 @@ static void test_kinds_and_errors(void **state)
     assert_null(k[3]);
 
     lab_space *s = s_mixed();
+    /* Only a kind that fits a model is run off the orchestrator's loop. */
+    for (size_t i = 0; k[i]; i++) {
+        lab_planner_opts ko = s_opts(k[i], 1);
+        lab_planner *kp = s_new(s, &ko);
+        assert_int_equal(lab_planner_fits_model(kp), strcmp(k[i], "gp") == 0);
+        lab_planner_destroy(&kp);
+    }
+    assert_false(lab_planner_fits_model(NULL));
     lab_err err = {0};
     lab_planner_opts o = s_opts("bayes-magic", 1);
     assert_null(lab_planner_new(s, &o, &err));
