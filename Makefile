@@ -18,7 +18,7 @@ SANFLAGS :=
 endif
 
 CC      ?= cc
-PKGS    := libzmq libuv libprotobuf-c yaml-0.1 jansson sqlite3 libgpiod libcrypto lapacke openblas nlopt libmicrohttpd libpq
+PKGS    := libzmq libuv libprotobuf-c yaml-0.1 jansson sqlite3 libgpiod libcrypto lapacke openblas nlopt libmicrohttpd libpq libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT     ?= -O2

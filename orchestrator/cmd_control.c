@@ -138,6 +138,15 @@ static void s_print_status(json_t *r, int all)
                json_integer_value(json_object_get(sec, "refused_connections")),
                json_integer_value(json_object_get(sec, "refused_messages")),
                json_integer_value(json_object_get(sec, "refused_commands")));
+    json_t *nt = json_object_get(r, "notifications");
+    if (nt) {
+        char last[256];
+        lab_text_clean(last, sizeof last, json_string_value(json_object_get(nt, "last_error")));
+        printf("webhooks: %lld sent, %lld waiting, %lld failed, %lld retried, %lld dropped%s%s\n",
+               json_integer_value(json_object_get(nt, "sent")), json_integer_value(json_object_get(nt, "pending")),
+               json_integer_value(json_object_get(nt, "failed")), json_integer_value(json_object_get(nt, "retried")),
+               json_integer_value(json_object_get(nt, "dropped")), last[0] ? "; last error: " : "", last);
+    }
     json_t *run = json_object_get(r, "running");
     size_t n_run = json_array_size(run), i;
     json_t *d;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "orchestrator/config.h"
+#include "orchestrator/notify.h"
 #include "orchestrator/validate_returns.h"
 
 #include "common/keys.h"
@@ -130,6 +131,14 @@ static void s_print_summary(const lab_campaign_cfg *cfg, FILE *out)
     fprintf(out, "hub        %s\n", cfg->hub);
     fprintf(out, "heartbeat  every %d ms, lost after %d missed\n", cfg->heartbeat_ms,
             cfg->liveness);
+    for (size_t i = 0; i < cfg->n_notify; i++) {
+        const lab_cfg_notify *h = &cfg->notify[i];
+        fprintf(out, "%s %s on", i ? "          " : "notify    ", h->url);
+        for (int k = 0; k < LAB_NOTIFY_N_KINDS; k++)
+            if (h->events & (1u << k))
+                fprintf(out, " %s", lab_notify_kind_name(k));
+        fprintf(out, "; timeout %g s, %d retries%s\n", h->timeout_s, h->retries, h->secret_path ? ", signed" : "");
+    }
     fprintf(out, "OK: %s is valid\n", cfg->path);
 }
 
@@ -196,6 +205,12 @@ int lab_cmd_validate(int argc, char **argv)
         return 1;
     }
     explicit_bzero(sec, sizeof sec);
+    for (size_t i = 0; i < cfg->n_notify; i++)
+        if (cfg->notify[i].secret_path && lab_notify_check_secret(cfg->notify[i].secret_path, &err) < 0) {
+            fprintf(stderr, "%s: notify[%zu]: %s\n", path, i, err.msg);
+            lab_config_destroy(&cfg);
+            return 1;
+        }
     if (!quiet)
         s_print_summary(cfg, stdout);
     lab_config_destroy(&cfg);

@@ -28,6 +28,7 @@
 #include "protocols/envelope.h"
 #include "planners/planner.h"
 
+#include "orchestrator/notify.h"
 #include "planners/acquisition.h"
 #include "common/banned.h"
 
@@ -82,6 +83,22 @@ static const s_key s_top_keys[] = {
     {"security", S_MAP, 0, N, N, NULL, "none (plain mode)",
      "CURVE keys for both endpoints; required when an endpoint is not loopback or ipc"},
     {"prior", S_MAP, 0, N, N, NULL, "none", "earlier experiments told to the planner before its first ask"},
+    {"notify", S_LIST, 0, N, N, NULL, "none",
+     "webhooks told of brakes, pauses, e-stops, lost devices and the campaign's end"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_notify_keys[] = {
+    {"url", S_STR, 1, N, N, NULL, NULL, "where the JSON body is POSTed: an http:// or https:// URL"},
+    {"events", S_STRLIST, 0, N, N, NULL, "all five",
+     "what it is told: brake, pause, estop, device.lost, end"},
+    {"timeout", S_DUR, 0, 0.1, 300, NULL, "5s",
+     "longest one attempt may take, connecting included (duration); also the longest wait at exit"},
+    {"retries", S_INT, 0, 0, 100, NULL, "5", "extra attempts after a failure (no answer, an error, a status other than 2xx)"},
+    {"backoff", S_DUR, 0, 0.01, 600, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 5 min)"},
+    {"queue", S_INT, 0, 1, 100000, NULL, "1000", "notifications waiting for it at most; when full the oldest is dropped"},
+    {"secret", S_STR, 0, N, N, NULL, "none",
+     "file (mode 0600, relative to this file) whose contents sign each body: X-Labloop-Signature: sha256=HMAC"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -236,6 +253,7 @@ static const struct {
     {"security", s_security_keys},
     {"security.clients[]", s_client_keys},
     {"prior", s_prior_keys},
+    {"notify[]", s_notify_keys},
 };
 
 /* ---- problems, collected then reported in file order --------------------- */
@@ -1454,6 +1472,59 @@ static void s_load_security(s_ctx *c, yaml_node_t *m)
     }
 }
 
+/* notify: a list of webhooks, each {url, events, timeout, retries, backoff,
+ * queue, secret}. */
+static void s_load_notify(s_ctx *c, yaml_node_t *seq)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    const s_key *K = s_notify_keys;
+    size_t n = seq ? lab_yseq_len(seq) : 0;
+    if (!n)
+        return;
+    cfg->notify = s_calloc(c, n, sizeof *cfg->notify);
+    for (size_t i = 0; cfg->notify && i < n; i++) {
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
+        char sec[48], why[160];
+        snprintf(sec, sizeof sec, "notify[%zu]", i);
+        if (!s_check_map(c, item, K, sec, v))
+            continue;
+        lab_cfg_notify *h = &cfg->notify[cfg->n_notify++];
+        yaml_node_t *url = SLOT(v, K, "url");
+        if (url && lab_notify_url_check(lab_yscalar(url), why, sizeof why) < 0)
+            s_err(c, url, "%s: url '%s' %s", sec, lab_yscalar(url), why);
+        else if (url)
+            h->url = s_dup(c, lab_yscalar(url));
+        h->events = SLOT(v, K, "events") ? 0 : LAB_NOTIFY_ALL;
+        yaml_node_t *ev = SLOT(v, K, "events");
+        size_t ne = !ev ? 0 : lab_yscalar(ev) ? 1 : lab_yseq_len(ev);
+        if (ev && ne == 0)
+            s_err(c, ev, "%s: events needs at least one of brake, pause, estop, device.lost, end", sec);
+        for (size_t j = 0; j < ne; j++) {
+            yaml_node_t *en = s_strlist_node(c, ev, j);
+            const char *name = lab_yscalar(en);
+            int k = lab_notify_kind_parse(name);
+            if (k < 0) {
+                const char *names[LAB_NOTIFY_N_KINDS];
+                char hint[128];
+                for (int x = 0; x < LAB_NOTIFY_N_KINDS; x++)
+                    names[x] = lab_notify_kind_name(x);
+                s_err(c, en, "%s: unknown event '%s'; one of brake, pause, estop, device.lost, end%s", sec, name,
+                      s_hint(hint, sizeof hint, name, names, LAB_NOTIFY_N_KINDS));
+            } else if (h->events & (1u << k)) {
+                s_err(c, en, "%s: event '%s' is listed twice", sec, name);
+            } else {
+                h->events |= 1u << k;
+            }
+        }
+        h->timeout_s = s_seconds(SLOT(v, K, "timeout"), 5.0);
+        h->retries = (int)s_long(SLOT(v, K, "retries"), 5);
+        h->backoff_s = s_seconds(SLOT(v, K, "backoff"), 1.0);
+        h->queue = (int)s_long(SLOT(v, K, "queue"), 1000);
+        if (SLOT(v, K, "secret"))
+            h->secret_path = s_rel_path(c, lab_yscalar(SLOT(v, K, "secret")));
+    }
+}
+
 /* Cross checks of security against the devices and endpoints. */
 static void s_check_security(s_ctx *c, yaml_node_t *root, yaml_node_t *devices, yaml_node_t *endpoints)
 {
@@ -1882,6 +1953,7 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
         }
         s_load_security(&c, SLOT(v, K, "security"));
         s_load_prior(&c, SLOT(v, K, "prior"));
+        s_load_notify(&c, SLOT(v, K, "notify"));
         s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));
         s_check_cross(&c, steps, n_steps);
         steps = NULL; /* now owned by cfg */
@@ -1998,6 +2070,11 @@ void lab_config_destroy(lab_campaign_cfg **cfgp)
     }
     free(cfg->clients);
     free(cfg->secret_key_path);
+    for (size_t i = 0; cfg->notify && i < cfg->n_notify; i++) {
+        free(cfg->notify[i].url);
+        free(cfg->notify[i].secret_path);
+    }
+    free(cfg->notify);
     free(cfg->endpoint_devices);
     free(cfg->endpoint_control);
     free(cfg->hub);

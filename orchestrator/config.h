@@ -64,6 +64,17 @@ typedef struct lab_cfg_client {
     int operator_role;       /* 1: operator (may steer); 0: viewer (status only) */
 } lab_cfg_client;
 
+/* A webhook of the notify section: what it is told (notify.h). */
+typedef struct lab_cfg_notify {
+    char *url;               /* http:// or https:// */
+    unsigned events;         /* bit set of lab_notify_kind (notify.h); default: all */
+    double timeout_s;        /* one delivery attempt, connection included (default 5 s) */
+    int retries;             /* extra attempts after a failure (default 5) */
+    double backoff_s;        /* wait before retry n: backoff_s * 2^(n-1), capped (default 1 s) */
+    int queue;               /* notifications waiting for it at most; the oldest are dropped (default 1000) */
+    char *secret_path;       /* file whose contents sign the body (HMAC-SHA256), or NULL */
+} lab_cfg_notify;
+
 typedef struct lab_campaign_cfg {
     char *path;              /* as given */
     char *text;              /* the file's bytes, NUL-terminated */
@@ -118,6 +129,9 @@ typedef struct lab_campaign_cfg {
     char *secret_key_path;
     lab_cfg_client *clients;
     size_t n_clients;
+
+    lab_cfg_notify *notify;  /* webhooks told of brakes, pauses, e-stops, lost devices, the end */
+    size_t n_notify;
 } lab_campaign_cfg;
 
 /* Load and check path. On success returns the config (caller destroys).

@@ -68,6 +68,8 @@ static json_t *s_status(lab_orch *o)
     json_object_set_new(j, "hub", json_string(abs ? abs : o->db_path));
     free(abs);
     json_object_set_new(j, "security", lab_auth_status(o->auth));
+    if (o->notify)
+        json_object_set_new(j, "notifications", lab_notify_status(o->notify));
     return j;
 }
 

@@ -71,9 +71,11 @@ void lab_orch_fatal(lab_orch *o, const char *what)
 static void s_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
 {
     char *js = detail ? lab_json_compact(detail) : NULL;
-    if (lab_hub_record_event(o->hub, o->campaign_id, lab_orch_now(), kind, subject, js) < 0)
+    int64_t now = lab_orch_now();
+    if (lab_hub_record_event(o->hub, o->campaign_id, now, kind, subject, js) < 0)
         lab_orch_fatal(o, "recording an event");
     free(js);
+    lab_notify_event(o->notify, kind, subject, detail, now);     /* only queues: never waits */
     json_decref(detail);
 }
 
@@ -948,6 +950,32 @@ static int s_index_slots(lab_orch *o, lab_err *err)
     return 0;
 }
 
+/* The end notification's summary: progress and the best so far. */
+static json_t *s_notify_summary(void *arg)
+{
+    lab_orch *o = arg;
+    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "budget", (json_int_t)o->cfg->budget_experiments,
+                          "experiments", (json_int_t)o->n_exps, "measured", (json_int_t)o->measured, "failed",
+                          (json_int_t)o->failed, "cancelled", (json_int_t)o->cancelled, "elapsed_s",
+                          (double)(lab_clock_mono_us() - o->start_mono_us) / 1e6);
+    if (j && o->best) {
+        lab_exp *b = o->exps[o->best - 1];
+        json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f, s:o}", "experiment", (json_int_t)b->seq,
+                                                 "objective", o->cfg->objectives[0].name, "value", b->y[0],
+                                                 "params", lab_sched_params_json(o, b->x)));
+    }
+    return j;
+}
+
+static int s_start_notify(lab_orch *o, lab_err *err)
+{
+    char host[256] = "unknown";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    o->notify = lab_notify_new(o->cfg, o->cfg->hub_lab ? o->cfg->hub_lab : host, s_notify_summary, o, err);
+    return o->notify ? 0 : err->code;
+}
+
 lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
 {
     lab_orch *o = calloc(1, sizeof *o);
@@ -984,6 +1012,9 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     }
     o->auth = lab_auth_new(o->zctx, cfg, s_on_refused, o, err);
     if (!o->auth)
+        goto fail;
+    /* Webhooks' secrets likewise; started before the first event. */
+    if (cfg->n_notify && s_start_notify(o, err) < 0)
         goto fail;
 
     lab_planner_opts po = {.kind = cfg->planner_kind, .seed = cfg->seed,
@@ -1252,6 +1283,9 @@ void lab_orch_destroy(lab_orch **op)
         return;
     lab_orch *o = *op;
     *op = NULL;
+    /* The end notification (and whatever else is queued) goes out, within
+     * the webhooks' timeout, before the process may exit. */
+    lab_notify_destroy(&o->notify);
     /* Last: what the campaign committed reaches the shared hub too. */
     lab_hub_replica_stop(&o->replica);
     while (o->out_head) {

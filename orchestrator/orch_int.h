@@ -15,6 +15,7 @@
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
 #include "orchestrator/hub_replica.h"
+#include "orchestrator/notify.h"
 #include "orchestrator/orch.h"
 #include "orchestrator/slots.h"
 #include "planners/planner.h"
@@ -123,6 +124,7 @@ struct lab_orch {
     lab_auth *auth;                 /* CURVE and who may connect (auth.h) */
     lab_hub *hub;
     lab_hub_replica *replica;    /* hub.replicate_to: pushing on its own thread */
+    lab_notify *notify;             /* the config's webhooks (NULL: none), delivered on their own thread */
     int64_t campaign_id;
     lab_planner *planner;
     size_t dims;

@@ -12,6 +12,7 @@ PACKAGES=(
   python3-zmq python3-protobuf protobuf-compiler
   liblapacke-dev libopenblas-dev libnlopt-dev
   libmicrohttpd-dev chromium
+  libcurl4-openssl-dev      # webhooks (notify: in a campaign config)
   libpq-dev postgresql-15   # the PostgreSQL hub; its tests start their own server
   clang libclang-rt-14-dev   # make fuzz: clang with libFuzzer and the sanitizer runtimes
   python3 curl bc procps   # used by the integration tests
