@@ -23,7 +23,6 @@
 #include <zmq.h>
 
 #include "common/clock.h"
-#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "common/banned.h"
@@ -70,7 +69,7 @@ void lab_orch_fatal(lab_orch *o, const char *what)
 
 static void s_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
 {
-    char *js = detail ? lab_json_compact(detail) : NULL;
+    char *js = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     int64_t now = lab_orch_now();
     if (lab_hub_record_event(o->hub, o->campaign_id, now, kind, subject, js) < 0)
         lab_orch_fatal(o, "recording an event");

@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "common/jsontext.h"
 #include "common/log.h"
 #include "orchestrator/orch_int.h"
 #include "common/text.h"
@@ -291,7 +290,7 @@ static void s_exp_finished(lab_orch *o, lab_exp *x)
     o->measured++;
     if (!o->best || s_better(o, x->y[0], o->exps[o->best - 1]->y[0]))
         o->best = x->seq;
-    char *js = lab_json_compact(objs);
+    char *js = json_dumps(objs, JSON_COMPACT);
     if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "measured", js, NULL, lab_orch_now()) < 0)
         lab_orch_fatal(o, "recording an experiment");
     free(js);
@@ -550,7 +549,7 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
     if (r->status == LABLOOP__STEP_RESULT__STATUS__DONE) {
         s_note_done(o, a->dispatched_us);
         json_t *vals = s_values_json(r);
-        char *vjs = lab_json_compact(vals);
+        char *vjs = json_dumps(vals, JSON_COMPACT);
         lab_orch_device_busy(d, -1);
         if (lab_hub_set_step_status(o->hub, id, "done", NULL, r->started_us, r->finished_us, vjs, NULL) < 0 ||
             (a->estop_hit && lab_hub_set_step_counted(o->hub, id, 1) < 0))   /* it finished all the same */
@@ -739,7 +738,7 @@ static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_
         if (isfinite(info[k].predicted_sd))
             json_object_set_new(prov, "predicted_sd", json_real(info[k].predicted_sd));
         s_prov_model(prov, c, &info[k]);
-        char *pjs = lab_json_compact(params), *vjs = lab_json_compact(prov);
+        char *pjs = json_dumps(params, JSON_COMPACT), *vjs = json_dumps(prov, JSON_COMPACT);
         int64_t now = lab_orch_now();
         if (lab_hub_record_experiment(o->hub, o->campaign_id, x->seq, pjs, info[k].origin, vjs, "running", now) < 0 ||
             lab_hub_record_sample(o->hub, o->campaign_id, x->seq, x->id, "queue", now) < 0)
@@ -886,7 +885,7 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
         else
             json_object_set_new(pj, params[i]->name, json_real(params[i]->value->number));
     }
-    char *pjs = lab_json_compact(pj);
+    char *pjs = json_dumps(pj, JSON_COMPACT);
     json_decref(pj);
     lab_hub_step hs = {.attempt_id = a->id, .campaign = o->campaign_id, .experiment = x->seq,
                        .step = st->name, .attempt = a->n, .device = d->cfg->name,
