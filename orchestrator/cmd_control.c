@@ -26,6 +26,9 @@
 #define S_DEFAULT_ENDPOINT LAB_CONTROL_DEFAULT_ENDPOINT
 #define S_REPLY_TIMEOUT_MS 5000
 #define S_WATCH_MS 1000
+/* Without --all, status prints at most this many device rows and running
+ * steps (a shared lab may have thousands); counts cover the rest. */
+#define S_SHOWN_MAX 20
 
 static void s_usage(FILE *out, const char *cmd)
 {
@@ -51,11 +54,15 @@ static void s_usage(FILE *out, const char *cmd)
         return;
     }
     if (!strcmp(cmd, "status"))
-        fprintf(out, "usage: labloop status [CAMPAIGN.yaml | --endpoint EP] [--watch] [--json]\n\n"
+        fprintf(out, "usage: labloop status [CAMPAIGN.yaml | --endpoint EP] [--watch] [--all] [--json]\n\n"
                      "Show a running campaign: state, progress, best so far, each device's state\n"
                      "and utilisation, and the steps running now. --watch refreshes every second\n"
                      "until the campaign ends, then shows its final state (read from the hub when\n"
-                     "the orchestrator has already gone).\n");
+                     "the orchestrator has already gone).\n\n"
+                     "With more than %d devices or running steps, the devices are counted by\n"
+                     "state and only %d rows of each are printed (devices not ready first, then\n"
+                     "busy ones); --all prints every one. --json prints the whole reply.\n",
+                S_SHOWN_MAX, S_SHOWN_MAX);
     else
         fprintf(out, "usage: labloop %s [CAMPAIGN.yaml | --endpoint EP] [--reason TEXT]\n\n%s\n", cmd,
                 !strcmp(cmd, "pause") ? "Stop dispatching new steps; running steps finish. Who paused it and\n"
@@ -105,7 +112,59 @@ static void s_print_lifecycle(json_t *r)
         printf("paused by %s%s%s\n", *by ? by : "?", *reason ? ": " : "", reason);
 }
 
-static void s_print_status(json_t *r)
+static void s_print_device(json_t *d)
+{
+    char driver[64];                 /* as the device said in its Hello */
+    lab_text_clean(driver, sizeof driver, json_string_value(json_object_get(d, "driver")));
+    printf("%-14s %-8s %-18s %5lld/%-3lld %5.0f%%\n", json_string_value(json_object_get(d, "name")),
+           json_string_value(json_object_get(d, "state")), driver,
+           json_integer_value(json_object_get(d, "running")), json_integer_value(json_object_get(d, "capacity")),
+           100.0 * json_number_value(json_object_get(d, "utilisation")));
+}
+
+static int s_state_is(json_t *d, const char *state)
+{
+    const char *s = json_string_value(json_object_get(d, "state"));
+    return s && !strcmp(s, state);
+}
+
+/* The device table. Up to S_SHOWN_MAX rows unless all: a count by state,
+ * then the devices an operator looks for first (not ready, then busy). */
+static void s_print_devices(json_t *devs, int all)
+{
+    size_t n = json_array_size(devs), i, shown = 0;
+    json_t *d;
+    if (all || n <= S_SHOWN_MAX) {
+        printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "running", "busy");
+        json_array_foreach(devs, i, d)
+            s_print_device(d);
+        return;
+    }
+    size_t ready = 0, lost = 0, busy = 0;
+    json_array_foreach(devs, i, d) {
+        ready += (size_t)s_state_is(d, "ready");
+        lost += (size_t)s_state_is(d, "lost");
+        busy += json_integer_value(json_object_get(d, "running")) > 0;
+    }
+    printf("devices: %zu (%zu ready, %zu lost, %zu offline; %zu busy)\n", n, ready, lost,
+           n - ready - lost, busy);
+    printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "running", "busy");
+    for (int pass = 0; pass < 2 && shown < S_SHOWN_MAX; pass++)
+        json_array_foreach(devs, i, d) {
+            int pick = pass == 0 ? !s_state_is(d, "ready")
+                                 : s_state_is(d, "ready") && json_integer_value(json_object_get(d, "running")) > 0;
+            if (!pick)
+                continue;
+            if (shown == S_SHOWN_MAX)
+                break;
+            s_print_device(d);
+            shown++;
+        }
+    if (shown < n)
+        printf("... and %zu more devices (labloop status --all lists every one)\n", n - shown);
+}
+
+static void s_print_status(json_t *r, int all)
 {
     printf("campaign %s: %s — %lld/%lld experiments done (%lld measured, %lld failed), %lld in flight, %.0f s\n",
            json_string_value(json_object_get(r, "campaign")), json_string_value(json_object_get(r, "status")),
@@ -128,17 +187,7 @@ static void s_print_status(json_t *r)
         }
         printf("\n");
     }
-    printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "running", "busy");
-    size_t i;
-    json_t *d;
-    char driver[64];                 /* as the device said in its Hello */
-    json_array_foreach(json_object_get(r, "devices"), i, d) {
-        lab_text_clean(driver, sizeof driver, json_string_value(json_object_get(d, "driver")));
-        printf("%-14s %-8s %-18s %5lld/%-3lld %5.0f%%\n", json_string_value(json_object_get(d, "name")),
-               json_string_value(json_object_get(d, "state")), driver,
-               json_integer_value(json_object_get(d, "running")), json_integer_value(json_object_get(d, "capacity")),
-               100.0 * json_number_value(json_object_get(d, "utilisation")));
-    }
+    s_print_devices(json_object_get(r, "devices"), all);
     json_t *sec = json_object_get(r, "security");
     if (sec)
         printf("security: %s; refused: %lld connections, %lld device messages, %lld commands\n",
@@ -156,11 +205,18 @@ static void s_print_status(json_t *r)
                json_integer_value(json_object_get(nt, "dropped")), last[0] ? "; last error: " : "", last);
     }
     json_t *run = json_object_get(r, "running");
-    if (json_array_size(run))
+    size_t n_run = json_array_size(run), i;
+    json_t *d;
+    if (n_run)
         printf("running steps:\n");
-    json_array_foreach(run, i, d)
+    json_array_foreach(run, i, d) {
+        if (!all && i == S_SHOWN_MAX) {
+            printf("  ... and %zu more (labloop status --all lists every one)\n", n_run - i);
+            break;
+        }
         printf("  %-36s on %-12s %6.1f s\n", json_string_value(json_object_get(d, "attempt")),
                json_string_value(json_object_get(d, "device")), json_number_value(json_object_get(d, "seconds")));
+    }
 }
 
 static int s_ended(const char *status)
@@ -220,7 +276,7 @@ int lab_cmd_control(int argc, char **argv)
 {
     const char *cmd = argv[0], *endpoint = NULL, *config = NULL, *reason = NULL, *db = NULL;
     const char *key = getenv("LABLOOP_KEY"), *server_key = getenv("LABLOOP_SERVER_KEY");
-    int watch = 0, json = 0, extend = !strcmp(cmd, "extend");
+    int watch = 0, json = 0, all = 0, extend = !strcmp(cmd, "extend");
     long more = 0;
     double hours = 0;
     for (int i = 1; i < argc; i++) {
@@ -261,6 +317,8 @@ int lab_cmd_control(int argc, char **argv)
             watch = 1;
         } else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "status")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--all") && !strcmp(cmd, "status")) {
+            all = 1;
         } else if (argv[i][0] != '-' && !config) {
             config = argv[i];
         } else {
@@ -381,7 +439,7 @@ int lab_cmd_control(int argc, char **argv)
         } else {
             if (watch)
                 printf("\033[H\033[2J");     /* redraw in place */
-            s_print_status(reply);
+            s_print_status(reply, all);
         }
         fflush(stdout);
         int ended = s_ended(json_string_value(json_object_get(reply, "status")));
