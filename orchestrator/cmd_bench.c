@@ -34,6 +34,7 @@
 #include "planners/rng.h"
 #include "planners/testfuncs.h"
 #include "sim/model.h"
+#include "sim/swarm.h"
 #include "common/keys.h"
 #include "common/banned.h"
 
@@ -46,12 +47,14 @@ typedef struct s_bench_kind {
 static int s_bench_planner(int argc, char **argv);
 static int s_bench_dispatch(int argc, char **argv);
 static int s_bench_utilisation(int argc, char **argv);
+static int s_bench_swarm(int argc, char **argv);
 
 static const s_bench_kind s_kinds[] = {
     {"planner", s_bench_planner, "planner quality (regret) and time per proposal"},
     {"dispatch", s_bench_dispatch, "step round trips and throughput through the whole path"},
     {"utilisation", s_bench_utilisation, "makespan of a lab with a bottleneck instrument vs its bound"},
     {"echo", lab_bench_echo, "the bare ZeroMQ round-trip ceiling that dispatch is measured against"},
+    {"swarm", s_bench_swarm, "many simulated null devices in one process (a lab of 1,000 devices)"},
 };
 #define S_N_KINDS (sizeof s_kinds / sizeof s_kinds[0])
 
@@ -582,8 +585,9 @@ static int s_write(const char *path, const char *text)
     return fclose(f) == 0 ? 0 : -1;
 }
 
-/* Start `labloop sim LAB` as a child process, its output into log. */
-static pid_t s_start_lab(const char *lab, const char *log)
+/* Start `labloop sim LAB` as a child process, its output into log; or,
+ * with swarm (the device endpoint and count), `labloop bench swarm`. */
+static pid_t s_start_lab(const char *lab, const char *log, const char *swarm_ep, const char *swarm_n)
 {
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -601,7 +605,9 @@ static pid_t s_start_lab(const char *lab, const char *log)
         /* The orchestrator's path is measured: the workers keep no journal
          * on disk (their fsyncs would dominate; see `labloop sim --help`). */
         char *args[] = {(char *)"labloop", (char *)"sim", (char *)lab, (char *)"--no-outbox", NULL};
-        execv(self, args);
+        char *swarm[] = {(char *)"labloop", (char *)"bench", (char *)"swarm", (char *)"--endpoint", (char *)swarm_ep,
+                         (char *)"--devices", (char *)swarm_n, (char *)"--capability", (char *)"null_op", NULL};
+        execv(self, swarm_ep ? swarm : args);
         _exit(127);
     }
     return pid;
@@ -623,6 +629,8 @@ typedef struct s_lab_run {
     double dev_busy[8];
     int dev_cap[8];
     size_t n_dev;
+    const char *swarm_ep;       /* set: the devices are `bench swarm` with swarm_n devices */
+    char swarm_n[24];
 } s_lab_run;
 
 /* Run the campaign in this process against the lab's worker processes. */
@@ -638,7 +646,7 @@ static int s_run_lab(const char *dir, const char *campaign, const char *lab, s_l
     lab_campaign_cfg *cfg = lab_config_load(cpath, stderr, &err);
     if (!cfg)
         return -1;
-    pid_t lab_pid = s_start_lab(lpath, log);
+    pid_t lab_pid = s_start_lab(lpath, log, out->swarm_ep, out->swarm_n);
     lab_orch_opts opts = {.db_path = NULL, .progress = NULL};
     lab_orch *o = lab_orch_new(cfg, &opts, &err);
     int rc = -1;
@@ -683,9 +691,11 @@ static double s_cpu_us(const struct rusage *r)
 
 /* The null-step campaign and lab for `bench dispatch`. curve: both sides
  * use keys made in DIR/keys (CURVE with the ZAP handler, as a secured lab
- * runs); 0 on success. */
-static int s_dispatch_files(const char *dir, const char *phase, int workers, int depth, long steps, int curve,
-                            char *campaign, size_t cn, char *lab, size_t ln)
+ * runs). devices > 0: the campaign names that many devices of capacity 1
+ * instead (a swarm's, w0 ..), still with workers * depth steps in flight;
+ * ep (not NULL) gets the device endpoint. 0 on success. */
+static int s_dispatch_files_n(const char *dir, const char *phase, int workers, int depth, long steps, int curve,
+                              int devices, char *ep, size_t epn, char *campaign, size_t cn, char *lab, size_t ln)
 {
     char keys[1024];
     snprintf(keys, sizeof keys, "%s/keys", dir);
@@ -700,6 +710,8 @@ static int s_dispatch_files(const char *dir, const char *phase, int workers, int
         }
     }
     int port = s_free_port(), cport = s_free_port();
+    if (ep)
+        snprintf(ep, epn, "tcp://127.0.0.1:%d", port);
     size_t c = (size_t)snprintf(campaign, cn,
         "campaign: {name: bench, seed: 1, budget: {experiments: %ld}}\n"
         "space: [{name: x, type: real, low: 0, high: 1}]\n"
@@ -722,7 +734,15 @@ static int s_dispatch_files(const char *dir, const char *phase, int workers, int
                               depth, key);
         l += (size_t)snprintf(lab + l, ln - l, "  - {name: w%d, driver: null, capabilities: [null_op], capacity: %d}\n", w, depth);
     }
-    return 0;
+    for (int w = workers; w < devices && c < cn; w++)
+        c += (size_t)snprintf(campaign + c, cn - c, "  - {name: w%d, capabilities: [null_op]}\n", w);
+    return c < cn && l < ln ? 0 : -1;
+}
+
+static int s_dispatch_files(const char *dir, const char *phase, int workers, int depth, long steps, int curve,
+                            char *campaign, size_t cn, char *lab, size_t ln)
+{
+    return s_dispatch_files_n(dir, phase, workers, depth, steps, curve, 0, NULL, 0, campaign, cn, lab, ln);
 }
 
 /* Throughput with all W workers at work: from when the last of them
@@ -743,9 +763,60 @@ static double s_rate(const s_lab_run *r, int workers, char *window, size_t n, lo
     return secs > 0 ? (double)steps / secs : 0;
 }
 
+/* One throughput run against a swarm of n devices; steps/s (the window
+ * once all had registered) and the orchestrator's CPU per step. */
+static int s_swarm_run(const char *dir, int workers, int depth, int n, long steps, char *campaign, size_t cn,
+                       char *lab, size_t ln, double *rate, double *cpu_us)
+{
+    char ep[64], phase[32], window[64];
+    snprintf(phase, sizeof phase, "swarm%d", n);
+    s_lab_run run = {0};
+    run.swarm_ep = ep;
+    snprintf(run.swarm_n, sizeof run.swarm_n, "%d", n);
+    if (s_dispatch_files_n(dir, phase, workers * depth, 1, steps, 0, n, ep, sizeof ep,
+                           campaign, cn, lab, ln) < 0)
+        return -1;
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    int rc = s_run_lab(dir, campaign, lab, &run);
+    getrusage(RUSAGE_SELF, &r1);
+    if (rc == 0) {
+        long st;
+        double secs;
+        *rate = s_rate(&run, n, window, sizeof window, &st, &secs);
+        *cpu_us = (s_cpu_us(&r1) - s_cpu_us(&r0)) / (run.sum.steps_done > 0 ? (double)run.sum.steps_done : 1);
+    }
+    free(run.lat_us);
+    return rc;
+}
+
+/* --devices N: the same steps in flight on W x D devices and on N, both
+ * simulated by one swarm process, so that only the device count differs. */
+static int s_scale_phases(const char *dir, int workers, int depth, int devices, long steps, int json,
+                          char *campaign, size_t cn, char *lab, size_t ln)
+{
+    int few = workers * depth;
+    double r_few = 0, c_few = 0, r_many = 0, c_many = 0;
+    steps *= 2;                     /* the swarm is quick: a longer window steadies the ratio */
+    fprintf(stderr, "bench dispatch: %d steps in flight on %d swarm devices, %ld steps...\n", few, few, steps);
+    if (s_swarm_run(dir, workers, depth, few, steps, campaign, cn, lab, ln, &r_few, &c_few) < 0)
+        return -1;
+    fprintf(stderr, "bench dispatch: %d steps in flight on %d swarm devices, %ld steps...\n", few, devices, steps);
+    if (s_swarm_run(dir, workers, depth, devices, steps, campaign, cn, lab, ln, &r_many, &c_many) < 0)
+        return -1;
+    printf("dispatch with %d devices against %d (one swarm process, %d steps in flight): %.0f steps/s against %.0f"
+           " (%.0f %%; goal within 20 %%), orchestrator CPU per step %.0f us against %.0f us\n",
+           devices, few, few, r_many, r_few, r_few > 0 ? 100.0 * r_many / r_few : 0, c_many, c_few);
+    if (json)
+        printf("{\"devices\":%d,\"steps_per_s\":%.0f,\"few_devices\":%d,\"few_steps_per_s\":%.0f,"
+               "\"cpu_us_per_step\":%.1f,\"few_cpu_us_per_step\":%.1f}\n",
+               devices, r_many, few, r_few, c_many, c_few);
+    return 0;
+}
+
 static int s_bench_dispatch(int argc, char **argv)
 {
-    int workers = 32, json = 0, depth = 1, curve = 0;
+    int workers = 32, json = 0, depth = 1, curve = 0, devices = 0;
     long steps = 20000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
@@ -758,22 +829,31 @@ static int s_bench_dispatch(int argc, char **argv)
             json = 1;
         } else if (!strcmp(argv[i], "--curve")) {
             curve = 1;
+        } else if (!strcmp(argv[i], "--devices") && i + 1 < argc) {
+            devices = atoi(argv[++i]);
         } else {
             fprintf(i == 1 && !strcmp(argv[i], "--help") ? stdout : stderr,
-                    "usage: labloop bench dispatch [--workers W] [--steps N] [--depth D] [--curve] [--json]\n\n"
+                    "usage: labloop bench dispatch [--workers W] [--steps N] [--depth D] [--curve] [--devices N]\n"
+                    "                              [--json]\n\n"
                     "Zero-duration steps through the whole path: planner, ZeroMQ, W worker\n"
                     "processes with the null driver, and the hub commit of every result.\n"
                     "Phase 1, latency: one worker, one step in flight (round trip p50/p99).\n"
                     "Phase 2, throughput: W workers, each kept busy (steps per second) with D\n"
                     "steps in flight each (default 1, as in a raw one-request echo test).\n"
                     "--curve: phase 2 again with CURVE on the device endpoint (keys, ZAP\n"
-                    "handler, per-message checks), and the ratio of the two throughputs.\n\n"
+                    "handler, per-message checks), and the ratio of the two throughputs.\n"
+                    "--devices N: the device count's effect: W x D steps in flight on W devices,\n"
+                    "then on N devices (capacity 1 each), all simulated by one `bench swarm`\n"
+                    "process, twice --steps each; steps/s and orchestrator CPU per step of both,\n"
+                    "and their ratio.\n\n"
                     "example:\n  labloop bench dispatch --workers 32 --steps 20000 --json\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
-    if (workers < 1 || workers > 256 || steps < 10 || depth < 1 || depth > 64) {
-        fprintf(stderr, "labloop bench dispatch: --workers must be 1..256, --depth 1..64 and --steps at least 10\n");
+    if (workers < 1 || workers > 256 || steps < 10 || depth < 1 || depth > 64 || devices < 0 ||
+        devices > 100000 || (devices && devices < workers * depth)) {
+        fprintf(stderr, "labloop bench dispatch: --workers must be 1..256, --depth 1..64, --steps at least 10 and "
+                        "--devices at least W x D (up to 100000)\n");
         return 2;
     }
     lab_log_setup("bench", LAB_LOG_WARN);
@@ -782,7 +862,7 @@ static int s_bench_dispatch(int argc, char **argv)
         fprintf(stderr, "labloop bench: cannot make a temporary directory: %s\n", strerror(errno));
         return 1;
     }
-    size_t cap = 4096 + (size_t)workers * 128;
+    size_t cap = 4096 + (size_t)(workers > devices ? workers : devices) * 128;
     char *campaign = malloc(cap), *lab = malloc(cap);
     s_lab_run lat_run = {0}, thr_run = {0}, curve_run = {0};
     int rc = 1;
@@ -838,6 +918,8 @@ static int s_bench_dispatch(int argc, char **argv)
             printf("{\"workers\":%d,\"depth\":%d,\"curve\":true,\"steps_per_s\":%.0f,\"plain_steps_per_s\":%.0f}\n",
                    workers, depth, crate, rate);
     }
+    if (devices && s_scale_phases(dir, workers, depth, devices, steps, json, campaign, cap, lab, cap) < 0)
+        goto done;
     rc = 0;
 done:
     free(lat_run.lat_us);
@@ -847,6 +929,58 @@ done:
     free(lab);
     s_remove_tree(dir);
     return rc;
+}
+
+static int s_bench_swarm(int argc, char **argv)
+{
+    lab_swarm_opts o = {.prefix = "w", .capability = "null_op", .capacity = 1};
+    long n = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (!strcmp(a, "--endpoint") && v) {
+            o.endpoint = v, i++;
+        } else if (!strcmp(a, "--devices") && v) {
+            n = strtol(v, &end, 10), i++;
+        } else if (!strcmp(a, "--prefix") && v) {
+            o.prefix = v, i++;
+        } else if (!strcmp(a, "--capability") && v) {
+            o.capability = v, i++;
+        } else if (!strcmp(a, "--capacity") && v) {
+            o.capacity = (int)strtol(v, &end, 10), i++;
+        } else if (!strcmp(a, "--step-ms") && v) {
+            o.step_ms = (int)strtol(v, &end, 10), i++;
+        } else {
+            fprintf(!strcmp(a, "--help") ? stdout : stderr,
+                    "usage: labloop bench swarm --endpoint EP --devices N [--prefix P] [--capability C]\n"
+                    "                           [--capacity K] [--step-ms MS]\n\n"
+                    "Simulate N null devices in this one process, named P0 .. P(N-1) (default w0 ..),\n"
+                    "each with capability C (default null_op) and K slots (default 1), connecting to\n"
+                    "the orchestrator's device endpoint EP. Each step is answered done after MS ms\n"
+                    "(default 0: at once) with its numeric parameters as values, like the null\n"
+                    "driver. Results are kept in memory only (not crash-safe). For scale tests and\n"
+                    "benchmarks: a lab of a thousand devices without a thousand processes. Runs\n"
+                    "until Ctrl-C or until the campaign has ended.\n\n"
+                    "example:\n  labloop bench swarm --endpoint tcp://127.0.0.1:5560 --devices 1000\n");
+            return strcmp(a, "--help") ? 2 : 0;
+        }
+        if (end && *end) {
+            fprintf(stderr, "labloop bench swarm: %s '%s' is not a number\n", a, v);
+            return 2;
+        }
+    }
+    if (!o.endpoint || n < 1 || n > 100000 || o.capacity < 1 || o.step_ms < 0) {
+        fprintf(stderr, "labloop bench swarm: --endpoint and --devices (1..100000) are needed; --capacity at "
+                        "least 1, --step-ms at least 0\n");
+        return 2;
+    }
+    o.n_devices = (size_t)n;
+    lab_err err = {0};
+    if (lab_swarm_run(&o, &err) < 0) {
+        fprintf(stderr, "labloop bench swarm: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
 }
 
 static int s_bench_utilisation(int argc, char **argv)

@@ -1,7 +1,9 @@
 /* The operator's commands to a running campaign, over its control endpoint:
- * `labloop status [--watch] [--json]`, `pause`, `resume`, `abort`, `estop`,
- * `clear-estop`. Each sends one JSON request and prints the reply. The
- * endpoint comes from --endpoint, from a campaign config, or the default.
+ * `labloop status [--watch] [--json]`, `pause`, `resume`, `extend`, `abort`,
+ * `estop`, `clear-estop`. Each sends one JSON request and prints the reply.
+ * The endpoint comes from --endpoint, from a campaign config, or the
+ * default. `extend` of a campaign that has ended is written to its hub
+ * instead (extend.c): no orchestrator runs it any more.
  * Not for: carrying the actions out (orchestrator/control.c).
  */
 #include <jansson.h>
@@ -13,27 +15,61 @@
 #include "orchestrator/commands.h"
 #include "orchestrator/config.h"
 #include "orchestrator/control_client.h"
+#include "orchestrator/control_req.h"
+#include "orchestrator/extend.h"
 #include "orchestrator/hub_query.h"
 #include "orchestrator/review.h"
+#include "common/duration.h"
 #include "common/text.h"
 #include "common/banned.h"
 
 #define S_DEFAULT_ENDPOINT LAB_CONTROL_DEFAULT_ENDPOINT
 #define S_REPLY_TIMEOUT_MS 5000
 #define S_WATCH_MS 1000
+/* Without --all, status prints at most this many device rows and running
+ * steps (a shared lab may have thousands); counts cover the rest. */
+#define S_SHOWN_MAX 20
 
 static void s_usage(FILE *out, const char *cmd)
 {
+    if (!strcmp(cmd, "extend")) {
+        fprintf(out,
+                "usage: labloop extend CAMPAIGN.yaml --experiments N [--hours H] [--reason TEXT]\n"
+                "                      [--db FILE] [--endpoint EP] [--key YOU.key] [--server-key LAB.pub]\n\n"
+                "Give a campaign more budget: N more experiments and/or H more hours on its\n"
+                "time budget (H may also be a duration such as 90m; from now when the time\n"
+                "budget is already spent). The campaign config is not edited.\n\n"
+                "  running or paused  the orchestrator raises the budget at once (a control\n"
+                "                     request: an operator key under CURVE, audited)\n"
+                "  completed or       the extension is recorded in the campaign's hub (--db,\n"
+                "  exhausted          default the config's hub) with your user name, audited;\n"
+                "                     `labloop run CAMPAIGN.yaml` then resumes the campaign, the\n"
+                "                     planner taking up from its history\n"
+                "An aborted campaign cannot be extended. `labloop status` and `labloop show`\n"
+                "show the budget with its extensions.\n\n"
+                "examples:\n"
+                "  labloop extend examples/demo-campaign.yaml --experiments 20\n"
+                "  labloop extend campaign.yaml --experiments 50 --hours 12 --reason \"promising region\"\n"
+                "  labloop run campaign.yaml      # after extending a campaign that had ended\n");
+        return;
+    }
     if (!strcmp(cmd, "status"))
-        fprintf(out, "usage: labloop status [CAMPAIGN.yaml | --endpoint EP] [--watch] [--json]\n\n"
+        fprintf(out, "usage: labloop status [CAMPAIGN.yaml | --endpoint EP] [--watch] [--all] [--json]\n\n"
                      "Show a running campaign: state, progress, best so far, each device's state\n"
                      "and utilisation, and the steps running now. --watch refreshes every second\n"
                      "until the campaign ends, then shows its final state (read from the hub when\n"
-                     "the orchestrator has already gone).\n");
+                     "the orchestrator has already gone).\n\n"
+                     "With more than %d devices or running steps, the devices are counted by\n"
+                     "state and only %d rows of each are printed (devices not ready first, then\n"
+                     "busy ones); --all prints every one. --json prints the whole reply.\n",
+                S_SHOWN_MAX, S_SHOWN_MAX);
     else
         fprintf(out, "usage: labloop %s [CAMPAIGN.yaml | --endpoint EP] [--reason TEXT]\n\n%s\n", cmd,
-                !strcmp(cmd, "pause") ? "Stop dispatching new steps; running steps finish."
-                : !strcmp(cmd, "resume") ? "Dispatch again after a pause (or after clear-estop)."
+                !strcmp(cmd, "pause") ? "Stop dispatching new steps; running steps finish. Who paused it and\n"
+                                        "the --reason are shown by status, show, log and the dashboard until\n"
+                                        "it resumes."
+                : !strcmp(cmd, "resume") ? "Dispatch again after a pause, the failure brake (campaign.brake),\n"
+                                           "or clear-estop."
                 : !strcmp(cmd, "abort") ? "Cancel running steps and end the campaign as aborted."
                 : !strcmp(cmd, "estop") ? "E-stop: every worker stops at once; the campaign is halted until\n"
                                           "clear-estop and resume."
@@ -49,7 +85,86 @@ static void s_usage(FILE *out, const char *cmd)
             S_DEFAULT_ENDPOINT, cmd);
 }
 
-static void s_print_status(json_t *r)
+/* The budget's extensions and the pause's reason, from a status reply. */
+static void s_print_lifecycle(json_t *r)
+{
+    json_t *l = json_object_get(r, "lifecycle");
+    json_int_t ext = json_integer_value(json_object_get(l, "extensions"));
+    if (ext > 0)
+        printf("budget: %lld experiments (%lld in the config, %lld more by %lld extension%s)\n",
+               json_integer_value(json_object_get(r, "budget")),
+               json_integer_value(json_object_get(l, "budget_config")),
+               json_integer_value(json_object_get(r, "budget")) - json_integer_value(json_object_get(l, "budget_config")),
+               ext, ext == 1 ? "" : "s");
+    json_t *h = json_object_get(l, "hours_left");
+    char left[32];
+    if (json_is_number(h))
+        printf("time budget: %s left\n", lab_extend_time_text(json_number_value(h) * 3600, left, sizeof left));
+    json_t *p = json_object_get(l, "pause");
+    if (!p)
+        return;
+    char reason[1100], by[160];
+    lab_text_clean(reason, sizeof reason, json_string_value(json_object_get(p, "reason")));
+    lab_text_clean(by, sizeof by, json_string_value(json_object_get(p, "by")));
+    if (json_is_string(json_object_get(p, "cause")))
+        printf("BRAKED: %s\n  running steps finish; fix the cause, then labloop resume\n", reason);
+    else
+        printf("paused by %s%s%s\n", *by ? by : "?", *reason ? ": " : "", reason);
+}
+
+static void s_print_device(json_t *d)
+{
+    char driver[64];                 /* as the device said in its Hello */
+    lab_text_clean(driver, sizeof driver, json_string_value(json_object_get(d, "driver")));
+    printf("%-14s %-8s %-18s %5lld/%-3lld %5.0f%%\n", json_string_value(json_object_get(d, "name")),
+           json_string_value(json_object_get(d, "state")), driver,
+           json_integer_value(json_object_get(d, "running")), json_integer_value(json_object_get(d, "capacity")),
+           100.0 * json_number_value(json_object_get(d, "utilisation")));
+}
+
+static int s_state_is(json_t *d, const char *state)
+{
+    const char *s = json_string_value(json_object_get(d, "state"));
+    return s && !strcmp(s, state);
+}
+
+/* The device table. Up to S_SHOWN_MAX rows unless all: a count by state,
+ * then the devices an operator looks for first (not ready, then busy). */
+static void s_print_devices(json_t *devs, int all)
+{
+    size_t n = json_array_size(devs), i, shown = 0;
+    json_t *d;
+    if (all || n <= S_SHOWN_MAX) {
+        printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "running", "busy");
+        json_array_foreach(devs, i, d)
+            s_print_device(d);
+        return;
+    }
+    size_t ready = 0, lost = 0, busy = 0;
+    json_array_foreach(devs, i, d) {
+        ready += (size_t)s_state_is(d, "ready");
+        lost += (size_t)s_state_is(d, "lost");
+        busy += json_integer_value(json_object_get(d, "running")) > 0;
+    }
+    printf("devices: %zu (%zu ready, %zu lost, %zu offline; %zu busy)\n", n, ready, lost,
+           n - ready - lost, busy);
+    printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "running", "busy");
+    for (int pass = 0; pass < 2 && shown < S_SHOWN_MAX; pass++)
+        json_array_foreach(devs, i, d) {
+            int pick = pass == 0 ? !s_state_is(d, "ready")
+                                 : s_state_is(d, "ready") && json_integer_value(json_object_get(d, "running")) > 0;
+            if (!pick)
+                continue;
+            if (shown == S_SHOWN_MAX)
+                break;
+            s_print_device(d);
+            shown++;
+        }
+    if (shown < n)
+        printf("... and %zu more devices (labloop status --all lists every one)\n", n - shown);
+}
+
+static void s_print_status(json_t *r, int all)
 {
     printf("campaign %s: %s — %lld/%lld experiments done (%lld measured, %lld failed), %lld in flight, %.0f s\n",
            json_string_value(json_object_get(r, "campaign")), json_string_value(json_object_get(r, "status")),
@@ -57,6 +172,7 @@ static void s_print_status(json_t *r)
            json_integer_value(json_object_get(r, "budget")), json_integer_value(json_object_get(r, "measured")),
            json_integer_value(json_object_get(r, "failed")), json_integer_value(json_object_get(r, "in_flight")),
            json_number_value(json_object_get(r, "elapsed_s")));
+    s_print_lifecycle(r);
     json_t *best = json_object_get(r, "best");
     if (best) {
         printf("best: %s = %.4g at experiment %lld:", json_string_value(json_object_get(best, "objective")),
@@ -71,17 +187,7 @@ static void s_print_status(json_t *r)
         }
         printf("\n");
     }
-    printf("%-14s %-8s %-18s %9s %6s\n", "device", "state", "driver", "running", "busy");
-    size_t i;
-    json_t *d;
-    char driver[64];                 /* as the device said in its Hello */
-    json_array_foreach(json_object_get(r, "devices"), i, d) {
-        lab_text_clean(driver, sizeof driver, json_string_value(json_object_get(d, "driver")));
-        printf("%-14s %-8s %-18s %5lld/%-3lld %5.0f%%\n", json_string_value(json_object_get(d, "name")),
-               json_string_value(json_object_get(d, "state")), driver,
-               json_integer_value(json_object_get(d, "running")), json_integer_value(json_object_get(d, "capacity")),
-               100.0 * json_number_value(json_object_get(d, "utilisation")));
-    }
+    s_print_devices(json_object_get(r, "devices"), all);
     json_t *sec = json_object_get(r, "security");
     if (sec)
         printf("security: %s; refused: %lld connections, %lld device messages, %lld commands\n",
@@ -99,11 +205,18 @@ static void s_print_status(json_t *r)
                json_integer_value(json_object_get(nt, "dropped")), last[0] ? "; last error: " : "", last);
     }
     json_t *run = json_object_get(r, "running");
-    if (json_array_size(run))
+    size_t n_run = json_array_size(run), i;
+    json_t *d;
+    if (n_run)
         printf("running steps:\n");
-    json_array_foreach(run, i, d)
+    json_array_foreach(run, i, d) {
+        if (!all && i == S_SHOWN_MAX) {
+            printf("  ... and %zu more (labloop status --all lists every one)\n", n_run - i);
+            break;
+        }
         printf("  %-36s on %-12s %6.1f s\n", json_string_value(json_object_get(d, "attempt")),
                json_string_value(json_object_get(d, "device")), json_number_value(json_object_get(d, "seconds")));
+    }
 }
 
 static int s_ended(const char *status)
@@ -161,9 +274,11 @@ static void s_print_not_reached(json_t *names)
 
 int lab_cmd_control(int argc, char **argv)
 {
-    const char *cmd = argv[0], *endpoint = NULL, *config = NULL, *reason = NULL;
+    const char *cmd = argv[0], *endpoint = NULL, *config = NULL, *reason = NULL, *db = NULL;
     const char *key = getenv("LABLOOP_KEY"), *server_key = getenv("LABLOOP_SERVER_KEY");
-    int watch = 0, json = 0;
+    int watch = 0, json = 0, all = 0, extend = !strcmp(cmd, "extend");
+    long more = 0;
+    double hours = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             s_usage(stdout, cmd);
@@ -176,10 +291,34 @@ int lab_cmd_control(int argc, char **argv)
             server_key = argv[++i];
         } else if (!strcmp(argv[i], "--reason") && i + 1 < argc && strcmp(cmd, "status") != 0) {
             reason = argv[++i];
+        } else if (!strcmp(argv[i], "--experiments") && i + 1 < argc && extend) {
+            char *end;
+            more = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || more < 1 || more > LAB_CONTROL_MAX_EXPERIMENTS) {
+                fprintf(stderr, "labloop extend: --experiments must be a whole number from 1 to %ld, got '%s'\n",
+                        LAB_CONTROL_MAX_EXPERIMENTS, argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--hours") && i + 1 < argc && extend) {
+            char *end;
+            double sec;
+            hours = strtod(argv[++i], &end);
+            if (*end || end == argv[i]) {      /* not a plain number: a duration such as 90m */
+                hours = lab_duration_parse(argv[i], &sec) == 0 ? sec / 3600.0 : -1;
+            }
+            if (!(hours > 0 && hours <= LAB_CONTROL_MAX_HOURS)) {
+                fprintf(stderr, "labloop extend: --hours must be a number of hours above 0 and at most %.0f, "
+                                "or a duration such as 90m, got '%s'\n", LAB_CONTROL_MAX_HOURS, argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--db") && i + 1 < argc && extend) {
+            db = argv[++i];
         } else if (!strcmp(argv[i], "--watch") && !strcmp(cmd, "status")) {
             watch = 1;
         } else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "status")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--all") && !strcmp(cmd, "status")) {
+            all = 1;
         } else if (argv[i][0] != '-' && !config) {
             config = argv[i];
         } else {
@@ -187,6 +326,17 @@ int lab_cmd_control(int argc, char **argv)
             s_usage(stderr, cmd);
             return 2;
         }
+    }
+    if (extend && !more && hours <= 0) {
+        fprintf(stderr, "labloop extend: give --experiments N (more experiments) and/or --hours H (more time)\n\n");
+        s_usage(stderr, cmd);
+        return 2;
+    }
+    if (extend && !config && !endpoint) {
+        fprintf(stderr, "labloop extend: name the campaign's config (CAMPAIGN.yaml), or the --endpoint of a "
+                        "running campaign\n\n");
+        s_usage(stderr, cmd);
+        return 2;
     }
     lab_campaign_cfg *cfg = NULL;
     if (config) {
@@ -196,6 +346,22 @@ int lab_cmd_control(int argc, char **argv)
             return 1;
         if (!endpoint)
             endpoint = cfg->endpoint_control;
+    }
+    if (extend && cfg) {
+        /* A campaign that has ended has no orchestrator to ask: its hub
+         * records the extension, and `labloop run` picks it up. */
+        json_t *who = lab_control_request(cmd, reason);
+        lab_err err = {0};
+        int done = lab_extend_ended(cfg, db ? db : cfg->hub, more, hours, reason,
+                                    json_string_value(json_object_get(who, "user")),
+                                    json_string_value(json_object_get(who, "host")), stdout, &err);
+        json_decref(who);
+        if (done != 0) {
+            if (done < 0)
+                fprintf(stderr, "labloop extend: %s\n", err.msg);
+            lab_config_destroy(&cfg);
+            return done < 0 ? 1 : 0;
+        }
     }
     if (!endpoint)
         endpoint = S_DEFAULT_ENDPOINT;
@@ -224,6 +390,10 @@ int lab_cmd_control(int argc, char **argv)
         kp = &keys;
     }
     json_t *req = lab_control_request(cmd, reason);
+    if (extend) {
+        json_object_set_new(req, "experiments", json_integer(more));
+        json_object_set_new(req, "hours", json_real(hours));
+    }
     int rc = 0;
     /* --watch: what the last answer said, to finish from the hub. */
     char *seen_hub = NULL, *seen_campaign = NULL;
@@ -241,6 +411,10 @@ int lab_cmd_control(int argc, char **argv)
         }
         if (!reply) {
             fprintf(stderr, "labloop %s: %s\n", cmd, err.msg);
+            if (extend)
+                fprintf(stderr, "A campaign is extended through its orchestrator while it runs, or in its hub once it\n"
+                                "has ended (completed or exhausted). One that stopped half-way (Ctrl-C, a crash)\n"
+                                "is started again with labloop run first, then extended.\n");
             rc = 1;
             break;
         }
@@ -250,7 +424,12 @@ int lab_cmd_control(int argc, char **argv)
             rc = 1;
             break;
         }
-        if (strcmp(cmd, "status") != 0) {
+        if (extend) {
+            printf("extend: done; campaign %s is %s with a budget of %lld experiments\n",
+                   json_string_value(json_object_get(reply, "campaign")),
+                   json_string_value(json_object_get(reply, "status")),
+                   json_integer_value(json_object_get(reply, "budget")));
+        } else if (strcmp(cmd, "status") != 0) {
             printf("%s: done; campaign is now %s\n", cmd, json_string_value(json_object_get(reply, "status")));
             s_print_not_reached(json_object_get(reply, "not_reached"));
         } else if (json) {
@@ -260,7 +439,7 @@ int lab_cmd_control(int argc, char **argv)
         } else {
             if (watch)
                 printf("\033[H\033[2J");     /* redraw in place */
-            s_print_status(reply);
+            s_print_status(reply, all);
         }
         fflush(stdout);
         int ended = s_ended(json_string_value(json_object_get(reply, "status")));

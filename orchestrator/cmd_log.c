@@ -206,6 +206,8 @@ static void s_sentence(s_walk *w, const lab_hub_entry *e, const json_t *d)
         const char *name = s_or(s_str(d, "name"), s_or(e->subject, w->campaign));
         const char *status = s_or(s_str(d, "status"), "changed status");
         fprintf(out, "campaign %s %s", s_or(name, "?"), status);
+        if (s_str(d, "by") && *s_str(d, "by"))
+            fprintf(out, " by %s", s_str(d, "by"));
         /* Terminal states get the tally of the events seen so far. */
         int terminal = strcmp(status, "completed") == 0 || strcmp(status, "aborted") == 0 ||
                        strcmp(status, "exhausted") == 0 || strcmp(status, "halted") == 0;
@@ -215,6 +217,28 @@ static void s_sentence(s_walk *w, const lab_hub_entry *e, const json_t *d)
         const char *reason = s_str(d, "reason");
         if (reason && *reason)
             fprintf(out, "%s%s", terminal ? "; " : ": ", reason);
+    } else if (strcmp(kind, "campaign.braked") == 0) {
+        const char *name = s_or(e->subject, w->campaign);
+        fprintf(out, "campaign %s braked", s_or(name, "?"));
+        if (s_int(d, "failures", &n))
+            fprintf(out, ": %" PRId64 " experiments in a row failed with the same cause", n);
+        s_colon_str(out, s_str(d, "cause"));
+    } else if (strcmp(kind, "campaign.extended") == 0) {
+        const char *name = s_or(e->subject, w->campaign);
+        fprintf(out, "campaign %s extended", s_or(name, "?"));
+        const char *sep = " by ";
+        if (s_int(d, "experiments", &n) && n > 0) {
+            fprintf(out, "%s%" PRId64 " experiments", sep, n);
+            sep = " and ";
+        }
+        json_t *h = json_object_get(d, "hours");
+        if (json_is_number(h) && json_number_value(h) > 0)
+            fprintf(out, "%s%g h", sep, json_number_value(h));
+        if (s_int(d, "budget", &n))
+            fprintf(out, " (budget %" PRId64 ")", n);
+        if (s_str(d, "by"))
+            fprintf(out, ", by %s", s_str(d, "by"));
+        s_colon_str(out, s_str(d, "reason"));
     } else if (strcmp(kind, "device.ready") == 0) {
         fprintf(out, "device %s ready", s_or(dev, "?"));
         const char *sep = " (";

@@ -69,6 +69,22 @@ static void s_print(const lab_review *r, FILE *out)
     const lab_hub_query_counts *n = &r->n;
     double span = (double)(r->span_end_us - r->span_start_us) / 1e6;
     fprintf(out, "campaign %s: %s\n", r->c.name, r->c.status);
+    if (lab_review_paused(r)) {
+        char pause[1700];
+        fprintf(out, "  %s\n", lab_review_pause_text(r, pause, sizeof pause));
+    }
+    if (r->budget_experiments) {
+        fprintf(out, "  budget %lld experiments", (long long)(r->budget_experiments + r->life.extra_experiments));
+        if (r->life.extensions)
+            fprintf(out, " (%ld in the config, %lld more by %lld extension%s)", r->budget_experiments,
+                    (long long)r->life.extra_experiments, (long long)r->life.extensions,
+                    r->life.extensions == 1 ? "" : "s");
+        if (r->budget_hours > 0)
+            fprintf(out, "; time budget %.4g h", r->budget_hours);
+        if (r->life.extra_hours > 0)
+            fprintf(out, " (%.4g h more by extensions)", r->life.extra_hours);
+        fputc('\n', out);
+    }
     fprintf(out, "  config sha256 %s, labloop %s, seed %llu, planner %s\n",
             r->c.config_sha256 ? r->c.config_sha256 : "-", r->c.version ? r->c.version : "-",
             (unsigned long long)r->c.seed, r->c.planner ? r->c.planner : "-");

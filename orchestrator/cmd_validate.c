@@ -58,6 +58,10 @@ static void s_print_summary(const lab_campaign_cfg *cfg, FILE *out)
         else
             fprintf(out, "; stop when %s <= %g", o->name, cfg->stop_at_most);
     }
+    if (cfg->brake_after)
+        fprintf(out, "; brake after %d failures in a row with one cause", cfg->brake_after);
+    else
+        fputs("; no failure brake", out);
     fputc('\n', out);
 
     size_t nd = lab_space_dims(cfg->space), nc = lab_space_n_constraints(cfg->space);

@@ -18,7 +18,7 @@ int lab_bench_echo(int argc, char **argv);
 int lab_cmd_log(int argc, char **argv);
 /* labloop run CAMPAIGN.yaml [--db FILE] [--quiet] */
 int lab_cmd_run(int argc, char **argv);
-/* labloop status|pause|resume|abort|estop|clear-estop [CAMPAIGN.yaml | --endpoint EP] */
+/* labloop status|pause|resume|extend|abort|estop|clear-estop [CAMPAIGN.yaml | --endpoint EP] */
 int lab_cmd_control(int argc, char **argv);
 /* labloop validate CAMPAIGN.yaml [--quiet] [--keys] [--help] */
 int lab_cmd_validate(int argc, char **argv);

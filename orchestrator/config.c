@@ -11,6 +11,7 @@
  * YAML writer. docs/CONFIG.md mirrors the tables (lab_config_print_keys).
  */
 #include "orchestrator/config.h"
+#include "orchestrator/brake.h"
 #include "common/duration.h"
 
 #include <ctype.h>
@@ -131,6 +132,14 @@ static const s_key s_campaign_keys[] = {
     {"export_control", S_BOOL, 0, N, N, NULL, "false", "the data fall under export control"},
     {"budget", S_MAP, 1, N, N, NULL, NULL, "when to stop at the latest"},
     {"stop_when", S_MAP, 0, N, N, NULL, "none", "stop early when an objective reaches a target"},
+    {"brake", S_STR_OR_MAP, 0, N, N, NULL, "{after: 5}",
+     "failure brake: pause after N consecutive failed experiments with the same cause; off: never"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_brake_keys[] = {
+    {"after", S_INT, 1, 1, LAB_BRAKE_MAX_AFTER, NULL, "5",
+     "consecutive failed experiments with the same cause that pause the campaign"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -241,6 +250,7 @@ static const struct {
     {"campaign", s_campaign_keys},
     {"campaign.budget", s_budget_keys},
     {"campaign.stop_when", s_stop_keys},
+    {"campaign.brake", s_brake_keys},
     {"space[]", s_dim_keys},
     {"objectives[]", s_objective_keys},
     {"planner", s_planner_keys},
@@ -784,6 +794,21 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
             cfg->budget_hours = s_seconds(h, 0) / 3600.0;
     }
     *stop_node = SLOT(v, K, "stop_when");
+
+    cfg->brake_after = LAB_BRAKE_DEFAULT_AFTER;
+    yaml_node_t *brake = SLOT(v, K, "brake");
+    if (brake && lab_yscalar(brake)) {
+        int on;
+        if (lab_yto_bool(brake, &on) == 0 && !on)
+            cfg->brake_after = 0;
+        else
+            s_err(c, brake, "campaign.brake must be off or a mapping such as {after: 5}, got '%s'",
+                  lab_yscalar(brake));
+    } else if (brake) {
+        yaml_node_t *kv[S_MAXKEYS];
+        if (s_check_map(c, brake, s_brake_keys, "brake", kv))
+            cfg->brake_after = (int)s_long(SLOT(kv, s_brake_keys, "after"), LAB_BRAKE_DEFAULT_AFTER);
+    }
 }
 
 /* After the objectives are known. */

@@ -91,6 +91,7 @@ typedef struct lab_campaign_cfg {
     int stop_objective;      /* index into objectives */
     double stop_at_least;    /* NAN unless set */
     double stop_at_most;     /* NAN unless set */
+    int brake_after;         /* failure brake: consecutive failures with one cause; 0: off (default 5) */
 
     lab_space *space;        /* owned */
 

@@ -26,13 +26,34 @@ static const char *s_dev_state(lab_dev_state s)
     return s == LAB_DEV_READY ? "ready" : s == LAB_DEV_LOST ? "lost" : "offline";
 }
 
+/* The budget as extended, and why the campaign is paused: {"budget_config",
+ * "extensions", "hours_left" (absent: no time budget), "pause": {"reason",
+ * "by", "cause", "failures"} (absent unless paused; cause and failures for
+ * the failure brake only)}. */
+static json_t *s_lifecycle_json(lab_orch *o)
+{
+    json_t *l = json_pack("{s:I, s:I}", "budget_config", (json_int_t)o->cfg->budget_experiments,
+                          "extensions", (json_int_t)o->extensions);
+    if (o->deadline_us)
+        json_object_set_new(l, "hours_left", json_real((double)(o->deadline_us - lab_orch_now()) / 3600e6));
+    if (o->state == LAB_CAMP_PAUSED && !o->end_status) {
+        json_t *p = json_pack("{s:s, s:s}", "reason", o->pause_reason, "by", o->paused_by);
+        if (o->brake_cause[0]) {
+            json_object_set_new(p, "cause", json_string(o->brake_cause));
+            json_object_set_new(p, "failures", json_integer(o->brake_failures));
+        }
+        json_object_set_new(l, "pause", p);
+    }
+    return l;
+}
+
 static json_t *s_status(lab_orch *o)
 {
     int64_t now = lab_clock_mono_us();
     double elapsed = (double)(now - o->start_mono_us) / 1e6;
     json_t *j = json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", 1, "campaign",
                           o->cfg->name, "status", lab_orch_state_name(o), "budget",
-                          (json_int_t)o->cfg->budget_experiments, "proposed", (json_int_t)o->n_exps,
+                          (json_int_t)o->budget_experiments, "proposed", (json_int_t)o->n_exps,
                           "measured", (json_int_t)o->measured, "failed", (json_int_t)o->failed,
                           "in_flight", (json_int_t)o->n_active, "elapsed_s", elapsed);
     if (o->best) {
@@ -41,6 +62,7 @@ static json_t *s_status(lab_orch *o)
                                                  "objective", o->cfg->objectives[0].name, "value", b->y[0],
                                                  "params", lab_sched_params_json(o, b->x)));
     }
+    json_object_set_new(j, "lifecycle", s_lifecycle_json(o));
     json_t *devs = json_array();
     for (size_t i = 0; i < o->cfg->n_devices; i++) {
         lab_device *d = &o->devices[i];
@@ -80,16 +102,74 @@ static void s_set_status(lab_orch *o, const char *status)
     lab_orch_event(o, "campaign.status", o->cfg->name, json_pack("{s:s}", "status", status));
 }
 
-static void s_audit(lab_orch *o, const char *actor, const char *origin, const char *action,
-                    const char *reason, const char *outcome)
+/* Pause: no new experiment and no new step (held 'within' successors
+ * excepted); running steps finish and are recorded. The campaign.status
+ * event says why and who ({status, reason, by}, and for the failure brake
+ * {cause, failures}); so does the status reply until it resumes. */
+static void s_pause(lab_orch *o, const char *by, const char *reason, const char *cause, long failures)
 {
-    json_t *d = reason && *reason ? json_pack("{s:s}", "reason", reason) : NULL;
+    o->state = LAB_CAMP_PAUSED;
+    snprintf(o->pause_reason, sizeof o->pause_reason, "%s", reason ? reason : "");
+    snprintf(o->paused_by, sizeof o->paused_by, "%s", by);
+    snprintf(o->brake_cause, sizeof o->brake_cause, "%s", cause ? cause : "");
+    o->brake_failures = cause ? failures : 0;
+    if (lab_hub_set_campaign_status(o->hub, o->campaign_id, "paused", lab_orch_now()) < 0)
+        lab_orch_fatal(o, "recording the campaign status");
+    json_t *d = json_pack("{s:s, s:s, s:s}", "status", "paused", "reason", o->pause_reason, "by", by);
+    if (cause) {
+        json_object_set_new(d, "cause", json_string(cause));
+        json_object_set_new(d, "failures", json_integer(failures));
+    }
+    lab_orch_event(o, "campaign.status", o->cfg->name, d);
+}
+
+static void s_unpause(lab_orch *o)
+{
+    o->pause_reason[0] = o->paused_by[0] = o->brake_cause[0] = '\0';
+    o->brake_failures = 0;
+    lab_brake_reset(&o->brake);          /* the operator gets `after` more tries */
+}
+
+void lab_control_brake(lab_orch *o)
+{
+    const lab_brake *b = &o->brake;
+    char reason[LAB_BRAKE_CAUSE_MAX + 128];
+    snprintf(reason, sizeof reason, "failure brake: %d experiments in a row failed with the same cause: %s",
+             b->count, b->cause);
+    lab_warn("campaign '%s' paused by the %s; running steps finish; `labloop resume` once it is fixed",
+             o->cfg->name, reason);
+    if (o->opts.progress) {
+        fprintf(o->opts.progress, "campaign %s paused: %s\n(labloop resume %s once it is fixed)\n", o->cfg->name,
+                reason, o->cfg->path);
+        fflush(o->opts.progress);
+    }
+    lab_orch_event(o, "campaign.braked", o->cfg->name,
+                   json_pack("{s:s, s:i, s:i}", "cause", b->cause, "failures", b->count, "after", b->after));
+    s_pause(o, "labloop", reason, b->cause, b->count);
+}
+
+/* An audit row whose detail is extra (may be NULL; reference taken) plus reason. */
+static void s_audit_detail(lab_orch *o, const char *actor, const char *origin, const char *action,
+                           const char *reason, json_t *extra, const char *outcome)
+{
+    json_t *d = extra;
+    if (reason && *reason) {
+        if (!d)
+            d = json_object();
+        json_object_set_new(d, "reason", json_string(reason));
+    }
     char *js = d ? json_dumps(d, JSON_COMPACT) : NULL;
     json_decref(d);
     if (lab_hub_record_audit(o->hub, o->campaign_id, lab_orch_now(), actor, origin, action,
                              o->cfg->name, js, outcome) < 0)
         lab_orch_fatal(o, "recording an audit entry");
     free(js);
+}
+
+static void s_audit(lab_orch *o, const char *actor, const char *origin, const char *action,
+                    const char *reason, const char *outcome)
+{
+    s_audit_detail(o, actor, origin, action, reason, NULL, outcome);
 }
 
 void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason)
@@ -125,10 +205,51 @@ static json_t *s_not_reached(lab_orch *o)
     return names;
 }
 
-/* Carry out cmd; returns NULL on success or why it was refused. */
-static const char *s_act(lab_orch *o, const char *cmd, const char *user, const char *host,
-                         const char *reason, char *why, size_t n)
+/* Extend the budget in flight: req->experiments more experiments, and
+ * req->hours more on the time budget (from now when it is already past).
+ * Recorded as a campaign.extended event, which a restart reads back, and
+ * in the audit table. NULL or why not. */
+static const char *s_extend(lab_orch *o, const lab_control_req *req, const char *user, const char *host,
+                            char *why, size_t n)
 {
+    if (req->experiments <= 0 && req->hours <= 0) {
+        snprintf(why, n, "extend: give --experiments N (more experiments) and/or --hours H (more time)");
+        return why;
+    }
+    if (o->budget_experiments + req->experiments > LAB_CONTROL_MAX_EXPERIMENTS) {
+        snprintf(why, n, "extend: the budget would be %ld experiments; at most %ld",
+                 o->budget_experiments + req->experiments, LAB_CONTROL_MAX_EXPERIMENTS);
+        return why;
+    }
+    if (req->hours > 0 && !o->deadline_us) {
+        snprintf(why, n, "extend: campaign '%s' has no time budget (campaign.budget.hours) to extend", o->cfg->name);
+        return why;
+    }
+    int64_t now = lab_orch_now();
+    o->budget_experiments += req->experiments;
+    o->extensions++;
+    json_t *d = json_pack("{s:I, s:f, s:I, s:s}", "experiments", (json_int_t)req->experiments, "hours", req->hours,
+                          "budget", (json_int_t)o->budget_experiments, "by", user);
+    if (req->hours > 0) {
+        o->deadline_us = (o->deadline_us > now ? o->deadline_us : now) + (int64_t)(req->hours * 3600e6);
+        json_object_set_new(d, "deadline_us", json_integer(o->deadline_us));
+    }
+    if (req->reason[0])
+        json_object_set_new(d, "reason", json_string(req->reason));
+    lab_orch_event(o, "campaign.extended", o->cfg->name, json_incref(d));
+    json_object_del(d, "by");
+    json_object_del(d, "reason");
+    s_audit_detail(o, user, host, "extend", req->reason, d, "ok");
+    lab_info("extend by %s@%s: budget now %ld experiments%s", user, host, o->budget_experiments,
+             req->hours > 0 ? ", time budget moved on" : "");
+    return NULL;
+}
+
+/* Carry out req->cmd; returns NULL on success or why it was refused. */
+static const char *s_act(lab_orch *o, const lab_control_req *req, const char *user, const char *host,
+                         char *why, size_t n)
+{
+    const char *cmd = req->cmd, *reason = req->reason;
     if (o->end_status && strcmp(cmd, "estop") != 0) {
         snprintf(why, n, "campaign '%s' is ending (%s)", o->cfg->name, o->end_status);
         return why;
@@ -138,8 +259,7 @@ static const char *s_act(lab_orch *o, const char *cmd, const char *user, const c
             snprintf(why, n, "campaign '%s' is %s, not running", o->cfg->name, lab_orch_state_name(o));
             return why;
         }
-        o->state = LAB_CAMP_PAUSED;
-        s_set_status(o, "paused");
+        s_pause(o, user, reason, NULL, 0);
     } else if (!strcmp(cmd, "resume")) {
         if (o->state == LAB_CAMP_HALTED) {
             snprintf(why, n, "campaign '%s' is halted by an e-stop: clear it first (labloop clear-estop)", o->cfg->name);
@@ -150,7 +270,10 @@ static const char *s_act(lab_orch *o, const char *cmd, const char *user, const c
             return why;
         }
         o->state = LAB_CAMP_RUNNING;
+        s_unpause(o);
         s_set_status(o, "running");
+    } else if (!strcmp(cmd, "extend")) {
+        return s_extend(o, req, user, host, why, n);
     } else if (!strcmp(cmd, "abort")) {
         char r[300];
         snprintf(r, sizeof r, "aborted by %s%s%s", user, reason && *reason ? ": " : "", reason ? reason : "");
@@ -168,10 +291,11 @@ static const char *s_act(lab_orch *o, const char *cmd, const char *user, const c
             return why;
         }
         lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__CLEAR, "e-stop cleared");
-        o->state = LAB_CAMP_PAUSED;
-        s_set_status(o, "paused");
+        char r[300];
+        snprintf(r, sizeof r, "e-stop cleared by %s%s%s; resume to go on", user, *reason ? ": " : "", reason);
+        s_pause(o, user, r, NULL, 0);
     } else {
-        snprintf(why, n, "unknown command '%s' (status, pause, resume, abort, estop, clear-estop)", cmd);
+        snprintf(why, n, "unknown command '%s' (status, pause, resume, extend, abort, estop, clear-estop)", cmd);
         return why;
     }
     s_audit(o, user, host, cmd, reason, "ok");
@@ -224,12 +348,17 @@ static void s_request(lab_orch *o, const char *peer, const char *id, size_t id_l
     } else {
         const char *user = actor, *host = origin;
         const char *reason = req.reason;
-        const char *refused = s_act(o, cmd, user, host, reason, why, sizeof why);
+        const char *refused = s_act(o, &req, user, host, why, sizeof why);
         if (refused) {
             s_audit(o, user, host, cmd, reason, refused);
             reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", lab_orch_state_name(o));
         } else {
             reply = json_pack("{s:b, s:s}", "ok", 1, "status", lab_orch_state_name(o));
+            if (!strcmp(cmd, "extend")) {
+                json_object_set_new(reply, "campaign", json_string(o->cfg->name));
+                json_object_set_new(reply, "budget", json_integer(o->budget_experiments));
+                json_object_set_new(reply, "lifecycle", s_lifecycle_json(o));
+            }
             if (!strcmp(cmd, "clear-estop")) {
                 json_t *missed = s_not_reached(o);
                 size_t k;

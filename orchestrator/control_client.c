@@ -2,6 +2,7 @@
 #include "orchestrator/control_client.h"
 
 #include <pwd.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,7 +11,10 @@
 #include "common/keys.h"
 #include "common/banned.h"
 
-#define S_REPLY_MAX (1 << 16)
+/* Replies have no fixed size (a lab with thousands of devices answers
+ * status with a few hundred KiB); this only keeps a broken or hostile
+ * endpoint from making the client allocate without bound. */
+#define S_REPLY_MAX ((int64_t)256 << 20)
 
 json_t *lab_control_request(const char *cmd, const char *reason)
 {
@@ -43,8 +47,9 @@ json_t *lab_control_call_keys(const char *endpoint, const lab_control_keys *keys
     void *s = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
     json_t *reply = NULL;
     char *js = json_dumps(req, JSON_COMPACT);
-    char *buf = malloc(S_REPLY_MAX);
-    if (!s || !js || !buf) {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (!s || !js) {
         lab_err_set(err, LAB_ENOMEM, "out of memory");
         goto done;
     }
@@ -52,6 +57,8 @@ json_t *lab_control_call_keys(const char *endpoint, const lab_control_keys *keys
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
     zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
+    int64_t max = S_REPLY_MAX;
+    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max);
     if (keys && lab_keys_apply_client(s, keys->server, keys->pub, keys->sec, err) < 0)
         goto done;
     if (zmq_connect(s, endpoint) != 0) {
@@ -63,23 +70,21 @@ json_t *lab_control_call_keys(const char *endpoint, const lab_control_keys *keys
         lab_err_set(err, LAB_ETIMEDOUT, "cannot send to %s: %s", endpoint, zmq_strerror(zmq_errno()));
         goto done;
     }
-    int n = zmq_recv(s, buf, S_REPLY_MAX, 0);
-    if (n < 0) {
+    /* The whole reply, whatever its size (zmq_recv into a buffer would cut it). */
+    if (zmq_msg_recv(&msg, s, 0) < 0) {
         lab_err_set(err, LAB_ETIMEDOUT, "no orchestrator answered at %s within %.1f s (is `labloop run` running?%s)",
                     endpoint, timeout_ms / 1000.0,
                     keys ? " Does its config list your public key, and is the server key its own?"
                          : " If its config has a security section, pass your key with --key");
         goto done;
     }
-    if (n > S_REPLY_MAX)
-        n = S_REPLY_MAX;
     json_error_t je;
-    reply = json_loadb(buf, (size_t)n, 0, &je);
+    reply = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &je);
     if (!reply)
         lab_err_set(err, LAB_EPROTO, "unreadable reply from %s: %s", endpoint, je.text);
 done:
     free(js);
-    free(buf);
+    zmq_msg_close(&msg);
     if (s)
         zmq_close(s);
     if (ctx)

@@ -1,6 +1,7 @@
 /* Reading a control request (see control_req.h). */
 #include "orchestrator/control_req.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <jansson.h>
@@ -29,6 +30,26 @@ static int s_field(json_t *o, const char *key, char *out, size_t n, int required
     return 0;
 }
 
+/* The optional number field key of o: an integer into *l (integer 1) or a
+ * number into *d, from 0 to max; absent leaves it 0. */
+static int s_number(json_t *o, const char *key, int integer, double max, char *why, size_t wn, double *d,
+                    long *l)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    if (integer ? !json_is_integer(v) : !json_is_number(v))
+        return snprintf(why, wn, "\"%s\" must be %s", key, integer ? "an integer" : "a number"), LAB_EPROTO;
+    double x = json_number_value(v);
+    if (!isfinite(x) || x < 0 || x > max)
+        return snprintf(why, wn, "\"%s\" must be from 0 to %.0f", key, max), LAB_EPROTO;
+    if (integer)
+        *l = (long)json_integer_value(v);
+    else
+        *d = x;
+    return 0;
+}
+
 int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, char *why, size_t n)
 {
     memset(req, 0, sizeof *req);
@@ -46,6 +67,9 @@ int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, ch
                s_field(o, "user", req->user, sizeof req->user, 0, why, n) < 0 ||
                s_field(o, "host", req->host, sizeof req->host, 0, why, n) < 0 ||
                s_field(o, "reason", req->reason, sizeof req->reason, 0, why, n) < 0) {
+        rc = LAB_EPROTO;
+    } else if (s_number(o, "experiments", 1, LAB_CONTROL_MAX_EXPERIMENTS, why, n, NULL, &req->experiments) < 0 ||
+               s_number(o, "hours", 0, LAB_CONTROL_MAX_HOURS, why, n, &req->hours, NULL) < 0) {
         rc = LAB_EPROTO;
     } else if (!req->cmd[0]) {
         snprintf(why, n, "\"cmd\" is empty");

@@ -1,5 +1,6 @@
 /* A control request's body, read and checked without side effects: the
- * JSON object {"cmd": ..., "user": ..., "host": ..., "reason": ...} that
+ * JSON object {"cmd": ..., "user": ..., "host": ..., "reason": ...} (extend:
+ * also "experiments" and "hours") that
  * control clients send (orchestrator/control.c carries it out). Pure, so it
  * can be fuzzed on its own (tests/fuzz/fuzz_control.c).
  * Not for: deciding whether the command is allowed now (control.c). */
@@ -15,11 +16,18 @@ typedef struct lab_control_req {
     char user[128];                  /* "" when not given */
     char host[256];
     char reason[1024];
+    long experiments;                /* extend: experiments added (0: none) */
+    double hours;                    /* extend: hours added to the time budget (0: none) */
 } lab_control_req;
+
+#define LAB_CONTROL_MAX_EXPERIMENTS 10000000L   /* as campaign.budget.experiments */
+#define LAB_CONTROL_MAX_HOURS 8760.0            /* as campaign.budget.hours */
 
 /* Parse body (len bytes, not NUL-terminated). 0 and *req filled, or
  * LAB_EPROTO with why (n bytes) saying what is wrong: not JSON, not an
- * object, no "cmd" or an empty one, a field that is not a string or is too long. Control
+ * object, no "cmd" or an empty one, a field that is not a string or is too long,
+ * "experiments" that is not an integer from 0 to LAB_CONTROL_MAX_EXPERIMENTS or
+ * "hours" that is not a number from 0 to LAB_CONTROL_MAX_HOURS. Control
  * characters in user, host and reason are removed (they reach logs and the
  * audit table). The command itself is not judged here. */
 int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, char *why, size_t n);

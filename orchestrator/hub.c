@@ -252,7 +252,16 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(EACH_STEP,                                                                         \
       "SELECT attempt_id, experiment, step, attempt, device, status, result, counted"     \
       " FROM steps WHERE campaign = ?1 ORDER BY experiment, id")                          \
-    X(SET_STEP_COUNTED, "UPDATE steps SET counted = ?2 WHERE attempt_id = ?1")
+    X(SET_STEP_COUNTED, "UPDATE steps SET counted = ?2 WHERE attempt_id = ?1")           \
+    X(EXTENSIONS,                                                                        \
+      "SELECT count(*), CAST(total(json_extract(detail, '$.experiments')) AS INTEGER),"  \
+      " max(json_extract(detail, '$.deadline_us')) FROM events"                          \
+      " WHERE campaign = ?1 AND kind = 'campaign.extended'")                              \
+    X(LAST_STATUS,                                                                       \
+      "SELECT json_extract(detail, '$.status'), json_extract(detail, '$.reason'),"       \
+      " json_extract(detail, '$.by'), json_extract(detail, '$.cause'),"                  \
+      " json_extract(detail, '$.failures') FROM events"                                  \
+      " WHERE campaign = ?1 AND kind = 'campaign.status' ORDER BY t_us DESC, id DESC LIMIT 1")
 
 enum {
 #define S_STMT_ENUM(name, sql) S_##name,
@@ -1227,6 +1236,49 @@ int lab_hub_campaign_origin(lab_hub *h, int64_t campaign, char *sha, size_t n, i
     }
     sqlite3_reset(st);
     return ret;
+}
+
+static void s_copy_col(sqlite3_stmt *st, int i, char *out, size_t n)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    snprintf(out, n, "%s", s ? s : "");
+}
+
+int lab_hub_campaign_lifecycle(lab_hub *h, int64_t campaign, lab_hub_lifecycle *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = s_stmt(h, S_EXTENSIONS);
+    if (!st)
+        return LAB_EDB;
+    sqlite3_bind_int64(st, 1, campaign);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->extensions = sqlite3_column_int64(st, 0);
+        out->extra_experiments = sqlite3_column_int64(st, 1);
+        out->deadline_us = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return s_fail_sql(h, rc, "reading a campaign's extensions");
+    st = s_stmt(h, S_LAST_STATUS);
+    if (!st)
+        return LAB_EDB;
+    sqlite3_bind_int64(st, 1, campaign);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *status = (const char *)sqlite3_column_text(st, 0);
+        if (status && !strcmp(status, "paused")) {
+            out->paused = 1;
+            s_copy_col(st, 1, out->pause_reason, sizeof out->pause_reason);
+            s_copy_col(st, 2, out->paused_by, sizeof out->paused_by);
+            s_copy_col(st, 3, out->brake_cause, sizeof out->brake_cause);
+            out->brake_failures = sqlite3_column_int64(st, 4);
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return s_fail_sql(h, rc, "reading a campaign's last status");
+    return 0;
 }
 
 int lab_hub_each_experiment(lab_hub *h, int64_t campaign, lab_hub_experiment_fn fn, void *arg)

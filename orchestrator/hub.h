@@ -181,6 +181,22 @@ int lab_hub_record_artifact(lab_hub *h, const char *attempt_id, const char *name
  * n bytes) and when it was created. */
 int lab_hub_campaign_origin(lab_hub *h, int64_t campaign, char *sha, size_t n, int64_t *created_us);
 
+/* What a campaign's events say about its lifecycle (resume, extend):
+ * its budget extensions (campaign.extended events) and, when its last
+ * campaign.status event is a pause, that pause's reason, who paused it and,
+ * for the failure brake, the cause and the count of failures. */
+typedef struct lab_hub_lifecycle {
+    int64_t extensions;          /* campaign.extended events */
+    int64_t extra_experiments;   /* their experiments, summed */
+    int64_t deadline_us;         /* the latest time budget an extension set (wall clock); 0: none */
+    int paused;                  /* the last status event is a pause */
+    char pause_reason[1024];     /* "" when none was given */
+    char paused_by[128];
+    char brake_cause[512];       /* "" unless the failure brake paused it */
+    int64_t brake_failures;
+} lab_hub_lifecycle;
+int lab_hub_campaign_lifecycle(lab_hub *h, int64_t campaign, lab_hub_lifecycle *out);
+
 /* Walk a campaign's experiments in seq order (resume). Strings are valid
  * during the callback only; objectives_json and error may be NULL. */
 typedef struct lab_hub_experiment_row {

@@ -174,8 +174,12 @@ static int s_copy_scoped(PGconn *pg, sqlite3 *db, const lab_hub_pg_scope *scope,
         int events = strcmp(t->table, "events") == 0;
         if (scope->summary && !t->summary)
             continue;
-        if (events && scope->events_span)
+        if (events && scope->events_span) {
+            /* The summary counts events from the span; it reads only the
+             * campaign's own lifecycle events (pause reason, extensions). */
+            ret = s_copy_table(pg, db, t, " AND kind LIKE 'campaign.%'", v, 2, err);
             continue;
+        }
         if (events && scope->experiment > 0) {
             /* The subject range hub_query.c reads for one experiment
              * ["<c>/N", "<c>/N0"), compared byte by byte as SQLite does

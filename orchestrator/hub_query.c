@@ -259,6 +259,60 @@ int lab_hub_query_campaign_status(lab_hub_query *q, int64_t id, char *status, si
     return ret;
 }
 
+static void s_copy(char *out, size_t n, const char *s)
+{
+    snprintf(out, n, "%s", s ? s : "");
+}
+
+int lab_hub_query_lifecycle_get(lab_hub_query *q, int64_t campaign, lab_hub_query_lifecycle *l,
+                                lab_err *err)
+{
+    memset(l, 0, sizeof *l);
+    sqlite3_stmt *st = NULL;
+    int ret = s_prepare(q,
+                        "SELECT count(*), CAST(total(json_extract(detail, '$.experiments')) AS INTEGER),"
+                        " total(json_extract(detail, '$.hours')) FROM events"
+                        " WHERE campaign = ?1 AND kind = 'campaign.extended'",
+                        &st, err, "reading the campaign's extensions");
+    if (ret < 0)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        l->extensions = sqlite3_column_int64(st, 0);
+        l->extra_experiments = sqlite3_column_int64(st, 1);
+        l->extra_hours = sqlite3_column_double(st, 2);
+    } else {
+        ret = s_sql_err(q, err, rc, "reading the campaign's extensions");
+    }
+    sqlite3_finalize(st);
+    if (ret < 0)
+        return ret;
+    ret = s_prepare(q,
+                    "SELECT t_us, json_extract(detail, '$.reason'), json_extract(detail, '$.by'),"
+                    " json_extract(detail, '$.cause'), json_extract(detail, '$.failures'),"
+                    " json_extract(detail, '$.status') FROM events"
+                    " WHERE campaign = ?1 AND kind = 'campaign.status'"
+                    " ORDER BY t_us DESC, id DESC LIMIT 1",
+                    &st, err, "reading the campaign's last pause");
+    if (ret < 0)
+        return ret;
+    sqlite3_bind_int64(st, 1, campaign);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && s_text(st, 5) && !strcmp(s_text(st, 5), "paused")) {
+        l->paused = 1;
+        l->paused_us = sqlite3_column_int64(st, 0);
+        s_copy(l->pause_reason, sizeof l->pause_reason, s_text(st, 1));
+        s_copy(l->paused_by, sizeof l->paused_by, s_text(st, 2));
+        s_copy(l->brake_cause, sizeof l->brake_cause, s_text(st, 3));
+        l->brake_failures = sqlite3_column_int64(st, 4);
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = s_sql_err(q, err, rc, "reading the campaign's last pause");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
 /* One integer from a statement with ?1 = campaign and ?2 = text. */
 static int s_scalar(lab_hub_query *q, const char *sql, int64_t campaign, const char *text, int64_t *v,
                     lab_err *err, const char *what)

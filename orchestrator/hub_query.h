@@ -61,6 +61,22 @@ void lab_hub_query_campaign_release(lab_hub_query_campaign *c);
 int lab_hub_query_campaign_status(lab_hub_query *q, int64_t id, char *status, size_t n,
                                   lab_err *err);
 
+/* What a campaign's events say about its lifecycle: its budget extensions
+ * (campaign.extended) and, when its last campaign.status event is a pause,
+ * why (reason, by; cause and failures when the failure brake paused it). */
+typedef struct lab_hub_query_lifecycle {
+    int64_t extensions;          /* campaign.extended events */
+    int64_t extra_experiments;   /* their experiments, summed */
+    double extra_hours;          /* their hours, summed */
+    int paused;                  /* the last status event is a pause */
+    int64_t paused_us;
+    char pause_reason[1024], paused_by[128];
+    char brake_cause[512];       /* "" unless the failure brake paused it */
+    int64_t brake_failures;
+} lab_hub_query_lifecycle;
+int lab_hub_query_lifecycle_get(lab_hub_query *q, int64_t campaign, lab_hub_query_lifecycle *l,
+                                lab_err *err);
+
 /* Row counts of one campaign. */
 typedef struct lab_hub_query_counts {
     int64_t experiments, proposed, queued, running, measured, failed, cancelled;

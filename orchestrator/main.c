@@ -21,6 +21,7 @@ static const s_cmd s_cmds[] = {
     {"status", lab_cmd_control, "show a running campaign (--watch to follow)"},
     {"pause", lab_cmd_control, "stop dispatching new steps; running steps finish"},
     {"resume", lab_cmd_control, "dispatch again after a pause"},
+    {"extend", lab_cmd_control, "give a running or finished campaign more experiments or hours"},
     {"abort", lab_cmd_control, "cancel running steps and end the campaign"},
     {"estop", lab_cmd_control, "e-stop every device now; the campaign is halted"},
     {"clear-estop", lab_cmd_control, "clear an e-stop (then resume)"},

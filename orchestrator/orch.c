@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,8 @@ static void s_hold_acks(lab_orch *o, lab_out *q)
     lab_device *d = lab_orch_device(o, q->id);
     if (!d)
         return;
+    if (d->open_ack == q)
+        d->open_ack = NULL;
     if (d->n_acks + q->ack.n_attempt_ids > d->cap_acks) {
         size_t cap = (d->n_acks + q->ack.n_attempt_ids) * 2;
         char **a = realloc(d->acks, cap * sizeof *a);
@@ -124,6 +127,11 @@ static void s_hold_acks(lab_orch *o, lab_out *q)
             return;          /* not acked now: the worker sends the result again */
         d->acks = a;
         d->cap_acks = cap;
+    }
+    if (!d->ack_listed) {
+        /* ack_devs has room for every device (lab_orch_new) */
+        o->ack_devs[o->n_ack_devs++] = d;
+        d->ack_listed = 1;
     }
     if (!d->n_acks)
         d->acks_since_us = lab_clock_mono_us();
@@ -157,14 +165,23 @@ void lab_orch_send(lab_orch *o, const char *dev, lab_env *env)
 }
 
 /* Acks that found no message to ride on: to idle devices now, to busy ones
- * once they have waited S_ACK_HOLD_US (the tick's flush sends those). */
+ * once they have waited S_ACK_HOLD_US (the tick's flush sends those).
+ * Only the devices holding acks are looked at (this runs every loop turn). */
 static void s_send_held_acks(lab_orch *o)
 {
     int64_t now = lab_clock_mono_us();
-    for (size_t i = 0; i < o->cfg->n_devices; i++) {
-        lab_device *d = &o->devices[i];
-        if (!d->n_acks || (d->running > 0 && !o->stopping && now - d->acks_since_us < S_ACK_HOLD_US))
+    size_t keep = 0;
+    for (size_t i = 0; i < o->n_ack_devs; i++) {
+        lab_device *d = o->ack_devs[i];
+        if (!d->n_acks) {
+            d->ack_listed = 0;       /* they rode on another message */
             continue;
+        }
+        if (d->running > 0 && !o->stopping && now - d->acks_since_us < S_ACK_HOLD_US) {
+            o->ack_devs[keep++] = d;
+            continue;
+        }
+        d->ack_listed = 0;
         Labloop__Ack ack = LABLOOP__ACK__INIT;
         ack.attempt_ids = d->acks;
         ack.n_attempt_ids = d->n_acks;
@@ -174,6 +191,7 @@ static void s_send_held_acks(lab_orch *o)
         lab_orch_send(o, d->cfg->name, &env);
         s_free_acks(d);      /* sent or not: an unreachable worker sends its results again */
     }
+    o->n_ack_devs = keep;
 }
 
 static lab_out *s_queue(lab_orch *o, const char *dev)
@@ -231,13 +249,10 @@ static void s_out_free(lab_out *q)
 
 void lab_orch_queue_ack(lab_orch *o, const char *dev, const char *attempt)
 {
-    lab_out *q = NULL;
-    /* Merge into an Ack still waiting for its commit (never into one whose
-     * commit is done: these ids are not durable yet). */
-    for (lab_out *p = o->out_head; p && !q; p = p->next)
-        if (!p->control && !p->committed &&
-            p->env->body_case == LABLOOP__ENVELOPE__BODY_ACK && !strcmp(p->id, dev))
-            q = p;
+    /* Merge into the device's Ack still waiting for its commit (never into
+     * one whose commit has begun: these ids are not durable yet). */
+    lab_device *d = lab_orch_device(o, dev);
+    lab_out *q = d && d->open_ack && !d->open_ack->committed ? d->open_ack : NULL;
     if (!q) {
         q = s_queue(o, dev);
         if (!q)
@@ -245,6 +260,8 @@ void lab_orch_queue_ack(lab_orch *o, const char *dev, const char *attempt)
         labloop__ack__init(&q->ack);
         q->env->body_case = LABLOOP__ENVELOPE__BODY_ACK;
         q->env->ack = &q->ack;
+        if (d)
+            d->open_ack = q;
     }
     char **ids = realloc(q->ack_ids, (q->ack.n_attempt_ids + 1) * sizeof *ids);
     if (!ids)
@@ -290,6 +307,7 @@ static void s_durable(lab_orch *o, int all)
                 lab_device *d = lab_orch_device(o, q->id);
                 if (d && d->state == LAB_DEV_READY) {
                     d->welcomed = welcomed = 1;
+                    lab_orch_device_sync(d);
                     lab_sched_device_welcomed(o, d);
                 }
             }
@@ -374,12 +392,60 @@ static int s_flush(void *arg)
 
 /* ------------------------------------------------------------ devices */
 
+/* FNV-1a: device names are short and chosen by the lab, not by peers
+ * (a peer's unknown name only costs a probe or two). */
+static uint32_t s_name_hash(const char *name)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* The name index: a power-of-two table at most half full. */
+static int s_index_devices(lab_orch *o)
+{
+    size_t n = 16;
+    while (n < 2 * o->cfg->n_devices)
+        n *= 2;
+    o->dev_hash = calloc(n, sizeof *o->dev_hash);
+    if (!o->dev_hash)
+        return -1;
+    o->dev_hash_mask = n - 1;
+    for (size_t i = 0; i < o->cfg->n_devices; i++) {
+        size_t k = s_name_hash(o->devices[i].cfg->name) & o->dev_hash_mask;
+        while (o->dev_hash[k])
+            k = (k + 1) & o->dev_hash_mask;
+        o->dev_hash[k] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* Every message in and out looks its device up by name: O(1), whatever
+ * the size of the lab. */
 lab_device *lab_orch_device(lab_orch *o, const char *name)
 {
-    for (size_t i = 0; i < o->cfg->n_devices; i++)
-        if (!strcmp(o->devices[i].cfg->name, name))
-            return &o->devices[i];
+    if (!o->dev_hash)
+        return NULL;
+    for (size_t k = s_name_hash(name) & o->dev_hash_mask; o->dev_hash[k]; k = (k + 1) & o->dev_hash_mask) {
+        lab_device *d = &o->devices[o->dev_hash[k] - 1];
+        if (!strcmp(d->cfg->name, name))
+            return d;
+    }
     return NULL;
+}
+
+void lab_orch_device_sync(lab_device *d)
+{
+    if (d->slots)
+        lab_slots_set(d->slots, d->idx, d->state == LAB_DEV_READY && d->welcomed, d->running + d->reserved,
+                      d->capacity, d->dispatched);
+}
+
+void lab_orch_device_hold(lab_device *d, int delta)
+{
+    d->reserved += delta;
+    lab_orch_device_sync(d);
 }
 
 /* Busy time counts step-seconds: each running attempt adds its own time,
@@ -393,6 +459,7 @@ void lab_orch_device_busy(lab_device *d, int delta)
         d->busy_s += (double)d->running * (double)(now - d->busy_since_us) / 1e6;
     d->busy_since_us = now;
     d->running += delta;
+    lab_orch_device_sync(d);
 }
 
 void lab_orch_send_control(lab_orch *o, const char *dev, Labloop__Control__Action action,
@@ -458,6 +525,8 @@ static void s_device_lost(lab_orch *o, lab_device *d, const char *why)
         return;
     d->state = LAB_DEV_LOST;
     d->welcomed = 0;
+    o->n_ready_devs--;
+    lab_orch_device_sync(d);
     lab_warn("device '%s' lost: %s", d->cfg->name, why);
     if (lab_hub_set_device_status(o->hub, o->campaign_id, d->cfg->name, "lost", lab_orch_now()) < 0)
         lab_orch_fatal(o, "recording a device");
@@ -493,22 +562,21 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
         }
     }
     lab_sched_device_hello(o, d, h);
+    lab_slots_heard(o->slots, d->idx);
+    if (d->state != LAB_DEV_READY)
+        o->n_ready_devs++;
     d->state = LAB_DEV_READY;
     d->welcomed = 0;
     d->last_rx_us = lab_clock_mono_us();
-    if (!o->all_ready_us) {
-        size_t ready = 0;
-        for (size_t i = 0; i < o->cfg->n_devices; i++)
-            ready += o->devices[i].state == LAB_DEV_READY;
-        if (ready == o->cfg->n_devices) {
-            o->all_ready_us = d->last_rx_us;
-            o->n_lat_all_ready = o->n_lat;
-        }
+    if (!o->all_ready_us && o->n_ready_devs == o->cfg->n_devices) {
+        o->all_ready_us = d->last_rx_us;
+        o->n_lat_all_ready = o->n_lat;
     }
     snprintf(d->driver, sizeof d->driver, "%s", h->driver ? h->driver : "");
     d->capacity = h->capacity ? (int)h->capacity : 1;
     if (d->capacity > d->cfg->capacity)
         d->capacity = d->cfg->capacity;
+    lab_orch_device_sync(d);
     json_t *caps = json_array();
     for (size_t j = 0; j < h->n_capabilities; j++)
         json_array_append_new(caps, json_string(h->capabilities[j]));
@@ -739,11 +807,12 @@ static void s_on_tick(uv_timer_t *t)
         }
     }
     lab_sched_check_deadlines(o, now);
-    /* The time budget counts from the campaign's creation, across restarts. */
-    if (o->cfg->budget_hours > 0 && !o->end_status &&
-        lab_orch_now() - o->created_us > (int64_t)(o->cfg->budget_hours * 3600e6)) {
+    /* The time budget counts from the campaign's creation, across restarts
+     * (an extension moves the deadline on). */
+    if (o->deadline_us && !o->end_status && lab_orch_now() > o->deadline_us) {
         o->end_status = "exhausted";
-        snprintf(o->end_reason, sizeof o->end_reason, "time budget of %g h spent", o->cfg->budget_hours);
+        snprintf(o->end_reason, sizeof o->end_reason, "time budget of %g h spent",
+                 (double)(o->deadline_us - o->created_us) / 3600e6);
     }
     if (now - o->last_note_us > S_WAITING_NOTE_US) {
         o->last_note_us = now;
@@ -768,6 +837,23 @@ const char *lab_orch_state_name(const lab_orch *o)
     if (o->end_status)
         return o->end_status;
     return o->state == LAB_CAMP_PAUSED ? "paused" : o->state == LAB_CAMP_HALTED ? "halted" : "running";
+}
+
+/* What the hub says about a campaign being resumed: its budget with the
+ * extensions it was given, and why it is paused. */
+static void s_apply_lifecycle(lab_orch *o, const lab_hub_lifecycle *lc)
+{
+    o->budget_experiments = o->cfg->budget_experiments + (long)lc->extra_experiments;
+    o->extensions = (long)lc->extensions;
+    o->deadline_us = o->cfg->budget_hours > 0 ? o->created_us + (int64_t)(o->cfg->budget_hours * 3600e6) : 0;
+    if (lc->deadline_us > o->deadline_us)
+        o->deadline_us = lc->deadline_us;
+    if (lc->paused) {
+        snprintf(o->pause_reason, sizeof o->pause_reason, "%s", lc->pause_reason);
+        snprintf(o->paused_by, sizeof o->paused_by, "%s", lc->paused_by);
+        snprintf(o->brake_cause, sizeof o->brake_cause, "%s", lc->brake_cause);
+        o->brake_failures = (long)lc->brake_failures;
+    }
 }
 
 /* The hub's folder is made when missing (like `mkdir -p`), so a config's
@@ -834,6 +920,53 @@ static int s_start_replica(lab_orch *o, lab_err *err)
     return o->replica ? 0 : err->code;
 }
 
+/* Each connected device holds a descriptor (its TCP connection): a lab of
+ * a thousand devices needs more than the usual soft limit of 1024. Raised
+ * up to the hard limit; past it, the connections beyond are refused by the
+ * system and the log says why. */
+static void s_raise_fd_limit(size_t n_devices)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)(n_devices + 256);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+        lab_warn("%zu devices need about %llu open files; the limit is %llu (ulimit -n): some may not connect",
+                 n_devices, (unsigned long long)want, (unsigned long long)rl.rlim_max);
+        want = rl.rlim_max;
+    }
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* The free-slot index over the campaign's devices, each step's capability
+ * in it, and room to list every device holding acks. */
+static int s_index_slots(lab_orch *o, lab_err *err)
+{
+    const lab_campaign_cfg *cfg = o->cfg;
+    size_t n = cfg->n_devices;
+    const char *const **caps = calloc(n ? n : 1, sizeof *caps);
+    size_t *n_caps = calloc(n ? n : 1, sizeof *n_caps);
+    o->ack_devs = calloc(n ? n : 1, sizeof *o->ack_devs);
+    o->step_cap = calloc(cfg->n_steps ? cfg->n_steps : 1, sizeof *o->step_cap);
+    if (caps && n_caps && o->ack_devs && o->step_cap) {
+        for (size_t i = 0; i < n; i++) {
+            caps[i] = (const char *const *)cfg->devices[i].capabilities;
+            n_caps[i] = cfg->devices[i].n_capabilities;
+        }
+        o->slots = lab_slots_new(n, caps, n_caps, err);
+    }
+    free(caps);
+    free(n_caps);
+    if (!o->slots)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        o->devices[i].slots = o->slots;
+    for (size_t s = 0; s < cfg->n_steps; s++)
+        o->step_cap[s] = lab_slots_cap(o->slots, cfg->steps[s].capability);
+    return 0;
+}
+
 /* The end notification's summary: progress and the best so far. */
 static json_t *s_notify_summary(void *arg)
 {
@@ -869,6 +1002,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     }
     o->cfg = cfg;
     o->opts = *opts;
+    o->budget_experiments = cfg->budget_experiments;
+    lab_brake_init(&o->brake, cfg->brake_after);
     snprintf(o->db_path, sizeof o->db_path, "%s", opts->db_path ? opts->db_path : cfg->hub);
     o->dims = lab_space_dims(cfg->space);
     o->devices = calloc(cfg->n_devices, sizeof *o->devices);
@@ -878,7 +1013,14 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     }
     for (size_t i = 0; i < cfg->n_devices; i++) {
         o->devices[i].cfg = &cfg->devices[i];
+        o->devices[i].idx = i;
         o->devices[i].capacity = cfg->devices[i].capacity;
+    }
+    s_raise_fd_limit(cfg->n_devices);
+    if (s_index_devices(o) < 0 || s_index_slots(o, err) < 0) {
+        if (!err->code)
+            lab_err_set(err, LAB_ENOMEM, "out of memory");
+        goto fail;
     }
 
     /* Keys first: a campaign whose secret key cannot be used leaves no hub behind. */
@@ -924,9 +1066,19 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     int64_t now = lab_orch_now();
     if (lab_hub_find_campaign(o->hub, cfg->name, &o->campaign_id, status, sizeof status) == 0) {
         char sha[80] = "";
-        if (!strcmp(status, "completed") || !strcmp(status, "exhausted") || !strcmp(status, "aborted")) {
-            lab_err_set(err, LAB_ESTATE, "campaign '%s' in %s already ended (%s); use another --db or campaign name",
-                        cfg->name, o->db_path, status);
+        /* A finished campaign runs again only when it was given more budget
+         * since (labloop extend); an aborted one never. */
+        int ended = !strcmp(status, "completed") || !strcmp(status, "exhausted");
+        lab_hub_lifecycle lc;
+        if (lab_hub_campaign_lifecycle(o->hub, o->campaign_id, &lc) < 0) {
+            lab_err_set(err, LAB_EDB, "reading campaign '%s' from %s: %s", cfg->name, o->db_path,
+                        lab_hub_errmsg(o->hub));
+            goto fail;
+        }
+        if (!strcmp(status, "aborted") || (ended && !lc.extensions)) {
+            lab_err_set(err, LAB_ESTATE, "campaign '%s' in %s already ended (%s); use another --db or campaign name%s",
+                        cfg->name, o->db_path, status,
+                        ended ? ", or give it more budget first (labloop extend CAMPAIGN.yaml --experiments N)" : "");
             goto fail;
         }
         if (lab_hub_campaign_origin(o->hub, o->campaign_id, sha, sizeof sha, &o->created_us) < 0) {
@@ -941,10 +1093,23 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
                         cfg->name, o->db_path, sha, cfg->sha256);
             goto fail;
         }
+        s_apply_lifecycle(o, &lc);
         o->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
                                                                                           : LAB_CAMP_RUNNING;
         if (lab_sched_resume(o, err) < 0)
             goto fail;
+        if (ended && (o->n_exps >= o->budget_experiments || (o->deadline_us && now >= o->deadline_us))) {
+            lab_err_set(err, LAB_ESTATE,
+                        "campaign '%s' in %s already ended (%s) and has spent its extended budget too "
+                        "(%ld experiments%s); give it more with labloop extend CAMPAIGN.yaml --experiments N%s",
+                        cfg->name, o->db_path, status, o->budget_experiments,
+                        o->deadline_us && now >= o->deadline_us ? ", time budget spent" : "",
+                        o->deadline_us && now >= o->deadline_us ? " --hours H" : "");
+            goto fail;
+        }
+        if (ended)
+            lab_info("campaign '%s' ended %s; resuming it with its extended budget of %ld experiments", cfg->name,
+                     status, o->budget_experiments);
         lab_orch_event(o, "campaign.resumed", cfg->name,
                        json_pack("{s:s, s:I, s:I, s:I}", "status", lab_orch_state_name(o),
                                  "experiments", (json_int_t)o->n_exps, "measured", (json_int_t)o->measured,
@@ -961,6 +1126,7 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         gethostname(host, sizeof host);
         host[sizeof host - 1] = '\0';
         o->created_us = now;
+        o->deadline_us = cfg->budget_hours > 0 ? now + (int64_t)(cfg->budget_hours * 3600e6) : 0;
         lab_hub_campaign hc = {.name = cfg->name, .config_path = cfg->path, .config_text = cfg->text,
                                .config_sha256 = cfg->sha256, .seed = cfg->seed, .version = LAB_VERSION_STRING,
                                .host = host, .operator_name = cfg->operator_name, .access = cfg->access,
@@ -1176,6 +1342,10 @@ void lab_orch_destroy(lab_orch **op)
         free(o->devices[i].acks);
     }
     free(o->devices);
+    lab_slots_destroy(&o->slots);
+    free(o->step_cap);
+    free(o->dev_hash);
+    free(o->ack_devs);
     if (o->dev_sock)
         zmq_close(o->dev_sock);
     if (o->ctl_sock)

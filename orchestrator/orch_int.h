@@ -12,11 +12,13 @@
 
 #include "orchestrator/auth.h"
 #include "orchestrator/badmsg.h"
+#include "orchestrator/brake.h"
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
 #include "orchestrator/hub_replica.h"
 #include "orchestrator/notify.h"
 #include "orchestrator/orch.h"
+#include "orchestrator/slots.h"
 #include "planners/planner.h"
 #include "protocols/envelope.h"
 #include "protocols/zloop.h"
@@ -25,8 +27,12 @@
 
 typedef enum { LAB_DEV_OFFLINE, LAB_DEV_READY, LAB_DEV_LOST } lab_dev_state;
 
+struct lab_out;
+
 typedef struct lab_device {
     const lab_cfg_device *cfg;
+    size_t idx;                     /* its place in the config and in slots */
+    lab_slots *slots;               /* the orchestrator's free-slot index (kept current: lab_orch_device_sync) */
     lab_dev_state state;
     int welcomed;                   /* Welcome sent: steps may be dispatched */
     char driver[64];
@@ -42,6 +48,8 @@ typedef struct lab_device {
     char **acks;                    /* durable results not yet acknowledged to the device */
     size_t n_acks, cap_acks;
     int64_t acks_since_us;          /* monotonic: when the oldest of them became durable */
+    int ack_listed;                 /* in the orchestrator's list of devices holding acks */
+    struct lab_out *open_ack;       /* its Ack queued for the commit not yet begun, or NULL */
 } lab_device;
 
 typedef enum { LAB_STEP_PENDING, LAB_STEP_RUNNING, LAB_STEP_DONE_, LAB_STEP_FAILED_ } lab_step_state;
@@ -123,6 +131,13 @@ struct lab_orch {
     size_t dims;
 
     lab_device *devices;
+    lab_slots *slots;               /* free device slots by capability */
+    int *step_cap;                  /* per configured step: its capability's id in slots (-1: no device) */
+    uint32_t *dev_hash;             /* device name -> index + 1 (open addressing; 0: empty) */
+    size_t dev_hash_mask;
+    lab_device **ack_devs;          /* devices holding durable acks not yet sent */
+    size_t n_ack_devs;
+    size_t n_ready_devs;            /* devices in state ready */
     lab_exp **exps;                 /* by seq - 1 */
     long n_exps, cap_exps;
     lab_exp **active;               /* experiments in flight */
@@ -138,6 +153,14 @@ struct lab_orch {
 
     int64_t start_mono_us, last_note_us, resume_grace_until_us;
     int64_t created_us;             /* wall clock: when the campaign was created (time budget) */
+    long budget_experiments;        /* the config's budget plus its extensions */
+    int64_t deadline_us;            /* wall clock: when the time budget is spent; 0: none */
+    long extensions;                /* budget extensions so far (labloop extend) */
+    char pause_reason[1024];        /* while paused: the reason given ("" none) */
+    char paused_by[128];            /* while paused: who paused it ("labloop" for the brake) */
+    char brake_cause[LAB_BRAKE_CAUSE_MAX]; /* while braked: the failures' cause ("" not braked) */
+    long brake_failures;            /* while braked: how many failed in a row */
+    lab_brake brake;                /* consecutive failures with one cause (brake.h) */
     int stopping;
     const char *end_status;         /* completed | exhausted | aborted once decided */
     char end_reason[256];
@@ -178,6 +201,11 @@ void lab_orch_queue_ack(lab_orch *o, const char *dev, const char *attempt);
 lab_out *lab_orch_queue_control_reply(lab_orch *o, const char *id, size_t id_len, char *json);
 lab_device *lab_orch_device(lab_orch *o, const char *name);
 void lab_orch_device_busy(lab_device *d, int delta);
+/* A slot of d held (delta +1) or released (-1) for a 'within' successor. */
+void lab_orch_device_hold(lab_device *d, int delta);
+/* Tell the free-slot index what d is now (after changing its state,
+ * welcomed, running, reserved, capacity or dispatched). */
+void lab_orch_device_sync(lab_device *d);
 void lab_orch_broadcast_control(lab_orch *o, Labloop__Control__Action action, const char *reason);
 void lab_orch_send_control(lab_orch *o, const char *dev, Labloop__Control__Action action,
                            const char *attempt, const char *reason);
@@ -208,5 +236,8 @@ void lab_sched_check_end(lab_orch *o);
 /* control.c */
 int lab_control_on_readable(void *sock, void *arg);
 void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason);
+/* The failure brake tripped (o->brake): pause the campaign with its cause
+ * (campaign.braked and campaign.status events); running steps finish. */
+void lab_control_brake(lab_orch *o);
 
 #endif

@@ -97,6 +97,8 @@ static int s_from_config(lab_review *r)
                                                    NULL, &e);
     if (!cfg)
         return 0;
+    r->budget_experiments = cfg->budget_experiments;
+    r->budget_hours = cfg->budget_hours;
     size_t nd = lab_space_dims(cfg->space);
     r->params = calloc(nd ? nd : 1, sizeof *r->params);
     r->objectives = calloc(cfg->n_objectives ? cfg->n_objectives : 1, sizeof *r->objectives);
@@ -331,6 +333,8 @@ lab_review *lab_review_load(lab_hub_query *q, const char *campaign, lab_err *err
     int ret = lab_hub_query_campaign_get(q, campaign, &r->c, err);
     if (ret == 0)
         ret = lab_hub_query_counts_get(q, r->c.id, &r->n, err);
+    if (ret == 0)
+        ret = lab_hub_query_lifecycle_get(q, r->c.id, &r->life, err);
     if (ret == 0 && (ret = s_from_config(r)) < 0)
         lab_err_set(err, ret, "reading the campaign's config: out of memory");
     if (ret == 0)
@@ -471,6 +475,50 @@ static json_t *s_objectives(const lab_review *r, const lab_review_exp *e)
     return o;
 }
 
+int lab_review_paused(const lab_review *r)
+{
+    return r->c.status && !strcmp(r->c.status, "paused") && r->life.paused;
+}
+
+const char *lab_review_pause_text(const lab_review *r, char *buf, size_t n)
+{
+    const lab_hub_query_lifecycle *l = &r->life;
+    if (!lab_review_paused(r))
+        snprintf(buf, n, "%s", r->c.status ? r->c.status : "");
+    else if (l->brake_cause[0])
+        snprintf(buf, n, "braked: %s", l->pause_reason);
+    else
+        snprintf(buf, n, "paused by %s%s%s", l->paused_by[0] ? l->paused_by : "?", l->pause_reason[0] ? ": " : "",
+                 l->pause_reason);
+    return buf;
+}
+
+/* {experiments, config, extensions, extra_experiments, extra_hours} */
+static json_t *s_budget_json(const lab_review *r)
+{
+    const lab_hub_query_lifecycle *l = &r->life;
+    return json_pack("{s:o, s:o, s:I, s:I, s:f}", "experiments",
+                     r->budget_experiments ? json_integer(r->budget_experiments + l->extra_experiments) : json_null(),
+                     "config", r->budget_experiments ? json_integer(r->budget_experiments) : json_null(),
+                     "extensions", (json_int_t)l->extensions, "extra_experiments", (json_int_t)l->extra_experiments,
+                     "extra_hours", l->extra_hours);
+}
+
+static json_t *s_pause_json(const lab_review *r)
+{
+    if (!lab_review_paused(r))
+        return json_null();
+    const lab_hub_query_lifecycle *l = &r->life;
+    char t[32];
+    json_t *p = json_pack("{s:s, s:s, s:s}", "reason", l->pause_reason, "by", l->paused_by, "since",
+                          lab_review_iso_time(l->paused_us, t, sizeof t));
+    if (p && l->brake_cause[0]) {
+        json_object_set_new(p, "cause", json_string(l->brake_cause));
+        json_object_set_new(p, "failures", json_integer(l->brake_failures));
+    }
+    return p ? p : json_null();
+}
+
 json_t *lab_review_summary_json(const lab_review *r)
 {
     char t0[32], t1[32];
@@ -496,6 +544,8 @@ json_t *lab_review_summary_json(const lab_review *r)
         "best", json_null(), "pareto", json_array());
     if (!j)
         return NULL;
+    json_object_set_new(j, "budget", s_budget_json(r));
+    json_object_set_new(j, "pause", s_pause_json(r));
     json_t *objs = json_array();
     for (size_t k = 0; k < r->n_objectives; k++)
         json_array_append_new(objs, json_pack("{s:s, s:s, s:o}", "name", r->objectives[k].name,

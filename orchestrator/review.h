@@ -89,12 +89,21 @@ typedef struct lab_review {
     size_t n_pareto;
     int64_t span_start_us, span_end_us; /* campaign span (events, else rows) */
     int config_parsed;           /* 0: the stored config did not parse (see above) */
+    long budget_experiments;     /* the config's budget (0: config did not parse) */
+    double budget_hours;         /* the config's time budget (0: none) */
+    lab_hub_query_lifecycle life; /* budget extensions; why it is paused (when life.paused) */
 } lab_review;
 
 /* Read campaign (NULL: the latest) from the open hub q into a snapshot.
  * Caller destroys. NULL with err set on error. */
 lab_review *lab_review_load(lab_hub_query *q, const char *campaign, lab_err *err);
 void lab_review_destroy(lab_review **r);
+
+/* 1 when r is paused and its last pause's reason is known (r->life). */
+int lab_review_paused(const lab_review *r);
+/* The pause as one line of text into buf ("paused by alice: refill" or
+ * "braked: 5 experiments in a row failed ..."); returns buf. */
+const char *lab_review_pause_text(const lab_review *r, char *buf, size_t n);
 
 /* The licence or sharing statement for an access class (open, shared,
  * closed). Never NULL. */
@@ -109,7 +118,11 @@ const char *lab_review_iso_time(int64_t t_us, char *buf, size_t n);
 
 /* The at-a-glance summary as JSON (what show prints and the dashboard
  * polls): campaign, status, counts, best with its parameters, Pareto size,
- * devices, failures. Caller decrefs. NULL when out of memory. */
+ * devices, failures; "budget" {experiments (with extensions; null when the
+ * config did not parse), config, extensions, extra_experiments,
+ * extra_hours} and "pause" (null unless paused: {reason, by, since, and
+ * cause and failures when the failure brake paused it}). Caller decrefs.
+ * NULL when out of memory. */
 json_t *lab_review_summary_json(const lab_review *r);
 
 /* Options for the HTML rendering. */

@@ -793,6 +793,21 @@ static void s_summary(const lab_review *r, FILE *out)
             (long long)n->experiments, (long long)n->measured, (long long)n->failed,
             (long long)(n->running + n->queued + n->proposed), (long long)n->steps,
             (long long)n->retries, (long long)n->events);
+    /* Why it is paused (the dashboard shows and hides it as it polls). */
+    char pause[1700];
+    fprintf(out, "<p id=\"pause\" class=\"warn\"%s>", lab_review_paused(r) ? "" : " hidden");
+    if (lab_review_paused(r))
+        s_esc(out, lab_review_pause_text(r, pause, sizeof pause));
+    fputs("</p>\n", out);
+    if (r->budget_experiments) {
+        fprintf(out, "<p id=\"budget-line\">budget <b id=\"budget\">%lld</b> experiments",
+                (long long)(r->budget_experiments + r->life.extra_experiments));
+        if (r->life.extensions)
+            fprintf(out, " (%ld in the config, %lld more by %lld extension%s)", r->budget_experiments,
+                    (long long)r->life.extra_experiments, (long long)r->life.extensions,
+                    r->life.extensions == 1 ? "" : "s");
+        fputs("</p>\n", out);
+    }
     if (r->best >= 0) {
         const lab_review_exp *e = &r->exps[r->best];
         const lab_review_objective *o = &r->objectives[0];
@@ -917,6 +932,10 @@ static const char s_js[] =
     "      var c=s.counts;set('n-experiments',c.experiments);set('n-measured',c.measured);\n"
     "      set('n-failed',c.failed);set('n-running',c.running+c.queued+c.proposed);"
     "set('status',s.status);\n"
+    "      var p=document.getElementById('pause');\n"
+    "      if(p){p.hidden=!s.pause;if(s.pause)set('pause',s.pause.cause?'braked: '+s.pause.reason:"
+    "'paused by '+s.pause.by+(s.pause.reason?': '+s.pause.reason:''));}\n"
+    "      if(s.budget&&s.budget.experiments!==null)set('budget',s.budget.experiments);\n"
     "      if(shown===null)shown=c.experiments;\n"
     "      var st=document.getElementById('stale');\n"
     "      if(st)st.hidden=(c.experiments===shown);\n"

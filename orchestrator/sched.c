@@ -169,7 +169,7 @@ static void s_release_reservations(lab_exp *x, size_t n_steps)
 {
     for (size_t s = 0; s < n_steps; s++)
         if (x->reserved[s]) {
-            x->reserved[s]->reserved--;
+            lab_orch_device_hold(x->reserved[s], -1);
             x->reserved[s] = NULL;
         }
 }
@@ -201,7 +201,7 @@ static void s_progress(lab_orch *o, const lab_exp *x, const char *what)
     char clean[600];                  /* what may quote a device's error text */
     lab_text_clean(clean, sizeof clean, what);
     fprintf(o->opts.progress, "[%3ld/%ld] experiment %ld %s | best %s | %.1f s\n",
-            o->measured + o->failed + o->cancelled, o->cfg->budget_experiments, x->seq, clean, best, t);
+            o->measured + o->failed + o->cancelled, o->budget_experiments, x->seq, clean, best, t);
     fflush(o->opts.progress);
 }
 
@@ -227,6 +227,10 @@ static void s_exp_failed(lab_orch *o, lab_exp *x, const char *error)
     char what[600];
     snprintf(what, sizeof what, "failed: %s", error);
     s_progress(o, x, what);
+    /* The failure brake: a campaign failing the same way again and again
+     * pauses itself; what is in flight still finishes and is recorded. */
+    if (lab_brake_failed(&o->brake, error) && o->state == LAB_CAMP_RUNNING && !o->end_status && !o->stopping)
+        lab_control_brake(o);
 }
 
 /* "; it returned a=1, b (text)" or "; it returned no values": what the step
@@ -288,6 +292,7 @@ static void s_exp_finished(lab_orch *o, lab_exp *x)
     x->state = LAB_EXP_MEASURED;
     s_deactivate(o, x);
     o->measured++;
+    lab_brake_measured(&o->brake);
     if (!o->best || s_better(o, x->y[0], o->exps[o->best - 1]->y[0]))
         o->best = x->seq;
     char *js = json_dumps(objs, JSON_COMPACT);
@@ -634,7 +639,7 @@ static void s_ask_finish(s_ask *a)
         }
     } else if (!o->stopping && !o->end_status && o->state == LAB_CAMP_RUNNING) {
         /* The campaign may have moved on while the planner thought. */
-        long room = o->cfg->batch + o->lookahead - o->n_active, left = o->cfg->budget_experiments - o->n_exps;
+        long room = o->cfg->batch + o->lookahead - o->n_active, left = o->budget_experiments - o->n_exps;
         long want = (long)a->want < room ? (long)a->want : room;
         if (want > left)
             want = left;
@@ -667,8 +672,8 @@ static void s_propose(lab_orch *o)
         return;
     if (!o->end_status && o->state == LAB_CAMP_RUNNING && o->n_active < c->batch + o->lookahead)
         want = (size_t)(c->batch + o->lookahead - o->n_active);
-    if ((long)want > c->budget_experiments - o->n_exps)
-        want = (size_t)(c->budget_experiments - o->n_exps);
+    if ((long)want > o->budget_experiments - o->n_exps)
+        want = (size_t)(o->budget_experiments - o->n_exps);
     if (want == 0)
         return;
     s_ask *a = calloc(1, sizeof *a);
@@ -867,8 +872,8 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
         o->first_dispatch_us = a->dispatched_us;
     a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
     x->step[s] = LAB_STEP_RUNNING;
-    lab_orch_device_busy(d, +1);
     d->dispatched++;
+    lab_orch_device_busy(d, +1);
 
     int64_t now = lab_orch_now();
     Labloop__Param **params = s_send_request(o, x, s);
@@ -901,54 +906,17 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
     s_params_free(st, params);
 }
 
-static int s_has_cap(const lab_device *d, const char *cap)
+/* A ready device with a free slot for step s's capability, least loaded
+ * first; among equally loaded ones the one that has had the fewest
+ * attempts, so that identical instruments share the work (and the wear)
+ * instead of the first in the config taking most of it. A device that just
+ * failed this step is used only when no other capable device is ready at
+ * all. The free-slot index (slots.h) answers without looking at every
+ * device. */
+static lab_device *s_pick_device(lab_orch *o, size_t s, const lab_device *avoid)
 {
-    for (size_t i = 0; i < d->cfg->n_capabilities; i++)
-        if (!strcmp(d->cfg->capabilities[i], cap))
-            return 1;
-    return 0;
-}
-
-/* A ready device with a free slot for cap, least loaded first; among
- * equally loaded ones the one that has had the fewest attempts, so that
- * identical instruments share the work (and the wear) instead of the first
- * in the config taking most of it. A device that just failed this step is
- * used only when no other capable device is ready at all. */
-static lab_device *s_pick_device(lab_orch *o, const char *cap, const lab_device *avoid)
-{
-    lab_device *best = NULL;
-    int others = 0;
-    for (size_t i = 0; i < o->cfg->n_devices; i++) {
-        lab_device *d = &o->devices[i];
-        if (d->state != LAB_DEV_READY || !d->welcomed || !s_has_cap(d, cap))
-            continue;
-        if (d != avoid)
-            others = 1;
-        if (d->running + d->reserved >= d->capacity || d == avoid)
-            continue;
-        if (!best) {
-            best = d;
-            continue;
-        }
-        /* compare the fractions of slots in use without dividing */
-        long load = (long)(d->running + d->reserved) * best->capacity,
-             best_load = (long)(best->running + best->reserved) * d->capacity;
-        if (load < best_load || (load == best_load && d->dispatched < best->dispatched))
-            best = d;
-    }
-    if (!best && avoid && !others && avoid->state == LAB_DEV_READY && avoid->welcomed &&
-        avoid->running + avoid->reserved < avoid->capacity)
-        best = (lab_device *)avoid;
-    return best;
-}
-
-/* Every device that can do cap has said Hello since the restart. */
-static int s_capable_heard(const lab_orch *o, const char *cap)
-{
-    for (size_t i = 0; i < o->cfg->n_devices; i++)
-        if (!o->devices[i].heard && s_has_cap(&o->devices[i], cap))
-            return 0;
-    return 1;
+    long i = lab_slots_pick(o->slots, o->step_cap[s], avoid ? (long)avoid->idx : -1);
+    return i >= 0 ? &o->devices[i] : NULL;
 }
 
 static int s_preds_done(const lab_orch *o, const lab_exp *x, size_t s, int except)
@@ -975,7 +943,7 @@ static void s_release_successors(lab_orch *o, lab_exp *x, size_t s)
 {
     for (size_t b = 0; b < o->cfg->n_steps; b++)
         if (x->reserved[b] && x->step[b] == LAB_STEP_PENDING && s_follows(o, b, s)) {
-            x->reserved[b]->reserved--;
+            lab_orch_device_hold(x->reserved[b], -1);
             x->reserved[b] = NULL;
         }
 }
@@ -993,12 +961,12 @@ static int s_reserve_successors(lab_orch *o, lab_exp *x, size_t s)
             continue;
         if (!s_follows(o, b, s) || !s_preds_done(o, x, b, (int)s))
             continue;
-        lab_device *d = s_pick_device(o, sb->capability, NULL);
+        lab_device *d = s_pick_device(o, b, NULL);
         if (!d) {
             s_release_successors(o, x, s);
             return -1;
         }
-        d->reserved++;
+        lab_orch_device_hold(d, +1);
         x->reserved[b] = d;
     }
     return 0;
@@ -1038,7 +1006,7 @@ static void s_dispatch_ready(lab_orch *o, int64_t now)
                 s_dispatch(o, x, s, d);
                 continue;
             }
-            if (x->unsure[s] && !s_capable_heard(o, c->steps[s].capability)) {
+            if (x->unsure[s] && !lab_slots_all_heard(o->slots, o->step_cap[s])) {
                 /* Pending at a restart: it may have been dispatched with its
                  * record lost. Every capable device says what it holds in its
                  * Hello first, or stays away past the restart's grace. */
@@ -1050,12 +1018,12 @@ static void s_dispatch_ready(lab_orch *o, int64_t now)
                 d = x->reserved[s];
                 if (d->state != LAB_DEV_READY || !d->welcomed)
                     continue;
-                d->reserved--;
+                lab_orch_device_hold(d, -1);
                 x->reserved[s] = NULL;
             } else {
                 if (o->state != LAB_CAMP_RUNNING)
                     continue;
-                d = s_pick_device(o, c->steps[s].capability, x->avoid[s]);
+                d = s_pick_device(o, s, x->avoid[s]);
                 if (!d)
                     continue;
                 if (s_reserve_successors(o, x, s) < 0)
@@ -1101,10 +1069,10 @@ void lab_sched_check_end(lab_orch *o)
         return;
     if (o->end_status && !o->asking)
         s_cancel_unstarted(o);
-    if (!o->end_status && o->n_exps >= o->cfg->budget_experiments && o->n_active == 0) {
+    if (!o->end_status && o->n_exps >= o->budget_experiments && o->n_active == 0) {
         o->end_status = "completed";
         snprintf(o->end_reason, sizeof o->end_reason, "experiment budget of %ld spent",
-                 o->cfg->budget_experiments);
+                 o->budget_experiments);
     }
     if (o->end_status && o->n_active == 0) {
         o->stopping = 1;
@@ -1136,7 +1104,7 @@ void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why)
         lab_exp *x = o->active[i];
         for (size_t s = 0; s < o->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
             if (x->reserved[s] == d) {
-                d->reserved--;
+                lab_orch_device_hold(d, -1);
                 x->reserved[s] = NULL;
             }
             /* It may still be running there (a frozen host, a broken

@@ -113,12 +113,22 @@ bench_dispatch() {
   echo0=$("$LABLOOP" bench echo --workers 32 --round-trips 100000 --json 2>/dev/null)
   echo10=$("$LABLOOP" bench echo --workers 32 --round-trips 100000 --rows 10 --json 2>/dev/null)
   printf '%s\n%s\n' "$echo0" "$echo10" | grep -v '^{'
-  # one step in flight per worker (like the echo test), then 16
-  disp=$("$LABLOOP" bench dispatch --workers 32 --steps 20000 --json 2>/dev/null)
+  # one step in flight per worker (like the echo test), then 16; then the
+  # same 32 steps in flight on 32 and on 1,000 devices (one swarm process)
+  disp=$("$LABLOOP" bench dispatch --workers 32 --steps 20000 --devices 1000 --json 2>/dev/null)
   echo "$disp"
+  # The orchestrator's CPU per step beside the router's per echo round trip
+  # with 10 durable rows (both measured in this run; goal <= 50 us a step).
+  local cpu_orch cpu_echo
+  cpu_orch=$(sed -n 's/^dispatch CPU per step.*orchestrator \([0-9]*\) us.*/\1/p' <<<"$disp")
+  cpu_echo=$(sed -n 's/.*10 rows committed.*router \([0-9]*\) us.*/\1/p' <<<"$echo10")
+  if [ -n "$cpu_orch" ] && [ -n "$cpu_echo" ]; then
+    echo "CPU: orchestrator $cpu_orch us per step (bench dispatch, 32 workers) beside the echo router's $cpu_echo us" \
+         "per round trip with 10 durable rows; goal <= 50 us a step"
+  fi
   rate() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$2" | tail -1; }
   local e0 e10 d
-  e0=$(rate rt_per_s "$echo0"); e10=$(rate rt_per_s "$echo10"); d=$(rate steps_per_s "$disp")
+  e0=$(rate rt_per_s "$echo0"); e10=$(rate rt_per_s "$echo10"); d=$(rate steps_per_s "$(grep '^{"workers"' <<<"$disp")")
   if [ -n "$e0" ] && [ -n "$e10" ] && [ -n "$d" ] && [ "$e0" -gt 0 ] && [ "$e10" -gt 0 ]; then
     echo "dispatch throughput against the echo ceilings just measured: $((100 * d / e0)) % of bare echo ($e0/s)," \
          "$((100 * d / e10)) % of echo with 10 durable rows ($e10/s); goal >= 60 % of bare echo"

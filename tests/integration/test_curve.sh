@@ -130,12 +130,15 @@ wait_until 10 refused_atleast connections $((cc0 + 2)) || fail "keyless and unkn
 "$LABLOOP" estop "$C" --key "$K/bob.key" 2>"$T/bob.err" && fail "a viewer e-stopped the lab"
 grep -q "viewer role" "$T/bob.err" || fail "unclear viewer refusal: $(cat "$T/bob.err")"
 "$LABLOOP" abort "$C" --key "$K/bob.key" --reason "bob tries" 2>/dev/null && fail "a viewer aborted the campaign"
+"$LABLOOP" extend "$C" --key "$K/bob.key" --experiments 5 2>"$T/bobext.err" && fail "a viewer extended the campaign"
+grep -q "viewer role" "$T/bobext.err" || fail "unclear viewer refusal of extend: $(cat "$T/bobext.err")"
 refused_atleast commands 2 || fail "the viewer's commands were not counted"
 grep -q "refused command: estop: key 'bob' has the viewer role" "$T/run.log" || fail "the viewer's refusal was not logged"
 [ "$(q "select status from campaigns")" = paused ] || fail "a refused command changed the campaign"
 "$LABLOOP" status "$C" --key "$K/spy-open.key" 2>"$T/open.err" && fail "a world-readable secret key was used"
 grep -q "chmod 600 $K/spy-open.key" "$T/open.err" || fail "unclear readable-key refusal: $(cat "$T/open.err")"
 "$LABLOOP" resume "$C" --key "$K/alice.key" | grep -q "now running" || fail "operator resume failed"
+"$LABLOOP" extend "$C" --key "$K/alice.key" --experiments 5 | grep -q "extend: done" || fail "operator extend failed"
 # The dashboard is a control client too: with the operator's key its pause goes through.
 HP=$(free_port)
 "$LABLOOP" serve "$DB" --http "127.0.0.1:$HP" --token dash-token-1 --control "tcp://127.0.0.1:$((PORT + 1))" \
@@ -145,13 +148,13 @@ curl -sf -X POST -H 'Authorization: Bearer dash-token-1' "http://127.0.0.1:$HP/a
   || fail "dashboard pause with the operator key failed"
 kill "$SV"; wait "$SV" 2>/dev/null || true
 "$LABLOOP" resume "$C" --key "$K/alice.key" | grep -q "now running" || fail "operator resume failed"
-pass "control: no key, an unknown key and a viewer key cannot abort or e-stop (refused, logged, counted); the operator can"
+pass "control: no key, an unknown key and a viewer key cannot abort, e-stop or extend (refused, logged, counted); the operator can"
 
 "$LABLOOP" abort "$C" --key "$K/alice.key" --reason "test over" | grep -q aborted || fail "operator abort failed"
 wait "$RUN" || fail "labloop run exited $? after abort"
 actors=$(q "select group_concat(actor || ':' || action || ':' || substr(outcome,1,2), ' ') from (select * from audit order by id)")
 echo "audit: $actors"
-for a in "alice:pause:ok" "bob:estop:es" "bob:abort:ab" "alice:resume:ok" "alice:pause:ok" "alice:abort:ok"; do
+for a in "alice:pause:ok" "bob:estop:es" "bob:abort:ab" "bob:extend:ex" "alice:resume:ok" "alice:extend:ok" "alice:pause:ok" "alice:abort:ok"; do
   echo " $actors " | grep -q " $a" || fail "audit lacks $a"
 done
 [ "$(q "select count(*) from audit where actor not in ('alice','bob')")" = 0 ] || fail "audit names someone other than the keys"

@@ -358,6 +358,16 @@ static void test_control_req(void **state)
     int n = snprintf(big, sizeof big, "{\"cmd\": \"pause\", \"user\": \"%0200d\"}", 0);
     assert_true(n > 0);
     s_req_refused(big, "\"user\" is longer than 127 bytes");
+    /* extend's numbers */
+    const char ext[] = "{\"cmd\": \"extend\", \"experiments\": 20, \"hours\": 1.5}";
+    assert_int_equal(lab_control_req_parse(ext, sizeof ext - 1, &req, why, sizeof why), 0);
+    assert_int_equal(req.experiments, 20);
+    assert_true(req.hours == 1.5);
+    s_req_refused("{\"cmd\": \"extend\", \"experiments\": 2.5}", "\"experiments\" must be an integer");
+    s_req_refused("{\"cmd\": \"extend\", \"experiments\": -1}", "\"experiments\" must be from 0 to 10000000");
+    s_req_refused("{\"cmd\": \"extend\", \"experiments\": 99999999999}", "must be from 0 to");
+    s_req_refused("{\"cmd\": \"extend\", \"hours\": \"2\"}", "\"hours\" must be a number");
+    s_req_refused("{\"cmd\": \"extend\", \"hours\": 9000}", "\"hours\" must be from 0 to 8760");
 }
 
 int main(void)

@@ -729,6 +729,44 @@ static void test_stop_when(void **state)
     s_free(&o);
 }
 
+/* The failure brake: default 5, off, a count; bounds and shape errors at
+ * the value's line and column. */
+static void test_brake(void **state)
+{
+    (void)state;
+    const char *at = "  export_control: false\n";
+    loaded d = s_load_text(s_example);
+    assert_non_null(d.cfg);
+    assert_int_equal(d.cfg->brake_after, 5);
+    s_free(&d);
+
+    loaded off = s_load_variant(at, "  export_control: false\n  brake: off\n");
+    assert_non_null(off.cfg);
+    assert_int_equal(off.cfg->brake_after, 0);
+    s_free(&off);
+
+    loaded three = s_load_variant(at, "  export_control: false\n  brake: {after: 3}\n");
+    assert_non_null(three.cfg);
+    assert_int_equal(three.cfg->brake_after, 3);
+    s_free(&three);
+
+    loaded zero = s_load_variant(at, "  export_control: false\n  brake: {after: 0}\n");
+    s_failed(&zero, 1);
+    EXPECT_ERROR(&zero, 7, 18, "brake.after must be between 1 and 1000000, got 0");
+    s_free(&zero);
+
+    loaded on = s_load_variant(at, "  export_control: false\n  brake: on\n");
+    s_failed(&on, 1);
+    EXPECT_ERROR(&on, 7, 10, "campaign.brake must be off or a mapping such as {after: 5}, got 'on'");
+    s_free(&on);
+
+    loaded typo = s_load_variant(at, "  export_control: false\n  brake: {afte: 3}\n");
+    s_failed(&typo, 2);
+    EXPECT_ERROR(&typo, 7, 11, "unknown key 'afte' in brake", "did you mean 'after'?");
+    EXPECT_ERROR(&typo, 7, 10, "brake: missing required key 'after'");
+    s_free(&typo);
+}
+
 static void test_all_errors_reported(void **state)
 {
     (void)state;
@@ -765,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_heartbeat_and_hours),
+        cmocka_unit_test(test_brake),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_yaml_syntax_error),
         cmocka_unit_test(test_unknown_key_did_you_mean),

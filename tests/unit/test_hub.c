@@ -230,6 +230,42 @@ static void test_round_trip(void **state)
     lab_hub_destroy(&h); /* idempotent */
 }
 
+/* What a resume reads back from the events: the extensions summed (the
+ * latest deadline wins), and the last status's pause with its reason. */
+static void test_lifecycle(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    int64_t c = s_fill(h);
+    lab_hub_lifecycle lc;
+    assert_int_equal(lab_hub_campaign_lifecycle(h, c, &lc), 0);
+    assert_int_equal(lc.extensions, 0);
+    assert_int_equal(lc.paused, 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 10, "campaign.status", "demo",
+                                          "{\"status\":\"paused\",\"reason\":\"failure brake: 5 ...\","
+                                          "\"by\":\"labloop\",\"cause\":\"step 'm': no value\",\"failures\":5}"), 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 20, "campaign.extended", "demo",
+                                          "{\"experiments\":10,\"hours\":0,\"budget\":30}"), 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 30, "campaign.extended", "demo",
+                                          "{\"experiments\":5,\"hours\":2,\"deadline_us\":9000000}"), 0);
+    assert_int_equal(lab_hub_campaign_lifecycle(h, c, &lc), 0);
+    assert_int_equal(lc.extensions, 2);
+    assert_int_equal(lc.extra_experiments, 15);
+    assert_int_equal(lc.deadline_us, 9000000);
+    assert_int_equal(lc.paused, 1);
+    assert_string_equal(lc.paused_by, "labloop");
+    assert_string_equal(lc.brake_cause, "step 'm': no value");
+    assert_int_equal(lc.brake_failures, 5);
+    /* resumed: the last status is no longer a pause */
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 40, "campaign.status", "demo", "{\"status\":\"running\"}"), 0);
+    assert_int_equal(lab_hub_campaign_lifecycle(h, c, &lc), 0);
+    assert_int_equal(lc.paused, 0);
+    assert_string_equal(lc.pause_reason, "");
+    lab_err err;
+    assert_int_equal(lab_hub_commit(h, &err), 0);
+    lab_hub_destroy(&h);
+}
+
 static void test_group_commit(void **state)
 {
     fx *f = *state;
@@ -858,6 +894,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_without_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_queued_writes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_queued_failure_rolls_back, s_setup, s_teardown),

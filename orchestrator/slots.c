@@ -1,0 +1,260 @@
+/* Free device slots indexed by capability (see slots.h). */
+#include "orchestrator/slots.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/banned.h"
+
+typedef struct s_member {
+    int cap;                 /* capability id */
+    long pos;                /* place in that capability's heap; -1: not in it */
+} s_member;
+
+typedef struct s_dev {
+    int online, used, capacity, heard;
+    long dispatched;
+    s_member *m;
+    size_t n_m;
+} s_dev;
+
+typedef struct s_cap {
+    char *name;
+    long *heap;              /* device ids; heap[0] first by the fairness rule */
+    size_t n_heap;
+    size_t n_devices;        /* devices offering it (the heap's room) */
+    size_t n_online;
+    size_t n_unheard;
+} s_cap;
+
+struct lab_slots {
+    s_dev *dev;
+    size_t n_dev;
+    s_cap *cap;
+    size_t n_cap;
+};
+
+static int s_eligible(const s_dev *d)
+{
+    return d->online && d->used < d->capacity;
+}
+
+/* a before b: the lower share of slots in use (compared without dividing),
+ * then fewer attempts, then the lower id (first in the config). */
+static int s_before(const lab_slots *s, long a, long b)
+{
+    const s_dev *da = &s->dev[a], *db = &s->dev[b];
+    long long la = (long long)da->used * db->capacity, lb = (long long)db->used * da->capacity;
+    if (la != lb)
+        return la < lb;
+    if (da->dispatched != db->dispatched)
+        return da->dispatched < db->dispatched;
+    return a < b;
+}
+
+static s_member *s_member_of(const lab_slots *s, long dev, int cap)
+{
+    s_dev *d = &s->dev[dev];
+    for (size_t k = 0; k < d->n_m; k++)
+        if (d->m[k].cap == cap)
+            return &d->m[k];
+    return NULL;
+}
+
+static void s_place(lab_slots *s, s_cap *c, int cap, size_t i, long dev)
+{
+    c->heap[i] = dev;
+    s_member_of(s, dev, cap)->pos = (long)i;
+}
+
+static void s_up(lab_slots *s, int cap, size_t i)
+{
+    s_cap *c = &s->cap[cap];
+    long dev = c->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!s_before(s, dev, c->heap[p]))
+            break;
+        s_place(s, c, cap, i, c->heap[p]);
+        i = p;
+    }
+    s_place(s, c, cap, i, dev);
+}
+
+static void s_down(lab_slots *s, int cap, size_t i)
+{
+    s_cap *c = &s->cap[cap];
+    long dev = c->heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, best = i;
+        long best_dev = dev;
+        if (l < c->n_heap && s_before(s, c->heap[l], best_dev))
+            best = l, best_dev = c->heap[l];
+        if (l + 1 < c->n_heap && s_before(s, c->heap[l + 1], best_dev))
+            best = l + 1, best_dev = c->heap[l + 1];
+        if (best == i)
+            break;
+        s_place(s, c, cap, i, best_dev);
+        i = best;
+    }
+    s_place(s, c, cap, i, dev);
+}
+
+static void s_remove(lab_slots *s, int cap, s_member *m)
+{
+    s_cap *c = &s->cap[cap];
+    size_t i = (size_t)m->pos;
+    m->pos = -1;
+    long last = c->heap[--c->n_heap];
+    if (i == c->n_heap)
+        return;
+    c->heap[i] = last;
+    s_member_of(s, last, cap)->pos = (long)i;
+    s_up(s, cap, i);
+    s_down(s, cap, (size_t)s_member_of(s, last, cap)->pos);
+}
+
+lab_slots *lab_slots_new(size_t n_devices, const char *const *const *caps, const size_t *n_caps, lab_err *err)
+{
+    lab_slots *s = calloc(1, sizeof *s);
+    if (!s || !(s->dev = calloc(n_devices ? n_devices : 1, sizeof *s->dev)))
+        goto oom;
+    s->n_dev = n_devices;
+    size_t room = 0;
+    for (size_t i = 0; i < n_devices; i++)
+        room += n_caps[i];
+    s->cap = calloc(room ? room : 1, sizeof *s->cap);
+    if (!s->cap)
+        goto oom;
+    for (size_t i = 0; i < n_devices; i++) {
+        s_dev *d = &s->dev[i];
+        d->capacity = 1;
+        d->m = calloc(n_caps[i] ? n_caps[i] : 1, sizeof *d->m);
+        if (!d->m)
+            goto oom;
+        for (size_t k = 0; k < n_caps[i]; k++) {
+            int id = lab_slots_cap(s, caps[i][k]);
+            if (id < 0) {
+                id = (int)s->n_cap;
+                if (!(s->cap[id].name = strdup(caps[i][k])))
+                    goto oom;
+                s->n_cap++;
+            }
+            if (s_member_of(s, (long)i, id))
+                continue;            /* named twice */
+            d->m[d->n_m++] = (s_member){.cap = id, .pos = -1};
+            s->cap[id].n_devices++;
+            s->cap[id].n_unheard++;
+        }
+    }
+    for (size_t c = 0; c < s->n_cap; c++)
+        if (!(s->cap[c].heap = calloc(s->cap[c].n_devices, sizeof *s->cap[c].heap)))
+            goto oom;
+    return s;
+oom:
+    lab_slots_destroy(&s);
+    lab_err_set(err, LAB_ENOMEM, "out of memory");
+    return NULL;
+}
+
+void lab_slots_destroy(lab_slots **sp)
+{
+    if (!sp || !*sp)
+        return;
+    lab_slots *s = *sp;
+    *sp = NULL;
+    for (size_t i = 0; s->dev && i < s->n_dev; i++)
+        free(s->dev[i].m);
+    for (size_t c = 0; s->cap && c < s->n_cap; c++) {
+        free(s->cap[c].name);
+        free(s->cap[c].heap);
+    }
+    free(s->dev);
+    free(s->cap);
+    free(s);
+}
+
+int lab_slots_cap(const lab_slots *s, const char *name)
+{
+    /* Called when a campaign starts (once per step), not per dispatch. */
+    for (size_t c = 0; name && c < s->n_cap; c++)
+        if (!strcmp(s->cap[c].name, name))
+            return (int)c;
+    return -1;
+}
+
+void lab_slots_set(lab_slots *s, size_t dev, int online, int used, int capacity, long dispatched)
+{
+    if (dev >= s->n_dev)
+        return;
+    s_dev *d = &s->dev[dev];
+    int was_online = d->online;
+    d->online = online != 0;
+    d->used = used;
+    d->capacity = capacity;
+    d->dispatched = dispatched;
+    int now = s_eligible(d);
+    for (size_t k = 0; k < d->n_m; k++) {
+        s_member *m = &d->m[k];
+        s_cap *c = &s->cap[m->cap];
+        if (was_online != d->online) {
+            if (d->online)
+                c->n_online++;
+            else
+                c->n_online--;
+        }
+        if (m->pos >= 0 && !now) {
+            s_remove(s, m->cap, m);
+        } else if (m->pos >= 0) {
+            size_t i = (size_t)m->pos;
+            s_up(s, m->cap, i);
+            s_down(s, m->cap, (size_t)m->pos);
+        } else if (now) {
+            c->heap[c->n_heap] = (long)dev;
+            m->pos = (long)c->n_heap++;
+            s_up(s, m->cap, (size_t)m->pos);
+        }
+    }
+}
+
+long lab_slots_pick(const lab_slots *s, int cap, long avoid)
+{
+    if (cap < 0 || (size_t)cap >= s->n_cap)
+        return -1;
+    const s_cap *c = &s->cap[cap];
+    if (c->n_heap > 0 && c->heap[0] != avoid)
+        return c->heap[0];
+    /* The first is the device to avoid: the next best is one of its children. */
+    if (c->n_heap > 1) {
+        long a = c->heap[1];
+        if (c->n_heap > 2 && s_before(s, c->heap[2], a))
+            a = c->heap[2];
+        return a;
+    }
+    if (avoid < 0 || (size_t)avoid >= s->n_dev)
+        return -1;
+    s_member *m = s_member_of(s, avoid, cap);
+    /* No other device is online for cap: the one to avoid will do. */
+    if (m && m->pos >= 0 && c->n_online == 1)
+        return avoid;
+    return -1;
+}
+
+size_t lab_slots_online(const lab_slots *s, int cap)
+{
+    return cap >= 0 && (size_t)cap < s->n_cap ? s->cap[cap].n_online : 0;
+}
+
+void lab_slots_heard(lab_slots *s, size_t dev)
+{
+    if (dev >= s->n_dev || s->dev[dev].heard)
+        return;
+    s->dev[dev].heard = 1;
+    for (size_t k = 0; k < s->dev[dev].n_m; k++)
+        s->cap[s->dev[dev].m[k].cap].n_unheard--;
+}
+
+int lab_slots_all_heard(const lab_slots *s, int cap)
+{
+    return cap < 0 || (size_t)cap >= s->n_cap || s->cap[cap].n_unheard == 0;
+}
