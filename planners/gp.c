@@ -1326,6 +1326,11 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
     size_t n_exploit_slots = 0;
     for (size_t b = 0; b < k; b++)
         n_exploit_slots += (*index + b) % S_EXPLOIT_EVERY == S_EXPLOIT_EVERY - 1;
+    /* a batch of two without such a number (k = 2 at numbers 0, 1 mod 3)
+     * still gets one: otherwise it is two EI points in a row late in a
+     * campaign where one at a time would have refined in between */
+    if (k > 1 && n_exploit_slots == 0)
+        n_exploit_slots = 1;
     int exploited_in_batch = 0;
     for (size_t b = 0; b < k; b++) {
         s_acq_ctx c = {.g = g, .have_feas = have_feas, .best = INFINITY,

@@ -477,6 +477,48 @@ static void test_batch_fantasies(void **state)
     lab_space_destroy(&s);
 }
 
+/* Batches of 2 on branin: a batch whose proposal numbers are 0 and 1 mod 3
+ * holds none of the numbers that may exploit (2, 5, 8, ...), yet it gets an
+ * exploitation step too once the model is sure of its minimum (without
+ * that rule such a batch is two EI points, and the last batch of a
+ * campaign of 50 in batches of 4 after a 10-point start is one). The step
+ * is first in its batch, at most one per batch. */
+static void test_batch_of_two_exploits(void **state)
+{
+    (void)state;
+    const uint64_t seed = 3;
+    const lab_testfunc *f = lab_testfunc_find("branin");
+    lab_err err = {0};
+    lab_space *s = lab_testfunc_space(f, &err);
+    lab_planner_opts o = s_opts(seed, 10);
+    lab_planner *p = lab_planner_new(s, &o, &err);
+    assert_non_null(p);
+    enum { K = 2, D = 2 };
+    int slotless_exploits = 0, slotless_batches = 0;
+    for (size_t told = 0; told < 50; told += K) {
+        double x[K * D];
+        lab_ask_info info[K];
+        memset(info, 0, sizeof info);
+        assert_int_equal(lab_planner_ask(p, K, NULL, 0, x, info), 0);
+        CHECK_SEED(strstr(info[1].model, "exploit") == NULL, seed);
+        /* numbers told, told + 1: neither is 2 mod 3 */
+        if (told >= 10 && told % 3 == 0) {
+            slotless_batches++;
+            slotless_exploits += strstr(info[0].model, "exploit") != NULL;
+        }
+        for (int i = 0; i < K; i++) {
+            double y;
+            f->eval(x + i * D, &y);
+            assert_int_equal(lab_planner_tell(p, x + i * D, &y, LAB_OUTCOME_MEASURED), 0);
+        }
+    }
+    print_message("branin, batches of 2: %d of %d batches at numbers 0, 1 mod 3 began with "
+                  "an exploitation step\n", slotless_exploits, slotless_batches);
+    CHECK_SEED(slotless_exploits >= 1, seed);
+    lab_planner_destroy(&p);
+    lab_space_destroy(&s);
+}
+
 /* d = 8: the model's points come from a trust region around the best
  * measured point (named with its side in the model summary), each
  * coordinate within the region's largest half-width (side x 4 / 2 in the
@@ -870,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_batch_pending),
         cmocka_unit_test(test_fantasy_update),
         cmocka_unit_test(test_batch_fantasies),
+        cmocka_unit_test(test_batch_of_two_exploits),
         cmocka_unit_test(test_multiobjective_batch),
         cmocka_unit_test(test_trust_region),
         cmocka_unit_test(test_failures_avoided),
