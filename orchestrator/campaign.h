@@ -108,7 +108,8 @@ struct lab_camp {
     const char *end_status;         /* completed | exhausted | aborted once decided */
     char end_reason[256];
     int finished;                   /* its end is recorded: it takes no more devices */
-    double dispatched;              /* attempts dispatched while it was active (its share) */
+    double dispatched;              /* attempts dispatched since it became active, plus its start (its share) */
+    int share_blocked;              /* in this round of sharing: nothing more of it can go out */
 
     int planner_async;              /* asks run in uv_queue_work (model-based planners) */
     int lookahead;                  /* experiments proposed beyond the batch, ready for a free device */
@@ -121,8 +122,16 @@ struct lab_camp {
  * halted, or the end it is heading for (completed, exhausted, aborted). */
 const char *lab_camp_state_name(const lab_camp *c);
 
-/* sched.c: the campaign's scheduling. */
+/* sched.c: the campaign's scheduling. The lab schedules all of its
+ * campaigns at once (lab_orch_schedule): each prepares (cancels what an end
+ * leaves unstarted, asks its planner), then the lab hands out free device
+ * slots by dispatching from the campaigns in turn, then each checks whether
+ * it has ended. lab_sched_schedule(camp) is lab_orch_schedule(camp->lab). */
 void lab_sched_schedule(lab_camp *camp);
+void lab_sched_prepare(lab_camp *camp);
+/* Dispatch up to max ready steps (max < 0: all that find a device);
+ * returns how many went out. */
+long lab_sched_dispatch(lab_camp *camp, long max);
 void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r);
 void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t step, const char *status,
                              const char *error, int counts);

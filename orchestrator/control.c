@@ -1,4 +1,6 @@
-/* The control endpoint: operators steer a running campaign.
+/* The control endpoint: operators steer a running campaign, or a lab
+ * service's campaigns (submit, campaigns; the others name a campaign with
+ * "campaign" when the lab runs more than one; e-stop is lab-wide).
  *
  * A ROUTER socket; clients (the CLI's status, pause, resume, abort, estop,
  * clear-estop; the dashboard) send one JSON request per message, framed like
@@ -19,7 +21,6 @@
 #include "orchestrator/orch_int.h"
 #include "common/banned.h"
 
-#define S_REQ_MAX LAB_CONTROL_REQ_MAX
 
 static const char *s_dev_state(lab_dev_state s)
 {
@@ -266,7 +267,33 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
                          char *why, size_t n)
 {
     const char *cmd = req->cmd, *reason = req->reason;
-    if (camp->end_status && strcmp(cmd, "estop") != 0) {
+    if (!strcmp(cmd, "estop")) {
+        char r[300];
+        snprintf(r, sizeof r, "operator %s%s%s", user, reason && *reason ? ": " : "", reason ? reason : "");
+        lab_control_estop(o, user, host, r);
+        return NULL;                           /* audited there */
+    }
+    if (!strcmp(cmd, "clear-estop")) {
+        /* lab-wide: every halted campaign is cleared, to paused */
+        int any = 0;
+        for (lab_camp *c = o->camps; c; c = c->next)
+            any |= !c->finished && c->state == LAB_CAMP_HALTED;
+        if (!any) {
+            snprintf(why, n, "%s '%s' is not halted", o->single ? "campaign" : "lab",
+                     o->single && o->camps ? o->camps->cfg->name : o->cfg->name);
+            return why;
+        }
+        lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__CLEAR, "e-stop cleared");
+        char r[300];
+        snprintf(r, sizeof r, "e-stop cleared by %s%s%s; resume to go on", user, *reason ? ": " : "", reason);
+        for (lab_camp *c = o->camps; c; c = c->next)
+            if (!c->finished && c->state == LAB_CAMP_HALTED)
+                s_pause(c, user, r, NULL, 0);
+        s_audit(o, o->single ? o->camps : NULL, user, host, cmd, reason, "ok");
+        lab_info("%s by %s@%s", cmd, user, host);
+        return NULL;
+    }
+    if (camp->end_status) {
         snprintf(why, n, "campaign '%s' is ending (%s)", camp->cfg->name, camp->end_status);
         return why;
     }
@@ -288,6 +315,7 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         camp->state = LAB_CAMP_RUNNING;
         s_unpause(camp);
         s_set_status(camp, "running");
+        lab_orch_campaign_activated(o, camp);
     } else if (!strcmp(cmd, "extend")) {
         return s_extend(camp, req, user, host, why, n);
     } else if (!strcmp(cmd, "abort")) {
@@ -296,22 +324,8 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         lab_sched_cancel_all(camp, r);
         camp->end_status = "aborted";
         snprintf(camp->end_reason, sizeof camp->end_reason, "%s", r);
-    } else if (!strcmp(cmd, "estop")) {
-        char r[300];
-        snprintf(r, sizeof r, "operator %s%s%s", user, reason && *reason ? ": " : "", reason ? reason : "");
-        lab_control_estop(o, user, host, r);
-        return NULL;                           /* audited there */
-    } else if (!strcmp(cmd, "clear-estop")) {
-        if (camp->state != LAB_CAMP_HALTED) {
-            snprintf(why, n, "campaign '%s' is not halted", camp->cfg->name);
-            return why;
-        }
-        lab_orch_broadcast_control(camp->lab, LABLOOP__CONTROL__ACTION__CLEAR, "e-stop cleared");
-        char r[300];
-        snprintf(r, sizeof r, "e-stop cleared by %s%s%s; resume to go on", user, *reason ? ": " : "", reason);
-        s_pause(camp, user, r, NULL, 0);
     } else {
-        snprintf(why, n, "unknown command '%s' (status, pause, resume, extend, abort, estop, clear-estop)", cmd);
+        snprintf(why, n, "unknown command '%s' (status, campaigns, submit, pause, resume, extend, abort, estop, clear-estop)", cmd);
         return why;
     }
     s_audit(o, camp, user, host, cmd, reason, "ok");
@@ -342,35 +356,196 @@ static const char *s_who(lab_orch *o, const char *peer, const char *cmd, const c
     return why;
 }
 
+/* The lab's campaigns: name, state, progress, weight, share, best. */
+static json_t *s_campaigns(lab_orch *o)
+{
+    json_t *list = json_array();
+    for (lab_camp *c = o->camps; c; c = c->next) {
+        json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "name", c->cfg->name, "status",
+                              lab_camp_state_name(c), "budget", (json_int_t)c->budget_experiments, "proposed",
+                              (json_int_t)c->n_exps, "measured", (json_int_t)c->measured, "failed",
+                              (json_int_t)c->failed, "in_flight", (json_int_t)c->n_active, "weight", c->weight,
+                              "dispatched", c->dispatched);
+        if (c->best) {
+            lab_exp *b = c->exps[c->best - 1];
+            json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f}", "experiment", (json_int_t)b->seq,
+                                                     "objective", c->cfg->objectives[0].name, "value", b->y[0]));
+        }
+        json_array_append_new(list, j);
+    }
+    return json_pack("{s:b, s:s, s:b, s:o}", "ok", 1, "lab", o->cfg->name, "service", !o->single, "campaigns", list);
+}
+
+/* Which campaign a request is for: the one it names, or the only one.
+ * NULL with why when there is none to pick. */
+static lab_camp *s_pick(lab_orch *o, const char *name, char *why, size_t n)
+{
+    lab_camp *c = lab_orch_campaign(o, name);
+    if (c)
+        return c;
+    char names[600] = "";
+    size_t len = 0;
+    for (lab_camp *k = o->camps; k && len < sizeof names; k = k->next)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", k->cfg->name);
+    if (name && *name)
+        snprintf(why, n, "no campaign '%s' in lab '%s'%s%s%s", name, o->cfg->name, len ? " (campaigns: " : "",
+                 names, len ? ")" : "");
+    else if (!o->camps)
+        snprintf(why, n, "lab '%s' has no campaigns yet (labloop submit CAMPAIGN.yaml)", o->cfg->name);
+    else
+        snprintf(why, n, "lab '%s' runs %zu campaigns: name one with --campaign NAME (%s)", o->cfg->name,
+                 o->n_camps, names);
+    return NULL;
+}
+
+/* labloop submit: an operator's campaign for this lab. The reply waits
+ * for the commit that recorded it. */
+static json_t *s_submit(lab_orch *o, const char *peer, const char *body, size_t len)
+{
+    lab_control_submit sub;
+    char why[300], actor[128], origin[300];
+    if (lab_control_submit_parse(body, len, &sub, why, sizeof why) < 0) {
+        free(sub.text);
+        return json_pack("{s:b, s:s}", "ok", 0, "error", why);
+    }
+    const char *denied = s_who(o, peer, "submit", *sub.user ? sub.user : "unknown", *sub.host ? sub.host : "unknown",
+                               actor, sizeof actor, origin, sizeof origin, why, sizeof why);
+    json_t *reply;
+    if (denied) {
+        lab_auth_refused(o->auth, LAB_REFUSED_COMMAND, "%s (from %s)", denied, origin);
+        s_audit(o, NULL, actor, origin, "submit", sub.path, denied);
+        reply = json_pack("{s:b, s:s}", "ok", 0, "error", denied);
+    } else if (o->single) {
+        snprintf(why, sizeof why, "this endpoint runs the single campaign '%s' (labloop run); submit campaigns to a "
+                 "lab service (labloop lab LAB.yaml)", o->camps ? o->camps->cfg->name : "?");
+        reply = json_pack("{s:b, s:s}", "ok", 0, "error", why);
+    } else {
+        char notes[600];
+        lab_err e = {0};
+        lab_camp *c = lab_orch_submit(o, sub.path, sub.text, sub.len, sub.weight, actor, notes, sizeof notes, &e);
+        if (!c) {
+            s_audit(o, NULL, actor, origin, "submit", sub.path, e.msg);
+            reply = json_pack("{s:b, s:s}", "ok", 0, "error", e.msg);
+        } else {
+            s_audit(o, c, actor, origin, "submit", sub.path, "ok");
+            reply = json_pack("{s:b, s:s, s:s, s:f, s:I, s:s}", "ok", 1, "campaign", c->cfg->name, "status",
+                              lab_camp_state_name(c), "weight", c->weight, "budget",
+                              (json_int_t)c->budget_experiments, "lab", o->cfg->name);
+            if (notes[0])
+                json_object_set_new(reply, "notes", json_string(notes));
+        }
+    }
+    free(sub.text);
+    return reply;
+}
+
+struct lab_deferred {
+    char peer[LAB_ID_MAX], id[LAB_ID_MAX];
+    size_t id_len, len;
+    char *body;
+    struct lab_deferred *next;
+};
+
+static void s_defer(lab_orch *o, const char *peer, const char *id, size_t id_len, const char *body, size_t len)
+{
+    struct lab_deferred *d = calloc(1, sizeof *d);
+    char *copy = malloc(len ? len : 1);
+    if (!d || !copy) {
+        free(d);
+        free(copy);
+        char *js = strdup("{\"ok\":false,\"error\":\"out of memory\"}");
+        if (js)
+            lab_orch_queue_control_reply(o, id, id_len, js);
+        return;
+    }
+    snprintf(d->peer, sizeof d->peer, "%s", peer);
+    d->id_len = id_len < sizeof d->id ? id_len : sizeof d->id;
+    memcpy(d->id, id, d->id_len);
+    memcpy(copy, body, len);
+    d->body = copy;
+    d->len = len;
+    struct lab_deferred **p = &o->deferred;
+    while (*p)
+        p = &(*p)->next;
+    *p = d;
+}
+
+void lab_control_run_deferred(lab_orch *o)
+{
+    while (o->deferred && !o->fatal) {
+        struct lab_deferred *d = o->deferred;
+        o->deferred = d->next;
+        json_t *reply = s_submit(o, d->peer, d->body, d->len);
+        char *js = json_dumps(reply, JSON_COMPACT);
+        json_decref(reply);
+        if (js)
+            lab_orch_queue_control_reply(o, d->id, d->id_len, js);
+        free(d->body);
+        free(d);
+    }
+}
+
+void lab_control_drop_deferred(lab_orch *o)
+{
+    while (o->deferred) {
+        struct lab_deferred *d = o->deferred;
+        o->deferred = d->next;
+        free(d->body);
+        free(d);
+    }
+}
+
 static void s_request(lab_orch *o, const char *peer, const char *id, size_t id_len, const char *body, size_t len)
 {
     lab_control_req req;
     char bad[160];
     json_t *reply;
-    const char *cmd = lab_control_req_parse(body, len, &req, bad, sizeof bad) == 0 ? req.cmd : NULL;
+    int parsed = lab_control_req_parse(body, len, &req, bad, sizeof bad) == 0;
+    if ((parsed && !strcmp(req.cmd, "submit")) || (!parsed && len > LAB_CONTROL_REQ_MAX)) {
+        s_defer(o, peer, id, id_len, body, len);
+        return;
+    }
+    const char *cmd = parsed ? req.cmd : NULL;
     char actor[128], origin[300], why[300];
     const char *denied = NULL;
-    lab_camp *camp = lab_orch_campaign(o, NULL);
+    lab_camp *camp = NULL;
     if (cmd)
         denied = s_who(o, peer, cmd, *req.user ? req.user : "unknown", *req.host ? req.host : "unknown", actor,
                        sizeof actor, origin, sizeof origin, why, sizeof why);
+    int lab_wide = cmd && (!strcmp(cmd, "estop") || !strcmp(cmd, "clear-estop") || !strcmp(cmd, "campaigns"));
+    if (cmd && !denied && !lab_wide) {
+        camp = s_pick(o, req.campaign, why, sizeof why);
+        if (!camp) {
+            reply = json_pack("{s:b, s:s}", "ok", 0, "error", why);
+            goto send;
+        }
+    } else if (cmd && lab_wide && req.campaign[0]) {
+        camp = lab_orch_campaign(o, req.campaign);
+    }
+    if (!camp && o->single)
+        camp = o->camps;
+    const char *state = camp ? lab_camp_state_name(camp) : "lab";
     if (!cmd) {
         reply = json_pack("{s:b, s:s}", "ok", 0, "error", bad);
     } else if (denied) {
         lab_auth_refused(o->auth, LAB_REFUSED_COMMAND, "%s (from %s)", denied, origin);
         s_audit(o, camp, actor, origin, cmd, req.reason, denied);
-        reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", denied, "status", lab_camp_state_name(camp));
+        reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", denied, "status", state);
     } else if (!strcmp(cmd, "status")) {
         reply = s_status(camp);
+    } else if (!strcmp(cmd, "campaigns")) {
+        reply = s_campaigns(o);
     } else {
         const char *user = actor, *host = origin;
         const char *reason = req.reason;
         const char *refused = s_act(o, camp, &req, user, host, why, sizeof why);
+        if (camp)
+            state = lab_camp_state_name(camp);
         if (refused) {
             s_audit(o, camp, user, host, cmd, reason, refused);
-            reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", lab_camp_state_name(camp));
+            reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", state);
         } else {
-            reply = json_pack("{s:b, s:s}", "ok", 1, "status", lab_camp_state_name(camp));
+            reply = json_pack("{s:b, s:s}", "ok", 1, "status", state);
             if (!strcmp(cmd, "extend")) {
                 json_object_set_new(reply, "campaign", json_string(camp->cfg->name));
                 json_object_set_new(reply, "budget", json_integer(camp->budget_experiments));
@@ -387,6 +562,7 @@ static void s_request(lab_orch *o, const char *peer, const char *id, size_t id_l
             }
         }
     }
+send:;
     char *js = json_dumps(reply, JSON_COMPACT);
     json_decref(reply);
     if (js)
@@ -426,7 +602,7 @@ int lab_control_on_readable(void *sock, void *arg)
         zmq_msg_init(&body);
         int ok = zmq_msg_recv(&delim, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&delim) == 0 &&
                  zmq_msg_more(&delim) && zmq_msg_recv(&body, sock, ZMQ_DONTWAIT) >= 0 &&
-                 !zmq_msg_more(&body) && zmq_msg_size(&body) <= S_REQ_MAX;
+                 !zmq_msg_more(&body);   /* its size is judged by the parsers (a reply says why) */
         if (ok) {
             /* The name the ZAP handler gave this connection's key. */
             const char *peer = zmq_msg_gets(&body, "User-Id");

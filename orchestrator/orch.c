@@ -142,18 +142,92 @@ lab_camp *lab_orch_campaign(lab_orch *o, const char *name)
     return NULL;
 }
 
+/* Free slots go one at a time to the campaign furthest below its weighted
+ * share (attempts dispatched since it became active, over its weight) among
+ * those that can use one now; a campaign with nothing ready that finds a
+ * device sits out the rest of the round. Slots held for 'within'
+ * successors are a campaign's own and go out with its turn. */
+static void s_share(lab_orch *o)
+{
+    for (;;) {
+        lab_camp *best = NULL;
+        double best_v = 0;
+        for (lab_camp *c = o->camps; c; c = c->next) {
+            if (c->finished || c->share_blocked)
+                continue;
+            double v = c->dispatched / c->weight;
+            if (!best || v < best_v) {
+                best = c;
+                best_v = v;
+            }
+        }
+        if (!best)
+            break;
+        if (lab_sched_dispatch(best, 1) == 0)
+            best->share_blocked = 1;
+    }
+    for (lab_camp *c = o->camps; c; c = c->next)
+        c->share_blocked = 0;
+}
+
 void lab_orch_schedule(lab_orch *o)
 {
-    for (lab_camp *c = o->camps; c; c = c->next)
-        lab_sched_schedule(c);
+    if (o->scheduling) {         /* asked again from inside: one more round */
+        o->schedule_again = 1;
+        return;
+    }
+    o->scheduling = 1;
+    do {
+        o->schedule_again = 0;
+        if (o->stopping || o->fatal)
+            break;
+        for (lab_camp *c = o->camps; c; c = c->next)
+            lab_sched_prepare(c);
+        if (o->single)
+            lab_sched_dispatch(o->camps, -1);
+        else
+            s_share(o);
+        for (lab_camp *c = o->camps; c; c = c->next)
+            lab_sched_check_end(c);
+    } while (o->schedule_again);
+    o->scheduling = 0;
+}
+
+void lab_orch_campaign_activated(lab_orch *o, lab_camp *c)
+{
+    double least = -1;
+    for (lab_camp *k = o->camps; k; k = k->next)
+        if (k != c && !k->finished && k->state == LAB_CAMP_RUNNING && (least < 0 || k->dispatched / k->weight < least))
+            least = k->dispatched / k->weight;
+    c->dispatched = least > 0 ? least * c->weight : 0;
 }
 
 void lab_orch_campaign_ended(lab_orch *o, lab_camp *c)
 {
-    (void)c;
     if (o->single) {             /* labloop run: the lab ends with its campaign */
         o->stopping = 1;
         uv_stop(&o->loop);
+        return;
+    }
+    /* A lab goes on: the campaign's end is recorded now, and its devices
+     * are not told anything (they serve the lab's other campaigns). */
+    if (c->finished)
+        return;
+    c->finished = 1;
+    const char *status = c->end_status;
+    double secs = (double)(lab_orch_now() - c->created_us) / 1e6;
+    if (lab_hub_set_campaign_status(o->hub, c->campaign_id, status, lab_orch_now()) < 0)
+        lab_orch_fatal(o, "recording the campaign status");
+    lab_camp_event(c, "campaign.status", c->cfg->name,
+                   json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "status", status, "reason", c->end_reason,
+                             "experiments", (json_int_t)c->n_exps, "measured", (json_int_t)c->measured,
+                             "failed", (json_int_t)c->failed, "seconds", secs));
+    lab_info("campaign '%s' %s: %ld experiments (%ld measured, %ld failed)%s%s", c->cfg->name, status, c->n_exps,
+             c->measured, c->failed, c->end_reason[0] ? " — " : "", c->end_reason);
+    if (o->opts.progress) {
+        fprintf(o->opts.progress, "campaign %s %s: %ld experiments (%ld measured, %ld failed)%s%s\n", c->cfg->name,
+                status, c->n_exps, c->measured, c->failed, c->end_reason[0] ? " — " : "", c->end_reason);
+        fflush(o->opts.progress);
     }
 }
 
@@ -432,6 +506,8 @@ static void s_commit_done(uv_work_t *req, int status)
 static int s_flush(void *arg)
 {
     lab_orch *o = arg;
+    if (!o->fatal && !o->syncing)
+        lab_control_run_deferred(o);     /* submissions: they read and write the hub at once */
     if (!o->fatal && !o->syncing) {
         if (!lab_hub_dirty(o->hub)) {
             s_durable(o, 1);          /* nothing written since the last commit */
@@ -1260,8 +1336,14 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
                                .host = host, .operator_name = cfg->operator_name, .access = cfg->access,
                                .export_control = cfg->export_control, .planner = cfg->planner_kind,
                                .created_us = now};
-        if (lab_hub_record_campaign(o->hub, &hc, &c->campaign_id) < 0 ||
-            lab_hub_set_campaign_status(o->hub, c->campaign_id, "running", now) < 0) {
+        if (o->started) {    /* queued writes: the row (and its id) at once */
+            if (lab_hub_record_campaign_now(o->hub, &hc, &c->campaign_id, err) < 0)
+                goto fail;
+        } else if (lab_hub_record_campaign(o->hub, &hc, &c->campaign_id) < 0) {
+            lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
+            goto fail;
+        }
+        if (lab_hub_set_campaign_status(o->hub, c->campaign_id, "running", now) < 0) {
             lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
             goto fail;
         }
@@ -1275,7 +1357,8 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
     }
     for (size_t i = 0; i < o->cfg->n_devices; i++)
         if (lab_hub_record_device(o->hub, c->campaign_id, o->cfg->devices[i].name, NULL, NULL,
-                                  o->cfg->devices[i].capacity, "offline", now) < 0) {
+                                  o->devices[i].capacity,
+                                  o->devices[i].state == LAB_DEV_READY ? "ready" : "offline", now) < 0) {
             lab_err_set(err, LAB_EDB, "recording devices: %s", lab_hub_errmsg(o->hub));
             goto fail;
         }
@@ -1359,9 +1442,112 @@ static int s_lab_start(lab_orch *o, lab_err *err)
         return err->code;
     if (lab_hub_commit(o->hub, err) < 0 || lab_hub_queue_writes(o->hub, err) < 0)
         return err->code;
+    o->started = 1;
     if (o->cfg->hub_replicate_to && s_start_replica(o, err) < 0)
         return err->code;
     return 0;
+}
+
+lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_t len, double weight,
+                          const char *by, char *notes, size_t n_notes, lab_err *err)
+{
+    char *msgs = NULL;
+    size_t msgs_len = 0;
+    FILE *errs = open_memstream(&msgs, &msgs_len);
+    lab_campaign_cfg *cfg = lab_config_load_submitted(path, text, len, o->cfg, 0, notes, n_notes, errs, err);
+    if (errs)
+        fclose(errs);
+    if (!cfg) {
+        /* every problem, one a line, file:line:col first */
+        if (msgs && *msgs) {
+            size_t k = strlen(msgs);
+            while (k && msgs[k - 1] == '\n')
+                msgs[--k] = '\0';
+            lab_err_set(err, LAB_EINVAL, "%s", msgs);
+        }
+        free(msgs);
+        return NULL;
+    }
+    free(msgs);
+    lab_camp *same = lab_orch_campaign(o, cfg->name);
+    if (same) {
+        lab_err_set(err, LAB_ESTATE, "campaign '%s' is already in lab '%s' (%s)", cfg->name, o->cfg->name,
+                    lab_camp_state_name(same));
+        lab_config_destroy(&cfg);
+        return NULL;
+    }
+    lab_camp *c = s_camp_open(o, cfg, err);
+    if (!c) {
+        lab_config_destroy(&cfg);
+        return NULL;
+    }
+    c->owned_cfg = cfg;
+    c->weight = weight > 0 ? weight : 1;
+    lab_camp_event(c, "campaign.submitted", cfg->name,
+                   json_pack("{s:s, s:f, s:s, s:s}", "lab", o->cfg->name, "weight", c->weight, "by", by, "path",
+                             path));
+    s_camp_add(o, c);
+    lab_orch_campaign_activated(o, c);
+    lab_info("campaign '%s' submitted by %s (weight %g): %ld experiments", cfg->name, by, c->weight,
+             c->budget_experiments);
+    return c;
+}
+
+/* At a lab's start: its unfinished campaigns from its hub, each resumed
+ * (lab_sched_resume) with the config it was submitted with. */
+static int s_resume_lab_campaign(const lab_hub_lab_campaign_row *r, void *arg)
+{
+    lab_orch *o = arg;
+    if (!r->status || !strcmp(r->status, "completed") || !strcmp(r->status, "exhausted") ||
+        !strcmp(r->status, "aborted") || !r->config_text)
+        return 0;
+    lab_err e = {0};
+    lab_campaign_cfg *cfg = lab_config_load_submitted(r->config_path ? r->config_path : r->name, r->config_text,
+                                                      r->config_len, o->cfg, 1, NULL, 0, NULL, &e);
+    lab_camp *c = cfg ? s_camp_open(o, cfg, &e) : NULL;
+    if (!c) {
+        lab_warn("campaign '%s' in %s is not resumed: %s", r->name, o->db_path, e.msg);
+        lab_config_destroy(&cfg);
+        return 0;
+    }
+    c->owned_cfg = cfg;
+    c->weight = r->weight > 0 ? r->weight : 1;
+    s_camp_add(o, c);
+    return 0;
+}
+
+lab_orch *lab_orch_new_lab(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
+{
+    lab_orch *o = s_lab_new(cfg, opts, err);
+    if (!o)
+        return NULL;
+    int64_t now = lab_orch_now();
+    if (lab_hub_lab_run(o->hub, cfg->name, &o->run_id) < 0) {
+        lab_err_set(err, LAB_EDB, "reading lab '%s' from %s: %s", cfg->name, o->db_path, lab_hub_errmsg(o->hub));
+        goto fail;
+    }
+    if (!o->run_id)
+        o->run_id = now;
+    lab_orch_event(o, "lab.started", cfg->name,
+                   json_pack("{s:s, s:I, s:I}", "lab", cfg->name, "devices", (json_int_t)cfg->n_devices,
+                             "run", (json_int_t)o->run_id));
+    if (lab_hub_each_lab_campaign(o->hub, cfg->name, s_resume_lab_campaign, o) < 0) {
+        lab_err_set(err, LAB_EDB, "reading lab '%s' from %s: %s", cfg->name, o->db_path, lab_hub_errmsg(o->hub));
+        goto fail;
+    }
+    for (lab_camp *c = o->camps; c; c = c->next)
+        lab_orch_campaign_activated(o, c);
+    if (s_lab_start(o, err) < 0)
+        goto fail;
+    if (o->opts.progress) {
+        fprintf(o->opts.progress, "lab %s: %zu devices, %zu campaigns resumed; devices on %s, control on %s\n",
+                cfg->name, cfg->n_devices, o->n_camps, cfg->endpoint_devices, cfg->endpoint_control);
+        fflush(o->opts.progress);
+    }
+    return o;
+fail:
+    lab_orch_destroy(&o);
+    return NULL;
 }
 
 lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
@@ -1465,7 +1651,7 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
             d->running = r;
         }
     }
-    lab_camp *c = o->camps;
+    lab_camp *c = o->single ? o->camps : NULL;   /* a lab service records each end as it comes */
     const char *status = c && c->end_status && !o->fatal && c->n_active == 0 ? c->end_status : "running";
     double elapsed = (double)(lab_clock_mono_us() - o->start_mono_us) / 1e6;
     if (!o->fatal) {
@@ -1551,6 +1737,7 @@ void lab_orch_destroy(lab_orch **op)
     lab_notify_destroy(&o->notify);
     /* Last: what the campaign committed reaches the shared hub too. */
     lab_hub_replica_stop(&o->replica);
+    lab_control_drop_deferred(o);
     while (o->out_head) {
         lab_out *q = o->out_head;
         o->out_head = q->next;

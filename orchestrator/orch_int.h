@@ -72,6 +72,9 @@ struct lab_orch {
     lab_camp *camps;                /* its campaigns, in the order they were added */
     size_t n_camps;
     int single;                     /* labloop run: the lab stops when its one campaign ends */
+    int scheduling, schedule_again; /* inside lab_orch_schedule; asked again meanwhile */
+    int started;                    /* endpoints bound, hub writes queued */
+    struct lab_deferred *deferred;  /* submit requests waiting for no commit to be out (control.c) */
     int64_t run_id;                 /* Welcome.run: stable for the lab's hub, never reused */
     lab_orch_opts opts;
     char db_path[1024];
@@ -142,6 +145,16 @@ void lab_orch_send_control(lab_orch *o, const char *dev, Labloop__Control__Actio
 lab_camp *lab_orch_campaign_of(lab_orch *o, const char *attempt_id);
 /* The campaign named name (NULL: the only one, when there is one), or NULL. */
 lab_camp *lab_orch_campaign(lab_orch *o, const char *name);
+/* A campaign was added or resumed: it starts level with the campaigns
+ * already running (its share counts from now). */
+void lab_orch_campaign_activated(lab_orch *o, lab_camp *c);
+/* A campaign submitted to the lab (text, len bytes, YAML; path names it in
+ * messages and resolves its relative paths): checked against the lab's
+ * devices, recorded in the hub (campaign.submitted: lab, weight, by) and
+ * started. What of it was ignored goes to notes. NULL with err set (every
+ * problem of the config, one a line) on failure. */
+lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_t len, double weight,
+                          const char *by, char *notes, size_t n_notes, lab_err *err);
 /* A campaign decided its end and has nothing in flight. */
 void lab_orch_campaign_ended(lab_orch *o, lab_camp *c);
 /* Every campaign schedules (after messages, results and timers). */
@@ -149,6 +162,11 @@ void lab_orch_schedule(lab_orch *o);
 
 /* control.c */
 int lab_control_on_readable(void *sock, void *arg);
+/* Submit requests wait for a moment with no commit out (they read the
+ * hub and insert the campaign's row at once): run them (from the pre-sleep
+ * flush, before its commit), or drop them (shutdown). */
+void lab_control_run_deferred(lab_orch *o);
+void lab_control_drop_deferred(lab_orch *o);
 void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason);
 /* The failure brake tripped (c->brake): pause the campaign with its cause
  * (campaign.braked and campaign.status events); running steps finish. */

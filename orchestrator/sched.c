@@ -958,9 +958,10 @@ static int s_reserve_successors(lab_camp *camp, lab_exp *x, size_t s)
     return 0;
 }
 
-static void s_dispatch_ready(lab_camp *camp, int64_t now)
+static long s_dispatch_ready(lab_camp *camp, int64_t now, long max)
 {
     const lab_campaign_cfg *c = camp->cfg;
+    long n = 0;
     /* Oldest experiments first, so work in progress finishes before new work starts. */
     for (long i = 0; i < camp->n_active; i++) {
         lab_exp *x = camp->active[i];
@@ -990,6 +991,8 @@ static void s_dispatch_ready(lab_camp *camp, int64_t now)
                 if (camp->state != LAB_CAMP_RUNNING || d->state != LAB_DEV_READY || !d->welcomed)
                     continue;
                 s_dispatch(camp, x, s, d);
+                if (++n == max)
+                    return n;
                 continue;
             }
             if (x->unsure[s] && !lab_slots_all_heard(camp->lab->slots, camp->step_cap[s])) {
@@ -1021,8 +1024,11 @@ static void s_dispatch_ready(lab_camp *camp, int64_t now)
                 }
             }
             s_dispatch(camp, x, s, d);
+            if (++n == max)
+                return n;
         }
     }
+    return n;
 }
 
 /* Once the campaign is ending, experiments that have not started a step
@@ -1064,17 +1070,26 @@ void lab_sched_check_end(lab_camp *camp)
         lab_orch_campaign_ended(camp->lab, camp);
 }
 
-void lab_sched_schedule(lab_camp *camp)
+void lab_sched_prepare(lab_camp *camp)
 {
     if (camp->lab->stopping || camp->lab->fatal || camp->finished)
         return;
     if (camp->end_status && !camp->asking)
         s_cancel_unstarted(camp);        /* before anything else can start them */
-    if (camp->state != LAB_CAMP_HALTED) {
+    if (camp->state != LAB_CAMP_HALTED)
         s_propose(camp);
-        s_dispatch_ready(camp, lab_clock_mono_us());
-    }
-    lab_sched_check_end(camp);
+}
+
+long lab_sched_dispatch(lab_camp *camp, long max)
+{
+    if (camp->lab->stopping || camp->lab->fatal || camp->finished || camp->state == LAB_CAMP_HALTED)
+        return 0;
+    return s_dispatch_ready(camp, lab_clock_mono_us(), max);
+}
+
+void lab_sched_schedule(lab_camp *camp)
+{
+    lab_orch_schedule(camp->lab);
 }
 
 /* ------------------------------------------------------------ devices */
