@@ -254,7 +254,8 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       " FROM steps WHERE campaign = ?1 ORDER BY experiment, id")                          \
     X(SET_STEP_COUNTED, "UPDATE steps SET counted = ?2 WHERE attempt_id = ?1")           \
     X(LAB_RUN,                                                                           \
-      "SELECT min(t_us) FROM events WHERE kind = 'lab.started' AND subject = ?1")         \
+      "SELECT json_extract(detail, '$.run') FROM events WHERE kind = 'lab.started'"      \
+      " AND subject = ?1 ORDER BY id LIMIT 1")                                           \
     X(EACH_LAB_CAMPAIGN,                                                                 \
       "SELECT c.id, c.name, c.config_path, c.config_text, c.status,"                     \
       " (SELECT json_extract(e.detail, '$.weight') FROM events e WHERE e.campaign = c.id" \
@@ -1275,6 +1276,8 @@ int lab_hub_lab_run(lab_hub *h, const char *lab, int64_t *run_us)
     int rc = sqlite3_step(st), ret = 0;
     if (rc == SQLITE_ROW)
         *run_us = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        *run_us = 0;
     else
         ret = s_fail_sql(h, rc, "reading the lab's run");
     sqlite3_reset(st);

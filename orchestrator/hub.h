@@ -230,8 +230,8 @@ typedef int (*lab_hub_step_fn)(const lab_hub_step_row *r, void *arg);
 int lab_hub_each_step(lab_hub *h, int64_t campaign, lab_hub_step_fn fn, void *arg);
 
 /* A lab service's runs (labloop lab): the run id its workers are given is
- * the time of the first lab.started event of that lab in this hub (0 when
- * there is none yet), the same across restarts and never reused. */
+ * the "run" of the first lab.started event of that lab in this hub (its
+ * first start time; 0 when there is none yet), the same across restarts. */
 int lab_hub_lab_run(lab_hub *h, const char *lab, int64_t *run_us);
 
 /* The campaigns submitted to a lab (a campaign.submitted event naming it),
