@@ -39,8 +39,10 @@ static void s_lab_usage(FILE *out)
             "example:\n"
             "  labloop sim examples/demo-lab.yaml &\n"
             "  labloop lab examples/lab-service.yaml &\n"
-            "  labloop submit examples/demo-campaign.yaml --endpoint tcp://127.0.0.1:5561 --weight 2\n"
-            "  labloop campaigns --endpoint tcp://127.0.0.1:5561\n");
+            "  labloop submit examples/demo-campaign.yaml --endpoint tcp://127.0.0.1:5561 --weight 2 \\\n"
+            "      --key build/demo/keys/demo-operator.key --server-key build/demo/keys/lab.pub\n"
+            "  labloop campaigns --endpoint tcp://127.0.0.1:5561 \\\n"
+            "      --key build/demo/keys/demo-operator.key --server-key build/demo/keys/lab.pub\n");
 }
 
 int lab_cmd_lab(int argc, char **argv)

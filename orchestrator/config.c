@@ -269,8 +269,6 @@ static const struct {
     const s_key *keys;
 } s_sections[] = {
     {"(top level)", s_top_keys},
-    {"lab config: (top level)", s_lab_top_keys},
-    {"lab config: lab", s_lab_keys},
     {"campaign", s_campaign_keys},
     {"campaign.budget", s_budget_keys},
     {"campaign.stop_when", s_stop_keys},
@@ -288,6 +286,8 @@ static const struct {
     {"security.clients[]", s_client_keys},
     {"prior", s_prior_keys},
     {"notify[]", s_notify_keys},
+    {"lab config: (top level)", s_lab_top_keys},
+    {"lab config: lab", s_lab_keys},
 };
 
 /* ---- problems, collected then reported in file order --------------------- */
