@@ -2116,7 +2116,7 @@ done:
     return cfg;
 }
 
-lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err)
+static lab_campaign_cfg *s_load_file(const char *path, int lab_config, FILE *errs, lab_err *err)
 {
     char *text = NULL;
     size_t len = 0;
@@ -2132,24 +2132,17 @@ lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err)
     /* Parsed again by s_load: simpler than sharing the document, and a
      * config is small. */
     lab_ydoc_destroy(&d);
-    return s_load(path, text, len, 0, NULL, 0, NULL, 0, errs, err);
+    return s_load(path, text, len, 0, NULL, lab_config, NULL, 0, errs, err);
+}
+
+lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err)
+{
+    return s_load_file(path, 0, errs, err);
 }
 
 lab_campaign_cfg *lab_config_load_lab(const char *path, FILE *errs, lab_err *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    lab_err e = {0};
-    lab_ydoc *d = lab_ydoc_load(path, &text, &len, &e);
-    if (!d) {
-        if (errs)
-            fprintf(errs, "%s\n", e.msg);
-        if (err)
-            *err = e;
-        return NULL;
-    }
-    lab_ydoc_destroy(&d);
-    return s_load(path, text, len, 0, NULL, 1, NULL, 0, errs, err);
+    return s_load_file(path, 1, errs, err);
 }
 
 static lab_campaign_cfg *s_load_copy(const char *path, const char *text, size_t len, int stored,

@@ -97,7 +97,7 @@ static void s_bad_summary(const char *peer, uint64_t n, void *arg)
             json_pack("{s:s, s:I, s:s}", "device", peer, "suppressed", (json_int_t)n, "error", msg));
 }
 
-void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+static void s_event_limited(lab_orch *o, int64_t campaign_id, const char *kind, const char *subject, json_t *detail)
 {
     if (!strcmp(kind, "message.bad")) {      /* at most a few rows per peer and window */
         const char *peer = json_string_value(json_object_get(detail, "device"));
@@ -106,20 +106,17 @@ void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *
             return;
         }
     }
-    s_event(o, s_lab_campaign_id(o), kind, subject, detail);
+    s_event(o, campaign_id, kind, subject, detail);
+}
+
+void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+{
+    s_event_limited(o, s_lab_campaign_id(o), kind, subject, detail);
 }
 
 void lab_camp_event(lab_camp *c, const char *kind, const char *subject, json_t *detail)
 {
-    lab_orch *o = c->lab;
-    if (!strcmp(kind, "message.bad")) {
-        const char *peer = json_string_value(json_object_get(detail, "device"));
-        if (!lab_badmsg_allow(&o->badmsg, peer ? peer : subject, lab_clock_mono_us(), s_bad_summary, o)) {
-            json_decref(detail);
-            return;
-        }
-    }
-    s_event(o, c->campaign_id, kind, subject, detail);
+    s_event_limited(c->lab, c->campaign_id, kind, subject, detail);
 }
 
 /* ------------------------------------------------------------ campaigns */

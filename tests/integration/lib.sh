@@ -241,17 +241,11 @@ start_peer() {
 # write_service DIR PORT: a lab service's config (labloop lab) for the
 # devices of write_lab, hub lab.db; endpoints PORT (devices) and PORT+1.
 write_service() {
-  local dir=$1 port=$2
-  cat >"$dir/service.yaml" <<YAML
-lab: {name: svc}
-devices:
-  - {name: ot2, capabilities: [liquid_handler]}
-  - {name: hotplate, capabilities: [hotplate], capacity: 4}
-  - {name: pl-1, capabilities: [pl_spectrometer]}
-endpoints: {devices: "tcp://127.0.0.1:$port", control: "tcp://127.0.0.1:$((port + 1))"}
-heartbeat: {interval: ${HEARTBEAT:-200ms}, liveness: 3}
-hub: lab.db
-YAML
+  local dir=$1 port=$2 tmp
+  tmp=$(mktemp -d "$T/s.XXXXXX")
+  write_campaign "$tmp" "$port" 1 1
+  { echo "lab: {name: svc}"; sed -n '/^devices:/,$p' "$tmp/campaign.yaml" | sed 's/^hub: .*/hub: lab.db/'; } >"$dir/service.yaml"
+  rm -rf "$tmp"
 }
 
 # write_named_campaign DIR NAME SEED N BATCH: campaign NAME in DIR/NAME.yaml
