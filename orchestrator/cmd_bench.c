@@ -33,6 +33,7 @@
 #include "planners/planner.h"
 #include "planners/rng.h"
 #include "planners/testfuncs.h"
+#include "sim/model.h"
 #include "sim/swarm.h"
 #include "common/keys.h"
 #include "common/banned.h"
@@ -107,6 +108,7 @@ static void s_planner_usage(FILE *out)
             "functions:");
     for (const char *const *n = lab_testfunc_names(); *n; n++)
         fprintf(out, " %s", *n);
+    fprintf(out, " nanocrystal_qy (the simulated lab's emulator)");
     fprintf(out, "\n\nexample:\n  labloop bench planner --func branin --budget 30 --seeds 10 "
                  "--planner gp --json\n");
 }
@@ -272,6 +274,62 @@ static int s_timing(int json)
     return rc ? 1 : 0;
 }
 
+/* The simulated lab's materials emulator (sim/model.h, nanocrystal_pl) as a
+ * benchmark function, "nanocrystal_qy": maximise the quantum yield (minimise
+ * its negative) over Cs:Pb ratio, temperature, log10 of the time in
+ * seconds, the ligand and the number of washes, noise-free. Every planner
+ * sees a 5-D box: the ligand's coordinate in [0, 3) is floored to its
+ * choice index and the washes' in [0, 4) to a count, so the categorical and
+ * integer inputs are steps of the function, the same for labloop and its
+ * peers. Synthesis fails in two regions (lead-rich hot long runs, Cs-rich
+ * cold ones): those experiments fail. The optimum is the model's own
+ * (found numerically over every ligand and wash count). The model lives as
+ * long as the command (created on the first lookup). */
+static lab_model *s_nc_model;
+static lab_testfunc s_nc_func = {"nanocrystal_qy", 5, 1, {0.2, 120.0, 0.0, 0.0, 0.0},
+                                 {1.5, 220.0, 0.0, 3.0, 4.0}, NULL, 0.0, {0}, NULL,
+                                 "the simulated lab's nanocrystal emulator: -quantum yield; "
+                                 "ligand and washes floored; fails in two regions"};
+
+static int s_nc_eval(const double *x, double *y)
+{
+    double xm[5] = {x[0], x[1], pow(10.0, x[2]), fmin(floor(x[3]), 2.0), fmin(floor(x[4]), 3.0)};
+    double out[2];
+    if (xm[2] < 5.0) /* pow rounding at the ends of the box */
+        xm[2] = 5.0;
+    if (xm[2] > 600.0)
+        xm[2] = 600.0;
+    if (lab_model_truth(s_nc_model, xm, out) != 0) {
+        y[0] = NAN;
+        return 1;
+    }
+    y[0] = -out[0];
+    return 0;
+}
+
+/* A built-in test function (planners/testfuncs.h) or the emulator above. */
+static const lab_testfunc *s_func_find(const char *name)
+{
+    const lab_testfunc *f = lab_testfunc_find(name);
+    if (f || !name || strcmp(name, s_nc_func.name))
+        return f;
+    if (!s_nc_model) {
+        lab_err err = {0};
+        s_nc_model = lab_model_new("nanocrystal_pl", 0.0, 0, &err);
+        if (!s_nc_model) {
+            fprintf(stderr, "labloop bench: %s\n", err.msg);
+            return NULL;
+        }
+        double xo[5], y0;
+        lab_model_optimum(s_nc_model, xo, &y0);
+        s_nc_func.optimum = -y0;
+        s_nc_func.low[2] = log10(5.0);
+        s_nc_func.high[2] = log10(600.0);
+        s_nc_func.eval = s_nc_eval;
+    }
+    return &s_nc_func;
+}
+
 /* --describe FUNC: the function as one JSON line, for the peer script
  * (tests/planner_peers/peers.py). */
 static int s_describe(const lab_testfunc *f)
@@ -389,7 +447,7 @@ static int s_bench_planner(int argc, char **argv)
     }
     if (timing)
         return s_timing(json);
-    const lab_testfunc *f = lab_testfunc_find(func);
+    const lab_testfunc *f = s_func_find(func);
     if (f && describe)
         return s_describe(f);
     if (f && eval) {

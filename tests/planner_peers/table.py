@@ -28,7 +28,7 @@ SUITE = [
     ("branin", 50), ("sixhump_s", 50), ("goldstein", 50), ("branin_c", 50),
     ("hartmann3", 50), ("rosenbrock4_s", 50), ("michalewicz5", 50), ("ackley5_s", 50),
     ("hartmann6", 50), ("levy6_s", 50), ("hartmann6_f", 50), ("styblinski8_s", 100),
-    ("ellipsoid10_r", 100), ("zdt1_s", 50), ("zdt2_s", 50),
+    ("ellipsoid10_r", 100), ("zdt1_s", 50), ("zdt2_s", 50), ("nanocrystal_qy", 50),
 ]
 PEERS = ["sklearn", "tpe", "random"]
 COLS = ["labloop b1", "labloop b4", "sklearn_gp_ei", "optuna_tpe", "random"]

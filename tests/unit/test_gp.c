@@ -348,6 +348,219 @@ static void test_batch_pending(void **state)
     lab_space_destroy(&s);
 }
 
+/* A kriging-believer fantasy (a point appended to the Cholesky factor with
+ * the model's mean as its value) gives the same posterior as refactorising
+ * the whole matrix with that point, leaves the mean unchanged, collapses the
+ * variance at the point, and is dropped again by truncation. */
+static void test_fantasy_update(void **state)
+{
+    (void)state;
+    enum { D = 3, N = 15, T = 20 };
+    const uint64_t seed = 17;
+    lab_rng rng;
+    lab_rng_seed(&rng, seed, 0);
+    double z[(N + 1) * D], y[N + 1], th[D + 2] = {log(0.3), log(0.5), log(0.8), log(1.3),
+                                                  log(1e-4)};
+    for (int i = 0; i < (N + 1) * D; i++)
+        z[i] = lab_rng_uniform(&rng);
+    for (int i = 0; i < N; i++)
+        y[i] = sin(5 * z[i * D]) + z[i * D + 1] * z[i * D + 2];
+    lab_gp a, b;
+    assert_int_equal(lab_gp_init(&a, D, NULL, NULL), 0);
+    assert_int_equal(lab_gp_init(&b, D, NULL, NULL), 0);
+    assert_int_equal(lab_gp_set_data(&a, N, z, y, NULL), 0);
+    memcpy(a.theta, th, sizeof th);
+    assert_int_equal(lab_gp_factor(&a, NULL), 0);
+    double zt[T * D], mu0[T], var0[T];
+    for (int i = 0; i < T * D; i++)
+        zt[i] = lab_rng_uniform(&rng);
+    for (int t = 0; t < T; t++)
+        lab_gp_predict(&a, zt + t * D, &mu0[t], &var0[t], NULL, NULL);
+    /* the fantasy */
+    double fm, fv;
+    const double *zf = z + N * D;
+    lab_gp_predict(&a, zf, &fm, &fv, NULL, NULL);
+    CHECK_SEED(fv > 1e-3, seed);
+    y[N] = fm;
+    assert_int_equal(lab_gp_append(&a, zf, fm, NULL), 0);
+    /* the full refit (same hyperparameters, all N + 1 points factorised) */
+    assert_int_equal(lab_gp_set_data(&b, N + 1, z, y, NULL), 0);
+    memcpy(b.theta, th, sizeof th);
+    assert_int_equal(lab_gp_factor(&b, NULL), 0);
+    for (int t = 0; t < T; t++) {
+        double ma, va, mb, vb;
+        lab_gp_predict(&a, zt + t * D, &ma, &va, NULL, NULL);
+        lab_gp_predict(&b, zt + t * D, &mb, &vb, NULL, NULL);
+        s_close(ma, mb, 1e-9, "fantasy mean vs refit");
+        s_close(va, vb, 1e-9, "fantasy variance vs refit");
+        s_close(ma, mu0[t], 1e-9, "a believer fantasy leaves the mean unchanged");
+        CHECK_SEED(va <= var0[t] + 1e-12, seed);
+    }
+    double ma, va;
+    lab_gp_predict(&a, zf, &ma, &va, NULL, NULL);
+    s_close(ma, fm, 1e-9, "mean at the fantasy");
+    /* at an observed point the latent variance is at most the noise's */
+    print_message("variance at the fantasy: %.3g before, %.3g after (noise %.3g)\n", fv, va,
+                  exp(th[D + 1]));
+    CHECK_SEED(va <= exp(th[D + 1]) && va < 0.05 * fv, seed);
+    /* truncation drops it: the old posterior again */
+    lab_gp_truncate(&a, N);
+    for (int t = 0; t < T; t++) {
+        double m, v;
+        lab_gp_predict(&a, zt + t * D, &m, &v, NULL, NULL);
+        s_close(m, mu0[t], 1e-9, "mean after truncation");
+        s_close(v, var0[t], 1e-9, "variance after truncation");
+    }
+    lab_gp_release(&a);
+    lab_gp_release(&b);
+}
+
+/* A batch of 4 on hartmann6 in the modelling phase: four distinct points,
+ * the second not where the first is (the fantasy of the first pushes it
+ * away), at most one exploitation step per batch, and that step first in
+ * its batch (an EI point chosen before it used to veto it, so batches
+ * almost never refined), probes only after it. Over ten batches at least
+ * one exploits. */
+static void test_batch_fantasies(void **state)
+{
+    (void)state;
+    const uint64_t seed = 4;
+    const lab_testfunc *f = lab_testfunc_find("hartmann6");
+    lab_err err = {0};
+    lab_space *s = lab_testfunc_space(f, &err);
+    lab_planner_opts o = s_opts(seed, 10);
+    lab_planner *p = lab_planner_new(s, &o, &err);
+    assert_non_null(p);
+    enum { K = 4, D = 6 };
+    int exploit_batches = 0, n_probes = 0;
+    for (int round = 0; round < 13; round++) {
+        double x[K * D];
+        lab_ask_info info[K];
+        memset(info, 0, sizeof info);
+        assert_int_equal(lab_planner_ask(p, K, NULL, 0, x, info), 0);
+        int n_exploit = 0;
+        for (int i = 0; i < K; i++) {
+            int ex = strstr(info[i].model, "exploit") != NULL;
+            n_exploit += ex;
+            if (ex)
+                CHECK_SEED(i == 0, seed);
+            /* probes only follow the batch's exploitation step */
+            if (strstr(info[i].model, "probe")) {
+                CHECK_SEED(i > 0 && strstr(info[0].model, "exploit") != NULL, seed);
+                CHECK_SEED(strstr(info[i].reason, "probes beside") != NULL, seed);
+                n_probes++;
+            }
+            for (int j = 0; j < i; j++) {
+                double dist = 0;
+                for (int c = 0; c < D; c++)
+                    dist = fmax(dist, fabs(x[i * D + c] - x[j * D + c]));
+                /* distinct; the 2nd (and later) away from the 1st */
+                CHECK_SEED(dist > (j == 0 && i == 1 ? 1e-3 : 1e-9), seed);
+            }
+        }
+        CHECK_SEED(n_exploit <= 1, seed);
+        exploit_batches += n_exploit;
+        if (round >= 3) /* past the initial design: the model's batch */
+            CHECK_SEED(strstr(info[K - 1].model, "kriging believer") != NULL, seed);
+        for (int i = 0; i < K; i++) /* d = 6: no trust region */
+            CHECK_SEED(strstr(info[i].model, "trust region") == NULL, seed);
+        for (int i = 0; i < K; i++) {
+            double y;
+            f->eval(x + i * D, &y);
+            assert_int_equal(lab_planner_tell(p, x + i * D, &y, LAB_OUTCOME_MEASURED), 0);
+        }
+    }
+    print_message("hartmann6, batches of 4: %d of 10 model batches began with an exploitation "
+                  "step, %d probes\n", exploit_batches, n_probes);
+    CHECK_SEED(exploit_batches >= 1 && n_probes >= 1, seed);
+    lab_planner_destroy(&p);
+    lab_space_destroy(&s);
+}
+
+/* d = 8: the model's points come from a trust region around the best
+ * measured point (named with its side in the model summary), each
+ * coordinate within the region's largest half-width (side x 4 / 2 in the
+ * unit cube) of that point; the side adapts (halved after d proposals
+ * without an improvement). Below d = 8 there is none. */
+static void test_trust_region(void **state)
+{
+    (void)state;
+    const uint64_t seed = 3;
+    const lab_testfunc *f = lab_testfunc_find("styblinski8_s");
+    lab_err err = {0};
+    lab_space *s = lab_testfunc_space(f, &err);
+    size_t n_init = lab_planner_default_initial(8);
+    lab_planner_opts o = s_opts(seed, n_init);
+    lab_planner *p = lab_planner_new(s, &o, &err);
+    assert_non_null(p);
+    double best = INFINITY, xb[8] = {0}, side_min = INFINITY, side_max = 0;
+    for (size_t i = 0; i < n_init + 30; i++) {
+        double x[8], y;
+        lab_ask_info info;
+        memset(&info, 0, sizeof info);
+        assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, &info), 0);
+        const char *tr = strstr(info.model, "trust region ");
+        if (i >= n_init) {
+            double side = 0;
+            CHECK_SEED(tr != NULL && sscanf(tr, "trust region %lf", &side) == 1, seed);
+            CHECK_SEED(side > 0 && side <= 1.6, seed);
+            side_min = fmin(side_min, side), side_max = fmax(side_max, side);
+            for (int c = 0; c < 8; c++)
+                CHECK_SEED(fabs(x[c] - xb[c]) / 10.0 <= side * 2.0 + 1e-9, seed);
+        } else {
+            CHECK_SEED(tr == NULL, seed);
+        }
+        f->eval(x, &y);
+        if (y < best) {
+            best = y;
+            memcpy(xb, x, sizeof xb);
+        }
+        assert_int_equal(lab_planner_tell(p, x, &y, LAB_OUTCOME_MEASURED), 0);
+    }
+    print_message("styblinski8_s: trust region side %.3g to %.3g\n", side_min, side_max);
+    CHECK_SEED(side_min < side_max, seed);
+    lab_planner_destroy(&p);
+    lab_space_destroy(&s);
+}
+
+/* Two objectives, a batch of 3: every point has its own trade-off weights
+ * (as when asked one at a time), and the points are distinct. */
+static void test_multiobjective_batch(void **state)
+{
+    (void)state;
+    const uint64_t seed = 6;
+    const lab_testfunc *f = lab_testfunc_find("zdt1");
+    lab_err err = {0};
+    lab_space *s = lab_testfunc_space(f, &err);
+    lab_planner_opts o = {.kind = "gp", .seed = seed, .n_objectives = 2,
+                          .initial_kind = "sobol", .initial_count = 8};
+    lab_planner *p = lab_planner_new(s, &o, &err);
+    for (int i = 0; i < 8; i++) {
+        double x[3], y[2];
+        assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, NULL), 0);
+        f->eval(x, y);
+        assert_int_equal(lab_planner_tell(p, x, y, LAB_OUTCOME_MEASURED), 0);
+    }
+    double x[3 * 3];
+    lab_ask_info info[3];
+    memset(info, 0, sizeof info);
+    assert_int_equal(lab_planner_ask(p, 3, NULL, 0, x, info), 0);
+    for (int i = 0; i < 3; i++) {
+        const char *w = strstr(info[i].reason, "trade-off weights");
+        CHECK_SEED(w != NULL, seed);
+        char place[16];
+        snprintf(place, sizeof place, "batch %d/3", i + 1);
+        CHECK_SEED(strstr(info[i].model, place) != NULL, seed);
+        for (int j = 0; j < i; j++) {
+            const char *v = strstr(info[j].reason, "trade-off weights");
+            CHECK_SEED(strncmp(w, v, 30) != 0, seed);
+            CHECK_SEED(memcmp(x + 3 * i, x + 3 * j, 3 * sizeof *x) != 0, seed);
+        }
+    }
+    lab_planner_destroy(&p);
+    lab_space_destroy(&s);
+}
+
 /* The optimum (0.9, 0.5) lies where experiments fail (x0 > 0.6): the
  * constrained optimum is on the boundary x0 = 0.6, which the search should
  * hug, while proposals deep in the failed region (x0 > 0.7) become rare. */
@@ -655,6 +868,10 @@ int main(void)
         cmocka_unit_test(test_constraints_categorical),
         cmocka_unit_test(test_determinism_resume),
         cmocka_unit_test(test_batch_pending),
+        cmocka_unit_test(test_fantasy_update),
+        cmocka_unit_test(test_batch_fantasies),
+        cmocka_unit_test(test_multiobjective_batch),
+        cmocka_unit_test(test_trust_region),
         cmocka_unit_test(test_failures_avoided),
         cmocka_unit_test(test_feasibility_learns_region),
         cmocka_unit_test(test_default_initial_design),
