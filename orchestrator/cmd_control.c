@@ -53,8 +53,18 @@ static void s_usage(FILE *out, const char *cmd)
                 "  labloop run campaign.yaml      # after extending a campaign that had ended\n");
         return;
     }
+    if (!strcmp(cmd, "campaigns")) {
+        fprintf(out, "usage: labloop campaigns --endpoint EP [--json]\n\n"
+                     "List a lab service's campaigns (labloop lab): each one's state, progress\n"
+                     "(measured, failed and the budget), experiments in flight, its weight, the\n"
+                     "steps it has been given since it became active (its share) and the best\n"
+                     "so far. A campaign run by labloop run shows as the only one.\n\n"
+                     "example:\n  labloop campaigns --endpoint tcp://127.0.0.1:5561\n");
+        return;
+    }
     if (!strcmp(cmd, "status"))
-        fprintf(out, "usage: labloop status [CAMPAIGN.yaml | --endpoint EP] [--watch] [--all] [--json]\n\n"
+        fprintf(out, "usage: labloop status [CAMPAIGN.yaml | --endpoint EP] [--campaign NAME] [--watch] [--all]\n"
+                     "                      [--json]\n\n"
                      "Show a running campaign: state, progress, best so far, each device's state\n"
                      "and utilisation, and the steps running now. --watch refreshes every second\n"
                      "until the campaign ends, then shows its final state (read from the hub when\n"
@@ -64,7 +74,7 @@ static void s_usage(FILE *out, const char *cmd)
                      "busy ones); --all prints every one. --json prints the whole reply.\n",
                 S_SHOWN_MAX, S_SHOWN_MAX);
     else
-        fprintf(out, "usage: labloop %s [CAMPAIGN.yaml | --endpoint EP] [--reason TEXT]\n\n%s\n", cmd,
+        fprintf(out, "usage: labloop %s [CAMPAIGN.yaml | --endpoint EP] [--campaign NAME] [--reason TEXT]\n\n%s\n", cmd,
                 !strcmp(cmd, "pause") ? "Stop dispatching new steps; running steps finish. Who paused it and\n"
                                         "the --reason are shown by status, show, log and the dashboard until\n"
                                         "it resumes."
@@ -72,8 +82,10 @@ static void s_usage(FILE *out, const char *cmd)
                                            "or clear-estop."
                 : !strcmp(cmd, "abort") ? "Cancel running steps and end the campaign as aborted."
                 : !strcmp(cmd, "estop") ? "E-stop: every worker stops at once; the campaign is halted until\n"
-                                          "clear-estop and resume."
-                                        : "Clear an e-stop; the campaign stays paused until resume.");
+                                          "clear-estop and resume. On a lab service every campaign is halted\n"
+                                          "(--campaign is not needed)."
+                                        : "Clear an e-stop; the campaign stays paused until resume. On a lab\n"
+                                          "service every halted campaign is cleared, each to be resumed.");
     fprintf(out, "\nThe control endpoint is taken from CAMPAIGN.yaml (endpoints.control), from\n"
                  "--endpoint, or is %s. Every action is written to the hub's audit table\n"
                  "with your key's name (or, without keys, your user name).\n\n"
@@ -81,8 +93,38 @@ static void s_usage(FILE *out, const char *cmd)
                  "environment variable LABLOOP_KEY) and the orchestrator's public key:\n"
                  "--server-key LAB.pub (or LABLOOP_SERVER_KEY; default: the .pub beside the\n"
                  "campaign's security.key). Viewer keys may only ask for status.\n\n"
+                 "A lab service (labloop lab) runs many campaigns on one endpoint: name the\n"
+                 "one meant with --campaign NAME (a lab with one campaign takes it without).\n\n"
                  "example:\n  labloop %s examples/demo-campaign.yaml\n",
             S_DEFAULT_ENDPOINT, cmd);
+}
+
+/* A campaigns reply: one line a campaign. */
+static void s_print_campaigns(json_t *r)
+{
+    json_t *list = json_object_get(r, "campaigns");
+    printf("lab %s: %zu campaign%s\n", json_string_value(json_object_get(r, "lab")), json_array_size(list),
+           json_array_size(list) == 1 ? "" : "s");
+    if (!json_array_size(list))
+        return;
+    printf("%-24s %-10s %8s %7s %7s %9s %6s %9s  %s\n", "campaign", "state", "measured", "failed", "budget",
+           "in flight", "weight", "share", "best");
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        char best[160] = "-";
+        json_t *b = json_object_get(c, "best");
+        if (b)
+            snprintf(best, sizeof best, "%s = %.4g (experiment %lld)",
+                     json_string_value(json_object_get(b, "objective")),
+                     json_number_value(json_object_get(b, "value")),
+                     json_integer_value(json_object_get(b, "experiment")));
+        printf("%-24s %-10s %8lld %7lld %7lld %9lld %6g %9.0f  %s\n", json_string_value(json_object_get(c, "name")),
+               json_string_value(json_object_get(c, "status")), json_integer_value(json_object_get(c, "measured")),
+               json_integer_value(json_object_get(c, "failed")), json_integer_value(json_object_get(c, "budget")),
+               json_integer_value(json_object_get(c, "in_flight")), json_number_value(json_object_get(c, "weight")),
+               json_number_value(json_object_get(c, "dispatched")), best);
+    }
 }
 
 /* The budget's extensions and the pause's reason, from a status reply. */
@@ -276,7 +318,8 @@ int lab_cmd_control(int argc, char **argv)
 {
     const char *cmd = argv[0], *endpoint = NULL, *config = NULL, *reason = NULL, *db = NULL;
     const char *key = getenv("LABLOOP_KEY"), *server_key = getenv("LABLOOP_SERVER_KEY");
-    int watch = 0, json = 0, all = 0, extend = !strcmp(cmd, "extend");
+    const char *campaign = NULL;
+    int watch = 0, json = 0, all = 0, extend = !strcmp(cmd, "extend"), list = !strcmp(cmd, "campaigns");
     long more = 0;
     double hours = 0;
     for (int i = 1; i < argc; i++) {
@@ -287,6 +330,8 @@ int lab_cmd_control(int argc, char **argv)
             endpoint = argv[++i];
         } else if (!strcmp(argv[i], "--key") && i + 1 < argc) {
             key = argv[++i];
+        } else if (!strcmp(argv[i], "--campaign") && i + 1 < argc && !list) {
+            campaign = argv[++i];
         } else if (!strcmp(argv[i], "--server-key") && i + 1 < argc) {
             server_key = argv[++i];
         } else if (!strcmp(argv[i], "--reason") && i + 1 < argc && strcmp(cmd, "status") != 0) {
@@ -315,7 +360,7 @@ int lab_cmd_control(int argc, char **argv)
             db = argv[++i];
         } else if (!strcmp(argv[i], "--watch") && !strcmp(cmd, "status")) {
             watch = 1;
-        } else if (!strcmp(argv[i], "--json") && !strcmp(cmd, "status")) {
+        } else if (!strcmp(argv[i], "--json") && (!strcmp(cmd, "status") || list)) {
             json = 1;
         } else if (!strcmp(argv[i], "--all") && !strcmp(cmd, "status")) {
             all = 1;
@@ -390,6 +435,8 @@ int lab_cmd_control(int argc, char **argv)
         kp = &keys;
     }
     json_t *req = lab_control_request(cmd, reason);
+    if (campaign)
+        json_object_set_new(req, "campaign", json_string(campaign));
     if (extend) {
         json_object_set_new(req, "experiments", json_integer(more));
         json_object_set_new(req, "hours", json_real(hours));
@@ -429,7 +476,9 @@ int lab_cmd_control(int argc, char **argv)
                    json_string_value(json_object_get(reply, "campaign")),
                    json_string_value(json_object_get(reply, "status")),
                    json_integer_value(json_object_get(reply, "budget")));
-        } else if (strcmp(cmd, "status") != 0) {
+        } else if (list && !json) {
+            s_print_campaigns(reply);
+        } else if (strcmp(cmd, "status") != 0 && !list) {
             printf("%s: done; campaign is now %s\n", cmd, json_string_value(json_object_get(reply, "status")));
             s_print_not_reached(json_object_get(reply, "not_reached"));
         } else if (json) {

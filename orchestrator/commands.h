@@ -18,7 +18,12 @@ int lab_bench_echo(int argc, char **argv);
 int lab_cmd_log(int argc, char **argv);
 /* labloop run CAMPAIGN.yaml [--db FILE] [--quiet] */
 int lab_cmd_run(int argc, char **argv);
-/* labloop status|pause|resume|extend|abort|estop|clear-estop [CAMPAIGN.yaml | --endpoint EP] */
+/* labloop lab LAB.yaml [--db FILE] [--quiet]: a lab service (cmd_lab.c) */
+int lab_cmd_lab(int argc, char **argv);
+/* labloop submit CAMPAIGN.yaml --endpoint EP [--weight W]: a campaign for a lab service */
+int lab_cmd_submit(int argc, char **argv);
+/* labloop status|campaigns|pause|resume|extend|abort|estop|clear-estop [CAMPAIGN.yaml | --endpoint EP]
+ * [--campaign NAME] */
 int lab_cmd_control(int argc, char **argv);
 /* labloop validate CAMPAIGN.yaml [--quiet] [--keys] [--help] */
 int lab_cmd_validate(int argc, char **argv);

@@ -89,6 +89,28 @@ static const s_key s_top_keys[] = {
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
+/* A lab config (labloop lab): the lab's own sections, named as in a
+ * campaign config. */
+static const s_key s_lab_top_keys[] = {
+    {"lab", S_MAP, 1, N, N, NULL, NULL, "the lab's name"},
+    {"devices", S_LIST, 1, N, N, NULL, NULL, "the lab's devices, shared by its campaigns"},
+    {"endpoints", S_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the lab binds"},
+    {"hub", S_STR_OR_MAP, 0, N, N, NULL, "<lab.name>.db",
+     "SQLite data hub file holding every campaign of the lab (relative to this file), or a mapping as in a "
+     "campaign config"},
+    {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
+    {"security", S_MAP, 0, N, N, NULL, "none (plain mode)",
+     "CURVE keys for both endpoints; required when an endpoint is not loopback or ipc"},
+    {"notify", S_LIST, 0, N, N, NULL, "none",
+     "webhooks told of brakes, pauses, e-stops, lost devices and campaigns' ends"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const s_key s_lab_keys[] = {
+    {"name", S_STR, 1, N, N, NULL, NULL, "lab name, at most 64 characters: letters, digits, '.', '_', '-'"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
 static const s_key s_notify_keys[] = {
     {"url", S_STR, 1, N, N, NULL, NULL, "where the JSON body is POSTed: an http:// or https:// URL"},
     {"events", S_STRLIST, 0, N, N, NULL, "all five",
@@ -264,6 +286,8 @@ static const struct {
     {"security.clients[]", s_client_keys},
     {"prior", s_prior_keys},
     {"notify[]", s_notify_keys},
+    {"lab config: (top level)", s_lab_top_keys},
+    {"lab config: lab", s_lab_keys},
 };
 
 /* ---- problems, collected then reported in file order --------------------- */
@@ -292,6 +316,9 @@ typedef struct s_ctx {
     yaml_node_t **step_name_nodes;
     yaml_node_t **objective_from_nodes;
     int stored;                  /* a hub's copy of a config that once ran: no length limits */
+    const lab_campaign_cfg *lab; /* a campaign submitted to this lab: its devices are the lab's */
+    char *notes;                 /* what of a submitted campaign was ignored ("" none) */
+    size_t n_notes;
 } s_ctx;
 
 static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
@@ -1914,7 +1941,58 @@ static void s_report(s_ctx *c, FILE *errs, lab_err *err)
     }
 }
 
-static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int stored, FILE *errs, lab_err *err)
+static void s_load_lab_name(s_ctx *c, yaml_node_t *m)
+{
+    const s_key *K = s_lab_keys;
+    yaml_node_t *v[S_MAXKEYS];
+    if (!m || !s_check_map(c, m, K, "lab", v))
+        return;
+    yaml_node_t *name = SLOT(v, K, "name");
+    if (!name)
+        return;
+    const char *n = lab_yscalar(name);
+    if (!s_is_name(n, "._-") || !strcmp(n, ".") || !strcmp(n, ".."))
+        s_err(c, name, "lab.name '%s' may hold only letters, digits, '.', '_' and '-' (it names the data hub file)", n);
+    else if (strlen(n) > S_CAMPAIGN_NAME_MAX)
+        s_err(c, name, "lab.name is %zu characters long; at most %d", strlen(n), S_CAMPAIGN_NAME_MAX);
+    else
+        c->cfg->name = s_dup(c, n);
+}
+
+/* A submitted campaign runs on the lab's devices: a copy of them, so that
+ * the cross checks (a device for every step's capability) judge the
+ * campaign against the lab. */
+static void s_copy_lab_devices(s_ctx *c)
+{
+    const lab_campaign_cfg *lab = c->lab;
+    lab_campaign_cfg *cfg = c->cfg;
+    cfg->devices = s_calloc(c, lab->n_devices ? lab->n_devices : 1, sizeof *cfg->devices);
+    if (!cfg->devices)
+        return;
+    for (size_t i = 0; i < lab->n_devices; i++) {
+        const lab_cfg_device *from = &lab->devices[i];
+        lab_cfg_device *dv = &cfg->devices[cfg->n_devices++];
+        dv->name = s_dup(c, from->name);
+        dv->capacity = from->capacity;
+        dv->capabilities = s_calloc(c, from->n_capabilities ? from->n_capabilities : 1, sizeof *dv->capabilities);
+        for (size_t j = 0; dv->capabilities && j < from->n_capabilities; j++)
+            dv->capabilities[dv->n_capabilities++] = s_dup(c, from->capabilities[j]);
+    }
+    cfg->heartbeat_ms = lab->heartbeat_ms;
+    cfg->liveness = lab->liveness;
+}
+
+static void s_note(s_ctx *c, const char *fmt, const char *what)
+{
+    if (!c->notes || !c->n_notes)
+        return;
+    size_t len = strlen(c->notes);
+    if (len + 1 < c->n_notes)
+        snprintf(c->notes + len, c->n_notes - len, fmt, len ? "; " : "", what);
+}
+
+static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int stored, const lab_campaign_cfg *lab,
+                                int lab_config, char *notes, size_t n_notes, FILE *errs, lab_err *err)
 {
     lab_err_clear(err);
     lab_err perr = {0};
@@ -1928,7 +2006,9 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
         return NULL;
     }
     lab_campaign_cfg *cfg = calloc(1, sizeof *cfg);
-    s_ctx c = {.d = d, .path = path, .cfg = cfg, .stored = stored};
+    s_ctx c = {.d = d, .path = path, .cfg = cfg, .stored = stored, .lab = lab, .notes = notes, .n_notes = n_notes};
+    if (notes && n_notes)
+        notes[0] = '\0';
     lab_cfg_step *steps = NULL;
     size_t n_steps = 0;
     if (!cfg) {
@@ -1956,7 +2036,27 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
     }
 
     yaml_node_t *root = lab_ydoc_root(d), *v[S_MAXKEYS];
-    const s_key *K = s_top_keys;
+    if (lab_config) {
+        const s_key *K = s_lab_top_keys;
+        if (s_check_map(&c, root, K, "", v)) {
+            s_load_lab_name(&c, SLOT(v, K, "lab"));
+            s_load_devices(&c, SLOT(v, K, "devices"));
+            s_load_endpoints(&c, SLOT(v, K, "endpoints"));
+            s_load_heartbeat(&c, SLOT(v, K, "heartbeat"));
+            s_set_hub(&c, SLOT(v, K, "hub"));
+            s_load_security(&c, SLOT(v, K, "security"));
+            s_load_notify(&c, SLOT(v, K, "notify"));
+            s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));
+        }
+        goto defaults;
+    }
+    /* A campaign submitted to a lab may leave out its devices: the lab's
+     * are used, and its own lab sections, if any, are ignored. */
+    s_key top[sizeof s_top_keys / sizeof s_top_keys[0]];
+    memcpy(top, s_top_keys, sizeof top);
+    if (lab)
+        top[s_k(top, "devices")].required = 0;
+    const s_key *K = top;
     if (s_check_map(&c, root, K, "", v)) {
         yaml_node_t *stop = NULL;
         if (SLOT(v, K, "campaign"))
@@ -1968,21 +2068,34 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
         s_load_stop(&c, stop);
         s_load_planner(&c, SLOT(v, K, "planner"));
         s_load_workflow(&c, SLOT(v, K, "workflow"), &steps, &n_steps);
-        s_load_devices(&c, SLOT(v, K, "devices"));
-        s_load_endpoints(&c, SLOT(v, K, "endpoints"));
-        s_load_heartbeat(&c, SLOT(v, K, "heartbeat"));
-        s_set_hub(&c, SLOT(v, K, "hub"));
+        if (lab) {
+            for (const char *const *k = (const char *const[]){"devices", "endpoints", "heartbeat", "hub", "security",
+                                                               "notify", NULL}; *k; k++)
+                if (SLOT(v, K, *k))
+                    s_note(&c, "%sits '%s' section is ignored: the lab's own applies", *k);
+            s_copy_lab_devices(&c);
+        } else {
+            s_load_devices(&c, SLOT(v, K, "devices"));
+            s_load_endpoints(&c, SLOT(v, K, "endpoints"));
+            s_load_heartbeat(&c, SLOT(v, K, "heartbeat"));
+            s_set_hub(&c, SLOT(v, K, "hub"));
+        }
         if (!stored) { /* a config that once ran is read as it was */
             s_check_acquisition(&c, SLOT(v, K, "planner"));
-            s_check_returns(&c, SLOT(v, K, "devices"), steps, n_steps);
+            if (!lab)
+                s_check_returns(&c, SLOT(v, K, "devices"), steps, n_steps);
         }
-        s_load_security(&c, SLOT(v, K, "security"));
+        if (!lab) {
+            s_load_security(&c, SLOT(v, K, "security"));
+            s_load_notify(&c, SLOT(v, K, "notify"));
+        }
         s_load_prior(&c, SLOT(v, K, "prior"));
-        s_load_notify(&c, SLOT(v, K, "notify"));
-        s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));
+        if (!lab)
+            s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));
         s_check_cross(&c, steps, n_steps);
         steps = NULL; /* now owned by cfg */
     }
+defaults:
     if (!cfg->access)
         cfg->access = s_dup(&c, "shared");
     s_default_operator(&c);
@@ -2003,7 +2116,7 @@ done:
     return cfg;
 }
 
-lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err)
+static lab_campaign_cfg *s_load_file(const char *path, int lab_config, FILE *errs, lab_err *err)
 {
     char *text = NULL;
     size_t len = 0;
@@ -2019,10 +2132,21 @@ lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err)
     /* Parsed again by s_load: simpler than sharing the document, and a
      * config is small. */
     lab_ydoc_destroy(&d);
-    return s_load(path, text, len, 0, errs, err);
+    return s_load(path, text, len, 0, NULL, lab_config, NULL, 0, errs, err);
 }
 
-static lab_campaign_cfg *s_load_copy(const char *path, const char *text, size_t len, int stored, FILE *errs,
+lab_campaign_cfg *lab_config_load(const char *path, FILE *errs, lab_err *err)
+{
+    return s_load_file(path, 0, errs, err);
+}
+
+lab_campaign_cfg *lab_config_load_lab(const char *path, FILE *errs, lab_err *err)
+{
+    return s_load_file(path, 1, errs, err);
+}
+
+static lab_campaign_cfg *s_load_copy(const char *path, const char *text, size_t len, int stored,
+                                     const lab_campaign_cfg *lab, char *notes, size_t n_notes, FILE *errs,
                                      lab_err *err)
 {
     char *copy = malloc(len + 1);
@@ -2032,19 +2156,26 @@ static lab_campaign_cfg *s_load_copy(const char *path, const char *text, size_t 
     }
     memcpy(copy, text, len);
     copy[len] = '\0';
-    return s_load(path ? path : "<config>", copy, len, stored, errs, err);
+    return s_load(path ? path : "<config>", copy, len, stored, lab, 0, notes, n_notes, errs, err);
 }
 
 lab_campaign_cfg *lab_config_load_string(const char *path, const char *text, size_t len,
                                          FILE *errs, lab_err *err)
 {
-    return s_load_copy(path, text, len, 0, errs, err);
+    return s_load_copy(path, text, len, 0, NULL, NULL, 0, errs, err);
 }
 
 lab_campaign_cfg *lab_config_load_stored(const char *path, const char *text, size_t len,
                                          FILE *errs, lab_err *err)
 {
-    return s_load_copy(path, text, len, 1, errs, err);
+    return s_load_copy(path, text, len, 1, NULL, NULL, 0, errs, err);
+}
+
+lab_campaign_cfg *lab_config_load_submitted(const char *path, const char *text, size_t len,
+                                            const lab_campaign_cfg *lab, int stored, char *notes, size_t n_notes,
+                                            FILE *errs, lab_err *err)
+{
+    return s_load_copy(path, text, len, stored, lab, notes, n_notes, errs, err);
 }
 
 void lab_config_destroy(lab_campaign_cfg **cfgp)

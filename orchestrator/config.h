@@ -149,6 +149,21 @@ lab_campaign_cfg *lab_config_load_stored(const char *path, const char *text, siz
                                          FILE *errs, lab_err *err);
 void lab_config_destroy(lab_campaign_cfg **cfg);
 
+/* A lab config (labloop lab LAB.yaml): lab.name, devices, endpoints, hub,
+ * heartbeat, security and notify, read by the same parsers and with the
+ * same key names as those sections of a campaign config. The result has
+ * no space, objectives or workflow. NULL on failure, as lab_config_load. */
+lab_campaign_cfg *lab_config_load_lab(const char *path, FILE *errs, lab_err *err);
+/* A campaign submitted to a lab (text, len bytes; path names it in
+ * messages): checked like a campaign config, except that it runs on lab's
+ * devices (copied into it: every step's capability must be offered by a
+ * lab device) and its own devices, endpoints, heartbeat, hub, security and
+ * notify sections are ignored, each said in notes (n bytes, "" when none;
+ * may be NULL). stored: the hub's copy of one that once ran. */
+lab_campaign_cfg *lab_config_load_submitted(const char *path, const char *text, size_t len,
+                                            const lab_campaign_cfg *lab, int stored, char *notes, size_t n_notes,
+                                            FILE *errs, lab_err *err);
+
 /* Index of a step by name, or -1. */
 int lab_config_step(const lab_campaign_cfg *cfg, const char *name);
 /* Parse a duration such as "90", "90s", "5m", "2h", "1.5h" into seconds.

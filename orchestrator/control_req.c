@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 
@@ -66,7 +67,8 @@ int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, ch
     } else if (s_field(o, "cmd", req->cmd, sizeof req->cmd, 1, why, n) < 0 ||
                s_field(o, "user", req->user, sizeof req->user, 0, why, n) < 0 ||
                s_field(o, "host", req->host, sizeof req->host, 0, why, n) < 0 ||
-               s_field(o, "reason", req->reason, sizeof req->reason, 0, why, n) < 0) {
+               s_field(o, "reason", req->reason, sizeof req->reason, 0, why, n) < 0 ||
+               s_field(o, "campaign", req->campaign, sizeof req->campaign, 0, why, n) < 0) {
         rc = LAB_EPROTO;
     } else if (s_number(o, "experiments", 1, LAB_CONTROL_MAX_EXPERIMENTS, why, n, NULL, &req->experiments) < 0 ||
                s_number(o, "hours", 0, LAB_CONTROL_MAX_HOURS, why, n, &req->hours, NULL) < 0) {
@@ -78,5 +80,53 @@ int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, ch
     json_decref(o);
     if (rc)
         memset(req, 0, sizeof *req);
+    return rc;
+}
+
+int lab_control_submit_parse(const char *body, size_t len, lab_control_submit *sub, char *why, size_t n)
+{
+    memset(sub, 0, sizeof *sub);
+    if (len > LAB_CONTROL_SUBMIT_MAX)
+        return snprintf(why, n, "submit: the request is longer than %d bytes", LAB_CONTROL_SUBMIT_MAX), LAB_EPROTO;
+    json_error_t je;
+    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!o)
+        return snprintf(why, n, "request is not JSON"), LAB_EPROTO;
+    int rc = 0;
+    char cmd[32];
+    json_t *text = json_object_get(o, "config");
+    json_t *w = json_object_get(o, "weight");
+    if (!json_is_object(o)) {
+        snprintf(why, n, "request is not a JSON object");
+        rc = LAB_EPROTO;
+    } else if (s_field(o, "cmd", cmd, sizeof cmd, 1, why, n) < 0 ||
+               s_field(o, "user", sub->user, sizeof sub->user, 0, why, n) < 0 ||
+               s_field(o, "host", sub->host, sizeof sub->host, 0, why, n) < 0 ||
+               s_field(o, "path", sub->path, sizeof sub->path, 0, why, n) < 0) {
+        rc = LAB_EPROTO;
+    } else if (strcmp(cmd, "submit") != 0) {
+        snprintf(why, n, "not a submit request");
+        rc = LAB_EPROTO;
+    } else if (!json_is_string(text) || json_string_length(text) == 0) {
+        snprintf(why, n, "submit: \"config\" must be the campaign config's text");
+        rc = LAB_EPROTO;
+    } else if (w && (!json_is_number(w) || !(json_number_value(w) > 0) ||
+                     json_number_value(w) > LAB_CONTROL_MAX_WEIGHT)) {
+        snprintf(why, n, "submit: \"weight\" must be a number above 0 and at most %g", LAB_CONTROL_MAX_WEIGHT);
+        rc = LAB_EPROTO;
+    } else {
+        sub->weight = w ? json_number_value(w) : 1.0;
+        sub->len = json_string_length(text);
+        sub->text = malloc(sub->len + 1);
+        if (!sub->text) {
+            snprintf(why, n, "out of memory");
+            rc = LAB_ENOMEM;
+        } else {
+            memcpy(sub->text, json_string_value(text), sub->len + 1);
+        }
+    }
+    if (!sub->path[0])
+        snprintf(sub->path, sizeof sub->path, "submitted.yaml");
+    json_decref(o);
     return rc;
 }

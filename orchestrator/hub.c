@@ -253,6 +253,16 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       "SELECT attempt_id, experiment, step, attempt, device, status, result, counted"     \
       " FROM steps WHERE campaign = ?1 ORDER BY experiment, id")                          \
     X(SET_STEP_COUNTED, "UPDATE steps SET counted = ?2 WHERE attempt_id = ?1")           \
+    X(LAB_RUN,                                                                           \
+      "SELECT json_extract(detail, '$.run') FROM events WHERE kind = 'lab.started'"      \
+      " AND subject = ?1 ORDER BY id LIMIT 1")                                           \
+    X(EACH_LAB_CAMPAIGN,                                                                 \
+      "SELECT c.id, c.name, c.config_path, c.config_text, c.status,"                     \
+      " (SELECT json_extract(e.detail, '$.weight') FROM events e WHERE e.campaign = c.id" \
+      "  AND e.kind = 'campaign.submitted' ORDER BY e.id DESC LIMIT 1)"                  \
+      " FROM campaigns c WHERE c.id IN (SELECT campaign FROM events"                     \
+      "  WHERE kind = 'campaign.submitted' AND json_extract(detail, '$.lab') = ?1)"       \
+      " ORDER BY c.id")                                                                  \
     X(EXTENSIONS,                                                                        \
       "SELECT count(*), CAST(total(json_extract(detail, '$.experiments')) AS INTEGER),"  \
       " max(json_extract(detail, '$.deadline_us')) FROM events"                          \
@@ -948,6 +958,25 @@ const char *lab_hub_errmsg(const lab_hub *h)
 
 /* ---- writes ---- */
 
+int lab_hub_record_campaign_now(lab_hub *h, const lab_hub_campaign *c, int64_t *id, lab_err *err)
+{
+    if (h->running)
+        return lab_err_set(err, LAB_EAGAIN, "hub '%s': a commit is running", h->path);
+    int queued = h->queued;
+    h->queued = 0;           /* its own transaction, ahead of the batch being filled */
+    int ret = lab_hub_record_campaign(h, c, id);
+    if (ret < 0) {
+        s_to_err(h, ret, err);
+        s_rollback(h);
+        h->in_tx = 0;
+        h->tx_lost = 0;
+    } else {
+        ret = lab_hub_commit(h, err);
+    }
+    h->queued = queued;
+    return ret;
+}
+
 int lab_hub_record_campaign(lab_hub *h, const lab_hub_campaign *c, int64_t *id)
 {
     if (!c || !c->name || !*c->name)
@@ -1234,6 +1263,49 @@ int lab_hub_campaign_origin(lab_hub *h, int64_t campaign, char *sha, size_t n, i
     } else {
         ret = s_fail_sql(h, rc, "reading where a campaign came from");
     }
+    sqlite3_reset(st);
+    return ret;
+}
+
+int lab_hub_lab_run(lab_hub *h, const char *lab, int64_t *run_us)
+{
+    sqlite3_stmt *st = s_stmt(h, S_LAB_RUN);
+    if (!st)
+        return LAB_EDB;
+    s_bind_text(st, 1, lab);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW)
+        *run_us = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        *run_us = 0;
+    else
+        ret = s_fail_sql(h, rc, "reading the lab's run");
+    sqlite3_reset(st);
+    return ret;
+}
+
+int lab_hub_each_lab_campaign(lab_hub *h, const char *lab, lab_hub_lab_campaign_fn fn, void *arg)
+{
+    sqlite3_stmt *st = s_stmt(h, S_EACH_LAB_CAMPAIGN);
+    if (!st)
+        return LAB_EDB;
+    s_bind_text(st, 1, lab);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lab_hub_lab_campaign_row r = {
+            .id = sqlite3_column_int64(st, 0),
+            .name = (const char *)sqlite3_column_text(st, 1),
+            .config_path = (const char *)sqlite3_column_text(st, 2),
+            .config_text = (const char *)sqlite3_column_text(st, 3),
+            .config_len = (size_t)sqlite3_column_bytes(st, 3),
+            .status = (const char *)sqlite3_column_text(st, 4),
+            .weight = sqlite3_column_type(st, 5) == SQLITE_NULL ? 1.0 : sqlite3_column_double(st, 5),
+        };
+        if ((ret = fn(&r, arg)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = s_fail_sql(h, rc, "reading the lab's campaigns");
     sqlite3_reset(st);
     return ret;
 }

@@ -85,6 +85,11 @@ typedef struct lab_hub_campaign {
 /* Insert a campaign in status 'created'; *id receives its row id. Fails
  * (LAB_ESTATE) when a campaign of that name is already in the hub. */
 int lab_hub_record_campaign(lab_hub *h, const lab_hub_campaign *c, int64_t *id);
+/* The same with queued writes (a lab service adding a campaign while it
+ * runs): the row is inserted and committed at once in a transaction of its
+ * own; the batch being filled is untouched. Only on the owner thread with
+ * no batch out (LAB_EAGAIN otherwise). Returns 0 or < 0 with err set. */
+int lab_hub_record_campaign_now(lab_hub *h, const lab_hub_campaign *c, int64_t *id, lab_err *err);
 /* Find a campaign by name: *id and status (copied into status, n bytes).
  * Returns LAB_ENOTFOUND when absent. */
 int lab_hub_find_campaign(lab_hub *h, const char *name, int64_t *id, char *status, size_t n);
@@ -223,5 +228,22 @@ typedef struct lab_hub_step_row {
 } lab_hub_step_row;
 typedef int (*lab_hub_step_fn)(const lab_hub_step_row *r, void *arg);
 int lab_hub_each_step(lab_hub *h, int64_t campaign, lab_hub_step_fn fn, void *arg);
+
+/* A lab service's runs (labloop lab): the run id its workers are given is
+ * the "run" of the first lab.started event of that lab in this hub (its
+ * first start time; 0 when there is none yet), the same across restarts. */
+int lab_hub_lab_run(lab_hub *h, const char *lab, int64_t *run_us);
+
+/* The campaigns submitted to a lab (a campaign.submitted event naming it),
+ * in the order they were created, with their stored config and the weight
+ * they were last given. Strings are valid only during the call. */
+typedef struct lab_hub_lab_campaign_row {
+    int64_t id;
+    const char *name, *config_path, *config_text, *status;
+    size_t config_len;
+    double weight;
+} lab_hub_lab_campaign_row;
+typedef int (*lab_hub_lab_campaign_fn)(const lab_hub_lab_campaign_row *r, void *arg);
+int lab_hub_each_lab_campaign(lab_hub *h, const char *lab, lab_hub_lab_campaign_fn fn, void *arg);
 
 #endif

@@ -18,12 +18,15 @@ typedef struct s_cmd {
 
 static const s_cmd s_cmds[] = {
     {"run", lab_cmd_run, "run a campaign closed-loop on the lab's device workers"},
-    {"status", lab_cmd_control, "show a running campaign (--watch to follow)"},
+    {"lab", lab_cmd_lab, "run a lab service: one lab's devices and hub for many campaigns"},
+    {"submit", lab_cmd_submit, "hand a campaign to a lab service (--weight for its share)"},
+    {"campaigns", lab_cmd_control, "list a lab service's campaigns: state, progress, weight, best"},
+    {"status", lab_cmd_control, "show a running campaign (--watch to follow; --campaign NAME in a lab)"},
     {"pause", lab_cmd_control, "stop dispatching new steps; running steps finish"},
     {"resume", lab_cmd_control, "dispatch again after a pause"},
     {"extend", lab_cmd_control, "give a running or finished campaign more experiments or hours"},
     {"abort", lab_cmd_control, "cancel running steps and end the campaign"},
-    {"estop", lab_cmd_control, "e-stop every device now; the campaign is halted"},
+    {"estop", lab_cmd_control, "e-stop every device now; the campaign (every campaign of a lab) is halted"},
     {"clear-estop", lab_cmd_control, "clear an e-stop (then resume)"},
     {"keygen", lab_cmd_keygen, "make a CURVE key pair (NAME.key secret, NAME.pub public)"},
     {"validate", lab_cmd_validate, "check a campaign config; errors name file:line:column"},

@@ -67,15 +67,22 @@ void lab_orch_fatal(lab_orch *o, const char *what)
     s_stop_fatal(o, &e);
 }
 
-static void s_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+static void s_event(lab_orch *o, int64_t campaign_id, const char *kind, const char *subject, json_t *detail)
 {
     char *js = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     int64_t now = lab_orch_now();
-    if (lab_hub_record_event(o->hub, o->campaign_id, now, kind, subject, js) < 0)
+    if (lab_hub_record_event(o->hub, campaign_id, now, kind, subject, js) < 0)
         lab_orch_fatal(o, "recording an event");
     free(js);
     lab_notify_event(o->notify, kind, subject, detail, now);     /* only queues: never waits */
     json_decref(detail);
+}
+
+/* The campaign a lab event is recorded with: the only one of a lab that
+ * runs one campaign (labloop run); none (0) in a lab service. */
+static int64_t s_lab_campaign_id(const lab_orch *o)
+{
+    return o->single && o->camps ? o->camps->campaign_id : 0;
 }
 
 /* One row for the bad messages of a peer that were only counted. */
@@ -86,11 +93,11 @@ static void s_bad_summary(const char *peer, uint64_t n, void *arg)
     snprintf(msg, sizeof msg, "%llu more bad messages within %lld s were not recorded one by one",
              (unsigned long long)n, (long long)(LAB_BADMSG_WINDOW_US / 1000000));
     lab_warn("peer '%s': %s", peer, msg);
-    s_event(o, "message.bad", peer,
+    s_event(o, s_lab_campaign_id(o), "message.bad", peer,
             json_pack("{s:s, s:I, s:s}", "device", peer, "suppressed", (json_int_t)n, "error", msg));
 }
 
-void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+static void s_event_limited(lab_orch *o, int64_t campaign_id, const char *kind, const char *subject, json_t *detail)
 {
     if (!strcmp(kind, "message.bad")) {      /* at most a few rows per peer and window */
         const char *peer = json_string_value(json_object_get(detail, "device"));
@@ -99,7 +106,126 @@ void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *
             return;
         }
     }
-    s_event(o, kind, subject, detail);
+    s_event(o, campaign_id, kind, subject, detail);
+}
+
+void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+{
+    s_event_limited(o, s_lab_campaign_id(o), kind, subject, detail);
+}
+
+void lab_camp_event(lab_camp *c, const char *kind, const char *subject, json_t *detail)
+{
+    s_event_limited(c->lab, c->campaign_id, kind, subject, detail);
+}
+
+/* ------------------------------------------------------------ campaigns */
+
+lab_camp *lab_orch_campaign_of(lab_orch *o, const char *attempt_id)
+{
+    for (lab_camp *c = o->camps; c; c = c->next)
+        if (lab_sched_owns(c, attempt_id))
+            return c;
+    return NULL;
+}
+
+lab_camp *lab_orch_campaign(lab_orch *o, const char *name)
+{
+    if (!name || !*name)
+        return o->n_camps == 1 ? o->camps : NULL;
+    for (lab_camp *c = o->camps; c; c = c->next)
+        if (!strcmp(c->cfg->name, name))
+            return c;
+    return NULL;
+}
+
+/* Free slots go one at a time to the campaign furthest below its weighted
+ * share (attempts dispatched since it became active, over its weight) among
+ * those that can use one now; a campaign with nothing ready that finds a
+ * device sits out the rest of the round. Slots held for 'within'
+ * successors are a campaign's own and go out with its turn. */
+static void s_share(lab_orch *o)
+{
+    for (;;) {
+        lab_camp *best = NULL;
+        double best_v = 0;
+        for (lab_camp *c = o->camps; c; c = c->next) {
+            if (c->finished || c->share_blocked)
+                continue;
+            double v = c->dispatched / c->weight;
+            if (!best || v < best_v) {
+                best = c;
+                best_v = v;
+            }
+        }
+        if (!best)
+            break;
+        if (lab_sched_dispatch(best, 1) == 0)
+            best->share_blocked = 1;
+    }
+    for (lab_camp *c = o->camps; c; c = c->next)
+        c->share_blocked = 0;
+}
+
+void lab_orch_schedule(lab_orch *o)
+{
+    if (o->scheduling) {         /* asked again from inside: one more round */
+        o->schedule_again = 1;
+        return;
+    }
+    o->scheduling = 1;
+    do {
+        o->schedule_again = 0;
+        if (o->stopping || o->fatal)
+            break;
+        for (lab_camp *c = o->camps; c; c = c->next)
+            lab_sched_prepare(c);
+        if (o->single)
+            lab_sched_dispatch(o->camps, -1);
+        else
+            s_share(o);
+        for (lab_camp *c = o->camps; c; c = c->next)
+            lab_sched_check_end(c);
+    } while (o->schedule_again);
+    o->scheduling = 0;
+}
+
+void lab_orch_campaign_activated(lab_orch *o, lab_camp *c)
+{
+    double least = -1;
+    for (lab_camp *k = o->camps; k; k = k->next)
+        if (k != c && !k->finished && k->state == LAB_CAMP_RUNNING && (least < 0 || k->dispatched / k->weight < least))
+            least = k->dispatched / k->weight;
+    c->dispatched = least > 0 ? least * c->weight : 0;
+}
+
+void lab_orch_campaign_ended(lab_orch *o, lab_camp *c)
+{
+    if (o->single) {             /* labloop run: the lab ends with its campaign */
+        o->stopping = 1;
+        uv_stop(&o->loop);
+        return;
+    }
+    /* A lab goes on: the campaign's end is recorded now, and its devices
+     * are not told anything (they serve the lab's other campaigns). */
+    if (c->finished)
+        return;
+    c->finished = 1;
+    const char *status = c->end_status;
+    double secs = (double)(lab_orch_now() - c->created_us) / 1e6;
+    if (lab_hub_set_campaign_status(o->hub, c->campaign_id, status, lab_orch_now()) < 0)
+        lab_orch_fatal(o, "recording the campaign status");
+    lab_camp_event(c, "campaign.status", c->cfg->name,
+                   json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "status", status, "reason", c->end_reason,
+                             "experiments", (json_int_t)c->n_exps, "measured", (json_int_t)c->measured,
+                             "failed", (json_int_t)c->failed, "seconds", secs));
+    lab_info("campaign '%s' %s: %ld experiments (%ld measured, %ld failed)%s%s", c->cfg->name, status, c->n_exps,
+             c->measured, c->failed, c->end_reason[0] ? " — " : "", c->end_reason);
+    if (o->opts.progress) {
+        fprintf(o->opts.progress, "campaign %s %s: %ld experiments (%ld measured, %ld failed)%s%s\n", c->cfg->name,
+                status, c->n_exps, c->measured, c->failed, c->end_reason[0] ? " — " : "", c->end_reason);
+        fflush(o->opts.progress);
+    }
 }
 
 /* A device's durable acks ride on the next message to it; one that stays
@@ -282,6 +408,19 @@ static void s_send_control_reply(lab_orch *o, lab_out *q)
 /* What was queued before the last commit (all: everything queued) is on
  * disk: acks wait on their devices for a message to ride on, the rest goes
  * out, and the experiments in that commit may be dispatched. */
+static void s_record_latency(lab_orch *o, int64_t us)
+{
+    if (o->n_lat == o->cap_lat) {
+        size_t cap = o->cap_lat ? 2 * o->cap_lat : 1024;
+        double *p = realloc(o->lat_us, cap * sizeof *p);
+        if (!p)
+            return;
+        o->lat_us = p;
+        o->cap_lat = cap;
+    }
+    o->lat_us[o->n_lat++] = (double)us;
+}
+
 static void s_durable(lab_orch *o, int all)
 {
     for (lab_out *q = o->out_head; q && (all || q->committed); q = q->next) {
@@ -289,7 +428,18 @@ static void s_durable(lab_orch *o, int all)
         if (!q->control && q->env->body_case == LABLOOP__ENVELOPE__BODY_ACK)
             s_hold_acks(o, q);
     }
-    lab_sched_mark_durable(o, all);
+    size_t n = all ? o->n_uncommitted : o->n_committed_lat;
+    if (n) {
+        int64_t now = lab_clock_mono_us();
+        for (size_t i = 0; i < n; i++)
+            s_record_latency(o, now - o->uncommitted_us[i]);
+        memmove(o->uncommitted_us, o->uncommitted_us + n, (o->n_uncommitted - n) * sizeof *o->uncommitted_us);
+        o->n_uncommitted -= n;
+        o->last_done_us = now;
+    }
+    o->n_committed_lat = 0;
+    for (lab_camp *c = o->camps; c; c = c->next)
+        lab_sched_mark_durable(c, all);
     int welcomed = 0;
     while (o->out_head && o->out_head->committed) {   /* later ones wait for the next commit */
         lab_out *q = o->out_head;
@@ -308,14 +458,15 @@ static void s_durable(lab_orch *o, int all)
                 if (d && d->state == LAB_DEV_READY) {
                     d->welcomed = welcomed = 1;
                     lab_orch_device_sync(d);
-                    lab_sched_device_welcomed(o, d);
+                    for (lab_camp *c = o->camps; c; c = c->next)
+                        lab_sched_device_welcomed(c, d);
                 }
             }
         }
         s_out_free(q);
     }
     if (welcomed)
-        lab_sched_schedule(o);
+        lab_orch_schedule(o);
 }
 
 static void s_commit_work(uv_work_t *req)
@@ -352,6 +503,8 @@ static void s_commit_done(uv_work_t *req, int status)
 static int s_flush(void *arg)
 {
     lab_orch *o = arg;
+    if (!o->fatal && !o->syncing)
+        lab_control_run_deferred(o);     /* submissions: they read and write the hub at once */
     if (!o->fatal && !o->syncing) {
         if (!lab_hub_dirty(o->hub)) {
             s_durable(o, 1);          /* nothing written since the last commit */
@@ -364,7 +517,9 @@ static int s_flush(void *arg)
             o->commits++;
             for (lab_out *q = o->out_head; q; q = q->next)
                 q->committed = 1;
-            lab_sched_mark_committed(o);
+            o->n_committed_lat = o->n_uncommitted;
+            for (lab_camp *c = o->camps; c; c = c->next)
+                lab_sched_mark_committed(c);
             /* A quiet turn commits here: a thread-pool round trip would
              * only add to the latency when nothing else is waiting. */
             if (o->received >= S_SYNC_ASYNC_MIN) {
@@ -528,10 +683,21 @@ static void s_device_lost(lab_orch *o, lab_device *d, const char *why)
     o->n_ready_devs--;
     lab_orch_device_sync(d);
     lab_warn("device '%s' lost: %s", d->cfg->name, why);
-    if (lab_hub_set_device_status(o->hub, o->campaign_id, d->cfg->name, "lost", lab_orch_now()) < 0)
-        lab_orch_fatal(o, "recording a device");
+    for (lab_camp *c = o->camps; c; c = c->next)
+        if (!c->finished && lab_hub_set_device_status(o->hub, c->campaign_id, d->cfg->name, "lost", lab_orch_now()) < 0)
+            lab_orch_fatal(o, "recording a device");
     lab_orch_event(o, "device.lost", d->cfg->name, json_pack("{s:s, s:s}", "device", d->cfg->name, "reason", why));
-    lab_sched_device_lost(o, d, why);
+    for (lab_camp *c = o->camps; c; c = c->next)
+        lab_sched_device_lost(c, d, why);
+}
+
+/* An e-stop halts every campaign of the lab: one halted means the lab is. */
+static int s_halted(const lab_orch *o)
+{
+    for (const lab_camp *c = o->camps; c; c = c->next)
+        if (c->state == LAB_CAMP_HALTED && !c->finished)
+            return 1;
+    return 0;
 }
 
 static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
@@ -544,8 +710,8 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
     lab_device *d = lab_orch_device(o, id);
     if (!d) {
         char msg[512];
-        snprintf(msg, sizeof msg, "device '%s' is not in campaign '%s' (expected devices are listed under 'devices:' in %s)",
-                 id, o->cfg->name, o->cfg->path);
+        snprintf(msg, sizeof msg, "device '%s' is not in %s '%s' (expected devices are listed under 'devices:' in %s)",
+                 id, o->single ? "campaign" : "lab", o->cfg->name, o->cfg->path);
         s_refuse(o, id, LABLOOP__REFUSE__REASON__UNKNOWN_DEVICE, msg);
         return;
     }
@@ -561,7 +727,8 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
             return;
         }
     }
-    lab_sched_device_hello(o, d, h);
+    for (lab_camp *c = o->camps; c; c = c->next)
+        lab_sched_device_hello(c, d, h);
     lab_slots_heard(o->slots, d->idx);
     if (d->state != LAB_DEV_READY)
         o->n_ready_devs++;
@@ -581,8 +748,10 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
     for (size_t j = 0; j < h->n_capabilities; j++)
         json_array_append_new(caps, json_string(h->capabilities[j]));
     char *caps_js = json_dumps(caps, JSON_COMPACT);
-    if (lab_hub_record_device(o->hub, o->campaign_id, id, d->driver, caps_js, d->capacity, "ready", lab_orch_now()) < 0)
-        lab_orch_fatal(o, "recording a device");
+    for (lab_camp *c = o->camps; c; c = c->next)
+        if (!c->finished &&
+            lab_hub_record_device(o->hub, c->campaign_id, id, d->driver, caps_js, d->capacity, "ready", lab_orch_now()) < 0)
+            lab_orch_fatal(o, "recording a device");
     free(caps_js);
     lab_orch_event(o, "device.ready", id,
                    json_pack("{s:s, s:s, s:o, s:i, s:s}", "device", id, "driver", d->driver,
@@ -596,7 +765,7 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
         q->welcome.liveness = (uint32_t)o->cfg->liveness;
         q->welcome.campaign = o->cfg->name;
         q->welcome.max_message_bytes = LAB_MSG_MAX;
-        snprintf(q->run, sizeof q->run, "%lld", (long long)o->created_us);
+        snprintf(q->run, sizeof q->run, "%lld", (long long)o->run_id);
         q->welcome.run = q->run;
         q->env->body_case = LABLOOP__ENVELOPE__BODY_WELCOME;
         q->env->welcome = &q->welcome;
@@ -604,8 +773,9 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
     /* A halted campaign keeps every device stopped, also one that rejoins.
      * A device still latched in e-stop (it missed the clear, or tripped while
      * away) halts the campaign: only an operator's clear-estop ends it. */
-    if (o->state == LAB_CAMP_HALTED)
-        lab_orch_send_control(o, id, LABLOOP__CONTROL__ACTION__ESTOP, NULL, "campaign is halted by an e-stop");
+    if (s_halted(o))
+        lab_orch_send_control(o, id, LABLOOP__CONTROL__ACTION__ESTOP, NULL,
+                              o->single ? "campaign is halted by an e-stop" : "lab is halted by an e-stop");
     else if (h->estopped)
         lab_control_estop(o, id, "device", "the device is latched in e-stop (clear it with labloop clear-estop)");
 }
@@ -615,7 +785,7 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
 static void s_tell_ended(lab_orch *o, const char *status)
 {
     char detail[400];
-    snprintf(detail, sizeof detail, "campaign '%s' ended (%s)", o->cfg->name, status);
+    snprintf(detail, sizeof detail, "campaign '%s' ended (%s)", o->camps->cfg->name, status);
     Labloop__Refuse r = LABLOOP__REFUSE__INIT;
     r.reason = LABLOOP__REFUSE__REASON__CAMPAIGN_ENDED;
     r.detail = detail;
@@ -639,6 +809,25 @@ static void s_nudge(lab_orch *o, lab_device *d, const char *id)
     e.body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
     e.refuse = &r;
     lab_orch_send(o, id, &e);
+}
+
+/* A result goes to the campaign its attempt id names; one that no
+ * campaign of the lab dispatched is acknowledged (the worker may drop it)
+ * and noted. */
+static void s_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
+{
+    const char *id = r->attempt_id ? r->attempt_id : "";
+    lab_camp *c = lab_orch_campaign_of(o, id);
+    if (!c && o->single)
+        c = o->camps;            /* it says so in the campaign's own words */
+    if (c) {
+        lab_sched_on_result(c, d, r);
+        return;
+    }
+    lab_orch_queue_ack(o, d->cfg->name, id);
+    lab_orch_event(o, "message.bad", id,
+                   json_pack("{s:s, s:s}", "device", d->cfg->name, "error",
+                             "result for an attempt no campaign of this lab dispatched"));
 }
 
 static void s_handle(lab_orch *o, const char *id, lab_env *env)
@@ -674,10 +863,14 @@ static void s_handle(lab_orch *o, const char *id, lab_env *env)
     case LABLOOP__ENVELOPE__BODY_HEARTBEAT:
         break;
     case LABLOOP__ENVELOPE__BODY_STEP_UPDATE:
-        lab_sched_on_update(o, d, env->step_update);
+        if (env->step_update->attempt_id) {
+            lab_camp *c = lab_orch_campaign_of(o, env->step_update->attempt_id);
+            if (c)
+                lab_sched_on_update(c, d, env->step_update);
+        }
         break;
     case LABLOOP__ENVELOPE__BODY_STEP_RESULT:
-        lab_sched_on_result(o, d, env->step_result);
+        s_on_result(o, d, env->step_result);
         break;
     case LABLOOP__ENVELOPE__BODY_CONTROL:      /* ESTOP was handled above */
         lab_orch_event(o, "message.bad", id,
@@ -756,7 +949,7 @@ static int s_on_readable(void *sock, void *arg)
         lab_env_free(env);
     }
     if (n)
-        lab_sched_schedule(o);
+        lab_orch_schedule(o);
     return n;
 }
 
@@ -806,33 +999,42 @@ static void s_on_tick(uv_timer_t *t)
             d->last_hb_us = now;
         }
     }
-    lab_sched_check_deadlines(o, now);
-    /* The time budget counts from the campaign's creation, across restarts
-     * (an extension moves the deadline on). */
-    if (o->deadline_us && !o->end_status && lab_orch_now() > o->deadline_us) {
-        o->end_status = "exhausted";
-        snprintf(o->end_reason, sizeof o->end_reason, "time budget of %g h spent",
-                 (double)(o->deadline_us - o->created_us) / 3600e6);
+    for (lab_camp *c = o->camps; c; c = c->next) {
+        if (c->finished)
+            continue;
+        lab_sched_check_deadlines(c, now);
+        /* The time budget counts from the campaign's creation, across
+         * restarts (an extension moves the deadline on). */
+        if (c->deadline_us && !c->end_status && lab_orch_now() > c->deadline_us) {
+            c->end_status = "exhausted";
+            snprintf(c->end_reason, sizeof c->end_reason, "time budget of %g h spent",
+                     (double)(c->deadline_us - c->created_us) / 3600e6);
+        }
     }
     if (now - o->last_note_us > S_WAITING_NOTE_US) {
         o->last_note_us = now;
         s_note_waiting(o);
     }
-    lab_sched_schedule(o);
+    lab_orch_schedule(o);
 }
 
 static void s_on_signal(uv_signal_t *h, int signum)
 {
     lab_orch *o = h->data;
-    lab_warn("signal %d: stopping; `labloop run` with the same hub resumes the campaign (%s)", signum, o->db_path);
-    lab_orch_event(o, "campaign.interrupted", o->cfg->name, json_pack("{s:i}", "signal", signum));
+    if (o->single)
+        lab_warn("signal %d: stopping; `labloop run` with the same hub resumes the campaign (%s)", signum, o->db_path);
+    else
+        lab_warn("signal %d: stopping; `labloop lab` with the same hub resumes its campaigns (%s)", signum, o->db_path);
+    for (lab_camp *c = o->camps; c; c = c->next)
+        if (!c->finished)
+            lab_camp_event(c, "campaign.interrupted", c->cfg->name, json_pack("{s:i}", "signal", signum));
     o->stopping = 1;
     uv_stop(&o->loop);
 }
 
 /* ------------------------------------------------------------ lifecycle */
 
-const char *lab_orch_state_name(const lab_orch *o)
+const char *lab_camp_state_name(const lab_camp *o)
 {
     if (o->end_status)
         return o->end_status;
@@ -841,7 +1043,7 @@ const char *lab_orch_state_name(const lab_orch *o)
 
 /* What the hub says about a campaign being resumed: its budget with the
  * extensions it was given, and why it is paused. */
-static void s_apply_lifecycle(lab_orch *o, const lab_hub_lifecycle *lc)
+static void s_apply_lifecycle(lab_camp *o, const lab_hub_lifecycle *lc)
 {
     o->budget_experiments = o->cfg->budget_experiments + (long)lc->extra_experiments;
     o->extensions = (long)lc->extensions;
@@ -948,8 +1150,7 @@ static int s_index_slots(lab_orch *o, lab_err *err)
     const char *const **caps = calloc(n ? n : 1, sizeof *caps);
     size_t *n_caps = calloc(n ? n : 1, sizeof *n_caps);
     o->ack_devs = calloc(n ? n : 1, sizeof *o->ack_devs);
-    o->step_cap = calloc(cfg->n_steps ? cfg->n_steps : 1, sizeof *o->step_cap);
-    if (caps && n_caps && o->ack_devs && o->step_cap) {
+    if (caps && n_caps && o->ack_devs) {
         for (size_t i = 0; i < n; i++) {
             caps[i] = (const char *const *)cfg->devices[i].capabilities;
             n_caps[i] = cfg->devices[i].n_capabilities;
@@ -962,19 +1163,31 @@ static int s_index_slots(lab_orch *o, lab_err *err)
         return -1;
     for (size_t i = 0; i < n; i++)
         o->devices[i].slots = o->slots;
-    for (size_t s = 0; s < cfg->n_steps; s++)
-        o->step_cap[s] = lab_slots_cap(o->slots, cfg->steps[s].capability);
+    return 0;
+}
+
+/* Each of a campaign's steps: its capability's id in the lab's slots. */
+static int s_index_steps(lab_camp *c, lab_err *err)
+{
+    c->step_cap = calloc(c->cfg->n_steps ? c->cfg->n_steps : 1, sizeof *c->step_cap);
+    if (!c->step_cap)
+        return lab_err_set(err, LAB_ENOMEM, "out of memory");
+    for (size_t s = 0; s < c->cfg->n_steps; s++)
+        c->step_cap[s] = lab_slots_cap(c->lab->slots, c->cfg->steps[s].capability);
     return 0;
 }
 
 /* The end notification's summary: progress and the best so far. */
 static json_t *s_notify_summary(void *arg)
 {
-    lab_orch *o = arg;
+    lab_orch *lab = arg;
+    lab_camp *o = lab->camps;
+    if (!o || !lab->single)
+        return json_pack("{s:s, s:I}", "lab", lab->cfg->name, "campaigns", (json_int_t)lab->n_camps);
     json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "budget", (json_int_t)o->cfg->budget_experiments,
                           "experiments", (json_int_t)o->n_exps, "measured", (json_int_t)o->measured, "failed",
                           (json_int_t)o->failed, "cancelled", (json_int_t)o->cancelled, "elapsed_s",
-                          (double)(lab_clock_mono_us() - o->start_mono_us) / 1e6);
+                          (double)(lab_clock_mono_us() - lab->start_mono_us) / 1e6);
     if (j && o->best) {
         lab_exp *b = o->exps[o->best - 1];
         json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f, s:o}", "experiment", (json_int_t)b->seq,
@@ -993,7 +1206,178 @@ static int s_start_notify(lab_orch *o, lab_err *err)
     return o->notify ? 0 : err->code;
 }
 
-lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
+static void s_camp_destroy(lab_camp **cp)
+{
+    if (!cp || !*cp)
+        return;
+    lab_camp *c = *cp;
+    *cp = NULL;
+    lab_sched_free(c);
+    free(c->step_cap);
+    lab_planner_destroy(&c->planner);
+    lab_config_destroy(&c->owned_cfg);
+    free(c);
+}
+
+/* A campaign of o from cfg: its planner, then its row in the hub (created,
+ * or read back and resumed). On failure NULL with err set; what it wrote
+ * into the hub's open transaction is the caller's to roll back or not
+ * commit. */
+static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *err)
+{
+    lab_camp *c = calloc(1, sizeof *c);
+    if (!c) {
+        lab_err_set(err, LAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->lab = o;
+    c->cfg = cfg;
+    c->weight = 1;
+    c->budget_experiments = cfg->budget_experiments;
+    lab_brake_init(&c->brake, cfg->brake_after);
+    c->dims = lab_space_dims(cfg->space);
+    c->prefix_len = (size_t)snprintf(c->prefix, sizeof c->prefix, "%s/", cfg->name);
+    if (c->prefix_len >= sizeof c->prefix)
+        c->prefix_len = sizeof c->prefix - 1;
+    if (s_index_steps(c, err) < 0)
+        goto fail;
+
+    lab_planner_opts po = {.kind = cfg->planner_kind, .seed = cfg->seed,
+                           .n_objectives = cfg->n_objectives,
+                           .initial_kind = cfg->initial_kind,
+                           .initial_count = (size_t)cfg->initial_count};
+    po.acquisition = cfg->acquisition;
+    for (size_t k = 0; k < cfg->n_objectives && k < LAB_PLANNER_MAX_OBJECTIVES; k++) {
+        po.maximize[k] = cfg->objectives[k].maximize;
+        po.objective_names[k] = cfg->objectives[k].name;
+    }
+    c->planner = lab_planner_new(cfg->space, &po, err);
+    if (!c->planner)
+        goto fail;
+    /* Model-based planners fit on the thread pool; the cheap ones answer inline. */
+    c->planner_async = lab_planner_fits_model(c->planner);
+    /* Designs that do not learn from results propose one batch ahead: the
+     * next experiment is then already durable when a device frees up, and
+     * its first step goes out at once instead of after the next commit. */
+    c->lookahead = c->planner_async ? 0 : cfg->batch;
+
+    if (lab_orch_prior_tell(c, err) < 0)
+        goto fail;
+    char status[32];
+    int64_t now = lab_orch_now();
+    if (lab_hub_find_campaign(o->hub, cfg->name, &c->campaign_id, status, sizeof status) == 0) {
+        char sha[80] = "";
+        /* A finished campaign runs again only when it was given more budget
+         * since (labloop extend); an aborted one never. */
+        int ended = !strcmp(status, "completed") || !strcmp(status, "exhausted");
+        lab_hub_lifecycle lc;
+        if (lab_hub_campaign_lifecycle(o->hub, c->campaign_id, &lc) < 0) {
+            lab_err_set(err, LAB_EDB, "reading campaign '%s' from %s: %s", cfg->name, o->db_path,
+                        lab_hub_errmsg(o->hub));
+            goto fail;
+        }
+        if (!strcmp(status, "aborted") || (ended && !lc.extensions)) {
+            lab_err_set(err, LAB_ESTATE, "campaign '%s' in %s already ended (%s); use another --db or campaign name%s",
+                        cfg->name, o->db_path, status,
+                        ended ? ", or give it more budget first (labloop extend CAMPAIGN.yaml --experiments N)" : "");
+            goto fail;
+        }
+        if (lab_hub_campaign_origin(o->hub, c->campaign_id, sha, sizeof sha, &c->created_us) < 0) {
+            lab_err_set(err, LAB_EDB, "reading campaign '%s' from %s: %s", cfg->name, o->db_path,
+                        lab_hub_errmsg(o->hub));
+            goto fail;
+        }
+        if (strcmp(sha, cfg->sha256) != 0) {
+            lab_err_set(err, LAB_ESTATE,
+                        "campaign '%s' in %s was started from a different config (sha256 %.12s..., this file %.12s...); "
+                        "resume it with the config it started with",
+                        cfg->name, o->db_path, sha, cfg->sha256);
+            goto fail;
+        }
+        s_apply_lifecycle(c, &lc);
+        c->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
+                                                                                          : LAB_CAMP_RUNNING;
+        if (lab_sched_resume(c, err) < 0)
+            goto fail;
+        if (ended && (c->n_exps >= c->budget_experiments || (c->deadline_us && now >= c->deadline_us))) {
+            lab_err_set(err, LAB_ESTATE,
+                        "campaign '%s' in %s already ended (%s) and has spent its extended budget too "
+                        "(%ld experiments%s); give it more with labloop extend CAMPAIGN.yaml --experiments N%s",
+                        cfg->name, o->db_path, status, c->budget_experiments,
+                        c->deadline_us && now >= c->deadline_us ? ", time budget spent" : "",
+                        c->deadline_us && now >= c->deadline_us ? " --hours H" : "");
+            goto fail;
+        }
+        if (ended)
+            lab_info("campaign '%s' ended %s; resuming it with its extended budget of %ld experiments", cfg->name,
+                     status, c->budget_experiments);
+        lab_camp_event(c, "campaign.resumed", cfg->name,
+                       json_pack("{s:s, s:I, s:I, s:I}", "status", lab_camp_state_name(c),
+                                 "experiments", (json_int_t)c->n_exps, "measured", (json_int_t)c->measured,
+                                 "in_flight", (json_int_t)c->n_active));
+        if (lab_hub_set_campaign_status(o->hub, c->campaign_id, lab_camp_state_name(c), now) < 0) {
+            lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
+            goto fail;
+        }
+        if (o->opts.progress)
+            fprintf(o->opts.progress, "resuming campaign %s (%s): %ld experiments so far, %ld in flight\n",
+                    cfg->name, lab_camp_state_name(c), c->n_exps, c->n_active);
+    } else {
+        char host[256] = "unknown";
+        gethostname(host, sizeof host);
+        host[sizeof host - 1] = '\0';
+        c->created_us = now;
+        c->deadline_us = cfg->budget_hours > 0 ? now + (int64_t)(cfg->budget_hours * 3600e6) : 0;
+        lab_hub_campaign hc = {.name = cfg->name, .config_path = cfg->path, .config_text = cfg->text,
+                               .config_sha256 = cfg->sha256, .seed = cfg->seed, .version = LAB_VERSION_STRING,
+                               .host = host, .operator_name = cfg->operator_name, .access = cfg->access,
+                               .export_control = cfg->export_control, .planner = cfg->planner_kind,
+                               .created_us = now};
+        if (o->started) {    /* queued writes: the row (and its id) at once */
+            if (lab_hub_record_campaign_now(o->hub, &hc, &c->campaign_id, err) < 0)
+                goto fail;
+        } else if (lab_hub_record_campaign(o->hub, &hc, &c->campaign_id) < 0) {
+            lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
+            goto fail;
+        }
+        if (lab_hub_set_campaign_status(o->hub, c->campaign_id, "running", now) < 0) {
+            lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
+            goto fail;
+        }
+        lab_camp_event(c, "campaign.created", cfg->name,
+                       json_pack("{s:s, s:I, s:s, s:I, s:s}", "name", cfg->name, "seed", (json_int_t)cfg->seed,
+                                 "planner", cfg->planner_kind, "budget", (json_int_t)cfg->budget_experiments,
+                                 "config_sha256", cfg->sha256));
+        lab_camp_event(c, "campaign.status", cfg->name, json_pack("{s:s}", "status", "running"));
+        if (lab_orch_prior_record(c, now, err) < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < o->cfg->n_devices; i++)
+        if (lab_hub_record_device(o->hub, c->campaign_id, o->cfg->devices[i].name, NULL, NULL,
+                                  o->devices[i].capacity,
+                                  o->devices[i].state == LAB_DEV_READY ? "ready" : "offline", now) < 0) {
+            lab_err_set(err, LAB_EDB, "recording devices: %s", lab_hub_errmsg(o->hub));
+            goto fail;
+        }
+    return c;
+fail:
+    s_camp_destroy(&c);
+    return NULL;
+}
+
+/* Append c to o's campaigns. */
+static void s_camp_add(lab_orch *o, lab_camp *c)
+{
+    lab_camp **p = &o->camps;
+    while (*p)
+        p = &(*p)->next;
+    *p = c;
+    o->n_camps++;
+}
+
+/* The lab without campaigns: devices and their indexes, keys, webhooks,
+ * the hub. Nothing is bound yet. */
+static lab_orch *s_lab_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
 {
     lab_orch *o = calloc(1, sizeof *o);
     if (!o) {
@@ -1002,11 +1386,8 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     }
     o->cfg = cfg;
     o->opts = *opts;
-    o->budget_experiments = cfg->budget_experiments;
-    lab_brake_init(&o->brake, cfg->brake_after);
     snprintf(o->db_path, sizeof o->db_path, "%s", opts->db_path ? opts->db_path : cfg->hub);
-    o->dims = lab_space_dims(cfg->space);
-    o->devices = calloc(cfg->n_devices, sizeof *o->devices);
+    o->devices = calloc(cfg->n_devices ? cfg->n_devices : 1, sizeof *o->devices);
     if (!o->devices) {
         lab_err_set(err, LAB_ENOMEM, "out of memory");
         goto fail;
@@ -1023,7 +1404,7 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
         goto fail;
     }
 
-    /* Keys first: a campaign whose secret key cannot be used leaves no hub behind. */
+    /* Keys first: a lab whose secret key cannot be used leaves no hub behind. */
     o->zctx = zmq_ctx_new();
     if (!o->zctx) {
         lab_err_from_zmq(err, "creating the messaging context");
@@ -1035,134 +1416,152 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     /* Webhooks' secrets likewise; started before the first event. */
     if (cfg->n_notify && s_start_notify(o, err) < 0)
         goto fail;
-
-    lab_planner_opts po = {.kind = cfg->planner_kind, .seed = cfg->seed,
-                           .n_objectives = cfg->n_objectives,
-                           .initial_kind = cfg->initial_kind,
-                           .initial_count = (size_t)cfg->initial_count};
-    po.acquisition = cfg->acquisition;
-    for (size_t k = 0; k < cfg->n_objectives && k < LAB_PLANNER_MAX_OBJECTIVES; k++) {
-        po.maximize[k] = cfg->objectives[k].maximize;
-        po.objective_names[k] = cfg->objectives[k].name;
-    }
-    o->planner = lab_planner_new(cfg->space, &po, err);
-    if (!o->planner)
-        goto fail;
-    /* Model-based planners fit on the thread pool; the cheap ones answer inline. */
-    o->planner_async = lab_planner_fits_model(o->planner);
-    /* Designs that do not learn from results propose one batch ahead: the
-     * next experiment is then already durable when a device frees up, and
-     * its first step goes out at once instead of after the next commit. */
-    o->lookahead = o->planner_async ? 0 : cfg->batch;
-
     if (s_make_parent_dirs(o->db_path, err) < 0)
         goto fail;
     o->hub = lab_hub_open(o->db_path, err);
     if (!o->hub)
         goto fail;
-    if (lab_orch_prior_tell(o, err) < 0)
-        goto fail;
-    char status[32];
-    int64_t now = lab_orch_now();
-    if (lab_hub_find_campaign(o->hub, cfg->name, &o->campaign_id, status, sizeof status) == 0) {
-        char sha[80] = "";
-        /* A finished campaign runs again only when it was given more budget
-         * since (labloop extend); an aborted one never. */
-        int ended = !strcmp(status, "completed") || !strcmp(status, "exhausted");
-        lab_hub_lifecycle lc;
-        if (lab_hub_campaign_lifecycle(o->hub, o->campaign_id, &lc) < 0) {
-            lab_err_set(err, LAB_EDB, "reading campaign '%s' from %s: %s", cfg->name, o->db_path,
-                        lab_hub_errmsg(o->hub));
-            goto fail;
-        }
-        if (!strcmp(status, "aborted") || (ended && !lc.extensions)) {
-            lab_err_set(err, LAB_ESTATE, "campaign '%s' in %s already ended (%s); use another --db or campaign name%s",
-                        cfg->name, o->db_path, status,
-                        ended ? ", or give it more budget first (labloop extend CAMPAIGN.yaml --experiments N)" : "");
-            goto fail;
-        }
-        if (lab_hub_campaign_origin(o->hub, o->campaign_id, sha, sizeof sha, &o->created_us) < 0) {
-            lab_err_set(err, LAB_EDB, "reading campaign '%s' from %s: %s", cfg->name, o->db_path,
-                        lab_hub_errmsg(o->hub));
-            goto fail;
-        }
-        if (strcmp(sha, cfg->sha256) != 0) {
-            lab_err_set(err, LAB_ESTATE,
-                        "campaign '%s' in %s was started from a different config (sha256 %.12s..., this file %.12s...); "
-                        "resume it with the config it started with",
-                        cfg->name, o->db_path, sha, cfg->sha256);
-            goto fail;
-        }
-        s_apply_lifecycle(o, &lc);
-        o->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
-                                                                                          : LAB_CAMP_RUNNING;
-        if (lab_sched_resume(o, err) < 0)
-            goto fail;
-        if (ended && (o->n_exps >= o->budget_experiments || (o->deadline_us && now >= o->deadline_us))) {
-            lab_err_set(err, LAB_ESTATE,
-                        "campaign '%s' in %s already ended (%s) and has spent its extended budget too "
-                        "(%ld experiments%s); give it more with labloop extend CAMPAIGN.yaml --experiments N%s",
-                        cfg->name, o->db_path, status, o->budget_experiments,
-                        o->deadline_us && now >= o->deadline_us ? ", time budget spent" : "",
-                        o->deadline_us && now >= o->deadline_us ? " --hours H" : "");
-            goto fail;
-        }
-        if (ended)
-            lab_info("campaign '%s' ended %s; resuming it with its extended budget of %ld experiments", cfg->name,
-                     status, o->budget_experiments);
-        lab_orch_event(o, "campaign.resumed", cfg->name,
-                       json_pack("{s:s, s:I, s:I, s:I}", "status", lab_orch_state_name(o),
-                                 "experiments", (json_int_t)o->n_exps, "measured", (json_int_t)o->measured,
-                                 "in_flight", (json_int_t)o->n_active));
-        if (lab_hub_set_campaign_status(o->hub, o->campaign_id, lab_orch_state_name(o), now) < 0) {
-            lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
-            goto fail;
-        }
-        if (o->opts.progress)
-            fprintf(o->opts.progress, "resuming campaign %s (%s): %ld experiments so far, %ld in flight\n",
-                    cfg->name, lab_orch_state_name(o), o->n_exps, o->n_active);
-    } else {
-        char host[256] = "unknown";
-        gethostname(host, sizeof host);
-        host[sizeof host - 1] = '\0';
-        o->created_us = now;
-        o->deadline_us = cfg->budget_hours > 0 ? now + (int64_t)(cfg->budget_hours * 3600e6) : 0;
-        lab_hub_campaign hc = {.name = cfg->name, .config_path = cfg->path, .config_text = cfg->text,
-                               .config_sha256 = cfg->sha256, .seed = cfg->seed, .version = LAB_VERSION_STRING,
-                               .host = host, .operator_name = cfg->operator_name, .access = cfg->access,
-                               .export_control = cfg->export_control, .planner = cfg->planner_kind,
-                               .created_us = now};
-        if (lab_hub_record_campaign(o->hub, &hc, &o->campaign_id) < 0 ||
-            lab_hub_set_campaign_status(o->hub, o->campaign_id, "running", now) < 0) {
-            lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
-            goto fail;
-        }
-        lab_orch_event(o, "campaign.created", cfg->name,
-                       json_pack("{s:s, s:I, s:s, s:I, s:s}", "name", cfg->name, "seed", (json_int_t)cfg->seed,
-                                 "planner", cfg->planner_kind, "budget", (json_int_t)cfg->budget_experiments,
-                                 "config_sha256", cfg->sha256));
-        lab_orch_event(o, "campaign.status", cfg->name, json_pack("{s:s}", "status", "running"));
-        if (lab_orch_prior_record(o, now, err) < 0)
-            goto fail;
-    }
-    for (size_t i = 0; i < cfg->n_devices; i++)
-        if (lab_hub_record_device(o->hub, o->campaign_id, cfg->devices[i].name, NULL, NULL,
-                                  cfg->devices[i].capacity, "offline", now) < 0) {
-            lab_err_set(err, LAB_EDB, "recording devices: %s", lab_hub_errmsg(o->hub));
-            goto fail;
-        }
-
-    o->dev_sock = s_bind(o, cfg->endpoint_devices, "devices", LAB_AUTH_DEVICES, err);
-    if (!o->dev_sock)
-        goto fail;
-    o->ctl_sock = s_bind(o, cfg->endpoint_control, "control commands", LAB_AUTH_CONTROL, err);
-    if (!o->ctl_sock)
-        goto fail;
-    if (lab_hub_commit(o->hub, err) < 0 || lab_hub_queue_writes(o->hub, err) < 0)
-        goto fail;
-    if (cfg->hub_replicate_to && s_start_replica(o, err) < 0)
-        goto fail;
     o->commit_req.data = o;
+    return o;
+fail:
+    lab_orch_destroy(&o);
+    return NULL;
+}
+
+/* Bind both endpoints, commit what opening wrote, start the replica. */
+static int s_lab_start(lab_orch *o, lab_err *err)
+{
+    o->dev_sock = s_bind(o, o->cfg->endpoint_devices, "devices", LAB_AUTH_DEVICES, err);
+    if (!o->dev_sock)
+        return err->code;
+    o->ctl_sock = s_bind(o, o->cfg->endpoint_control, "control commands", LAB_AUTH_CONTROL, err);
+    if (!o->ctl_sock)
+        return err->code;
+    if (lab_hub_commit(o->hub, err) < 0 || lab_hub_queue_writes(o->hub, err) < 0)
+        return err->code;
+    o->started = 1;
+    if (o->cfg->hub_replicate_to && s_start_replica(o, err) < 0)
+        return err->code;
+    return 0;
+}
+
+lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_t len, double weight,
+                          const char *by, char *notes, size_t n_notes, lab_err *err)
+{
+    char *msgs = NULL;
+    size_t msgs_len = 0;
+    FILE *errs = open_memstream(&msgs, &msgs_len);
+    lab_campaign_cfg *cfg = lab_config_load_submitted(path, text, len, o->cfg, 0, notes, n_notes, errs, err);
+    if (errs)
+        fclose(errs);
+    if (!cfg) {
+        /* every problem, one a line, file:line:col first */
+        if (msgs && *msgs) {
+            size_t k = strlen(msgs);
+            while (k && msgs[k - 1] == '\n')
+                msgs[--k] = '\0';
+            lab_err_set(err, LAB_EINVAL, "%s", msgs);
+        }
+        free(msgs);
+        return NULL;
+    }
+    free(msgs);
+    lab_camp *same = lab_orch_campaign(o, cfg->name);
+    if (same) {
+        lab_err_set(err, LAB_ESTATE, "campaign '%s' is already in lab '%s' (%s)", cfg->name, o->cfg->name,
+                    lab_camp_state_name(same));
+        lab_config_destroy(&cfg);
+        return NULL;
+    }
+    lab_camp *c = s_camp_open(o, cfg, err);
+    if (!c) {
+        lab_config_destroy(&cfg);
+        return NULL;
+    }
+    c->owned_cfg = cfg;
+    c->weight = weight > 0 ? weight : 1;
+    lab_camp_event(c, "campaign.submitted", cfg->name,
+                   json_pack("{s:s, s:f, s:s, s:s}", "lab", o->cfg->name, "weight", c->weight, "by", by, "path",
+                             path));
+    s_camp_add(o, c);
+    lab_orch_campaign_activated(o, c);
+    lab_info("campaign '%s' submitted by %s (weight %g): %ld experiments", cfg->name, by, c->weight,
+             c->budget_experiments);
+    return c;
+}
+
+/* At a lab's start: its unfinished campaigns from its hub, each resumed
+ * (lab_sched_resume) with the config it was submitted with. */
+static int s_resume_lab_campaign(const lab_hub_lab_campaign_row *r, void *arg)
+{
+    lab_orch *o = arg;
+    if (!r->status || !strcmp(r->status, "completed") || !strcmp(r->status, "exhausted") ||
+        !strcmp(r->status, "aborted") || !r->config_text)
+        return 0;
+    lab_err e = {0};
+    lab_campaign_cfg *cfg = lab_config_load_submitted(r->config_path ? r->config_path : r->name, r->config_text,
+                                                      r->config_len, o->cfg, 1, NULL, 0, NULL, &e);
+    lab_camp *c = cfg ? s_camp_open(o, cfg, &e) : NULL;
+    if (!c) {
+        lab_warn("campaign '%s' in %s is not resumed: %s", r->name, o->db_path, e.msg);
+        lab_config_destroy(&cfg);
+        return 0;
+    }
+    c->owned_cfg = cfg;
+    c->weight = r->weight > 0 ? r->weight : 1;
+    s_camp_add(o, c);
+    return 0;
+}
+
+lab_orch *lab_orch_new_lab(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
+{
+    lab_orch *o = s_lab_new(cfg, opts, err);
+    if (!o)
+        return NULL;
+    int64_t now = lab_orch_now();
+    if (lab_hub_lab_run(o->hub, cfg->name, &o->run_id) < 0) {
+        lab_err_set(err, LAB_EDB, "reading lab '%s' from %s: %s", cfg->name, o->db_path, lab_hub_errmsg(o->hub));
+        goto fail;
+    }
+    if (!o->run_id)
+        o->run_id = now;
+    lab_orch_event(o, "lab.started", cfg->name,
+                   json_pack("{s:s, s:I, s:I}", "lab", cfg->name, "devices", (json_int_t)cfg->n_devices,
+                             "run", (json_int_t)o->run_id));
+    if (lab_hub_each_lab_campaign(o->hub, cfg->name, s_resume_lab_campaign, o) < 0) {
+        lab_err_set(err, LAB_EDB, "reading lab '%s' from %s: %s", cfg->name, o->db_path, lab_hub_errmsg(o->hub));
+        goto fail;
+    }
+    for (lab_camp *c = o->camps; c; c = c->next)
+        lab_orch_campaign_activated(o, c);
+    if (s_lab_start(o, err) < 0)
+        goto fail;
+    if (o->opts.progress) {
+        fprintf(o->opts.progress, "lab %s: %zu devices, %zu campaigns resumed; devices on %s, control on %s\n",
+                cfg->name, cfg->n_devices, o->n_camps, cfg->endpoint_devices, cfg->endpoint_control);
+        fflush(o->opts.progress);
+    }
+    return o;
+fail:
+    lab_orch_destroy(&o);
+    return NULL;
+}
+
+lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err)
+{
+    lab_orch *o = s_lab_new(cfg, opts, err);
+    if (!o)
+        return NULL;
+    o->single = 1;
+    lab_camp *c = s_camp_open(o, cfg, err);
+    if (!c)
+        goto fail;
+    s_camp_add(o, c);
+    /* The workers' run id is the campaign's creation time, as it always was
+     * for labloop run (a worker's started-journal is keyed by it). */
+    o->run_id = c->created_us;
+    if (s_lab_start(o, err) < 0)
+        goto fail;
     return o;
 fail:
     lab_orch_destroy(&o);
@@ -1183,9 +1582,10 @@ static void s_close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void s_print_summary(lab_orch *o, const char *status, double elapsed)
+static void s_print_summary(lab_camp *o, const char *status, double elapsed)
 {
-    FILE *f = o->opts.progress;
+    lab_orch *lab = o->lab;
+    FILE *f = lab->opts.progress;
     fprintf(f, "\ncampaign %s %s: %ld experiments (%ld measured, %ld failed%s) in %.1f s%s%s\n",
             o->cfg->name, status, o->n_exps, o->measured, o->failed, o->cancelled ? ", some cancelled" : "",
             elapsed, o->end_reason[0] ? " — " : "", o->end_reason);
@@ -1204,12 +1604,12 @@ static void s_print_summary(lab_orch *o, const char *status, double elapsed)
         }
         fprintf(f, "\n");
     }
-    for (size_t i = 0; i < o->cfg->n_devices; i++) {
-        lab_device *d = &o->devices[i];
+    for (size_t i = 0; i < lab->cfg->n_devices; i++) {
+        lab_device *d = &lab->devices[i];
         fprintf(f, "device %-12s busy %6.1f s of %.1f s x capacity %d (%3.0f %%)\n", d->cfg->name, d->busy_s,
                 elapsed, d->capacity, elapsed > 0 && d->capacity > 0 ? 100.0 * d->busy_s / (elapsed * d->capacity) : 0.0);
     }
-    fprintf(f, "hub: %s\n", o->db_path);
+    fprintf(f, "hub: %s\n", lab->db_path);
     fflush(f);
 }
 
@@ -1233,7 +1633,7 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
     int64_t grace = 3LL * o->cfg->heartbeat_ms * 1000 * o->cfg->liveness;
     o->resume_grace_until_us = o->start_mono_us + (grace > S_RESUME_GRACE_US ? grace : S_RESUME_GRACE_US);
     s_note_waiting(o);
-    lab_sched_schedule(o);
+    lab_orch_schedule(o);
     o->in_loop = 1;
     uv_run(&o->loop, UV_RUN_DEFAULT);
     o->in_loop = 0;
@@ -1248,17 +1648,18 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
             d->running = r;
         }
     }
-    const char *status = o->end_status && !o->fatal && o->n_active == 0 ? o->end_status : "running";
+    lab_camp *c = o->single ? o->camps : NULL;   /* a lab service records each end as it comes */
+    const char *status = c && c->end_status && !o->fatal && c->n_active == 0 ? c->end_status : "running";
     double elapsed = (double)(lab_clock_mono_us() - o->start_mono_us) / 1e6;
     if (!o->fatal) {
         lab_badmsg_flush(&o->badmsg, lab_clock_mono_us(), 1, s_bad_summary, o);
-        if (strcmp(status, "running") != 0) {
-            if (lab_hub_set_campaign_status(o->hub, o->campaign_id, status, lab_orch_now()) < 0)
+        if (c && strcmp(status, "running") != 0) {
+            if (lab_hub_set_campaign_status(o->hub, c->campaign_id, status, lab_orch_now()) < 0)
                 lab_orch_fatal(o, "recording the campaign status");
-            lab_orch_event(o, "campaign.status", o->cfg->name,
-                           json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "status", status, "reason", o->end_reason,
-                                     "experiments", (json_int_t)o->n_exps, "measured", (json_int_t)o->measured,
-                                     "failed", (json_int_t)o->failed, "seconds", elapsed));
+            lab_camp_event(c, "campaign.status", c->cfg->name,
+                           json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "status", status, "reason", c->end_reason,
+                                     "experiments", (json_int_t)c->n_exps, "measured", (json_int_t)c->measured,
+                                     "failed", (json_int_t)c->failed, "seconds", elapsed));
         }
         s_flush(o);          /* commit, then the last acks and replies */
         s_settle(o);
@@ -1273,12 +1674,14 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
     if (sum) {
         memset(sum, 0, sizeof *sum);
         snprintf(sum->status, sizeof sum->status, "%s", status);
-        sum->proposed = o->n_exps;
-        sum->measured = o->measured;
-        sum->failed = o->failed;
+        if (c) {
+            sum->proposed = c->n_exps;
+            sum->measured = c->measured;
+            sum->failed = c->failed;
+            sum->best_experiment = c->best;
+            sum->best_value = c->best ? c->exps[c->best - 1]->y[0] : NAN;
+        }
         sum->elapsed_s = elapsed;
-        sum->best_experiment = o->best;
-        sum->best_value = o->best ? o->exps[o->best - 1]->y[0] : NAN;
         sum->steps_done = (long)o->n_lat;
         sum->commits = o->commits;
         sum->active_s = o->last_done_us > o->first_dispatch_us
@@ -1288,8 +1691,8 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
             sum->all_ready_steps = (long)(o->n_lat - o->n_lat_all_ready);
         }
     }
-    if (o->opts.progress && !o->fatal)
-        s_print_summary(o, status, elapsed);
+    if (o->opts.progress && !o->fatal && c && o->single)
+        s_print_summary(c, status, elapsed);
     lab_zloop_destroy(&o->zl);
     uv_walk(&o->loop, s_close_walk, NULL);
     uv_run(&o->loop, UV_RUN_DEFAULT);
@@ -1331,19 +1734,25 @@ void lab_orch_destroy(lab_orch **op)
     lab_notify_destroy(&o->notify);
     /* Last: what the campaign committed reaches the shared hub too. */
     lab_hub_replica_stop(&o->replica);
+    lab_control_drop_deferred(o);
     while (o->out_head) {
         lab_out *q = o->out_head;
         o->out_head = q->next;
         s_out_free(q);
     }
-    lab_sched_free(o);
+    while (o->camps) {
+        lab_camp *c = o->camps;
+        o->camps = c->next;
+        s_camp_destroy(&c);
+    }
+    free(o->lat_us);
+    free(o->uncommitted_us);
     for (size_t i = 0; o->devices && i < o->cfg->n_devices; i++) {
         s_free_acks(&o->devices[i]);
         free(o->devices[i].acks);
     }
     free(o->devices);
     lab_slots_destroy(&o->slots);
-    free(o->step_cap);
     free(o->dev_hash);
     free(o->ack_devs);
     if (o->dev_sock)
@@ -1354,6 +1763,5 @@ void lab_orch_destroy(lab_orch **op)
     if (o->zctx)
         zmq_ctx_term(o->zctx);
     lab_hub_destroy(&o->hub);
-    lab_planner_destroy(&o->planner);
     free(o);
 }

@@ -39,6 +39,12 @@ typedef struct lab_orch_summary {
  * the device endpoint, make the planner. cfg is borrowed and must outlive the
  * orchestrator. NULL with err set on failure (nothing is left bound). */
 lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err);
+/* A lab service (labloop lab): cfg is a lab config (lab_config_load_lab),
+ * borrowed. Opens the lab's hub, resumes the campaigns submitted to it that
+ * have not ended, binds both endpoints; campaigns are submitted over the
+ * control endpoint. lab_orch_run then runs until SIGINT/SIGTERM (or a hub
+ * failure). NULL with err set on failure. */
+lab_orch *lab_orch_new_lab(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err);
 /* Run until the campaign ends or SIGINT/SIGTERM. Returns 0 (summary filled)
  * or < 0 with err set (e.g. the hub could not commit). */
 int lab_orch_run(lab_orch *o, lab_orch_summary *summary, lab_err *err);

@@ -1,7 +1,8 @@
-/* The orchestrator's internal state, shared by its modules: orch.c (loop,
- * sockets, devices, messages), sched.c (experiments, attempts, scheduling,
- * resume) and control.c (the control endpoint). Not a public interface:
- * nothing outside orch*.c, sched.c and control.c includes it.
+/* The lab's internal state, shared by its modules: orch.c (loop, sockets,
+ * devices, messages, its list of campaigns), sched.c (a campaign's
+ * experiments, attempts, scheduling and resume; campaign.h) and control.c
+ * (the control endpoint). Not a public interface: nothing outside orch*.c,
+ * sched.c and control.c includes it. campaign.h does not include it.
  */
 #ifndef LAB_ORCH_INT_H
 #define LAB_ORCH_INT_H
@@ -12,7 +13,7 @@
 
 #include "orchestrator/auth.h"
 #include "orchestrator/badmsg.h"
-#include "orchestrator/brake.h"
+#include "orchestrator/campaign.h"
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
 #include "orchestrator/hub_replica.h"
@@ -23,13 +24,11 @@
 #include "protocols/envelope.h"
 #include "protocols/zloop.h"
 
-#define S_ID_MAX 256
-
 typedef enum { LAB_DEV_OFFLINE, LAB_DEV_READY, LAB_DEV_LOST } lab_dev_state;
 
 struct lab_out;
 
-typedef struct lab_device {
+struct lab_device {
     const lab_cfg_device *cfg;
     size_t idx;                     /* its place in the config and in slots */
     lab_slots *slots;               /* the orchestrator's free-slot index (kept current: lab_orch_device_sync) */
@@ -50,53 +49,8 @@ typedef struct lab_device {
     int64_t acks_since_us;          /* monotonic: when the oldest of them became durable */
     int ack_listed;                 /* in the orchestrator's list of devices holding acks */
     struct lab_out *open_ack;       /* its Ack queued for the commit not yet begun, or NULL */
-} lab_device;
+};
 
-typedef enum { LAB_STEP_PENDING, LAB_STEP_RUNNING, LAB_STEP_DONE_, LAB_STEP_FAILED_ } lab_step_state;
-
-typedef struct lab_attempt {
-    char id[S_ID_MAX];
-    int n;                          /* attempt number, 1-based */
-    int uncounted;                  /* attempts stopped by e-stops: not held against retries */
-    lab_device *dev;
-    int64_t dispatched_us;          /* monotonic */
-    int64_t deadline_us;            /* monotonic; 0: none */
-    int resumed;                    /* in flight when the orchestrator restarted */
-    int estop_hit;                  /* running when an e-stop came: not held against retries */
-    int64_t unconfirmed_us;         /* monotonic: its request was sent again (a Hello left it out)
-                                     * and the worker has not answered yet; 0: none */
-    int64_t lost_us;                /* monotonic: when its device was lost; 0: not lost */
-    int64_t cancel_us;              /* monotonic: when a CANCEL for its overrun deadline was last sent */
-} lab_attempt;
-
-typedef enum { LAB_EXP_RUNNING, LAB_EXP_MEASURED, LAB_EXP_FAILED, LAB_EXP_CANCELLED } lab_exp_state;
-
-typedef struct lab_exp {
-    long seq;
-    char id[S_ID_MAX];
-    double *x;                      /* native point */
-    double *y;                      /* objective values when measured */
-    lab_exp_state state;
-    int committed;                  /* its row is in a commit (maybe not yet on disk) */
-    int durable;                    /* its row is on disk: steps may be dispatched */
-    lab_step_state *step;           /* per configured step */
-    lab_attempt *cur;               /* per step: the current (latest) attempt */
-    json_t **values;                /* per step: result values or NULL */
-    int64_t *not_before_us;         /* per step: retry backoff (monotonic) */
-    lab_device **avoid;             /* per step: the device the last attempt failed on */
-    lab_device **reserved;          /* per step: a slot held for it ('within') */
-    int64_t *ready_us;              /* per step: when its predecessors were all done */
-    lab_device **hint;              /* per step: a device holding an attempt of it the hub does not know */
-    int *hint_n;                    /* per step: that attempt's number */
-    int *unsure;                    /* per step: pending at a restart, maybe dispatched unrecorded */
-} lab_exp;
-
-typedef enum { LAB_CAMP_RUNNING, LAB_CAMP_PAUSED, LAB_CAMP_HALTED } lab_camp_state;
-
-typedef struct lab_tell {
-    lab_exp *x;
-    lab_outcome outcome;
-} lab_tell;
 
 typedef struct lab_out {
     int control;                    /* 1: control socket (raw id + JSON) */
@@ -105,7 +59,7 @@ typedef struct lab_out {
     size_t id_len;
     lab_env *env;                   /* device socket: the envelope */
     Labloop__Welcome welcome;
-    char run[24];                   /* welcome.run: the campaign row's created_us */
+    char run[24];                   /* welcome.run: the lab's run id */
     Labloop__Refuse refuse;
     Labloop__Ack ack;
     char **ack_ids;
@@ -114,7 +68,14 @@ typedef struct lab_out {
 } lab_out;
 
 struct lab_orch {
-    const lab_campaign_cfg *cfg;
+    const lab_campaign_cfg *cfg;    /* the lab's sections: devices, endpoints, security, hub, heartbeat */
+    lab_camp *camps;                /* its campaigns, in the order they were added */
+    size_t n_camps;
+    int single;                     /* labloop run: the lab stops when its one campaign ends */
+    int scheduling, schedule_again; /* inside lab_orch_schedule; asked again meanwhile */
+    int started;                    /* endpoints bound, hub writes queued */
+    struct lab_deferred *deferred;  /* submit requests waiting for no commit to be out (control.c) */
+    int64_t run_id;                 /* Welcome.run: stable for the lab's hub, never reused */
     lab_orch_opts opts;
     char db_path[1024];
     uv_loop_t loop;
@@ -126,52 +87,23 @@ struct lab_orch {
     lab_hub *hub;
     lab_hub_replica *replica;    /* hub.replicate_to: pushing on its own thread */
     lab_notify *notify;             /* the config's webhooks (NULL: none), delivered on their own thread */
-    int64_t campaign_id;
-    lab_planner *planner;
-    size_t dims;
 
     lab_device *devices;
     lab_slots *slots;               /* free device slots by capability */
-    int *step_cap;                  /* per configured step: its capability's id in slots (-1: no device) */
     uint32_t *dev_hash;             /* device name -> index + 1 (open addressing; 0: empty) */
     size_t dev_hash_mask;
     lab_device **ack_devs;          /* devices holding durable acks not yet sent */
     size_t n_ack_devs;
     size_t n_ready_devs;            /* devices in state ready */
-    lab_exp **exps;                 /* by seq - 1 */
-    long n_exps, cap_exps;
-    lab_exp **active;               /* experiments in flight */
-    long n_active, cap_active;
-    long measured, failed, cancelled;
-    long best;                      /* seq of the best measured, 0 none */
-    int resumed;
 
-    lab_camp_state state;
     lab_out *out_head, *out_tail;   /* waiting for the next commit */
     int sent;                       /* messages sent since the last flush */
     uint64_t seq;
 
     int64_t start_mono_us, last_note_us, resume_grace_until_us;
-    int64_t created_us;             /* wall clock: when the campaign was created (time budget) */
-    long budget_experiments;        /* the config's budget plus its extensions */
-    int64_t deadline_us;            /* wall clock: when the time budget is spent; 0: none */
-    long extensions;                /* budget extensions so far (labloop extend) */
-    char pause_reason[1024];        /* while paused: the reason given ("" none) */
-    char paused_by[128];            /* while paused: who paused it ("labloop" for the brake) */
-    char brake_cause[LAB_BRAKE_CAUSE_MAX]; /* while braked: the failures' cause ("" not braked) */
-    long brake_failures;            /* while braked: how many failed in a row */
-    lab_brake brake;                /* consecutive failures with one cause (brake.h) */
     int stopping;
-    const char *end_status;         /* completed | exhausted | aborted once decided */
-    char end_reason[256];
     int fatal;
     lab_err fatal_err;
-
-    int planner_async;              /* asks run in uv_queue_work (model-based planners) */
-    int lookahead;                  /* experiments proposed beyond the batch, ready for a free device */
-    int asking;                     /* an ask is running on the thread pool */
-    struct lab_tell *deferred;      /* outcomes that arrived during that ask */
-    size_t n_deferred, cap_deferred;
 
     double *lat_us;                 /* dispatch -> result committed, per done attempt */
     int64_t *uncommitted_us;        /* dispatch times of results waiting for the commit */
@@ -191,10 +123,10 @@ struct lab_orch {
 
 /* orch.c */
 int64_t lab_orch_now(void);
-/* The campaign's state as the hub and operators name it: running, paused,
- * halted, or the end it is heading for (completed, exhausted, aborted). */
-const char *lab_orch_state_name(const lab_orch *o);
+/* A lab event, recorded with the lab's campaign when it has only one. */
 void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail);
+/* A campaign's event, recorded with that campaign. */
+void lab_camp_event(lab_camp *c, const char *kind, const char *subject, json_t *detail);
 void lab_orch_fatal(lab_orch *o, const char *what);
 void lab_orch_send(lab_orch *o, const char *dev, lab_env *env);
 void lab_orch_queue_ack(lab_orch *o, const char *dev, const char *attempt);
@@ -209,35 +141,35 @@ void lab_orch_device_sync(lab_device *d);
 void lab_orch_broadcast_control(lab_orch *o, Labloop__Control__Action action, const char *reason);
 void lab_orch_send_control(lab_orch *o, const char *dev, Labloop__Control__Action action,
                            const char *attempt, const char *reason);
-
-/* sched.c */
-void lab_sched_schedule(lab_orch *o);
-void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r);
-void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t step, const char *status,
-                             const char *error, int counts);
-void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why);
-void lab_sched_device_hello(lab_orch *o, lab_device *d, const Labloop__Hello *h);
-void lab_sched_device_welcomed(lab_orch *o, lab_device *d);
-void lab_sched_on_update(lab_orch *o, lab_device *d, const Labloop__StepUpdate *u);
-void lab_sched_check_deadlines(lab_orch *o, int64_t now);
-void lab_sched_cancel_all(lab_orch *o, const char *reason);
-void lab_sched_estop_hit(lab_orch *o);
-void lab_sched_mark_committed(lab_orch *o);
-void lab_sched_mark_durable(lab_orch *o, int all);
-int lab_sched_resume(lab_orch *o, lab_err *err);
-void lab_sched_free(lab_orch *o);
-json_t *lab_sched_params_json(lab_orch *o, const double *x);
-/* Warm start (orch_prior.c): tell the config's prior to the planner (every
- * start, before the history); record it in the hub (a new campaign). */
-int lab_orch_prior_tell(lab_orch *o, lab_err *err);
-int lab_orch_prior_record(lab_orch *o, int64_t now, lab_err *err);
-void lab_sched_check_end(lab_orch *o);
+/* The campaign whose attempt id this is, or NULL. */
+lab_camp *lab_orch_campaign_of(lab_orch *o, const char *attempt_id);
+/* The campaign named name (NULL: the only one, when there is one), or NULL. */
+lab_camp *lab_orch_campaign(lab_orch *o, const char *name);
+/* A campaign was added or resumed: it starts level with the campaigns
+ * already running (its share counts from now). */
+void lab_orch_campaign_activated(lab_orch *o, lab_camp *c);
+/* A campaign submitted to the lab (text, len bytes, YAML; path names it in
+ * messages and resolves its relative paths): checked against the lab's
+ * devices, recorded in the hub (campaign.submitted: lab, weight, by) and
+ * started. What of it was ignored goes to notes. NULL with err set (every
+ * problem of the config, one a line) on failure. */
+lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_t len, double weight,
+                          const char *by, char *notes, size_t n_notes, lab_err *err);
+/* A campaign decided its end and has nothing in flight. */
+void lab_orch_campaign_ended(lab_orch *o, lab_camp *c);
+/* Every campaign schedules (after messages, results and timers). */
+void lab_orch_schedule(lab_orch *o);
 
 /* control.c */
 int lab_control_on_readable(void *sock, void *arg);
+/* Submit requests wait for a moment with no commit out (they read the
+ * hub and insert the campaign's row at once): run them (from the pre-sleep
+ * flush, before its commit), or drop them (shutdown). */
+void lab_control_run_deferred(lab_orch *o);
+void lab_control_drop_deferred(lab_orch *o);
 void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason);
-/* The failure brake tripped (o->brake): pause the campaign with its cause
+/* The failure brake tripped (c->brake): pause the campaign with its cause
  * (campaign.braked and campaign.status events); running steps finish. */
-void lab_control_brake(lab_orch *o);
+void lab_control_brake(lab_camp *c);
 
 #endif

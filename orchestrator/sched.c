@@ -29,7 +29,7 @@
 /* How many attempts past the last recorded one a failed commit can hide. */
 #define S_UNRECORDED_MAX 2
 
-static void s_release_successors(lab_orch *o, lab_exp *x, size_t s);
+static void s_release_successors(lab_camp *camp, lab_exp *x, size_t s);
 
 /* Make room for one more element in *arr (n used of *cap, elem bytes each),
  * doubling from first. Returns 0, or -1 (array untouched) out of memory. */
@@ -46,16 +46,16 @@ static int s_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
     return 0;
 }
 
-static int s_better(const lab_orch *o, double a, double b)
+static int s_better(const lab_camp *camp, double a, double b)
 {
-    return o->cfg->objectives[0].maximize ? a > b : a < b;
+    return camp->cfg->objectives[0].maximize ? a > b : a < b;
 }
 
-json_t *lab_sched_params_json(lab_orch *o, const double *x)
+json_t *lab_sched_params_json(lab_camp *camp, const double *x)
 {
-    const lab_space *sp = o->cfg->space;
+    const lab_space *sp = camp->cfg->space;
     json_t *j = json_object();
-    for (size_t i = 0; i < o->dims; i++) {
+    for (size_t i = 0; i < camp->dims; i++) {
         const lab_dim *d = lab_space_dim(sp, i);
         if (d->type == LAB_DIM_CATEGORICAL)
             json_object_set_new(j, d->name, json_string(d->choices[(size_t)x[i]]));
@@ -90,37 +90,35 @@ static void s_exp_free(lab_exp *x, size_t n_steps)
     free(x);
 }
 
-void lab_sched_free(lab_orch *o)
+void lab_sched_free(lab_camp *camp)
 {
-    for (long i = 0; i < o->n_exps; i++)
-        s_exp_free(o->exps[i], o->cfg->n_steps);
-    free(o->exps);
-    free(o->active);
-    free(o->lat_us);
-    free(o->deferred);
-    free(o->uncommitted_us);
-    o->exps = o->active = NULL;
-    o->n_exps = o->n_active = 0;
+    for (long i = 0; i < camp->n_exps; i++)
+        s_exp_free(camp->exps[i], camp->cfg->n_steps);
+    free(camp->exps);
+    free(camp->active);
+    free(camp->deferred);
+    camp->exps = camp->active = NULL;
+    camp->n_exps = camp->n_active = 0;
 }
 
-static lab_exp *s_exp_new(lab_orch *o, long seq)
+static lab_exp *s_exp_new(lab_camp *camp, long seq)
 {
-    const lab_campaign_cfg *c = o->cfg;
-    if (o->n_exps == o->cap_exps) {
-        long cap = o->cap_exps ? 2 * o->cap_exps : 64;
-        lab_exp **e = realloc(o->exps, (size_t)cap * sizeof *e);
+    const lab_campaign_cfg *c = camp->cfg;
+    if (camp->n_exps == camp->cap_exps) {
+        long cap = camp->cap_exps ? 2 * camp->cap_exps : 64;
+        lab_exp **e = realloc(camp->exps, (size_t)cap * sizeof *e);
         if (!e)
             return NULL;
-        o->exps = e;
-        o->cap_exps = cap;
+        camp->exps = e;
+        camp->cap_exps = cap;
     }
-    if (o->n_active == o->cap_active) {
-        long cap = o->cap_active ? 2 * o->cap_active : 16;
-        lab_exp **a = realloc(o->active, (size_t)cap * sizeof *a);
+    if (camp->n_active == camp->cap_active) {
+        long cap = camp->cap_active ? 2 * camp->cap_active : 16;
+        lab_exp **a = realloc(camp->active, (size_t)cap * sizeof *a);
         if (!a)
             return NULL;
-        o->active = a;
-        o->cap_active = cap;
+        camp->active = a;
+        camp->cap_active = cap;
     }
     lab_exp *x = calloc(1, sizeof *x);
     if (!x)
@@ -136,7 +134,7 @@ static lab_exp *s_exp_new(lab_orch *o, long seq)
     x->hint_n = calloc(c->n_steps, sizeof *x->hint_n);
     x->unsure = calloc(c->n_steps, sizeof *x->unsure);
     x->y = calloc(c->n_objectives, sizeof *x->y);
-    x->x = calloc(o->dims ? o->dims : 1, sizeof *x->x);
+    x->x = calloc(camp->dims ? camp->dims : 1, sizeof *x->x);
     if (!x->step || !x->cur || !x->values || !x->not_before_us || !x->avoid || !x->reserved ||
         !x->ready_us || !x->hint || !x->hint_n || !x->unsure || !x->y || !x->x) {
         s_exp_free(x, 0);
@@ -148,19 +146,19 @@ static lab_exp *s_exp_new(lab_orch *o, long seq)
 }
 
 /* Add x (seq = n_exps + 1) to the table and, while running, to the active list. */
-static void s_exp_add(lab_orch *o, lab_exp *x)
+static void s_exp_add(lab_camp *camp, lab_exp *x)
 {
-    o->exps[o->n_exps++] = x;
+    camp->exps[camp->n_exps++] = x;
     if (x->state == LAB_EXP_RUNNING)
-        o->active[o->n_active++] = x;
+        camp->active[camp->n_active++] = x;
 }
 
-static void s_deactivate(lab_orch *o, lab_exp *x)
+static void s_deactivate(lab_camp *camp, lab_exp *x)
 {
-    for (long i = 0; i < o->n_active; i++)
-        if (o->active[i] == x) {
-            memmove(&o->active[i], &o->active[i + 1], (size_t)(o->n_active - i - 1) * sizeof *o->active);
-            o->n_active--;
+    for (long i = 0; i < camp->n_active; i++)
+        if (camp->active[i] == x) {
+            memmove(&camp->active[i], &camp->active[i + 1], (size_t)(camp->n_active - i - 1) * sizeof *camp->active);
+            camp->n_active--;
             return;
         }
 }
@@ -174,63 +172,63 @@ static void s_release_reservations(lab_exp *x, size_t n_steps)
         }
 }
 
-static void s_tell(lab_orch *o, lab_exp *x, lab_outcome outcome)
+static void s_tell(lab_camp *camp, lab_exp *x, lab_outcome outcome)
 {
-    if (o->asking) {              /* the planner is busy on the thread pool: later */
-        if (s_grow(&o->deferred, o->n_deferred, &o->cap_deferred, sizeof *o->deferred, 16) < 0) {
+    if (camp->asking) {              /* the planner is busy on the thread pool: later */
+        if (s_grow(&camp->deferred, camp->n_deferred, &camp->cap_deferred, sizeof *camp->deferred, 16) < 0) {
             lab_error("out of memory: outcome of experiment %ld not told to the planner", x->seq);
             return;
         }
-        o->deferred[o->n_deferred++] = (lab_tell){x, outcome};
+        camp->deferred[camp->n_deferred++] = (lab_tell){x, outcome};
         return;
     }
-    if (lab_planner_tell(o->planner, x->x, outcome == LAB_OUTCOME_MEASURED ? x->y : NULL, outcome) < 0)
+    if (lab_planner_tell(camp->planner, x->x, outcome == LAB_OUTCOME_MEASURED ? x->y : NULL, outcome) < 0)
         lab_warn("planner refused the outcome of experiment %ld: %s", x->seq,
-                 lab_planner_last_error(o->planner)->msg);
+                 lab_planner_last_error(camp->planner)->msg);
 }
 
-static void s_progress(lab_orch *o, const lab_exp *x, const char *what)
+static void s_progress(lab_camp *camp, const lab_exp *x, const char *what)
 {
-    if (!o->opts.progress)
+    if (!camp->lab->opts.progress)
         return;
-    double t = (double)(lab_clock_mono_us() - o->start_mono_us) / 1e6;
+    double t = (double)(lab_clock_mono_us() - camp->lab->start_mono_us) / 1e6;
     char best[128] = "none yet";
-    if (o->best)
-        snprintf(best, sizeof best, "%s %.4g (experiment %ld)", o->cfg->objectives[0].name,
-                 o->exps[o->best - 1]->y[0], o->best);
+    if (camp->best)
+        snprintf(best, sizeof best, "%s %.4g (experiment %ld)", camp->cfg->objectives[0].name,
+                 camp->exps[camp->best - 1]->y[0], camp->best);
     char clean[600];                  /* what may quote a device's error text */
     lab_text_clean(clean, sizeof clean, what);
-    fprintf(o->opts.progress, "[%3ld/%ld] experiment %ld %s | best %s | %.1f s\n",
-            o->measured + o->failed + o->cancelled, o->budget_experiments, x->seq, clean, best, t);
-    fflush(o->opts.progress);
+    fprintf(camp->lab->opts.progress, "[%3ld/%ld] experiment %ld %s | best %s | %.1f s\n",
+            camp->measured + camp->failed + camp->cancelled, camp->budget_experiments, x->seq, clean, best, t);
+    fflush(camp->lab->opts.progress);
 }
 
-static void s_sample_at(lab_orch *o, lab_exp *x, const char *where, const char *attempt)
+static void s_sample_at(lab_camp *camp, lab_exp *x, const char *where, const char *attempt)
 {
-    if (lab_hub_move_sample(o->hub, o->campaign_id, x->id, where, attempt, lab_orch_now()) < 0)
-        lab_orch_fatal(o, "recording where a sample is");
+    if (lab_hub_move_sample(camp->lab->hub, camp->campaign_id, x->id, where, attempt, lab_orch_now()) < 0)
+        lab_orch_fatal(camp->lab, "recording where a sample is");
 }
 
 /* ------------------------------------------------------------ outcomes */
 
-static void s_exp_failed(lab_orch *o, lab_exp *x, const char *error)
+static void s_exp_failed(lab_camp *camp, lab_exp *x, const char *error)
 {
     x->state = LAB_EXP_FAILED;
-    s_deactivate(o, x);
-    s_release_reservations(x, o->cfg->n_steps);
-    o->failed++;
-    if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "failed", NULL, error, lab_orch_now()) < 0)
-        lab_orch_fatal(o, "recording an experiment");
-    lab_orch_event(o, "experiment.failed", x->id,
+    s_deactivate(camp, x);
+    s_release_reservations(x, camp->cfg->n_steps);
+    camp->failed++;
+    if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "failed", NULL, error, lab_orch_now()) < 0)
+        lab_orch_fatal(camp->lab, "recording an experiment");
+    lab_camp_event(camp, "experiment.failed", x->id,
                    json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "error", error));
-    s_tell(o, x, LAB_OUTCOME_FAILED);
+    s_tell(camp, x, LAB_OUTCOME_FAILED);
     char what[600];
     snprintf(what, sizeof what, "failed: %s", error);
-    s_progress(o, x, what);
+    s_progress(camp, x, what);
     /* The failure brake: a campaign failing the same way again and again
      * pauses itself; what is in flight still finishes and is recorded. */
-    if (lab_brake_failed(&o->brake, error) && o->state == LAB_CAMP_RUNNING && !o->end_status && !o->stopping)
-        lab_control_brake(o);
+    if (lab_brake_failed(&camp->brake, error) && camp->state == LAB_CAMP_RUNNING && !camp->end_status && !camp->lab->stopping)
+        lab_control_brake(camp);
 }
 
 /* "; it returned a=1, b (text)" or "; it returned no values": what the step
@@ -269,9 +267,9 @@ static void s_append_returned(char *msg, size_t n, int len, const json_t *values
     }
 }
 
-static void s_exp_finished(lab_orch *o, lab_exp *x)
+static void s_exp_finished(lab_camp *camp, lab_exp *x)
 {
-    const lab_campaign_cfg *c = o->cfg;
+    const lab_campaign_cfg *c = camp->cfg;
     json_t *objs = json_object();
     for (size_t k = 0; k < c->n_objectives; k++) {
         const lab_cfg_objective *ob = &c->objectives[k];
@@ -283,52 +281,52 @@ static void s_exp_finished(lab_orch *o, lab_exp *x)
                                ob->from_step, ob->from_value, ob->name);
             s_append_returned(msg, sizeof msg, len, s >= 0 ? x->values[s] : NULL, v);
             json_decref(objs);
-            s_exp_failed(o, x, msg);
+            s_exp_failed(camp, x, msg);
             return;
         }
         x->y[k] = json_number_value(v);
         json_object_set_new(objs, ob->name, json_real(x->y[k]));
     }
     x->state = LAB_EXP_MEASURED;
-    s_deactivate(o, x);
-    o->measured++;
-    lab_brake_measured(&o->brake);
-    if (!o->best || s_better(o, x->y[0], o->exps[o->best - 1]->y[0]))
-        o->best = x->seq;
+    s_deactivate(camp, x);
+    camp->measured++;
+    lab_brake_measured(&camp->brake);
+    if (!camp->best || s_better(camp, x->y[0], camp->exps[camp->best - 1]->y[0]))
+        camp->best = x->seq;
     char *js = json_dumps(objs, JSON_COMPACT);
-    if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "measured", js, NULL, lab_orch_now()) < 0)
-        lab_orch_fatal(o, "recording an experiment");
+    if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "measured", js, NULL, lab_orch_now()) < 0)
+        lab_orch_fatal(camp->lab, "recording an experiment");
     free(js);
-    lab_orch_event(o, "experiment.measured", x->id,
+    lab_camp_event(camp, "experiment.measured", x->id,
                    json_pack("{s:I, s:o}", "experiment", (json_int_t)x->seq, "objectives", objs));
-    s_tell(o, x, LAB_OUTCOME_MEASURED);
+    s_tell(camp, x, LAB_OUTCOME_MEASURED);
     char what[256];
     snprintf(what, sizeof what, "measured: %s = %.4g", c->objectives[0].name, x->y[0]);
-    s_progress(o, x, what);
-    if (c->has_stop_when && !o->end_status) {
+    s_progress(camp, x, what);
+    if (c->has_stop_when && !camp->end_status) {
         double v = x->y[c->stop_objective];
         if ((!isnan(c->stop_at_least) && v >= c->stop_at_least) ||
             (!isnan(c->stop_at_most) && v <= c->stop_at_most)) {
-            o->end_status = "completed";
-            snprintf(o->end_reason, sizeof o->end_reason, "target reached: %s = %.4g at experiment %ld",
+            camp->end_status = "completed";
+            snprintf(camp->end_reason, sizeof camp->end_reason, "target reached: %s = %.4g at experiment %ld",
                      c->objectives[c->stop_objective].name, v, x->seq);
         }
     }
 }
 
-void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t s, const char *status,
+void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *status,
                              const char *error, int counts)
 {
     lab_attempt *a = &x->cur[s];
-    const lab_cfg_step *st = &o->cfg->steps[s];
+    const lab_cfg_step *st = &camp->cfg->steps[s];
     if (x->step[s] != LAB_STEP_RUNNING)
         return;
     if (a->dev)
         lab_orch_device_busy(a->dev, -1);
     a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
-    if (lab_hub_set_step_status(o->hub, a->id, status, NULL, 0, lab_orch_now(), NULL, error) < 0)
-        lab_orch_fatal(o, "recording a step");
-    lab_orch_event(o, "step.failed", a->id,
+    if (lab_hub_set_step_status(camp->lab->hub, a->id, status, NULL, 0, lab_orch_now(), NULL, error) < 0)
+        lab_orch_fatal(camp->lab, "recording a step");
+    lab_camp_event(camp, "step.failed", a->id,
                    json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "attempt", a->id, "experiment",
                              (json_int_t)x->seq, "step", st->name, "device",
                              a->dev ? a->dev->cfg->name : "", "status", status, "error", error));
@@ -339,12 +337,12 @@ void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t s, const char *stat
         counts = 0;
     if (!counts) {
         a->uncounted++;
-        if (!a->estop_hit && lab_hub_set_step_counted(o->hub, a->id, 0) < 0)
-            lab_orch_fatal(o, "recording a step");
+        if (!a->estop_hit && lab_hub_set_step_counted(camp->lab->hub, a->id, 0) < 0)
+            lab_orch_fatal(camp->lab, "recording a step");
     }
     if (a->n - a->uncounted <= st->retries) {
         x->step[s] = LAB_STEP_PENDING;
-        s_release_successors(o, x, s);
+        s_release_successors(camp, x, s);
         x->avoid[s] = counts ? a->dev : NULL;
         /* A step its device stopped on its own (an e-stop whose request has
          * not arrived yet) waits a moment, so that the e-stop halts it first. */
@@ -353,7 +351,7 @@ void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t s, const char *stat
             wait = S_BACKOFF_MAX_S;
         x->not_before_us[s] = lab_clock_mono_us() + (int64_t)(wait * 1e6);
         if (counts) {
-            lab_orch_event(o, "step.retry", a->id,
+            lab_camp_event(camp, "step.retry", a->id,
                            json_pack("{s:s, s:I, s:s, s:i, s:s, s:f}", "attempt", a->id, "experiment",
                                      (json_int_t)x->seq, "step", st->name, "attempt_no", a->n + 1,
                                      "reason", error, "after_s", wait));
@@ -368,10 +366,15 @@ void lab_sched_attempt_ended(lab_orch *o, lab_exp *x, size_t s, const char *stat
         snprintf(msg, sizeof msg, "step '%s': %s (after %d attempts)", st->name, error, a->n - a->uncounted);
     else
         snprintf(msg, sizeof msg, "step '%s': %s", st->name, error);
-    s_exp_failed(o, x, msg);
+    s_exp_failed(camp, x, msg);
 }
 
-static int s_parse_attempt(lab_orch *o, const char *id, lab_exp **xp, int *step, int *n)
+int lab_sched_owns(const lab_camp *camp, const char *attempt_id)
+{
+    return !strncmp(attempt_id, camp->prefix, camp->prefix_len);
+}
+
+static int s_parse_attempt(lab_camp *camp, const char *id, lab_exp **xp, int *step, int *n)
 {
     /* <campaign>/<seq>/<step>/<n>, read from the right. */
     const char *p3 = strrchr(id, '/');
@@ -388,11 +391,11 @@ static int s_parse_attempt(lab_orch *o, const char *id, lab_exp **xp, int *step,
     if (*p1 != '/' || *p2 != '/')
         return -1;
     size_t clen = (size_t)(p1 - id);
-    if (clen != strlen(o->cfg->name) || strncmp(id, o->cfg->name, clen) != 0)
+    if (clen != strlen(camp->cfg->name) || strncmp(id, camp->cfg->name, clen) != 0)
         return -1;
     char *end;
     long seq = strtol(p1 + 1, &end, 10);
-    if (end != p2 || seq < 1 || seq > o->n_exps)
+    if (end != p2 || seq < 1 || seq > camp->n_exps)
         return -1;
     char sname[128];
     size_t slen = (size_t)(p3 - p2 - 1);
@@ -400,11 +403,11 @@ static int s_parse_attempt(lab_orch *o, const char *id, lab_exp **xp, int *step,
         return -1;
     memcpy(sname, p2 + 1, slen);
     sname[slen] = '\0';
-    int s = lab_config_step(o->cfg, sname);
+    int s = lab_config_step(camp->cfg, sname);
     long num = strtol(p3 + 1, &end, 10);
     if (s < 0 || *end || num < 1)
         return -1;
-    *xp = o->exps[seq - 1];
+    *xp = camp->exps[seq - 1];
     *step = s;
     *n = (int)num;
     return 0;
@@ -433,30 +436,23 @@ static json_t *s_values_json(const Labloop__StepResult *r)
 
 /* A done result's dispatch time; its round trip ends at the commit that
  * makes it durable (lab_sched_committed). */
-static void s_note_done(lab_orch *o, int64_t dispatched_us)
+static void s_note_done(lab_camp *camp, int64_t dispatched_us)
 {
-    if (s_grow(&o->uncommitted_us, o->n_uncommitted, &o->cap_uncommitted, sizeof *o->uncommitted_us, 256) < 0)
+    if (s_grow(&camp->lab->uncommitted_us, camp->lab->n_uncommitted, &camp->lab->cap_uncommitted, sizeof *camp->lab->uncommitted_us, 256) < 0)
         return;
-    o->uncommitted_us[o->n_uncommitted++] = dispatched_us;
-}
-
-static void s_record_latency(lab_orch *o, int64_t us)
-{
-    if (s_grow(&o->lat_us, o->n_lat, &o->cap_lat, sizeof *o->lat_us, 1024) < 0)
-        return;
-    o->lat_us[o->n_lat++] = (double)us;
+    camp->lab->uncommitted_us[camp->lab->n_uncommitted++] = dispatched_us;
 }
 
 /* Record the files an attempt produced. A hash that is not 32 bytes, or
  * inline content whose hash or size differs from what the worker claims,
  * is recorded without content and noted as a bad message: the hub never
  * holds bytes under a wrong hash. */
-static void s_record_artifacts(lab_orch *o, lab_device *d, const char *attempt, const Labloop__StepResult *r)
+static void s_record_artifacts(lab_camp *camp, lab_device *d, const char *attempt, const Labloop__StepResult *r)
 {
     for (size_t i = 0; i < r->n_artifacts; i++) {
         const Labloop__Artifact *a = r->artifacts[i];
         if (a->sha256.len != 32) {
-            lab_orch_event(o, "message.bad", attempt,
+            lab_camp_event(camp, "message.bad", attempt,
                            json_pack("{s:s, s:s}", "device", d->cfg->name, "error", "artifact without a sha256"));
             continue;
         }
@@ -474,14 +470,14 @@ static void s_record_artifacts(lab_orch *o, lab_device *d, const char *attempt, 
                 content = a->content.data;
                 len = a->content.len;
             } else {
-                lab_orch_event(o, "message.bad", attempt,
+                lab_camp_event(camp, "message.bad", attempt,
                                json_pack("{s:s, s:s, s:s}", "device", d->cfg->name, "artifact", a->name ? a->name : "",
                                          "error", "artifact content does not match its sha256 or size: stored without it"));
             }
         }
-        if (lab_hub_record_artifact(o->hub, attempt, a->name, a->media_type, hex, (int64_t)a->size, content, len,
+        if (lab_hub_record_artifact(camp->lab->hub, attempt, a->name, a->media_type, hex, (int64_t)a->size, content, len,
                                     lab_orch_now()) < 0)
-            lab_orch_fatal(o, "recording an artifact");
+            lab_orch_fatal(camp->lab, "recording an artifact");
     }
 }
 
@@ -496,49 +492,49 @@ static int s_unrecorded(const lab_exp *x, int s, int n)
 
 /* Device d holds attempt n of step s (a result or a running attempt) that
  * the hub does not know: that attempt's id is dispatched next, to d. */
-static void s_note_hint(lab_orch *o, lab_exp *x, int s, int n, lab_device *d, const char *what)
+static void s_note_hint(lab_camp *camp, lab_exp *x, int s, int n, lab_device *d, const char *what)
 {
     if (x->hint[s] == d && x->hint_n[s] == n)
         return;
     x->hint[s] = d;
     x->hint_n[s] = n;
     lab_info("device '%s' holds a %s for %s/%s/%d that the hub does not know; held, and that attempt goes "
-             "to it again", d->cfg->name, what, x->id, o->cfg->steps[s].name, n);
+             "to it again", d->cfg->name, what, x->id, camp->cfg->steps[s].name, n);
 }
 
-void lab_sched_on_update(lab_orch *o, lab_device *d, const Labloop__StepUpdate *u)
+void lab_sched_on_update(lab_camp *camp, lab_device *d, const Labloop__StepUpdate *u)
 {
     lab_exp *x;
     int s, n;
     if (u->kind != LABLOOP__STEP_UPDATE__KIND__ACCEPTED || !u->attempt_id ||
-        s_parse_attempt(o, u->attempt_id, &x, &s, &n) < 0)
+        s_parse_attempt(camp, u->attempt_id, &x, &s, &n) < 0)
         return;
     lab_attempt *a = &x->cur[s];
     if (x->step[s] == LAB_STEP_RUNNING && a->dev == d && !strcmp(a->id, u->attempt_id))
         a->unconfirmed_us = 0;       /* it runs there: nothing is lost */
     else if (s_unrecorded(x, s, n) && x->step[s] == LAB_STEP_PENDING)
-        s_note_hint(o, x, s, n, d, "running attempt");
+        s_note_hint(camp, x, s, n, d, "running attempt");
 }
 
-void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
+void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
 {
     const char *id = r->attempt_id ? r->attempt_id : "";
     lab_exp *x;
     int s, n;
-    int parsed = s_parse_attempt(o, id, &x, &s, &n) == 0;
+    int parsed = s_parse_attempt(camp, id, &x, &s, &n) == 0;
     /* A result for an attempt of a step in progress that the hub does not
      * know (it was dispatched before a commit that then failed) is held:
      * not acknowledged, so the worker keeps it, and the step's next
      * dispatch goes to that device under that id, which it answers with
      * this result instead of running the step again. */
     if (parsed && s_unrecorded(x, s, n)) {
-        s_note_hint(o, x, s, n, d, "result");
+        s_note_hint(camp, x, s, n, d, "result");
         return;
     }
     /* Whatever else it is, the worker may drop it once this turn is committed. */
-    lab_orch_queue_ack(o, d->cfg->name, id);
+    lab_orch_queue_ack(camp->lab, d->cfg->name, id);
     if (!parsed) {
-        lab_orch_event(o, "message.bad", id,
+        lab_camp_event(camp, "message.bad", id,
                        json_pack("{s:s, s:s}", "device", d->cfg->name, "error",
                                  "result for an attempt this campaign never dispatched"));
         return;
@@ -549,35 +545,35 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
     if (x->state != LAB_EXP_RUNNING || x->step[s] != LAB_STEP_RUNNING || a->n != n || a->dev != d ||
         strcmp(id, a->id) != 0)
         return;
-    const lab_cfg_step *st = &o->cfg->steps[s];
-    s_record_artifacts(o, d, id, r);
+    const lab_cfg_step *st = &camp->cfg->steps[s];
+    s_record_artifacts(camp, d, id, r);
     if (r->status == LABLOOP__STEP_RESULT__STATUS__DONE) {
-        s_note_done(o, a->dispatched_us);
+        s_note_done(camp, a->dispatched_us);
         json_t *vals = s_values_json(r);
         char *vjs = json_dumps(vals, JSON_COMPACT);
         lab_orch_device_busy(d, -1);
-        if (lab_hub_set_step_status(o->hub, id, "done", NULL, r->started_us, r->finished_us, vjs, NULL) < 0 ||
-            (a->estop_hit && lab_hub_set_step_counted(o->hub, id, 1) < 0))   /* it finished all the same */
-            lab_orch_fatal(o, "recording a step");
+        if (lab_hub_set_step_status(camp->lab->hub, id, "done", NULL, r->started_us, r->finished_us, vjs, NULL) < 0 ||
+            (a->estop_hit && lab_hub_set_step_counted(camp->lab->hub, id, 1) < 0))   /* it finished all the same */
+            lab_orch_fatal(camp->lab, "recording a step");
         free(vjs);
         double secs = (double)(r->finished_us - r->started_us) / 1e6;
-        lab_orch_event(o, "step.done", id,
+        lab_camp_event(camp, "step.done", id,
                        json_pack("{s:s, s:I, s:s, s:s, s:O, s:f}", "attempt", id, "experiment",
                                  (json_int_t)x->seq, "step", st->name, "device", d->cfg->name,
                                  "values", vals, "seconds", secs));
         x->values[s] = vals;
         x->step[s] = LAB_STEP_DONE_;
-        for (size_t k = 0; k < o->cfg->n_steps; k++)
+        for (size_t k = 0; k < camp->cfg->n_steps; k++)
             if (x->step[k] != LAB_STEP_DONE_)
                 return;
-        s_exp_finished(o, x);
+        s_exp_finished(camp, x);
         return;
     }
     const char *status = r->status == LABLOOP__STEP_RESULT__STATUS__TIMED_OUT ? "timed_out"
                        : r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED ? "cancelled"
                                                                               : "failed";
-    if (r->started_us && lab_hub_set_step_status(o->hub, id, NULL, NULL, r->started_us, 0, NULL, NULL) < 0)
-        lab_orch_fatal(o, "recording a step");
+    if (r->started_us && lab_hub_set_step_status(camp->lab->hub, id, NULL, NULL, r->started_us, 0, NULL, NULL) < 0)
+        lab_orch_fatal(camp->lab, "recording a step");
     char err[512];
     snprintf(err, sizeof err, "%s", r->error && *r->error ? r->error : status);
     /* A step stopped by an e-stop is run again after the clear, free
@@ -594,7 +590,7 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
         else
             counts = 0;
     }
-    lab_sched_attempt_ended(o, x, (size_t)s, status, err, counts);
+    lab_sched_attempt_ended(camp, x, (size_t)s, status, err, counts);
 }
 
 /* ------------------------------------------------------------ proposing */
@@ -603,7 +599,7 @@ void lab_sched_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
  * fit a model (the loop must not block on them). */
 typedef struct s_ask {
     uv_work_t req;
-    lab_orch *o;
+    lab_camp *camp;
     size_t want, n_pending;
     double *pending, *pts;
     lab_ask_info *info;
@@ -621,30 +617,30 @@ static void s_ask_free(s_ask *a)
 
 static void s_ask_run(s_ask *a)
 {
-    a->rc = lab_planner_ask(a->o->planner, a->want, a->pending, a->n_pending, a->pts, a->info);
+    a->rc = lab_planner_ask(a->camp->planner, a->want, a->pending, a->n_pending, a->pts, a->info);
     if (a->rc < 0)
-        a->err = *lab_planner_last_error(a->o->planner);
+        a->err = *lab_planner_last_error(a->camp->planner);
 }
 
-static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_info *info);
+static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_ask_info *info);
 
 /* The ask's answer, on the loop thread. */
 static void s_ask_finish(s_ask *a)
 {
-    lab_orch *o = a->o;
+    lab_camp *camp = a->camp;
     if (a->rc < 0) {
-        if (!(a->err.code == LAB_EAGAIN && o->n_active > 0)) {   /* EAGAIN: ask again after a result */
-            o->end_status = "exhausted";
-            snprintf(o->end_reason, sizeof o->end_reason, "the planner has nothing more to propose: %s", a->err.msg);
+        if (!(a->err.code == LAB_EAGAIN && camp->n_active > 0)) {   /* EAGAIN: ask again after a result */
+            camp->end_status = "exhausted";
+            snprintf(camp->end_reason, sizeof camp->end_reason, "the planner has nothing more to propose: %s", a->err.msg);
         }
-    } else if (!o->stopping && !o->end_status && o->state == LAB_CAMP_RUNNING) {
+    } else if (!camp->lab->stopping && !camp->end_status && camp->state == LAB_CAMP_RUNNING) {
         /* The campaign may have moved on while the planner thought. */
-        long room = o->cfg->batch + o->lookahead - o->n_active, left = o->budget_experiments - o->n_exps;
+        long room = camp->cfg->batch + camp->lookahead - camp->n_active, left = camp->budget_experiments - camp->n_exps;
         long want = (long)a->want < room ? (long)a->want : room;
         if (want > left)
             want = left;
         if (want > 0)
-            s_create(o, (size_t)want, a->pts, a->info);
+            s_create(camp, (size_t)want, a->pts, a->info);
     }
 }
 
@@ -653,50 +649,50 @@ static void s_ask_work(uv_work_t *req) { s_ask_run(req->data); }
 static void s_ask_done(uv_work_t *req, int status)
 {
     s_ask *a = req->data;
-    lab_orch *o = a->o;
-    o->asking = 0;
-    for (size_t i = 0; i < o->n_deferred; i++)
-        s_tell(o, o->deferred[i].x, o->deferred[i].outcome);
-    o->n_deferred = 0;
+    lab_camp *camp = a->camp;
+    camp->asking = 0;
+    for (size_t i = 0; i < camp->n_deferred; i++)
+        s_tell(camp, camp->deferred[i].x, camp->deferred[i].outcome);
+    camp->n_deferred = 0;
     if (status == 0)
         s_ask_finish(a);
     s_ask_free(a);
-    lab_sched_schedule(o);
+    lab_sched_schedule(camp);
 }
 
-static void s_propose(lab_orch *o)
+static void s_propose(lab_camp *camp)
 {
-    const lab_campaign_cfg *c = o->cfg;
+    const lab_campaign_cfg *c = camp->cfg;
     size_t want = 0;
-    if (o->asking)
+    if (camp->asking)
         return;
-    if (!o->end_status && o->state == LAB_CAMP_RUNNING && o->n_active < c->batch + o->lookahead)
-        want = (size_t)(c->batch + o->lookahead - o->n_active);
-    if ((long)want > o->budget_experiments - o->n_exps)
-        want = (size_t)(o->budget_experiments - o->n_exps);
+    if (!camp->end_status && camp->state == LAB_CAMP_RUNNING && camp->n_active < c->batch + camp->lookahead)
+        want = (size_t)(c->batch + camp->lookahead - camp->n_active);
+    if ((long)want > camp->budget_experiments - camp->n_exps)
+        want = (size_t)(camp->budget_experiments - camp->n_exps);
     if (want == 0)
         return;
     s_ask *a = calloc(1, sizeof *a);
     if (!a)
         return;
-    a->o = o;
+    a->camp = camp;
     a->want = want;
-    a->n_pending = (size_t)o->n_active;
-    a->pending = calloc((size_t)o->n_active + 1, o->dims * sizeof(double));
-    a->pts = calloc(want, o->dims * sizeof(double));
+    a->n_pending = (size_t)camp->n_active;
+    a->pending = calloc((size_t)camp->n_active + 1, camp->dims * sizeof(double));
+    a->pts = calloc(want, camp->dims * sizeof(double));
     a->info = calloc(want, sizeof *a->info);
     if (!a->pending || !a->pts || !a->info) {
         s_ask_free(a);
         return;
     }
-    for (long i = 0; i < o->n_active; i++)
-        memcpy(a->pending + o->dims * (size_t)i, o->active[i]->x, o->dims * sizeof(double));
-    if (o->planner_async) {
+    for (long i = 0; i < camp->n_active; i++)
+        memcpy(a->pending + camp->dims * (size_t)i, camp->active[i]->x, camp->dims * sizeof(double));
+    if (camp->planner_async) {
         a->req.data = a;
-        o->asking = 1;
-        if (uv_queue_work(&o->loop, &a->req, s_ask_work, s_ask_done) == 0)
+        camp->asking = 1;
+        if (uv_queue_work(&camp->lab->loop, &a->req, s_ask_work, s_ask_done) == 0)
             return;
-        o->asking = 0;
+        camp->asking = 0;
     }
     s_ask_run(a);
     s_ask_finish(a);
@@ -724,17 +720,17 @@ static void s_prov_model(json_t *prov, const lab_campaign_cfg *c, const lab_ask_
         json_object_set_new(prov, "p_success", json_real(in->p_success));
 }
 
-static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_info *info)
+static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_ask_info *info)
 {
-    const lab_campaign_cfg *c = o->cfg;
+    const lab_campaign_cfg *c = camp->cfg;
     for (size_t k = 0; k < want; k++) {
-        lab_exp *x = s_exp_new(o, o->n_exps + 1);
+        lab_exp *x = s_exp_new(camp, camp->n_exps + 1);
         if (!x)
             break;
-        memcpy(x->x, pts + k * o->dims, o->dims * sizeof(double));
-        s_exp_add(o, x);
-        json_t *params = lab_sched_params_json(o, x->x);
-        json_t *prov = json_pack("{s:s, s:s, s:I}", "planner", lab_planner_name(o->planner),
+        memcpy(x->x, pts + k * camp->dims, camp->dims * sizeof(double));
+        s_exp_add(camp, x);
+        json_t *params = lab_sched_params_json(camp, x->x);
+        json_t *prov = json_pack("{s:s, s:s, s:I}", "planner", lab_planner_name(camp->planner),
                                  "reason", info[k].reason, "seed", (json_int_t)c->seed);
         if (isfinite(info[k].acquisition))
             json_object_set_new(prov, "acquisition", json_real(info[k].acquisition));
@@ -745,62 +741,51 @@ static void s_create(lab_orch *o, size_t want, const double *pts, const lab_ask_
         s_prov_model(prov, c, &info[k]);
         char *pjs = json_dumps(params, JSON_COMPACT), *vjs = json_dumps(prov, JSON_COMPACT);
         int64_t now = lab_orch_now();
-        if (lab_hub_record_experiment(o->hub, o->campaign_id, x->seq, pjs, info[k].origin, vjs, "running", now) < 0 ||
-            lab_hub_record_sample(o->hub, o->campaign_id, x->seq, x->id, "queue", now) < 0)
-            lab_orch_fatal(o, "recording an experiment");
+        if (lab_hub_record_experiment(camp->lab->hub, camp->campaign_id, x->seq, pjs, info[k].origin, vjs, "running", now) < 0 ||
+            lab_hub_record_sample(camp->lab->hub, camp->campaign_id, x->seq, x->id, "queue", now) < 0)
+            lab_orch_fatal(camp->lab, "recording an experiment");
         free(pjs);
         free(vjs);
         json_decref(prov);
-        lab_orch_event(o, "experiment.proposed", x->id,
+        lab_camp_event(camp, "experiment.proposed", x->id,
                        json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
-                                 "origin", info[k].origin, "planner", lab_planner_name(o->planner),
+                                 "origin", info[k].origin, "planner", lab_planner_name(camp->planner),
                                  "reason", info[k].reason));
     }
 }
 
 /* At a commit: what memory holds now is in the batch being committed (on
  * disk once that commit returns). */
-void lab_sched_mark_committed(lab_orch *o)
+void lab_sched_mark_committed(lab_camp *camp)
 {
-    o->n_committed_lat = o->n_uncommitted;
-    for (long i = 0; i < o->n_active; i++)
-        o->active[i]->committed = 1;
+    for (long i = 0; i < camp->n_active; i++)
+        camp->active[i]->committed = 1;
 }
 
 /* The last commit is on disk (all: and nothing was written since): its
  * results count as done and its experiments may be dispatched. */
-void lab_sched_mark_durable(lab_orch *o, int all)
+void lab_sched_mark_durable(lab_camp *camp, int all)
 {
-    size_t n = all ? o->n_uncommitted : o->n_committed_lat;
-    if (n) {
-        int64_t now = lab_clock_mono_us();
-        for (size_t i = 0; i < n; i++)
-            s_record_latency(o, now - o->uncommitted_us[i]);
-        memmove(o->uncommitted_us, o->uncommitted_us + n, (o->n_uncommitted - n) * sizeof *o->uncommitted_us);
-        o->n_uncommitted -= n;
-        o->last_done_us = now;
-    }
-    o->n_committed_lat = 0;
     int any = 0;
-    for (long i = 0; i < o->n_active; i++) {
-        lab_exp *x = o->active[i];
+    for (long i = 0; i < camp->n_active; i++) {
+        lab_exp *x = camp->active[i];
         if (!x->durable && (all || x->committed))
             x->durable = any = 1;
     }
     if (any)
-        lab_sched_schedule(o);
+        lab_sched_schedule(camp);
 }
 
 /* ------------------------------------------------------------ dispatching */
 
-static Labloop__Param *s_step_param(lab_orch *o, const lab_exp *x, const lab_cfg_param *p)
+static Labloop__Param *s_step_param(lab_camp *camp, const lab_exp *x, const lab_cfg_param *p)
 {
     if (p->dim < 0) {
         char *end;
         double v = strtod(p->literal, &end);
         return *p->literal && !*end ? lab_param_number(p->name, v, NULL) : lab_param_text(p->name, p->literal);
     }
-    const lab_dim *d = lab_space_dim(o->cfg->space, (size_t)p->dim);
+    const lab_dim *d = lab_space_dim(camp->cfg->space, (size_t)p->dim);
     double v = x->x[p->dim];
     if (d->type == LAB_DIM_CATEGORICAL)
         return lab_param_text(p->name, d->choices[(size_t)v]);
@@ -809,13 +794,13 @@ static Labloop__Param *s_step_param(lab_orch *o, const lab_exp *x, const lab_cfg
 
 /* Send the StepRequest of step s's current attempt to its device; the
  * parameters it was sent with (caller frees with s_params_free), or NULL. */
-static Labloop__Param **s_send_request(lab_orch *o, lab_exp *x, size_t s)
+static Labloop__Param **s_send_request(lab_camp *camp, lab_exp *x, size_t s)
 {
-    const lab_cfg_step *st = &o->cfg->steps[s];
+    const lab_cfg_step *st = &camp->cfg->steps[s];
     lab_attempt *a = &x->cur[s];
     Labloop__Param **params = calloc(st->n_params + 1, sizeof *params);
     for (size_t i = 0; params && i < st->n_params; i++)
-        params[i] = s_step_param(o, x, &st->params[i]);
+        params[i] = s_step_param(camp, x, &st->params[i]);
     /* The experiment is durable and the attempt id comes from it, and
      * workers answer a repeated request idempotently, so the request need
      * not wait for this turn's commit; it goes out before the attempt's
@@ -832,7 +817,7 @@ static Labloop__Param **s_send_request(lab_orch *o, lab_exp *x, size_t s)
     lab_env env = LABLOOP__ENVELOPE__INIT;
     env.body_case = LABLOOP__ENVELOPE__BODY_STEP_REQUEST;
     env.step_request = &req;
-    lab_orch_send(o, a->dev->cfg->name, &env);
+    lab_orch_send(camp->lab, a->dev->cfg->name, &env);
     return params;
 }
 
@@ -846,16 +831,16 @@ static void s_params_free(const lab_cfg_step *st, Labloop__Param **params)
 /* Ask a's device again about a: dispatch is idempotent, and only the
  * worker's answer (accepted, a result, or "started before, not run again")
  * tells whether a still runs. */
-static void s_resend_request(lab_orch *o, lab_exp *x, size_t s)
+static void s_resend_request(lab_camp *camp, lab_exp *x, size_t s)
 {
     lab_attempt *a = &x->cur[s];
     a->unconfirmed_us = lab_clock_mono_us();
-    s_params_free(&o->cfg->steps[s], s_send_request(o, x, s));
+    s_params_free(&camp->cfg->steps[s], s_send_request(camp, x, s));
 }
 
-static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
+static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
 {
-    const lab_cfg_step *st = &o->cfg->steps[s];
+    const lab_cfg_step *st = &camp->cfg->steps[s];
     lab_attempt *a = &x->cur[s];
     if (x->hint[s] == d && x->hint_n[s] > a->n + 1)
         a->n = x->hint_n[s] - 1;      /* the id the device holds */
@@ -866,17 +851,18 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
     a->resumed = 0;
     a->estop_hit = 0;
     a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
-    snprintf(a->id, sizeof a->id, "%s/%ld/%s/%d", o->cfg->name, x->seq, st->name, a->n);
+    snprintf(a->id, sizeof a->id, "%s/%ld/%s/%d", camp->cfg->name, x->seq, st->name, a->n);
     a->dispatched_us = lab_clock_mono_us();
-    if (!o->first_dispatch_us)
-        o->first_dispatch_us = a->dispatched_us;
+    if (!camp->lab->first_dispatch_us)
+        camp->lab->first_dispatch_us = a->dispatched_us;
     a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
     x->step[s] = LAB_STEP_RUNNING;
     d->dispatched++;
+    camp->dispatched += 1.0;
     lab_orch_device_busy(d, +1);
 
     int64_t now = lab_orch_now();
-    Labloop__Param **params = s_send_request(o, x, s);
+    Labloop__Param **params = s_send_request(camp, x, s);
 
     json_t *pj = json_object();
     for (size_t i = 0; params && i < st->n_params; i++) {
@@ -885,21 +871,21 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
         const lab_cfg_param *cp = &st->params[i];
         if (params[i]->value->kind_case == LABLOOP__VALUE__KIND_TEXT)
             json_object_set_new(pj, params[i]->name, json_string(params[i]->value->text));
-        else if (cp->dim >= 0 && lab_space_dim(o->cfg->space, (size_t)cp->dim)->type == LAB_DIM_INTEGER)
+        else if (cp->dim >= 0 && lab_space_dim(camp->cfg->space, (size_t)cp->dim)->type == LAB_DIM_INTEGER)
             json_object_set_new(pj, params[i]->name, json_integer((json_int_t)llround(params[i]->value->number)));
         else
             json_object_set_new(pj, params[i]->name, json_real(params[i]->value->number));
     }
     char *pjs = json_dumps(pj, JSON_COMPACT);
     json_decref(pj);
-    lab_hub_step hs = {.attempt_id = a->id, .campaign = o->campaign_id, .experiment = x->seq,
+    lab_hub_step hs = {.attempt_id = a->id, .campaign = camp->campaign_id, .experiment = x->seq,
                        .step = st->name, .attempt = a->n, .device = d->cfg->name,
                        .status = "dispatched", .params_json = pjs, .queued_us = now};
-    if (lab_hub_record_step(o->hub, &hs) < 0)
-        lab_orch_fatal(o, "recording a step");
+    if (lab_hub_record_step(camp->lab->hub, &hs) < 0)
+        lab_orch_fatal(camp->lab, "recording a step");
     free(pjs);
-    s_sample_at(o, x, d->cfg->name, a->id);
-    lab_orch_event(o, "step.dispatched", a->id,
+    s_sample_at(camp, x, d->cfg->name, a->id);
+    lab_camp_event(camp, "step.dispatched", a->id,
                    json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,
                              "step", st->name, "device", d->cfg->name, "attempt_no", a->n));
 
@@ -913,36 +899,36 @@ static void s_dispatch(lab_orch *o, lab_exp *x, size_t s, lab_device *d)
  * failed this step is used only when no other capable device is ready at
  * all. The free-slot index (slots.h) answers without looking at every
  * device. */
-static lab_device *s_pick_device(lab_orch *o, size_t s, const lab_device *avoid)
+static lab_device *s_pick_device(lab_camp *camp, size_t s, const lab_device *avoid)
 {
-    long i = lab_slots_pick(o->slots, o->step_cap[s], avoid ? (long)avoid->idx : -1);
-    return i >= 0 ? &o->devices[i] : NULL;
+    long i = lab_slots_pick(camp->lab->slots, camp->step_cap[s], avoid ? (long)avoid->idx : -1);
+    return i >= 0 ? &camp->lab->devices[i] : NULL;
 }
 
-static int s_preds_done(const lab_orch *o, const lab_exp *x, size_t s, int except)
+static int s_preds_done(const lab_camp *camp, const lab_exp *x, size_t s, int except)
 {
-    const lab_cfg_step *st = &o->cfg->steps[s];
+    const lab_cfg_step *st = &camp->cfg->steps[s];
     for (size_t k = 0; k < st->n_after; k++) {
-        int p = lab_config_step(o->cfg, st->after[k]);
+        int p = lab_config_step(camp->cfg, st->after[k]);
         if (p >= 0 && p != except && x->step[p] != LAB_STEP_DONE_)
             return 0;
     }
     return 1;
 }
 
-static int s_follows(const lab_orch *o, size_t b, size_t s)
+static int s_follows(const lab_camp *camp, size_t b, size_t s)
 {
-    const lab_cfg_step *sb = &o->cfg->steps[b];
+    const lab_cfg_step *sb = &camp->cfg->steps[b];
     for (size_t k = 0; k < sb->n_after; k++)
-        if (lab_config_step(o->cfg, sb->after[k]) == (int)s)
+        if (lab_config_step(camp->cfg, sb->after[k]) == (int)s)
             return 1;
     return 0;
 }
 
-static void s_release_successors(lab_orch *o, lab_exp *x, size_t s)
+static void s_release_successors(lab_camp *camp, lab_exp *x, size_t s)
 {
-    for (size_t b = 0; b < o->cfg->n_steps; b++)
-        if (x->reserved[b] && x->step[b] == LAB_STEP_PENDING && s_follows(o, b, s)) {
+    for (size_t b = 0; b < camp->cfg->n_steps; b++)
+        if (x->reserved[b] && x->step[b] == LAB_STEP_PENDING && s_follows(camp, b, s)) {
             lab_orch_device_hold(x->reserved[b], -1);
             x->reserved[b] = NULL;
         }
@@ -952,18 +938,18 @@ static void s_release_successors(lab_orch *o, lab_exp *x, size_t s)
  * 'within' a time of it and waits only on s. Returns 0 when every such
  * successor has a slot (or none needs one), -1 when a slot is missing (the
  * holds already taken are released). */
-static int s_reserve_successors(lab_orch *o, lab_exp *x, size_t s)
+static int s_reserve_successors(lab_camp *camp, lab_exp *x, size_t s)
 {
-    const lab_campaign_cfg *c = o->cfg;
+    const lab_campaign_cfg *c = camp->cfg;
     for (size_t b = 0; b < c->n_steps; b++) {
         const lab_cfg_step *sb = &c->steps[b];
         if (sb->within_s <= 0 || x->reserved[b] || x->step[b] != LAB_STEP_PENDING)
             continue;
-        if (!s_follows(o, b, s) || !s_preds_done(o, x, b, (int)s))
+        if (!s_follows(camp, b, s) || !s_preds_done(camp, x, b, (int)s))
             continue;
-        lab_device *d = s_pick_device(o, b, NULL);
+        lab_device *d = s_pick_device(camp, b, NULL);
         if (!d) {
-            s_release_successors(o, x, s);
+            s_release_successors(camp, x, s);
             return -1;
         }
         lab_orch_device_hold(d, +1);
@@ -972,16 +958,17 @@ static int s_reserve_successors(lab_orch *o, lab_exp *x, size_t s)
     return 0;
 }
 
-static void s_dispatch_ready(lab_orch *o, int64_t now)
+static long s_dispatch_ready(lab_camp *camp, int64_t now, long max)
 {
-    const lab_campaign_cfg *c = o->cfg;
+    const lab_campaign_cfg *c = camp->cfg;
+    long n = 0;
     /* Oldest experiments first, so work in progress finishes before new work starts. */
-    for (long i = 0; i < o->n_active; i++) {
-        lab_exp *x = o->active[i];
+    for (long i = 0; i < camp->n_active; i++) {
+        lab_exp *x = camp->active[i];
         if (!x->durable || x->state != LAB_EXP_RUNNING)
             continue;
         for (size_t s = 0; s < c->n_steps && x->state == LAB_EXP_RUNNING; s++) {
-            if (x->step[s] != LAB_STEP_PENDING || !s_preds_done(o, x, s, -1))
+            if (x->step[s] != LAB_STEP_PENDING || !s_preds_done(camp, x, s, -1))
                 continue;
             if (!x->ready_us[s])
                 x->ready_us[s] = now;
@@ -992,25 +979,27 @@ static void s_dispatch_ready(lab_orch *o, int64_t now)
                 /* Only the device that holds the attempt may have it (at any
                  * load: it answers from what it holds). */
                 d = x->hint[s];
-                int64_t window = (int64_t)o->cfg->heartbeat_ms * 1000 * o->cfg->liveness;
+                int64_t window = (int64_t)camp->lab->cfg->heartbeat_ms * 1000 * camp->lab->cfg->liveness;
                 if (d->state != LAB_DEV_READY && lab_clock_mono_us() - d->last_rx_us > 2 * window &&
-                    lab_clock_mono_us() > o->resume_grace_until_us) {
+                    lab_clock_mono_us() > camp->lab->resume_grace_until_us) {
                     /* gone past its liveness: what it held cannot run any more */
                     lab_warn("device '%s' held an attempt of %s step '%s' and did not come back; "
                              "dispatching it anew", d->cfg->name, x->id, c->steps[s].name);
                     x->hint[s] = NULL;
                     continue;
                 }
-                if (o->state != LAB_CAMP_RUNNING || d->state != LAB_DEV_READY || !d->welcomed)
+                if (camp->state != LAB_CAMP_RUNNING || d->state != LAB_DEV_READY || !d->welcomed)
                     continue;
-                s_dispatch(o, x, s, d);
+                s_dispatch(camp, x, s, d);
+                if (++n == max)
+                    return n;
                 continue;
             }
-            if (x->unsure[s] && !lab_slots_all_heard(o->slots, o->step_cap[s])) {
+            if (x->unsure[s] && !lab_slots_all_heard(camp->lab->slots, camp->step_cap[s])) {
                 /* Pending at a restart: it may have been dispatched with its
                  * record lost. Every capable device says what it holds in its
                  * Hello first, or stays away past the restart's grace. */
-                if (lab_clock_mono_us() <= o->resume_grace_until_us)
+                if (lab_clock_mono_us() <= camp->lab->resume_grace_until_us)
                     continue;
                 x->unsure[s] = 0;
             }
@@ -1021,88 +1010,98 @@ static void s_dispatch_ready(lab_orch *o, int64_t now)
                 lab_orch_device_hold(d, -1);
                 x->reserved[s] = NULL;
             } else {
-                if (o->state != LAB_CAMP_RUNNING)
+                if (camp->state != LAB_CAMP_RUNNING)
                     continue;
-                d = s_pick_device(o, s, x->avoid[s]);
+                d = s_pick_device(camp, s, x->avoid[s]);
                 if (!d)
                     continue;
-                if (s_reserve_successors(o, x, s) < 0)
+                if (s_reserve_successors(camp, x, s) < 0)
                     continue;
                 if (d->running + d->reserved >= d->capacity) {
                     /* a successor's hold took d's last slot: wait for room for both */
-                    s_release_successors(o, x, s);
+                    s_release_successors(camp, x, s);
                     continue;
                 }
             }
-            s_dispatch(o, x, s, d);
+            s_dispatch(camp, x, s, d);
+            if (++n == max)
+                return n;
         }
     }
+    return n;
 }
 
 /* Once the campaign is ending, experiments that have not started a step
  * are not started: they end cancelled. */
-static void s_cancel_unstarted(lab_orch *o)
+static void s_cancel_unstarted(lab_camp *camp)
 {
-    for (long i = o->n_active - 1; i >= 0; i--) {
-        lab_exp *x = o->active[i];
+    for (long i = camp->n_active - 1; i >= 0; i--) {
+        lab_exp *x = camp->active[i];
         int started = 0;
-        for (size_t s = 0; s < o->cfg->n_steps; s++)
+        for (size_t s = 0; s < camp->cfg->n_steps; s++)
             started |= x->cur[s].n > 0 || x->step[s] != LAB_STEP_PENDING;
         if (started)
             continue;
-        s_release_reservations(x, o->cfg->n_steps);
+        s_release_reservations(x, camp->cfg->n_steps);
         x->state = LAB_EXP_CANCELLED;
-        s_deactivate(o, x);
-        o->cancelled++;
-        if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "cancelled", NULL,
+        s_deactivate(camp, x);
+        camp->cancelled++;
+        if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "cancelled", NULL,
                                           "the campaign ended before it started", lab_orch_now()) < 0)
-            lab_orch_fatal(o, "recording an experiment");
-        lab_orch_event(o, "experiment.cancelled", x->id,
+            lab_orch_fatal(camp->lab, "recording an experiment");
+        lab_camp_event(camp, "experiment.cancelled", x->id,
                        json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason",
                                  "the campaign ended before it started"));
     }
 }
 
-void lab_sched_check_end(lab_orch *o)
+void lab_sched_check_end(lab_camp *camp)
 {
-    if (o->stopping)
+    if (camp->lab->stopping || camp->finished)
         return;
-    if (o->end_status && !o->asking)
-        s_cancel_unstarted(o);
-    if (!o->end_status && o->n_exps >= o->budget_experiments && o->n_active == 0) {
-        o->end_status = "completed";
-        snprintf(o->end_reason, sizeof o->end_reason, "experiment budget of %ld spent",
-                 o->budget_experiments);
+    if (camp->end_status && !camp->asking)
+        s_cancel_unstarted(camp);
+    if (!camp->end_status && camp->n_exps >= camp->budget_experiments && camp->n_active == 0) {
+        camp->end_status = "completed";
+        snprintf(camp->end_reason, sizeof camp->end_reason, "experiment budget of %ld spent",
+                 camp->budget_experiments);
     }
-    if (o->end_status && o->n_active == 0) {
-        o->stopping = 1;
-        uv_stop(&o->loop);
-    }
+    if (camp->end_status && camp->n_active == 0)
+        lab_orch_campaign_ended(camp->lab, camp);
 }
 
-void lab_sched_schedule(lab_orch *o)
+void lab_sched_prepare(lab_camp *camp)
 {
-    if (o->stopping || o->fatal)
+    if (camp->lab->stopping || camp->lab->fatal || camp->finished)
         return;
-    if (o->end_status && !o->asking)
-        s_cancel_unstarted(o);        /* before anything else can start them */
-    if (o->state != LAB_CAMP_HALTED) {
-        s_propose(o);
-        s_dispatch_ready(o, lab_clock_mono_us());
-    }
-    lab_sched_check_end(o);
+    if (camp->end_status && !camp->asking)
+        s_cancel_unstarted(camp);        /* before anything else can start them */
+    if (camp->state != LAB_CAMP_HALTED)
+        s_propose(camp);
+}
+
+long lab_sched_dispatch(lab_camp *camp, long max)
+{
+    if (camp->lab->stopping || camp->lab->fatal || camp->finished || camp->state == LAB_CAMP_HALTED)
+        return 0;
+    return s_dispatch_ready(camp, lab_clock_mono_us(), max);
+}
+
+void lab_sched_schedule(lab_camp *camp)
+{
+    lab_orch_schedule(camp->lab);
 }
 
 /* ------------------------------------------------------------ devices */
 
-void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why)
+void lab_sched_device_lost(lab_camp *camp, lab_device *d, const char *why)
 {
     (void)why;
-    for (long i = o->n_active - 1; i >= 0; i--) {
-        if (i >= o->n_active)
+    for (long i = camp->n_active - 1; i >= 0; i--) {
+        if (i >= camp->n_active)
             continue;
-        lab_exp *x = o->active[i];
-        for (size_t s = 0; s < o->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
+        lab_exp *x = camp->active[i];
+        for (size_t s = 0; s < camp->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
             if (x->reserved[s] == d) {
                 lab_orch_device_hold(d, -1);
                 x->reserved[s] = NULL;
@@ -1119,31 +1118,31 @@ void lab_sched_device_lost(lab_orch *o, lab_device *d, const char *why)
 
 /* Attempts of steps in progress that d lists but the hub does not know
  * (dispatched before a commit that failed): their ids go to d again. */
-static void s_hello_hints(lab_orch *o, lab_device *d, char **ids, size_t n_ids, const char *what)
+static void s_hello_hints(lab_camp *camp, lab_device *d, char **ids, size_t n_ids, const char *what)
 {
     for (size_t k = 0; k < n_ids; k++) {
         lab_exp *x;
         int s, n;
-        if (s_parse_attempt(o, ids[k], &x, &s, &n) == 0 && s_unrecorded(x, s, n) &&
+        if (s_parse_attempt(camp, ids[k], &x, &s, &n) == 0 && s_unrecorded(x, s, n) &&
             x->step[s] == LAB_STEP_PENDING)
-            s_note_hint(o, x, s, n, d, what);
+            s_note_hint(camp, x, s, n, d, what);
     }
 }
 
-void lab_sched_device_hello(lab_orch *o, lab_device *d, const Labloop__Hello *h)
+void lab_sched_device_hello(lab_camp *camp, lab_device *d, const Labloop__Hello *h)
 {
     /* A Hello may be late (sent before a request it crossed), so an
      * attempt it leaves out is not ended here: its request is sent again
      * once d is welcomed (lab_sched_device_welcomed), and the worker's
      * answer settles it. Attempts it lists run on. */
     d->heard = 1;
-    s_hello_hints(o, d, h->running_attempts, h->n_running_attempts, "running attempt");
-    s_hello_hints(o, d, h->unacked_attempts, h->n_unacked_attempts, "result");
-    for (long i = o->n_active - 1; i >= 0; i--) {
-        if (i >= o->n_active)
+    s_hello_hints(camp, d, h->running_attempts, h->n_running_attempts, "running attempt");
+    s_hello_hints(camp, d, h->unacked_attempts, h->n_unacked_attempts, "result");
+    for (long i = camp->n_active - 1; i >= 0; i--) {
+        if (i >= camp->n_active)
             continue;
-        lab_exp *x = o->active[i];
-        for (size_t s = 0; s < o->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
+        lab_exp *x = camp->active[i];
+        for (size_t s = 0; s < camp->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
             lab_attempt *a = &x->cur[s];
             if (x->step[s] != LAB_STEP_RUNNING || a->dev != d)
                 continue;
@@ -1160,43 +1159,43 @@ void lab_sched_device_hello(lab_orch *o, lab_device *d, const Labloop__Hello *h)
     }
 }
 
-void lab_sched_device_welcomed(lab_orch *o, lab_device *d)
+void lab_sched_device_welcomed(lab_camp *camp, lab_device *d)
 {
-    for (long i = 0; i < o->n_active; i++) {
-        lab_exp *x = o->active[i];
-        for (size_t s = 0; s < o->cfg->n_steps; s++)
+    for (long i = 0; i < camp->n_active; i++) {
+        lab_exp *x = camp->active[i];
+        for (size_t s = 0; s < camp->cfg->n_steps; s++)
             if (x->step[s] == LAB_STEP_RUNNING && x->cur[s].dev == d && x->cur[s].unconfirmed_us)
-                s_resend_request(o, x, s);
+                s_resend_request(camp, x, s);
     }
 }
 
-void lab_sched_check_deadlines(lab_orch *o, int64_t now)
+void lab_sched_check_deadlines(lab_camp *camp, int64_t now)
 {
-    for (long i = o->n_active - 1; i >= 0; i--) {
-        if (i >= o->n_active)
+    for (long i = camp->n_active - 1; i >= 0; i--) {
+        if (i >= camp->n_active)
             continue;
-        lab_exp *x = o->active[i];
-        for (size_t s = 0; s < o->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
-            const lab_cfg_step *st = &o->cfg->steps[s];
+        lab_exp *x = camp->active[i];
+        for (size_t s = 0; s < camp->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
+            const lab_cfg_step *st = &camp->cfg->steps[s];
             lab_attempt *a = &x->cur[s];
-            if (x->step[s] == LAB_STEP_RUNNING && a->resumed && now > o->resume_grace_until_us &&
+            if (x->step[s] == LAB_STEP_RUNNING && a->resumed && now > camp->lab->resume_grace_until_us &&
                 a->dev->state != LAB_DEV_READY) {
-                lab_sched_attempt_ended(o, x, s, "lost", "its device did not come back after the orchestrator restarted", 1);
+                lab_sched_attempt_ended(camp, x, s, "lost", "its device did not come back after the orchestrator restarted", 1);
                 continue;
             }
-            int64_t window = (int64_t)o->cfg->heartbeat_ms * 1000 * o->cfg->liveness;
+            int64_t window = (int64_t)camp->lab->cfg->heartbeat_ms * 1000 * camp->lab->cfg->liveness;
             if (x->step[s] == LAB_STEP_RUNNING && a->lost_us && a->dev->state != LAB_DEV_READY &&
                 now - a->lost_us > window) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "device '%s' lost during step '%s' and not back within %.1f s",
                          a->dev->cfg->name, st->name, (double)window / 1e6);
-                lab_sched_attempt_ended(o, x, s, "lost", msg, 1);
+                lab_sched_attempt_ended(camp, x, s, "lost", msg, 1);
                 continue;
             }
             int ready = x->step[s] == LAB_STEP_RUNNING && a->dev->state == LAB_DEV_READY && a->dev->welcomed;
             /* A request sent again is asked again until the worker answers. */
             if (ready && a->unconfirmed_us > 0 && now - a->unconfirmed_us > S_ASK_AGAIN_US)
-                s_resend_request(o, x, s);
+                s_resend_request(camp, x, s);
             /* Past its deadline (the worker enforces it and should have
              * reported by now): cancel it, and go on asking until the
              * worker confirms; its answer ends the attempt. */
@@ -1207,19 +1206,19 @@ void lab_sched_check_deadlines(lab_orch *o, int64_t now)
                          a->dev->cfg->name, st->name, st->timeout_s, a->n, st->retries + 1);
                 if (!a->cancel_us)
                     lab_warn("%s: cancelling it", msg);
-                lab_orch_send_control(o, a->dev->cfg->name, LABLOOP__CONTROL__ACTION__CANCEL, a->id, msg);
+                lab_orch_send_control(camp->lab, a->dev->cfg->name, LABLOOP__CONTROL__ACTION__CANCEL, a->id, msg);
                 a->cancel_us = now;
                 continue;
             }
             /* A 'within' step that could not start in time fails its experiment. */
             if (x->step[s] == LAB_STEP_PENDING && st->within_s > 0 && x->ready_us[s] &&
-                o->state == LAB_CAMP_RUNNING && now - x->ready_us[s] > (int64_t)(st->within_s * 1e6) &&
+                camp->state == LAB_CAMP_RUNNING && now - x->ready_us[s] > (int64_t)(st->within_s * 1e6) &&
                 x->cur[s].n == 0) {
                 char msg[256];
                 snprintf(msg, sizeof msg, "step '%s' could not start within %.0f s of its predecessors",
                          st->name, st->within_s);
                 x->step[s] = LAB_STEP_FAILED_;
-                s_exp_failed(o, x, msg);
+                s_exp_failed(camp, x, msg);
             }
         }
     }
@@ -1228,41 +1227,41 @@ void lab_sched_check_deadlines(lab_orch *o, int64_t now)
 /* An e-stop: the attempts running now end through no fault of their steps,
  * however long their devices take to report them stopped. The hub marks
  * them at once, so that holds across a restart too. */
-void lab_sched_estop_hit(lab_orch *o)
+void lab_sched_estop_hit(lab_camp *camp)
 {
-    for (long i = 0; i < o->n_active; i++)
-        for (size_t s = 0; s < o->cfg->n_steps; s++) {
-            lab_attempt *a = &o->active[i]->cur[s];
-            if (o->active[i]->step[s] != LAB_STEP_RUNNING || a->estop_hit)
+    for (long i = 0; i < camp->n_active; i++)
+        for (size_t s = 0; s < camp->cfg->n_steps; s++) {
+            lab_attempt *a = &camp->active[i]->cur[s];
+            if (camp->active[i]->step[s] != LAB_STEP_RUNNING || a->estop_hit)
                 continue;
             a->estop_hit = 1;
-            if (lab_hub_set_step_counted(o->hub, a->id, 0) < 0)
-                lab_orch_fatal(o, "recording a step");
+            if (lab_hub_set_step_counted(camp->lab->hub, a->id, 0) < 0)
+                lab_orch_fatal(camp->lab, "recording a step");
         }
 }
 
 /* Abort: cancel every running attempt and every experiment in flight. */
-void lab_sched_cancel_all(lab_orch *o, const char *reason)
+void lab_sched_cancel_all(lab_camp *camp, const char *reason)
 {
-    while (o->n_active > 0) {
-        lab_exp *x = o->active[o->n_active - 1];
-        for (size_t s = 0; s < o->cfg->n_steps; s++) {
+    while (camp->n_active > 0) {
+        lab_exp *x = camp->active[camp->n_active - 1];
+        for (size_t s = 0; s < camp->cfg->n_steps; s++) {
             lab_attempt *a = &x->cur[s];
             if (x->step[s] != LAB_STEP_RUNNING)
                 continue;
-            lab_orch_send_control(o, a->dev->cfg->name, LABLOOP__CONTROL__ACTION__CANCEL, a->id, reason);
+            lab_orch_send_control(camp->lab, a->dev->cfg->name, LABLOOP__CONTROL__ACTION__CANCEL, a->id, reason);
             lab_orch_device_busy(a->dev, -1);
-            if (lab_hub_set_step_status(o->hub, a->id, "cancelled", NULL, 0, lab_orch_now(), NULL, reason) < 0)
-                lab_orch_fatal(o, "recording a step");
+            if (lab_hub_set_step_status(camp->lab->hub, a->id, "cancelled", NULL, 0, lab_orch_now(), NULL, reason) < 0)
+                lab_orch_fatal(camp->lab, "recording a step");
             x->step[s] = LAB_STEP_FAILED_;
         }
-        s_release_reservations(x, o->cfg->n_steps);
+        s_release_reservations(x, camp->cfg->n_steps);
         x->state = LAB_EXP_CANCELLED;
-        o->n_active--;
-        o->cancelled++;
-        if (lab_hub_set_experiment_status(o->hub, o->campaign_id, x->seq, "cancelled", NULL, reason, lab_orch_now()) < 0)
-            lab_orch_fatal(o, "recording an experiment");
-        lab_orch_event(o, "experiment.cancelled", x->id,
+        camp->n_active--;
+        camp->cancelled++;
+        if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "cancelled", NULL, reason, lab_orch_now()) < 0)
+            lab_orch_fatal(camp->lab, "recording an experiment");
+        lab_camp_event(camp, "experiment.cancelled", x->id,
                        json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason", reason));
     }
 }
@@ -1270,7 +1269,7 @@ void lab_sched_cancel_all(lab_orch *o, const char *reason)
 /* ------------------------------------------------------------ resume */
 
 typedef struct s_resume {
-    lab_orch *o;
+    lab_camp *camp;
     lab_exp **told;                 /* finished, to re-tell in finishing order */
     int64_t *told_at;
     size_t n_told;
@@ -1278,15 +1277,15 @@ typedef struct s_resume {
     lab_err *err;
 } s_resume;
 
-static int s_point_from_json(lab_orch *o, const char *js, double *x, lab_err *err)
+static int s_point_from_json(lab_camp *camp, const char *js, double *x, lab_err *err)
 {
     json_error_t je;
     json_t *j = json_loads(js ? js : "", 0, &je);
     if (!j)
         return lab_err_set(err, LAB_EDB, "unreadable parameters in the hub: %s", je.text);
     int rc = 0;
-    for (size_t i = 0; i < o->dims && rc == 0; i++) {
-        const lab_dim *d = lab_space_dim(o->cfg->space, i);
+    for (size_t i = 0; i < camp->dims && rc == 0; i++) {
+        const lab_dim *d = lab_space_dim(camp->cfg->space, i);
         json_t *v = json_object_get(j, d->name);
         if (d->type == LAB_DIM_CATEGORICAL) {
             const char *s = json_string_value(v);
@@ -1309,17 +1308,17 @@ static int s_point_from_json(lab_orch *o, const char *js, double *x, lab_err *er
 static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
 {
     s_resume *rs = arg;
-    lab_orch *o = rs->o;
+    lab_camp *camp = rs->camp;
     if (r->seq <= 0)
         return 0; /* the prior's experiments: told from the prior (orch_prior.c) */
-    if (r->seq != o->n_exps + 1)
+    if (r->seq != camp->n_exps + 1)
         return lab_err_set(rs->err, LAB_EDB, "experiment numbers in the hub are not contiguous (at %lld)",
                            (long long)r->seq);
-    lab_exp *x = s_exp_new(o, (long)r->seq);
+    lab_exp *x = s_exp_new(camp, (long)r->seq);
     if (!x)
         return lab_err_set(rs->err, LAB_ENOMEM, "out of memory");
-    if (s_point_from_json(o, r->params_json, x->x, rs->err) < 0) {
-        s_exp_free(x, o->cfg->n_steps);
+    if (s_point_from_json(camp, r->params_json, x->x, rs->err) < 0) {
+        s_exp_free(x, camp->cfg->n_steps);
         return LAB_EDB;
     }
     x->durable = 1;
@@ -1327,24 +1326,24 @@ static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
     if (!strcmp(st, "measured")) {
         x->state = LAB_EXP_MEASURED;
         json_t *j = json_loads(r->objectives_json ? r->objectives_json : "{}", 0, NULL);
-        for (size_t k = 0; k < o->cfg->n_objectives; k++) {
-            json_t *v = j ? json_object_get(j, o->cfg->objectives[k].name) : NULL;
+        for (size_t k = 0; k < camp->cfg->n_objectives; k++) {
+            json_t *v = j ? json_object_get(j, camp->cfg->objectives[k].name) : NULL;
             x->y[k] = json_is_number(v) ? json_number_value(v) : NAN;
         }
         json_decref(j);
-        o->measured++;
-        if (!o->best || s_better(o, x->y[0], o->exps[o->best - 1]->y[0]))
-            o->best = x->seq;
+        camp->measured++;
+        if (!camp->best || s_better(camp, x->y[0], camp->exps[camp->best - 1]->y[0]))
+            camp->best = x->seq;
     } else if (!strcmp(st, "failed")) {
         x->state = LAB_EXP_FAILED;
-        o->failed++;
+        camp->failed++;
     } else if (!strcmp(st, "cancelled")) {
         x->state = LAB_EXP_CANCELLED;
-        o->cancelled++;
+        camp->cancelled++;
     } else {
         x->state = LAB_EXP_RUNNING;
     }
-    s_exp_add(o, x);
+    s_exp_add(camp, x);
     if (x->state == LAB_EXP_MEASURED || x->state == LAB_EXP_FAILED) {
         lab_exp **t = realloc(rs->told, (rs->n_told + 1) * sizeof *t);
         int64_t *ta = realloc(rs->told_at, (rs->n_told + 1) * sizeof *ta);
@@ -1363,11 +1362,11 @@ static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
 static int s_resume_step(const lab_hub_step_row *r, void *arg)
 {
     s_resume *rs = arg;
-    lab_orch *o = rs->o;
-    if (r->experiment < 1 || r->experiment > o->n_exps)
+    lab_camp *camp = rs->camp;
+    if (r->experiment < 1 || r->experiment > camp->n_exps)
         return 0;
-    lab_exp *x = o->exps[r->experiment - 1];
-    int s = lab_config_step(o->cfg, r->step ? r->step : "");
+    lab_exp *x = camp->exps[r->experiment - 1];
+    int s = lab_config_step(camp->cfg, r->step ? r->step : "");
     if (s < 0)
         return 0;
     lab_attempt *a = &x->cur[s];
@@ -1379,7 +1378,7 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
         return 0;
     a->n = r->attempt;
     snprintf(a->id, sizeof a->id, "%s", r->attempt_id ? r->attempt_id : "");
-    a->dev = r->device ? lab_orch_device(o, r->device) : NULL;
+    a->dev = r->device ? lab_orch_device(camp->lab, r->device) : NULL;
     a->estop_hit = in_flight && !r->counted;
     if (!strcmp(st, "done")) {
         x->step[s] = LAB_STEP_DONE_;
@@ -1390,7 +1389,7 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
             x->step[s] = LAB_STEP_RUNNING;
             a->resumed = 1;
             a->dispatched_us = lab_clock_mono_us();
-            const lab_cfg_step *cs = &o->cfg->steps[s];
+            const lab_cfg_step *cs = &camp->cfg->steps[s];
             a->deadline_us = cs->timeout_s > 0 ? a->dispatched_us + (int64_t)(cs->timeout_s * 1e6) + 5000000 : 0;
             lab_orch_device_busy(a->dev, +1);
         } else {
@@ -1404,15 +1403,15 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
     return 0;
 }
 
-int lab_sched_resume(lab_orch *o, lab_err *err)
+int lab_sched_resume(lab_camp *camp, lab_err *err)
 {
-    s_resume rs = {.o = o, .err = err};
-    int rc = lab_hub_each_experiment(o->hub, o->campaign_id, s_resume_exp, &rs);
+    s_resume rs = {.camp = camp, .err = err};
+    int rc = lab_hub_each_experiment(camp->lab->hub, camp->campaign_id, s_resume_exp, &rs);
     if (rc == 0)
-        rc = lab_hub_each_step(o->hub, o->campaign_id, s_resume_step, &rs);
+        rc = lab_hub_each_step(camp->lab->hub, camp->campaign_id, s_resume_step, &rs);
     if (rc < 0) {
         if (err && !err->code)
-            lab_err_set(err, LAB_EDB, "reading the campaign back from the hub: %s", lab_hub_errmsg(o->hub));
+            lab_err_set(err, LAB_EDB, "reading the campaign back from the hub: %s", lab_hub_errmsg(camp->lab->hub));
         free(rs.told);
         free(rs.told_at);
         return rc;
@@ -1425,12 +1424,12 @@ int lab_sched_resume(lab_orch *o, lab_err *err)
             int64_t u = rs.told_at[j]; rs.told_at[j] = rs.told_at[j - 1]; rs.told_at[j - 1] = u;
         }
     for (size_t i = 0; i < rs.n_told; i++)
-        s_tell(o, rs.told[i], rs.told[i]->state == LAB_EXP_MEASURED ? LAB_OUTCOME_MEASURED : LAB_OUTCOME_FAILED);
+        s_tell(camp, rs.told[i], rs.told[i]->state == LAB_EXP_MEASURED ? LAB_OUTCOME_MEASURED : LAB_OUTCOME_FAILED);
     free(rs.told);
     free(rs.told_at);
-    for (long i = 0; i < o->n_active; i++)
-        for (size_t s = 0; s < o->cfg->n_steps; s++)
-            o->active[i]->unsure[s] = o->active[i]->step[s] == LAB_STEP_PENDING;
-    o->resumed = 1;
+    for (long i = 0; i < camp->n_active; i++)
+        for (size_t s = 0; s < camp->cfg->n_steps; s++)
+            camp->active[i]->unsure[s] = camp->active[i]->step[s] == LAB_STEP_PENDING;
+    camp->resumed = 1;
     return 0;
 }

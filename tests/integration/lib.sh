@@ -237,3 +237,23 @@ start_peer() {
   "$py" "$(dirname "${BASH_SOURCE[0]}")/proto_peer.py" "$1" "$2" "tcp://127.0.0.1:$PORT" "$T/peer.txt" >"$T/peer.log" 2>&1 &
   PEER=$!; PIDS+=($PEER)
 }
+
+# write_service DIR PORT: a lab service's config (labloop lab) for the
+# devices of write_lab, hub lab.db; endpoints PORT (devices) and PORT+1.
+write_service() {
+  local dir=$1 port=$2 tmp
+  tmp=$(mktemp -d "$T/s.XXXXXX")
+  write_campaign "$tmp" "$port" 1 1
+  { echo "lab: {name: svc}"; sed -n '/^devices:/,$p' "$tmp/campaign.yaml" | sed 's/^hub: .*/hub: lab.db/'; } >"$dir/service.yaml"
+  rm -rf "$tmp"
+}
+
+# write_named_campaign DIR NAME SEED N BATCH: campaign NAME in DIR/NAME.yaml
+# (write_campaign's workflow; its lab sections are there and ignored by a lab).
+write_named_campaign() {
+  local dir=$1 name=$2 seed=$3 n=$4 batch=$5 tmp
+  tmp=$(mktemp -d "$T/c.XXXXXX")
+  SEED=$seed write_campaign "$tmp" 1 "$n" "$batch"
+  sed "s/name: it,/name: $name,/" "$tmp/campaign.yaml" >"$dir/$name.yaml"
+  rm -rf "$tmp"
+}

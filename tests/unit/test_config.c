@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "orchestrator/config.h"
 #include "planners/planner.h"
@@ -379,6 +380,78 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->hub, "/srv/lab/mini.db");
     lab_config_destroy(&cfg);
     lab_config_destroy(&cfg); /* idempotent */
+}
+
+/* A lab config (labloop lab): the lab's sections only, by the campaign's
+ * parsers; and a campaign submitted to that lab, on its devices. */
+static const char s_lab_yaml[] =
+    "lab: {name: lab-3}\n"
+    "devices:\n"
+    "  - {name: meter-1, capabilities: [meter], capacity: 2}\n"
+    "  - {name: meter-2, capabilities: [meter, scale]}\n"
+    "heartbeat: {interval: 250ms}\n";
+
+static lab_campaign_cfg *s_load_lab(const char *text, char **errs)
+{
+    char path[] = "/tmp/labloop-lab-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    size_t sz = 0;
+    FILE *f = open_memstream(errs, &sz);
+    lab_err err = {0};
+    lab_campaign_cfg *cfg = lab_config_load_lab(path, f, &err);
+    fclose(f);
+    unlink(path);
+    return cfg;
+}
+
+static void test_lab_config(void **state)
+{
+    (void)state;
+    char *errs = NULL;
+    lab_campaign_cfg *lab = s_load_lab(s_lab_yaml, &errs);
+    assert_non_null(lab);
+    assert_string_equal(lab->name, "lab-3");
+    assert_int_equal(lab->n_devices, 2);
+    assert_int_equal(lab->devices[0].capacity, 2);
+    assert_int_equal(lab->heartbeat_ms, 250);
+    assert_string_equal(lab->endpoint_control, "tcp://127.0.0.1:5561");
+    assert_non_null(strstr(lab->hub, "lab-3.db"));
+    assert_int_equal(lab->n_steps, 0);
+    free(errs);
+
+    /* the submitted minimal campaign runs on the lab's devices; its own are ignored, said in notes */
+    char notes[300];
+    lab_err err = {0};
+    lab_campaign_cfg *c = lab_config_load_submitted("mini.yaml", s_minimal, strlen(s_minimal), lab, 0, notes,
+                                                    sizeof notes, NULL, &err);
+    assert_non_null(c);
+    assert_int_equal(c->n_devices, 2);
+    assert_string_equal(c->devices[1].name, "meter-2");
+    assert_non_null(strstr(notes, "'devices' section is ignored"));
+    lab_config_destroy(&c);
+
+    /* a step whose capability no lab device offers is refused at its line */
+    char *t = s_replace(s_minimal, "capability: meter,", "capability: xrd,");
+    char *msgs = NULL;
+    size_t sz = 0;
+    FILE *f = open_memstream(&msgs, &sz);
+    c = lab_config_load_submitted("mini.yaml", t, strlen(t), lab, 0, NULL, 0, f, &err);
+    fclose(f);
+    assert_null(c);
+    assert_non_null(strstr(msgs, "mini.yaml:"));
+    assert_non_null(strstr(msgs, "no device provides capability 'xrd'"));
+    free(msgs);
+    free(t);
+    lab_config_destroy(&lab);
+
+    /* a campaign's key in a lab config is an error with its place */
+    lab = s_load_lab("lab: {name: x}\ndevices:\n  - {name: d, capabilities: [c]}\nworkflow: []\n", &errs);
+    assert_null(lab);
+    assert_non_null(strstr(errs, ":4:1: unknown key 'workflow'"));
+    free(errs);
 }
 
 static void test_heartbeat_and_hours(void **state)
@@ -814,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_step_order_is_topological),
         cmocka_unit_test(test_objective_from_unknown_step),
         cmocka_unit_test(test_capability_without_device),
+        cmocka_unit_test(test_lab_config),
         cmocka_unit_test(test_template_unknown_dim),
         cmocka_unit_test(test_missing_budget),
         cmocka_unit_test(test_bad_access),
