@@ -1,6 +1,7 @@
 /* The control endpoint's client (see control_client.h). */
 #include "orchestrator/control_client.h"
 
+#include <errno.h>
 #include <pwd.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,13 +67,18 @@ json_t *lab_control_call_keys(const char *endpoint, const lab_control_keys *keys
         lab_err_prefix(err, "cannot reach the control endpoint %s: ", endpoint);
         goto done;
     }
-    if (zmq_send(s, js, strlen(js), 0) < 0) {
-        lab_err_set(err, LAB_ETIMEDOUT, "cannot send to %s: %s", endpoint, zmq_strerror(zmq_errno()));
+    /* A send that times out (no connection finished its handshake: nothing
+     * listens, or a CURVE handshake failed) and a reply that never comes
+     * mean the same to the user, and get the same hint. */
+    int sent = zmq_send(s, js, strlen(js), 0) >= 0;
+    if (!sent && zmq_errno() != EAGAIN) {
+        lab_err_set(err, LAB_EIO, "cannot send to %s: %s", endpoint, zmq_strerror(zmq_errno()));
         goto done;
     }
     /* The whole reply, whatever its size (zmq_recv into a buffer would cut it). */
-    if (zmq_msg_recv(&msg, s, 0) < 0) {
-        lab_err_set(err, LAB_ETIMEDOUT, "no orchestrator answered at %s within %.1f s (is `labloop run` running?%s)",
+    if (!sent || zmq_msg_recv(&msg, s, 0) < 0) {
+        lab_err_set(err, LAB_ETIMEDOUT,
+                    "no orchestrator answered at %s within %.1f s (is `labloop run` or `labloop lab` running?%s)",
                     endpoint, timeout_ms / 1000.0,
                     keys ? " Does its config list your public key, and is the server key its own?"
                          : " If its config has a security section, pass your key with --key");
