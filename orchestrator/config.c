@@ -25,6 +25,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/schema.h"
 #include "common/ytree.h"
 #include "protocols/envelope.h"
 #include "planners/planner.h"
@@ -35,32 +36,9 @@
 
 /* ---- the key tables ----------------------------------------------------- */
 
-typedef enum {
-    S_STR,      /* non-empty scalar */
-    S_INT,      /* integer, bounds min..max */
-    S_NUM,      /* number, bounds min..max */
-    S_BOOL,     /* true/false/yes/no/on/off */
-    S_DUR,      /* duration (lab_config_parse_duration), bounds in seconds */
-    S_HOURS,    /* a number of hours, or a duration with a unit */
-    S_ENUM,     /* one of choices ("a|b|c") */
-    S_MAP,      /* a mapping */
-    S_LIST,     /* a list */
-    S_STRLIST,  /* a list of non-empty scalars (a single scalar counts as one) */
-    S_STR_OR_MAP, /* a non-empty scalar, or a mapping with its own keys */
-} s_type;
-
-typedef struct s_key {
-    const char *name;
-    s_type type;
-    int required;
-    double min, max;         /* NAN: no bound */
-    const char *choices;     /* S_ENUM only */
-    const char *def;         /* default as documented; NULL: none */
-    const char *help;
-} s_key;
+typedef lab_schema_key s_key;
 
 #define N NAN
-#define S_MAXKEYS 16
 /* Names go into attempt ids ("campaign/7/step/2", held in 256 bytes and
  * used as file names by workers' outboxes), the hub's file name and
  * ZeroMQ routing ids (a worker's name: at most 63 bytes, LAB_ID_MAX). */
@@ -69,22 +47,22 @@ typedef struct s_key {
 #define S_DEVICE_NAME_MAX (LAB_ID_MAX - 1)
 
 static const s_key s_top_keys[] = {
-    {"campaign", S_MAP, 1, N, N, NULL, NULL, "name, seed, operator, access, budget, stop rule"},
-    {"space", S_LIST, 1, N, N, NULL, NULL, "the dimensions searched (at least one)"},
-    {"constraints", S_STRLIST, 0, N, N, NULL, "none", "linear inequalities over real/integer dimensions"},
-    {"objectives", S_LIST, 1, N, N, NULL, NULL, "what is optimised (1 to 4)"},
-    {"planner", S_MAP, 0, N, N, NULL, "{kind: sobol}", "how the next experiments are chosen"},
-    {"workflow", S_LIST, 1, N, N, NULL, NULL, "the steps of one experiment (a DAG)"},
-    {"devices", S_LIST, 1, N, N, NULL, NULL, "the devices the lab must have"},
-    {"endpoints", S_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the orchestrator binds"},
-    {"hub", S_STR_OR_MAP, 0, N, N, NULL, "<campaign.name>.db",
+    {"campaign", LAB_SK_MAP, 1, N, N, NULL, NULL, "name, seed, operator, access, budget, stop rule"},
+    {"space", LAB_SK_LIST, 1, N, N, NULL, NULL, "the dimensions searched (at least one)"},
+    {"constraints", LAB_SK_STRLIST, 0, N, N, NULL, "none", "linear inequalities over real/integer dimensions"},
+    {"objectives", LAB_SK_LIST, 1, N, N, NULL, NULL, "what is optimised (1 to 4)"},
+    {"planner", LAB_SK_MAP, 0, N, N, NULL, "{kind: sobol}", "how the next experiments are chosen"},
+    {"workflow", LAB_SK_LIST, 1, N, N, NULL, NULL, "the steps of one experiment (a DAG)"},
+    {"devices", LAB_SK_LIST, 1, N, N, NULL, NULL, "the devices the lab must have"},
+    {"endpoints", LAB_SK_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the orchestrator binds"},
+    {"hub", LAB_SK_STR_OR_MAP, 0, N, N, NULL, "<campaign.name>.db",
      "SQLite data hub file (relative to the config file's directory; missing folders are made), "
      "or a mapping: file, replicate_to, lab, group, replicate_closed"},
-    {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
-    {"security", S_MAP, 0, N, N, NULL, "none (plain mode)",
+    {"heartbeat", LAB_SK_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
+    {"security", LAB_SK_MAP, 0, N, N, NULL, "none (plain mode)",
      "CURVE keys for both endpoints; required when an endpoint is not loopback or ipc"},
-    {"prior", S_MAP, 0, N, N, NULL, "none", "earlier experiments told to the planner before its first ask"},
-    {"notify", S_LIST, 0, N, N, NULL, "none",
+    {"prior", LAB_SK_MAP, 0, N, N, NULL, "none", "earlier experiments told to the planner before its first ask"},
+    {"notify", LAB_SK_LIST, 0, N, N, NULL, "none",
      "webhooks told of brakes, pauses, e-stops, lost devices and the campaign's end"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
@@ -92,172 +70,172 @@ static const s_key s_top_keys[] = {
 /* A lab config (labloop lab): the lab's own sections, named as in a
  * campaign config. */
 static const s_key s_lab_top_keys[] = {
-    {"lab", S_MAP, 1, N, N, NULL, NULL, "the lab's name"},
-    {"devices", S_LIST, 1, N, N, NULL, NULL, "the lab's devices, shared by its campaigns"},
-    {"endpoints", S_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the lab binds"},
-    {"hub", S_STR_OR_MAP, 0, N, N, NULL, "<lab.name>.db",
+    {"lab", LAB_SK_MAP, 1, N, N, NULL, NULL, "the lab's name"},
+    {"devices", LAB_SK_LIST, 1, N, N, NULL, NULL, "the lab's devices, shared by its campaigns"},
+    {"endpoints", LAB_SK_MAP, 0, N, N, NULL, "see endpoints", "ZeroMQ endpoints the lab binds"},
+    {"hub", LAB_SK_STR_OR_MAP, 0, N, N, NULL, "<lab.name>.db",
      "SQLite data hub file holding every campaign of the lab (relative to this file), or a mapping as in a "
      "campaign config"},
-    {"heartbeat", S_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
-    {"security", S_MAP, 0, N, N, NULL, "none (plain mode)",
+    {"heartbeat", LAB_SK_MAP, 0, N, N, NULL, "{interval: 1s, liveness: 3}", "device liveness checking"},
+    {"security", LAB_SK_MAP, 0, N, N, NULL, "none (plain mode)",
      "CURVE keys for both endpoints; required when an endpoint is not loopback or ipc"},
-    {"notify", S_LIST, 0, N, N, NULL, "none",
+    {"notify", LAB_SK_LIST, 0, N, N, NULL, "none",
      "webhooks told of brakes, pauses, e-stops, lost devices and campaigns' ends"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_lab_keys[] = {
-    {"name", S_STR, 1, N, N, NULL, NULL, "lab name, at most 64 characters: letters, digits, '.', '_', '-'"},
+    {"name", LAB_SK_STR, 1, N, N, NULL, NULL, "lab name, at most 64 characters: letters, digits, '.', '_', '-'"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_notify_keys[] = {
-    {"url", S_STR, 1, N, N, NULL, NULL, "where the JSON body is POSTed: an http:// or https:// URL"},
-    {"events", S_STRLIST, 0, N, N, NULL, "all five",
+    {"url", LAB_SK_STR, 1, N, N, NULL, NULL, "where the JSON body is POSTed: an http:// or https:// URL"},
+    {"events", LAB_SK_STRLIST, 0, N, N, NULL, "all five",
      "what it is told: brake, pause, estop, device.lost, end"},
-    {"timeout", S_DUR, 0, 0.1, 300, NULL, "5s",
+    {"timeout", LAB_SK_DUR, 0, 0.1, 300, NULL, "5s",
      "longest one attempt may take, connecting included (duration); also the longest wait at exit"},
-    {"retries", S_INT, 0, 0, 100, NULL, "5", "extra attempts after a failure (no answer, an error, a status other than 2xx)"},
-    {"backoff", S_DUR, 0, 0.01, 600, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 5 min)"},
-    {"queue", S_INT, 0, 1, 100000, NULL, "1000", "notifications waiting for it at most; when full the oldest is dropped"},
-    {"secret", S_STR, 0, N, N, NULL, "none",
+    {"retries", LAB_SK_INT, 0, 0, 100, NULL, "5", "extra attempts after a failure (no answer, an error, a status other than 2xx)"},
+    {"backoff", LAB_SK_DUR, 0, 0.01, 600, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 5 min)"},
+    {"queue", LAB_SK_INT, 0, 1, 100000, NULL, "1000", "notifications waiting for it at most; when full the oldest is dropped"},
+    {"secret", LAB_SK_STR, 0, N, N, NULL, "none",
      "file (mode 0600, relative to this file) whose contents sign each body: X-Labloop-Signature: sha256=HMAC"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_prior_keys[] = {
-    {"csv", S_STR, 0, N, N, NULL, NULL,
+    {"csv", LAB_SK_STR, 0, N, N, NULL, NULL,
      "CSV file: a header naming every parameter and objective (optionally 'name [unit]'), "
      "one experiment a line, optional 'status' column (measured or failed); relative to the config"},
-    {"hub", S_STR, 0, N, N, NULL, NULL, "another hub (SQLite file, relative to the config)"},
-    {"campaign", S_STR, 0, N, N, NULL, NULL, "the campaign in that hub whose experiments are told"},
+    {"hub", LAB_SK_STR, 0, N, N, NULL, NULL, "another hub (SQLite file, relative to the config)"},
+    {"campaign", LAB_SK_STR, 0, N, N, NULL, NULL, "the campaign in that hub whose experiments are told"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_hub_keys[] = {
-    {"file", S_STR, 0, N, N, NULL, "<campaign.name>.db", "the SQLite data hub, as the plain form"},
-    {"replicate_to", S_STR, 0, N, N, NULL, "none",
+    {"file", LAB_SK_STR, 0, N, N, NULL, "<campaign.name>.db", "the SQLite data hub, as the plain form"},
+    {"replicate_to", LAB_SK_STR, 0, N, N, NULL, "none",
      "postgresql:// URL of a shared hub the orchestrator pushes the hub to while it runs"},
-    {"lab", S_STR, 0, N, N, NULL, "the host name", "the lab's id on every replicated row"},
-    {"group", S_STR, 0, N, N, NULL, "the lab's id",
+    {"lab", LAB_SK_STR, 0, N, N, NULL, "the host name", "the lab's id on every replicated row"},
+    {"group", LAB_SK_STR, 0, N, N, NULL, "the lab's id",
      "PostgreSQL role whose members may read the shared and closed rows"},
-    {"replicate_closed", S_BOOL, 0, N, N, NULL, "false",
+    {"replicate_closed", LAB_SK_BOOL, 0, N, N, NULL, "false",
      "replicate a campaign of access closed too (else it stays in the lab)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_campaign_keys[] = {
-    {"name", S_STR, 1, N, N, NULL, NULL, "campaign name, at most 64 characters: letters, digits, '.', '_', '-'"},
-    {"seed", S_INT, 0, 0, N, NULL, "1", "seed of the planner's random generator"},
-    {"operator", S_STR, 0, N, N, NULL, "the OS user", "who runs the campaign"},
-    {"access", S_ENUM, 0, N, N, "open|shared|closed", "shared", "data access class"},
-    {"export_control", S_BOOL, 0, N, N, NULL, "false", "the data fall under export control"},
-    {"budget", S_MAP, 1, N, N, NULL, NULL, "when to stop at the latest"},
-    {"stop_when", S_MAP, 0, N, N, NULL, "none", "stop early when an objective reaches a target"},
-    {"brake", S_STR_OR_MAP, 0, N, N, NULL, "{after: 5}",
+    {"name", LAB_SK_STR, 1, N, N, NULL, NULL, "campaign name, at most 64 characters: letters, digits, '.', '_', '-'"},
+    {"seed", LAB_SK_INT, 0, 0, N, NULL, "1", "seed of the planner's random generator"},
+    {"operator", LAB_SK_STR, 0, N, N, NULL, "the OS user", "who runs the campaign"},
+    {"access", LAB_SK_ENUM, 0, N, N, "open|shared|closed", "shared", "data access class"},
+    {"export_control", LAB_SK_BOOL, 0, N, N, NULL, "false", "the data fall under export control"},
+    {"budget", LAB_SK_MAP, 1, N, N, NULL, NULL, "when to stop at the latest"},
+    {"stop_when", LAB_SK_MAP, 0, N, N, NULL, "none", "stop early when an objective reaches a target"},
+    {"brake", LAB_SK_STR_OR_MAP, 0, N, N, NULL, "{after: 5}",
      "failure brake: pause after N consecutive failed experiments with the same cause; off: never"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_brake_keys[] = {
-    {"after", S_INT, 1, 1, LAB_BRAKE_MAX_AFTER, NULL, "5",
+    {"after", LAB_SK_INT, 1, 1, LAB_BRAKE_MAX_AFTER, NULL, "5",
      "consecutive failed experiments with the same cause that pause the campaign"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_budget_keys[] = {
-    {"experiments", S_INT, 1, 1, 10000000, NULL, NULL, "maximum number of experiments"},
-    {"hours", S_HOURS, 0, 0, 8760, NULL, "none",
+    {"experiments", LAB_SK_INT, 1, 1, 10000000, NULL, NULL, "maximum number of experiments"},
+    {"hours", LAB_SK_HOURS, 0, 0, 8760, NULL, "none",
      "maximum wall-clock time: a number of hours (48) or a duration (90m)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_stop_keys[] = {
-    {"objective", S_STR, 1, N, N, NULL, NULL, "name of an objective"},
-    {"at_least", S_NUM, 0, N, N, NULL, NULL, "stop when the objective is >= this (exactly one of at_least/at_most)"},
-    {"at_most", S_NUM, 0, N, N, NULL, NULL, "stop when the objective is <= this"},
+    {"objective", LAB_SK_STR, 1, N, N, NULL, NULL, "name of an objective"},
+    {"at_least", LAB_SK_NUM, 0, N, N, NULL, NULL, "stop when the objective is >= this (exactly one of at_least/at_most)"},
+    {"at_most", LAB_SK_NUM, 0, N, N, NULL, NULL, "stop when the objective is <= this"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_dim_keys[] = {
-    {"name", S_STR, 1, N, N, NULL, NULL, "identifier ([A-Za-z_][A-Za-z0-9_]*), unique"},
-    {"type", S_ENUM, 1, N, N, "real|integer|categorical", NULL, "kind of dimension"},
-    {"low", S_NUM, 0, N, N, NULL, NULL, "lower bound, inclusive (real, integer: required)"},
-    {"high", S_NUM, 0, N, N, NULL, NULL, "upper bound, inclusive, above low (real, integer: required)"},
-    {"unit", S_STR, 0, N, N, NULL, "none", "unit, for display (real, integer)"},
-    {"scale", S_ENUM, 0, N, N, "linear|log", "linear", "log: sample uniformly in log(value); real only, low > 0"},
-    {"values", S_STRLIST, 0, N, N, NULL, NULL, "the choices (categorical: required, at least 2, unique)"},
+    {"name", LAB_SK_STR, 1, N, N, NULL, NULL, "identifier ([A-Za-z_][A-Za-z0-9_]*), unique"},
+    {"type", LAB_SK_ENUM, 1, N, N, "real|integer|categorical", NULL, "kind of dimension"},
+    {"low", LAB_SK_NUM, 0, N, N, NULL, NULL, "lower bound, inclusive (real, integer: required)"},
+    {"high", LAB_SK_NUM, 0, N, N, NULL, NULL, "upper bound, inclusive, above low (real, integer: required)"},
+    {"unit", LAB_SK_STR, 0, N, N, NULL, "none", "unit, for display (real, integer)"},
+    {"scale", LAB_SK_ENUM, 0, N, N, "linear|log", "linear", "log: sample uniformly in log(value); real only, low > 0"},
+    {"values", LAB_SK_STRLIST, 0, N, N, NULL, NULL, "the choices (categorical: required, at least 2, unique)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_objective_keys[] = {
-    {"name", S_STR, 1, N, N, NULL, NULL, "objective name, unique"},
-    {"goal", S_ENUM, 1, N, N, "maximize|minimize", NULL, "direction"},
-    {"from", S_STR, 1, N, N, NULL, NULL, "STEP.VALUE: the result value of a workflow step"},
-    {"unit", S_STR, 0, N, N, NULL, "none", "unit, for display"},
+    {"name", LAB_SK_STR, 1, N, N, NULL, NULL, "objective name, unique"},
+    {"goal", LAB_SK_ENUM, 1, N, N, "maximize|minimize", NULL, "direction"},
+    {"from", LAB_SK_STR, 1, N, N, NULL, NULL, "STEP.VALUE: the result value of a workflow step"},
+    {"unit", LAB_SK_STR, 0, N, N, NULL, "none", "unit, for display"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_planner_keys[] = {
-    {"kind", S_STR, 0, N, N, NULL, "sobol", "planner; one of the available kinds (labloop validate lists them)"},
-    {"acquisition", S_STR, 0, N, N, NULL, "the planner's own", "acquisition function (model-based planners)"},
-    {"batch", S_INT, 0, 1, 1024, NULL, "1", "experiments in flight at once"},
-    {"initial", S_MAP, 0, N, N, NULL, "none", "initial design before the planner's model"},
+    {"kind", LAB_SK_STR, 0, N, N, NULL, "sobol", "planner; one of the available kinds (labloop validate lists them)"},
+    {"acquisition", LAB_SK_STR, 0, N, N, NULL, "the planner's own", "acquisition function (model-based planners)"},
+    {"batch", LAB_SK_INT, 0, 1, 1024, NULL, "1", "experiments in flight at once"},
+    {"initial", LAB_SK_MAP, 0, N, N, NULL, "none", "initial design before the planner's model"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_initial_keys[] = {
-    {"kind", S_ENUM, 1, N, N, "random|sobol", NULL, "initial design"},
-    {"count", S_INT, 1, 0, 100000, NULL, NULL, "points from the initial design"},
+    {"kind", LAB_SK_ENUM, 1, N, N, "random|sobol", NULL, "initial design"},
+    {"count", LAB_SK_INT, 1, 0, 100000, NULL, NULL, "points from the initial design"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_step_keys[] = {
-    {"step", S_STR, 1, N, N, NULL, NULL, "step name, unique, at most 64 characters: letters, digits, '_', '-'"},
-    {"capability", S_STR, 1, N, N, NULL, NULL, "what a device must offer to run it"},
-    {"after", S_STRLIST, 0, N, N, NULL, "none", "steps that must finish first (no cycles)"},
-    {"params", S_MAP, 0, N, N, NULL, "none",
+    {"step", LAB_SK_STR, 1, N, N, NULL, NULL, "step name, unique, at most 64 characters: letters, digits, '_', '-'"},
+    {"capability", LAB_SK_STR, 1, N, N, NULL, NULL, "what a device must offer to run it"},
+    {"after", LAB_SK_STRLIST, 0, N, N, NULL, "none", "steps that must finish first (no cycles)"},
+    {"params", LAB_SK_MAP, 0, N, N, NULL, "none",
      "parameters: literals, or exactly \"${dim}\" for a space dimension's value"},
-    {"timeout", S_DUR, 0, 0, 604800, NULL, "none", "longest an attempt may run (duration; at most 7d)"},
-    {"retries", S_INT, 0, 0, 10, NULL, "0", "extra attempts after a failure"},
-    {"backoff", S_DUR, 0, 0, 600, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
-    {"within", S_DUR, 0, 0, 604800, NULL, "none", "must start within this after its predecessors (at most 7d)"},
+    {"timeout", LAB_SK_DUR, 0, 0, 604800, NULL, "none", "longest an attempt may run (duration; at most 7d)"},
+    {"retries", LAB_SK_INT, 0, 0, 10, NULL, "0", "extra attempts after a failure"},
+    {"backoff", LAB_SK_DUR, 0, 0, 600, NULL, "1s", "wait before a retry; doubles with each attempt (capped at 10 min)"},
+    {"within", LAB_SK_DUR, 0, 0, 604800, NULL, "none", "must start within this after its predecessors (at most 7d)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_device_keys[] = {
-    {"name", S_STR, 1, N, N, NULL, NULL, "device name, unique, at most 63 characters: letters, digits, '.', '_', '-'"},
-    {"capabilities", S_STRLIST, 1, N, N, NULL, NULL, "capabilities offered (at least one)"},
-    {"capacity", S_INT, 0, 1, 1000, NULL, "1", "steps it can run at once"},
-    {"returns", S_MAP, 0, N, N, NULL, "not declared", "values it returns per capability, {capability: [names]}; validate checks objectives' from against them"},
-    {"key", S_STR, 0, N, N, NULL, NULL,
+    {"name", LAB_SK_STR, 1, N, N, NULL, NULL, "device name, unique, at most 63 characters: letters, digits, '.', '_', '-'"},
+    {"capabilities", LAB_SK_STRLIST, 1, N, N, NULL, NULL, "capabilities offered (at least one)"},
+    {"capacity", LAB_SK_INT, 0, 1, 1000, NULL, "1", "steps it can run at once"},
+    {"returns", LAB_SK_MAP, 0, N, N, NULL, "not declared", "values it returns per capability, {capability: [names]}; validate checks objectives' from against them"},
+    {"key", LAB_SK_STR, 0, N, N, NULL, NULL,
      "the device's public key file (labloop keygen); required with security, relative to this file"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_endpoint_keys[] = {
-    {"devices", S_STR, 0, N, N, NULL, "tcp://127.0.0.1:5560", "ROUTER endpoint for device workers"},
-    {"control", S_STR, 0, N, N, NULL, "tcp://127.0.0.1:5561", "ROUTER endpoint for control clients"},
+    {"devices", LAB_SK_STR, 0, N, N, NULL, "tcp://127.0.0.1:5560", "ROUTER endpoint for device workers"},
+    {"control", LAB_SK_STR, 0, N, N, NULL, "tcp://127.0.0.1:5561", "ROUTER endpoint for control clients"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_heartbeat_keys[] = {
-    {"interval", S_DUR, 0, 0.01, 3600, NULL, "1s", "heartbeat period (duration)"},
-    {"liveness", S_INT, 0, 1, 100, NULL, "3", "missed heartbeats before a device is lost"},
+    {"interval", LAB_SK_DUR, 0, 0.01, 3600, NULL, "1s", "heartbeat period (duration)"},
+    {"liveness", LAB_SK_INT, 0, 1, 100, NULL, "3", "missed heartbeats before a device is lost"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_security_keys[] = {
-    {"key", S_STR, 1, N, N, NULL, NULL,
+    {"key", LAB_SK_STR, 1, N, N, NULL, NULL,
      "the orchestrator's secret key file (labloop keygen; mode 0600); its .pub goes to workers and clients"},
-    {"clients", S_LIST, 0, N, N, NULL, "none", "control clients allowed in, each {name, key, role}"},
+    {"clients", LAB_SK_LIST, 0, N, N, NULL, "none", "control clients allowed in, each {name, key, role}"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
 static const s_key s_client_keys[] = {
-    {"name", S_STR, 1, N, N, NULL, NULL, "who holds the key; the audit table records it"},
-    {"key", S_STR, 1, N, N, NULL, NULL, "the client's public key file, relative to this file"},
-    {"role", S_ENUM, 0, N, N, "viewer|operator", "viewer",
+    {"name", LAB_SK_STR, 1, N, N, NULL, NULL, "who holds the key; the audit table records it"},
+    {"key", LAB_SK_STR, 1, N, N, NULL, NULL, "the client's public key file, relative to this file"},
+    {"role", LAB_SK_ENUM, 0, N, N, "viewer|operator", "viewer",
      "viewer: status; operator: also pause, resume, abort, estop, clear-estop"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
@@ -292,19 +270,10 @@ static const struct {
 
 /* ---- problems, collected then reported in file order --------------------- */
 
-typedef struct s_problem {
-    int line, col;
-    size_t seq;
-    char msg[LAB_ERR_MSG_MAX];
-} s_problem;
-
 typedef struct s_ctx {
+    lab_schema sc;               /* the problems found */
     lab_ydoc *d;
     const char *path;
-    s_problem *probs;
-    size_t n_probs, cap_probs;
-    size_t n_dropped;            /* problems beyond S_PROBLEMS_KEPT */
-    int oom;
     lab_campaign_cfg *cfg;
     /* every dimension name written, even of dimensions that failed, so a
      * template naming a broken dimension does not add a second error */
@@ -321,60 +290,13 @@ typedef struct s_ctx {
     size_t n_notes;
 } s_ctx;
 
-static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Problems kept for sorting; more are only counted (a file of a million
- * unknown keys must not cost a message each). */
-#define S_PROBLEMS_KEPT 1000
-
-static void s_err(s_ctx *c, const yaml_node_t *n, const char *fmt, ...)
-{
-    if (c->n_probs >= S_PROBLEMS_KEPT) {
-        c->n_dropped++;
-        return;
-    }
-    if (c->n_probs == c->cap_probs) {
-        size_t cap = c->cap_probs ? c->cap_probs * 2 : 16;
-        s_problem *p = realloc(c->probs, cap * sizeof *p);
-        if (!p) {
-            c->oom = 1;
-            return;
-        }
-        c->probs = p;
-        c->cap_probs = cap;
-    }
-    char msg[LAB_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    s_problem *p = &c->probs[c->n_probs];
-    p->line = lab_yline(n);
-    p->col = lab_ycol(n);
-    p->seq = c->n_probs++;
-    lab_err tmp = {0};
-    lab_yerr(c->d, n, NULL, &tmp, "%s", msg);
-    snprintf(p->msg, sizeof p->msg, "%s", tmp.msg);
-}
-
-static int s_cmp_problem(const void *a, const void *b)
-{
-    const s_problem *x = a, *y = b;
-    if (x->line != y->line)
-        return x->line < y->line ? -1 : 1;
-    if (x->col != y->col)
-        return x->col < y->col ? -1 : 1;
-    return x->seq < y->seq ? -1 : (x->seq > y->seq);
-}
-
 static char *s_dup(s_ctx *c, const char *s)
 {
     if (!s)
         return NULL;
     char *r = strdup(s);
     if (!r)
-        c->oom = 1;
+        c->sc.oom = 1;
     return r;
 }
 
@@ -382,63 +304,11 @@ static void *s_calloc(s_ctx *c, size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
     if (!p)
-        c->oom = 1;
+        c->sc.oom = 1;
     return p;
 }
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static size_t s_edit_distance(const char *a, const char *b)
-{
-    enum { MAXLEN = 64 };
-    size_t la = strlen(a), lb = strlen(b);
-    if (la >= MAXLEN || lb >= MAXLEN)
-        return (size_t)-1;
-    size_t prev[MAXLEN + 1], cur[MAXLEN + 1];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof *prev);
-    }
-    return prev[lb];
-}
-
-/* The closest candidate to word, when close enough to be a likely typo. */
-static const char *s_suggest(const char *word, const char *const *cands, size_t n)
-{
-    const char *best = NULL;
-    size_t best_d = (size_t)-1;
-    for (size_t i = 0; i < n; i++) {
-        if (!cands[i])
-            continue;
-        size_t dist = s_edit_distance(word, cands[i]);
-        if (dist < best_d) {
-            best_d = dist;
-            best = cands[i];
-        }
-    }
-    size_t len = strlen(word);
-    size_t limit = len <= 3 ? 1 : (len <= 6 ? 2 : 3);
-    return best && best_d <= limit ? best : NULL;
-}
-
-/* " (did you mean 'x'?)" or "" into buf. */
-static const char *s_hint(char *buf, size_t n, const char *word, const char *const *cands,
-                          size_t n_cands)
-{
-    const char *s = s_suggest(word, cands, n_cands);
-    if (s)
-        snprintf(buf, n, " (did you mean '%s'?)", s);
-    else
-        buf[0] = '\0';
-    return buf;
-}
 
 static int s_is_ident(const char *s)
 {
@@ -461,181 +331,6 @@ static int s_is_name(const char *s, const char *extra)
     return 1;
 }
 
-/* "got 'many'" or "got a mapping". */
-static const char *s_got(char *buf, size_t n, const yaml_node_t *v)
-{
-    const char *s = lab_yscalar(v);
-    if (s)
-        snprintf(buf, n, "'%s'", s);
-    else
-        snprintf(buf, n, "%s", lab_ykind(v));
-    return buf;
-}
-
-static int s_in_choices(const char *s, const char *choices)
-{
-    size_t len = strlen(s);
-    const char *p = choices;
-    while (*p) {
-        const char *bar = strchr(p, '|');
-        size_t l = bar ? (size_t)(bar - p) : strlen(p);
-        if (l == len && strncmp(p, s, l) == 0)
-            return 1;
-        if (!bar)
-            break;
-        p = bar + 1;
-    }
-    return 0;
-}
-
-static void s_bounds_text(char *buf, size_t n, const s_key *k, int integer)
-{
-    const char *f = integer ? "%.0f" : "%g";
-    char lo[32], hi[32];
-    snprintf(lo, sizeof lo, f, k->min);
-    snprintf(hi, sizeof hi, f, k->max);
-    if (!isnan(k->min) && !isnan(k->max))
-        snprintf(buf, n, "between %s and %s", lo, hi);
-    else if (!isnan(k->min))
-        snprintf(buf, n, "at least %s", lo);
-    else
-        snprintf(buf, n, "at most %s", hi);
-}
-
-static int s_out_of_bounds(const s_key *k, double v)
-{
-    return (!isnan(k->min) && v < k->min) || (!isnan(k->max) && v > k->max);
-}
-
-/* Check one value against its key. 1 when usable. */
-static int s_check_value(s_ctx *c, const s_key *k, yaml_node_t *v, const char *pfx)
-{
-    char got[160], b[96];
-    const char *s = lab_yscalar(v);
-    switch (k->type) {
-    case S_STR:
-        if (!s) {
-            s_err(c, v, "%s%s must be a string, got %s", pfx, k->name, lab_ykind(v));
-            return 0;
-        }
-        if (!*s) {
-            s_err(c, v, "%s%s must not be empty", pfx, k->name);
-            return 0;
-        }
-        return 1;
-    case S_INT: {
-        long x;
-        if (lab_yto_long(v, &x) != 0) {
-            s_err(c, v, "%s%s must be an integer, got %s", pfx, k->name, s_got(got, sizeof got, v));
-            return 0;
-        }
-        if (s_out_of_bounds(k, (double)x)) {
-            s_bounds_text(b, sizeof b, k, 1);
-            s_err(c, v, "%s%s must be %s, got %ld", pfx, k->name, b, x);
-            return 0;
-        }
-        return 1;
-    }
-    case S_NUM: {
-        double x;
-        if (lab_yto_double(v, &x) != 0) {
-            s_err(c, v, "%s%s must be a number, got %s", pfx, k->name, s_got(got, sizeof got, v));
-            return 0;
-        }
-        if (s_out_of_bounds(k, x)) {
-            s_bounds_text(b, sizeof b, k, 0);
-            s_err(c, v, "%s%s must be %s, got %g", pfx, k->name, b, x);
-            return 0;
-        }
-        return 1;
-    }
-    case S_BOOL: {
-        int x;
-        if (lab_yto_bool(v, &x) != 0) {
-            s_err(c, v, "%s%s must be true or false, got %s", pfx, k->name,
-                  s_got(got, sizeof got, v));
-            return 0;
-        }
-        return 1;
-    }
-    case S_DUR:
-    case S_HOURS: {
-        double x;
-        int ok;
-        if (k->type == S_HOURS && lab_yto_double(v, &x) == 0)
-            ok = x >= 0;
-        else {
-            ok = s && lab_config_parse_duration(s, &x) == 0;
-            if (ok && k->type == S_HOURS)
-                x /= 3600.0;
-        }
-        if (!ok) {
-            s_err(c, v, "%s%s must be %s, got %s", pfx, k->name,
-                  k->type == S_HOURS ? "a number of hours or a duration such as 90m or 2h"
-                                     : "a duration such as 90s, 5m, 2h or 500ms",
-                  s_got(got, sizeof got, v));
-            return 0;
-        }
-        if (s_out_of_bounds(k, x)) {
-            s_bounds_text(b, sizeof b, k, 0);
-            s_err(c, v, "%s%s must be %s %s, got %s", pfx, k->name, b,
-                  k->type == S_HOURS ? "hours" : "seconds", s);
-            return 0;
-        }
-        return 1;
-    }
-    case S_ENUM:
-        if (!s || !s_in_choices(s, k->choices)) {
-            s_err(c, v, "%s%s must be one of %s, got %s", pfx, k->name, k->choices,
-                  s_got(got, sizeof got, v));
-            return 0;
-        }
-        return 1;
-    case S_STR_OR_MAP:
-        if (lab_yis_map(v))
-            return 1;
-        if (!s || !*s) {
-            s_err(c, v, "%s%s must be a file name or a mapping, got %s", pfx, k->name,
-                  s_got(got, sizeof got, v));
-            return 0;
-        }
-        return 1;
-    case S_MAP:
-        if (!lab_yis_map(v)) {
-            s_err(c, v, "%s%s must be a mapping, got %s", pfx, k->name, s_got(got, sizeof got, v));
-            return 0;
-        }
-        return 1;
-    case S_LIST:
-        if (!lab_yis_seq(v)) {
-            s_err(c, v, "%s%s must be a list, got %s", pfx, k->name, s_got(got, sizeof got, v));
-            return 0;
-        }
-        return 1;
-    case S_STRLIST:
-        if (s)
-            return *s ? 1 : (s_err(c, v, "%s%s must not be empty", pfx, k->name), 0);
-        if (!lab_yis_seq(v)) {
-            s_err(c, v, "%s%s must be a list of strings, got %s", pfx, k->name, lab_ykind(v));
-            return 0;
-        }
-        for (size_t i = 0; i < lab_yseq_len(v); i++) {
-            yaml_node_t *it = lab_yseq_at(c->d, v, i);
-            const char *t = lab_yscalar(it);
-            if (!t || !*t) {
-                s_err(c, it, "%s%s[%zu] must be a non-empty string, got %s", pfx, k->name, i,
-                      s_got(got, sizeof got, it));
-                return 0;
-            }
-        }
-        return 1;
-    }
-    return 0;
-}
-
-/* Check mapping m against keys. slots[i]: the value of keys[i] when present
- * and valid, else NULL. sec names the section in messages ("budget",
- * "step 'heat'"). Returns 0 when m is not a mapping (slots all NULL). */
 /* How messages name item i of a list: "device 'ot2'" when it has a name
  * (its key field), else "devices[3]". */
 static const char *s_item_label(s_ctx *c, yaml_node_t *item, const char *key, const char *kind,
@@ -647,94 +342,6 @@ static const char *s_item_label(s_ctx *c, yaml_node_t *item, const char *key, co
     else
         snprintf(buf, n, "%s[%zu]", list, i);
     return buf;
-}
-
-static int s_check_map(s_ctx *c, yaml_node_t *m, const s_key *keys, const char *sec,
-                       yaml_node_t **slots)
-{
-    size_t nk = 0;
-    while (keys[nk].name)
-        nk++;
-    for (size_t i = 0; i < nk; i++)
-        slots[i] = NULL;
-    /* "budget.experiments" for a plain section, "step 'heat': retries" for an item */
-    char pfx[160];
-    if (!*sec)
-        pfx[0] = '\0';
-    else if (strpbrk(sec, " '"))
-        snprintf(pfx, sizeof pfx, "%s: ", sec);
-    else
-        snprintf(pfx, sizeof pfx, "%s.", sec);
-    if (!lab_yis_map(m)) {
-        char got[160];
-        s_err(c, m, "%s must be a mapping, got %s", *sec ? sec : "the top level",
-              s_got(got, sizeof got, m));
-        return 0;
-    }
-    int seen[S_MAXKEYS] = {0};
-    const char *names[S_MAXKEYS];
-    for (size_t i = 0; i < nk; i++)
-        names[i] = keys[i].name;
-    for (size_t p = 0; p < lab_ymap_len(m); p++) {
-        yaml_node_t *kn, *vn;
-        lab_ymap_pair(c->d, m, p, &kn, &vn);
-        const char *name = lab_yscalar(kn);
-        if (!name) {
-            s_err(c, kn, "keys must be plain names, got %s", lab_ykind(kn));
-            continue;
-        }
-        size_t i = 0;
-        while (i < nk && strcmp(keys[i].name, name) != 0)
-            i++;
-        if (i == nk) {
-            char hint[128];
-            s_err(c, kn, "unknown key '%s' in %s%s", name, *sec ? sec : "the top level",
-                  s_hint(hint, sizeof hint, name, names, nk));
-            continue;
-        }
-        if (seen[i]) {
-            s_err(c, kn, "duplicate key '%s' in %s", name, *sec ? sec : "the top level");
-            continue;
-        }
-        seen[i] = 1;
-        if (s_check_value(c, &keys[i], vn, pfx))
-            slots[i] = vn;
-    }
-    for (size_t i = 0; i < nk; i++)
-        if (keys[i].required && !seen[i])
-            s_err(c, m, "%s: missing required key '%s'", *sec ? sec : "the top level",
-                  keys[i].name);
-    return 1;
-}
-
-/* Index of a key in its table (a programmer error if absent). */
-static size_t s_k(const s_key *keys, const char *name)
-{
-    size_t i = 0;
-    while (keys[i].name && strcmp(keys[i].name, name) != 0)
-        i++;
-    return i;
-}
-
-#define SLOT(slots, keys, name) ((slots)[s_k((keys), (name))])
-
-static long s_long(const yaml_node_t *v, long def)
-{
-    long x;
-    return v && lab_yto_long(v, &x) == 0 ? x : def;
-}
-
-static double s_double(const yaml_node_t *v, double def)
-{
-    double x;
-    return v && lab_yto_double(v, &x) == 0 ? x : def;
-}
-
-static double s_seconds(const yaml_node_t *v, double def)
-{
-    double x;
-    const char *s = lab_yscalar(v);
-    return s && lab_config_parse_duration(s, &x) == 0 ? x : def;
 }
 
 /* A string list (or one scalar) into a new array of copies. */
@@ -773,68 +380,61 @@ static void s_free_strv(char **v, size_t n)
     free(v);
 }
 
-/* ---- durations ------------------------------------------------------------ */
-
-int lab_config_parse_duration(const char *s, double *seconds)
-{
-    return lab_duration_parse(s, seconds);
-}
-
 /* ---- sections ------------------------------------------------------------- */
 
 static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
 {
     lab_campaign_cfg *cfg = c->cfg;
     const s_key *K = s_campaign_keys;
-    yaml_node_t *v[S_MAXKEYS];
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
     *stop_node = NULL;
-    if (!s_check_map(c, m, K, "campaign", v))
+    if (!lab_schema_check_map(&c->sc, m, K, "campaign", v))
         return;
-    yaml_node_t *name = SLOT(v, K, "name");
+    yaml_node_t *name = LAB_SCHEMA_SLOT(v, K, "name");
     if (name) {
         if (!s_is_name(lab_yscalar(name), "._-"))
-            s_err(c, name, "campaign.name '%s' may hold only letters, digits, '.', '_' and '-' "
+            lab_schema_err(&c->sc, name, "campaign.name '%s' may hold only letters, digits, '.', '_' and '-' "
                   "(it names the data hub file)", lab_yscalar(name));
         else if (!strcmp(lab_yscalar(name), ".") || !strcmp(lab_yscalar(name), ".."))
-            s_err(c, name, "campaign.name must not be '.' or '..' (it begins every attempt id, and "
+            lab_schema_err(&c->sc, name, "campaign.name must not be '.' or '..' (it begins every attempt id, and "
                   "workers refuse an id with such a segment)");
         else if (!c->stored && strlen(lab_yscalar(name)) > S_CAMPAIGN_NAME_MAX)
-            s_err(c, name, "campaign.name is %zu characters long; at most %d (it names the data hub "
+            lab_schema_err(&c->sc, name, "campaign.name is %zu characters long; at most %d (it names the data hub "
                   "file and every attempt)", strlen(lab_yscalar(name)), S_CAMPAIGN_NAME_MAX);
         else
             cfg->name = s_dup(c, lab_yscalar(name));
     }
-    cfg->seed = (uint64_t)s_long(SLOT(v, K, "seed"), 1);
-    if (SLOT(v, K, "operator"))
-        cfg->operator_name = s_dup(c, lab_yscalar(SLOT(v, K, "operator")));
-    if (SLOT(v, K, "access"))
-        cfg->access = s_dup(c, lab_yscalar(SLOT(v, K, "access")));
-    if (SLOT(v, K, "export_control"))
-        lab_yto_bool(SLOT(v, K, "export_control"), &cfg->export_control);
+    cfg->seed = (uint64_t)lab_schema_long(LAB_SCHEMA_SLOT(v, K, "seed"), 1);
+    if (LAB_SCHEMA_SLOT(v, K, "operator"))
+        cfg->operator_name = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "operator")));
+    if (LAB_SCHEMA_SLOT(v, K, "access"))
+        cfg->access = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "access")));
+    if (LAB_SCHEMA_SLOT(v, K, "export_control"))
+        lab_yto_bool(LAB_SCHEMA_SLOT(v, K, "export_control"), &cfg->export_control);
 
-    yaml_node_t *bv[S_MAXKEYS];
-    yaml_node_t *budget = SLOT(v, K, "budget");
-    if (budget && s_check_map(c, budget, s_budget_keys, "budget", bv)) {
-        cfg->budget_experiments = s_long(SLOT(bv, s_budget_keys, "experiments"), 0);
-        yaml_node_t *h = SLOT(bv, s_budget_keys, "hours");
+    yaml_node_t *bv[LAB_SCHEMA_MAXKEYS];
+    yaml_node_t *budget = LAB_SCHEMA_SLOT(v, K, "budget");
+    if (budget && lab_schema_check_map(&c->sc, budget, s_budget_keys, "budget", bv)) {
+        cfg->budget_experiments = lab_schema_long(LAB_SCHEMA_SLOT(bv, s_budget_keys, "experiments"), 0);
+        yaml_node_t *h = LAB_SCHEMA_SLOT(bv, s_budget_keys, "hours");
         if (h && lab_yto_double(h, &cfg->budget_hours) != 0)
-            cfg->budget_hours = s_seconds(h, 0) / 3600.0;
+            cfg->budget_hours = lab_schema_seconds(h, 0) / 3600.0;
     }
-    *stop_node = SLOT(v, K, "stop_when");
+    *stop_node = LAB_SCHEMA_SLOT(v, K, "stop_when");
 
     cfg->brake_after = LAB_BRAKE_DEFAULT_AFTER;
-    yaml_node_t *brake = SLOT(v, K, "brake");
+    yaml_node_t *brake = LAB_SCHEMA_SLOT(v, K, "brake");
     if (brake && lab_yscalar(brake)) {
         int on;
         if (lab_yto_bool(brake, &on) == 0 && !on)
             cfg->brake_after = 0;
         else
-            s_err(c, brake, "campaign.brake must be off or a mapping such as {after: 5}, got '%s'",
+            lab_schema_err(&c->sc, brake, "campaign.brake must be off or a mapping such as {after: 5}, got '%s'",
                   lab_yscalar(brake));
     } else if (brake) {
-        yaml_node_t *kv[S_MAXKEYS];
-        if (s_check_map(c, brake, s_brake_keys, "brake", kv))
-            cfg->brake_after = (int)s_long(SLOT(kv, s_brake_keys, "after"), LAB_BRAKE_DEFAULT_AFTER);
+        yaml_node_t *kv[LAB_SCHEMA_MAXKEYS];
+        if (lab_schema_check_map(&c->sc, brake, s_brake_keys, "brake", kv))
+            cfg->brake_after = (int)lab_schema_long(LAB_SCHEMA_SLOT(kv, s_brake_keys, "after"), LAB_BRAKE_DEFAULT_AFTER);
     }
 }
 
@@ -843,17 +443,17 @@ static void s_load_stop(s_ctx *c, yaml_node_t *m)
 {
     lab_campaign_cfg *cfg = c->cfg;
     const s_key *K = s_stop_keys;
-    yaml_node_t *v[S_MAXKEYS];
-    if (!m || !s_check_map(c, m, K, "stop_when", v))
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    if (!m || !lab_schema_check_map(&c->sc, m, K, "stop_when", v))
         return;
-    yaml_node_t *obj = SLOT(v, K, "objective"), *lo = SLOT(v, K, "at_least"),
-                *hi = SLOT(v, K, "at_most");
+    yaml_node_t *obj = LAB_SCHEMA_SLOT(v, K, "objective"), *lo = LAB_SCHEMA_SLOT(v, K, "at_least"),
+                *hi = LAB_SCHEMA_SLOT(v, K, "at_most");
     int ok = 1;
     /* presence, not validity: a bad value already has its own error */
     int has_lo = lab_ymap_get(c->d, m, "at_least") != NULL;
     int has_hi = lab_ymap_get(c->d, m, "at_most") != NULL;
     if (has_lo == has_hi) {
-        s_err(c, m, "stop_when needs exactly one of 'at_least' and 'at_most'");
+        lab_schema_err(&c->sc, m, "stop_when needs exactly one of 'at_least' and 'at_most'");
         ok = 0;
     }
     if (obj) {
@@ -870,8 +470,8 @@ static void s_load_stop(s_ctx *c, yaml_node_t *m)
             char hint[128];
             size_t nn = cfg->n_objectives < LAB_PLANNER_MAX_OBJECTIVES ? cfg->n_objectives
                                                                       : LAB_PLANNER_MAX_OBJECTIVES;
-            s_err(c, obj, "stop_when.objective '%s' is not an objective%s", on,
-                  s_hint(hint, sizeof hint, on, names, nn));
+            lab_schema_err(&c->sc, obj, "stop_when.objective '%s' is not an objective%s", on,
+                  lab_schema_hint(hint, sizeof hint, on, names, nn));
             ok = 0;
         }
         cfg->stop_objective = idx;
@@ -880,8 +480,8 @@ static void s_load_stop(s_ctx *c, yaml_node_t *m)
     }
     if (ok && (lo || hi)) {
         cfg->has_stop_when = 1;
-        cfg->stop_at_least = lo ? s_double(lo, NAN) : NAN;
-        cfg->stop_at_most = hi ? s_double(hi, NAN) : NAN;
+        cfg->stop_at_least = lo ? lab_schema_double(lo, NAN) : NAN;
+        cfg->stop_at_most = hi ? lab_schema_double(hi, NAN) : NAN;
     }
 }
 
@@ -896,26 +496,26 @@ static int s_dim_seen(s_ctx *c, const char *name)
 static void s_load_dim(s_ctx *c, yaml_node_t *item, size_t idx)
 {
     const s_key *K = s_dim_keys;
-    yaml_node_t *v[S_MAXKEYS];
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
     char sec[128];
     s_item_label(c, item, "name", "space", "space", idx, sec, sizeof sec);
-    if (!s_check_map(c, item, K, sec, v)) {
+    if (!lab_schema_check_map(&c->sc, item, K, sec, v)) {
         c->space_ok = 0;
         return;
     }
-    yaml_node_t *name = SLOT(v, K, "name"), *type = SLOT(v, K, "type"), *low = SLOT(v, K, "low"),
-                *high = SLOT(v, K, "high"), *unit = SLOT(v, K, "unit"),
-                *scale = SLOT(v, K, "scale"), *values = SLOT(v, K, "values");
+    yaml_node_t *name = LAB_SCHEMA_SLOT(v, K, "name"), *type = LAB_SCHEMA_SLOT(v, K, "type"), *low = LAB_SCHEMA_SLOT(v, K, "low"),
+                *high = LAB_SCHEMA_SLOT(v, K, "high"), *unit = LAB_SCHEMA_SLOT(v, K, "unit"),
+                *scale = LAB_SCHEMA_SLOT(v, K, "scale"), *values = LAB_SCHEMA_SLOT(v, K, "values");
     int ok = name && type;
     if (name) {
         const char *n = lab_yscalar(name);
         int prev = s_dim_seen(c, n);
         if (!s_is_ident(n)) {
-            s_err(c, name, "%s: name must be an identifier (letters, digits, '_'; not starting "
+            lab_schema_err(&c->sc, name, "%s: name must be an identifier (letters, digits, '_'; not starting "
                   "with a digit)", sec);
             ok = 0;
         } else if (prev >= 0) {
-            s_err(c, name, "duplicate dimension name '%s' (first at line %d)", n,
+            lab_schema_err(&c->sc, name, "duplicate dimension name '%s' (first at line %d)", n,
                   lab_yline(c->dim_nodes[prev]));
             ok = 0;
         } else {
@@ -935,34 +535,34 @@ static void s_load_dim(s_ctx *c, yaml_node_t *item, size_t idx)
     lab_err e = {0};
     if (categorical) {
         if (has_low || has_high) {
-            s_err(c, item, "%s: a categorical dimension takes 'values', not 'low'/'high'", sec);
+            lab_schema_err(&c->sc, item, "%s: a categorical dimension takes 'values', not 'low'/'high'", sec);
             ok = 0;
         }
         if (scale || unit) {
-            s_err(c, scale ? scale : unit, "%s: '%s' is not for categorical dimensions", sec,
+            lab_schema_err(&c->sc, scale ? scale : unit, "%s: '%s' is not for categorical dimensions", sec,
                   scale ? "scale" : "unit");
             ok = 0;
         }
         if (!lab_ymap_get(c->d, item, "values")) {
-            s_err(c, item, "%s: a categorical dimension needs 'values' (a list of choices)", sec);
+            lab_schema_err(&c->sc, item, "%s: a categorical dimension needs 'values' (a list of choices)", sec);
             ok = 0;
         } else if (values) {
             size_t n;
             char **ch = s_strlist(c, values, &n);
             if (n < 2) {
-                s_err(c, values, "%s: values needs at least 2 choices, got %zu", sec, n);
+                lab_schema_err(&c->sc, values, "%s: values needs at least 2 choices, got %zu", sec, n);
                 ok = 0;
             }
             for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < i; j++)
                     if (ch[i] && ch[j] && strcmp(ch[i], ch[j]) == 0) {
-                        s_err(c, s_strlist_node(c, values, i), "%s: duplicate choice '%s'", sec,
+                        lab_schema_err(&c->sc, s_strlist_node(c, values, i), "%s: duplicate choice '%s'", sec,
                               ch[i]);
                         ok = 0;
                     }
             if (ok && lab_space_add_categorical(c->cfg->space, lab_yscalar(name),
                                                 (const char *const *)ch, n, &e) != 0) {
-                s_err(c, item, "%s: %s", sec, e.msg);
+                lab_schema_err(&c->sc, item, "%s: %s", sec, e.msg);
                 ok = 0;
             }
             s_free_strv(ch, n);
@@ -971,37 +571,37 @@ static void s_load_dim(s_ctx *c, yaml_node_t *item, size_t idx)
         }
     } else {
         if (values) {
-            s_err(c, values, "%s: 'values' is only for categorical dimensions", sec);
+            lab_schema_err(&c->sc, values, "%s: 'values' is only for categorical dimensions", sec);
             ok = 0;
         }
         if (!has_low || !has_high) {
-            s_err(c, item, "%s: a %s dimension needs 'low' and 'high'", sec, t);
+            lab_schema_err(&c->sc, item, "%s: a %s dimension needs 'low' and 'high'", sec, t);
             ok = 0;
         }
-        double lo = s_double(low, NAN), hi = s_double(high, NAN);
+        double lo = lab_schema_double(low, NAN), hi = lab_schema_double(high, NAN);
         long llo = 0, lhi = 0;
         if (integer) {
             if (scale && log_scale) {
-                s_err(c, scale, "%s: scale: log is only for real dimensions", sec);
+                lab_schema_err(&c->sc, scale, "%s: scale: log is only for real dimensions", sec);
                 ok = 0;
             }
             if (low && lab_yto_long(low, &llo) != 0) {
-                s_err(c, low, "%s: low must be an integer, got '%s'", sec, lab_yscalar(low));
+                lab_schema_err(&c->sc, low, "%s: low must be an integer, got '%s'", sec, lab_yscalar(low));
                 ok = 0;
                 lo = NAN;
             }
             if (high && lab_yto_long(high, &lhi) != 0) {
-                s_err(c, high, "%s: high must be an integer, got '%s'", sec, lab_yscalar(high));
+                lab_schema_err(&c->sc, high, "%s: high must be an integer, got '%s'", sec, lab_yscalar(high));
                 ok = 0;
                 hi = NAN;
             }
         }
         if (!isnan(lo) && !isnan(hi) && lo >= hi) {
-            s_err(c, low, "%s: 'low' (%s) must be below 'high' (%s)", sec, lab_yscalar(low),
+            lab_schema_err(&c->sc, low, "%s: 'low' (%s) must be below 'high' (%s)", sec, lab_yscalar(low),
                   lab_yscalar(high));
             ok = 0;
         } else if (log_scale && !isnan(lo) && lo <= 0) {
-            s_err(c, low, "%s: 'low' (%s) must be above 0 on a log scale", sec, lab_yscalar(low));
+            lab_schema_err(&c->sc, low, "%s: 'low' (%s) must be above 0 on a log scale", sec, lab_yscalar(low));
             ok = 0;
         }
         if (!low || !high)
@@ -1012,7 +612,7 @@ static void s_load_dim(s_ctx *c, yaml_node_t *item, size_t idx)
                              : lab_space_add_real(c->cfg->space, lab_yscalar(name), lo, hi,
                                                   log_scale, unit ? lab_yscalar(unit) : NULL, &e);
             if (rc != 0) {
-                s_err(c, item, "%s: %s", sec, e.msg);
+                lab_schema_err(&c->sc, item, "%s: %s", sec, e.msg);
                 ok = 0;
             }
         }
@@ -1030,7 +630,7 @@ static void s_load_space(s_ctx *c, yaml_node_t *seq, yaml_node_t *constraints)
     }
     size_t n = lab_yseq_len(seq);
     if (n == 0) {
-        s_err(c, seq, "space needs at least one dimension");
+        lab_schema_err(&c->sc, seq, "space needs at least one dimension");
         c->space_ok = 0;
     }
     c->dim_names = s_calloc(c, n, sizeof *c->dim_names);
@@ -1050,9 +650,9 @@ static void s_load_space(s_ctx *c, yaml_node_t *seq, yaml_node_t *constraints)
         if (lab_space_add_constraint(c->cfg->space, lab_yscalar(cn), &e) != 0) {
             /* the space's message may already quote the constraint */
             if (strstr(e.msg, lab_yscalar(cn)))
-                s_err(c, cn, "%s", e.msg);
+                lab_schema_err(&c->sc, cn, "%s", e.msg);
             else
-                s_err(c, cn, "constraint '%s': %s", lab_yscalar(cn), e.msg);
+                lab_schema_err(&c->sc, cn, "constraint '%s': %s", lab_yscalar(cn), e.msg);
         }
     }
 }
@@ -1065,9 +665,9 @@ static void s_load_objectives(s_ctx *c, yaml_node_t *seq)
         return;
     size_t n = lab_yseq_len(seq);
     if (n == 0)
-        s_err(c, seq, "objectives needs at least one objective");
+        lab_schema_err(&c->sc, seq, "objectives needs at least one objective");
     if (n > LAB_PLANNER_MAX_OBJECTIVES)
-        s_err(c, seq, "at most %d objectives are supported, got %zu", LAB_PLANNER_MAX_OBJECTIVES, n);
+        lab_schema_err(&c->sc, seq, "at most %d objectives are supported, got %zu", LAB_PLANNER_MAX_OBJECTIVES, n);
     cfg->objectives = s_calloc(c, n, sizeof *cfg->objectives);
     c->objective_from_nodes = s_calloc(c, n, sizeof *c->objective_from_nodes);
     yaml_node_t **name_nodes = s_calloc(c, n, sizeof *name_nodes);
@@ -1076,18 +676,18 @@ static void s_load_objectives(s_ctx *c, yaml_node_t *seq)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[LAB_SCHEMA_MAXKEYS];
         char sec[128];
         s_item_label(c, item, "name", "objective", "objectives", i, sec, sizeof sec);
         lab_cfg_objective *o = &cfg->objectives[cfg->n_objectives++];
-        if (!s_check_map(c, item, K, sec, v))
+        if (!lab_schema_check_map(&c->sc, item, K, sec, v))
             continue;
-        yaml_node_t *name = SLOT(v, K, "name"), *goal = SLOT(v, K, "goal"),
-                    *from = SLOT(v, K, "from"), *unit = SLOT(v, K, "unit");
+        yaml_node_t *name = LAB_SCHEMA_SLOT(v, K, "name"), *goal = LAB_SCHEMA_SLOT(v, K, "goal"),
+                    *from = LAB_SCHEMA_SLOT(v, K, "from"), *unit = LAB_SCHEMA_SLOT(v, K, "unit");
         if (name) {
             for (size_t j = 0; j < i; j++)
                 if (name_nodes[j] && strcmp(lab_yscalar(name_nodes[j]), lab_yscalar(name)) == 0) {
-                    s_err(c, name, "duplicate objective name '%s' (first at line %d)",
+                    lab_schema_err(&c->sc, name, "duplicate objective name '%s' (first at line %d)",
                           lab_yscalar(name), lab_yline(name_nodes[j]));
                     name = NULL;
                     break;
@@ -1103,13 +703,13 @@ static void s_load_objectives(s_ctx *c, yaml_node_t *seq)
         if (from) {
             const char *f = lab_yscalar(from), *dot = strchr(f, '.');
             if (!dot || dot == f || !dot[1]) {
-                s_err(c, from, "%s: from must be STEP.VALUE (e.g. measure_pl.quantum_yield), got '%s'",
+                lab_schema_err(&c->sc, from, "%s: from must be STEP.VALUE (e.g. measure_pl.quantum_yield), got '%s'",
                       sec, f);
             } else {
                 o->from_step = strndup(f, (size_t)(dot - f));
                 o->from_value = s_dup(c, dot + 1);
                 if (!o->from_step)
-                    c->oom = 1;
+                    c->sc.oom = 1;
                 c->objective_from_nodes[i] = from;
                 o->from_line = lab_yline(from);
                 o->from_col = lab_ycol(from);
@@ -1123,13 +723,13 @@ static void s_load_planner(s_ctx *c, yaml_node_t *m)
 {
     lab_campaign_cfg *cfg = c->cfg;
     const s_key *K = s_planner_keys;
-    yaml_node_t *v[S_MAXKEYS];
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
     cfg->batch = 1;
-    if (!m || !s_check_map(c, m, K, "planner", v)) {
+    if (!m || !lab_schema_check_map(&c->sc, m, K, "planner", v)) {
         cfg->planner_kind = s_dup(c, "sobol");
         return;
     }
-    yaml_node_t *kind = SLOT(v, K, "kind");
+    yaml_node_t *kind = LAB_SCHEMA_SLOT(v, K, "kind");
     if (kind) {
         const char *k = lab_yscalar(kind);
         const char *const *kinds = lab_planner_kinds();
@@ -1146,23 +746,23 @@ static void s_load_planner(s_ctx *c, yaml_node_t *m)
         }
         if (!found) {
             char hint[128];
-            s_err(c, kind, "planner.kind '%s' is not available; available kinds: %s%s", k, list,
-                  s_hint(hint, sizeof hint, k, kinds, nk));
+            lab_schema_err(&c->sc, kind, "planner.kind '%s' is not available; available kinds: %s%s", k, list,
+                  lab_schema_hint(hint, sizeof hint, k, kinds, nk));
         } else {
             cfg->planner_kind = s_dup(c, k);
         }
     } else {
         cfg->planner_kind = s_dup(c, "sobol");
     }
-    if (SLOT(v, K, "acquisition"))
-        cfg->acquisition = s_dup(c, lab_yscalar(SLOT(v, K, "acquisition")));
-    cfg->batch = (int)s_long(SLOT(v, K, "batch"), 1);
-    yaml_node_t *init = SLOT(v, K, "initial"), *iv[S_MAXKEYS];
-    if (init && s_check_map(c, init, s_initial_keys, "planner.initial", iv)) {
-        yaml_node_t *ik = SLOT(iv, s_initial_keys, "kind");
+    if (LAB_SCHEMA_SLOT(v, K, "acquisition"))
+        cfg->acquisition = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "acquisition")));
+    cfg->batch = (int)lab_schema_long(LAB_SCHEMA_SLOT(v, K, "batch"), 1);
+    yaml_node_t *init = LAB_SCHEMA_SLOT(v, K, "initial"), *iv[LAB_SCHEMA_MAXKEYS];
+    if (init && lab_schema_check_map(&c->sc, init, s_initial_keys, "planner.initial", iv)) {
+        yaml_node_t *ik = LAB_SCHEMA_SLOT(iv, s_initial_keys, "kind");
         if (ik)
             cfg->initial_kind = s_dup(c, lab_yscalar(ik));
-        cfg->initial_count = (int)s_long(SLOT(iv, s_initial_keys, "count"), 0);
+        cfg->initial_count = (int)lab_schema_long(LAB_SCHEMA_SLOT(iv, s_initial_keys, "count"), 0);
     }
 }
 
@@ -1189,19 +789,19 @@ static void s_load_params(s_ctx *c, lab_cfg_step *st, yaml_node_t *m, const char
         lab_ymap_pair(c->d, m, i, &kn, &vn);
         const char *key = lab_yscalar(kn), *val = lab_yscalar(vn);
         if (!key || !*key) {
-            s_err(c, kn, "%s: parameter names must be plain names", sec);
+            lab_schema_err(&c->sc, kn, "%s: parameter names must be plain names", sec);
             continue;
         }
         for (size_t j = 0; j < st->n_params; j++)
             if (strcmp(st->params[j].name, key) == 0) {
-                s_err(c, kn, "%s: duplicate parameter '%s'", sec, key);
+                lab_schema_err(&c->sc, kn, "%s: duplicate parameter '%s'", sec, key);
                 key = NULL;
                 break;
             }
         if (!key)
             continue;
         if (!val) {
-            s_err(c, vn, "%s: params.%s must be a scalar (a literal or \"${dimension}\"), got %s",
+            lab_schema_err(&c->sc, vn, "%s: params.%s must be a scalar (a literal or \"${dimension}\"), got %s",
                   sec, key, lab_ykind(vn));
             continue;
         }
@@ -1212,13 +812,13 @@ static void s_load_params(s_ctx *c, lab_cfg_step *st, yaml_node_t *m, const char
             int idx = lab_space_find(c->cfg->space, dim);
             if (idx < 0 && s_dim_seen(c, dim) < 0) {
                 char hint[128];
-                s_err(c, vn, "%s: params.%s refers to unknown dimension '%s'%s", sec, key, dim,
-                      s_hint(hint, sizeof hint, dim, c->dim_names, c->n_dim_names));
+                lab_schema_err(&c->sc, vn, "%s: params.%s refers to unknown dimension '%s'%s", sec, key, dim,
+                      lab_schema_hint(hint, sizeof hint, dim, c->dim_names, c->n_dim_names));
                 continue;
             }
             p->dim = idx;
         } else if (strstr(val, "${")) {
-            s_err(c, vn, "%s: params.%s: '%s' is not a whole template; write exactly "
+            lab_schema_err(&c->sc, vn, "%s: params.%s: '%s' is not a whole template; write exactly "
                   "\"${dimension}\" or a literal without \"${\"", sec, key, val);
             continue;
         } else {
@@ -1238,7 +838,7 @@ static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out
         return;
     size_t n = lab_yseq_len(seq);
     if (n == 0)
-        s_err(c, seq, "workflow needs at least one step");
+        lab_schema_err(&c->sc, seq, "workflow needs at least one step");
     lab_cfg_step *steps = s_calloc(c, n, sizeof *steps);
     c->step_nodes = s_calloc(c, n, sizeof *c->step_nodes);
     c->step_name_nodes = s_calloc(c, n, sizeof *c->step_name_nodes);
@@ -1249,27 +849,27 @@ static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out
     *steps_out = steps;
     *n_out = n;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[LAB_SCHEMA_MAXKEYS];
         lab_cfg_step *st = &steps[i];
         c->step_nodes[i] = item;
         char sec[128];
         s_item_label(c, item, "step", "step", "workflow", i, sec, sizeof sec);
-        if (!s_check_map(c, item, K, sec, v))
+        if (!lab_schema_check_map(&c->sc, item, K, sec, v))
             continue;
-        yaml_node_t *name = SLOT(v, K, "step");
+        yaml_node_t *name = LAB_SCHEMA_SLOT(v, K, "step");
         if (name) {
             const char *s = lab_yscalar(name);
             if (!s_is_name(s, "_-")) {
-                s_err(c, name, "%s: step names may hold only letters, digits, '_' and '-'", sec);
+                lab_schema_err(&c->sc, name, "%s: step names may hold only letters, digits, '_' and '-'", sec);
                 name = NULL;
             } else if (!c->stored && strlen(s) > S_STEP_NAME_MAX) {
-                s_err(c, name, "%s: the name is %zu characters long; at most %d", sec, strlen(s),
+                lab_schema_err(&c->sc, name, "%s: the name is %zu characters long; at most %d", sec, strlen(s),
                       S_STEP_NAME_MAX);
                 name = NULL;
             }
             for (size_t j = 0; name && j < i; j++)
                 if (c->step_name_nodes[j] && strcmp(lab_yscalar(c->step_name_nodes[j]), s) == 0) {
-                    s_err(c, name, "duplicate step name '%s' (first at line %d)", s,
+                    lab_schema_err(&c->sc, name, "duplicate step name '%s' (first at line %d)", s,
                           lab_yline(c->step_name_nodes[j]));
                     name = NULL;
                 }
@@ -1278,15 +878,15 @@ static void s_load_workflow(s_ctx *c, yaml_node_t *seq, lab_cfg_step **steps_out
             c->step_name_nodes[i] = name;
             st->name = s_dup(c, lab_yscalar(name));
         }
-        if (SLOT(v, K, "capability"))
-            st->capability = s_dup(c, lab_yscalar(SLOT(v, K, "capability")));
-        st->after = s_strlist(c, SLOT(v, K, "after"), &st->n_after);
-        if (SLOT(v, K, "params"))
-            s_load_params(c, st, SLOT(v, K, "params"), sec);
-        st->timeout_s = s_seconds(SLOT(v, K, "timeout"), 0);
-        st->within_s = s_seconds(SLOT(v, K, "within"), 0);
-        st->retries = (int)s_long(SLOT(v, K, "retries"), 0);
-        st->backoff_s = s_seconds(SLOT(v, K, "backoff"), 1.0);
+        if (LAB_SCHEMA_SLOT(v, K, "capability"))
+            st->capability = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "capability")));
+        st->after = s_strlist(c, LAB_SCHEMA_SLOT(v, K, "after"), &st->n_after);
+        if (LAB_SCHEMA_SLOT(v, K, "params"))
+            s_load_params(c, st, LAB_SCHEMA_SLOT(v, K, "params"), sec);
+        st->timeout_s = lab_schema_seconds(LAB_SCHEMA_SLOT(v, K, "timeout"), 0);
+        st->within_s = lab_schema_seconds(LAB_SCHEMA_SLOT(v, K, "within"), 0);
+        st->retries = (int)lab_schema_long(LAB_SCHEMA_SLOT(v, K, "retries"), 0);
+        st->backoff_s = lab_schema_seconds(LAB_SCHEMA_SLOT(v, K, "backoff"), 1.0);
     }
 }
 
@@ -1301,7 +901,7 @@ static char *s_rel_path(s_ctx *c, const char *file)
     size_t len = dl + strlen(file) + 1;
     char *p = malloc(len);
     if (!p) {
-        c->oom = 1;
+        c->sc.oom = 1;
         return NULL;
     }
     snprintf(p, len, "%.*s%s", (int)dl, c->path, file);
@@ -1311,21 +911,21 @@ static char *s_rel_path(s_ctx *c, const char *file)
 /* prior: {csv: FILE} or {hub: FILE, campaign: NAME}. */
 static void s_load_prior(s_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *v[S_MAXKEYS];
-    if (!node || !s_check_map(c, node, s_prior_keys, "prior", v))
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    if (!node || !lab_schema_check_map(&c->sc, node, s_prior_keys, "prior", v))
         return;
-    yaml_node_t *csv = SLOT(v, s_prior_keys, "csv"), *hub = SLOT(v, s_prior_keys, "hub"),
-                *camp = SLOT(v, s_prior_keys, "campaign");
+    yaml_node_t *csv = LAB_SCHEMA_SLOT(v, s_prior_keys, "csv"), *hub = LAB_SCHEMA_SLOT(v, s_prior_keys, "hub"),
+                *camp = LAB_SCHEMA_SLOT(v, s_prior_keys, "campaign");
     if (!!csv == !!hub) {
-        s_err(c, node, "prior needs exactly one of csv or hub");
+        lab_schema_err(&c->sc, node, "prior needs exactly one of csv or hub");
         return;
     }
     if (hub && !camp) {
-        s_err(c, node, "prior: hub needs campaign (the campaign whose experiments are told)");
+        lab_schema_err(&c->sc, node, "prior: hub needs campaign (the campaign whose experiments are told)");
         return;
     }
     if (csv && camp) {
-        s_err(c, camp, "prior: campaign goes with hub, not csv");
+        lab_schema_err(&c->sc, camp, "prior: campaign goes with hub, not csv");
         return;
     }
     if (csv)
@@ -1345,7 +945,7 @@ static void s_public_key(s_ctx *c, yaml_node_t *n, const char *what, char **path
         return;
     lab_err e = {0};
     if (lab_keys_read_public(*path, key, &e) < 0)
-        s_err(c, n, "%s: %s", what, e.msg);
+        lab_schema_err(&c->sc, n, "%s: %s", what, e.msg);
 }
 
 static void s_load_devices(s_ctx *c, yaml_node_t *seq)
@@ -1356,7 +956,7 @@ static void s_load_devices(s_ctx *c, yaml_node_t *seq)
         return;
     size_t n = lab_yseq_len(seq);
     if (n == 0)
-        s_err(c, seq, "devices needs at least one device");
+        lab_schema_err(&c->sc, seq, "devices needs at least one device");
     cfg->devices = s_calloc(c, n, sizeof *cfg->devices);
     yaml_node_t **name_nodes = s_calloc(c, n, sizeof *name_nodes);
     if (!cfg->devices || !name_nodes) {
@@ -1364,28 +964,28 @@ static void s_load_devices(s_ctx *c, yaml_node_t *seq)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[LAB_SCHEMA_MAXKEYS];
         char sec[128];
         s_item_label(c, item, "name", "device", "devices", i, sec, sizeof sec);
         lab_cfg_device *dv = &cfg->devices[cfg->n_devices++];
         dv->capacity = 1;
-        if (!s_check_map(c, item, K, sec, v))
+        if (!lab_schema_check_map(&c->sc, item, K, sec, v))
             continue;
-        yaml_node_t *name = SLOT(v, K, "name");
+        yaml_node_t *name = LAB_SCHEMA_SLOT(v, K, "name");
         if (name) {
             const char *s = lab_yscalar(name);
             if (!s_is_name(s, "._-")) {
-                s_err(c, name, "%s: device names may hold only letters, digits, '.', '_' and '-'",
+                lab_schema_err(&c->sc, name, "%s: device names may hold only letters, digits, '.', '_' and '-'",
                       sec);
                 name = NULL;
             } else if (!c->stored && strlen(s) > S_DEVICE_NAME_MAX) {
-                s_err(c, name, "%s: the name is %zu characters long; at most %d (a worker's name)",
+                lab_schema_err(&c->sc, name, "%s: the name is %zu characters long; at most %d (a worker's name)",
                       sec, strlen(s), S_DEVICE_NAME_MAX);
                 name = NULL;
             }
             for (size_t j = 0; name && j < i; j++)
                 if (name_nodes[j] && strcmp(lab_yscalar(name_nodes[j]), s) == 0) {
-                    s_err(c, name, "duplicate device name '%s' (first at line %d)", s,
+                    lab_schema_err(&c->sc, name, "duplicate device name '%s' (first at line %d)", s,
                           lab_yline(name_nodes[j]));
                     name = NULL;
                 }
@@ -1394,13 +994,13 @@ static void s_load_devices(s_ctx *c, yaml_node_t *seq)
             name_nodes[i] = name;
             dv->name = s_dup(c, lab_yscalar(name));
         }
-        yaml_node_t *caps = SLOT(v, K, "capabilities");
+        yaml_node_t *caps = LAB_SCHEMA_SLOT(v, K, "capabilities");
         if (caps && !lab_yscalar(caps) && lab_yseq_len(caps) == 0)
-            s_err(c, caps, "%s: capabilities needs at least one capability", sec);
+            lab_schema_err(&c->sc, caps, "%s: capabilities needs at least one capability", sec);
         dv->capabilities = s_strlist(c, caps, &dv->n_capabilities);
-        dv->capacity = (int)s_long(SLOT(v, K, "capacity"), 1);
-        if (SLOT(v, K, "key"))
-            s_public_key(c, SLOT(v, K, "key"), sec, &dv->key_path, dv->key);
+        dv->capacity = (int)lab_schema_long(LAB_SCHEMA_SLOT(v, K, "capacity"), 1);
+        if (LAB_SCHEMA_SLOT(v, K, "key"))
+            s_public_key(c, LAB_SCHEMA_SLOT(v, K, "key"), sec, &dv->key_path, dv->key);
     }
     free(name_nodes);
 }
@@ -1409,18 +1009,18 @@ static void s_load_endpoints(s_ctx *c, yaml_node_t *m)
 {
     lab_campaign_cfg *cfg = c->cfg;
     const s_key *K = s_endpoint_keys;
-    yaml_node_t *v[S_MAXKEYS];
-    if (m && s_check_map(c, m, K, "endpoints", v)) {
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    if (m && lab_schema_check_map(&c->sc, m, K, "endpoints", v)) {
         for (size_t i = 0; K[i].name; i++)
             if (v[i] && !strstr(lab_yscalar(v[i]), "://")) {
-                s_err(c, v[i], "endpoints.%s must be a ZeroMQ endpoint such as "
+                lab_schema_err(&c->sc, v[i], "endpoints.%s must be a ZeroMQ endpoint such as "
                       "tcp://127.0.0.1:5560, got '%s'", K[i].name, lab_yscalar(v[i]));
                 v[i] = NULL;
             }
-        if (SLOT(v, K, "devices"))
-            cfg->endpoint_devices = s_dup(c, lab_yscalar(SLOT(v, K, "devices")));
-        if (SLOT(v, K, "control"))
-            cfg->endpoint_control = s_dup(c, lab_yscalar(SLOT(v, K, "control")));
+        if (LAB_SCHEMA_SLOT(v, K, "devices"))
+            cfg->endpoint_devices = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "devices")));
+        if (LAB_SCHEMA_SLOT(v, K, "control"))
+            cfg->endpoint_control = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "control")));
     }
     if (!cfg->endpoint_devices)
         cfg->endpoint_devices = s_dup(c, "tcp://127.0.0.1:5560");
@@ -1431,13 +1031,13 @@ static void s_load_endpoints(s_ctx *c, yaml_node_t *m)
 static void s_load_heartbeat(s_ctx *c, yaml_node_t *m)
 {
     const s_key *K = s_heartbeat_keys;
-    yaml_node_t *v[S_MAXKEYS];
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
     c->cfg->heartbeat_ms = 1000;
     c->cfg->liveness = 3;
-    if (!m || !s_check_map(c, m, K, "heartbeat", v))
+    if (!m || !lab_schema_check_map(&c->sc, m, K, "heartbeat", v))
         return;
-    c->cfg->heartbeat_ms = (int)lround(s_seconds(SLOT(v, K, "interval"), 1.0) * 1000.0);
-    c->cfg->liveness = (int)s_long(SLOT(v, K, "liveness"), 3);
+    c->cfg->heartbeat_ms = (int)lround(lab_schema_seconds(LAB_SCHEMA_SLOT(v, K, "interval"), 1.0) * 1000.0);
+    c->cfg->liveness = (int)lab_schema_long(LAB_SCHEMA_SLOT(v, K, "liveness"), 3);
 }
 
 /* hub: {file, replicate_to, ...}: the replication settings; returns the
@@ -1445,30 +1045,30 @@ static void s_load_heartbeat(s_ctx *c, yaml_node_t *m)
 static yaml_node_t *s_load_hub_map(s_ctx *c, yaml_node_t *m)
 {
     const s_key *K = s_hub_keys;
-    yaml_node_t *v[S_MAXKEYS];
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
     lab_campaign_cfg *cfg = c->cfg;
-    if (!s_check_map(c, m, K, "hub", v))
+    if (!lab_schema_check_map(&c->sc, m, K, "hub", v))
         return NULL;
-    yaml_node_t *url = SLOT(v, K, "replicate_to");
+    yaml_node_t *url = LAB_SCHEMA_SLOT(v, K, "replicate_to");
     if (url) {
         const char *u = lab_yscalar(url);
         if (strncmp(u, "postgresql://", 13) != 0 && strncmp(u, "postgres://", 11) != 0)
-            s_err(c, url, "hub.replicate_to must be a postgresql:// URL, got '%s'", u);
+            lab_schema_err(&c->sc, url, "hub.replicate_to must be a postgresql:// URL, got '%s'", u);
         else
             cfg->hub_replicate_to = s_dup(c, u);
     }
-    if (SLOT(v, K, "lab"))
-        cfg->hub_lab = s_dup(c, lab_yscalar(SLOT(v, K, "lab")));
-    if (SLOT(v, K, "group"))
-        cfg->hub_group = s_dup(c, lab_yscalar(SLOT(v, K, "group")));
-    if (SLOT(v, K, "replicate_closed"))
-        lab_yto_bool(SLOT(v, K, "replicate_closed"), &cfg->hub_replicate_closed);
+    if (LAB_SCHEMA_SLOT(v, K, "lab"))
+        cfg->hub_lab = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "lab")));
+    if (LAB_SCHEMA_SLOT(v, K, "group"))
+        cfg->hub_group = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "group")));
+    if (LAB_SCHEMA_SLOT(v, K, "replicate_closed"))
+        lab_yto_bool(LAB_SCHEMA_SLOT(v, K, "replicate_closed"), &cfg->hub_replicate_closed);
     if (!url)
         for (const char *const *k = (const char *const[]){"lab", "group", "replicate_closed", NULL};
              *k; k++)
-            if (SLOT(v, K, *k))
-                s_err(c, SLOT(v, K, *k), "hub.%s goes with hub.replicate_to", *k);
-    return SLOT(v, K, "file");
+            if (LAB_SCHEMA_SLOT(v, K, *k))
+                lab_schema_err(&c->sc, LAB_SCHEMA_SLOT(v, K, *k), "hub.%s goes with hub.replicate_to", *k);
+    return LAB_SCHEMA_SLOT(v, K, "file");
 }
 
 /* The hub path: relative ones are relative to the config file's directory. */
@@ -1494,32 +1094,32 @@ static void s_load_security(s_ctx *c, yaml_node_t *m)
 {
     lab_campaign_cfg *cfg = c->cfg;
     const s_key *K = s_security_keys;
-    yaml_node_t *v[S_MAXKEYS];
-    if (!m || !s_check_map(c, m, K, "security", v))
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    if (!m || !lab_schema_check_map(&c->sc, m, K, "security", v))
         return;
-    if (SLOT(v, K, "key"))
-        cfg->secret_key_path = s_rel_path(c, lab_yscalar(SLOT(v, K, "key")));
-    yaml_node_t *seq = SLOT(v, K, "clients");
+    if (LAB_SCHEMA_SLOT(v, K, "key"))
+        cfg->secret_key_path = s_rel_path(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "key")));
+    yaml_node_t *seq = LAB_SCHEMA_SLOT(v, K, "clients");
     size_t n = seq ? lab_yseq_len(seq) : 0;
     if (!n)
         return;
     cfg->clients = s_calloc(c, n, sizeof *cfg->clients);
     for (size_t i = 0; cfg->clients && i < n; i++) {
-        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *cv[S_MAXKEYS];
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *cv[LAB_SCHEMA_MAXKEYS];
         char sec[128];
         s_item_label(c, item, "name", "client", "security.clients", i, sec, sizeof sec);
-        if (!s_check_map(c, item, s_client_keys, sec, cv))
+        if (!lab_schema_check_map(&c->sc, item, s_client_keys, sec, cv))
             continue;
         lab_cfg_client *cl = &cfg->clients[cfg->n_clients++];
-        yaml_node_t *name = SLOT(cv, s_client_keys, "name");
+        yaml_node_t *name = LAB_SCHEMA_SLOT(cv, s_client_keys, "name");
         if (name && !s_is_name(lab_yscalar(name), "._-@")) {
-            s_err(c, name, "%s: client names may hold only letters, digits, '.', '_', '-' and '@'", sec);
+            lab_schema_err(&c->sc, name, "%s: client names may hold only letters, digits, '.', '_', '-' and '@'", sec);
             name = NULL;
         }
         cl->name = name ? s_dup(c, lab_yscalar(name)) : NULL;
-        if (SLOT(cv, s_client_keys, "key"))
-            s_public_key(c, SLOT(cv, s_client_keys, "key"), sec, &cl->key_path, cl->key);
-        yaml_node_t *role = SLOT(cv, s_client_keys, "role");
+        if (LAB_SCHEMA_SLOT(cv, s_client_keys, "key"))
+            s_public_key(c, LAB_SCHEMA_SLOT(cv, s_client_keys, "key"), sec, &cl->key_path, cl->key);
+        yaml_node_t *role = LAB_SCHEMA_SLOT(cv, s_client_keys, "role");
         cl->operator_role = role && !strcmp(lab_yscalar(role), "operator");
     }
 }
@@ -1535,22 +1135,22 @@ static void s_load_notify(s_ctx *c, yaml_node_t *seq)
         return;
     cfg->notify = s_calloc(c, n, sizeof *cfg->notify);
     for (size_t i = 0; cfg->notify && i < n; i++) {
-        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[S_MAXKEYS];
+        yaml_node_t *item = lab_yseq_at(c->d, seq, i), *v[LAB_SCHEMA_MAXKEYS];
         char sec[48], why[160];
         snprintf(sec, sizeof sec, "notify[%zu]", i);
-        if (!s_check_map(c, item, K, sec, v))
+        if (!lab_schema_check_map(&c->sc, item, K, sec, v))
             continue;
         lab_cfg_notify *h = &cfg->notify[cfg->n_notify++];
-        yaml_node_t *url = SLOT(v, K, "url");
+        yaml_node_t *url = LAB_SCHEMA_SLOT(v, K, "url");
         if (url && lab_notify_url_check(lab_yscalar(url), why, sizeof why) < 0)
-            s_err(c, url, "%s: url '%s' %s", sec, lab_yscalar(url), why);
+            lab_schema_err(&c->sc, url, "%s: url '%s' %s", sec, lab_yscalar(url), why);
         else if (url)
             h->url = s_dup(c, lab_yscalar(url));
-        h->events = SLOT(v, K, "events") ? 0 : LAB_NOTIFY_ALL;
-        yaml_node_t *ev = SLOT(v, K, "events");
+        h->events = LAB_SCHEMA_SLOT(v, K, "events") ? 0 : LAB_NOTIFY_ALL;
+        yaml_node_t *ev = LAB_SCHEMA_SLOT(v, K, "events");
         size_t ne = !ev ? 0 : lab_yscalar(ev) ? 1 : lab_yseq_len(ev);
         if (ev && ne == 0)
-            s_err(c, ev, "%s: events needs at least one of brake, pause, estop, device.lost, end", sec);
+            lab_schema_err(&c->sc, ev, "%s: events needs at least one of brake, pause, estop, device.lost, end", sec);
         for (size_t j = 0; j < ne; j++) {
             yaml_node_t *en = s_strlist_node(c, ev, j);
             const char *name = lab_yscalar(en);
@@ -1560,20 +1160,20 @@ static void s_load_notify(s_ctx *c, yaml_node_t *seq)
                 char hint[128];
                 for (int x = 0; x < LAB_NOTIFY_N_KINDS; x++)
                     names[x] = lab_notify_kind_name(x);
-                s_err(c, en, "%s: unknown event '%s'; one of brake, pause, estop, device.lost, end%s", sec, name,
-                      s_hint(hint, sizeof hint, name, names, LAB_NOTIFY_N_KINDS));
+                lab_schema_err(&c->sc, en, "%s: unknown event '%s'; one of brake, pause, estop, device.lost, end%s", sec, name,
+                      lab_schema_hint(hint, sizeof hint, name, names, LAB_NOTIFY_N_KINDS));
             } else if (h->events & (1u << k)) {
-                s_err(c, en, "%s: event '%s' is listed twice", sec, name);
+                lab_schema_err(&c->sc, en, "%s: event '%s' is listed twice", sec, name);
             } else {
                 h->events |= 1u << k;
             }
         }
-        h->timeout_s = s_seconds(SLOT(v, K, "timeout"), 5.0);
-        h->retries = (int)s_long(SLOT(v, K, "retries"), 5);
-        h->backoff_s = s_seconds(SLOT(v, K, "backoff"), 1.0);
-        h->queue = (int)s_long(SLOT(v, K, "queue"), 1000);
-        if (SLOT(v, K, "secret"))
-            h->secret_path = s_rel_path(c, lab_yscalar(SLOT(v, K, "secret")));
+        h->timeout_s = lab_schema_seconds(LAB_SCHEMA_SLOT(v, K, "timeout"), 5.0);
+        h->retries = (int)lab_schema_long(LAB_SCHEMA_SLOT(v, K, "retries"), 5);
+        h->backoff_s = lab_schema_seconds(LAB_SCHEMA_SLOT(v, K, "backoff"), 1.0);
+        h->queue = (int)lab_schema_long(LAB_SCHEMA_SLOT(v, K, "queue"), 1000);
+        if (LAB_SCHEMA_SLOT(v, K, "secret"))
+            h->secret_path = s_rel_path(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "secret")));
     }
 }
 
@@ -1585,20 +1185,20 @@ static void s_check_security(s_ctx *c, yaml_node_t *root, yaml_node_t *devices, 
         yaml_node_t *item = devices ? lab_yseq_at(c->d, devices, i) : root;
         yaml_node_t *key = item ? lab_ymap_get(c->d, item, "key") : NULL;
         if (cfg->secret_key_path && !cfg->devices[i].key_path && cfg->devices[i].name)
-            s_err(c, item, "device '%s' has no 'key': with a security section every device needs its "
+            lab_schema_err(&c->sc, item, "device '%s' has no 'key': with a security section every device needs its "
                   "public key file (labloop keygen %s)", cfg->devices[i].name, cfg->devices[i].name);
         if (!cfg->secret_key_path && key)
-            s_err(c, key, "device keys need a security section with the orchestrator's 'key'");
+            lab_schema_err(&c->sc, key, "device keys need a security section with the orchestrator's 'key'");
         for (size_t j = 0; key && *cfg->devices[i].key && j < i; j++)
             if (!strcmp(cfg->devices[i].key, cfg->devices[j].key))
-                s_err(c, key, "device '%s' has the same public key as device '%s': give each device its own key",
+                lab_schema_err(&c->sc, key, "device '%s' has the same public key as device '%s': give each device its own key",
                       cfg->devices[i].name, cfg->devices[j].name);
     }
     for (size_t i = 0; i < cfg->n_clients; i++)
         for (size_t j = 0; *cfg->clients[i].key && j < cfg->n_devices + i; j++) {
             const char *other = j < cfg->n_devices ? cfg->devices[j].key : cfg->clients[j - cfg->n_devices].key;
             if (!strcmp(cfg->clients[i].key, other))
-                s_err(c, root, "client '%s' has the same public key as %s '%s': each key names one peer",
+                lab_schema_err(&c->sc, root, "client '%s' has the same public key as %s '%s': each key names one peer",
                       cfg->clients[i].name ? cfg->clients[i].name : "?", j < cfg->n_devices ? "device" : "client",
                       j < cfg->n_devices ? cfg->devices[j].name : cfg->clients[j - cfg->n_devices].name);
         }
@@ -1609,7 +1209,7 @@ static void s_check_security(s_ctx *c, yaml_node_t *root, yaml_node_t *devices, 
     for (int k = 0; k < 2; k++)
         if (eps[k] && !lab_keys_endpoint_is_local(eps[k])) {
             yaml_node_t *n = endpoints ? lab_ymap_get(c->d, endpoints, names[k]) : NULL;
-            s_err(c, n ? n : root,
+            lab_schema_err(&c->sc, n ? n : root,
                   "endpoints.%s '%s' is reachable from other machines: add a 'security' section (CURVE "
                   "keys, see docs/OPERATIONS.md) or use a loopback or ipc endpoint", names[k], eps[k]);
         }
@@ -1670,15 +1270,15 @@ static void s_order_steps(s_ctx *c, lab_cfg_step *steps, size_t n)
                 }
                 if (!broken) {
                     char hint[128];
-                    s_err(c, s_strlist_node(c, after, a), "step '%s': after names unknown step "
+                    lab_schema_err(&c->sc, s_strlist_node(c, after, a), "step '%s': after names unknown step "
                           "'%s'%s", st->name ? st->name : "?", st->after[a],
-                          s_hint(hint, sizeof hint, st->after[a], names, n));
+                          lab_schema_hint(hint, sizeof hint, st->after[a], names, n));
                 }
                 free(st->after[a]);
                 continue;
             }
             if ((size_t)j == i) {
-                s_err(c, s_strlist_node(c, after, a), "step '%s' cannot come after itself",
+                lab_schema_err(&c->sc, s_strlist_node(c, after, a), "step '%s' cannot come after itself",
                       st->name);
                 free(st->after[a]);
                 continue;
@@ -1742,7 +1342,7 @@ static void s_order_steps(s_ctx *c, lab_cfg_step *steps, size_t n)
             if (w > 0 && (size_t)w < sizeof text - used)
                 used += (size_t)w;
         }
-        s_err(c, c->step_nodes[path[m]], "workflow has a cycle: %s", text);
+        lab_schema_err(&c->sc, c->step_nodes[path[m]], "workflow has a cycle: %s", text);
         cfg->steps = steps;
         cfg->n_steps = n;
         goto out;
@@ -1777,9 +1377,9 @@ static void s_check_cross(s_ctx *c, lab_cfg_step *steps_file_order, size_t n_ste
             continue;
         if (s_step_index(steps_file_order, n_steps, o->from_step) < 0) {
             char hint[128];
-            s_err(c, c->objective_from_nodes[i], "objective '%s': from names unknown step '%s'%s",
+            lab_schema_err(&c->sc, c->objective_from_nodes[i], "objective '%s': from names unknown step '%s'%s",
                   o->name ? o->name : "?", o->from_step,
-                  snames ? s_hint(hint, sizeof hint, o->from_step, snames, n_steps) : "");
+                  snames ? lab_schema_hint(hint, sizeof hint, o->from_step, snames, n_steps) : "");
         }
     }
     free(snames);
@@ -1802,10 +1402,10 @@ static void s_check_cross(s_ctx *c, lab_cfg_step *steps_file_order, size_t n_ste
                 found = caps[j] && strcmp(caps[j], cap) == 0;
             if (!found) {
                 char hint[128];
-                s_err(c, lab_ymap_get(c->d, c->step_nodes[i], "capability"),
+                lab_schema_err(&c->sc, lab_ymap_get(c->d, c->step_nodes[i], "capability"),
                       "step '%s': no device provides capability '%s'%s",
                       steps_file_order[i].name ? steps_file_order[i].name : "?", cap,
-                      s_hint(hint, sizeof hint, cap, caps, n_caps));
+                      lab_schema_hint(hint, sizeof hint, cap, caps, n_caps));
             }
         }
     }
@@ -1820,7 +1420,7 @@ static void s_check_cross(s_ctx *c, lab_cfg_step *steps_file_order, size_t n_ste
 static void s_check_returns_shape(s_ctx *c, yaml_node_t *dev, yaml_node_t *ret)
 {
     if (!lab_yis_map(ret)) {
-        s_err(c, ret, "returns must be a mapping {capability: [value names]}, got %s", lab_ykind(ret));
+        lab_schema_err(&c->sc, ret, "returns must be a mapping {capability: [value names]}, got %s", lab_ykind(ret));
         return;
     }
     yaml_node_t *caps = lab_ymap_get(c->d, dev, "capabilities");
@@ -1836,15 +1436,15 @@ static void s_check_returns_shape(s_ctx *c, yaml_node_t *dev, yaml_node_t *ret)
         if (cap && caps && lab_yscalar(caps))
             has = strcmp(lab_yscalar(caps), cap) == 0;
         if (!has)
-            s_err(c, k, "returns: '%s' is not one of this device's capabilities", cap ? cap : "?");
+            lab_schema_err(&c->sc, k, "returns: '%s' is not one of this device's capabilities", cap ? cap : "?");
         if (!lab_yis_seq(v)) {
-            s_err(c, v, "returns.%s must be a list of value names, got %s", cap ? cap : "?", lab_ykind(v));
+            lab_schema_err(&c->sc, v, "returns.%s must be a list of value names, got %s", cap ? cap : "?", lab_ykind(v));
             continue;
         }
         for (size_t j = 0; j < lab_yseq_len(v); j++) {
             const char *name = lab_yscalar(lab_yseq_at(c->d, v, j));
             if (!name || !*name)
-                s_err(c, lab_yseq_at(c->d, v, j), "returns.%s[%zu] must be a value name", cap ? cap : "?", j);
+                lab_schema_err(&c->sc, lab_yseq_at(c->d, v, j), "returns.%s[%zu] must be a value name", cap ? cap : "?", j);
         }
     }
 }
@@ -1900,10 +1500,10 @@ static void s_check_returns(s_ctx *c, yaml_node_t *devices, const lab_cfg_step *
                 break;
             used += (size_t)w;
         }
-        s_err(c, c->objective_from_nodes[o],
+        lab_schema_err(&c->sc, c->objective_from_nodes[o],
               "objective '%s': step '%s' (capability %s) returns %s, not '%s'%s", ob->name ? ob->name : "?",
               ob->from_step, cap, n_names ? list : "no values", ob->from_value,
-              s_hint(hint, sizeof hint, ob->from_value, names, n_names));
+              lab_schema_hint(hint, sizeof hint, ob->from_value, names, n_names));
     }
 }
 
@@ -1916,45 +1516,27 @@ static void s_check_acquisition(s_ctx *c, yaml_node_t *planner)
     static const char *const known[] = {"ei", "log_ei", "ucb"};
     if (a && lab_acq_parse(a) < 0) {
         char hint[128];
-        s_err(c, acq, "planner.acquisition '%s' is not available; available: ei, log_ei, ucb%s", a,
-              s_hint(hint, sizeof hint, a, known, 3));
+        lab_schema_err(&c->sc, acq, "planner.acquisition '%s' is not available; available: ei, log_ei, ucb%s", a,
+              lab_schema_hint(hint, sizeof hint, a, known, 3));
     }
 }
 
 /* ---- load ----------------------------------------------------------------- */
 
-static void s_report(s_ctx *c, FILE *errs, lab_err *err)
-{
-    if (c->n_probs > 1)
-        qsort(c->probs, c->n_probs, sizeof *c->probs, s_cmp_problem);
-    for (size_t i = 0; i < c->n_probs && i < LAB_YAML_MAX_ERRORS; i++)
-        if (errs)
-            fprintf(errs, "%s\n", c->probs[i].msg);
-    size_t shown = c->n_probs < LAB_YAML_MAX_ERRORS ? c->n_probs : LAB_YAML_MAX_ERRORS;
-    lab_yerr_more(errs, c->path, shown, c->n_probs + c->n_dropped);
-    if (c->oom) {
-        if (errs)
-            fprintf(errs, "%s: out of memory\n", c->path);
-        lab_err_set(err, LAB_ENOMEM, "%s: out of memory", c->path);
-    } else if (c->n_probs) {
-        lab_err_set(err, LAB_ECONFIG, "%s", c->probs[0].msg);
-    }
-}
-
 static void s_load_lab_name(s_ctx *c, yaml_node_t *m)
 {
     const s_key *K = s_lab_keys;
-    yaml_node_t *v[S_MAXKEYS];
-    if (!m || !s_check_map(c, m, K, "lab", v))
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    if (!m || !lab_schema_check_map(&c->sc, m, K, "lab", v))
         return;
-    yaml_node_t *name = SLOT(v, K, "name");
+    yaml_node_t *name = LAB_SCHEMA_SLOT(v, K, "name");
     if (!name)
         return;
     const char *n = lab_yscalar(name);
     if (!s_is_name(n, "._-") || !strcmp(n, ".") || !strcmp(n, ".."))
-        s_err(c, name, "lab.name '%s' may hold only letters, digits, '.', '_' and '-' (it names the data hub file)", n);
+        lab_schema_err(&c->sc, name, "lab.name '%s' may hold only letters, digits, '.', '_' and '-' (it names the data hub file)", n);
     else if (strlen(n) > S_CAMPAIGN_NAME_MAX)
-        s_err(c, name, "lab.name is %zu characters long; at most %d", strlen(n), S_CAMPAIGN_NAME_MAX);
+        lab_schema_err(&c->sc, name, "lab.name is %zu characters long; at most %d", strlen(n), S_CAMPAIGN_NAME_MAX);
     else
         c->cfg->name = s_dup(c, n);
 }
@@ -2006,13 +1588,13 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
         return NULL;
     }
     lab_campaign_cfg *cfg = calloc(1, sizeof *cfg);
-    s_ctx c = {.d = d, .path = path, .cfg = cfg, .stored = stored, .lab = lab, .notes = notes, .n_notes = n_notes};
+    s_ctx c = {.sc = {.d = d, .path = path}, .d = d, .path = path, .cfg = cfg, .stored = stored, .lab = lab, .notes = notes, .n_notes = n_notes};
     if (notes && n_notes)
         notes[0] = '\0';
     lab_cfg_step *steps = NULL;
     size_t n_steps = 0;
     if (!cfg) {
-        c.oom = 1;
+        c.sc.oom = 1;
         goto done;
     }
     cfg->text = text;
@@ -2024,29 +1606,29 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
     unsigned int mdlen = 0;
     if (EVP_Digest(cfg->text, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
         lab_err_set(err, LAB_EIO, "%s: cannot compute sha256", path);
-        c.oom = 1;
+        c.sc.oom = 1;
         goto done;
     }
     for (unsigned int i = 0; i < mdlen; i++)
         snprintf(cfg->sha256 + 2 * i, 3, "%02x", md[i]);
     cfg->space = lab_space_new();
     if (!cfg->space) {
-        c.oom = 1;
+        c.sc.oom = 1;
         goto done;
     }
 
-    yaml_node_t *root = lab_ydoc_root(d), *v[S_MAXKEYS];
+    yaml_node_t *root = lab_ydoc_root(d), *v[LAB_SCHEMA_MAXKEYS];
     if (lab_config) {
         const s_key *K = s_lab_top_keys;
-        if (s_check_map(&c, root, K, "", v)) {
-            s_load_lab_name(&c, SLOT(v, K, "lab"));
-            s_load_devices(&c, SLOT(v, K, "devices"));
-            s_load_endpoints(&c, SLOT(v, K, "endpoints"));
-            s_load_heartbeat(&c, SLOT(v, K, "heartbeat"));
-            s_set_hub(&c, SLOT(v, K, "hub"));
-            s_load_security(&c, SLOT(v, K, "security"));
-            s_load_notify(&c, SLOT(v, K, "notify"));
-            s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));
+        if (lab_schema_check_map(&c.sc, root, K, "", v)) {
+            s_load_lab_name(&c, LAB_SCHEMA_SLOT(v, K, "lab"));
+            s_load_devices(&c, LAB_SCHEMA_SLOT(v, K, "devices"));
+            s_load_endpoints(&c, LAB_SCHEMA_SLOT(v, K, "endpoints"));
+            s_load_heartbeat(&c, LAB_SCHEMA_SLOT(v, K, "heartbeat"));
+            s_set_hub(&c, LAB_SCHEMA_SLOT(v, K, "hub"));
+            s_load_security(&c, LAB_SCHEMA_SLOT(v, K, "security"));
+            s_load_notify(&c, LAB_SCHEMA_SLOT(v, K, "notify"));
+            s_check_security(&c, root, LAB_SCHEMA_SLOT(v, K, "devices"), LAB_SCHEMA_SLOT(v, K, "endpoints"));
         }
         goto defaults;
     }
@@ -2055,43 +1637,43 @@ static lab_campaign_cfg *s_load(const char *path, char *text, size_t len, int st
     s_key top[sizeof s_top_keys / sizeof s_top_keys[0]];
     memcpy(top, s_top_keys, sizeof top);
     if (lab)
-        top[s_k(top, "devices")].required = 0;
+        top[lab_schema_index(top, "devices")].required = 0;
     const s_key *K = top;
-    if (s_check_map(&c, root, K, "", v)) {
+    if (lab_schema_check_map(&c.sc, root, K, "", v)) {
         yaml_node_t *stop = NULL;
-        if (SLOT(v, K, "campaign"))
-            s_load_campaign(&c, SLOT(v, K, "campaign"), &stop);
-        s_load_space(&c, SLOT(v, K, "space"), SLOT(v, K, "constraints"));
-        if (SLOT(v, K, "constraints") && !SLOT(v, K, "space"))
-            s_err(&c, SLOT(v, K, "constraints"), "constraints need a space");
-        s_load_objectives(&c, SLOT(v, K, "objectives"));
+        if (LAB_SCHEMA_SLOT(v, K, "campaign"))
+            s_load_campaign(&c, LAB_SCHEMA_SLOT(v, K, "campaign"), &stop);
+        s_load_space(&c, LAB_SCHEMA_SLOT(v, K, "space"), LAB_SCHEMA_SLOT(v, K, "constraints"));
+        if (LAB_SCHEMA_SLOT(v, K, "constraints") && !LAB_SCHEMA_SLOT(v, K, "space"))
+            lab_schema_err(&c.sc, LAB_SCHEMA_SLOT(v, K, "constraints"), "constraints need a space");
+        s_load_objectives(&c, LAB_SCHEMA_SLOT(v, K, "objectives"));
         s_load_stop(&c, stop);
-        s_load_planner(&c, SLOT(v, K, "planner"));
-        s_load_workflow(&c, SLOT(v, K, "workflow"), &steps, &n_steps);
+        s_load_planner(&c, LAB_SCHEMA_SLOT(v, K, "planner"));
+        s_load_workflow(&c, LAB_SCHEMA_SLOT(v, K, "workflow"), &steps, &n_steps);
         if (lab) {
             for (const char *const *k = (const char *const[]){"devices", "endpoints", "heartbeat", "hub", "security",
                                                                "notify", NULL}; *k; k++)
-                if (SLOT(v, K, *k))
+                if (LAB_SCHEMA_SLOT(v, K, *k))
                     s_note(&c, "%sits '%s' section is ignored: the lab's own applies", *k);
             s_copy_lab_devices(&c);
         } else {
-            s_load_devices(&c, SLOT(v, K, "devices"));
-            s_load_endpoints(&c, SLOT(v, K, "endpoints"));
-            s_load_heartbeat(&c, SLOT(v, K, "heartbeat"));
-            s_set_hub(&c, SLOT(v, K, "hub"));
+            s_load_devices(&c, LAB_SCHEMA_SLOT(v, K, "devices"));
+            s_load_endpoints(&c, LAB_SCHEMA_SLOT(v, K, "endpoints"));
+            s_load_heartbeat(&c, LAB_SCHEMA_SLOT(v, K, "heartbeat"));
+            s_set_hub(&c, LAB_SCHEMA_SLOT(v, K, "hub"));
         }
         if (!stored) { /* a config that once ran is read as it was */
-            s_check_acquisition(&c, SLOT(v, K, "planner"));
+            s_check_acquisition(&c, LAB_SCHEMA_SLOT(v, K, "planner"));
             if (!lab)
-                s_check_returns(&c, SLOT(v, K, "devices"), steps, n_steps);
+                s_check_returns(&c, LAB_SCHEMA_SLOT(v, K, "devices"), steps, n_steps);
         }
         if (!lab) {
-            s_load_security(&c, SLOT(v, K, "security"));
-            s_load_notify(&c, SLOT(v, K, "notify"));
+            s_load_security(&c, LAB_SCHEMA_SLOT(v, K, "security"));
+            s_load_notify(&c, LAB_SCHEMA_SLOT(v, K, "notify"));
         }
-        s_load_prior(&c, SLOT(v, K, "prior"));
+        s_load_prior(&c, LAB_SCHEMA_SLOT(v, K, "prior"));
         if (!lab)
-            s_check_security(&c, root, SLOT(v, K, "devices"), SLOT(v, K, "endpoints"));
+            s_check_security(&c, root, LAB_SCHEMA_SLOT(v, K, "devices"), LAB_SCHEMA_SLOT(v, K, "endpoints"));
         s_check_cross(&c, steps, n_steps);
         steps = NULL; /* now owned by cfg */
     }
@@ -2101,9 +1683,9 @@ defaults:
     s_default_operator(&c);
 
 done:
-    s_report(&c, errs, err);
-    int failed = c.oom || c.n_probs > 0;
-    free(c.probs);
+    lab_schema_report(&c.sc, errs, err);
+    int failed = lab_schema_n_problems(&c.sc) > 0;
+    lab_schema_release(&c.sc);
     free(c.dim_names);
     free(c.dim_nodes);
     free(c.step_nodes);
@@ -2248,49 +1830,8 @@ int lab_config_step(const lab_campaign_cfg *cfg, const char *name)
     return s_step_index(cfg->steps, cfg->n_steps, name);
 }
 
-static const char *s_type_name(s_type t)
-{
-    switch (t) {
-    case S_STR: return "string";
-    case S_INT: return "integer";
-    case S_NUM: return "number";
-    case S_BOOL: return "boolean";
-    case S_DUR: return "duration";
-    case S_HOURS: return "hours";
-    case S_ENUM: return "choice";
-    case S_MAP: return "mapping";
-    case S_LIST: return "list";
-    case S_STRLIST: return "list of strings";
-    case S_STR_OR_MAP: return "string or mapping";
-    }
-    return "?";
-}
-
 void lab_config_print_keys(FILE *out)
 {
-    for (size_t s = 0; s < sizeof s_sections / sizeof s_sections[0]; s++) {
-        fprintf(out, "\n### `%s`\n\n| key | type | required | bounds | default | meaning |\n"
-                     "|---|---|---|---|---|---|\n", s_sections[s].section);
-        for (const s_key *k = s_sections[s].keys; k->name; k++) {
-            char b[96] = "";
-            if (k->type == S_ENUM) {
-                /* "a|b" would split a markdown table cell */
-                size_t j = 0;
-                for (const char *p = k->choices; *p && j + 3 < sizeof b; p++) {
-                    if (*p == '|') {
-                        b[j++] = ',';
-                        b[j++] = ' ';
-                    } else {
-                        b[j++] = *p;
-                    }
-                }
-                b[j] = '\0';
-            }
-            else if (!isnan(k->min) || !isnan(k->max))
-                s_bounds_text(b, sizeof b, k, k->type == S_INT);
-            fprintf(out, "| `%s` | %s | %s | %s | %s%s%s | %s |\n", k->name,
-                    s_type_name(k->type), k->required ? "yes" : "no", b, k->def ? "`" : "",
-                    k->def ? k->def : "", k->def ? "`" : "", k->help);
-        }
-    }
+    for (size_t s = 0; s < sizeof s_sections / sizeof s_sections[0]; s++)
+        lab_schema_print(out, s_sections[s].section, s_sections[s].keys);
 }

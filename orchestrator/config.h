@@ -166,9 +166,6 @@ lab_campaign_cfg *lab_config_load_submitted(const char *path, const char *text, 
 
 /* Index of a step by name, or -1. */
 int lab_config_step(const lab_campaign_cfg *cfg, const char *name);
-/* Parse a duration such as "90", "90s", "5m", "2h", "1.5h" into seconds.
- * Returns 0 or LAB_EINVAL. */
-int lab_config_parse_duration(const char *s, double *seconds);
 
 /* Print the reference of every config key (one markdown table per section,
  * from the loader's key tables) to out: the source of docs/CONFIG.md. */

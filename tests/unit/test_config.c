@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "orchestrator/config.h"
+#include "common/duration.h"
 #include "planners/planner.h"
 
 #include "common/banned.h"
@@ -476,26 +477,26 @@ static void test_parse_duration(void **state)
 {
     (void)state;
     double s = -1;
-    assert_int_equal(lab_config_parse_duration("90", &s), 0);
+    assert_int_equal(lab_duration_parse("90", &s), 0);
     assert_true(s == 90);
-    assert_int_equal(lab_config_parse_duration("90s", &s), 0);
+    assert_int_equal(lab_duration_parse("90s", &s), 0);
     assert_true(s == 90);
-    assert_int_equal(lab_config_parse_duration("5m", &s), 0);
+    assert_int_equal(lab_duration_parse("5m", &s), 0);
     assert_true(s == 300);
-    assert_int_equal(lab_config_parse_duration("2h", &s), 0);
+    assert_int_equal(lab_duration_parse("2h", &s), 0);
     assert_true(s == 7200);
-    assert_int_equal(lab_config_parse_duration("1.5h", &s), 0);
+    assert_int_equal(lab_duration_parse("1.5h", &s), 0);
     assert_true(s == 5400);
-    assert_int_equal(lab_config_parse_duration("500ms", &s), 0);
+    assert_int_equal(lab_duration_parse("500ms", &s), 0);
     assert_true(fabs(s - 0.5) < 1e-12);
-    assert_int_equal(lab_config_parse_duration("", &s), LAB_EINVAL);
-    assert_int_equal(lab_config_parse_duration("5x", &s), LAB_EINVAL);
-    assert_int_equal(lab_config_parse_duration("-5s", &s), LAB_EINVAL);
-    assert_int_equal(lab_config_parse_duration("h", &s), LAB_EINVAL);
-    assert_int_equal(lab_config_parse_duration("inf", &s), LAB_EINVAL);
-    assert_int_equal(lab_config_parse_duration("nan", &s), LAB_EINVAL);
-    assert_int_equal(lab_config_parse_duration("5 m", &s), LAB_EINVAL);
-    assert_int_equal(lab_config_parse_duration(NULL, &s), LAB_EINVAL);
+    assert_int_equal(lab_duration_parse("", &s), LAB_EINVAL);
+    assert_int_equal(lab_duration_parse("5x", &s), LAB_EINVAL);
+    assert_int_equal(lab_duration_parse("-5s", &s), LAB_EINVAL);
+    assert_int_equal(lab_duration_parse("h", &s), LAB_EINVAL);
+    assert_int_equal(lab_duration_parse("inf", &s), LAB_EINVAL);
+    assert_int_equal(lab_duration_parse("nan", &s), LAB_EINVAL);
+    assert_int_equal(lab_duration_parse("5 m", &s), LAB_EINVAL);
+    assert_int_equal(lab_duration_parse(NULL, &s), LAB_EINVAL);
 }
 
 /* ---- broken configs --------------------------------------------------------- */
