@@ -2,16 +2,16 @@
 #include "sim/lab.h"
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "common/duration.h"
 #include "common/keys.h"
+#include "common/schema.h"
 #include "common/ytree.h"
 #include "protocols/envelope.h"
 #include "sim/model.h"
 #include "common/banned.h"
-
-static const char *const s_drivers[] = {"sim.dispenser", "sim.heater", "sim.spectrometer", "null", NULL};
 
 /* Sane limits: a simulated step lasts at most a week of lab time; the speed
  * factor is at most a million (a week in under a second) and the noise at
@@ -19,104 +19,101 @@ static const char *const s_drivers[] = {"sim.dispenser", "sim.heater", "sim.spec
 #define S_DURATION_MAX_S (7 * 86400.0)
 #define S_SPEED_MAX 1e6
 #define S_NOISE_MAX 100.0
+#define N NAN
+
+static const lab_schema_key s_top_keys[] = {
+    {"lab", LAB_SK_MAP, 1, N, N, NULL, NULL, "name, endpoint, speed, samples, seed, journal, keys"},
+    {"model", LAB_SK_MAP, 0, N, N, NULL, "none", "the ground truth the measuring devices observe"},
+    {"devices", LAB_SK_LIST, 1, N, N, NULL, NULL, "the simulated devices (at least one)"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_lab_keys[] = {
+    {"name", LAB_SK_STR, 0, N, N, NULL, "lab", "the lab's name"},
+    {"endpoint", LAB_SK_STR, 0, N, N, NULL, "tcp://127.0.0.1:5560", "the orchestrator's device endpoint"},
+    {"speed", LAB_SK_NUM, 0, 0, S_SPEED_MAX, NULL, "1", "simulated seconds per real second (above 0)"},
+    {"samples", LAB_SK_STR, 0, N, N, NULL, "/tmp/labloop-sim-<name>-samples", "where simulated samples are kept"},
+    {"seed", LAB_SK_INT, 0, 0, N, NULL, "1", "seed of the simulation's random generator"},
+    {"journal", LAB_SK_STR, 0, N, N, NULL, "none", "file every device notes each step in"},
+    {"keys", LAB_SK_STR, 0, N, N, NULL, "none (plain)",
+     "directory of CURVE keys (made when missing); required when the endpoint is not loopback or ipc"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_model_keys[] = {
+    {"kind", LAB_SK_STR, 1, N, N, NULL, NULL, "branin, hartmann3, hartmann6 or nanocrystal_pl"},
+    {"noise", LAB_SK_NUM, 0, 0, S_NOISE_MAX, NULL, "0", "measurement noise, relative to the model's scale"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_device_keys[] = {
+    {"name", LAB_SK_STR, 1, N, N, NULL, NULL, "device name, unique, at most 63 characters"},
+    {"driver", LAB_SK_ENUM, 1, N, N, "sim.dispenser|sim.heater|sim.spectrometer|null", NULL, "simulated driver"},
+    {"capabilities", LAB_SK_STRLIST, 1, N, N, NULL, NULL, "capabilities offered (at least one)"},
+    {"capacity", LAB_SK_INT, 0, 1, 1000, NULL, "1", "steps it can run at once"},
+    {"duration", LAB_SK_ANY, 0, N, N, NULL, "0",
+     "how long a step takes in lab time: a duration (at most 7d) or a step parameter like ${time}"},
+    {"jitter", LAB_SK_NUM, 0, 0, 1, NULL, "0.1", "relative spread of the duration, below 1"},
+    {"failure_rate", LAB_SK_NUM, 0, 0, 1, NULL, "0", "chance that a step fails for an instrument reason"},
+    {"failure", LAB_SK_STR, 0, N, N, NULL, "per driver", "what such a failure says"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+#undef N
+
+#define SLOT(v, K, name) LAB_SCHEMA_SLOT(v, K, name)
 
 static char *s_dup(const char *s) { return s ? strdup(s) : NULL; }
 
-static int s_known(const char *const *list, const char *s)
+static void s_load_device(lab_schema *sc, yaml_node_t *n, size_t idx, lab_sim_device *dev)
 {
-    for (; *list; list++)
-        if (!strcmp(*list, s))
-            return 1;
-    return 0;
-}
-
-static int s_check_keys(lab_ydoc *d, yaml_node_t *map, const char *const *keys, FILE *errs,
-                        lab_err *err)
-{
-    int bad = 0;
-    for (size_t i = 0; i < lab_ymap_len(map); i++) {
-        yaml_node_t *k, *v;
-        lab_ymap_pair(d, map, i, &k, &v);
-        const char *name = lab_yscalar(k);
-        if (!name || !s_known(keys, name)) {
-            lab_yerr(d, k, errs, err, "unknown key '%s'", name ? name : "?");
-            bad = 1;
-        }
-    }
-    return bad;
-}
-
-static int s_load_device(lab_ydoc *d, yaml_node_t *n, lab_sim_device *dev, FILE *errs, lab_err *err)
-{
-    static const char *const keys[] = {"name", "driver", "capabilities", "capacity", "duration",
-                                       "jitter", "failure_rate", "failure", NULL};
-    if (!lab_yis_map(n))
-        return lab_yerr(d, n, errs, err, "a device must be a mapping, got %s", lab_ykind(n));
-    int bad = s_check_keys(d, n, keys, errs, err);
-    yaml_node_t *v;
+    const lab_schema_key *K = s_device_keys;
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    char sec[96];
+    const char *nm = lab_yscalar(lab_ymap_get(sc->d, n, "name"));
+    if (nm)
+        snprintf(sec, sizeof sec, "device '%s'", nm);
+    else
+        snprintf(sec, sizeof sec, "devices[%zu]", idx);
     dev->capacity = 1;
     dev->jitter = 0.1;
-    if (!(v = lab_ymap_get(d, n, "name")) || !lab_yscalar(v) || !*lab_yscalar(v))
-        bad |= lab_yerr(d, v ? v : n, errs, err, "device needs a 'name'") != 0;
-    else if (strlen(lab_yscalar(v)) > LAB_ID_MAX - 1)   /* its worker's routing id */
-        bad |= lab_yerr(d, v, errs, err, "device name is %zu characters long; at most %d", strlen(lab_yscalar(v)),
-                        LAB_ID_MAX - 1) != 0;
-    else
-        dev->name = s_dup(lab_yscalar(v));
-    if (!(v = lab_ymap_get(d, n, "driver")) || !lab_yscalar(v))
-        bad |= lab_yerr(d, v ? v : n, errs, err, "device needs a 'driver' (sim.dispenser, sim.heater, sim.spectrometer or null)") != 0;
-    else if (!s_known(s_drivers, lab_yscalar(v)))
-        bad |= lab_yerr(d, v, errs, err, "unknown driver '%s' (known: sim.dispenser, sim.heater, sim.spectrometer, null)", lab_yscalar(v)) != 0;
-    else
-        dev->driver = s_dup(lab_yscalar(v));
-    if ((v = lab_ymap_get(d, n, "capabilities"))) {
-        if (!lab_yis_seq(v) || lab_yseq_len(v) == 0) {
-            bad |= lab_yerr(d, v, errs, err, "'capabilities' must be a non-empty list") != 0;
-        } else {
-            dev->n_capabilities = lab_yseq_len(v);
-            dev->capabilities = calloc(dev->n_capabilities, sizeof(char *));
-            for (size_t i = 0; i < dev->n_capabilities; i++) {
-                const char *c = lab_yscalar(lab_yseq_at(d, v, i));
-                if (!c)
-                    bad |= lab_yerr(d, lab_yseq_at(d, v, i), errs, err, "a capability must be a name") != 0;
-                dev->capabilities[i] = s_dup(c ? c : "");
-            }
-        }
-    } else {
-        bad |= lab_yerr(d, n, errs, err, "device needs 'capabilities'") != 0;
-    }
-    long l;
-    if ((v = lab_ymap_get(d, n, "capacity"))) {
-        if (lab_yto_long(v, &l) || l < 1 || l > 1000)
-            bad |= lab_yerr(d, v, errs, err, "'capacity' must be an integer from 1 to 1000") != 0;
+    if (!lab_schema_check_map(sc, n, K, sec, v))
+        return;
+    if ((n = SLOT(v, K, "name"))) {
+        if (strlen(lab_yscalar(n)) > LAB_ID_MAX - 1)   /* its worker's routing id */
+            lab_schema_err(sc, n, "device name is %zu characters long; at most %d", strlen(lab_yscalar(n)),
+                           LAB_ID_MAX - 1);
         else
-            dev->capacity = (int)l;
+            dev->name = s_dup(lab_yscalar(n));
     }
-    if ((v = lab_ymap_get(d, n, "duration"))) {
-        const char *s = lab_yscalar(v);
+    dev->driver = s_dup(lab_yscalar(SLOT(v, K, "driver")));
+    yaml_node_t *caps = SLOT(v, K, "capabilities");
+    if (caps && lab_yis_seq(caps) && lab_yseq_len(caps) == 0)
+        lab_schema_err(sc, caps, "%s: capabilities must be a non-empty list", sec);
+    else if (caps) {
+        dev->n_capabilities = lab_yscalar(caps) ? 1 : lab_yseq_len(caps);
+        dev->capabilities = calloc(dev->n_capabilities, sizeof(char *));
+        for (size_t i = 0; dev->capabilities && i < dev->n_capabilities; i++)
+            dev->capabilities[i] = s_dup(lab_yscalar(lab_yscalar(caps) ? caps : lab_yseq_at(sc->d, caps, i)));
+    }
+    dev->capacity = (int)lab_schema_long(SLOT(v, K, "capacity"), 1);
+    yaml_node_t *dn = SLOT(v, K, "duration");
+    char got[160];
+    if (dn) {
+        const char *s = lab_yscalar(dn);
         size_t len = s ? strlen(s) : 0;
         if (s && len > 3 && !strncmp(s, "${", 2) && s[len - 1] == '}')
             dev->duration_param = strndup(s + 2, len - 3);
         else if (!s || lab_duration_parse(s, &dev->duration_s) < 0 || dev->duration_s > S_DURATION_MAX_S)
-            bad |= lab_yerr(d, v, errs, err, "'duration' must be a duration like 90s, 5m, 2h (at most 7d) or a step "
-                            "parameter like ${time}") != 0;
+            lab_schema_err(sc, dn, "%s: duration must be a duration like 90s, 5m, 2h (at most 7d) or a step "
+                           "parameter like ${time}, got %s", sec, lab_schema_got(got, sizeof got, dn));
     }
-    double x;
-    if ((v = lab_ymap_get(d, n, "jitter"))) {
-        if (lab_yto_double(v, &x) || x < 0 || x >= 1)
-            bad |= lab_yerr(d, v, errs, err, "'jitter' must be a number from 0 to below 1") != 0;
-        else
-            dev->jitter = x;
-    }
-    if ((v = lab_ymap_get(d, n, "failure_rate"))) {
-        if (lab_yto_double(v, &x) || x < 0 || x > 1)
-            bad |= lab_yerr(d, v, errs, err, "'failure_rate' must be a number from 0 to 1") != 0;
-        else
-            dev->failure_rate = x;
-    }
-    if ((v = lab_ymap_get(d, n, "failure")))
-        dev->failure_text = s_dup(lab_yscalar(v));
-    return bad ? LAB_ECONFIG : 0;
+    yaml_node_t *jn = SLOT(v, K, "jitter");
+    dev->jitter = lab_schema_double(jn, 0.1);
+    if (jn && dev->jitter >= 1)
+        lab_schema_err(sc, jn, "%s: jitter must be below 1, got %g", sec, dev->jitter);
+    dev->failure_rate = lab_schema_double(SLOT(v, K, "failure_rate"), 0);
+    dev->failure_text = s_dup(lab_yscalar(SLOT(v, K, "failure")));
 }
 
 long lab_sim_device_returns(const lab_sim_lab *lab, const lab_sim_device *d, const char **names, size_t max)
@@ -141,105 +138,126 @@ long lab_sim_device_returns(const lab_sim_lab *lab, const lab_sim_device *d, con
     return (long)n;
 }
 
+static void s_load_lab(lab_schema *sc, lab_sim_lab *lab, yaml_node_t *sec)
+{
+    const lab_schema_key *K = s_lab_keys;
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    if (!lab_schema_check_map(sc, sec, K, "lab", v))
+        return;
+    lab->name = s_dup(lab_yscalar(SLOT(v, K, "name")));
+    lab->endpoint = s_dup(lab_yscalar(SLOT(v, K, "endpoint")));
+    lab->samples_dir = s_dup(lab_yscalar(SLOT(v, K, "samples")));
+    lab->journal = s_dup(lab_yscalar(SLOT(v, K, "journal")));
+    lab->keys_dir = s_dup(lab_yscalar(SLOT(v, K, "keys")));
+    yaml_node_t *sp = SLOT(v, K, "speed");
+    lab->speed = lab_schema_double(sp, 1);
+    if (sp && lab->speed <= 0)
+        lab_schema_err(sc, sp, "lab.speed must be above 0, got %g", lab->speed);
+    lab->seed = (uint64_t)lab_schema_long(SLOT(v, K, "seed"), 1);
+}
+
+static void s_load_model(lab_schema *sc, lab_sim_lab *lab, yaml_node_t *sec)
+{
+    const lab_schema_key *K = s_model_keys;
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    if (!lab_schema_check_map(sc, sec, K, "model", v))
+        return;
+    yaml_node_t *kn = SLOT(v, K, "kind");
+    const char *const *kinds = lab_model_kinds();
+    size_t nk = 0;
+    while (kinds[nk])
+        nk++;
+    const char *k = lab_yscalar(kn);
+    int known = 0;
+    for (size_t i = 0; k && i < nk; i++)
+        known |= !strcmp(kinds[i], k);
+    if (k && !known) {
+        char hint[128];
+        lab_schema_err(sc, kn, "unknown model kind '%s' (known: branin, hartmann3, hartmann6, nanocrystal_pl)%s", k,
+                       lab_schema_hint(hint, sizeof hint, k, kinds, nk));
+        k = NULL;
+    }
+    lab->model_kind = s_dup(k);
+    lab->model_noise = lab_schema_double(SLOT(v, K, "noise"), 0);
+}
+
 lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err)
 {
-    static const char *const top[] = {"lab", "model", "devices", NULL};
-    static const char *const labkeys[] = {"name", "endpoint", "speed", "samples", "seed", "journal", "keys", NULL};
-
-    static const char *const modelkeys[] = {"kind", "noise", NULL};
     lab_ydoc *d = lab_ydoc_load(path, NULL, NULL, err);
     if (!d) {
         if (errs)
             fprintf(errs, "%s\n", err->msg);
         return NULL;
     }
+    lab_schema sc;
+    lab_schema_init(&sc, d, path);
     lab_sim_lab *lab = calloc(1, sizeof *lab);
+    if (!lab) {
+        sc.oom = 1;
+        goto done;
+    }
     lab->path = strdup(path);
     lab->speed = 1;
     lab->seed = 1;
-    int bad = 0;
-    yaml_node_t *root = lab_ydoc_root(d), *sec, *v;
-    if (!lab_yis_map(root)) {
-        bad = lab_yerr(d, root, errs, err, "a lab file must be a mapping with lab, model and devices");
+    const lab_schema_key *K = s_top_keys;
+    yaml_node_t *root = lab_ydoc_root(d), *v[LAB_SCHEMA_MAXKEYS];
+    if (!lab_schema_check_map(&sc, root, K, "", v))
         goto done;
-    }
-    bad |= s_check_keys(d, root, top, errs, err);
-    if ((sec = lab_ymap_get(d, root, "lab")) && lab_yis_map(sec)) {
-        bad |= s_check_keys(d, sec, labkeys, errs, err);
-        lab->name = s_dup(lab_yscalar(lab_ymap_get(d, sec, "name")));
-        lab->endpoint = s_dup(lab_yscalar(lab_ymap_get(d, sec, "endpoint")));
-        lab->samples_dir = s_dup(lab_yscalar(lab_ymap_get(d, sec, "samples")));
-        lab->journal = s_dup(lab_yscalar(lab_ymap_get(d, sec, "journal")));
-        lab->keys_dir = s_dup(lab_yscalar(lab_ymap_get(d, sec, "keys")));
-        if ((v = lab_ymap_get(d, sec, "speed")) &&
-            (lab_yto_double(v, &lab->speed) || lab->speed <= 0 || lab->speed > S_SPEED_MAX))
-            bad |= lab_yerr(d, v, errs, err, "'speed' must be a positive number, at most %g", S_SPEED_MAX) != 0;
-        long seed;
-        if ((v = lab_ymap_get(d, sec, "seed"))) {
-            if (lab_yto_long(v, &seed) || seed < 0)
-                bad |= lab_yerr(d, v, errs, err, "'seed' must be a non-negative integer") != 0;
-            else
-                lab->seed = (uint64_t)seed;
-        }
-    } else {
-        bad |= lab_yerr(d, sec ? sec : root, errs, err, "missing 'lab' section (name, endpoint, speed, samples)") != 0;
-    }
+    yaml_node_t *sec = SLOT(v, K, "lab");
+    if (sec)
+        s_load_lab(&sc, lab, sec);
     if (!lab->name)
         lab->name = strdup("lab");
     if (!lab->endpoint)
         lab->endpoint = strdup("tcp://127.0.0.1:5560");
     if (!lab->keys_dir && !lab_keys_endpoint_is_local(lab->endpoint))
-        bad |= lab_yerr(d, sec ? sec : root, errs, err,
-                        "endpoint '%s' is reachable from other machines: add 'keys: DIR' (CURVE keys, made there "
-                        "when missing) or use a loopback or ipc endpoint", lab->endpoint) != 0;
+        lab_schema_err(&sc, sec ? sec : root,
+                       "endpoint '%s' is reachable from other machines: add 'keys: DIR' (CURVE keys, made there "
+                       "when missing) or use a loopback or ipc endpoint", lab->endpoint);
     if (!lab->samples_dir) {
         char buf[512];
         snprintf(buf, sizeof buf, "/tmp/labloop-sim-%s-samples", lab->name);
         lab->samples_dir = strdup(buf);
     }
-    if ((sec = lab_ymap_get(d, root, "model"))) {
-        if (!lab_yis_map(sec)) {
-            bad |= lab_yerr(d, sec, errs, err, "'model' must be a mapping like {kind: nanocrystal_pl, noise: 0.02}") != 0;
-        } else {
-            bad |= s_check_keys(d, sec, modelkeys, errs, err);
-            v = lab_ymap_get(d, sec, "kind");
-            const char *k = lab_yscalar(v);
-            if (!k || !s_known(lab_model_kinds(), k))
-                bad |= lab_yerr(d, v ? v : sec, errs, err, "unknown model kind '%s' (known: branin, hartmann3, hartmann6, nanocrystal_pl)", k ? k : "") != 0;
-            else
-                lab->model_kind = strdup(k);
-            if ((v = lab_ymap_get(d, sec, "noise")) &&
-                (lab_yto_double(v, &lab->model_noise) || lab->model_noise < 0 || lab->model_noise > S_NOISE_MAX))
-                bad |= lab_yerr(d, v, errs, err, "'noise' must be a number from 0 to %g", S_NOISE_MAX) != 0;
-        }
-    }
-    sec = lab_ymap_get(d, root, "devices");
-    if (!sec || !lab_yis_seq(sec) || lab_yseq_len(sec) == 0) {
-        bad |= lab_yerr(d, sec ? sec : root, errs, err, "'devices' must be a non-empty list") != 0;
-    } else {
+    if (SLOT(v, K, "model"))
+        s_load_model(&sc, lab, SLOT(v, K, "model"));
+    sec = SLOT(v, K, "devices");
+    if (sec && lab_yseq_len(sec) == 0) {
+        lab_schema_err(&sc, sec, "'devices' must be a non-empty list");
+    } else if (sec) {
         lab->n_devices = lab_yseq_len(sec);
         lab->devices = calloc(lab->n_devices, sizeof *lab->devices);
-        for (size_t i = 0; i < lab->n_devices; i++) {
+        for (size_t i = 0; lab->devices && i < lab->n_devices; i++) {
             yaml_node_t *n = lab_yseq_at(d, sec, i);
-            if (s_load_device(d, n, &lab->devices[i], errs, err))
-                bad = 1;
+            s_load_device(&sc, n, i, &lab->devices[i]);
             for (size_t j = 0; j < i && lab->devices[i].name; j++)
                 if (lab->devices[j].name && !strcmp(lab->devices[j].name, lab->devices[i].name))
-                    bad |= lab_yerr(d, n, errs, err, "device '%s' is named twice", lab->devices[i].name) != 0;
+                    lab_schema_err(&sc, n, "device '%s' is named twice", lab->devices[i].name);
             /* only when there is no model section at all: a bad one was reported above */
             if (lab->devices[i].driver && !strcmp(lab->devices[i].driver, "sim.spectrometer") &&
                 !lab_ymap_get(d, root, "model"))
-                bad |= lab_yerr(d, n, errs, err, "device '%s' measures, so the lab needs a 'model'",
-                               lab->devices[i].name ? lab->devices[i].name : "?") != 0;
+                lab_schema_err(&sc, n, "device '%s' measures, so the lab needs a 'model'",
+                               lab->devices[i].name ? lab->devices[i].name : "?");
         }
     }
 done:
+    lab_schema_report(&sc, errs, err);
+    int bad = lab_schema_n_problems(&sc) > 0;
+    lab_schema_release(&sc);
     lab_ydoc_destroy(&d);
     if (bad) {
         lab_sim_lab_destroy(&lab);
         return NULL;
     }
     return lab;
+}
+
+void lab_sim_lab_print_keys(FILE *out)
+{
+    lab_schema_print(out, "sim lab: (top level)", s_top_keys);
+    lab_schema_print(out, "sim lab: lab", s_lab_keys);
+    lab_schema_print(out, "sim lab: model", s_model_keys);
+    lab_schema_print(out, "sim lab: devices[]", s_device_keys);
 }
 
 void lab_sim_lab_destroy(lab_sim_lab **lp)

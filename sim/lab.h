@@ -45,6 +45,8 @@ typedef struct lab_sim_lab {
  * NULL with err set to the first problem. */
 lab_sim_lab *lab_sim_lab_load(const char *path, FILE *errs, lab_err *err);
 void lab_sim_lab_destroy(lab_sim_lab **lab);
+/* The key tables of lab.yaml as markdown (docs/CONFIG.md). */
+void lab_sim_lab_print_keys(FILE *out);
 const lab_sim_device *lab_sim_lab_device(const lab_sim_lab *lab, const char *name);
 
 /* The value names device d returns for its steps: a sim.spectrometer the

@@ -260,9 +260,10 @@ static void test_unknown_driver(void **state)
 {
     (void)state;
     s_broken("driver.yaml", S_HEAD "  - {name: a, driver: sim.furnace, capabilities: [c]}\n",
-             "sim.furnace", 1, "unknown driver 'sim.furnace'");
+             "sim.furnace", 1,
+             "driver must be one of sim.dispenser|sim.heater|sim.spectrometer|null, got 'sim.furnace'");
     s_broken("nodriver.yaml", S_HEAD "  - {name: a, capabilities: [c]}\n", "{name: a", 1,
-             "needs a 'driver'");
+             "missing required key 'driver'");
 }
 
 static void test_bad_duration(void **state)
@@ -275,7 +276,7 @@ static void test_bad_duration(void **state)
                  S_HEAD "  - {name: a, driver: sim.heater, capabilities: [c],\n"
                         "     duration: %s}\n", bad[i]);
         snprintf(name, sizeof name, "duration-%zu.yaml", i);
-        s_broken(name, text, bad[i], 1, "'duration' must be a duration");
+        s_broken(name, text, bad[i], 1, "duration must be a duration");
     }
 }
 
@@ -283,11 +284,11 @@ static void test_capacity(void **state)
 {
     (void)state;
     s_broken("cap0.yaml", S_HEAD "  - {name: a, driver: sim.heater, capabilities: [c], capacity: 0}\n",
-             "0}", 1, "'capacity' must be an integer from 1 to 1000");
+             "0}", 1, "capacity must be between 1 and 1000, got 0");
     s_broken("capx.yaml", S_HEAD "  - {name: a, driver: sim.heater, capabilities: [c], capacity: two}\n",
-             "two", 1, "'capacity'");
+             "two", 1, "capacity must be an integer, got 'two'");
     s_broken("capbig.yaml", S_HEAD "  - {name: a, driver: sim.heater, capabilities: [c], capacity: 1001}\n",
-             "1001", 1, "'capacity'");
+             "1001", 1, "capacity must be between 1 and 1000, got 1001");
 }
 
 /* A device name longer than a worker's routing id can hold is refused. */
@@ -346,7 +347,7 @@ static void test_missing_devices(void **state)
 {
     (void)state;
     s_broken("nodevices.yaml", "lab: {name: broken}\nmodel: {kind: branin}\n", "lab", 1,
-             "'devices' must be a non-empty list");
+             "missing required key 'devices'");
     s_broken("emptydevices.yaml", "lab: {name: broken}\ndevices: []\n", "[]", 1,
              "'devices' must be a non-empty list");
 }
@@ -370,13 +371,13 @@ static void test_many_problems(void **state)
     lab_err err = {0};
     assert_null(lab_sim_lab_load(path, NULL, &err));
     char *buf = s_errors(path);
-    assert_non_null(strstr(err.msg, "'capacity'"));
+    assert_non_null(strstr(err.msg, "capacity must"));
     int lines = 0;
     for (const char *p = buf; (p = strchr(p, '\n')); p++)
         lines++;
     assert_int_equal(lines, 3);
-    assert_non_null(strstr(buf, "unknown driver 'nope'"));
-    assert_non_null(strstr(buf, "'duration'"));
+    assert_non_null(strstr(buf, "driver must be one of"));
+    assert_non_null(strstr(buf, "duration must be a duration"));
     free(buf);
 }
 
