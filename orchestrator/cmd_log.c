@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "common/clock.h"
+#include "orchestrator/events.h"
 #include "orchestrator/review.h"
 #include "orchestrator/hub.h" /* lab_hub_entry: one line of the timeline */
 #include "orchestrator/hub_query.h"
@@ -89,250 +90,9 @@ static int s_int(const json_t *o, const char *key, int64_t *v)
     return 0;
 }
 
-static void s_value(FILE *out, const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_INTEGER:
-        fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        fprintf(out, "%g", json_real_value(v));
-        break;
-    case JSON_STRING:
-        fputs(json_string_value(v), out);
-        break;
-    case JSON_TRUE:
-        fputs("true", out);
-        break;
-    case JSON_FALSE:
-        fputs("false", out);
-        break;
-    case JSON_NULL:
-        fputs("null", out);
-        break;
-    default:
-        json_dumpf(v, out, JSON_COMPACT);
-        break;
-    }
-}
-
-/* "k=v k=v" for an object, in its order, each number followed by its unit
- * from units (may be NULL); anything else as a value. */
-static void s_pairs(FILE *out, const json_t *o, const json_t *units)
-{
-    if (!json_is_object(o)) {
-        s_value(out, o);
-        return;
-    }
-    const char *k;
-    json_t *v;
-    int first = 1;
-    json_object_foreach((json_t *)o, k, v) {
-        fprintf(out, "%s%s=", first ? "" : " ", k);
-        s_value(out, v);
-        const char *unit = json_string_value(json_object_get(units, k));
-        if (unit && json_is_number(v))
-            fprintf(out, " %s", unit);
-        first = 0;
-    }
-}
-
-/* ": k=v ..." when the object has members. */
-static void s_colon_pairs(FILE *out, const json_t *o, const json_t *units)
-{
-    if (o && !(json_is_object(o) && json_object_size(o) == 0)) {
-        fputs(": ", out);
-        s_pairs(out, o, units);
-    }
-}
-
-
-static void s_colon_str(FILE *out, const char *s)
-{
-    if (s && *s)
-        fprintf(out, ": %s", s);
-}
-
 static const char *s_or(const char *s, const char *dflt)
 {
     return s && *s ? s : dflt;
-}
-
-/* "experiment 4" or "experiment ?" */
-static void s_experiment(FILE *out, const json_t *d)
-{
-    int64_t n;
-    if (s_int(d, "experiment", &n))
-        fprintf(out, "experiment %" PRId64, n);
-    else
-        fputs("experiment ?", out);
-}
-
-/* "step heat of experiment 4" */
-static void s_step(FILE *out, const json_t *d)
-{
-    fprintf(out, "step %s of ", s_or(s_str(d, "step"), "?"));
-    s_experiment(out, d);
-}
-
-/* ---- one sentence per kind ---- */
-
-static void s_sentence(s_walk *w, const lab_hub_entry *e, const json_t *d)
-{
-    FILE *out = w->out;
-    const char *kind = e->kind ? e->kind : "?";
-    const char *dev = s_or(s_str(d, "device"), e->subject);
-    int64_t n;
-
-    if (strcmp(kind, "campaign.created") == 0) {
-        const char *name = s_or(s_str(d, "name"), s_or(e->subject, w->campaign));
-        fprintf(out, "campaign %s created", s_or(name, "?"));
-        const char *sep = " (";
-        if (s_int(d, "seed", &n)) {
-            fprintf(out, "%sseed %" PRId64, sep, n);
-            sep = ", ";
-        }
-        if (s_str(d, "planner")) {
-            fprintf(out, "%splanner %s", sep, s_str(d, "planner"));
-            sep = ", ";
-        }
-        if (s_int(d, "budget", &n)) {
-            fprintf(out, "%sbudget %" PRId64, sep, n);
-            sep = ", ";
-        }
-        if (sep[0] == ',')
-            fputc(')', out);
-    } else if (strcmp(kind, "campaign.status") == 0) {
-        const char *name = s_or(s_str(d, "name"), s_or(e->subject, w->campaign));
-        const char *status = s_or(s_str(d, "status"), "changed status");
-        fprintf(out, "campaign %s %s", s_or(name, "?"), status);
-        if (s_str(d, "by") && *s_str(d, "by"))
-            fprintf(out, " by %s", s_str(d, "by"));
-        /* Terminal states get the tally of the events seen so far. */
-        int terminal = strcmp(status, "completed") == 0 || strcmp(status, "aborted") == 0 ||
-                       strcmp(status, "exhausted") == 0 || strcmp(status, "halted") == 0;
-        if (terminal)
-            fprintf(out, ": %" PRId64 " experiments (%" PRId64 " measured, %" PRId64 " failed)",
-                    w->proposed, w->measured, w->failed);
-        const char *reason = s_str(d, "reason");
-        if (reason && *reason)
-            fprintf(out, "%s%s", terminal ? "; " : ": ", reason);
-    } else if (strcmp(kind, "campaign.braked") == 0) {
-        const char *name = s_or(e->subject, w->campaign);
-        fprintf(out, "campaign %s braked", s_or(name, "?"));
-        if (s_int(d, "failures", &n))
-            fprintf(out, ": %" PRId64 " experiments in a row failed with the same cause", n);
-        s_colon_str(out, s_str(d, "cause"));
-    } else if (strcmp(kind, "campaign.extended") == 0) {
-        const char *name = s_or(e->subject, w->campaign);
-        fprintf(out, "campaign %s extended", s_or(name, "?"));
-        const char *sep = " by ";
-        if (s_int(d, "experiments", &n) && n > 0) {
-            fprintf(out, "%s%" PRId64 " experiments", sep, n);
-            sep = " and ";
-        }
-        json_t *h = json_object_get(d, "hours");
-        if (json_is_number(h) && json_number_value(h) > 0)
-            fprintf(out, "%s%g h", sep, json_number_value(h));
-        if (s_int(d, "budget", &n))
-            fprintf(out, " (budget %" PRId64 ")", n);
-        if (s_str(d, "by"))
-            fprintf(out, ", by %s", s_str(d, "by"));
-        s_colon_str(out, s_str(d, "reason"));
-    } else if (strcmp(kind, "device.ready") == 0) {
-        fprintf(out, "device %s ready", s_or(dev, "?"));
-        const char *sep = " (";
-        if (s_str(d, "driver")) {
-            fprintf(out, "%s%s", sep, s_str(d, "driver"));
-            sep = ", ";
-        }
-        json_t *caps = json_object_get(d, "capabilities");
-        if (json_is_array(caps) && json_array_size(caps) > 0) {
-            fprintf(out, "%scapabilities: ", sep);
-            size_t i;
-            json_t *c;
-            json_array_foreach(caps, i, c) {
-                if (i > 0)
-                    fputs(", ", out);
-                s_value(out, c);
-            }
-            sep = ", ";
-        }
-        if (s_int(d, "capacity", &n)) {
-            fprintf(out, "%scapacity %" PRId64, sep, n);
-            sep = ", ";
-        }
-        if (sep[0] == ',')
-            fputc(')', out);
-    } else if (strcmp(kind, "device.lost") == 0 || strcmp(kind, "device.refused") == 0) {
-        fprintf(out, "device %s %s", s_or(dev, "?"), kind + strlen("device."));
-        s_colon_str(out, s_str(d, "reason"));
-    } else if (strcmp(kind, "experiment.proposed") == 0) {
-        s_experiment(out, d);
-        fputs(" proposed", out);
-        if (s_str(d, "planner"))
-            fprintf(out, " by %s", s_str(d, "planner"));
-        if (s_str(d, "origin"))
-            fprintf(out, " (%s)", s_str(d, "origin"));
-        s_colon_pairs(out, json_object_get(d, "params"), w->units);
-        const char *reason = s_str(d, "reason");
-        if (reason && *reason)
-            fprintf(out, " -- %s", reason);
-    } else if (strcmp(kind, "experiment.measured") == 0) {
-        s_experiment(out, d);
-        fputs(" measured", out);
-        s_colon_pairs(out, json_object_get(d, "objectives"), w->units);
-    } else if (strcmp(kind, "experiment.failed") == 0) {
-        s_experiment(out, d);
-        fputs(" failed", out);
-        s_colon_str(out, s_str(d, "error"));
-    } else if (strcmp(kind, "step.dispatched") == 0) {
-        s_step(out, d);
-        fprintf(out, " -> %s", s_or(s_str(d, "device"), "?"));
-        if (s_str(d, "attempt"))
-            fprintf(out, " (attempt %s)", s_str(d, "attempt"));
-        else if (s_int(d, "attempt_no", &n))
-            fprintf(out, " (attempt %" PRId64 ")", n);
-    } else if (strcmp(kind, "step.done") == 0) {
-        s_step(out, d);
-        fputs(" done", out);
-        if (s_str(d, "device"))
-            fprintf(out, " on %s", s_str(d, "device"));
-        json_t *sec = json_object_get(d, "seconds");
-        if (json_is_number(sec)) {
-            double s = json_number_value(sec);
-            fprintf(out, s < 10 ? " in %.2f s" : " in %.1f s", s);
-        }
-        s_colon_pairs(out, json_object_get(d, "values"), w->units);
-    } else if (strcmp(kind, "step.failed") == 0) {
-        s_step(out, d);
-        const char *status = s_str(d, "status");
-        fputs(" failed", out);
-        if (status && strcmp(status, "failed") != 0)
-            fprintf(out, " (%s)", status);
-        if (s_str(d, "device"))
-            fprintf(out, " on %s", s_str(d, "device"));
-        s_colon_str(out, s_str(d, "error"));
-    } else if (strcmp(kind, "step.retry") == 0) {
-        s_step(out, d);
-        fputs(" retried", out);
-        if (s_int(d, "attempt_no", &n))
-            fprintf(out, " as attempt %" PRId64, n);
-        s_colon_str(out, s_str(d, "reason"));
-    } else if (strcmp(kind, "message.bad") == 0) {
-        fprintf(out, "bad message from %s", s_or(dev, "unknown peer"));
-        s_colon_str(out, s_str(d, "error"));
-    } else {
-        fputs(kind, out);
-        if (e->subject)
-            fprintf(out, " %s", e->subject);
-        if (d) {
-            fputc(' ', out);
-            json_dumpf(d, out, JSON_COMPACT);
-        } else if (e->detail_json) {
-            fprintf(out, " %s", e->detail_json);
-        }
-    }
 }
 
 /* ---- the walk ---- */
@@ -361,16 +121,24 @@ static void s_tally(s_walk *w, const lab_hub_entry *e, const json_t *d)
 {
     if (!e->kind)
         return;
-    if (strcmp(e->kind, "campaign.created") == 0) {
+    switch (lab_event_parse(e->kind)) {
+    case LAB_EV_CAMPAIGN_CREATED: {
         const char *name = s_or(s_str(d, "name"), e->subject);
         if (name)
             snprintf(w->campaign, sizeof w->campaign, "%s", name);
-    } else if (strcmp(e->kind, "experiment.proposed") == 0) {
+        break;
+    }
+    case LAB_EV_EXPERIMENT_PROPOSED:
         w->proposed++;
-    } else if (strcmp(e->kind, "experiment.measured") == 0) {
+        break;
+    case LAB_EV_EXPERIMENT_MEASURED:
         w->measured++;
-    } else if (strcmp(e->kind, "experiment.failed") == 0) {
+        break;
+    case LAB_EV_EXPERIMENT_FAILED:
         w->failed++;
+        break;
+    default:
+        break;
     }
 }
 
@@ -430,10 +198,9 @@ static void s_print_text(s_walk *w, const lab_hub_entry *e, const json_t *d)
         fputs("(out of memory)\n", out);
         return;
     }
-    w->out = m;
-    s_sentence(w, e, d);
+    lab_event_view v = {w->campaign[0] ? w->campaign : NULL, w->proposed, w->measured, w->failed, w->units};
+    lab_event_sentence(m, &v, e->kind, e->subject, d, e->detail_json);
     fclose(m);
-    w->out = out;
     lab_text_clean(text, len + 1, text);
     fputs(text, out);
     free(text);

@@ -100,7 +100,7 @@ static void s_set_status(lab_camp *camp, const char *status)
 {
     if (lab_hub_set_campaign_status(camp->lab->hub, camp->campaign_id, status, lab_orch_now()) < 0)
         lab_orch_fatal(camp->lab, "recording the campaign status");
-    lab_camp_event(camp, "campaign.status", camp->cfg->name, json_pack("{s:s}", "status", status));
+    lab_camp_event(camp, LAB_EV_CAMPAIGN_STATUS, camp->cfg->name, json_pack("{s:s}", "status", status));
 }
 
 /* Pause: no new experiment and no new step (held 'within' successors
@@ -121,7 +121,7 @@ static void s_pause(lab_camp *camp, const char *by, const char *reason, const ch
         json_object_set_new(d, "cause", json_string(cause));
         json_object_set_new(d, "failures", json_integer(failures));
     }
-    lab_camp_event(camp, "campaign.status", camp->cfg->name, d);
+    lab_camp_event(camp, LAB_EV_CAMPAIGN_STATUS, camp->cfg->name, d);
 }
 
 static void s_unpause(lab_camp *camp)
@@ -144,7 +144,7 @@ void lab_control_brake(lab_camp *camp)
                 reason, camp->lab->cfg->path);
         fflush(camp->lab->opts.progress);
     }
-    lab_camp_event(camp, "campaign.braked", camp->cfg->name,
+    lab_camp_event(camp, LAB_EV_CAMPAIGN_BRAKED, camp->cfg->name,
                    json_pack("{s:s, s:i, s:i}", "cause", b->cause, "failures", b->count, "after", b->after));
     s_pause(camp, "labloop", reason, b->cause, b->count);
 }
@@ -206,7 +206,7 @@ void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const
             c->state = LAB_CAMP_HALTED;
             s_set_status(c, "halted");
         }
-        lab_camp_event(c, "campaign.estop", c->cfg->name, json_pack("{s:s, s:s}", "by", actor, "reason", reason));
+        lab_camp_event(c, LAB_EV_CAMPAIGN_ESTOP, c->cfg->name, json_pack("{s:s, s:s}", "by", actor, "reason", reason));
     }
 }
 
@@ -253,7 +253,7 @@ static const char *s_extend(lab_camp *camp, const lab_control_req *req, const ch
     }
     if (req->reason[0])
         json_object_set_new(d, "reason", json_string(req->reason));
-    lab_camp_event(camp, "campaign.extended", camp->cfg->name, json_incref(d));
+    lab_camp_event(camp, LAB_EV_CAMPAIGN_EXTENDED, camp->cfg->name, json_incref(d));
     json_object_del(d, "by");
     json_object_del(d, "reason");
     s_audit_detail(camp->lab, camp, user, host, "extend", req->reason, d, "ok");

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "orchestrator/events.h"
+
 #include "common/clock.h"
 #include "orchestrator/control_req.h"
 #include "orchestrator/hub.h"
@@ -78,7 +80,7 @@ static int s_record(lab_hub *h, const lab_campaign_cfg *cfg, const char *path, l
     char *au = json_dumps(d, JSON_COMPACT);
     json_decref(d);
     int rc = ev && au ? 0 : lab_err_set(err, LAB_ENOMEM, "out of memory");
-    if (rc == 0 && (lab_hub_record_event(h, id, now, "campaign.extended", cfg->name, ev) < 0 ||
+    if (rc == 0 && (lab_hub_record_event(h, id, now, lab_event_name(LAB_EV_CAMPAIGN_EXTENDED), cfg->name, ev) < 0 ||
                     lab_hub_record_audit(h, id, now, user, host, "extend", cfg->name, au, "ok") < 0))
         rc = lab_err_set(err, LAB_EDB, "recording the extension in %s: %s", path, lab_hub_errmsg(h));
     if (rc == 0)

@@ -19,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "orchestrator/events.h"
 #include "orchestrator/hub.h"
 
 #include "common/banned.h"
@@ -272,11 +273,12 @@ int lab_hub_query_lifecycle_get(lab_hub_query *q, int64_t campaign, lab_hub_quer
     int ret = s_prepare(q,
                         "SELECT count(*), CAST(total(json_extract(detail, '$.experiments')) AS INTEGER),"
                         " total(json_extract(detail, '$.hours')) FROM events"
-                        " WHERE campaign = ?1 AND kind = 'campaign.extended'",
+                        " WHERE campaign = ?1 AND kind = ?2",
                         &st, err, "reading the campaign's extensions");
     if (ret < 0)
         return ret;
     sqlite3_bind_int64(st, 1, campaign);
+    sqlite3_bind_text(st, 2, lab_event_name(LAB_EV_CAMPAIGN_EXTENDED), -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         l->extensions = sqlite3_column_int64(st, 0);
@@ -292,12 +294,13 @@ int lab_hub_query_lifecycle_get(lab_hub_query *q, int64_t campaign, lab_hub_quer
                     "SELECT t_us, json_extract(detail, '$.reason'), json_extract(detail, '$.by'),"
                     " json_extract(detail, '$.cause'), json_extract(detail, '$.failures'),"
                     " json_extract(detail, '$.status') FROM events"
-                    " WHERE campaign = ?1 AND kind = 'campaign.status'"
+                    " WHERE campaign = ?1 AND kind = ?2"
                     " ORDER BY t_us DESC, id DESC LIMIT 1",
                     &st, err, "reading the campaign's last pause");
     if (ret < 0)
         return ret;
     sqlite3_bind_int64(st, 1, campaign);
+    sqlite3_bind_text(st, 2, lab_event_name(LAB_EV_CAMPAIGN_STATUS), -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && s_text(st, 5) && !strcmp(s_text(st, 5), "paused")) {
         l->paused = 1;

@@ -48,23 +48,22 @@ static const char *const s_kind_names[LAB_NOTIFY_N_KINDS] = {
     [LAB_NOTIFY_END] = "end",
 };
 
-/* Which orchestrator events make which notification: the one place that
- * knows the event kinds' names. status: for campaign.status, the status it
+/* Which orchestrator events make which notification. status: for campaign.status, the status it
  * must name (NULL: every event of the kind). The failure brake records
  * campaign.braked {cause, failures}; a pause by an operator (or the brake)
  * records campaign.status {status: paused}. */
 static const struct {
-    const char *kind;
+    lab_event_kind kind;
     const char *status;
     lab_notify_kind notify;
 } s_map[] = {
-    {"campaign.braked", NULL, LAB_NOTIFY_BRAKE},
-    {"campaign.status", "paused", LAB_NOTIFY_PAUSE},
-    {"campaign.estop", NULL, LAB_NOTIFY_ESTOP},
-    {"device.lost", NULL, LAB_NOTIFY_DEVICE_LOST},
-    {"campaign.status", "completed", LAB_NOTIFY_END},
-    {"campaign.status", "exhausted", LAB_NOTIFY_END},
-    {"campaign.status", "aborted", LAB_NOTIFY_END},
+    {LAB_EV_CAMPAIGN_BRAKED, NULL, LAB_NOTIFY_BRAKE},
+    {LAB_EV_CAMPAIGN_STATUS, "paused", LAB_NOTIFY_PAUSE},
+    {LAB_EV_CAMPAIGN_ESTOP, NULL, LAB_NOTIFY_ESTOP},
+    {LAB_EV_DEVICE_LOST, NULL, LAB_NOTIFY_DEVICE_LOST},
+    {LAB_EV_CAMPAIGN_STATUS, "completed", LAB_NOTIFY_END},
+    {LAB_EV_CAMPAIGN_STATUS, "exhausted", LAB_NOTIFY_END},
+    {LAB_EV_CAMPAIGN_STATUS, "aborted", LAB_NOTIFY_END},
 };
 
 struct s_hook;
@@ -203,15 +202,15 @@ static void s_iso_time(int64_t us, char *buf, size_t n)
 }
 
 /* The notification an event makes, or -1. */
-static int s_map_event(lab_notify *n, const char *kind, const json_t *detail)
+static int s_map_event(lab_notify *n, lab_event_kind kind, const json_t *detail)
 {
     const char *status = NULL;
-    if (!strcmp(kind, "campaign.status") || !strcmp(kind, "campaign.resumed")) {
+    if (kind == LAB_EV_CAMPAIGN_STATUS || kind == LAB_EV_CAMPAIGN_RESUMED) {
         status = json_string_value(json_object_get(detail, "status"));
         char prev[sizeof n->last_status];
         snprintf(prev, sizeof prev, "%s", n->last_status);
         snprintf(n->last_status, sizeof n->last_status, "%s", status ? status : "");
-        if (strcmp(kind, "campaign.status") != 0)
+        if (kind != LAB_EV_CAMPAIGN_STATUS)
             return -1;
         /* clear-estop leaves a halted campaign paused: the e-stop was told,
          * and nobody paused anything. */
@@ -219,15 +218,15 @@ static int s_map_event(lab_notify *n, const char *kind, const json_t *detail)
             return -1;
     }
     for (size_t i = 0; i < sizeof s_map / sizeof s_map[0]; i++)
-        if (!strcmp(s_map[i].kind, kind) && (!s_map[i].status || (status && !strcmp(s_map[i].status, status))))
+        if (s_map[i].kind == kind && (!s_map[i].status || (status && !strcmp(s_map[i].status, status))))
             return (int)s_map[i].notify;
     return -1;
 }
 
-void lab_notify_event(lab_notify *n, const char *kind, const char *subject, const json_t *detail,
+void lab_notify_event(lab_notify *n, lab_event_kind kind, const char *subject, const json_t *detail,
                       int64_t time_us)
 {
-    if (!n || !kind)
+    if (!n || kind == LAB_EV_UNKNOWN)
         return;
     int k = s_map_event(n, kind, detail);
     if (k < 0)
@@ -241,7 +240,7 @@ void lab_notify_event(lab_notify *n, const char *kind, const char *subject, cons
     s_iso_time(time_us, when, sizeof when);
     snprintf(id, sizeof id, "%lld-%ld", (long long)time_us, ++n->seq);
     json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "lab", n->lab, "campaign", n->cfg->name, "event",
-                          s_kind_names[k], "kind", kind, "time", when, "id", id);
+                          s_kind_names[k], "kind", lab_event_name(kind), "time", when, "id", id);
     if (!b)
         return;
     if (subject && !json_object_get(detail, "subject"))

@@ -21,6 +21,7 @@
 
 #include "common/err.h"
 #include "orchestrator/config.h"
+#include "orchestrator/events.h"
 
 /* The kinds of notification, as a config's `events` names them. */
 typedef enum {
@@ -58,11 +59,11 @@ typedef json_t *(*lab_notify_summary_fn)(void *arg);
  * or the delivery thread cannot start. Call from the loop thread. */
 lab_notify *lab_notify_new(const lab_campaign_cfg *cfg, const char *lab, lab_notify_summary_fn summary,
                            void *summary_arg, lab_err *err);
-/* One orchestrator event (kind as recorded in the hub, its detail
+/* One orchestrator event (its kind, its detail
  * borrowed): queue its notification, if it maps to one, for each webhook
  * that asked for it. time_us: the event's wall-clock time. Never blocks on
  * the network. Loop thread only. */
-void lab_notify_event(lab_notify *n, const char *kind, const char *subject, const json_t *detail,
+void lab_notify_event(lab_notify *n, lab_event_kind kind, const char *subject, const json_t *detail,
                       int64_t time_us);
 /* The counts so far for `status`: {"webhooks", "sent", "failed",
  * "retried", "dropped", "pending", "last_error"?}. A new object. */

@@ -67,11 +67,11 @@ void lab_orch_fatal(lab_orch *o, const char *what)
     s_stop_fatal(o, &e);
 }
 
-static void s_event(lab_orch *o, int64_t campaign_id, const char *kind, const char *subject, json_t *detail)
+static void s_event(lab_orch *o, int64_t campaign_id, lab_event_kind kind, const char *subject, json_t *detail)
 {
     char *js = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     int64_t now = lab_orch_now();
-    if (lab_hub_record_event(o->hub, campaign_id, now, kind, subject, js) < 0)
+    if (lab_hub_record_event(o->hub, campaign_id, now, lab_event_name(kind), subject, js) < 0)
         lab_orch_fatal(o, "recording an event");
     free(js);
     lab_notify_event(o->notify, kind, subject, detail, now);     /* only queues: never waits */
@@ -93,13 +93,13 @@ static void s_bad_summary(const char *peer, uint64_t n, void *arg)
     snprintf(msg, sizeof msg, "%llu more bad messages within %lld s were not recorded one by one",
              (unsigned long long)n, (long long)(LAB_BADMSG_WINDOW_US / 1000000));
     lab_warn("peer '%s': %s", peer, msg);
-    s_event(o, s_lab_campaign_id(o), "message.bad", peer,
+    s_event(o, s_lab_campaign_id(o), LAB_EV_MESSAGE_BAD, peer,
             json_pack("{s:s, s:I, s:s}", "device", peer, "suppressed", (json_int_t)n, "error", msg));
 }
 
-static void s_event_limited(lab_orch *o, int64_t campaign_id, const char *kind, const char *subject, json_t *detail)
+static void s_event_limited(lab_orch *o, int64_t campaign_id, lab_event_kind kind, const char *subject, json_t *detail)
 {
-    if (!strcmp(kind, "message.bad")) {      /* at most a few rows per peer and window */
+    if (kind == LAB_EV_MESSAGE_BAD) {      /* at most a few rows per peer and window */
         const char *peer = json_string_value(json_object_get(detail, "device"));
         if (!lab_badmsg_allow(&o->badmsg, peer ? peer : subject, lab_clock_mono_us(), s_bad_summary, o)) {
             json_decref(detail);
@@ -109,12 +109,12 @@ static void s_event_limited(lab_orch *o, int64_t campaign_id, const char *kind, 
     s_event(o, campaign_id, kind, subject, detail);
 }
 
-void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
+void lab_orch_event(lab_orch *o, lab_event_kind kind, const char *subject, json_t *detail)
 {
     s_event_limited(o, s_lab_campaign_id(o), kind, subject, detail);
 }
 
-void lab_camp_event(lab_camp *c, const char *kind, const char *subject, json_t *detail)
+void lab_camp_event(lab_camp *c, lab_event_kind kind, const char *subject, json_t *detail)
 {
     s_event_limited(c->lab, c->campaign_id, kind, subject, detail);
 }
@@ -215,7 +215,7 @@ void lab_orch_campaign_ended(lab_orch *o, lab_camp *c)
     double secs = (double)(lab_orch_now() - c->created_us) / 1e6;
     if (lab_hub_set_campaign_status(o->hub, c->campaign_id, status, lab_orch_now()) < 0)
         lab_orch_fatal(o, "recording the campaign status");
-    lab_camp_event(c, "campaign.status", c->cfg->name,
+    lab_camp_event(c, LAB_EV_CAMPAIGN_STATUS, c->cfg->name,
                    json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "status", status, "reason", c->end_reason,
                              "experiments", (json_int_t)c->n_exps, "measured", (json_int_t)c->measured,
                              "failed", (json_int_t)c->failed, "seconds", secs));
@@ -649,7 +649,7 @@ static void s_refuse(lab_orch *o, const char *id, Labloop__Refuse__Reason reason
     q->refuse.detail = strdup(detail);
     q->env->body_case = LABLOOP__ENVELOPE__BODY_REFUSE;
     q->env->refuse = &q->refuse;
-    lab_orch_event(o, "device.refused", id, json_pack("{s:s, s:s}", "device", id, "reason", detail));
+    lab_orch_event(o, LAB_EV_DEVICE_REFUSED, id, json_pack("{s:s, s:s}", "device", id, "reason", detail));
     lab_warn("device '%s' refused: %s", id, detail);
 }
 
@@ -670,7 +670,7 @@ static void s_refuse_version(lab_orch *o, const char *id, const lab_err *e)
     if (lab_env_send_as(o->dev_sock, id, &env, v >= 0 ? (uint8_t)v : LAB_PROTO_VERSION, &se) < 0)
         lab_debug("refusal of '%s' (version %d) not sent: %s", id, v, se.msg);
     o->sent++;
-    lab_orch_event(o, "device.refused", id, json_pack("{s:s, s:s}", "device", id, "reason", e->msg));
+    lab_orch_event(o, LAB_EV_DEVICE_REFUSED, id, json_pack("{s:s, s:s}", "device", id, "reason", e->msg));
     lab_warn("device '%s' refused: %s", id, e->msg);
 }
 
@@ -686,7 +686,7 @@ static void s_device_lost(lab_orch *o, lab_device *d, const char *why)
     for (lab_camp *c = o->camps; c; c = c->next)
         if (!c->finished && lab_hub_set_device_status(o->hub, c->campaign_id, d->cfg->name, "lost", lab_orch_now()) < 0)
             lab_orch_fatal(o, "recording a device");
-    lab_orch_event(o, "device.lost", d->cfg->name, json_pack("{s:s, s:s}", "device", d->cfg->name, "reason", why));
+    lab_orch_event(o, LAB_EV_DEVICE_LOST, d->cfg->name, json_pack("{s:s, s:s}", "device", d->cfg->name, "reason", why));
     for (lab_camp *c = o->camps; c; c = c->next)
         lab_sched_device_lost(c, d, why);
 }
@@ -753,7 +753,7 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
             lab_hub_record_device(o->hub, c->campaign_id, id, d->driver, caps_js, d->capacity, "ready", lab_orch_now()) < 0)
             lab_orch_fatal(o, "recording a device");
     free(caps_js);
-    lab_orch_event(o, "device.ready", id,
+    lab_orch_event(o, LAB_EV_DEVICE_READY, id,
                    json_pack("{s:s, s:s, s:o, s:i, s:s}", "device", id, "driver", d->driver,
                              "capabilities", caps, "capacity", d->capacity, "version",
                              h->software_version ? h->software_version : ""));
@@ -825,7 +825,7 @@ static void s_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
         return;
     }
     lab_orch_queue_ack(o, d->cfg->name, id);
-    lab_orch_event(o, "message.bad", id,
+    lab_orch_event(o, LAB_EV_MESSAGE_BAD, id,
                    json_pack("{s:s, s:s}", "device", d->cfg->name, "error",
                              "result for an attempt no campaign of this lab dispatched"));
 }
@@ -873,11 +873,11 @@ static void s_handle(lab_orch *o, const char *id, lab_env *env)
         s_on_result(o, d, env->step_result);
         break;
     case LABLOOP__ENVELOPE__BODY_CONTROL:      /* ESTOP was handled above */
-        lab_orch_event(o, "message.bad", id,
+        lab_orch_event(o, LAB_EV_MESSAGE_BAD, id,
                        json_pack("{s:s, s:s}", "device", id, "error", "a device may only send an e-stop control"));
         break;
     default:
-        lab_orch_event(o, "message.bad", id,
+        lab_orch_event(o, LAB_EV_MESSAGE_BAD, id,
                        json_pack("{s:s, s:s}", "device", id, "error",
                                  "a worker sent a message only the orchestrator may send"));
         break;
@@ -917,7 +917,7 @@ static void s_on_refused(void *arg, lab_refused_kind kind, const char *what)
     lab_orch *o = arg;
     const char *k = lab_auth_kind_name(kind);
     lab_warn("refused %s: %s", k, what);
-    lab_orch_event(o, "security.refused", k, json_pack("{s:s, s:s}", "kind", k, "detail", what));
+    lab_orch_event(o, LAB_EV_SECURITY_REFUSED, k, json_pack("{s:s, s:s}", "kind", k, "detail", what));
 }
 
 static int s_on_readable(void *sock, void *arg)
@@ -938,7 +938,7 @@ static int s_on_readable(void *sock, void *arg)
             continue;
         }
         if (rc < 0) {
-            lab_orch_event(o, "message.bad", id, json_pack("{s:s, s:s}", "device", id, "error", e.msg));
+            lab_orch_event(o, LAB_EV_MESSAGE_BAD, id, json_pack("{s:s, s:s}", "device", id, "error", e.msg));
             if (!lab_badmsg_quiet(&o->badmsg, id))   /* the log is limited like the rows */
                 lab_warn("bad message from '%s': %s", id, e.msg);
             if (rc == LAB_EVERSION)
@@ -1027,7 +1027,7 @@ static void s_on_signal(uv_signal_t *h, int signum)
         lab_warn("signal %d: stopping; `labloop lab` with the same hub resumes its campaigns (%s)", signum, o->db_path);
     for (lab_camp *c = o->camps; c; c = c->next)
         if (!c->finished)
-            lab_camp_event(c, "campaign.interrupted", c->cfg->name, json_pack("{s:i}", "signal", signum));
+            lab_camp_event(c, LAB_EV_CAMPAIGN_INTERRUPTED, c->cfg->name, json_pack("{s:i}", "signal", signum));
     o->stopping = 1;
     uv_stop(&o->loop);
 }
@@ -1311,7 +1311,7 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
         if (ended)
             lab_info("campaign '%s' ended %s; resuming it with its extended budget of %ld experiments", cfg->name,
                      status, c->budget_experiments);
-        lab_camp_event(c, "campaign.resumed", cfg->name,
+        lab_camp_event(c, LAB_EV_CAMPAIGN_RESUMED, cfg->name,
                        json_pack("{s:s, s:I, s:I, s:I}", "status", lab_camp_state_name(c),
                                  "experiments", (json_int_t)c->n_exps, "measured", (json_int_t)c->measured,
                                  "in_flight", (json_int_t)c->n_active));
@@ -1344,11 +1344,11 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
             lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
             goto fail;
         }
-        lab_camp_event(c, "campaign.created", cfg->name,
+        lab_camp_event(c, LAB_EV_CAMPAIGN_CREATED, cfg->name,
                        json_pack("{s:s, s:I, s:s, s:I, s:s}", "name", cfg->name, "seed", (json_int_t)cfg->seed,
                                  "planner", cfg->planner_kind, "budget", (json_int_t)cfg->budget_experiments,
                                  "config_sha256", cfg->sha256));
-        lab_camp_event(c, "campaign.status", cfg->name, json_pack("{s:s}", "status", "running"));
+        lab_camp_event(c, LAB_EV_CAMPAIGN_STATUS, cfg->name, json_pack("{s:s}", "status", "running"));
         if (lab_orch_prior_record(c, now, err) < 0)
             goto fail;
     }
@@ -1480,7 +1480,7 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
     }
     c->owned_cfg = cfg;
     c->weight = weight > 0 ? weight : 1;
-    lab_camp_event(c, "campaign.submitted", cfg->name,
+    lab_camp_event(c, LAB_EV_CAMPAIGN_SUBMITTED, cfg->name,
                    json_pack("{s:s, s:f, s:s, s:s}", "lab", o->cfg->name, "weight", c->weight, "by", by, "path",
                              path));
     s_camp_add(o, c);
@@ -1525,7 +1525,7 @@ lab_orch *lab_orch_new_lab(const lab_campaign_cfg *cfg, const lab_orch_opts *opt
     }
     if (!o->run_id)
         o->run_id = now;
-    lab_orch_event(o, "lab.started", cfg->name,
+    lab_orch_event(o, LAB_EV_LAB_STARTED, cfg->name,
                    json_pack("{s:s, s:I, s:I}", "lab", cfg->name, "devices", (json_int_t)cfg->n_devices,
                              "run", (json_int_t)o->run_id));
     if (lab_hub_each_lab_campaign(o->hub, cfg->name, s_resume_lab_campaign, o) < 0) {
@@ -1656,7 +1656,7 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
         if (c && strcmp(status, "running") != 0) {
             if (lab_hub_set_campaign_status(o->hub, c->campaign_id, status, lab_orch_now()) < 0)
                 lab_orch_fatal(o, "recording the campaign status");
-            lab_camp_event(c, "campaign.status", c->cfg->name,
+            lab_camp_event(c, LAB_EV_CAMPAIGN_STATUS, c->cfg->name,
                            json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "status", status, "reason", c->end_reason,
                                      "experiments", (json_int_t)c->n_exps, "measured", (json_int_t)c->measured,
                                      "failed", (json_int_t)c->failed, "seconds", elapsed));

@@ -15,6 +15,7 @@
 #include "orchestrator/badmsg.h"
 #include "orchestrator/campaign.h"
 #include "orchestrator/config.h"
+#include "orchestrator/events.h"
 #include "orchestrator/hub.h"
 #include "orchestrator/hub_replica.h"
 #include "orchestrator/notify.h"
@@ -124,9 +125,9 @@ struct lab_orch {
 /* orch.c */
 int64_t lab_orch_now(void);
 /* A lab event, recorded with the lab's campaign when it has only one. */
-void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail);
+void lab_orch_event(lab_orch *o, lab_event_kind kind, const char *subject, json_t *detail);
 /* A campaign's event, recorded with that campaign. */
-void lab_camp_event(lab_camp *c, const char *kind, const char *subject, json_t *detail);
+void lab_camp_event(lab_camp *c, lab_event_kind kind, const char *subject, json_t *detail);
 void lab_orch_fatal(lab_orch *o, const char *what);
 void lab_orch_send(lab_orch *o, const char *dev, lab_env *env);
 void lab_orch_queue_ack(lab_orch *o, const char *dev, const char *attempt);

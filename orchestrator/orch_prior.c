@@ -71,7 +71,7 @@ int lab_orch_prior_record(lab_camp *camp, int64_t now, lab_err *err)
         json_decref(objs);
     }
     if (rc == 0)
-        lab_camp_event(camp, "campaign.prior", camp->cfg->name,
+        lab_camp_event(camp, LAB_EV_CAMPAIGN_PRIOR, camp->cfg->name,
                        json_pack("{s:s, s:I, s:I}", "source", p.source, "experiments",
                                  (json_int_t)p.n, "failed", (json_int_t)n_failed));
     lab_prior_release(&p);

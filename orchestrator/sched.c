@@ -219,7 +219,7 @@ static void s_exp_failed(lab_camp *camp, lab_exp *x, const char *error)
     camp->failed++;
     if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "failed", NULL, error, lab_orch_now()) < 0)
         lab_orch_fatal(camp->lab, "recording an experiment");
-    lab_camp_event(camp, "experiment.failed", x->id,
+    lab_camp_event(camp, LAB_EV_EXPERIMENT_FAILED, x->id,
                    json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "error", error));
     s_tell(camp, x, LAB_OUTCOME_FAILED);
     char what[600];
@@ -297,7 +297,7 @@ static void s_exp_finished(lab_camp *camp, lab_exp *x)
     if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "measured", js, NULL, lab_orch_now()) < 0)
         lab_orch_fatal(camp->lab, "recording an experiment");
     free(js);
-    lab_camp_event(camp, "experiment.measured", x->id,
+    lab_camp_event(camp, LAB_EV_EXPERIMENT_MEASURED, x->id,
                    json_pack("{s:I, s:o}", "experiment", (json_int_t)x->seq, "objectives", objs));
     s_tell(camp, x, LAB_OUTCOME_MEASURED);
     char what[256];
@@ -326,7 +326,7 @@ void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *s
     a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
     if (lab_hub_set_step_status(camp->lab->hub, a->id, status, NULL, 0, lab_orch_now(), NULL, error) < 0)
         lab_orch_fatal(camp->lab, "recording a step");
-    lab_camp_event(camp, "step.failed", a->id,
+    lab_camp_event(camp, LAB_EV_STEP_FAILED, a->id,
                    json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "attempt", a->id, "experiment",
                              (json_int_t)x->seq, "step", st->name, "device",
                              a->dev ? a->dev->cfg->name : "", "status", status, "error", error));
@@ -351,7 +351,7 @@ void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *s
             wait = S_BACKOFF_MAX_S;
         x->not_before_us[s] = lab_clock_mono_us() + (int64_t)(wait * 1e6);
         if (counts) {
-            lab_camp_event(camp, "step.retry", a->id,
+            lab_camp_event(camp, LAB_EV_STEP_RETRY, a->id,
                            json_pack("{s:s, s:I, s:s, s:i, s:s, s:f}", "attempt", a->id, "experiment",
                                      (json_int_t)x->seq, "step", st->name, "attempt_no", a->n + 1,
                                      "reason", error, "after_s", wait));
@@ -452,7 +452,7 @@ static void s_record_artifacts(lab_camp *camp, lab_device *d, const char *attemp
     for (size_t i = 0; i < r->n_artifacts; i++) {
         const Labloop__Artifact *a = r->artifacts[i];
         if (a->sha256.len != 32) {
-            lab_camp_event(camp, "message.bad", attempt,
+            lab_camp_event(camp, LAB_EV_MESSAGE_BAD, attempt,
                            json_pack("{s:s, s:s}", "device", d->cfg->name, "error", "artifact without a sha256"));
             continue;
         }
@@ -470,7 +470,7 @@ static void s_record_artifacts(lab_camp *camp, lab_device *d, const char *attemp
                 content = a->content.data;
                 len = a->content.len;
             } else {
-                lab_camp_event(camp, "message.bad", attempt,
+                lab_camp_event(camp, LAB_EV_MESSAGE_BAD, attempt,
                                json_pack("{s:s, s:s, s:s}", "device", d->cfg->name, "artifact", a->name ? a->name : "",
                                          "error", "artifact content does not match its sha256 or size: stored without it"));
             }
@@ -534,7 +534,7 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
     /* Whatever else it is, the worker may drop it once this turn is committed. */
     lab_orch_queue_ack(camp->lab, d->cfg->name, id);
     if (!parsed) {
-        lab_camp_event(camp, "message.bad", id,
+        lab_camp_event(camp, LAB_EV_MESSAGE_BAD, id,
                        json_pack("{s:s, s:s}", "device", d->cfg->name, "error",
                                  "result for an attempt this campaign never dispatched"));
         return;
@@ -557,7 +557,7 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
             lab_orch_fatal(camp->lab, "recording a step");
         free(vjs);
         double secs = (double)(r->finished_us - r->started_us) / 1e6;
-        lab_camp_event(camp, "step.done", id,
+        lab_camp_event(camp, LAB_EV_STEP_DONE, id,
                        json_pack("{s:s, s:I, s:s, s:s, s:O, s:f}", "attempt", id, "experiment",
                                  (json_int_t)x->seq, "step", st->name, "device", d->cfg->name,
                                  "values", vals, "seconds", secs));
@@ -747,7 +747,7 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
         free(pjs);
         free(vjs);
         json_decref(prov);
-        lab_camp_event(camp, "experiment.proposed", x->id,
+        lab_camp_event(camp, LAB_EV_EXPERIMENT_PROPOSED, x->id,
                        json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
                                  "origin", info[k].origin, "planner", lab_planner_name(camp->planner),
                                  "reason", info[k].reason));
@@ -885,7 +885,7 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
         lab_orch_fatal(camp->lab, "recording a step");
     free(pjs);
     s_sample_at(camp, x, d->cfg->name, a->id);
-    lab_camp_event(camp, "step.dispatched", a->id,
+    lab_camp_event(camp, LAB_EV_STEP_DISPATCHED, a->id,
                    json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,
                              "step", st->name, "device", d->cfg->name, "attempt_no", a->n));
 
@@ -1049,7 +1049,7 @@ static void s_cancel_unstarted(lab_camp *camp)
         if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "cancelled", NULL,
                                           "the campaign ended before it started", lab_orch_now()) < 0)
             lab_orch_fatal(camp->lab, "recording an experiment");
-        lab_camp_event(camp, "experiment.cancelled", x->id,
+        lab_camp_event(camp, LAB_EV_EXPERIMENT_CANCELLED, x->id,
                        json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason",
                                  "the campaign ended before it started"));
     }
@@ -1261,7 +1261,7 @@ void lab_sched_cancel_all(lab_camp *camp, const char *reason)
         camp->cancelled++;
         if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "cancelled", NULL, reason, lab_orch_now()) < 0)
             lab_orch_fatal(camp->lab, "recording an experiment");
-        lab_camp_event(camp, "experiment.cancelled", x->id,
+        lab_camp_event(camp, LAB_EV_EXPERIMENT_CANCELLED, x->id,
                        json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason", reason));
     }
 }

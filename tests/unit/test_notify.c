@@ -124,7 +124,7 @@ static json_int_t s_count(lab_notify *n, const char *what)
 static void s_status_event(lab_notify *n, const char *status)
 {
     json_t *d = json_pack("{s:s}", "status", status);
-    lab_notify_event(n, "campaign.status", "t", d, lab_clock_wall_us());
+    lab_notify_event(n, LAB_EV_CAMPAIGN_STATUS, "t", d, lab_clock_wall_us());
     json_decref(d);
 }
 
@@ -140,13 +140,13 @@ static void test_mapping(void **state)
     s_status_event(n, "running");                                  /* nothing */
     s_status_event(n, "paused");                                   /* pause */
     s_status_event(n, "running");
-    lab_notify_event(n, "campaign.estop", "t", NULL, now);         /* estop */
+    lab_notify_event(n, LAB_EV_CAMPAIGN_ESTOP, "t", NULL, now);         /* estop */
     s_status_event(n, "halted");
     s_status_event(n, "paused");                                   /* clear-estop: nothing */
-    lab_notify_event(n, "campaign.braked", "t", NULL, now);        /* brake */
-    lab_notify_event(n, "device.lost", "ot2", d, now);             /* device.lost */
-    lab_notify_event(n, "device.ready", "ot2", d, now);            /* nothing */
-    lab_notify_event(n, "step.done", "t/1/m/1", NULL, now);        /* nothing */
+    lab_notify_event(n, LAB_EV_CAMPAIGN_BRAKED, "t", NULL, now);        /* brake */
+    lab_notify_event(n, LAB_EV_DEVICE_LOST, "ot2", d, now);             /* device.lost */
+    lab_notify_event(n, LAB_EV_DEVICE_READY, "ot2", d, now);            /* nothing */
+    lab_notify_event(n, LAB_EV_STEP_DONE, "t/1/m/1", NULL, now);        /* nothing */
     s_status_event(n, "completed");                                /* end */
     json_decref(d);
     assert_int_equal(s_count(n, "pending") + s_count(n, "failed") + s_count(n, "sent"), 5);
@@ -164,7 +164,7 @@ static void test_overflow(void **state)
     lab_notify *n = lab_notify_new(&s_cfg, "lab", NULL, NULL, &err);
     assert_non_null(n);
     for (int i = 0; i < 5; i++)
-        lab_notify_event(n, "campaign.estop", "t", NULL, lab_clock_wall_us());
+        lab_notify_event(n, LAB_EV_CAMPAIGN_ESTOP, "t", NULL, lab_clock_wall_us());
     assert_int_equal(s_count(n, "dropped"), 3);
     assert_int_equal(s_count(n, "pending"), 2);
     int64_t t0 = lab_clock_mono_us();
@@ -246,7 +246,7 @@ static void test_end_delivered_by_destroy(void **state)
     assert_non_null(n);
     s_status_event(n, "paused");                                   /* not asked for */
     json_t *d = json_pack("{s:s, s:s}", "status", "completed", "reason", "budget spent");
-    lab_notify_event(n, "campaign.status", "t", d, 1700000000123456LL);
+    lab_notify_event(n, LAB_EV_CAMPAIGN_STATUS, "t", d, 1700000000123456LL);
     json_decref(d);
     lab_notify_destroy(&n);                                        /* waits for the delivery */
     pthread_join(th, NULL);

@@ -1,0 +1,75 @@
+/* The one table of hub event kinds: each kind's name as written in the
+ * hub's events table, the fields of its detail, and the sentence
+ * `labloop log` prints for it.
+ *
+ * Emitters name a kind by its enum value (lab_event_name gives the text
+ * written to the hub); readers turn the text read back into the enum with
+ * lab_event_parse and print it with lab_event_sentence. A kind this build
+ * does not know (written by a newer labloop, or an old one's kind since
+ * dropped) parses as LAB_EV_UNKNOWN and still prints: its name, subject and
+ * detail. docs/DATA.md lists the same kinds (labloop log --kinds prints them).
+ * Not for: writing the hub (hub.c) or choosing what a notification says
+ * (notify.c maps kinds to its own).
+ */
+#ifndef LAB_EVENTS_H
+#define LAB_EVENTS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+typedef enum {
+    LAB_EV_UNKNOWN = 0,          /* read from a hub, not in this table */
+    LAB_EV_LAB_STARTED,
+    LAB_EV_CAMPAIGN_CREATED,
+    LAB_EV_CAMPAIGN_SUBMITTED,
+    LAB_EV_CAMPAIGN_STATUS,
+    LAB_EV_CAMPAIGN_RESUMED,
+    LAB_EV_CAMPAIGN_INTERRUPTED,
+    LAB_EV_CAMPAIGN_PRIOR,
+    LAB_EV_CAMPAIGN_BRAKED,
+    LAB_EV_CAMPAIGN_ESTOP,
+    LAB_EV_CAMPAIGN_EXTENDED,
+    LAB_EV_DEVICE_READY,
+    LAB_EV_DEVICE_LOST,
+    LAB_EV_DEVICE_REFUSED,
+    LAB_EV_SECURITY_REFUSED,
+    LAB_EV_MESSAGE_BAD,
+    LAB_EV_EXPERIMENT_PROPOSED,
+    LAB_EV_EXPERIMENT_MEASURED,
+    LAB_EV_EXPERIMENT_FAILED,
+    LAB_EV_EXPERIMENT_CANCELLED,
+    LAB_EV_STEP_DISPATCHED,
+    LAB_EV_STEP_DONE,
+    LAB_EV_STEP_FAILED,
+    LAB_EV_STEP_RETRY,
+    LAB_EV_N                     /* count; not a kind */
+} lab_event_kind;
+
+/* The kind's name ("step.done"); "unknown" for LAB_EV_UNKNOWN or out of range. */
+const char *lab_event_name(lab_event_kind k);
+/* The kind named name, or LAB_EV_UNKNOWN (also for NULL). */
+lab_event_kind lab_event_parse(const char *name);
+/* The detail fields of k as documented ("device, reason"); "" for unknown. */
+const char *lab_event_fields(lab_event_kind k);
+
+/* What a sentence may use beside the event itself: the timeline so far. */
+typedef struct lab_event_view {
+    const char *campaign;          /* the campaign's name, or NULL */
+    int64_t proposed, measured, failed; /* experiments seen so far (a terminal status prints them) */
+    const json_t *units;           /* name -> unit of parameters, objectives and values; may be NULL */
+} lab_event_view;
+
+/* Print the sentence for one event (no time, no newline) to out. kind is
+ * the text read from the hub (may be NULL or unknown); detail its parsed
+ * JSON (may be NULL), detail_text the raw text (printed when it did not
+ * parse). The sentence may hold text from devices: clean it before a
+ * terminal (lab_text_clean). */
+void lab_event_sentence(FILE *out, const lab_event_view *v, const char *kind, const char *subject,
+                        const json_t *detail, const char *detail_text);
+
+/* The table as markdown: kind, fields (docs/DATA.md). */
+void lab_event_print_kinds(FILE *out);
+
+#endif
