@@ -1,38 +1,139 @@
-/* Loading instrument.yaml for `labloop worker` (see worker_config.h). */
+/* Loading instrument.yaml for `labloop worker` (see worker_config.h): the
+ * key tables below, checked by the config schema engine (common/schema.c),
+ * then the values and the cross-field checks. */
 #include "devices/worker_config.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/duration.h"
+#include "common/schema.h"
 #include "common/ytree.h"
 #include "common/banned.h"
 
+/* ---- the key tables ---- */
+
+#define N NAN
+#define LINE_HELP "a line offset like 17 or a line name like \"ESTOP\""
+#define CHIP_HELP "a chip name like gpiochip0; default: the gpio section's chip"
+
+static const lab_schema_key s_top_keys[] = {
+    {"name", LAB_SK_STR, 1, N, N, NULL, NULL, "the device name, as in the campaign's devices (at most 63 bytes)"},
+    {"endpoint", LAB_SK_STR, 1, N, N, NULL, NULL, "the orchestrator's device endpoint, e.g. tcp://10.0.0.5:5560"},
+    {"capabilities", LAB_SK_STRLIST, 0, N, N, NULL, "what the driver serves",
+     "capabilities offered, each once"},
+    {"capacity", LAB_SK_INT, 0, 1, 1000, NULL, "1", "steps it can run at once"},
+    {"driver", LAB_SK_ENUM, 1, N, N, "exec|gpio|null", NULL, "how steps are run"},
+    {"reconnect", LAB_SK_MAP, 0, N, N, NULL, "{min: 500ms, max: 5s}", "wait before reconnecting, doubling"},
+    {"outbox", LAB_SK_STR, 0, N, N, NULL, "none", "a directory for results not yet acknowledged"},
+    {"exec", LAB_SK_MAP, 0, N, N, NULL, NULL, "the exec driver's commands (driver exec)"},
+    {"gpio", LAB_SK_MAP, 0, N, N, NULL, NULL, "the gpio driver's lines (driver gpio)"},
+    {"keys", LAB_SK_MAP, 0, N, N, NULL, "none (plain)",
+     "{key: DEVICE.key, orchestrator: LAB.pub}; required when the endpoint is not loopback or ipc"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_reconnect_keys[] = {
+    {"min", LAB_SK_DUR, 0, 0, 60, NULL, "500ms", "first wait"},
+    {"max", LAB_SK_DUR, 0, 0, 600, NULL, "5s", "longest wait, not below min"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_keys_keys[] = {
+    {"key", LAB_SK_STR, 1, N, N, NULL, NULL, "this device's secret key file (labloop keygen NAME)"},
+    {"orchestrator", LAB_SK_STR, 1, N, N, NULL, NULL, "the orchestrator's public key file (its .pub)"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_exec_keys[] = {
+    {"commands", LAB_SK_MAP, 1, N, N, NULL, NULL,
+     "each capability's command: an argv list, a shell string or {argv|shell, cwd}"},
+    {"artifacts", LAB_SK_STR, 0, N, N, NULL, "none", "a directory for the commands' artifacts"},
+    {"kill_grace", LAB_SK_DUR, 0, 0, 600, NULL, "2s", "SIGTERM to SIGKILL on a cancel"},
+    {"stdout_max", LAB_SK_INT, 0, 1024, 64L * 1024 * 1024, NULL, "1 MiB", "bytes of a command's output read"},
+    {"keep_artifacts", LAB_SK_BOOL, 0, N, N, NULL, "false", "keep artifact files once sent"},
+    {"returns", LAB_SK_ANY, 0, N, N, NULL, "not declared", "values returned per capability (for validate)"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_cmd_keys[] = {
+    {"argv", LAB_SK_LIST, 0, N, N, NULL, NULL, "the program and its arguments (exactly one of argv, shell)"},
+    {"shell", LAB_SK_STR, 0, N, N, NULL, NULL, "a shell command line"},
+    {"cwd", LAB_SK_STR, 0, N, N, NULL, "the worker's", "a directory to run it in"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_gpio_keys[] = {
+    {"backend", LAB_SK_ENUM, 0, N, N, "libgpiod|sim", "libgpiod", "the GPIO library, or sim to test"},
+    {"chip", LAB_SK_STR, 0, N, N, NULL, NULL, "default chip of every line, like gpiochip0"},
+    {"sim", LAB_SK_MAP, 0, N, N, NULL, NULL, "{fifo: PATH, log: PATH} for the sim backend"},
+    {"inputs", LAB_SK_LIST, 0, N, N, NULL, "none", "e-stop and door inputs"},
+    {"outputs", LAB_SK_LIST, 0, N, N, NULL, "none", "outputs serving capabilities"},
+    {"status_light", LAB_SK_MAP, 0, N, N, NULL, "none", "a light showing the worker's state"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_sim_keys[] = {
+    {"fifo", LAB_SK_STR, 0, N, N, NULL, NULL, "a path levels are injected through"},
+    {"log", LAB_SK_STR, 0, N, N, NULL, NULL, "a path output levels are written to"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_in_keys[] = {
+    {"name", LAB_SK_STR, 0, N, N, NULL, "the line", "a name for the e-stop reason"},
+    {"chip", LAB_SK_STR, 0, N, N, NULL, NULL, CHIP_HELP},
+    {"line", LAB_SK_STR, 1, N, N, NULL, NULL, LINE_HELP},
+    {"role", LAB_SK_ENUM, 1, N, N, "estop|door", NULL, "what the input means"},
+    {"edge", LAB_SK_ENUM, 0, N, N, "rising|falling", "falling", "the edge that trips it"},
+    {"debounce", LAB_SK_DUR, 0, 0, 10, NULL, "20ms", "how long a level must hold"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_out_keys[] = {
+    {"capability", LAB_SK_STR, 1, N, N, NULL, NULL, "the capability this output serves"},
+    {"chip", LAB_SK_STR, 0, N, N, NULL, NULL, CHIP_HELP},
+    {"line", LAB_SK_STR, 1, N, N, NULL, NULL, LINE_HELP},
+    {"active", LAB_SK_ENUM, 0, N, N, "high|low", "high", "the level that means on"},
+    {"action", LAB_SK_ENUM, 0, N, N, "on|off|pulse", "on", "what a step does to it"},
+    {"seconds", LAB_SK_ANY, 0, N, N, NULL, NULL,
+     "a pulse's length: a number from 0 to 86400 or a step parameter like \"${seconds}\""},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+static const lab_schema_key s_light_keys[] = {
+    {"chip", LAB_SK_STR, 0, N, N, NULL, NULL, CHIP_HELP},
+    {"line", LAB_SK_STR, 1, N, N, NULL, NULL, LINE_HELP},
+    {"active", LAB_SK_ENUM, 0, N, N, "high|low", "high", "the level that means on"},
+    {"ready", LAB_SK_ENUM, 0, N, N, "off|on|blink", "on", "the light when ready"},
+    {"busy", LAB_SK_ENUM, 0, N, N, "off|on|blink", "blink", "the light when running a step"},
+    {"estopped", LAB_SK_ENUM, 0, N, N, "off|on|blink", "off", "the light when e-stopped"},
+    {"offline", LAB_SK_ENUM, 0, N, N, "off|on|blink", "off", "the light when not connected"},
+    {"blink", LAB_SK_DUR, 0, 0, 60, NULL, "500ms", "blink period"},
+    {NULL, 0, 0, N, N, NULL, NULL, NULL},
+};
+
+#undef N
+
+static const struct {
+    const char *section;
+    const lab_schema_key *keys;
+} s_sections[] = {
+    {"worker: (top level)", s_top_keys},  {"worker: reconnect", s_reconnect_keys},
+    {"worker: keys", s_keys_keys},        {"worker: exec", s_exec_keys},
+    {"worker: exec.commands.*", s_cmd_keys}, {"worker: gpio", s_gpio_keys},
+    {"worker: gpio.sim", s_sim_keys},     {"worker: gpio.inputs[]", s_in_keys},
+    {"worker: gpio.outputs[]", s_out_keys}, {"worker: gpio.status_light", s_light_keys},
+};
+
+#define SLOT(v, K, name) LAB_SCHEMA_SLOT(v, K, name)
+
 typedef struct s_ctx {
+    lab_schema sc;
     lab_ydoc *d;
-    FILE *errs;
-    lab_err *err;
     lab_worker_config *c;
-    int bad;
 } s_ctx;
 
-#define S_ERR(x, node, ...) ((x)->bad = 1, lab_yerr((x)->d, (node), (x)->errs, (x)->err, __VA_ARGS__))
-
-static const char *const s_top_keys[] = {"name", "endpoint", "capabilities", "capacity", "driver",
-                                         "reconnect", "outbox", "exec", "gpio", "keys", NULL};
-static const char *const s_exec_keys[] = {"commands", "artifacts", "kill_grace", "stdout_max",
-                                          "keep_artifacts", "returns", NULL};
-static const char *const s_cmd_keys[] = {"argv", "shell", "cwd", NULL};
-static const char *const s_gpio_keys[] = {"backend", "chip", "sim", "inputs", "outputs",
-                                          "status_light", NULL};
-static const char *const s_sim_keys[] = {"fifo", "log", NULL};
-static const char *const s_in_keys[] = {"name", "chip", "line", "role", "edge", "debounce", NULL};
-static const char *const s_out_keys[] = {"capability", "chip", "line", "active", "action",
-                                         "seconds", NULL};
-static const char *const s_light_keys[] = {"chip", "line", "active", "ready", "busy", "estopped",
-                                           "offline", "blink", NULL};
-static const char *const s_reconnect_keys[] = {"min", "max", NULL};
-static const char *const s_keys_keys[] = {"key", "orchestrator", NULL};
+#define S_ERR(x, node, ...) lab_schema_err(&(x)->sc, (node), __VA_ARGS__)
 
 /* ---- ownership: everything the opts point into is kept here ---- */
 
@@ -56,162 +157,96 @@ static void *s_block(lab_worker_config *c, size_t n, size_t size)
     return c->blocks[c->n_blocks++] = calloc(n ? n : 1, size);
 }
 
-/* ---- keys ---- */
+/* ---- values of checked slots ---- */
 
-static size_t s_distance(const char *a, const char *b)
+static const char *s_text(s_ctx *x, yaml_node_t *v)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 31 || lb > 31)
-        return 99;
-    size_t row[32];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            size_t sub = prev + (a[i - 1] != b[j - 1]);
-            size_t del = row[j] + 1, ins = row[j - 1] + 1;
-            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-            prev = cur;
-        }
-    }
-    return row[lb];
+    return v ? s_str(x->c, lab_yscalar(v)) : NULL;
 }
 
-static void s_check_keys(s_ctx *x, yaml_node_t *map, const char *const *keys, const char *where)
+static int s_ms(yaml_node_t *v, int dflt)
 {
-    for (size_t i = 0; i < lab_ymap_len(map); i++) {
-        yaml_node_t *k, *v;
-        lab_ymap_pair(x->d, map, i, &k, &v);
-        const char *name = lab_yscalar(k);
-        int known = 0;
-        const char *best = NULL;
-        size_t best_d = 3;
-        for (const char *const *p = keys; *p; p++) {
-            if (name && !strcmp(*p, name))
-                known = 1;
-            size_t dist = name ? s_distance(name, *p) : 99;
-            if (dist < best_d) {
-                best_d = dist;
-                best = *p;
-            }
-        }
-        if (known)
-            continue;
-        char list[512] = "";
-        size_t used = 0;
-        for (const char *const *p = keys; *p && used + 1 < sizeof list; p++) {
-            int n = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", *p);
-            used += n > 0 ? (size_t)n : 0;
-        }
-        if (best)
-            S_ERR(x, k, "unknown key '%s' in %s; did you mean '%s'? (known: %s)", name ? name : "?",
-                  where, best, list);
-        else
-            S_ERR(x, k, "unknown key '%s' in %s (known: %s)", name ? name : "?", where, list);
-    }
+    return v ? (int)llround(lab_schema_seconds(v, 0) * 1000.0) : dflt;
 }
 
-/* ---- scalars ---- */
-
-static const char *s_text(s_ctx *x, yaml_node_t *map, const char *key, int required,
-                          const char *what)
+static const char *s_chip(s_ctx *x, yaml_node_t *map, yaml_node_t *v, const char *dflt)
 {
-    yaml_node_t *v = lab_ymap_get(x->d, map, key);
-    if (!v) {
-        if (required)
-            S_ERR(x, map, "missing '%s' (%s)", key, what);
-        return NULL;
-    }
-    const char *s = lab_yscalar(v);
-    if (!s || !*s) {
-        S_ERR(x, v, "'%s' must be %s, got %s", key, what, s ? "an empty string" : lab_ykind(v));
-        return NULL;
-    }
-    return s_str(x->c, s);
-}
-
-static int s_duration(s_ctx *x, yaml_node_t *map, const char *key, long dflt, long max_ms)
-{
-    yaml_node_t *v = lab_ymap_get(x->d, map, key);
-    if (!v)
-        return (int)dflt;
-    long ms;
-    if (!lab_yscalar(v) || lab_duration_parse_ms(lab_yscalar(v), max_ms, &ms) < 0) {
-        S_ERR(x, v, "'%s' must be a duration like 250ms, 2s or 1m (at most %ld s)", key,
-              max_ms / 1000);
-        return (int)dflt;
-    }
-    return (int)ms;
-}
-
-static int s_choice(s_ctx *x, yaml_node_t *map, const char *key, const char *const *names,
-                    int dflt)
-{
-    yaml_node_t *v = lab_ymap_get(x->d, map, key);
-    if (!v)
-        return dflt;
-    const char *s = lab_yscalar(v);
-    for (int i = 0; s && names[i]; i++)
-        if (!strcmp(names[i], s))
-            return i;
-    char list[256] = "";
-    size_t used = 0;
-    for (int i = 0; names[i]; i++) {
-        int n = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
-        used += n > 0 ? (size_t)n : 0;
-    }
-    S_ERR(x, v, "'%s' must be one of %s, got '%s'", key, list, s ? s : lab_ykind(v));
-    return dflt;
-}
-
-/* A line: an offset or a name, written as a scalar. */
-static const char *s_line(s_ctx *x, yaml_node_t *map)
-{
-    return s_text(x, map, "line", 1, "a line offset like 17 or a line name like \"ESTOP\"");
-}
-
-static const char *s_chip(s_ctx *x, yaml_node_t *map, const char *dflt)
-{
-    const char *c = s_text(x, map, "chip", 0, "a chip name like gpiochip0");
-    if (!c && !dflt) {
+    if (v)
+        return s_text(x, v);
+    if (!dflt) {
         S_ERR(x, map, "no 'chip' here and no default 'chip' in the gpio section");
         return "";
     }
-    return c ? c : dflt;
+    return dflt;
+}
+
+/* "gpio.outputs[2]" into buf */
+static const char *s_item(char *buf, size_t n, const char *list, size_t i)
+{
+    snprintf(buf, n, "%s[%zu]", list, i);
+    return buf;
 }
 
 /* ---- sections ---- */
 
+static void s_load_command(s_ctx *x, lab_exec_command *cmd, yaml_node_t *cv)
+{
+    lab_worker_config *c = x->c;
+    yaml_node_t *av = NULL;
+    char sec[160];
+    snprintf(sec, sizeof sec, "command '%s'", cmd->capability);
+    if (lab_yis_map(cv)) {
+        yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+        const lab_schema_key *K = s_cmd_keys;
+        lab_schema_check_map(&x->sc, cv, K, sec, v);
+        cmd->cwd = s_text(x, SLOT(v, K, "cwd"));
+        cmd->shell = s_text(x, SLOT(v, K, "shell"));
+        av = SLOT(v, K, "argv");
+        if (!lab_ymap_get(x->d, cv, "argv") == !lab_ymap_get(x->d, cv, "shell"))
+            S_ERR(x, cv, "command for '%s' needs exactly one of 'argv' (a list) or 'shell' (a string)",
+                  cmd->capability);
+    } else if (lab_yis_seq(cv)) {
+        av = cv;
+    } else if (lab_yscalar(cv) && *lab_yscalar(cv)) {
+        cmd->shell = s_str(c, lab_yscalar(cv));
+    } else {
+        S_ERR(x, cv, "command for '%s' must be an argv list, a shell string or a mapping", cmd->capability);
+    }
+    if (!av)
+        return;
+    size_t na = lab_yseq_len(av);
+    if (na == 0) {
+        S_ERR(x, av, "'argv' of '%s' must be a non-empty list", cmd->capability);
+        return;
+    }
+    const char **argv = s_block(c, na + 1, sizeof *argv);
+    if (!argv)
+        return;
+    for (size_t a = 0; a < na; a++) {
+        const char *s = lab_yscalar(lab_yseq_at(x->d, av, a));
+        if (!s)
+            S_ERR(x, lab_yseq_at(x->d, av, a), "argv items must be strings");
+        argv[a] = s_str(c, s ? s : "");
+    }
+    cmd->argv = argv;
+}
+
 static void s_load_exec(s_ctx *x, yaml_node_t *sec)
 {
     lab_worker_config *c = x->c;
-    if (!lab_yis_map(sec)) {
-        S_ERR(x, sec, "'exec' must be a mapping with 'commands'");
+    const lab_schema_key *K = s_exec_keys;
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    if (!lab_schema_check_map(&x->sc, sec, K, "exec", v))
         return;
-    }
-    s_check_keys(x, sec, s_exec_keys, "the exec section");
-    c->exec.artifacts_dir = s_text(x, sec, "artifacts", 0, "a directory");
-    c->exec.kill_grace_ms = s_duration(x, sec, "kill_grace", LAB_EXEC_KILL_GRACE_MS, 600000);
-    yaml_node_t *v;
-    long l;
-    if ((v = lab_ymap_get(x->d, sec, "stdout_max"))) {
-        if (lab_yto_long(v, &l) || l < 1024 || l > 64L * 1024 * 1024)
-            S_ERR(x, v, "'stdout_max' must be a number of bytes from 1024 to 67108864");
-        else
-            c->exec.stdout_max = (size_t)l;
-    }
-    int b;
-    if ((v = lab_ymap_get(x->d, sec, "keep_artifacts"))) {
-        if (lab_yto_bool(v, &b))
-            S_ERR(x, v, "'keep_artifacts' must be true or false");
-        else
-            c->exec.keep_artifacts = b;
-    }
-    yaml_node_t *cmds = lab_ymap_get(x->d, sec, "commands");
-    if (!cmds || !lab_yis_map(cmds) || lab_ymap_len(cmds) == 0) {
+    c->exec.artifacts_dir = s_text(x, SLOT(v, K, "artifacts"));
+    c->exec.kill_grace_ms = s_ms(SLOT(v, K, "kill_grace"), LAB_EXEC_KILL_GRACE_MS);
+    if (SLOT(v, K, "stdout_max"))
+        c->exec.stdout_max = (size_t)lab_schema_long(SLOT(v, K, "stdout_max"), 0);
+    c->exec.keep_artifacts = lab_schema_bool(SLOT(v, K, "keep_artifacts"), c->exec.keep_artifacts);
+    yaml_node_t *cmds = SLOT(v, K, "commands");
+    if (!cmds || lab_ymap_len(cmds) == 0) {
+        if (lab_ymap_get(x->d, sec, "commands") && !cmds)
+            return;   /* not a mapping: reported */
         S_ERR(x, cmds ? cmds : sec, "'commands' must map each capability to a command, e.g. "
               "commands: {uvvis: [python3, /opt/uvvis/measure.py]}");
         return;
@@ -221,163 +256,112 @@ static void s_load_exec(s_ctx *x, yaml_node_t *sec)
     if (!list)
         return;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *k, *cv, *av = NULL;
+        yaml_node_t *k, *cv;
         lab_ymap_pair(x->d, cmds, i, &k, &cv);
         lab_exec_command *cmd = &list[c->exec.n_commands++];
         cmd->capability = s_str(c, lab_yscalar(k) ? lab_yscalar(k) : "");
-        if (lab_yis_map(cv)) {
-            s_check_keys(x, cv, s_cmd_keys, "a command");
-            cmd->cwd = s_text(x, cv, "cwd", 0, "a directory");
-            cmd->shell = s_text(x, cv, "shell", 0, "a shell command line");
-            av = lab_ymap_get(x->d, cv, "argv");
-            if (!!av == !!cmd->shell)
-                S_ERR(x, cv, "command for '%s' needs exactly one of 'argv' (a list) or 'shell' (a "
-                      "string)", cmd->capability);
-        } else if (lab_yis_seq(cv)) {
-            av = cv;
-        } else if (lab_yscalar(cv) && *lab_yscalar(cv)) {
-            cmd->shell = s_str(c, lab_yscalar(cv));
-        } else {
-            S_ERR(x, cv, "command for '%s' must be an argv list, a shell string or a mapping",
-                  cmd->capability);
-        }
-        if (av) {
-            if (!lab_yis_seq(av) || lab_yseq_len(av) == 0) {
-                S_ERR(x, av, "'argv' of '%s' must be a non-empty list", cmd->capability);
-                continue;
-            }
-            size_t na = lab_yseq_len(av);
-            const char **argv = s_block(c, na + 1, sizeof *argv);
-            if (!argv)
-                return;
-            for (size_t a = 0; a < na; a++) {
-                const char *s = lab_yscalar(lab_yseq_at(x->d, av, a));
-                if (!s)
-                    S_ERR(x, lab_yseq_at(x->d, av, a), "argv items must be strings");
-                argv[a] = s_str(c, s ? s : "");
-            }
-            cmd->argv = argv;
-        }
+        s_load_command(x, cmd, cv);
     }
     c->exec.commands = list;
 }
 
-static const char *const s_roles[] = {"estop", "door", NULL};
-static const char *const s_edges[] = {"rising", "falling", NULL};
-static const char *const s_actives[] = {"high", "low", NULL};
-static const char *const s_actions[] = {"on", "off", "pulse", NULL};
-static const char *const s_lights[] = {"off", "on", "blink", NULL};
+static void s_load_input(s_ctx *x, yaml_node_t *m, size_t i, const char *chip, lab_gpio_input *in)
+{
+    const lab_schema_key *K = s_in_keys;
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    char sec[64];
+    if (!lab_schema_check_map(&x->sc, m, K, s_item(sec, sizeof sec, "gpio.inputs", i), v))
+        return;
+    in->chip = s_chip(x, m, SLOT(v, K, "chip"), chip);
+    in->line = s_text(x, SLOT(v, K, "line"));
+    in->name = s_text(x, SLOT(v, K, "name"));
+    in->role = (lab_gpio_role)lab_schema_choice(SLOT(v, K, "role"), "estop|door", 0);
+    in->active_low = lab_schema_choice(SLOT(v, K, "edge"), "rising|falling", 1);   /* default: falling */
+    in->debounce_ms = s_ms(SLOT(v, K, "debounce"), 20);
+}
+
+static void s_load_output(s_ctx *x, yaml_node_t *m, size_t i, const char *chip, lab_gpio_output *o)
+{
+    const lab_schema_key *K = s_out_keys;
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    char sec[64];
+    if (!lab_schema_check_map(&x->sc, m, K, s_item(sec, sizeof sec, "gpio.outputs", i), v))
+        return;
+    o->capability = s_text(x, SLOT(v, K, "capability"));
+    o->chip = s_chip(x, m, SLOT(v, K, "chip"), chip);
+    o->line = s_text(x, SLOT(v, K, "line"));
+    o->active_low = lab_schema_choice(SLOT(v, K, "active"), "high|low", 0);
+    o->action = (lab_gpio_action)lab_schema_choice(SLOT(v, K, "action"), "on|off|pulse", 0);
+    yaml_node_t *sv = SLOT(v, K, "seconds");
+    const char *s = sv ? lab_yscalar(sv) : NULL;
+    size_t len = s ? strlen(s) : 0;
+    if (o->action != LAB_GPIO_PULSE) {
+        if (sv)
+            S_ERR(x, sv, "%s: seconds only applies to action: pulse", sec);
+    } else if (!sv) {
+        S_ERR(x, m, "%s: a pulse needs 'seconds': a number or a step parameter like \"${seconds}\"", sec);
+    } else if (s && len > 3 && !strncmp(s, "${", 2) && s[len - 1] == '}') {
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(len - 3), s + 2);
+        o->seconds_param = s_str(x->c, name);
+    } else if (lab_yto_double(sv, &o->seconds) || o->seconds < 0 || o->seconds > 86400) {
+        S_ERR(x, sv, "%s: seconds must be a number from 0 to 86400 or a step parameter like \"${seconds}\"", sec);
+    }
+}
+
+static void s_load_light(s_ctx *x, yaml_node_t *m, const char *chip)
+{
+    const lab_schema_key *K = s_light_keys;
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS];
+    if (!lab_schema_check_map(&x->sc, m, K, "gpio.status_light", v))
+        return;
+    lab_gpio_status_light *l = &x->c->light;
+    const char *lights = "off|on|blink";
+    l->chip = s_chip(x, m, SLOT(v, K, "chip"), chip);
+    l->line = s_text(x, SLOT(v, K, "line"));
+    l->active_low = lab_schema_choice(SLOT(v, K, "active"), "high|low", 0);
+    l->ready = (lab_gpio_light)lab_schema_choice(SLOT(v, K, "ready"), lights, LAB_GPIO_LIGHT_ON);
+    l->busy = (lab_gpio_light)lab_schema_choice(SLOT(v, K, "busy"), lights, LAB_GPIO_LIGHT_BLINK);
+    l->estopped = (lab_gpio_light)lab_schema_choice(SLOT(v, K, "estopped"), lights, LAB_GPIO_LIGHT_OFF);
+    l->offline = (lab_gpio_light)lab_schema_choice(SLOT(v, K, "offline"), lights, LAB_GPIO_LIGHT_OFF);
+    l->blink_ms = s_ms(SLOT(v, K, "blink"), LAB_GPIO_BLINK_MS);
+    x->c->gpio.light = l;
+}
 
 static void s_load_gpio(s_ctx *x, yaml_node_t *sec)
 {
     lab_worker_config *c = x->c;
-    if (!lab_yis_map(sec)) {
-        S_ERR(x, sec, "'gpio' must be a mapping with inputs, outputs and status_light");
+    const lab_schema_key *K = s_gpio_keys;
+    yaml_node_t *v[LAB_SCHEMA_MAXKEYS], *sv[LAB_SCHEMA_MAXKEYS];
+    if (!lab_schema_check_map(&x->sc, sec, K, "gpio", v))
         return;
-    }
-    s_check_keys(x, sec, s_gpio_keys, "the gpio section");
-    static const char *const backends[] = {"libgpiod", "sim", NULL};
-    c->gpio.backend = backends[s_choice(x, sec, "backend", backends, 0)];
-    const char *chip = s_text(x, sec, "chip", 0, "a chip name like gpiochip0");
-    yaml_node_t *v = lab_ymap_get(x->d, sec, "sim");
-    if (v) {
-        if (!lab_yis_map(v)) {
-            S_ERR(x, v, "'sim' must be a mapping {fifo: PATH, log: PATH}");
-        } else {
-            s_check_keys(x, v, s_sim_keys, "gpio.sim");
-            c->gpio.sim_fifo = s_text(x, v, "fifo", 0, "a path");
-            c->gpio.sim_log = s_text(x, v, "log", 0, "a path");
-        }
+    c->gpio.backend = lab_schema_choice(SLOT(v, K, "backend"), "libgpiod|sim", 0) ? "sim" : "libgpiod";
+    const char *chip = s_text(x, SLOT(v, K, "chip"));
+    yaml_node_t *sim = SLOT(v, K, "sim");
+    if (sim && lab_schema_check_map(&x->sc, sim, s_sim_keys, "gpio.sim", sv)) {
+        c->gpio.sim_fifo = s_text(x, SLOT(sv, s_sim_keys, "fifo"));
+        c->gpio.sim_log = s_text(x, SLOT(sv, s_sim_keys, "log"));
     }
     if (!strcmp(c->gpio.backend, "sim") && !c->gpio.sim_fifo)
         S_ERR(x, sec, "the sim backend needs 'sim: {fifo: PATH}' to inject levels through");
-    if ((v = lab_ymap_get(x->d, sec, "inputs"))) {
-        if (!lab_yis_seq(v)) {
-            S_ERR(x, v, "'inputs' must be a list");
-        } else {
-            size_t n = lab_yseq_len(v);
-            lab_gpio_input *ins = s_block(c, n, sizeof *ins);
-            for (size_t i = 0; ins && i < n; i++) {
-                yaml_node_t *m = lab_yseq_at(x->d, v, i);
-                if (!lab_yis_map(m)) {
-                    S_ERR(x, m, "an input must be a mapping {line: 17, role: estop, edge: falling, "
-                          "debounce: 20ms}");
-                    continue;
-                }
-                s_check_keys(x, m, s_in_keys, "a gpio input");
-                lab_gpio_input *in = &ins[c->gpio.n_inputs++];
-                in->chip = s_chip(x, m, chip);
-                in->line = s_line(x, m);
-                in->name = s_text(x, m, "name", 0, "a name");
-                in->role = (lab_gpio_role)s_choice(x, m, "role", s_roles, 0);
-                in->active_low = s_choice(x, m, "edge", s_edges, 1);   /* default: falling */
-                in->debounce_ms = s_duration(x, m, "debounce", 20, 10000);
-                if (!lab_ymap_get(x->d, m, "role"))
-                    S_ERR(x, m, "an input needs a 'role': estop or door");
-            }
-            c->gpio.inputs = ins;
-        }
+    yaml_node_t *list = SLOT(v, K, "inputs");
+    if (list) {
+        size_t n = lab_yseq_len(list);
+        lab_gpio_input *ins = s_block(c, n, sizeof *ins);
+        for (size_t i = 0; ins && i < n; i++)
+            s_load_input(x, lab_yseq_at(x->d, list, i), i, chip, &ins[c->gpio.n_inputs++]);
+        c->gpio.inputs = ins;
     }
-    if ((v = lab_ymap_get(x->d, sec, "outputs"))) {
-        if (!lab_yis_seq(v)) {
-            S_ERR(x, v, "'outputs' must be a list");
-        } else {
-            size_t n = lab_yseq_len(v);
-            lab_gpio_output *outs = s_block(c, n, sizeof *outs);
-            for (size_t i = 0; outs && i < n; i++) {
-                yaml_node_t *m = lab_yseq_at(x->d, v, i);
-                if (!lab_yis_map(m)) {
-                    S_ERR(x, m, "an output must be a mapping {capability: open_valve, line: 22, "
-                          "action: pulse, seconds: 5}");
-                    continue;
-                }
-                s_check_keys(x, m, s_out_keys, "a gpio output");
-                lab_gpio_output *o = &outs[c->gpio.n_outputs++];
-                o->capability = s_text(x, m, "capability", 1, "the capability this output serves");
-                o->chip = s_chip(x, m, chip);
-                o->line = s_line(x, m);
-                o->active_low = s_choice(x, m, "active", s_actives, 0);
-                o->action = (lab_gpio_action)s_choice(x, m, "action", s_actions, 0);
-                yaml_node_t *sv = lab_ymap_get(x->d, m, "seconds");
-                const char *s = sv ? lab_yscalar(sv) : NULL;
-                size_t len = s ? strlen(s) : 0;
-                if (o->action != LAB_GPIO_PULSE) {
-                    if (sv)
-                        S_ERR(x, sv, "'seconds' only applies to action: pulse");
-                } else if (!sv) {
-                    S_ERR(x, m, "a pulse needs 'seconds': a number or a step parameter like "
-                          "\"${seconds}\"");
-                } else if (s && len > 3 && !strncmp(s, "${", 2) && s[len - 1] == '}') {
-                    char name[128];
-                    snprintf(name, sizeof name, "%.*s", (int)(len - 3), s + 2);
-                    o->seconds_param = s_str(c, name);
-                } else if (lab_yto_double(sv, &o->seconds) || o->seconds < 0 ||
-                           o->seconds > 86400) {
-                    S_ERR(x, sv, "'seconds' must be a number from 0 to 86400 or a step parameter "
-                          "like \"${seconds}\"");
-                }
-            }
-            c->gpio.outputs = outs;
-        }
+    if ((list = SLOT(v, K, "outputs"))) {
+        size_t n = lab_yseq_len(list);
+        lab_gpio_output *outs = s_block(c, n, sizeof *outs);
+        for (size_t i = 0; outs && i < n; i++)
+            s_load_output(x, lab_yseq_at(x->d, list, i), i, chip, &outs[c->gpio.n_outputs++]);
+        c->gpio.outputs = outs;
     }
-    if ((v = lab_ymap_get(x->d, sec, "status_light"))) {
-        if (!lab_yis_map(v)) {
-            S_ERR(x, v, "'status_light' must be a mapping {line: 23, ready: on, busy: blink}");
-        } else {
-            s_check_keys(x, v, s_light_keys, "gpio.status_light");
-            lab_gpio_status_light *l = &c->light;
-            l->chip = s_chip(x, v, chip);
-            l->line = s_line(x, v);
-            l->active_low = s_choice(x, v, "active", s_actives, 0);
-            l->ready = (lab_gpio_light)s_choice(x, v, "ready", s_lights, LAB_GPIO_LIGHT_ON);
-            l->busy = (lab_gpio_light)s_choice(x, v, "busy", s_lights, LAB_GPIO_LIGHT_BLINK);
-            l->estopped = (lab_gpio_light)s_choice(x, v, "estopped", s_lights, LAB_GPIO_LIGHT_OFF);
-            l->offline = (lab_gpio_light)s_choice(x, v, "offline", s_lights, LAB_GPIO_LIGHT_OFF);
-            l->blink_ms = s_duration(x, v, "blink", LAB_GPIO_BLINK_MS, 60000);
-            c->gpio.light = l;
-        }
-    }
-    if (!c->gpio.n_inputs && !c->gpio.n_outputs && !c->gpio.light)
+    if (SLOT(v, K, "status_light"))
+        s_load_light(x, SLOT(v, K, "status_light"), chip);
+    if (!c->gpio.n_inputs && !c->gpio.n_outputs && !c->gpio.light && !SLOT(v, K, "status_light"))
         S_ERR(x, sec, "the gpio section has no inputs, outputs or status_light: nothing to do");
 }
 
@@ -436,24 +420,22 @@ static void s_load_keys(s_ctx *x, yaml_node_t *root, yaml_node_t *v)
 {
     lab_worker_config *c = x->c;
     if (!v) {
-        if (c->endpoint && !lab_keys_endpoint_is_local(c->endpoint))
+        if (c->endpoint && !lab_keys_endpoint_is_local(c->endpoint) && !lab_ymap_get(x->d, root, "keys"))
             S_ERR(x, lab_ymap_get(x->d, root, "endpoint"),
                   "endpoint '%s' is reachable from other machines: add 'keys: {key: DEVICE.key, orchestrator: "
                   "LAB.pub}' (labloop keygen) or use a loopback or ipc endpoint", c->endpoint);
         return;
     }
-    if (!lab_yis_map(v)) {
-        S_ERR(x, v, "'keys' must be a mapping {key: DEVICE.key, orchestrator: LAB.pub}");
+    const lab_schema_key *K = s_keys_keys;
+    yaml_node_t *kv[LAB_SCHEMA_MAXKEYS];
+    if (!lab_schema_check_map(&x->sc, v, K, "keys", kv))
         return;
-    }
-    s_check_keys(x, v, s_keys_keys, "keys");
-    const char *sec = s_text(x, v, "key", 1, "this device's secret key file (labloop keygen NAME)");
-    const char *srv = s_text(x, v, "orchestrator", 1, "the orchestrator's public key file (its .pub)");
+    const char *sec = lab_yscalar(SLOT(kv, K, "key")), *srv = lab_yscalar(SLOT(kv, K, "orchestrator"));
     lab_err e = {0};
     if (sec && lab_keys_read_secret(sec, c->secret_key, c->public_key, &e) < 0)
-        S_ERR(x, lab_ymap_get(x->d, v, "key"), "keys.key: %s", e.msg);
+        S_ERR(x, SLOT(kv, K, "key"), "keys.key: %s", e.msg);
     else if (srv && lab_keys_read_public(srv, c->server_key, &e) < 0)
-        S_ERR(x, lab_ymap_get(x->d, v, "orchestrator"), "keys.orchestrator: %s", e.msg);
+        S_ERR(x, SLOT(kv, K, "orchestrator"), "keys.orchestrator: %s", e.msg);
     else if (sec && srv)
         c->has_keys = 1;
 }
@@ -472,91 +454,86 @@ lab_worker_config *lab_worker_config_load(const char *path, FILE *errs, lab_err 
         lab_err_set(err, LAB_ENOMEM, "out of memory");
         return NULL;
     }
-    s_ctx x = {d, errs, err, c, 0};
+    s_ctx x = {.d = d, .c = c};
+    lab_schema_init(&x.sc, d, path);
     c->path = s_str(c, path);
     c->capacity = 1;
-    yaml_node_t *root = lab_ydoc_root(d), *v;
-    if (!lab_yis_map(root)) {
-        S_ERR(&x, root, "a worker config must be a mapping with name, endpoint, driver, ...");
+    c->driver = s_str(c, "null");
+    const lab_schema_key *K = s_top_keys;
+    yaml_node_t *root = lab_ydoc_root(d), *v[LAB_SCHEMA_MAXKEYS];
+    if (!lab_schema_check_map(&x.sc, root, K, "", v))
         goto done;
-    }
-    s_check_keys(&x, root, s_top_keys, "the worker config");
-    c->name = (char *)s_text(&x, root, "name", 1, "the device name, as in the campaign's devices");
+    c->name = (char *)s_text(&x, SLOT(v, K, "name"));
     if (c->name && strlen(c->name) > 63)
-        S_ERR(&x, lab_ymap_get(d, root, "name"), "'name' is longer than 63 bytes");
-    c->endpoint = (char *)s_text(&x, root, "endpoint", 1,
-                                 "the orchestrator's device endpoint, e.g. tcp://10.0.0.5:5560");
-    static const char *const drivers[] = {"exec", "gpio", "null", NULL};
-    if (!lab_ymap_get(d, root, "driver"))
-        S_ERR(&x, root, "missing 'driver' (exec, gpio or null)");
-    c->driver = s_str(c, drivers[s_choice(&x, root, "driver", drivers, 2)]);
-    if ((v = lab_ymap_get(d, root, "capabilities"))) {
-        if (!lab_yis_seq(v) || lab_yseq_len(v) == 0) {
-            S_ERR(&x, v, "'capabilities' must be a non-empty list");
-        } else {
-            size_t n = lab_yseq_len(v);
-            c->capabilities = s_block(c, n, sizeof(char *));
-            for (size_t i = 0; c->capabilities && i < n; i++) {
-                const char *s = lab_yscalar(lab_yseq_at(d, v, i));
-                if (!s || !*s)
-                    S_ERR(&x, lab_yseq_at(d, v, i), "a capability must be a name");
-                else if (s_has(c->capabilities, c->n_capabilities, s))
-                    S_ERR(&x, lab_yseq_at(d, v, i), "capability '%s' is listed twice", s);
-                else
-                    c->capabilities[c->n_capabilities++] = s_str(c, s);
-            }
+        S_ERR(&x, SLOT(v, K, "name"), "'name' is longer than 63 bytes");
+    c->endpoint = (char *)s_text(&x, SLOT(v, K, "endpoint"));
+    if (SLOT(v, K, "driver"))
+        c->driver = s_str(c, lab_yscalar(SLOT(v, K, "driver")));
+    yaml_node_t *caps = SLOT(v, K, "capabilities");
+    if (caps && lab_yis_seq(caps) && lab_yseq_len(caps) == 0) {
+        S_ERR(&x, caps, "'capabilities' must be a non-empty list");
+    } else if (caps) {
+        size_t n = lab_yscalar(caps) ? 1 : lab_yseq_len(caps);
+        c->capabilities = s_block(c, n, sizeof(char *));
+        for (size_t i = 0; c->capabilities && i < n; i++) {
+            yaml_node_t *it = lab_yscalar(caps) ? caps : lab_yseq_at(d, caps, i);
+            const char *s = lab_yscalar(it);
+            if (s_has(c->capabilities, c->n_capabilities, s))
+                S_ERR(&x, it, "capability '%s' is listed twice", s);
+            else
+                c->capabilities[c->n_capabilities++] = s_str(c, s);
         }
     }
-    long l;
-    if ((v = lab_ymap_get(d, root, "capacity"))) {
-        if (lab_yto_long(v, &l) || l < 1 || l > 1000)
-            S_ERR(&x, v, "'capacity' must be an integer from 1 to 1000");
-        else
-            c->capacity = (int)l;
+    c->capacity = (int)lab_schema_long(SLOT(v, K, "capacity"), 1);
+    yaml_node_t *rc = SLOT(v, K, "reconnect"), *rv[LAB_SCHEMA_MAXKEYS];
+    c->reconnect_min_ms = 500;
+    c->reconnect_max_ms = 5000;
+    if (rc && lab_schema_check_map(&x.sc, rc, s_reconnect_keys, "reconnect", rv)) {
+        c->reconnect_min_ms = s_ms(SLOT(rv, s_reconnect_keys, "min"), 500);
+        c->reconnect_max_ms = s_ms(SLOT(rv, s_reconnect_keys, "max"), 5000);
+        if (c->reconnect_max_ms < c->reconnect_min_ms)
+            S_ERR(&x, rc, "reconnect 'max' (%d ms) must not be below 'min' (%d ms)", c->reconnect_max_ms,
+                  c->reconnect_min_ms);
     }
-    if ((v = lab_ymap_get(d, root, "reconnect"))) {
-        if (!lab_yis_map(v)) {
-            S_ERR(&x, v, "'reconnect' must be a mapping {min: 500ms, max: 5s}");
-        } else {
-            s_check_keys(&x, v, s_reconnect_keys, "reconnect");
-            c->reconnect_min_ms = s_duration(&x, v, "min", 500, 60000);
-            c->reconnect_max_ms = s_duration(&x, v, "max", 5000, 600000);
-            if (c->reconnect_max_ms < c->reconnect_min_ms)
-                S_ERR(&x, v, "reconnect 'max' (%d ms) must not be below 'min' (%d ms)",
-                      c->reconnect_max_ms, c->reconnect_min_ms);
-        }
-    }
-    c->outbox = (char *)s_text(&x, root, "outbox", 0, "a directory for results not yet acknowledged");
-    s_load_keys(&x, root, lab_ymap_get(d, root, "keys"));
-    yaml_node_t *ex = lab_ymap_get(d, root, "exec"), *gp = lab_ymap_get(d, root, "gpio");
+    c->outbox = (char *)s_text(&x, SLOT(v, K, "outbox"));
+    s_load_keys(&x, root, SLOT(v, K, "keys"));
+    yaml_node_t *ex = SLOT(v, K, "exec"), *gp = SLOT(v, K, "gpio");
+    int driver_ok = SLOT(v, K, "driver") != NULL;
     if (!strcmp(c->driver, "exec")) {
-        if (!ex)
+        if (!lab_ymap_get(d, root, "exec"))
             S_ERR(&x, root, "driver exec needs an 'exec' section with 'commands'");
-        else
+        else if (ex)
             s_load_exec(&x, ex);
-    } else if (ex) {
+    } else if (ex && driver_ok) {
         S_ERR(&x, ex, "an 'exec' section, but the driver is %s", c->driver);
     }
     if (!strcmp(c->driver, "gpio")) {
-        if (!gp)
+        if (!lab_ymap_get(d, root, "gpio"))
             S_ERR(&x, root, "driver gpio needs a 'gpio' section");
-        else
+        else if (gp)
             s_load_gpio(&x, gp);
-    } else if (gp) {
+    } else if (gp && driver_ok) {
         S_ERR(&x, gp, "a 'gpio' section, but the driver is %s", c->driver);
     }
-    if (!x.bad)
+    if (driver_ok && lab_schema_n_problems(&x.sc) == 0)
         s_check_capabilities(&x, root);
     c->exec.device = c->gpio.device = c->name;
 done:
+    lab_schema_report(&x.sc, errs, err);
+    int bad = lab_schema_n_problems(&x.sc) > 0;
+    lab_schema_release(&x.sc);
     lab_ydoc_destroy(&d);
-    if (x.bad) {
-        if (!err->code)
-            lab_err_set(err, LAB_ECONFIG, "%s: invalid worker config", path);
+    if (bad) {
         lab_worker_config_destroy(&c);
         return NULL;
     }
     return c;
+}
+
+void lab_worker_config_print_keys(FILE *out)
+{
+    for (size_t s = 0; s < sizeof s_sections / sizeof s_sections[0]; s++)
+        lab_schema_print(out, s_sections[s].section, s_sections[s].keys);
 }
 
 void lab_worker_config_destroy(lab_worker_config **cp)

@@ -45,5 +45,7 @@ typedef struct lab_worker_config {
  * one is in err; returns NULL then. Caller destroys. */
 lab_worker_config *lab_worker_config_load(const char *path, FILE *errs, lab_err *err);
 void lab_worker_config_destroy(lab_worker_config **c);
+/* The key tables of a worker config as markdown (docs/DEVICES.md). */
+void lab_worker_config_print_keys(FILE *out);
 
 #endif
