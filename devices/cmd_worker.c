@@ -22,6 +22,7 @@ static void s_usage(FILE *out)
 {
     fprintf(out,
             "usage: labloop worker --config INSTRUMENT.yaml [--check] [--verbose]\n"
+            "       labloop worker --keys\n"
             "\n"
             "Run one device worker for a real instrument: it connects to the orchestrator's\n"
             "device endpoint, registers under its name and runs the steps it is sent through\n"
@@ -38,6 +39,7 @@ static void s_usage(FILE *out)
             "  --config FILE   the worker config (reference: docs/DEVICES.md)\n"
             "  --check         load and check the config, print a summary, exit\n"
             "  --verbose       log every step and every stderr line of commands\n"
+            "  --keys          print the reference of every config key (markdown) and exit\n"
             "\n"
             "example (examples/instrument-exec.yaml):\n"
             "  name: uvvis-1\n"
@@ -90,6 +92,9 @@ int lab_cmd_worker(int argc, char **argv)
             verbose = 1;
         } else if (!strcmp(argv[i], "--check")) {
             check = 1;
+        } else if (!strcmp(argv[i], "--keys")) {
+            lab_worker_config_print_keys(stdout);
+            return 0;
         } else {
             fprintf(stderr, "labloop worker: unexpected argument '%s'\n\n", argv[i]);
             s_usage(stderr);

@@ -34,6 +34,7 @@
 static const char s_usage[] =
     "usage: labloop log HUB.db [--follow] [--experiment N] [--device D] [--since T]\n"
     "                   [--campaign NAME] [--lab LAB] [--json] [--help]\n"
+    "       labloop log --kinds\n"
     "\n"
     "Print the timeline of the latest campaign in a hub, one event a line.\n"
     "HUB.db may also be a shared PostgreSQL hub, postgresql://USER@HOST/DB.\n"
@@ -50,6 +51,7 @@ static const char s_usage[] =
     "                   (90s, 10m, 2h, 1d)\n"
     "  --json           one JSON object per line: {t_us, time, kind, subject, detail}\n"
     "                   (time is ISO-8601 UTC; t_us microseconds since the epoch)\n"
+    "  --kinds          print every event kind and its detail fields (markdown)\n"
     "  --help           this text\n"
     "\n"
     "Text lines start with the local time (HH:MM:SS.mmm). The hub may be read\n"
@@ -439,6 +441,10 @@ int lab_cmd_log(int argc, char **argv)
 {
     lab_log_filter f = { 0 };
     const char *db = NULL, *since = NULL, *experiment = NULL;
+    if (argc == 2 && strcmp(argv[1], "--kinds") == 0) {
+        lab_event_print_kinds(stdout);
+        return 0;
+    }
     const lab_review_opt opts[] = {
         {.name = "--json", .flag = &f.json},
         {.name = "--follow", .alias = "-f", .flag = &f.follow},

@@ -34,6 +34,7 @@ static void s_usage(FILE *out)
     fprintf(out,
             "usage: labloop sim LAB.yaml [--device NAME] [--truth [--campaign C.yaml]] [--no-restart] [--no-outbox]\n"
             "                            [--verbose]\n"
+            "       labloop sim --keys\n"
             "\n"
             "Start a simulated lab: one worker process per device in LAB.yaml, each\n"
             "connecting to the orchestrator's device endpoint. A worker that dies is\n"
@@ -53,6 +54,7 @@ static void s_usage(FILE *out)
             "                  crash-safe (a restarted worker may run an attempt again);\n"
             "                  for benchmarks of the orchestrator alone\n"
             "  --verbose       log every step\n"
+            "  --keys          print the reference of every LAB.yaml key (markdown) and exit\n"
             "\n"
             "example:\n"
             "  labloop sim examples/demo-lab.yaml &\n"
@@ -334,6 +336,9 @@ int lab_cmd_sim(int argc, char **argv)
             restart = 0;
         } else if (!strcmp(argv[i], "--no-outbox")) {
             memory_only = 1;
+        } else if (!strcmp(argv[i], "--keys")) {
+            lab_sim_lab_print_keys(stdout);
+            return 0;
         } else if (!strcmp(argv[i], "--verbose")) {
             verbose = 1;
         } else if (argv[i][0] != '-' && !path) {
