@@ -71,27 +71,6 @@ typedef struct s_walk {
     json_t *units;               /* name -> unit of parameters, objectives and their step values */
 } s_walk;
 
-/* ---- small jansson helpers (every field is optional) ---- */
-
-static const char *s_str(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-static int s_int(const json_t *o, const char *key, int64_t *v)
-{
-    json_t *j = json_object_get(o, key);
-    if (json_is_integer(j)) {
-        *v = json_integer_value(j);
-        return 1;
-    }
-    if (json_is_real(j)) {
-        *v = (int64_t)json_real_value(j);
-        return 1;
-    }
-    return 0;
-}
-
 static const char *s_or(const char *s, const char *dflt)
 {
     return s && *s ? s : dflt;
@@ -105,11 +84,11 @@ static int s_keep(const lab_log_filter *f, const lab_hub_entry *e, const json_t 
         return 1;
     if (f->experiment > 0) {
         int64_t n;
-        if (!s_int(d, "experiment", &n) || n != f->experiment)
+        if (!lab_event_int(d, "experiment", &n) || n != f->experiment)
             return 0;
     }
     if (f->device) {
-        const char *dev = s_str(d, "device");
+        const char *dev = lab_event_str(d, "device");
         if (!(dev && strcmp(dev, f->device) == 0) &&
             !(e->subject && strcmp(e->subject, f->device) == 0))
             return 0;
@@ -125,7 +104,7 @@ static void s_tally(s_walk *w, const lab_hub_entry *e, const json_t *d)
         return;
     switch (lab_event_parse(e->kind)) {
     case LAB_EV_CAMPAIGN_CREATED: {
-        const char *name = s_or(s_str(d, "name"), e->subject);
+        const char *name = s_or(lab_event_str(d, "name"), e->subject);
         if (name)
             snprintf(w->campaign, sizeof w->campaign, "%s", name);
         break;

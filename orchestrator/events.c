@@ -8,14 +8,14 @@
 
 #include "common/banned.h"
 
-/* ---- small jansson helpers ---- */
+/* ---- fields of a detail ---- */
 
-static const char *s_str(const json_t *o, const char *key)
+const char *lab_event_str(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
 }
 
-static int s_int(const json_t *o, const char *key, int64_t *v)
+int lab_event_int(const json_t *o, const char *key, int64_t *v)
 {
     json_t *j = json_object_get(o, key);
     if (json_is_integer(j)) {
@@ -101,7 +101,7 @@ static const char *s_or(const char *s, const char *dflt)
 static void s_experiment(FILE *out, const json_t *d)
 {
     int64_t n;
-    if (s_int(d, "experiment", &n))
+    if (lab_event_int(d, "experiment", &n))
         fprintf(out, "experiment %" PRId64, n);
     else
         fputs("experiment ?", out);
@@ -110,7 +110,7 @@ static void s_experiment(FILE *out, const json_t *d)
 /* "step heat of experiment 4" */
 static void s_step(FILE *out, const json_t *d)
 {
-    fprintf(out, "step %s of ", s_or(s_str(d, "step"), "?"));
+    fprintf(out, "step %s of ", s_or(lab_event_str(d, "step"), "?"));
     s_experiment(out, d);
 }
 
@@ -131,14 +131,14 @@ static const char *s_campaign(const s_ev *e)
 
 static const char *s_device(const s_ev *e)
 {
-    return s_or(s_str(e->d, "device"), e->subject);
+    return s_or(lab_event_str(e->d, "device"), e->subject);
 }
 
 static void s_lab_started(const s_ev *e)
 {
     int64_t n;
-    fprintf(e->out, "lab %s started", s_or(s_str(e->d, "lab"), s_or(e->subject, "?")));
-    if (s_int(e->d, "devices", &n))
+    fprintf(e->out, "lab %s started", s_or(lab_event_str(e->d, "lab"), s_or(e->subject, "?")));
+    if (lab_event_int(e->d, "devices", &n))
         fprintf(e->out, " (%" PRId64 " devices)", n);
 }
 
@@ -146,18 +146,18 @@ static void s_campaign_created(const s_ev *e)
 {
     FILE *out = e->out;
     int64_t n;
-    const char *name = s_or(s_str(e->d, "name"), s_or(e->subject, e->v->campaign));
+    const char *name = s_or(lab_event_str(e->d, "name"), s_or(e->subject, e->v->campaign));
     fprintf(out, "campaign %s created", s_or(name, "?"));
     const char *sep = " (";
-    if (s_int(e->d, "seed", &n)) {
+    if (lab_event_int(e->d, "seed", &n)) {
         fprintf(out, "%sseed %" PRId64, sep, n);
         sep = ", ";
     }
-    if (s_str(e->d, "planner")) {
-        fprintf(out, "%splanner %s", sep, s_str(e->d, "planner"));
+    if (lab_event_str(e->d, "planner")) {
+        fprintf(out, "%splanner %s", sep, lab_event_str(e->d, "planner"));
         sep = ", ";
     }
-    if (s_int(e->d, "budget", &n)) {
+    if (lab_event_int(e->d, "budget", &n)) {
         fprintf(out, "%sbudget %" PRId64, sep, n);
         sep = ", ";
     }
@@ -168,10 +168,10 @@ static void s_campaign_created(const s_ev *e)
 static void s_campaign_submitted(const s_ev *e)
 {
     fprintf(e->out, "campaign %s submitted", s_campaign(e));
-    if (s_str(e->d, "lab"))
-        fprintf(e->out, " to lab %s", s_str(e->d, "lab"));
-    if (s_str(e->d, "by"))
-        fprintf(e->out, " by %s", s_str(e->d, "by"));
+    if (lab_event_str(e->d, "lab"))
+        fprintf(e->out, " to lab %s", lab_event_str(e->d, "lab"));
+    if (lab_event_str(e->d, "by"))
+        fprintf(e->out, " by %s", lab_event_str(e->d, "by"));
     json_t *w = json_object_get(e->d, "weight");
     if (json_is_number(w))
         fprintf(e->out, " (weight %g)", json_number_value(w));
@@ -181,18 +181,18 @@ static void s_campaign_status(const s_ev *e)
 {
     FILE *out = e->out;
     const lab_event_view *v = e->v;
-    const char *name = s_or(s_str(e->d, "name"), s_or(e->subject, v->campaign));
-    const char *status = s_or(s_str(e->d, "status"), "changed status");
+    const char *name = s_or(lab_event_str(e->d, "name"), s_or(e->subject, v->campaign));
+    const char *status = s_or(lab_event_str(e->d, "status"), "changed status");
     fprintf(out, "campaign %s %s", s_or(name, "?"), status);
-    if (s_str(e->d, "by") && *s_str(e->d, "by"))
-        fprintf(out, " by %s", s_str(e->d, "by"));
+    if (lab_event_str(e->d, "by") && *lab_event_str(e->d, "by"))
+        fprintf(out, " by %s", lab_event_str(e->d, "by"));
     /* Terminal states get the tally of the events seen so far. */
     int terminal = strcmp(status, "completed") == 0 || strcmp(status, "aborted") == 0 ||
                    strcmp(status, "exhausted") == 0 || strcmp(status, "halted") == 0;
     if (terminal)
         fprintf(out, ": %" PRId64 " experiments (%" PRId64 " measured, %" PRId64 " failed)", v->proposed,
                 v->measured, v->failed);
-    const char *reason = s_str(e->d, "reason");
+    const char *reason = lab_event_str(e->d, "reason");
     if (reason && *reason)
         fprintf(out, "%s%s", terminal ? "; " : ": ", reason);
 }
@@ -201,14 +201,14 @@ static void s_campaign_resumed(const s_ev *e)
 {
     int64_t n;
     fprintf(e->out, "campaign %s resumed", s_campaign(e));
-    if (s_str(e->d, "status"))
-        fprintf(e->out, " %s", s_str(e->d, "status"));
-    if (s_int(e->d, "experiments", &n)) {
+    if (lab_event_str(e->d, "status"))
+        fprintf(e->out, " %s", lab_event_str(e->d, "status"));
+    if (lab_event_int(e->d, "experiments", &n)) {
         fprintf(e->out, " after %" PRId64 " experiments", n);
-        if (s_int(e->d, "measured", &n))
+        if (lab_event_int(e->d, "measured", &n))
             fprintf(e->out, " (%" PRId64 " measured)", n);
     }
-    if (s_int(e->d, "in_flight", &n) && n > 0)
+    if (lab_event_int(e->d, "in_flight", &n) && n > 0)
         fprintf(e->out, ", %" PRId64 " in flight", n);
 }
 
@@ -216,7 +216,7 @@ static void s_campaign_interrupted(const s_ev *e)
 {
     int64_t n;
     fprintf(e->out, "campaign %s interrupted", s_campaign(e));
-    if (s_int(e->d, "signal", &n))
+    if (lab_event_int(e->d, "signal", &n))
         fprintf(e->out, " by signal %" PRId64, n);
 }
 
@@ -224,30 +224,30 @@ static void s_campaign_prior(const s_ev *e)
 {
     int64_t n;
     fprintf(e->out, "campaign %s told", s_campaign(e));
-    if (s_int(e->d, "experiments", &n))
+    if (lab_event_int(e->d, "experiments", &n))
         fprintf(e->out, " %" PRId64, n);
     fputs(" earlier experiments", e->out);
-    if (s_int(e->d, "failed", &n) && n > 0)
+    if (lab_event_int(e->d, "failed", &n) && n > 0)
         fprintf(e->out, " (%" PRId64 " failed)", n);
-    if (s_str(e->d, "source"))
-        fprintf(e->out, " from %s", s_str(e->d, "source"));
+    if (lab_event_str(e->d, "source"))
+        fprintf(e->out, " from %s", lab_event_str(e->d, "source"));
 }
 
 static void s_campaign_braked(const s_ev *e)
 {
     int64_t n;
     fprintf(e->out, "campaign %s braked", s_campaign(e));
-    if (s_int(e->d, "failures", &n))
+    if (lab_event_int(e->d, "failures", &n))
         fprintf(e->out, ": %" PRId64 " experiments in a row failed with the same cause", n);
-    s_colon_str(e->out, s_str(e->d, "cause"));
+    s_colon_str(e->out, lab_event_str(e->d, "cause"));
 }
 
 static void s_campaign_estop(const s_ev *e)
 {
     fprintf(e->out, "campaign %s e-stopped", s_campaign(e));
-    if (s_str(e->d, "by") && *s_str(e->d, "by"))
-        fprintf(e->out, " by %s", s_str(e->d, "by"));
-    s_colon_str(e->out, s_str(e->d, "reason"));
+    if (lab_event_str(e->d, "by") && *lab_event_str(e->d, "by"))
+        fprintf(e->out, " by %s", lab_event_str(e->d, "by"));
+    s_colon_str(e->out, lab_event_str(e->d, "reason"));
 }
 
 static void s_campaign_extended(const s_ev *e)
@@ -256,18 +256,18 @@ static void s_campaign_extended(const s_ev *e)
     int64_t n;
     fprintf(out, "campaign %s extended", s_campaign(e));
     const char *sep = " by ";
-    if (s_int(e->d, "experiments", &n) && n > 0) {
+    if (lab_event_int(e->d, "experiments", &n) && n > 0) {
         fprintf(out, "%s%" PRId64 " experiments", sep, n);
         sep = " and ";
     }
     json_t *h = json_object_get(e->d, "hours");
     if (json_is_number(h) && json_number_value(h) > 0)
         fprintf(out, "%s%g h", sep, json_number_value(h));
-    if (s_int(e->d, "budget", &n))
+    if (lab_event_int(e->d, "budget", &n))
         fprintf(out, " (budget %" PRId64 ")", n);
-    if (s_str(e->d, "by"))
-        fprintf(out, ", by %s", s_str(e->d, "by"));
-    s_colon_str(out, s_str(e->d, "reason"));
+    if (lab_event_str(e->d, "by"))
+        fprintf(out, ", by %s", lab_event_str(e->d, "by"));
+    s_colon_str(out, lab_event_str(e->d, "reason"));
 }
 
 static void s_device_ready(const s_ev *e)
@@ -276,8 +276,8 @@ static void s_device_ready(const s_ev *e)
     int64_t n;
     fprintf(out, "device %s ready", s_or(s_device(e), "?"));
     const char *sep = " (";
-    if (s_str(e->d, "driver")) {
-        fprintf(out, "%s%s", sep, s_str(e->d, "driver"));
+    if (lab_event_str(e->d, "driver")) {
+        fprintf(out, "%s%s", sep, lab_event_str(e->d, "driver"));
         sep = ", ";
     }
     json_t *caps = json_object_get(e->d, "capabilities");
@@ -292,7 +292,7 @@ static void s_device_ready(const s_ev *e)
         }
         sep = ", ";
     }
-    if (s_int(e->d, "capacity", &n)) {
+    if (lab_event_int(e->d, "capacity", &n)) {
         fprintf(out, "%scapacity %" PRId64, sep, n);
         sep = ", ";
     }
@@ -303,37 +303,37 @@ static void s_device_ready(const s_ev *e)
 static void s_device_lost(const s_ev *e)
 {
     fprintf(e->out, "device %s lost", s_or(s_device(e), "?"));
-    s_colon_str(e->out, s_str(e->d, "reason"));
+    s_colon_str(e->out, lab_event_str(e->d, "reason"));
 }
 
 static void s_device_refused(const s_ev *e)
 {
     fprintf(e->out, "device %s refused", s_or(s_device(e), "?"));
-    s_colon_str(e->out, s_str(e->d, "reason"));
+    s_colon_str(e->out, lab_event_str(e->d, "reason"));
 }
 
 static void s_security_refused(const s_ev *e)
 {
-    fprintf(e->out, "refused a %s", s_or(s_str(e->d, "kind"), s_or(e->subject, "peer")));
-    s_colon_str(e->out, s_str(e->d, "detail"));
+    fprintf(e->out, "refused a %s", s_or(lab_event_str(e->d, "kind"), s_or(e->subject, "peer")));
+    s_colon_str(e->out, lab_event_str(e->d, "detail"));
 }
 
 static void s_message_bad(const s_ev *e)
 {
     fprintf(e->out, "bad message from %s", s_or(s_device(e), "unknown peer"));
-    s_colon_str(e->out, s_str(e->d, "error"));
+    s_colon_str(e->out, lab_event_str(e->d, "error"));
 }
 
 static void s_experiment_proposed(const s_ev *e)
 {
     s_experiment(e->out, e->d);
     fputs(" proposed", e->out);
-    if (s_str(e->d, "planner"))
-        fprintf(e->out, " by %s", s_str(e->d, "planner"));
-    if (s_str(e->d, "origin"))
-        fprintf(e->out, " (%s)", s_str(e->d, "origin"));
+    if (lab_event_str(e->d, "planner"))
+        fprintf(e->out, " by %s", lab_event_str(e->d, "planner"));
+    if (lab_event_str(e->d, "origin"))
+        fprintf(e->out, " (%s)", lab_event_str(e->d, "origin"));
     s_colon_pairs(e->out, json_object_get(e->d, "params"), e->v->units);
-    const char *reason = s_str(e->d, "reason");
+    const char *reason = lab_event_str(e->d, "reason");
     if (reason && *reason)
         fprintf(e->out, " -- %s", reason);
 }
@@ -349,24 +349,24 @@ static void s_experiment_failed(const s_ev *e)
 {
     s_experiment(e->out, e->d);
     fputs(" failed", e->out);
-    s_colon_str(e->out, s_str(e->d, "error"));
+    s_colon_str(e->out, lab_event_str(e->d, "error"));
 }
 
 static void s_experiment_cancelled(const s_ev *e)
 {
     s_experiment(e->out, e->d);
     fputs(" cancelled", e->out);
-    s_colon_str(e->out, s_str(e->d, "reason"));
+    s_colon_str(e->out, lab_event_str(e->d, "reason"));
 }
 
 static void s_step_dispatched(const s_ev *e)
 {
     int64_t n;
     s_step(e->out, e->d);
-    fprintf(e->out, " -> %s", s_or(s_str(e->d, "device"), "?"));
-    if (s_str(e->d, "attempt"))
-        fprintf(e->out, " (attempt %s)", s_str(e->d, "attempt"));
-    else if (s_int(e->d, "attempt_no", &n))
+    fprintf(e->out, " -> %s", s_or(lab_event_str(e->d, "device"), "?"));
+    if (lab_event_str(e->d, "attempt"))
+        fprintf(e->out, " (attempt %s)", lab_event_str(e->d, "attempt"));
+    else if (lab_event_int(e->d, "attempt_no", &n))
         fprintf(e->out, " (attempt %" PRId64 ")", n);
 }
 
@@ -374,8 +374,8 @@ static void s_step_done(const s_ev *e)
 {
     s_step(e->out, e->d);
     fputs(" done", e->out);
-    if (s_str(e->d, "device"))
-        fprintf(e->out, " on %s", s_str(e->d, "device"));
+    if (lab_event_str(e->d, "device"))
+        fprintf(e->out, " on %s", lab_event_str(e->d, "device"));
     json_t *sec = json_object_get(e->d, "seconds");
     if (json_is_number(sec)) {
         double s = json_number_value(sec);
@@ -387,13 +387,13 @@ static void s_step_done(const s_ev *e)
 static void s_step_failed(const s_ev *e)
 {
     s_step(e->out, e->d);
-    const char *status = s_str(e->d, "status");
+    const char *status = lab_event_str(e->d, "status");
     fputs(" failed", e->out);
     if (status && strcmp(status, "failed") != 0)
         fprintf(e->out, " (%s)", status);
-    if (s_str(e->d, "device"))
-        fprintf(e->out, " on %s", s_str(e->d, "device"));
-    s_colon_str(e->out, s_str(e->d, "error"));
+    if (lab_event_str(e->d, "device"))
+        fprintf(e->out, " on %s", lab_event_str(e->d, "device"));
+    s_colon_str(e->out, lab_event_str(e->d, "error"));
 }
 
 static void s_step_retry(const s_ev *e)
@@ -401,9 +401,9 @@ static void s_step_retry(const s_ev *e)
     int64_t n;
     s_step(e->out, e->d);
     fputs(" retried", e->out);
-    if (s_int(e->d, "attempt_no", &n))
+    if (lab_event_int(e->d, "attempt_no", &n))
         fprintf(e->out, " as attempt %" PRId64, n);
-    s_colon_str(e->out, s_str(e->d, "reason"));
+    s_colon_str(e->out, lab_event_str(e->d, "reason"));
 }
 
 /* ---- the table ---- */

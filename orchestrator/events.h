@@ -54,6 +54,11 @@ lab_event_kind lab_event_parse(const char *name);
 /* The detail fields of k as documented ("device, reason"); "" for unknown. */
 const char *lab_event_fields(lab_event_kind k);
 
+/* A field of a detail, every one optional: the string at key, or NULL; an
+ * integer (a real is cut) into *v, 1 when there is one, else 0. */
+const char *lab_event_str(const json_t *detail, const char *key);
+int lab_event_int(const json_t *detail, const char *key, int64_t *v);
+
 /* What a sentence may use beside the event itself: the timeline so far. */
 typedef struct lab_event_view {
     const char *campaign;          /* the campaign's name, or NULL */

@@ -144,5 +144,5 @@ T=$IT_DIR
 
 sed 's|^outbox: .*|outbox: ""|' "$IT_DIR/exec/uvvis.yaml" >"$T/bad.yaml"
 "$LABLOOP" worker --config "$T/bad.yaml" >"$T/bad.log" 2>&1 && fail "a worker with an empty outbox path started"
-grep -q "bad.yaml:[0-9]*:[0-9]*: 'outbox' must be a directory" "$T/bad.log" || fail "unclear error: $(cat "$T/bad.log")"
+grep -q "bad.yaml:[0-9]*:[0-9]*: outbox must not be empty" "$T/bad.log" || fail "unclear error: $(cat "$T/bad.log")"
 pass "an empty outbox path is a config error that names its place"
