@@ -1,12 +1,13 @@
 /* The campaign config loader: campaign.yaml -> lab_campaign_cfg.
  *
  * Every key of every section lives in one table below (name, type, bounds,
- * default, help); a generic pass checks presence, types and bounds of each
- * mapping against its table, section code then builds the values, and the
- * cross-field checks (workflow order and cycles, objectives' steps, devices
- * for every capability, template variables, stop_when) run once the whole
- * file is read. Problems are collected, sorted by position and reported all
- * together as "file:line:col: message".
+ * default, help); the config schema engine (common/schema.c) checks
+ * presence, types and bounds of each mapping against its table, section
+ * code then builds the values, and the cross-field checks (workflow order
+ * and cycles, objectives' steps, devices for every capability, template
+ * variables, stop_when) run once the whole file is read. Problems are
+ * collected, sorted by position and reported all together as
+ * "file:line:col: message".
  * Not for: the simulated lab description (sim/) or worker configs; not a
  * YAML writer. docs/CONFIG.md mirrors the tables (lab_config_print_keys).
  */

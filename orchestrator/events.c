@@ -413,13 +413,13 @@ static const struct {
     const char *fields;
     void (*sentence)(const s_ev *e);
 } s_kinds[LAB_EV_N] = {
-    [LAB_EV_LAB_STARTED] = {"lab.started", "`lab`, `devices`, `run` (the lab service started; run numbers its starts)",
+    [LAB_EV_LAB_STARTED] = {LAB_EVN_LAB_STARTED, "`lab`, `devices`, `run` (the lab service started; run numbers its starts)",
                             s_lab_started},
     [LAB_EV_CAMPAIGN_CREATED] = {"campaign.created", "`name`, `seed`, `planner`, `budget`, `config_sha256`",
                                  s_campaign_created},
-    [LAB_EV_CAMPAIGN_SUBMITTED] = {"campaign.submitted", "`lab`, `weight`, `by`, `path` (queued with a lab service)",
+    [LAB_EV_CAMPAIGN_SUBMITTED] = {LAB_EVN_CAMPAIGN_SUBMITTED, "`lab`, `weight`, `by`, `path` (queued with a lab service)",
                                    s_campaign_submitted},
-    [LAB_EV_CAMPAIGN_STATUS] = {"campaign.status",
+    [LAB_EV_CAMPAIGN_STATUS] = {LAB_EVN_CAMPAIGN_STATUS,
                                 "`status` (new campaign status), `reason`; a pause also `by` (who paused it: the "
                                 "actor, or `labloop` for the failure brake) and, from the brake, `cause` and "
                                 "`failures`; an end also `experiments`, `measured`, `failed`, `seconds`. `show`, "
@@ -442,7 +442,7 @@ static const struct {
                                 "config's `campaign.brake.after`); a `campaign.status` pause follows",
                                 s_campaign_braked},
     [LAB_EV_CAMPAIGN_ESTOP] = {"campaign.estop", "`by` (OS user or device), `reason`", s_campaign_estop},
-    [LAB_EV_CAMPAIGN_EXTENDED] = {"campaign.extended",
+    [LAB_EV_CAMPAIGN_EXTENDED] = {LAB_EVN_CAMPAIGN_EXTENDED,
                                   "`experiments` (added), `hours` (added), `budget` (experiments, all told), `by`, "
                                   "`reason`, `deadline_us` (the new end of the time budget, when `hours` moved it), "
                                   "`ended` (the status, when the campaign had ended). The orchestrator adds these up "

@@ -47,6 +47,13 @@ typedef enum {
     LAB_EV_N                     /* count; not a kind */
 } lab_event_kind;
 
+/* The names SQL text selects by, as string literals ("kind = '"
+ * LAB_EVN_CAMPAIGN_STATUS "'"); the table uses the same. */
+#define LAB_EVN_LAB_STARTED "lab.started"
+#define LAB_EVN_CAMPAIGN_SUBMITTED "campaign.submitted"
+#define LAB_EVN_CAMPAIGN_STATUS "campaign.status"
+#define LAB_EVN_CAMPAIGN_EXTENDED "campaign.extended"
+
 /* The kind's name ("step.done"); "unknown" for LAB_EV_UNKNOWN or out of range. */
 const char *lab_event_name(lab_event_kind k);
 /* The kind named name, or LAB_EV_UNKNOWN (also for NULL). */

@@ -29,6 +29,8 @@
 
 #include <sqlite3.h>
 
+#include "orchestrator/events.h"
+
 #include "common/banned.h"
 
 #define S_BUSY_TIMEOUT_MS 5000
@@ -254,24 +256,24 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       " FROM steps WHERE campaign = ?1 ORDER BY experiment, id")                          \
     X(SET_STEP_COUNTED, "UPDATE steps SET counted = ?2 WHERE attempt_id = ?1")           \
     X(LAB_RUN,                                                                           \
-      "SELECT json_extract(detail, '$.run') FROM events WHERE kind = 'lab.started'"      \
+      "SELECT json_extract(detail, '$.run') FROM events WHERE kind = '" LAB_EVN_LAB_STARTED "'" \
       " AND subject = ?1 ORDER BY id LIMIT 1")                                           \
     X(EACH_LAB_CAMPAIGN,                                                                 \
       "SELECT c.id, c.name, c.config_path, c.config_text, c.status,"                     \
       " (SELECT json_extract(e.detail, '$.weight') FROM events e WHERE e.campaign = c.id" \
-      "  AND e.kind = 'campaign.submitted' ORDER BY e.id DESC LIMIT 1)"                  \
+      "  AND e.kind = '" LAB_EVN_CAMPAIGN_SUBMITTED "' ORDER BY e.id DESC LIMIT 1)"       \
       " FROM campaigns c WHERE c.id IN (SELECT campaign FROM events"                     \
-      "  WHERE kind = 'campaign.submitted' AND json_extract(detail, '$.lab') = ?1)"       \
+      "  WHERE kind = '" LAB_EVN_CAMPAIGN_SUBMITTED "' AND json_extract(detail, '$.lab') = ?1)" \
       " ORDER BY c.id")                                                                  \
     X(EXTENSIONS,                                                                        \
       "SELECT count(*), CAST(total(json_extract(detail, '$.experiments')) AS INTEGER),"  \
       " max(json_extract(detail, '$.deadline_us')) FROM events"                          \
-      " WHERE campaign = ?1 AND kind = 'campaign.extended'")                              \
+      " WHERE campaign = ?1 AND kind = '" LAB_EVN_CAMPAIGN_EXTENDED "'")                   \
     X(LAST_STATUS,                                                                       \
       "SELECT json_extract(detail, '$.status'), json_extract(detail, '$.reason'),"       \
       " json_extract(detail, '$.by'), json_extract(detail, '$.cause'),"                  \
       " json_extract(detail, '$.failures') FROM events"                                  \
-      " WHERE campaign = ?1 AND kind = 'campaign.status' ORDER BY t_us DESC, id DESC LIMIT 1")
+      " WHERE campaign = ?1 AND kind = '" LAB_EVN_CAMPAIGN_STATUS "' ORDER BY t_us DESC, id DESC LIMIT 1")
 
 enum {
 #define S_STMT_ENUM(name, sql) S_##name,
