@@ -111,7 +111,7 @@ int lab_schema_choice(const yaml_node_t *v, const char *choices, int def);
 const char *lab_schema_suggest(const char *word, const char *const *cands, size_t n);
 /* " (did you mean 'x'?)" or "" into buf; returns buf. */
 const char *lab_schema_hint(char *buf, size_t n, const char *word, const char *const *cands, size_t n_cands);
-/* "'many'" for a scalar, "mapping" or "list" otherwise; returns buf. */
+/* "'many'" for a scalar, "a mapping" or "a list" otherwise; returns buf. */
 const char *lab_schema_got(char *buf, size_t n, const yaml_node_t *v);
 /* 1 when s is one of choices ("a|b|c"). */
 int lab_schema_in_choices(const char *s, const char *choices);
