@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "orchestrator/commands.h"
@@ -112,15 +113,25 @@ static void s_print_campaigns(json_t *r)
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
-        char best[160] = "-";
+        char best[160] = "-", state[32];
         json_t *b = json_object_get(c, "best");
+        snprintf(state, sizeof state, "%s", json_string_value(json_object_get(c, "status")));
+        if (json_integer_value(json_object_get(c, "queue_position")) > 0)
+            snprintf(state, sizeof state, "queued #%lld", json_integer_value(json_object_get(c, "queue_position")));
+        if (json_is_integer(json_object_get(c, "ended_us"))) {
+            time_t t = (time_t)(json_integer_value(json_object_get(c, "ended_us")) / 1000000);
+            struct tm tm;
+            char when[32];
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+            snprintf(best, sizeof best, "ended %s", when);
+        }
         if (b)
             snprintf(best, sizeof best, "%s = %.4g (experiment %lld)",
                      json_string_value(json_object_get(b, "objective")),
                      json_number_value(json_object_get(b, "value")),
                      json_integer_value(json_object_get(b, "experiment")));
         printf("%-24s %-10s %8lld %7lld %7lld %9lld %6g %9.0f  %s\n", json_string_value(json_object_get(c, "name")),
-               json_string_value(json_object_get(c, "status")), json_integer_value(json_object_get(c, "measured")),
+               state, json_integer_value(json_object_get(c, "measured")),
                json_integer_value(json_object_get(c, "failed")), json_integer_value(json_object_get(c, "budget")),
                json_integer_value(json_object_get(c, "in_flight")), json_number_value(json_object_get(c, "weight")),
                json_number_value(json_object_get(c, "dispatched")), best);

@@ -11,6 +11,7 @@
  * Not for: scheduling (sched.c), operator commands (control.c), SQL (hub.c).
  */
 #include "orchestrator/orch_int.h"
+#include "orchestrator/share.h"
 
 #include <errno.h>
 #include <math.h>
@@ -150,7 +151,7 @@ static void s_share(lab_orch *o)
         lab_camp *best = NULL;
         double best_v = 0;
         for (lab_camp *c = o->camps; c; c = c->next) {
-            if (c->finished || c->share_blocked)
+            if (c->finished || c->queued || c->share_blocked)
                 continue;
             double v = c->dispatched / c->weight;
             if (!best || v < best_v) {
@@ -178,8 +179,10 @@ void lab_orch_schedule(lab_orch *o)
         o->schedule_again = 0;
         if (o->stopping || o->fatal)
             break;
+        lab_share_start_queued(o);
         for (lab_camp *c = o->camps; c; c = c->next)
-            lab_sched_prepare(c);
+            if (!c->queued)
+                lab_sched_prepare(c);
         if (o->single)
             lab_sched_dispatch(o->camps, -1);
         else
@@ -194,7 +197,7 @@ void lab_orch_campaign_activated(lab_orch *o, lab_camp *c)
 {
     double least = -1;
     for (lab_camp *k = o->camps; k; k = k->next)
-        if (k != c && !k->finished && k->state == LAB_CAMP_RUNNING && (least < 0 || k->dispatched / k->weight < least))
+        if (k != c && !k->finished && !k->queued && k->state == LAB_CAMP_RUNNING && (least < 0 || k->dispatched / k->weight < least))
             least = k->dispatched / k->weight;
     c->dispatched = least > 0 ? least * c->weight : 0;
 }
@@ -211,6 +214,9 @@ void lab_orch_campaign_ended(lab_orch *o, lab_camp *c)
     if (c->finished)
         return;
     c->finished = 1;
+    c->ended_us = lab_orch_now();
+    lab_share_release(o, c);
+    o->schedule_again = 1;       /* its place may go to a queued campaign */
     const char *status = c->end_status;
     double secs = (double)(lab_orch_now() - c->created_us) / 1e6;
     if (lab_hub_set_campaign_status(o->hub, c->campaign_id, status, lab_orch_now()) < 0)
@@ -1038,6 +1044,8 @@ const char *lab_camp_state_name(const lab_camp *o)
 {
     if (o->end_status)
         return o->end_status;
+    if (o->queued)
+        return "queued";
     return o->state == LAB_CAMP_PAUSED ? "paused" : o->state == LAB_CAMP_HALTED ? "halted" : "running";
 }
 
@@ -1223,7 +1231,7 @@ static void s_camp_destroy(lab_camp **cp)
  * or read back and resumed). On failure NULL with err set; what it wrote
  * into the hub's open transaction is the caller's to roll back or not
  * commit. */
-static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *err)
+static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, int queued, lab_err *err)
 {
     lab_camp *c = calloc(1, sizeof *c);
     if (!c) {
@@ -1295,6 +1303,7 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
             goto fail;
         }
         s_apply_lifecycle(c, &lc);
+        c->queued = !strcmp(status, "queued");
         c->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
                                                                                           : LAB_CAMP_RUNNING;
         if (lab_sched_resume(c, err) < 0)
@@ -1340,7 +1349,8 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
             lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
             goto fail;
         }
-        if (lab_hub_set_campaign_status(o->hub, c->campaign_id, "running", now) < 0) {
+        c->queued = queued;
+        if (lab_hub_set_campaign_status(o->hub, c->campaign_id, lab_camp_state_name(c), now) < 0) {
             lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
             goto fail;
         }
@@ -1348,7 +1358,7 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
                        json_pack("{s:s, s:I, s:s, s:I, s:s}", "name", cfg->name, "seed", (json_int_t)cfg->seed,
                                  "planner", cfg->planner_kind, "budget", (json_int_t)cfg->budget_experiments,
                                  "config_sha256", cfg->sha256));
-        lab_camp_event(c, "campaign.status", cfg->name, json_pack("{s:s}", "status", "running"));
+        lab_camp_event(c, "campaign.status", cfg->name, json_pack("{s:s}", "status", lab_camp_state_name(c)));
         if (lab_orch_prior_record(c, now, err) < 0)
             goto fail;
     }
@@ -1473,7 +1483,11 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
         lab_config_destroy(&cfg);
         return NULL;
     }
-    lab_camp *c = s_camp_open(o, cfg, err);
+    if (lab_share_check_submit(o, cfg, err) < 0) {
+        lab_config_destroy(&cfg);
+        return NULL;
+    }
+    lab_camp *c = s_camp_open(o, cfg, lab_share_must_queue(o), err);
     if (!c) {
         lab_config_destroy(&cfg);
         return NULL;
@@ -1484,9 +1498,12 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
                    json_pack("{s:s, s:f, s:s, s:s}", "lab", o->cfg->name, "weight", c->weight, "by", by, "path",
                              path));
     s_camp_add(o, c);
-    lab_orch_campaign_activated(o, c);
-    lab_info("campaign '%s' submitted by %s (weight %g): %ld experiments", cfg->name, by, c->weight,
-             c->budget_experiments);
+    if (!c->queued) {
+        lab_orch_campaign_activated(o, c);
+        lab_share_take(o, c);
+    }
+    lab_info("campaign '%s' submitted by %s (weight %g): %ld experiments%s", cfg->name, by, c->weight,
+             c->budget_experiments, c->queued ? "; queued (lab.max_campaigns active)" : "");
     return c;
 }
 
@@ -1495,13 +1512,22 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
 static int s_resume_lab_campaign(const lab_hub_lab_campaign_row *r, void *arg)
 {
     lab_orch *o = arg;
-    if (!r->status || !strcmp(r->status, "completed") || !strcmp(r->status, "exhausted") ||
-        !strcmp(r->status, "aborted") || !r->config_text)
+    if (r->status && r->name && (!strcmp(r->status, "completed") || !strcmp(r->status, "exhausted") ||
+                                 !strcmp(r->status, "aborted"))) {
+        if (!o->past)
+            o->past = json_array();
+        json_array_append_new(o->past, json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:b}", "name", r->name, "status",
+                                                 r->status, "ended_us", (json_int_t)r->updated_us, "proposed",
+                                                 (json_int_t)r->experiments, "measured", (json_int_t)r->measured,
+                                                 "weight", r->weight, "loaded", 0));
+        return 0;
+    }
+    if (!r->status || !r->config_text)
         return 0;
     lab_err e = {0};
     lab_campaign_cfg *cfg = lab_config_load_submitted(r->config_path ? r->config_path : r->name, r->config_text,
                                                       r->config_len, o->cfg, 1, NULL, 0, NULL, &e);
-    lab_camp *c = cfg ? s_camp_open(o, cfg, &e) : NULL;
+    lab_camp *c = cfg ? s_camp_open(o, cfg, 0, &e) : NULL;
     if (!c) {
         lab_warn("campaign '%s' in %s is not resumed: %s", r->name, o->db_path, e.msg);
         lab_config_destroy(&cfg);
@@ -1533,7 +1559,10 @@ lab_orch *lab_orch_new_lab(const lab_campaign_cfg *cfg, const lab_orch_opts *opt
         goto fail;
     }
     for (lab_camp *c = o->camps; c; c = c->next)
-        lab_orch_campaign_activated(o, c);
+        if (!c->queued) {
+            lab_orch_campaign_activated(o, c);
+            lab_share_take(o, c);
+        }
     if (s_lab_start(o, err) < 0)
         goto fail;
     if (o->opts.progress) {
@@ -1553,7 +1582,7 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     if (!o)
         return NULL;
     o->single = 1;
-    lab_camp *c = s_camp_open(o, cfg, err);
+    lab_camp *c = s_camp_open(o, cfg, 0, err);
     if (!c)
         goto fail;
     s_camp_add(o, c);
@@ -1752,6 +1781,8 @@ void lab_orch_destroy(lab_orch **op)
         free(o->devices[i].acks);
     }
     free(o->devices);
+    json_decref(o->past);
+    lab_share_free(o);
     lab_slots_destroy(&o->slots);
     free(o->dev_hash);
     free(o->ack_devs);
