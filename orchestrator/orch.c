@@ -68,22 +68,24 @@ void lab_orch_fatal(lab_orch *o, const char *what)
     s_stop_fatal(o, &e);
 }
 
-static void s_event(lab_orch *o, int64_t campaign_id, const char *kind, const char *subject, json_t *detail)
+/* An event of campaign c, or of the lab (c NULL). */
+static void s_event(lab_orch *o, lab_camp *c, const char *kind, const char *subject, json_t *detail)
 {
     char *js = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     int64_t now = lab_orch_now();
-    if (lab_hub_record_event(o->hub, campaign_id, now, kind, subject, js) < 0)
+    if (lab_hub_record_event(o->hub, c ? c->campaign_id : 0, now, kind, subject, js) < 0)
         lab_orch_fatal(o, "recording an event");
     free(js);
-    lab_notify_event(o->notify, kind, subject, detail, now);     /* only queues: never waits */
+    /* only queues: never waits */
+    lab_notify_campaign_event(o->notify, o->single ? NULL : c ? c->cfg->name : "", kind, subject, detail, now);
     json_decref(detail);
 }
 
 /* The campaign a lab event is recorded with: the only one of a lab that
- * runs one campaign (labloop run); none (0) in a lab service. */
-static int64_t s_lab_campaign_id(const lab_orch *o)
+ * runs one campaign (labloop run); none in a lab service. */
+static lab_camp *s_lab_campaign(const lab_orch *o)
 {
-    return o->single && o->camps ? o->camps->campaign_id : 0;
+    return o->single ? o->camps : NULL;
 }
 
 /* One row for the bad messages of a peer that were only counted. */
@@ -94,11 +96,11 @@ static void s_bad_summary(const char *peer, uint64_t n, void *arg)
     snprintf(msg, sizeof msg, "%llu more bad messages within %lld s were not recorded one by one",
              (unsigned long long)n, (long long)(LAB_BADMSG_WINDOW_US / 1000000));
     lab_warn("peer '%s': %s", peer, msg);
-    s_event(o, s_lab_campaign_id(o), "message.bad", peer,
+    s_event(o, s_lab_campaign(o), "message.bad", peer,
             json_pack("{s:s, s:I, s:s}", "device", peer, "suppressed", (json_int_t)n, "error", msg));
 }
 
-static void s_event_limited(lab_orch *o, int64_t campaign_id, const char *kind, const char *subject, json_t *detail)
+static void s_event_limited(lab_orch *o, lab_camp *c, const char *kind, const char *subject, json_t *detail)
 {
     if (!strcmp(kind, "message.bad")) {      /* at most a few rows per peer and window */
         const char *peer = json_string_value(json_object_get(detail, "device"));
@@ -107,17 +109,17 @@ static void s_event_limited(lab_orch *o, int64_t campaign_id, const char *kind, 
             return;
         }
     }
-    s_event(o, campaign_id, kind, subject, detail);
+    s_event(o, c, kind, subject, detail);
 }
 
 void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
 {
-    s_event_limited(o, s_lab_campaign_id(o), kind, subject, detail);
+    s_event_limited(o, s_lab_campaign(o), kind, subject, detail);
 }
 
 void lab_camp_event(lab_camp *c, const char *kind, const char *subject, json_t *detail)
 {
-    s_event_limited(c->lab, c->campaign_id, kind, subject, detail);
+    s_event_limited(c->lab, c, kind, subject, detail);
 }
 
 /* ------------------------------------------------------------ campaigns */
@@ -1185,17 +1187,16 @@ static int s_index_steps(lab_camp *c, lab_err *err)
     return 0;
 }
 
-/* The end notification's summary: progress and the best so far. */
-static json_t *s_notify_summary(void *arg)
+/* A campaign's end notification's summary: progress and the best so far. */
+static json_t *s_camp_summary(lab_orch *lab, lab_camp *o)
 {
-    lab_orch *lab = arg;
-    lab_camp *o = lab->camps;
-    if (!o || !lab->single)
-        return json_pack("{s:s, s:I}", "lab", lab->cfg->name, "campaigns", (json_int_t)lab->n_camps);
-    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "budget", (json_int_t)o->cfg->budget_experiments,
+    double elapsed = lab->single ? (double)(lab_clock_mono_us() - lab->start_mono_us) / 1e6
+                                 : (double)(lab_orch_now() - o->created_us) / 1e6;
+    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "budget", (json_int_t)o->budget_experiments,
                           "experiments", (json_int_t)o->n_exps, "measured", (json_int_t)o->measured, "failed",
-                          (json_int_t)o->failed, "cancelled", (json_int_t)o->cancelled, "elapsed_s",
-                          (double)(lab_clock_mono_us() - lab->start_mono_us) / 1e6);
+                          (json_int_t)o->failed, "cancelled", (json_int_t)o->cancelled, "elapsed_s", elapsed);
+    if (j && !lab->single)
+        json_object_set_new(j, "weight", json_real(o->weight));
     if (j && o->best) {
         lab_exp *b = o->exps[o->best - 1];
         json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f, s:o}", "experiment", (json_int_t)b->seq,
@@ -1205,12 +1206,28 @@ static json_t *s_notify_summary(void *arg)
     return j;
 }
 
+static json_t *s_notify_summary(void *arg)
+{
+    lab_orch *lab = arg;
+    if (!lab->camps || !lab->single)
+        return json_pack("{s:s, s:I}", "lab", lab->cfg->name, "campaigns", (json_int_t)lab->n_camps);
+    return s_camp_summary(lab, lab->camps);
+}
+
+static json_t *s_notify_campaign_summary(void *arg, const char *campaign)
+{
+    lab_orch *lab = arg;
+    lab_camp *c = lab_orch_campaign(lab, campaign);
+    return c ? s_camp_summary(lab, c) : NULL;
+}
+
 static int s_start_notify(lab_orch *o, lab_err *err)
 {
     char host[256] = "unknown";
     gethostname(host, sizeof host);
     host[sizeof host - 1] = '\0';
     o->notify = lab_notify_new(o->cfg, o->cfg->hub_lab ? o->cfg->hub_lab : host, s_notify_summary, o, err);
+    lab_notify_set_campaign_summary(o->notify, s_notify_campaign_summary);
     return o->notify ? 0 : err->code;
 }
 

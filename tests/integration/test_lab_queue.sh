@@ -7,6 +7,7 @@
 #   restarted); once it ends the others use pl-2 again. A submit asking for
 #   a device another campaign holds, or for a device the lab lacks, is
 #   refused.
+# - The lab's end webhooks name the campaign that ended, with its summary.
 source "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 cat >"$T/lab.yaml" <<YAML
@@ -22,6 +23,10 @@ write_service "$T" "$PORT"
 sed -i 's/^lab: {name: svc}/lab: {name: svc, max_campaigns: 2}/' "$T/service.yaml"
 sed -i 's/^  - {name: pl-1, capabilities: \[pl_spectrometer\]}/&\n  - {name: pl-2, capabilities: [pl_spectrometer]}/' "$T/service.yaml"
 grep -q pl-2 "$T/service.yaml" || fail "test setup: no pl-2 in the lab config"
+HOOKS="$T/hooks.jsonl"
+python3 "$(dirname "$0")/hook_receiver.py" "$T/hook.port" "$HOOKS" >"$T/receiver.log" 2>&1 & PIDS+=($!)
+wait_until 10 test -s "$T/hook.port" || fail "the receiver did not start"
+printf 'notify:\n  - {url: "http://127.0.0.1:%s/ok", events: [end, device.lost]}\n' "$(cat "$T/hook.port")" >>"$T/service.yaml"
 write_named_campaign "$T" long 11 60 4     # shares the lab with the others
 write_named_campaign "$T" excl 12 14 2     # holds pl-2
 write_named_campaign "$T" third 13 6 2     # waits in the queue
@@ -92,3 +97,14 @@ pass "excl ended: third started from the queue, pl-2 is shared again"
 wait_until 120 q_is "select count(*) from campaigns where status='completed'" 3 || fail "not all three completed"
 kill -TERM "$LAB"; wait "$LAB" || fail "the lab exited $? on SIGTERM"
 pass "all three completed"
+
+# Delivered before the lab exits (it waits for its webhooks).
+python3 - "$HOOKS" <<'PY' || fail "end webhooks: $(cat "$HOOKS")"
+import json, sys
+bodies = [json.loads(l)["body"] for l in open(sys.argv[1])]
+for c in ("long", "excl", "third"):
+    ends = [b for b in bodies if isinstance(b, dict) and b.get("event") == "end" and b.get("campaign") == c]
+    if not (len(ends) == 1 and ends[0]["status"] == "completed" and ends[0]["summary"]["experiments"] > 0):
+        sys.exit(f"campaign {c}: end webhooks {ends}")
+PY
+pass "each campaign's end webhook names it, with its own summary"
