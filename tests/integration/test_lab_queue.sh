@@ -108,3 +108,12 @@ for c in ("long", "excl", "third"):
         sys.exit(f"campaign {c}: end webhooks {ends}")
 PY
 pass "each campaign's end webhook names it, with its own summary"
+
+# labloop log of a lab hub: the lab's own events (its devices) marked as
+# the lab's, the campaign's submission and exclusive hold as sentences.
+"$LABLOOP" log "$DB" --campaign excl >"$T/log.out" || fail "labloop log --campaign excl"
+grep -q '\[lab svc\] device pl-2 ready' "$T/log.out" || fail "log: no lab device line: $(head -5 "$T/log.out")"
+grep -q 'campaign excl submitted to lab svc by .* (weight 1)' "$T/log.out" || fail "log: no submission sentence"
+grep -q 'device pl-2 held exclusively by campaign excl' "$T/log.out" || fail "log: no exclusive hold sentence"
+grep -q 'device pl-2 shared again (campaign excl ended)' "$T/log.out" || fail "log: no release sentence"
+pass "labloop log marks the lab's own events and tells of the exclusive hold"
