@@ -227,6 +227,15 @@ void lab_orch_campaign_ended(lab_orch *o, lab_camp *c)
                    json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "status", status, "reason", c->end_reason,
                              "experiments", (json_int_t)c->n_exps, "measured", (json_int_t)c->measured,
                              "failed", (json_int_t)c->failed, "seconds", secs));
+    if (o->opts.until_done) {
+        int all = 1;
+        for (lab_camp *k = o->camps; k; k = k->next)
+            all &= k->finished;
+        if (all) {
+            o->stopping = 1;
+            uv_stop(&o->loop);
+        }
+    }
     lab_info("campaign '%s' %s: %ld experiments (%ld measured, %ld failed)%s%s", c->cfg->name, status, c->n_exps,
              c->measured, c->failed, c->end_reason[0] ? " — " : "", c->end_reason);
     if (o->opts.progress) {
@@ -1522,6 +1531,14 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
     lab_info("campaign '%s' submitted by %s (weight %g): %ld experiments%s", cfg->name, by, c->weight,
              c->budget_experiments, c->queued ? "; queued (lab.max_campaigns active)" : "");
     return c;
+}
+
+int lab_orch_submit_local(lab_orch *o, const char *path, const char *text, size_t len, double weight,
+                          lab_err *err)
+{
+    char notes[600];
+    return lab_orch_submit(o, path, text, len, weight, "local", notes, sizeof notes, err) ? 0 : err->code ? err->code
+                                                                                                       : LAB_EINVAL;
 }
 
 /* At a lab's start: its unfinished campaigns from its hub, each resumed
