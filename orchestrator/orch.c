@@ -150,20 +150,33 @@ lab_camp *lab_orch_campaign(lab_orch *o, const char *name)
 static void s_share(lab_orch *o)
 {
     for (;;) {
-        lab_camp *best = NULL;
-        double best_v = 0;
+        lab_camp *best = NULL, *second = NULL;
+        double best_v = 0, second_v = 0;
         for (lab_camp *c = o->camps; c; c = c->next) {
             if (c->finished || c->queued || c->share_blocked)
                 continue;
             double v = c->dispatched / c->weight;
             if (!best || v < best_v) {
+                second = best;
+                second_v = best_v;
                 best = c;
                 best_v = v;
+            } else if (!second || v < second_v) {
+                second = c;
+                second_v = v;
             }
         }
         if (!best)
             break;
-        if (lab_sched_dispatch(best, 1) == 0)
+        /* It may take slots until it passes the next one's share (all it
+         * can when it is the only one left): fewer turns, the same order. */
+        long max = -1;
+        if (second) {
+            double gap = (second_v - best_v) * best->weight;
+            max = gap >= 1 ? (long)gap + 1 : 1;
+        }
+        long n = lab_sched_dispatch(best, max);
+        if (max < 0 || n < max)
             best->share_blocked = 1;
     }
     for (lab_camp *c = o->camps; c; c = c->next)
