@@ -446,6 +446,8 @@ int lab_cmd_control(int argc, char **argv)
         kp = &keys;
     }
     json_t *req = lab_control_request(cmd, reason);
+    if (!campaign && cfg && !list)
+        campaign = cfg->name;    /* a lab service: the campaign this config is */
     if (campaign)
         json_object_set_new(req, "campaign", json_string(campaign));
     if (extend) {
