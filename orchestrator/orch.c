@@ -1342,7 +1342,7 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, int queue
             goto fail;
         }
         s_apply_lifecycle(c, &lc);
-        c->queued = !strcmp(status, "queued");
+        c->queued = queued || !strcmp(status, "queued");   /* resubmitted beyond the cap: it waits too */
         c->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
                                                                                           : LAB_CAMP_RUNNING;
         if (lab_sched_resume(c, err) < 0)
