@@ -59,7 +59,10 @@ static void s_usage(FILE *out, const char *cmd)
                      "List a lab service's campaigns (labloop lab): each one's state, progress\n"
                      "(measured, failed and the budget), experiments in flight, its weight, the\n"
                      "steps it has been given since it became active (its share) and the best\n"
-                     "so far. A campaign run by labloop run shows as the only one.\n\n"
+                     "so far. A campaign waiting for a place (lab.max_campaigns) shows as\n"
+                     "'queued #N', N its place in the queue; campaigns that had ended before the\n"
+                     "lab last started are listed from its hub with their end. A campaign run by\n"
+                     "labloop run shows as the only one.\n\n"
                      "example:\n  labloop campaigns --endpoint tcp://127.0.0.1:5561\n");
         return;
     }
