@@ -998,17 +998,23 @@ static int s_bench_dispatch(int argc, char **argv)
     if (campaigns) {
         fprintf(stderr, "bench dispatch: two campaigns sharing the %d workers, %ld steps in all...\n", workers, steps);
         s_lab_run two_run = {0};
-        if (s_dispatch_files(dir, "throughput", workers, depth, steps, 0, campaign, cap, lab, cap) < 0 ||
-            s_run_lab_two(dir, campaign, lab, &two_run) < 0)
+        if (s_dispatch_files(dir, "throughput", workers, depth, steps, 0, campaign, cap, lab, cap) < 0)
             goto done;
+        getrusage(RUSAGE_SELF, &self0);
+        if (s_run_lab_two(dir, campaign, lab, &two_run) < 0)
+            goto done;
+        getrusage(RUSAGE_SELF, &self1);
+        double two_cpu = (s_cpu_us(&self1) - s_cpu_us(&self0)) /
+                         (two_run.sum.steps_done > 0 ? (double)two_run.sum.steps_done : 1);
         double trate = s_rate(&two_run, workers, window, sizeof window, &thr_steps, &thr_s);
         printf("dispatch throughput, two campaigns sharing the %d workers (one lab service): %.0f steps/s combined"
                " (%ld steps in %.2f s %s) against one campaign's %.0f steps/s on the same devices just measured"
-               " (%.0f %%; goal at least 100 %%)\n", workers, trate, thr_steps, thr_s, window, rate,
-               rate > 0 ? 100 * trate / rate : 0);
+               " (%.0f %%; goal at least 100 %%); orchestrator CPU per step %.0f us against %.0f us\n", workers,
+               trate, thr_steps, thr_s, window, rate, rate > 0 ? 100 * trate / rate : 0, two_cpu, orch_cpu);
         if (json)
-            printf("{\"workers\":%d,\"depth\":%d,\"campaigns\":2,\"steps_per_s\":%.0f,\"one_campaign_steps_per_s\":%.0f}\n",
-                   workers, depth, trate, rate);
+            printf("{\"workers\":%d,\"depth\":%d,\"campaigns\":2,\"steps_per_s\":%.0f,\"one_campaign_steps_per_s\":%.0f,"
+                   "\"cpu_us_per_step\":%.1f,\"one_campaign_cpu_us_per_step\":%.1f}\n",
+                   workers, depth, trate, rate, two_cpu, orch_cpu);
     }
     if (devices && s_scale_phases(dir, workers, depth, devices, steps, json, campaign, cap, lab, cap) < 0)
         goto done;
