@@ -228,6 +228,9 @@ static void s_print_status(json_t *r, int all)
            json_integer_value(json_object_get(r, "budget")), json_integer_value(json_object_get(r, "measured")),
            json_integer_value(json_object_get(r, "failed")), json_integer_value(json_object_get(r, "in_flight")),
            json_number_value(json_object_get(r, "elapsed_s")));
+    if (json_integer_value(json_object_get(r, "queue_position")) > 0)
+        printf("queued: place %lld; it starts when the lab has room (lab.max_campaigns)\n",
+               json_integer_value(json_object_get(r, "queue_position")));
     s_print_lifecycle(r);
     json_t *best = json_object_get(r, "best");
     if (best) {

@@ -58,6 +58,8 @@ static json_t *s_status(lab_camp *camp)
                           (json_int_t)camp->budget_experiments, "proposed", (json_int_t)camp->n_exps,
                           "measured", (json_int_t)camp->measured, "failed", (json_int_t)camp->failed,
                           "in_flight", (json_int_t)camp->n_active, "elapsed_s", elapsed);
+    if (j && camp->queued)
+        json_object_set_new(j, "queue_position", json_integer(lab_share_queue_position(camp->lab, camp)));
     if (camp->best) {
         lab_exp *b = camp->exps[camp->best - 1];
         json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f, s:o}", "experiment", (json_int_t)b->seq,

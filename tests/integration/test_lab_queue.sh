@@ -55,6 +55,7 @@ grep -q "campaign third is queued" "$T/submit.out" || fail "the third is not sai
 "$LABLOOP" campaigns --endpoint "$EP" | grep -Eq '^third +queued #1' \
   || fail "campaigns does not show third queued first: $("$LABLOOP" campaigns --endpoint "$EP")"
 [ "$(q "select status from campaigns where name='third'")" = queued ] || fail "the hub does not have third queued"
+"$LABLOOP" status --endpoint "$EP" --campaign third | grep -q "queued: place 1" || fail "status does not show third's place"
 rc=0; out=$("$LABLOOP" pause --endpoint "$EP" --campaign third 2>&1) || rc=$?
 [ "$rc" = 1 ] && echo "$out" | grep -q "is queued" || fail "pause of a queued campaign: $out"
 pass "max_campaigns 2: the third campaign waits as queued (place 1)"
