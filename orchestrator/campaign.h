@@ -108,8 +108,11 @@ struct lab_camp {
     const char *end_status;         /* completed | exhausted | aborted once decided */
     char end_reason[256];
     int finished;                   /* its end is recorded: it takes no more devices */
+    int64_t ended_us;               /* wall clock: when that end was recorded */
     double dispatched;              /* attempts dispatched since it became active, plus its start (its share) */
     int share_blocked;              /* in this round of sharing: nothing more of it can go out */
+    int queued;                     /* waiting for a place in the lab (max_campaigns; share.c) */
+    int holds;                      /* its exclusive devices are taken (share.c) */
 
     int planner_async;              /* asks run in uv_queue_work (model-based planners) */
     int lookahead;                  /* experiments proposed beyond the batch, ready for a free device */

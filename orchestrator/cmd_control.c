@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "orchestrator/commands.h"
@@ -58,7 +59,10 @@ static void s_usage(FILE *out, const char *cmd)
                      "List a lab service's campaigns (labloop lab): each one's state, progress\n"
                      "(measured, failed and the budget), experiments in flight, its weight, the\n"
                      "steps it has been given since it became active (its share) and the best\n"
-                     "so far. A campaign run by labloop run shows as the only one.\n\n"
+                     "so far. A campaign waiting for a place (lab.max_campaigns) shows as\n"
+                     "'queued #N', N its place in the queue; campaigns that had ended before the\n"
+                     "lab last started are listed from its hub with their end. A campaign run by\n"
+                     "labloop run shows as the only one.\n\n"
                      "example:\n  labloop campaigns --endpoint tcp://127.0.0.1:5561\n");
         return;
     }
@@ -112,15 +116,25 @@ static void s_print_campaigns(json_t *r)
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
-        char best[160] = "-";
+        char best[160] = "-", state[32];
         json_t *b = json_object_get(c, "best");
+        snprintf(state, sizeof state, "%s", json_string_value(json_object_get(c, "status")));
+        if (json_integer_value(json_object_get(c, "queue_position")) > 0)
+            snprintf(state, sizeof state, "queued #%lld", json_integer_value(json_object_get(c, "queue_position")));
+        if (json_is_integer(json_object_get(c, "ended_us"))) {
+            time_t t = (time_t)(json_integer_value(json_object_get(c, "ended_us")) / 1000000);
+            struct tm tm;
+            char when[32];
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+            snprintf(best, sizeof best, "ended %s", when);
+        }
         if (b)
             snprintf(best, sizeof best, "%s = %.4g (experiment %lld)",
                      json_string_value(json_object_get(b, "objective")),
                      json_number_value(json_object_get(b, "value")),
                      json_integer_value(json_object_get(b, "experiment")));
         printf("%-24s %-10s %8lld %7lld %7lld %9lld %6g %9.0f  %s\n", json_string_value(json_object_get(c, "name")),
-               json_string_value(json_object_get(c, "status")), json_integer_value(json_object_get(c, "measured")),
+               state, json_integer_value(json_object_get(c, "measured")),
                json_integer_value(json_object_get(c, "failed")), json_integer_value(json_object_get(c, "budget")),
                json_integer_value(json_object_get(c, "in_flight")), json_number_value(json_object_get(c, "weight")),
                json_number_value(json_object_get(c, "dispatched")), best);
@@ -214,6 +228,9 @@ static void s_print_status(json_t *r, int all)
            json_integer_value(json_object_get(r, "budget")), json_integer_value(json_object_get(r, "measured")),
            json_integer_value(json_object_get(r, "failed")), json_integer_value(json_object_get(r, "in_flight")),
            json_number_value(json_object_get(r, "elapsed_s")));
+    if (json_integer_value(json_object_get(r, "queue_position")) > 0)
+        printf("queued: place %lld; it starts when the lab has room (lab.max_campaigns)\n",
+               json_integer_value(json_object_get(r, "queue_position")));
     s_print_lifecycle(r);
     json_t *best = json_object_get(r, "best");
     if (best) {
@@ -435,6 +452,8 @@ int lab_cmd_control(int argc, char **argv)
         kp = &keys;
     }
     json_t *req = lab_control_request(cmd, reason);
+    if (!campaign && cfg && !list)
+        campaign = cfg->name;    /* a lab service: the campaign this config is */
     if (campaign)
         json_object_set_new(req, "campaign", json_string(campaign));
     if (extend) {

@@ -66,6 +66,8 @@ typedef struct s_walk {
     const lab_log_filter *f;
     FILE *out;
     char campaign[128];          /* name, from campaign.created */
+    char lab[128];               /* a lab service's name, from lab.started */
+    int lab_wide;                /* the event being printed is the lab's own (no campaign) */
     int64_t proposed, measured, failed;
     int64_t last_id;             /* largest event id seen (following) */
     json_t *units;               /* name -> unit of parameters, objectives and their step values */
@@ -142,6 +144,8 @@ static void s_print_json(s_walk *w, const lab_hub_entry *e, json_t *d)
     json_object_set_new(o, "time", json_string(iso));
     json_object_set_new(o, "kind", e->kind ? json_string(e->kind) : json_null());
     json_object_set_new(o, "subject", e->subject ? json_string(e->subject) : json_null());
+    if (w->lab_wide)             /* the lab's own event (no campaign) */
+        json_object_set_new(o, "lab", json_string(w->lab));
     if (d)
         json_object_set(o, "detail", d);
     else if (e->detail_json) /* not JSON after all: keep it as text */
@@ -170,6 +174,8 @@ static void s_print_text(s_walk *w, const lab_hub_entry *e, const json_t *d)
     /* Date, local time and its UTC offset: lines stay unambiguous when a
      * campaign runs past midnight or is read in another time zone. */
     fprintf(w->out, "%s.%03" PRId64 "%s  ", when, us / 1000, zone);
+    if (w->lab_wide)             /* a lab service's own event, in every campaign's timeline */
+        fprintf(w->out, w->lab[0] ? "[lab %s] " : "[lab%s] ", w->lab);
     /* The sentence holds text from devices (errors, values): it is written
      * to the terminal only without control characters. */
     char *text = NULL;
@@ -198,6 +204,9 @@ static int s_on_event(const lab_hub_query_event *qe, void *arg)
     json_t *d = NULL;
     if (e->detail_json)
         d = json_loads(e->detail_json, JSON_DECODE_ANY, NULL);
+    w->lab_wide = qe->lab_wide;
+    if (qe->lab_wide && lab_event_parse(e->kind) == LAB_EV_LAB_STARTED && e->subject)
+        snprintf(w->lab, sizeof w->lab, "%s", e->subject);
     s_tally(w, e, d);
     if (s_keep(w->f, e, d)) {
         if (w->f && w->f->json)

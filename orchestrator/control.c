@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "orchestrator/control_req.h"
 #include "orchestrator/orch_int.h"
+#include "orchestrator/share.h"
 #include "common/banned.h"
 
 
@@ -57,6 +58,8 @@ static json_t *s_status(lab_camp *camp)
                           (json_int_t)camp->budget_experiments, "proposed", (json_int_t)camp->n_exps,
                           "measured", (json_int_t)camp->measured, "failed", (json_int_t)camp->failed,
                           "in_flight", (json_int_t)camp->n_active, "elapsed_s", elapsed);
+    if (j && camp->queued)
+        json_object_set_new(j, "queue_position", json_integer(lab_share_queue_position(camp->lab, camp)));
     if (camp->best) {
         lab_exp *b = camp->exps[camp->best - 1];
         json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f, s:o}", "experiment", (json_int_t)b->seq,
@@ -200,7 +203,7 @@ void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const
     lab_warn("E-STOP by %s: %s", actor, reason);
     s_audit(o, o->single ? o->camps : NULL, actor, origin, "estop", reason, "ok");
     for (lab_camp *c = o->camps; c; c = c->next) {
-        if (c->finished)
+        if (c->finished || c->queued)           /* a queued one starts only once the e-stop is cleared */
             continue;
         if (c->state != LAB_CAMP_HALTED) {      /* also while ending: nothing more is dispatched */
             c->state = LAB_CAMP_HALTED;
@@ -297,6 +300,11 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         snprintf(why, n, "campaign '%s' is ending (%s)", camp->cfg->name, camp->end_status);
         return why;
     }
+    if (camp->queued && strcmp(cmd, "abort") && strcmp(cmd, "extend")) {
+        snprintf(why, n, "campaign '%s' is queued (place %ld): it starts when lab '%s' has room (lab.max_campaigns); "
+                 "abort takes it out of the queue", camp->cfg->name, lab_share_queue_position(o, camp), o->cfg->name);
+        return why;
+    }
     if (!strcmp(cmd, "pause")) {
         if (camp->state != LAB_CAMP_RUNNING) {
             snprintf(why, n, "campaign '%s' is %s, not running", camp->cfg->name, lab_camp_state_name(camp));
@@ -360,6 +368,10 @@ static const char *s_who(lab_orch *o, const char *peer, const char *cmd, const c
 static json_t *s_campaigns(lab_orch *o)
 {
     json_t *list = json_array();
+    size_t k;
+    json_t *p;
+    json_array_foreach(o->past, k, p)          /* ended before this start: from the hub */
+        json_array_append(list, p);
     for (lab_camp *c = o->camps; c; c = c->next) {
         json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "name", c->cfg->name, "status",
                               lab_camp_state_name(c), "budget", (json_int_t)c->budget_experiments, "proposed",
@@ -370,6 +382,16 @@ static json_t *s_campaigns(lab_orch *o)
             lab_exp *b = c->exps[c->best - 1];
             json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f}", "experiment", (json_int_t)b->seq,
                                                      "objective", c->cfg->objectives[0].name, "value", b->y[0]));
+        }
+        if (c->queued)
+            json_object_set_new(j, "queue_position", json_integer(lab_share_queue_position(o, c)));
+        if (c->finished)
+            json_object_set_new(j, "ended_us", json_integer(c->ended_us));
+        if (c->cfg->n_exclusive) {
+            json_t *ex = json_array();
+            for (size_t i = 0; i < c->cfg->n_exclusive; i++)
+                json_array_append_new(ex, json_string(c->cfg->exclusive[i]));
+            json_object_set_new(j, "exclusive", ex);
         }
         json_array_append_new(list, j);
     }

@@ -167,9 +167,7 @@ static void s_campaign_created(const s_ev *e)
 
 static void s_campaign_submitted(const s_ev *e)
 {
-    fprintf(e->out, "campaign %s submitted", s_campaign(e));
-    if (lab_event_str(e->d, "lab"))
-        fprintf(e->out, " to lab %s", lab_event_str(e->d, "lab"));
+    fprintf(e->out, "campaign %s submitted to lab %s", s_campaign(e), s_or(lab_event_str(e->d, "lab"), "?"));
     if (lab_event_str(e->d, "by"))
         fprintf(e->out, " by %s", lab_event_str(e->d, "by"));
     json_t *w = json_object_get(e->d, "weight");
@@ -312,6 +310,15 @@ static void s_device_refused(const s_ev *e)
     s_colon_str(e->out, lab_event_str(e->d, "reason"));
 }
 
+static void s_device_exclusive(const s_ev *e)
+{
+    const char *camp = s_or(lab_event_str(e->d, "campaign"), "?");
+    if (json_is_true(json_object_get(e->d, "held")))
+        fprintf(e->out, "device %s held exclusively by campaign %s", s_or(s_device(e), "?"), camp);
+    else
+        fprintf(e->out, "device %s shared again (campaign %s ended)", s_or(s_device(e), "?"), camp);
+}
+
 static void s_security_refused(const s_ev *e)
 {
     fprintf(e->out, "refused a %s", s_or(lab_event_str(e->d, "kind"), s_or(e->subject, "peer")));
@@ -413,11 +420,14 @@ static const struct {
     const char *fields;
     void (*sentence)(const s_ev *e);
 } s_kinds[LAB_EV_N] = {
-    [LAB_EV_LAB_STARTED] = {LAB_EVN_LAB_STARTED, "`lab`, `devices`, `run` (the lab service started; run numbers its starts)",
+    [LAB_EV_LAB_STARTED] = {LAB_EVN_LAB_STARTED,
+                            "`lab`, `devices`, `run` (a lab service started; recorded with no campaign, as are its "
+                            "devices' `device.*` events and refused peers: `labloop log` shows them in every "
+                            "campaign's timeline, marked `[lab NAME]`)",
                             s_lab_started},
     [LAB_EV_CAMPAIGN_CREATED] = {"campaign.created", "`name`, `seed`, `planner`, `budget`, `config_sha256`",
                                  s_campaign_created},
-    [LAB_EV_CAMPAIGN_SUBMITTED] = {LAB_EVN_CAMPAIGN_SUBMITTED, "`lab`, `weight`, `by`, `path` (queued with a lab service)",
+    [LAB_EV_CAMPAIGN_SUBMITTED] = {LAB_EVN_CAMPAIGN_SUBMITTED, "`lab`, `weight`, `by`, `path` (handed to a lab service by `labloop submit`)",
                                    s_campaign_submitted},
     [LAB_EV_CAMPAIGN_STATUS] = {LAB_EVN_CAMPAIGN_STATUS,
                                 "`status` (new campaign status), `reason`; a pause also `by` (who paused it: the "
@@ -452,6 +462,10 @@ static const struct {
                              s_device_ready},
     [LAB_EV_DEVICE_LOST] = {"device.lost", "`device`, `reason`", s_device_lost},
     [LAB_EV_DEVICE_REFUSED] = {"device.refused", "`device`, `reason`", s_device_refused},
+    [LAB_EV_DEVICE_EXCLUSIVE] = {"device.exclusive",
+                                 "`device`, `campaign`, `held` (true: the campaign took the device to itself as it "
+                                 "became active, `campaign.exclusive`; false: shared again at its end)",
+                                 s_device_exclusive},
     [LAB_EV_SECURITY_REFUSED] = {"security.refused",
                                  "`kind` (`connection`, `message` or `command`), `detail`; the subject is the kind. "
                                  "Only the refusals that were logged: a few per kind every 10 s, then one saying how "

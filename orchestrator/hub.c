@@ -261,7 +261,10 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(EACH_LAB_CAMPAIGN,                                                                 \
       "SELECT c.id, c.name, c.config_path, c.config_text, c.status,"                     \
       " (SELECT json_extract(e.detail, '$.weight') FROM events e WHERE e.campaign = c.id" \
-      "  AND e.kind = '" LAB_EVN_CAMPAIGN_SUBMITTED "' ORDER BY e.id DESC LIMIT 1)"       \
+      "  AND e.kind = '" LAB_EVN_CAMPAIGN_SUBMITTED "' ORDER BY e.id DESC LIMIT 1),"      \
+      " c.updated_us, (SELECT count(*) FROM experiments x WHERE x.campaign = c.id),"      \
+      " (SELECT count(*) FROM experiments x WHERE x.campaign = c.id"                      \
+      "  AND x.status = 'measured')"                                                      \
       " FROM campaigns c WHERE c.id IN (SELECT campaign FROM events"                     \
       "  WHERE kind = '" LAB_EVN_CAMPAIGN_SUBMITTED "' AND json_extract(detail, '$.lab') = ?1)" \
       " ORDER BY c.id")                                                                  \
@@ -1302,6 +1305,9 @@ int lab_hub_each_lab_campaign(lab_hub *h, const char *lab, lab_hub_lab_campaign_
             .config_len = (size_t)sqlite3_column_bytes(st, 3),
             .status = (const char *)sqlite3_column_text(st, 4),
             .weight = sqlite3_column_type(st, 5) == SQLITE_NULL ? 1.0 : sqlite3_column_double(st, 5),
+            .updated_us = sqlite3_column_int64(st, 6),
+            .experiments = sqlite3_column_int64(st, 7),
+            .measured = sqlite3_column_int64(st, 8),
         };
         if ((ret = fn(&r, arg)) != 0)
             break;

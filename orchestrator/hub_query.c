@@ -612,6 +612,7 @@ static int s_event_row(sqlite3_stmt *st, void *arg)
         .kind = s_text(st, 2),
         .subject = s_text(st, 3),
         .detail_json = s_text(st, 4),
+        .lab_wide = sqlite3_column_int(st, 5),
     };
     return ((lab_hub_query_event_fn)cb->fn)(&e, cb->arg);
 }
@@ -633,7 +634,7 @@ int lab_hub_query_events(lab_hub_query *q, const lab_hub_query_event_filter *f,
      * campaign index when a sharper one (subject, rowid) applies. */
     char sql[S_SQL_MAX];
     snprintf(sql, sizeof sql,
-             "SELECT id, t_us, kind, subject, detail FROM events"
+             "SELECT id, t_us, kind, subject, detail, campaign IS NULL FROM events"
              " WHERE (+campaign = ?1 OR campaign IS NULL)%s%s%s%s ORDER BY %s",
              f->experiment > 0
                  ? " AND subject >= ?2 AND subject < ?3 AND detail->>'experiment' = ?4"

@@ -175,6 +175,7 @@ typedef struct lab_hub_query_event_filter {
 typedef struct lab_hub_query_event {
     int64_t id, t_us;
     const char *kind, *subject, *detail_json;
+    int lab_wide;                /* recorded with no campaign: the lab's own (a lab service's devices) */
 } lab_hub_query_event;
 typedef int (*lab_hub_query_event_fn)(const lab_hub_query_event *e, void *arg);
 /* Events that pass f, in (t_us, id) order or, with f->id_order, id order. */

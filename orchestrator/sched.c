@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "orchestrator/orch_int.h"
+#include "orchestrator/share.h"
 #include "common/text.h"
 #include "common/banned.h"
 
@@ -901,7 +902,7 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
  * device. */
 static lab_device *s_pick_device(lab_camp *camp, size_t s, const lab_device *avoid)
 {
-    long i = lab_slots_pick(camp->lab->slots, camp->step_cap[s], avoid ? (long)avoid->idx : -1);
+    long i = lab_share_pick(camp, camp->step_cap[s], avoid ? (long)avoid->idx : -1);
     return i >= 0 ? &camp->lab->devices[i] : NULL;
 }
 
