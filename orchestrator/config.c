@@ -156,6 +156,8 @@ static const s_key s_campaign_keys[] = {
     {"stop_when", S_MAP, 0, N, N, NULL, "none", "stop early when an objective reaches a target"},
     {"brake", S_STR_OR_MAP, 0, N, N, NULL, "{after: 5}",
      "failure brake: pause after N consecutive failed experiments with the same cause; off: never"},
+    {"approve", S_ENUM, 0, N, N, "none|each", "none",
+     "each: every proposal waits as 'proposed' until an operator approves or rejects it (labloop approve)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -811,6 +813,8 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         cfg->access = s_dup(c, lab_yscalar(SLOT(v, K, "access")));
     if (SLOT(v, K, "export_control"))
         lab_yto_bool(SLOT(v, K, "export_control"), &cfg->export_control);
+    if (SLOT(v, K, "approve"))
+        cfg->approve_each = !strcmp(lab_yscalar(SLOT(v, K, "approve")), "each");
 
     yaml_node_t *bv[S_MAXKEYS];
     yaml_node_t *budget = SLOT(v, K, "budget");

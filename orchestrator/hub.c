@@ -212,7 +212,7 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(SET_EXPERIMENT,                                                                    \
       "UPDATE experiments SET status = ?3, objectives = COALESCE(?4, objectives),"       \
       " error = COALESCE(?5, error), updated_us = ?6,"                                   \
-      " finished_us = CASE WHEN ?3 IN ('measured', 'failed', 'cancelled') THEN ?6"       \
+      " finished_us = CASE WHEN ?3 IN ('measured', 'failed', 'cancelled', 'rejected') THEN ?6"\
       " ELSE finished_us END WHERE campaign = ?1 AND seq = ?2")                          \
     X(INS_STEP,                                                                          \
       "INSERT INTO steps (attempt_id, campaign, experiment, step, attempt, device,"      \
