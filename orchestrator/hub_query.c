@@ -390,7 +390,7 @@ int lab_hub_query_counts_get(lab_hub_query *q, int64_t campaign, lab_hub_query_c
         " (SELECT total(attempt > 1) FROM steps WHERE campaign = ?1),"
         " (SELECT count(*) FROM events WHERE campaign = ?1),"
         " (SELECT count(*) FROM devices WHERE campaign = ?1),"
-        " total(origin = 'prior')"
+        " total(origin = 'prior'), total(status = 'rejected')"
         " FROM experiments WHERE campaign = ?1",
         &st, err, "counting the campaign's rows");
     if (ret < 0)
@@ -400,7 +400,7 @@ int lab_hub_query_counts_get(lab_hub_query *q, int64_t campaign, lab_hub_query_c
     if (rc == SQLITE_ROW) {
         int64_t *f[] = {&n->experiments, &n->proposed, &n->queued, &n->running, &n->measured,
                         &n->failed, &n->cancelled, &n->steps, &n->steps_done, &n->steps_failed,
-                        &n->retries, &n->events, &n->devices, &n->prior};
+                        &n->retries, &n->events, &n->devices, &n->prior, &n->rejected};
         for (int i = 0; i < (int)(sizeof f / sizeof f[0]); i++)
             *f[i] = sqlite3_column_int64(st, i);
         if (q->span_campaign && campaign == q->span_campaign)

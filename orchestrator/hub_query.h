@@ -83,6 +83,7 @@ typedef struct lab_hub_query_counts {
     int64_t steps, steps_done, steps_failed, retries;
     int64_t events, devices;
     int64_t prior;           /* experiments told from a prior (origin 'prior', seq <= 0) */
+    int64_t rejected;        /* rejected by an operator (approval gate); 'proposed' ones wait for one */
 } lab_hub_query_counts;
 int lab_hub_query_counts_get(lab_hub_query *q, int64_t campaign, lab_hub_query_counts *n,
                              lab_err *err);
