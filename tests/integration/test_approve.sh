@@ -157,6 +157,39 @@ rc=0; "$LABLOOP" approve --endpoint "$EP" --campaign free 1 >/dev/null 2>"$T/fre
 [ "$rc" = 1 ] && grep -q "campaign 'free' has no approval gate" "$T/free.err" || fail "approve in a campaign without the gate: exit $rc, $(cat "$T/free.err")"
 rc=0; "$LABLOOP" approve --endpoint "$EP" 1 >/dev/null 2>"$T/which.err" || rc=$?
 [ "$rc" = 1 ] && grep -q -- "--campaign" "$T/which.err" || fail "approve without --campaign in a lab of two: exit $rc"
+pass "lab service: campaigns counts the waiting; approve in a campaign without the gate, or without --campaign, refused"
+
+# The dashboard of the lab's hub: the lab view at /, the queue with buttons
+# on a campaign's page, approve through it with the token.
+HP=$(free_port)
+TOKEN=approve-token-1
+"$LABLOOP" serve "$DB" --http "127.0.0.1:$HP" --control "$EP" --token "$TOKEN" >"$T/serve.log" 2>&1 & PIDS+=($!)
+wait_until 10 curl -sf "http://127.0.0.1:$HP/api/lab" -o /dev/null || fail "serve did not answer"
+curl -sf "http://127.0.0.1:$HP/api/lab" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["source"] == "lab", d["source"]
+c = {x["name"]: x for x in d["campaigns"]}
+assert set(c) == {"gated", "free"}, c.keys()
+assert c["gated"]["waiting_approval"] == 1 and c["gated"]["budget"] == 3 and c["gated"]["weight"] == 1, c["gated"]
+assert {x["name"] for x in d["devices"]} >= {"ot2", "hotplate", "pl-1"}, d["devices"]
+' || fail "the lab view's JSON: $(curl -s "http://127.0.0.1:$HP/api/lab")"
+curl -sf "http://127.0.0.1:$HP/" >"$T/lab.html"
+grep -q '<h1>Lab svc' "$T/lab.html" && grep -q 'href="/?campaign=gated">gated</a>' "$T/lab.html" && grep -q 'href="/?campaign=free">free</a>' "$T/lab.html" \
+  || fail "the front page is not the lab view: $(head -c 600 "$T/lab.html")"
+seq1=$(q "select seq from experiments where campaign=$gid and status='proposed'")
+curl -sf "http://127.0.0.1:$HP/?campaign=gated" >"$T/gated.html"
+grep -q "<tr data-seq=\"$seq1\">" "$T/gated.html" && grep -q "data-approve=\"$seq1\"" "$T/gated.html" \
+  || fail "the campaign page lacks the approval queue: $(grep -o '<section id="approval".\{0,300\}' "$T/gated.html")"
+grep -q "labloop approve --endpoint $EP --campaign gated N" "$T/gated.html" || fail "the queue does not show the command"
+code=$(curl -s -o "$T/noauth.json" -w '%{http_code}' -X POST "http://127.0.0.1:$HP/api/control/approve?campaign=gated&experiment=$seq1")
+[ "$code" = 401 ] || fail "approve without the token: HTTP $code"
+[ "$(q "select status from experiments where campaign=$gid and seq=$seq1")" = proposed ] || fail "a refused dashboard approve changed the experiment"
+code=$(curl -s -o "$T/auth.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+  "http://127.0.0.1:$HP/api/control/approve?campaign=gated&experiment=$seq1")
+[ "$code" = 200 ] || fail "approve through the dashboard: HTTP $code $(cat "$T/auth.json")"
+wait_until 30 q_is "select status != 'proposed' from experiments where campaign=$gid and seq=$seq1" 1 || fail "the dashboard's approve did not take"
+pass "dashboard: the lab view lists both campaigns (live) and the devices; the queue with buttons; approve with the token"
 for _ in $(seq 1 300); do
   [ "$(q "select status from campaigns where name='gated'")" = completed ] && break
   w=$(q "select group_concat(seq, ' ') from experiments where campaign=$gid and status='proposed'")
@@ -167,3 +200,17 @@ done
 wait_until 60 q_is "select status from campaigns where name='free'" completed || fail "free did not complete"
 [ "$(q "select count(*) from events where kind='experiment.approved' and campaign=$gid")" = 3 ] || fail "gated: not 3 approvals"
 pass "lab service: approve --campaign gated runs its proposals; a campaign without the gate refuses; the other runs free"
+
+# The lab service gone: the lab view comes from the hub.
+kill -TERM "$LAB"; wait "$LAB" 2>/dev/null || true
+curl -sf "http://127.0.0.1:$HP/api/lab" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["source"] == "hub", d["source"]
+c = {x["name"]: x for x in d["campaigns"]}
+assert c["gated"]["status"] == "completed" and c["gated"]["measured"] + c["gated"]["failed"] == 3, c["gated"]
+assert c["free"]["status"] == "completed" and c["gated"]["waiting_approval"] == 0, c
+assert all("campaign" not in x for x in d["devices"]), d["devices"]
+' || fail "the lab view from the hub: $(curl -s "http://127.0.0.1:$HP/api/lab")"
+curl -sf "http://127.0.0.1:$HP/" | grep -q "The lab service does not answer: figures from the hub" || fail "the lab view does not say it reads the hub"
+pass "with the lab service gone the lab view reads the hub (both completed, devices idle)"
