@@ -137,7 +137,7 @@ pass "the campaign completed 6 experiments plus the rejected one (no budget used
 kill "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || true
 PORT=$(free_port)
 L="$T/svc"; mkdir -p "$L"
-write_lab "$L" "$PORT" 600
+DISPENSE=1200s write_lab "$L" "$PORT" 600      # 2 s a dispense: the lab view can see one run
 write_service "$L" "$PORT"
 write_named_campaign "$L" gated 21 3 1
 write_named_campaign "$L" free 22 2 1
@@ -189,6 +189,11 @@ code=$(curl -s -o "$T/auth.json" -w '%{http_code}' -X POST -H "Authorization: Be
   "http://127.0.0.1:$HP/api/control/approve?campaign=gated&experiment=$seq1")
 [ "$code" = 200 ] || fail "approve through the dashboard: HTTP $code $(cat "$T/auth.json")"
 wait_until 30 q_is "select status != 'proposed' from experiments where campaign=$gid and seq=$seq1" 1 || fail "the dashboard's approve did not take"
+busy_ot2() { curl -sf "http://127.0.0.1:$HP/api/lab" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(x["name"] == "ot2" and x.get("campaign") == "gated" and x.get("step") == "dispense" for x in d["devices"]) else 1)'; }
+wait_until 30 busy_ot2 || fail "the lab view never showed ot2 serving gated's dispense: $(curl -s "http://127.0.0.1:$HP/api/lab")"
 pass "dashboard: the lab view lists both campaigns (live) and the devices; the queue with buttons; approve with the token"
 for _ in $(seq 1 300); do
   [ "$(q "select status from campaigns where name='gated'")" = completed ] && break
