@@ -1,6 +1,6 @@
 /* The operator's commands to a running campaign, over its control endpoint:
- * `labloop status [--watch] [--json]`, `pause`, `resume`, `extend`, `abort`,
- * `estop`, `clear-estop`. Each sends one JSON request and prints the reply.
+ * `labloop status [--watch] [--json]`, `pause`, `resume`, `extend`,
+ * `approve N...`, `reject N...`, `abort`, `estop`, `clear-estop`. Each sends one JSON request and prints the reply.
  * The endpoint comes from --endpoint, from a campaign config, or the
  * default. `extend` of a campaign that has ended is written to its hub
  * instead (extend.c): no orchestrator runs it any more.

@@ -2,8 +2,9 @@
  * service's campaigns (submit, campaigns; the others name a campaign with
  * "campaign" when the lab runs more than one; e-stop is lab-wide).
  *
- * A ROUTER socket; clients (the CLI's status, pause, resume, abort, estop,
- * clear-estop; the dashboard) send one JSON request per message, framed like
+ * A ROUTER socket; clients (the CLI's status, pause, resume, extend,
+ * approve and reject ("seqs": [N...]; approve.c), abort, estop, clear-estop;
+ * the dashboard) send one JSON request per message, framed like
  * a REQ socket's: [routing id][empty][{"cmd": ..., "user": ..., "host": ...,
  * "reason": ...}]. The reply, {"ok": true, ...} or {"ok": false, "error":
  * ...}, is sent after the commit that recorded the action (persist before

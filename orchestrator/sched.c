@@ -649,7 +649,8 @@ static void s_ask_finish(s_ask *a)
 {
     lab_camp *camp = a->camp;
     if (a->rc < 0) {
-        if (!(a->err.code == LAB_EAGAIN && camp->n_active > 0)) {   /* EAGAIN: ask again after a result */
+        /* EAGAIN: ask again after a result, or an operator's decision */
+        if (!(a->err.code == LAB_EAGAIN && (camp->n_active > 0 || camp->n_waiting > 0))) {
             camp->end_status = "exhausted";
             snprintf(camp->end_reason, sizeof camp->end_reason, "the planner has nothing more to propose: %s", a->err.msg);
         }
