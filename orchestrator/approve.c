@@ -24,16 +24,24 @@ long lab_approve_used(const lab_camp *camp)
     return camp->n_exps - camp->rejected;
 }
 
+/* Room for one more in a list of experiments (*arr, n used of *cap). */
+static int s_room(lab_exp ***arr, long n, long *cap)
+{
+    if (n < *cap)
+        return 0;
+    long c = *cap ? 2 * *cap : 8;
+    lab_exp **a = realloc(*arr, (size_t)c * sizeof *a);
+    if (!a)
+        return -1;
+    *arr = a;
+    *cap = c;
+    return 0;
+}
+
 int lab_approve_hold(lab_camp *camp, lab_exp *x)
 {
-    if (camp->n_waiting == camp->cap_waiting) {
-        long cap = camp->cap_waiting ? 2 * camp->cap_waiting : 8;
-        lab_exp **w = realloc(camp->waiting, (size_t)cap * sizeof *w);
-        if (!w)
-            return -1;
-        camp->waiting = w;
-        camp->cap_waiting = cap;
-    }
+    if (s_room(&camp->waiting, camp->n_waiting, &camp->cap_waiting) < 0)
+        return -1;
     camp->waiting[camp->n_waiting++] = x;
     return 0;
 }
@@ -68,20 +76,6 @@ static long s_find(const lab_camp *camp, long seq)
         if (camp->waiting[i]->seq == seq)
             return i;
     return -1;
-}
-
-/* Room for one more in the list of experiments in flight. */
-static int s_active_room(lab_camp *camp)
-{
-    if (camp->n_active < camp->cap_active)
-        return 0;
-    long cap = camp->cap_active ? 2 * camp->cap_active : 16;
-    lab_exp **a = realloc(camp->active, (size_t)cap * sizeof *a);
-    if (!a)
-        return -1;
-    camp->active = a;
-    camp->cap_active = cap;
-    return 0;
 }
 
 static void s_approve(lab_camp *camp, long i, const char *by)
@@ -150,7 +144,7 @@ const char *lab_approve_act(lab_camp *camp, int approve, const long *seqs, size_
     }
     if (approve)
         for (size_t k = 0; k < n; k++)
-            if (s_active_room(camp) < 0) {
+            if (s_room(&camp->active, camp->n_active + (long)k, &camp->cap_active) < 0) {
                 snprintf(why, nwhy, "%s: out of memory", cmd);
                 return why;
             }

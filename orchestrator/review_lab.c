@@ -241,10 +241,11 @@ json_t *lab_review_lab_json(lab_hub_query *q, const json_t *live, lab_err *err)
                      live ? "lab" : "hub", "lab", lab ? lab : json_null());
 }
 
-/* "/?campaign=NAME" with NAME percent-encoded, HTML-escaped. */
+/* <a href="/?campaign=NAME">NAME</a>, NAME percent-encoded in the link and
+ * HTML-escaped in the text. */
 static void s_campaign_link(FILE *out, const char *name)
 {
-    fputs("/?campaign=", out);
+    fputs("<a href=\"/?campaign=", out);
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
             *p == '_' || *p == '.')
@@ -252,6 +253,9 @@ static void s_campaign_link(FILE *out, const char *name)
         else
             fprintf(out, "%%%02X", *p);
     }
+    fputs("\">", out);
+    lab_review_html_escape(out, name);
+    fputs("</a>", out);
 }
 
 static const char *s_str(const json_t *o, const char *k)
@@ -285,11 +289,9 @@ int lab_review_lab_html(const json_t *lab, const char *hub, int64_t generated_us
     size_t i;
     json_t *c;
     json_array_foreach(camps, i, c) {
-        fputs("<tr><td><a href=\"", out);
+        fputs("<tr><td>", out);
         s_campaign_link(out, s_str(c, "name"));
-        fputs("\">", out);
-        lab_review_html_escape(out, s_str(c, "name"));
-        fputs("</a></td><td>", out);
+        fputs("</td><td>", out);
         lab_review_html_escape(out, s_str(c, "status"));
         long long wait = json_integer_value(json_object_get(c, "waiting_approval"));
         fprintf(out, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td%s>%lld</td><td>",
@@ -314,11 +316,8 @@ int lab_review_lab_html(const json_t *lab, const char *hub, int64_t generated_us
         lab_review_html_escape(out, s_str(d, "state"));
         fputs("</td><td>", out);
         if (json_is_string(json_object_get(d, "campaign"))) {
-            fputs("<a href=\"", out);
             s_campaign_link(out, s_str(d, "campaign"));
-            fputs("\">", out);
-            lab_review_html_escape(out, s_str(d, "campaign"));
-            fputs("</a></td><td>", out);
+            fputs("</td><td>", out);
             lab_review_html_escape(out, s_str(d, "step"));
             fputs("</td><td>", out);
             lab_review_html_escape(out, s_str(d, "attempt"));

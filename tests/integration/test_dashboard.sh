@@ -27,7 +27,8 @@ wait_until 10 curl -sf "http://127.0.0.1:$HP/api/summary" || fail "serve did not
 pass "campaign running, dashboard at http://127.0.0.1:$HP/"
 # A hub of one campaign: / is that campaign's page, not the lab view;
 # /api/lab still lists it (from the hub: no lab answers on the default endpoint).
-curl -sf "http://127.0.0.1:$HP/" | grep -q "<h1>Campaign it &mdash; live dashboard" || fail "/ is not the campaign's page"
+curl -sf "http://127.0.0.1:$HP/" -o "$T/front.html" || fail "GET / failed"
+grep -q "<h1>Campaign it &mdash; live dashboard" "$T/front.html" || fail "/ is not the campaign's page: $(head -c 400 "$T/front.html")"
 curl -sf "http://127.0.0.1:$HP/api/lab" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
