@@ -683,7 +683,6 @@ static void s_ask_done(uv_work_t *req, int status)
 
 static void s_propose(lab_camp *camp)
 {
-    const lab_campaign_cfg *c = camp->cfg;
     size_t want = 0;
     if (camp->asking)
         return;
@@ -691,7 +690,6 @@ static void s_propose(lab_camp *camp)
         want = (size_t)s_room(camp);
     if ((long)want > camp->budget_experiments - lab_approve_used(camp))
         want = (size_t)(camp->budget_experiments - lab_approve_used(camp));
-    (void)c;
     if (want == 0)
         return;
     s_ask *a = calloc(1, sizeof *a);
