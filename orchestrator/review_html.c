@@ -791,7 +791,7 @@ static void s_summary(const lab_review *r, FILE *out)
             "<b id=\"n-running\">%lld</b> running &middot; %lld step attempts "
             "(%lld retries) &middot; %lld events</p>\n",
             (long long)n->experiments, (long long)n->measured, (long long)n->failed,
-            (long long)(n->running + n->queued + n->proposed), (long long)n->steps,
+            (long long)(n->running + n->queued), (long long)n->steps,
             (long long)n->retries, (long long)n->events);
     /* Why it is paused (the dashboard shows and hides it as it polls). */
     char pause[1700];
@@ -930,7 +930,7 @@ static const char s_js[] =
     "    fetch('/api/summary'+location.search,{cache:'no-store'}).then(function(r){return r.json();})"
     ".then(function(s){\n"
     "      var c=s.counts;set('n-experiments',c.experiments);set('n-measured',c.measured);\n"
-    "      set('n-failed',c.failed);set('n-running',c.running+c.queued+c.proposed);"
+    "      set('n-failed',c.failed);set('n-running',c.running+c.queued);set('n-waiting',c.proposed);"
     "set('status',s.status);\n"
     "      var p=document.getElementById('pause');\n"
     "      if(p){p.hidden=!s.pause;if(s.pause)set('pause',s.pause.cause?'braked: '+s.pause.reason:"
