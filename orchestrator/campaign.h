@@ -66,7 +66,7 @@ typedef struct lab_exp {
     lab_device **hint;              /* per step: a device holding an attempt of it the hub does not know */
     int *hint_n;                    /* per step: that attempt's number */
     int *unsure;                    /* per step: pending at a restart, maybe dispatched unrecorded */
-    json_t *prov;                   /* while waiting for approval: the planner's provenance (NULL after a restart) */
+    json_t *prov;                   /* while waiting for approval: the planner's provenance (or NULL) */
 } lab_exp;
 
 typedef enum { LAB_CAMP_RUNNING, LAB_CAMP_PAUSED, LAB_CAMP_HALTED } lab_camp_state;

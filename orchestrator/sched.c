@@ -1375,6 +1375,7 @@ static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
         camp->cancelled++;
     } else if (!strcmp(st, "proposed")) {
         x->state = LAB_EXP_PROPOSED;      /* still waiting for an operator: not asked again */
+        x->prov = r->provenance_json ? json_loads(r->provenance_json, 0, NULL) : NULL;
     } else if (!strcmp(st, "rejected")) {
         x->state = LAB_EXP_REJECTED;
         camp->rejected++;

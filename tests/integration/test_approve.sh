@@ -87,6 +87,8 @@ run_bg
 wait_until 30 "$LABLOOP" status "$T/campaign.yaml" $A || fail "the restarted orchestrator does not answer"
 "$LABLOOP" status "$T/campaign.yaml" $A >"$T/status2.txt"
 grep -q "^waiting for approval: 2" "$T/status2.txt" || fail "after the restart: $(cat "$T/status2.txt")"
+[ "$(grep "^  experiment " "$T/status2.txt")" = "$(grep "^  experiment " "$T/status.txt")" ] \
+  || fail "status lists the proposals otherwise after the restart: $(grep "^  experiment " "$T/status.txt" "$T/status2.txt")"
 [ "$(q "select count(*) from experiments")" = 2 ] || fail "the restart asked the planner again: $(q "select seq, status from experiments")"
 [ "$(q "select group_concat(params, ' ') from experiments order by seq")" = "$params_before" ] || fail "the proposals changed across the restart"
 [ "$(q "select count(*) from steps")" = 0 ] || fail "the restart dispatched a proposal"
