@@ -299,6 +299,14 @@ static void s_sentence(s_walk *w, const lab_hub_entry *e, const json_t *d)
         const char *reason = s_str(d, "reason");
         if (reason && *reason)
             fprintf(out, " -- %s", reason);
+        if (s_str(d, "approval"))
+            fputs("; waiting for approval", out);
+    } else if (strcmp(kind, "experiment.approved") == 0 || strcmp(kind, "experiment.rejected") == 0) {
+        s_experiment(out, d);
+        fprintf(out, " %s", kind + strlen("experiment."));
+        if (s_str(d, "by"))
+            fprintf(out, " by %s", s_str(d, "by"));
+        s_colon_str(out, s_str(d, "reason"));
     } else if (strcmp(kind, "experiment.measured") == 0) {
         s_experiment(out, d);
         fputs(" measured", out);
