@@ -139,6 +139,8 @@ static const s_key s_campaign_keys[] = {
      "failure brake: pause after N consecutive failed experiments with the same cause; off: never"},
     {"exclusive", LAB_SK_STRLIST, 0, N, N, NULL, "none",
      "devices (by name) no other campaign of the lab may use while this one is active"},
+    {"approve", LAB_SK_ENUM, 0, N, N, "none|each", "none",
+     "each: every proposal waits as 'proposed' until an operator approves or rejects it (labloop approve)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -417,6 +419,8 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         cfg->access = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "access")));
     if (LAB_SCHEMA_SLOT(v, K, "export_control"))
         lab_yto_bool(LAB_SCHEMA_SLOT(v, K, "export_control"), &cfg->export_control);
+    if (LAB_SCHEMA_SLOT(v, K, "approve"))
+        cfg->approve_each = !strcmp(lab_yscalar(LAB_SCHEMA_SLOT(v, K, "approve")), "each");
 
     yaml_node_t *bv[LAB_SCHEMA_MAXKEYS];
     yaml_node_t *budget = LAB_SCHEMA_SLOT(v, K, "budget");

@@ -85,6 +85,7 @@ typedef struct lab_campaign_cfg {
     char *operator_name;     /* default: the OS user */
     char *access;            /* open | shared | closed (default shared) */
     int export_control;
+    int approve_each;        /* campaign.approve: each: proposals wait for an operator (approve.c) */
     long budget_experiments; /* required, >= 1 */
     double budget_hours;     /* 0: none */
     int has_stop_when;

@@ -2,8 +2,9 @@
  * service's campaigns (submit, campaigns; the others name a campaign with
  * "campaign" when the lab runs more than one; e-stop is lab-wide).
  *
- * A ROUTER socket; clients (the CLI's status, pause, resume, abort, estop,
- * clear-estop; the dashboard) send one JSON request per message, framed like
+ * A ROUTER socket; clients (the CLI's status, pause, resume, extend,
+ * approve and reject ("seqs": [N...]; approve.c), abort, estop, clear-estop;
+ * the dashboard) send one JSON request per message, framed like
  * a REQ socket's: [routing id][empty][{"cmd": ..., "user": ..., "host": ...,
  * "reason": ...}]. The reply, {"ok": true, ...} or {"ok": false, "error":
  * ...}, is sent after the commit that recorded the action (persist before
@@ -67,6 +68,11 @@ static json_t *s_status(lab_camp *camp)
                                                  "params", lab_sched_params_json(camp, b->x)));
     }
     json_object_set_new(j, "lifecycle", s_lifecycle_json(camp));
+    if (camp->cfg->approve_each) {
+        json_object_set_new(j, "waiting_approval", json_integer(camp->n_waiting));
+        json_object_set_new(j, "rejected", json_integer(camp->rejected));
+        json_object_set_new(j, "approval_queue", lab_approve_queue_json(camp));
+    }
     json_t *devs = json_array();
     for (size_t i = 0; i < camp->lab->cfg->n_devices; i++) {
         lab_device *d = &camp->lab->devices[i];
@@ -326,6 +332,16 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         lab_orch_campaign_activated(o, camp);
     } else if (!strcmp(cmd, "extend")) {
         return s_extend(camp, req, user, host, why, n);
+    } else if (!strcmp(cmd, "approve") || !strcmp(cmd, "reject")) {
+        int approve = !strcmp(cmd, "approve");
+        const char *refused = lab_approve_act(camp, approve, req->seqs, req->n_seqs, user, reason, why, n);
+        if (refused)
+            return refused;
+        json_t *seqs = json_array();
+        for (size_t k = 0; k < req->n_seqs; k++)
+            json_array_append_new(seqs, json_integer(req->seqs[k]));
+        s_audit_detail(o, camp, user, host, cmd, reason, json_pack("{s:o}", "experiments", seqs), "ok");
+        return NULL;
     } else if (!strcmp(cmd, "abort")) {
         char r[300];
         snprintf(r, sizeof r, "aborted by %s%s%s", user, reason && *reason ? ": " : "", reason ? reason : "");
@@ -333,7 +349,8 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         camp->end_status = "aborted";
         snprintf(camp->end_reason, sizeof camp->end_reason, "%s", r);
     } else {
-        snprintf(why, n, "unknown command '%s' (status, campaigns, submit, pause, resume, extend, abort, estop, clear-estop)", cmd);
+        snprintf(why, n, "unknown command '%s' (status, campaigns, submit, pause, resume, extend, approve, reject, abort, estop, "
+                 "clear-estop)", cmd);
         return why;
     }
     s_audit(o, camp, user, host, cmd, reason, "ok");
@@ -378,6 +395,10 @@ static json_t *s_campaigns(lab_orch *o)
                               (json_int_t)c->n_exps, "measured", (json_int_t)c->measured, "failed",
                               (json_int_t)c->failed, "in_flight", (json_int_t)c->n_active, "weight", c->weight,
                               "dispatched", c->dispatched);
+        if (c->cfg->approve_each) {
+            json_object_set_new(j, "waiting_approval", json_integer(c->n_waiting));
+            json_object_set_new(j, "rejected", json_integer(c->rejected));
+        }
         if (c->best) {
             lab_exp *b = c->exps[c->best - 1];
             json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f}", "experiment", (json_int_t)b->seq,
@@ -568,6 +589,10 @@ static void s_request(lab_orch *o, const char *peer, const char *id, size_t id_l
             reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", state);
         } else {
             reply = json_pack("{s:b, s:s}", "ok", 1, "status", state);
+            if (!strcmp(cmd, "approve") || !strcmp(cmd, "reject")) {
+                json_object_set_new(reply, "campaign", json_string(camp->cfg->name));
+                json_object_set_new(reply, "waiting_approval", json_integer(camp->n_waiting));
+            }
             if (!strcmp(cmd, "extend")) {
                 json_object_set_new(reply, "campaign", json_string(camp->cfg->name));
                 json_object_set_new(reply, "budget", json_integer(camp->budget_experiments));

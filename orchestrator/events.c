@@ -343,7 +343,22 @@ static void s_experiment_proposed(const s_ev *e)
     const char *reason = lab_event_str(e->d, "reason");
     if (reason && *reason)
         fprintf(e->out, " -- %s", reason);
+    if (lab_event_str(e->d, "approval"))
+        fputs("; waiting for approval", e->out);
 }
+
+/* "experiment 4 approved by alice", "experiment 5 rejected by bob: too hot" */
+static void s_experiment_decided(const s_ev *e, const char *what)
+{
+    s_experiment(e->out, e->d);
+    fprintf(e->out, " %s", what);
+    if (lab_event_str(e->d, "by"))
+        fprintf(e->out, " by %s", lab_event_str(e->d, "by"));
+    s_colon_str(e->out, lab_event_str(e->d, "reason"));
+}
+
+static void s_experiment_approved(const s_ev *e) { s_experiment_decided(e, "approved"); }
+static void s_experiment_rejected(const s_ev *e) { s_experiment_decided(e, "rejected"); }
 
 static void s_experiment_measured(const s_ev *e)
 {
@@ -476,12 +491,21 @@ static const struct {
                             "`suppressed` (how many more were only counted)",
                             s_message_bad},
     [LAB_EV_EXPERIMENT_PROPOSED] = {"experiment.proposed",
-                                    "`experiment` (seq), `params` (object), `origin`, `planner`, `reason`",
+                                    "`experiment` (seq), `params` (object), `origin`, `planner`, `reason`; "
+                                    "`approval: \"waiting\"` when it waits for an operator (`campaign.approve: each`)",
                                     s_experiment_proposed},
+    [LAB_EV_EXPERIMENT_APPROVED] = {"experiment.approved",
+                                    "`experiment`, `by` (the operator's key name, or OS user in plain mode); the "
+                                    "experiment is `running` from here",
+                                    s_experiment_approved},
+    [LAB_EV_EXPERIMENT_REJECTED] = {"experiment.rejected",
+                                    "`experiment`, `by`, `reason`; the experiment ends `rejected` and is told to the "
+                                    "planner as a failed outcome",
+                                    s_experiment_rejected},
     [LAB_EV_EXPERIMENT_MEASURED] = {"experiment.measured", "`experiment`, `objectives` (object)",
                                     s_experiment_measured},
     [LAB_EV_EXPERIMENT_FAILED] = {"experiment.failed", "`experiment`, `error`", s_experiment_failed},
-    [LAB_EV_EXPERIMENT_CANCELLED] = {"experiment.cancelled", "`experiment`, `reason` (abort)",
+    [LAB_EV_EXPERIMENT_CANCELLED] = {"experiment.cancelled", "`experiment`, `reason` (abort; or the campaign ended while it waited for approval)",
                                      s_experiment_cancelled},
     [LAB_EV_STEP_DISPATCHED] = {"step.dispatched", "`attempt` (attempt id), `experiment`, `step`, `device`, "
                                                    "`attempt_no`",

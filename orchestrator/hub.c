@@ -214,7 +214,7 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(SET_EXPERIMENT,                                                                    \
       "UPDATE experiments SET status = ?3, objectives = COALESCE(?4, objectives),"       \
       " error = COALESCE(?5, error), updated_us = ?6,"                                   \
-      " finished_us = CASE WHEN ?3 IN ('measured', 'failed', 'cancelled') THEN ?6"       \
+      " finished_us = CASE WHEN ?3 IN ('measured', 'failed', 'cancelled', 'rejected') THEN ?6"\
       " ELSE finished_us END WHERE campaign = ?1 AND seq = ?2")                          \
     X(INS_STEP,                                                                          \
       "INSERT INTO steps (attempt_id, campaign, experiment, step, attempt, device,"      \
@@ -249,7 +249,8 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       "INSERT INTO artifacts (sha256, size, media_type, name, attempt_id, content, created_us)" \
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                                             \
     X(EACH_EXPERIMENT,                                                                   \
-      "SELECT seq, params, status, objectives, error, finished_us FROM experiments"      \
+      "SELECT seq, params, status, objectives, error, finished_us, provenance"           \
+      " FROM experiments"                                                                \
       " WHERE campaign = ?1 ORDER BY seq")                                                \
     X(EACH_STEP,                                                                         \
       "SELECT attempt_id, experiment, step, attempt, device, status, result, counted"     \
@@ -1376,6 +1377,7 @@ int lab_hub_each_experiment(lab_hub *h, int64_t campaign, lab_hub_experiment_fn 
             .objectives_json = (const char *)sqlite3_column_text(st, 3),
             .error = (const char *)sqlite3_column_text(st, 4),
             .finished_us = sqlite3_column_int64(st, 5),
+            .provenance_json = (const char *)sqlite3_column_text(st, 6),
         };
         if ((ret = fn(&r, arg)) != 0)
             break;

@@ -211,6 +211,7 @@ typedef struct lab_hub_experiment_row {
     const char *objectives_json;
     const char *error;
     int64_t finished_us;         /* 0 while not finished */
+    const char *provenance_json; /* what the planner said (may be NULL) */
 } lab_hub_experiment_row;
 typedef int (*lab_hub_experiment_fn)(const lab_hub_experiment_row *r, void *arg);
 int lab_hub_each_experiment(lab_hub *h, int64_t campaign, lab_hub_experiment_fn fn, void *arg);

@@ -1347,7 +1347,7 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, int queue
                                                                                           : LAB_CAMP_RUNNING;
         if (lab_sched_resume(c, err) < 0)
             goto fail;
-        if (ended && (c->n_exps >= c->budget_experiments || (c->deadline_us && now >= c->deadline_us))) {
+        if (ended && (lab_approve_used(c) >= c->budget_experiments || (c->deadline_us && now >= c->deadline_us))) {
             lab_err_set(err, LAB_ESTATE,
                         "campaign '%s' in %s already ended (%s) and has spent its extended budget too "
                         "(%ld experiments%s); give it more with labloop extend CAMPAIGN.yaml --experiments N%s",
@@ -1368,8 +1368,9 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, int queue
             goto fail;
         }
         if (o->opts.progress)
-            fprintf(o->opts.progress, "resuming campaign %s (%s): %ld experiments so far, %ld in flight\n",
-                    cfg->name, lab_camp_state_name(c), c->n_exps, c->n_active);
+            fprintf(o->opts.progress, "resuming campaign %s (%s): %ld experiments so far, %ld in flight%s\n",
+                    cfg->name, lab_camp_state_name(c), c->n_exps, c->n_active,
+                    c->n_waiting ? ", some waiting for approval (labloop status lists them)" : "");
     } else {
         char host[256] = "unknown";
         gethostname(host, sizeof host);

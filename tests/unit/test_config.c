@@ -879,6 +879,33 @@ static void test_exclusive(void **state)
     s_free(&twice);
 }
 
+/* The approval gate: none by default, each, anything else an error at the
+ * value with the choices. */
+static void test_approve(void **state)
+{
+    (void)state;
+    const char *at = "  export_control: false\n";
+    loaded d = s_load_text(s_example);
+    assert_non_null(d.cfg);
+    assert_int_equal(d.cfg->approve_each, 0);
+    s_free(&d);
+
+    loaded each = s_load_variant(at, "  export_control: false\n  approve: each\n");
+    assert_non_null(each.cfg);
+    assert_int_equal(each.cfg->approve_each, 1);
+    s_free(&each);
+
+    loaded none = s_load_variant(at, "  export_control: false\n  approve: none\n");
+    assert_non_null(none.cfg);
+    assert_int_equal(none.cfg->approve_each, 0);
+    s_free(&none);
+
+    loaded bad = s_load_variant(at, "  export_control: false\n  approve: all\n");
+    s_failed(&bad, 1);
+    EXPECT_ERROR(&bad, 7, 12, "approve must be one of none|each, got 'all'");
+    s_free(&bad);
+}
+
 static void test_all_errors_reported(void **state)
 {
     (void)state;
@@ -917,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_and_hours),
         cmocka_unit_test(test_brake),
         cmocka_unit_test(test_exclusive),
+        cmocka_unit_test(test_approve),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_yaml_syntax_error),
         cmocka_unit_test(test_unknown_key_did_you_mean),
