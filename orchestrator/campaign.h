@@ -4,7 +4,7 @@
  * The lab (orch_int.h, orch.c) owns the loop, the sockets, the devices and
  * the hub; it holds a list of campaigns and hands each device message to the
  * campaign its attempt id names (ids are <campaign>/<experiment>/<step>/<n>).
- * The scheduling functions below (sched.c) run on the loop's thread and reach
+ * The scheduling functions below (campaign.c) run on the loop's thread and reach
  * the lab only through its functions in orch_int.h.
  * Not for: sockets, device registration, the control endpoint (orch.c,
  * control.c).
@@ -19,6 +19,7 @@
 #include "orchestrator/brake.h"
 #include "orchestrator/config.h"
 #include "orchestrator/orch.h"
+#include "orchestrator/workflow.h"
 #include "planners/planner.h"
 #include "protocols/envelope.h"
 
@@ -85,6 +86,7 @@ struct lab_camp {
     double weight;                  /* its share of the lab's devices (default 1) */
     lab_planner *planner;
     size_t dims;
+    lab_workflow *wf;               /* its steps' DAG (workflow.h) */
     int *step_cap;                  /* per configured step: its capability's id in the lab's slots (-1: no device) */
 
     lab_exp **exps;                 /* by seq - 1 */
@@ -122,7 +124,7 @@ struct lab_camp {
  * halted, or the end it is heading for (completed, exhausted, aborted). */
 const char *lab_camp_state_name(const lab_camp *c);
 
-/* sched.c: the campaign's scheduling. The lab schedules all of its
+/* campaign.c: the campaign's scheduling. The lab schedules all of its
  * campaigns at once (lab_orch_schedule): each prepares (cancels what an end
  * leaves unstarted, asks its planner), then the lab hands out free device
  * slots by dispatching from the campaigns in turn, then each checks whether

@@ -8,7 +8,7 @@
  * their device). Step requests, heartbeats and e-stops go out at once.
  * Devices register with Hello, stay ready while they are heard from, and are
  * lost after `liveness` silent heartbeats.
- * Not for: scheduling (sched.c), operator commands (control.c), SQL (hub.c).
+ * Not for: scheduling (campaign.c), operator commands (control.c), SQL (hub.c).
  */
 #include "orchestrator/orch_int.h"
 
@@ -1214,6 +1214,7 @@ static void s_camp_destroy(lab_camp **cp)
     *cp = NULL;
     lab_sched_free(c);
     free(c->step_cap);
+    lab_workflow_destroy(&c->wf);
     lab_planner_destroy(&c->planner);
     lab_config_destroy(&c->owned_cfg);
     free(c);
@@ -1240,6 +1241,9 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
     if (c->prefix_len >= sizeof c->prefix)
         c->prefix_len = sizeof c->prefix - 1;
     if (s_index_steps(c, err) < 0)
+        goto fail;
+    c->wf = lab_workflow_new(cfg, err);
+    if (!c->wf)
         goto fail;
 
     lab_planner_opts po = {.kind = cfg->planner_kind, .seed = cfg->seed,

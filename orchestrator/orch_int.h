@@ -1,8 +1,8 @@
 /* The lab's internal state, shared by its modules: orch.c (loop, sockets,
- * devices, messages, its list of campaigns), sched.c (a campaign's
+ * devices, messages, its list of campaigns), campaign.c (a campaign's
  * experiments, attempts, scheduling and resume; campaign.h) and control.c
  * (the control endpoint). Not a public interface: nothing outside orch*.c,
- * sched.c and control.c includes it. campaign.h does not include it.
+ * campaign.c and control.c includes it. campaign.h does not include it.
  */
 #ifndef LAB_ORCH_INT_H
 #define LAB_ORCH_INT_H

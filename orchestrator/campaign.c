@@ -273,7 +273,7 @@ static void s_exp_finished(lab_camp *camp, lab_exp *x)
     json_t *objs = json_object();
     for (size_t k = 0; k < c->n_objectives; k++) {
         const lab_cfg_objective *ob = &c->objectives[k];
-        int s = lab_config_step(c, ob->from_step);
+        int s = camp->wf->objective_step[k];
         json_t *v = s >= 0 && x->values[s] ? json_object_get(x->values[s], ob->from_value) : NULL;
         if (!v || !json_is_number(v) || !isfinite(json_number_value(v))) {
             char msg[768];
@@ -397,13 +397,7 @@ static int s_parse_attempt(lab_camp *camp, const char *id, lab_exp **xp, int *st
     long seq = strtol(p1 + 1, &end, 10);
     if (end != p2 || seq < 1 || seq > camp->n_exps)
         return -1;
-    char sname[128];
-    size_t slen = (size_t)(p3 - p2 - 1);
-    if (slen == 0 || slen >= sizeof sname)
-        return -1;
-    memcpy(sname, p2 + 1, slen);
-    sname[slen] = '\0';
-    int s = lab_config_step(camp->cfg, sname);
+    int s = lab_workflow_find(camp->wf, p2 + 1, (size_t)(p3 - p2 - 1));
     long num = strtol(p3 + 1, &end, 10);
     if (s < 0 || *end || num < 1)
         return -1;
@@ -907,31 +901,25 @@ static lab_device *s_pick_device(lab_camp *camp, size_t s, const lab_device *avo
 
 static int s_preds_done(const lab_camp *camp, const lab_exp *x, size_t s, int except)
 {
-    const lab_cfg_step *st = &camp->cfg->steps[s];
-    for (size_t k = 0; k < st->n_after; k++) {
-        int p = lab_config_step(camp->cfg, st->after[k]);
-        if (p >= 0 && p != except && x->step[p] != LAB_STEP_DONE_)
+    const lab_workflow_step *st = &camp->wf->steps[s];
+    for (size_t k = 0; k < st->n_pred; k++) {
+        size_t p = st->pred[k];
+        if ((int)p != except && x->step[p] != LAB_STEP_DONE_)
             return 0;
     }
     return 1;
 }
 
-static int s_follows(const lab_camp *camp, size_t b, size_t s)
-{
-    const lab_cfg_step *sb = &camp->cfg->steps[b];
-    for (size_t k = 0; k < sb->n_after; k++)
-        if (lab_config_step(camp->cfg, sb->after[k]) == (int)s)
-            return 1;
-    return 0;
-}
-
 static void s_release_successors(lab_camp *camp, lab_exp *x, size_t s)
 {
-    for (size_t b = 0; b < camp->cfg->n_steps; b++)
-        if (x->reserved[b] && x->step[b] == LAB_STEP_PENDING && s_follows(camp, b, s)) {
+    const lab_workflow_step *st = &camp->wf->steps[s];
+    for (size_t k = 0; k < st->n_succ; k++) {
+        size_t b = st->succ[k];
+        if (x->reserved[b] && x->step[b] == LAB_STEP_PENDING) {
             lab_orch_device_hold(x->reserved[b], -1);
             x->reserved[b] = NULL;
         }
+    }
 }
 
 /* Before starting step s, hold a slot for each successor that must start
@@ -940,12 +928,12 @@ static void s_release_successors(lab_camp *camp, lab_exp *x, size_t s)
  * holds already taken are released). */
 static int s_reserve_successors(lab_camp *camp, lab_exp *x, size_t s)
 {
-    const lab_campaign_cfg *c = camp->cfg;
-    for (size_t b = 0; b < c->n_steps; b++) {
-        const lab_cfg_step *sb = &c->steps[b];
-        if (sb->within_s <= 0 || x->reserved[b] || x->step[b] != LAB_STEP_PENDING)
+    const lab_workflow_step *st = &camp->wf->steps[s];
+    for (size_t k = 0; k < st->n_succ; k++) {
+        size_t b = st->succ[k];
+        if (camp->wf->steps[b].within_s <= 0 || x->reserved[b] || x->step[b] != LAB_STEP_PENDING)
             continue;
-        if (!s_follows(camp, b, s) || !s_preds_done(camp, x, b, (int)s))
+        if (!s_preds_done(camp, x, b, (int)s))
             continue;
         lab_device *d = s_pick_device(camp, b, NULL);
         if (!d) {
@@ -1366,7 +1354,7 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
     if (r->experiment < 1 || r->experiment > camp->n_exps)
         return 0;
     lab_exp *x = camp->exps[r->experiment - 1];
-    int s = lab_config_step(camp->cfg, r->step ? r->step : "");
+    int s = r->step ? lab_workflow_find(camp->wf, r->step, strlen(r->step)) : -1;
     if (s < 0)
         return 0;
     lab_attempt *a = &x->cur[s];
