@@ -16,8 +16,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "orchestrator/actions.h"
 #include "orchestrator/brake.h"
 #include "orchestrator/config.h"
+#include "orchestrator/hub.h"
 #include "orchestrator/orch.h"
 #include "orchestrator/workflow.h"
 #include "planners/planner.h"
@@ -25,7 +27,52 @@
 
 #define S_ID_MAX 256
 
-typedef struct lab_device lab_device;   /* a lab device (orch_int.h) */
+/* A device of the lab. The campaign never looks inside one: it asks the
+ * lab (lab_camp_host) what it needs to know and what it may change. */
+typedef struct lab_device lab_device;
+
+/* A device as a campaign sees it. */
+typedef struct lab_dev_view {
+    const char *name;
+    int online;                     /* registered and ready */
+    int welcomed;                   /* its Welcome is out: steps may be sent to it */
+    int free;                       /* slots neither running nor held */
+    int64_t last_rx_us;             /* monotonic: when it was last heard from */
+} lab_dev_view;
+
+typedef struct lab_camp lab_camp;
+
+/* What the campaign may ask of its lab, all on the loop's thread: its
+ * devices (read through a view; their slots taken and given back at once,
+ * so that the next pick in the same round sees them), and whether the lab
+ * is stopping. Everything else goes through the campaign's actions
+ * (actions.h). ctx is the lab's. */
+#define LAB_HOST_STOPPING 1
+#define LAB_HOST_FATAL 2
+typedef struct lab_camp_host {
+    /* The id of a capability in the lab's free-slot index, -1: no device offers it. */
+    int (*cap)(void *ctx, const char *capability);
+    /* A device to run a step of capability cap now (avoid only when no
+     * other is online), or NULL. */
+    lab_device *(*pick)(void *ctx, int cap, const lab_device *avoid);
+    /* Has every device offering cap said Hello since the lab started? */
+    int (*all_heard)(void *ctx, int cap);
+    lab_device *(*find)(void *ctx, const char *name);
+    const char *(*name)(void *ctx, const lab_device *d);
+    lab_dev_view (*view)(void *ctx, const lab_device *d);
+    /* delta slots of d run an attempt (+1) or stopped running one (-1);
+     * dispatched: a new attempt was sent to it. */
+    void (*busy)(void *ctx, lab_device *d, int delta, int dispatched);
+    /* A slot of d held (+1) or released (-1) for a 'within' successor. */
+    void (*hold)(void *ctx, lab_device *d, int delta);
+    /* LAB_HOST_STOPPING and/or LAB_HOST_FATAL, or 0. */
+    int (*halted)(void *ctx);
+    /* Monotonic: until when devices may still come back after a restart. */
+    int64_t (*grace_until)(void *ctx);
+    /* Something changed (a planner's answer, a commit on disk): carry out
+     * camp's actions, then schedule every campaign. */
+    void (*schedule)(void *ctx, lab_camp *camp);
+} lab_camp_host;
 
 typedef enum { LAB_STEP_PENDING, LAB_STEP_RUNNING, LAB_STEP_DONE_, LAB_STEP_FAILED_ } lab_step_state;
 
@@ -73,10 +120,16 @@ typedef struct lab_tell {
     lab_outcome outcome;
 } lab_tell;
 
-typedef struct lab_camp lab_camp;
-
 struct lab_camp {
-    lab_orch *lab;                  /* the lab that runs it */
+    lab_orch *lab;                  /* the lab that runs it (the lab's own use: campaign.c never reads it) */
+    const lab_camp_host *host;      /* how it reaches the lab's devices */
+    void *host_ctx;
+    lab_actions acts;               /* what it asks the lab to do, in order (actions.h) */
+    int acting;                     /* the lab is carrying them out */
+    FILE *progress;                 /* progress lines (NULL: none) */
+    int64_t start_mono_us;          /* the lab's start: progress lines' times */
+    int64_t liveness_us;            /* a device silent this long is lost */
+    uv_loop_t *loop;                /* model-based planners ask on its thread pool (NULL: inline) */
     lab_camp *next;                 /* the lab's list of campaigns */
     const lab_campaign_cfg *cfg;    /* its steps, planner, budget (the lab's own sections are the lab's) */
     lab_campaign_cfg *owned_cfg;    /* cfg when the campaign owns it (submitted to a lab); else NULL */
@@ -146,8 +199,25 @@ void lab_sched_cancel_all(lab_camp *camp, const char *reason);
 void lab_sched_estop_hit(lab_camp *camp);
 void lab_sched_mark_committed(lab_camp *camp);
 void lab_sched_mark_durable(lab_camp *camp, int all);
-int lab_sched_resume(lab_camp *camp, lab_err *err);
-void lab_sched_free(lab_camp *camp);
+/* Resume from the hub: the lab reads the campaign's experiments, then its
+ * step attempts, in the hub's order, and hands each row to the campaign
+ * (callbacks for lab_hub_each_experiment and lab_hub_each_step, with the
+ * lab_camp_resume as their argument); then ends it with how the reading
+ * went (rc < 0: failed; err set when the campaign knows why). Returns 0,
+ * or rc / an error code. */
+typedef struct lab_camp_resume lab_camp_resume;
+lab_camp_resume *lab_camp_resume_begin(lab_camp *camp, lab_err *err);
+int lab_camp_resume_experiment(const lab_hub_experiment_row *r, void *rs);
+int lab_camp_resume_step(const lab_hub_step_row *r, void *rs);
+int lab_camp_resume_end(lab_camp_resume *rs, int rc);
+
+/* A campaign of cfg (not owned), reaching the lab through host (ctx: its
+ * argument): its workflow, its steps' capabilities, its planner. Nothing
+ * is recorded: the lab creates or reads back its hub row. NULL with err set
+ * on failure. */
+lab_camp *lab_camp_new(const lab_campaign_cfg *cfg, const lab_camp_host *host, void *ctx, lab_err *err);
+/* Free it (and owned_cfg); *cp becomes NULL. */
+void lab_camp_destroy(lab_camp **cp);
 json_t *lab_sched_params_json(lab_camp *camp, const double *x);
 void lab_sched_check_end(lab_camp *camp);
 /* Does the campaign own this attempt id (it begins with "<name>/")? */

@@ -193,8 +193,10 @@ void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const
         return;
     }
     for (lab_camp *c = o->camps; c; c = c->next)
-        if (!c->finished)
+        if (!c->finished) {
             lab_sched_estop_hit(c);
+            lab_orch_act(o, c);
+        }
     /* Safety first: the workers hear of it before anything is written. */
     lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__ESTOP, reason);
     lab_warn("E-STOP by %s: %s", actor, reason);
@@ -322,6 +324,7 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         char r[300];
         snprintf(r, sizeof r, "aborted by %s%s%s", user, reason && *reason ? ": " : "", reason ? reason : "");
         lab_sched_cancel_all(camp, r);
+        lab_orch_act(camp->lab, camp);
         camp->end_status = "aborted";
         snprintf(camp->end_reason, sizeof camp->end_reason, "%s", r);
     } else {

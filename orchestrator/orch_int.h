@@ -157,6 +157,9 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
                           const char *by, char *notes, size_t n_notes, lab_err *err);
 /* A campaign decided its end and has nothing in flight. */
 void lab_orch_campaign_ended(lab_orch *o, lab_camp *c);
+/* Carry out what campaign c decided (its actions, actions.h), in order.
+ * Called after every input handed to a campaign, before the loop goes on. */
+void lab_orch_act(lab_orch *o, lab_camp *c);
 /* Every campaign schedules (after messages, results and timers). */
 void lab_orch_schedule(lab_orch *o);
 
