@@ -4,10 +4,14 @@
  * The lab (orch_int.h, orch.c) owns the loop, the sockets, the devices and
  * the hub; it holds a list of campaigns and hands each device message to the
  * campaign its attempt id names (ids are <campaign>/<experiment>/<step>/<n>).
- * The scheduling functions below (campaign.c) run on the loop's thread and reach
- * the lab only through its functions in orch_int.h.
- * Not for: sockets, device registration, the control endpoint (orch.c,
- * control.c).
+ * The campaign decides and returns actions: its scheduling functions below
+ * (campaign.c) run on the loop's thread, see devices only through the small
+ * interface lab_camp_host, and put what is to be sent or written on their
+ * list of actions (actions.h), which the lab carries out (lab_orch_act)
+ * after each call, before its next commit. So campaign.c includes nothing of
+ * the lab's and is unit-tested with fake devices (tests/unit/test_campaign.c).
+ * Not for: sockets, the hub, device registration, the control endpoint
+ * (orch.c, control.c).
  */
 #ifndef LAB_CAMPAIGN_H
 #define LAB_CAMPAIGN_H
@@ -20,7 +24,6 @@
 #include "orchestrator/brake.h"
 #include "orchestrator/config.h"
 #include "orchestrator/hub.h"
-#include "orchestrator/orch.h"
 #include "orchestrator/workflow.h"
 #include "planners/planner.h"
 #include "protocols/envelope.h"
@@ -30,6 +33,7 @@
 /* A device of the lab. The campaign never looks inside one: it asks the
  * lab (lab_camp_host) what it needs to know and what it may change. */
 typedef struct lab_device lab_device;
+typedef struct lab_orch lab_orch;       /* the lab (orch.h): its own pointer, never read here */
 
 /* A device as a campaign sees it. */
 typedef struct lab_dev_view {
@@ -222,10 +226,5 @@ json_t *lab_sched_params_json(lab_camp *camp, const double *x);
 void lab_sched_check_end(lab_camp *camp);
 /* Does the campaign own this attempt id (it begins with "<name>/")? */
 int lab_sched_owns(const lab_camp *camp, const char *attempt_id);
-
-/* Warm start (orch_prior.c): tell the config's prior to the planner (every
- * start, before the history); record it in the hub (a new campaign). */
-int lab_orch_prior_tell(lab_camp *camp, lab_err *err);
-int lab_orch_prior_record(lab_camp *camp, int64_t now, lab_err *err);
 
 #endif

@@ -163,6 +163,11 @@ void lab_orch_act(lab_orch *o, lab_camp *c);
 /* Every campaign schedules (after messages, results and timers). */
 void lab_orch_schedule(lab_orch *o);
 
+/* Warm start (orch_prior.c): tell the config's prior to the planner (every
+ * start, before the history); record it in the hub (a new campaign). */
+int lab_orch_prior_tell(lab_camp *camp, lab_err *err);
+int lab_orch_prior_record(lab_camp *camp, int64_t now, lab_err *err);
+
 /* control.c */
 int lab_control_on_readable(void *sock, void *arg);
 /* Submit requests wait for a moment with no commit out (they read the
