@@ -385,7 +385,7 @@ static void s_exp_failed(lab_camp *camp, lab_exp *x, const char *error)
     camp->failed++;
     s_exp_status(camp, x, "failed", NULL, error);
     s_event(camp, "experiment.failed", x->id,
-                   json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "error", error));
+            json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "error", error));
     s_tell(camp, x, LAB_OUTCOME_FAILED);
     char what[600];
     snprintf(what, sizeof what, "failed: %s", error);
@@ -465,7 +465,7 @@ static void s_exp_finished(lab_camp *camp, lab_exp *x)
     s_exp_status(camp, x, "measured", js, NULL);
     free(js);
     s_event(camp, "experiment.measured", x->id,
-                   json_pack("{s:I, s:o}", "experiment", (json_int_t)x->seq, "objectives", objs));
+            json_pack("{s:I, s:o}", "experiment", (json_int_t)x->seq, "objectives", objs));
     s_tell(camp, x, LAB_OUTCOME_MEASURED);
     char what[256];
     snprintf(what, sizeof what, "measured: %s = %.4g", c->objectives[0].name, x->y[0]);
@@ -493,9 +493,9 @@ void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *s
     a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
     s_step_status(camp, a->id, status, 0, lab_clock_wall_us(), NULL, error);
     s_event(camp, "step.failed", a->id,
-                   json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "attempt", a->id, "experiment",
-                             (json_int_t)x->seq, "step", st->name, "device",
-                             a->dev ? s_dev_name(camp, a->dev) : "", "status", status, "error", error));
+            json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "attempt", a->id, "experiment",
+                      (json_int_t)x->seq, "step", st->name, "device",
+                      a->dev ? s_dev_name(camp, a->dev) : "", "status", status, "error", error));
     /* Attempts stopped by an e-stop are not the step's fault: they do not
      * use up its retries, also after a restart (the hub has marked them
      * since the e-stop: lab_sched_estop_hit). */
@@ -518,9 +518,9 @@ void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *s
         x->not_before_us[s] = lab_clock_mono_us() + (int64_t)(wait * 1e6);
         if (counts) {
             s_event(camp, "step.retry", a->id,
-                           json_pack("{s:s, s:I, s:s, s:i, s:s, s:f}", "attempt", a->id, "experiment",
-                                     (json_int_t)x->seq, "step", st->name, "attempt_no", a->n + 1,
-                                     "reason", error, "after_s", wait));
+                    json_pack("{s:s, s:I, s:s, s:i, s:s, s:f}", "attempt", a->id, "experiment",
+                              (json_int_t)x->seq, "step", st->name, "attempt_no", a->n + 1,
+                              "reason", error, "after_s", wait));
             lab_info("experiment %ld: retrying step '%s' in %.1f s (attempt %d of %d): %s", x->seq,
                      st->name, wait, a->n - a->uncounted + 1, st->retries + 1, error);
         }
@@ -613,7 +613,7 @@ static void s_record_artifacts(lab_camp *camp, lab_device *d, const char *attemp
         const Labloop__Artifact *a = r->artifacts[i];
         if (a->sha256.len != 32) {
             s_event(camp, "message.bad", attempt,
-                           json_pack("{s:s, s:s}", "device", s_dev_name(camp, d), "error", "artifact without a sha256"));
+                    json_pack("{s:s, s:s}", "device", s_dev_name(camp, d), "error", "artifact without a sha256"));
             continue;
         }
         char hex[65];
@@ -631,8 +631,8 @@ static void s_record_artifacts(lab_camp *camp, lab_device *d, const char *attemp
                 len = a->content.len;
             } else {
                 s_event(camp, "message.bad", attempt,
-                               json_pack("{s:s, s:s, s:s}", "device", s_dev_name(camp, d), "artifact", a->name ? a->name : "",
-                                         "error", "artifact content does not match its sha256 or size: stored without it"));
+                        json_pack("{s:s, s:s, s:s}", "device", s_dev_name(camp, d), "artifact", a->name ? a->name : "",
+                                  "error", "artifact content does not match its sha256 or size: stored without it"));
             }
         }
         lab_action *act = s_act(camp, LAB_ACT_ARTIFACT);
@@ -707,8 +707,8 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
     }
     if (!parsed) {
         s_event(camp, "message.bad", id,
-                       json_pack("{s:s, s:s}", "device", s_dev_name(camp, d), "error",
-                                 "result for an attempt this campaign never dispatched"));
+                json_pack("{s:s, s:s}", "device", s_dev_name(camp, d), "error",
+                          "result for an attempt this campaign never dispatched"));
         return;
     }
     lab_attempt *a = &x->cur[s];
@@ -730,9 +730,9 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
         free(vjs);
         double secs = (double)(r->finished_us - r->started_us) / 1e6;
         s_event(camp, "step.done", id,
-                       json_pack("{s:s, s:I, s:s, s:s, s:O, s:f}", "attempt", id, "experiment",
-                                 (json_int_t)x->seq, "step", st->name, "device", s_dev_name(camp, d),
-                                 "values", vals, "seconds", secs));
+                json_pack("{s:s, s:I, s:s, s:s, s:O, s:f}", "attempt", id, "experiment",
+                          (json_int_t)x->seq, "step", st->name, "device", s_dev_name(camp, d),
+                          "values", vals, "seconds", secs));
         x->values[s] = vals;
         x->step[s] = LAB_STEP_DONE_;
         for (size_t k = 0; k < camp->cfg->n_steps; k++)
@@ -926,9 +926,9 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
         free(vjs);
         json_decref(prov);
         s_event(camp, "experiment.proposed", x->id,
-                       json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
-                                 "origin", info[k].origin, "planner", lab_planner_name(camp->planner),
-                                 "reason", info[k].reason));
+                json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
+                          "origin", info[k].origin, "planner", lab_planner_name(camp->planner),
+                          "reason", info[k].reason));
     }
 }
 
@@ -1236,8 +1236,8 @@ static void s_cancel_unstarted(lab_camp *camp)
         camp->cancelled++;
         s_exp_status(camp, x, "cancelled", NULL, "the campaign ended before it started");
         s_event(camp, "experiment.cancelled", x->id,
-                       json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason",
-                                 "the campaign ended before it started"));
+                json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason",
+                          "the campaign ended before it started"));
     }
 }
 
@@ -1447,7 +1447,7 @@ void lab_sched_cancel_all(lab_camp *camp, const char *reason)
         camp->cancelled++;
         s_exp_status(camp, x, "cancelled", NULL, reason);
         s_event(camp, "experiment.cancelled", x->id,
-                       json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason", reason));
+                json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason", reason));
     }
 }
 
