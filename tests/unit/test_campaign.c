@@ -593,6 +593,45 @@ static void test_restart(void **state)
     s_lab_free(l);
 }
 
+/* A result for an attempt the hub does not know (its record was in a
+ * commit that failed) is held, not acknowledged, and that attempt's id goes
+ * to the device holding it, which answers with the result it kept instead
+ * of running the step again. */
+static void test_unrecorded_attempt(void **state)
+{
+    (void)state;
+    fake_lab *l = s_lab(s_one_step);
+    l->camp->budget_experiments = 1;
+    lab_err err = {0};
+    lab_camp_resume *rs = lab_camp_resume_begin(l->camp, &err);
+    assert_non_null(rs);
+    lab_hub_experiment_row e1 = {.seq = 1, .params_json = "{\"x\": 0.5}", .status = "running"};
+    lab_hub_step_row s1 = {.attempt_id = "t/1/measure/1", .experiment = 1, .step = "measure", .attempt = 1,
+                           .device = "m1", .status = "failed", .counted = 0};
+    assert_int_equal(lab_camp_resume_experiment(&e1, rs), 0);
+    assert_int_equal(lab_camp_resume_step(&s1, rs), 0);
+    assert_int_equal(lab_camp_resume_end(rs, 0), 0);
+    s_dev(l, "m2")->dispatched = 10;          /* m1 is the fairer pick */
+
+    s_result(l, s_dev(l, "m2"), "t/1/measure/2", 1, 0.5, NULL);
+    EXPECT(l->n_log == 0);                    /* held: no ack, nothing recorded */
+    /* an attempt number never dispatched (too far ahead): acked, dropped */
+    s_result(l, s_dev(l, "m2"), "t/1/measure/9", 1, 0.5, NULL);
+    EXPECT(s_count(l, 0, LAB_ACT_ACK) == 1 && s_count(l, 0, LAB_ACT_STEP_STATUS) == 0);
+
+    size_t mark = l->n_log;
+    s_schedule(l);
+    s_commit(l);
+    const logged *r = s_find(l, mark, LAB_ACT_REQUEST);
+    EXPECT(r && !strcmp(r->attempt, "t/1/measure/2") && !strcmp(r->device, "m2"));
+    mark = l->n_log;
+    s_result(l, s_dev(l, "m2"), "t/1/measure/2", 1, 0.5, NULL);
+    EXPECT(s_count(l, mark, LAB_ACT_ACK) == 1);
+    const logged *es = s_find(l, mark, LAB_ACT_EXPERIMENT_STATUS);
+    EXPECT(es && es->seq == 1 && !strcmp(es->status, "measured"));
+    s_lab_free(l);
+}
+
 /* Nothing is dispatched or proposed once the lab is stopping. */
 static void test_stopping(void **state)
 {
@@ -615,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_brake),
         cmocka_unit_test(test_device_lost),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_unrecorded_attempt),
         cmocka_unit_test(test_stopping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
