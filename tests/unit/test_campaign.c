@@ -76,9 +76,10 @@ static int h_cap(void *ctx, const char *capability)
 
 /* The lab's rule: online with a free slot; least loaded, then fewest
  * attempts, then first; avoid only when no other offering cap is online. */
-static lab_device *h_pick(void *ctx, int cap, const lab_device *avoid)
+static lab_device *h_pick(void *ctx, lab_camp *camp, int cap, const lab_device *avoid)
 {
     fake_lab *l = ctx;
+    assert_ptr_equal(camp, l->camp);
     const char *c = l->caps[cap];
     int others = 0;
     for (size_t i = 0; i < l->n_dev; i++)
@@ -468,7 +469,7 @@ static void test_within_holds_slot(void **state)
     const logged *r = s_find(l, mark, LAB_ACT_REQUEST);
     EXPECT(r && !strcmp(r->attempt, "w/1/heat/1") && !strcmp(r->device, "oven1"));
     EXPECT(meter->reserved == 1 && meter->running == 0);
-    EXPECT(h_pick(l, h_cap(l, "meter"), NULL) == NULL);   /* held: no one else gets it */
+    EXPECT(h_pick(l, l->camp, h_cap(l, "meter"), NULL) == NULL);   /* held: no one else gets it */
 
     mark = l->n_log;
     s_result(l, oven, "w/1/heat/1", 1, 1.0, NULL);
