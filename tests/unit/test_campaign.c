@@ -633,6 +633,65 @@ static void test_unrecorded_attempt(void **state)
     s_lab_free(l);
 }
 
+static const char s_approve[] =
+    "campaign: {name: t, seed: 3, budget: {experiments: 3}, approve: each}\n"
+    "space:\n"
+    "  - {name: x, type: real, low: 0, high: 1}\n"
+    "objectives:\n"
+    "  - {name: y, goal: maximize, from: measure.y}\n"
+    "planner: {kind: random, batch: 1}\n"
+    "workflow:\n"
+    "  - {step: measure, capability: meter}\n"
+    "devices:\n"
+    "  - {name: m1, capabilities: [meter]}\n";
+
+/* With the approval gate a proposal is recorded 'proposed' and nothing of
+ * it goes out; once approved, its steps go out after the commit holding
+ * its new status is on disk; a rejected one uses no budget. */
+static void test_approval(void **state)
+{
+    (void)state;
+    fake_lab *l = s_lab(s_approve);
+    s_schedule(l);
+    s_commit(l);
+    const logged *x = s_find(l, 0, LAB_ACT_EXPERIMENT);
+    EXPECT(x && x->seq == 1 && !strcmp(x->status, "proposed"));
+    EXPECT(s_count(l, 0, LAB_ACT_EXPERIMENT) == 1);      /* at most a batch waits */
+    EXPECT(s_count(l, 0, LAB_ACT_REQUEST) == 0 && l->camp->n_waiting == 1);
+
+    char why[256];
+    long seq = 1;
+    size_t mark = l->n_log;
+    EXPECT(lab_approve_act(l->camp, 1, &seq, 1, "ana", "", why, sizeof why) == NULL);
+    const logged *es = s_find(l, mark, LAB_ACT_EXPERIMENT_STATUS);
+    EXPECT(es == NULL);                       /* not yet carried out: still in the list */
+    EXPECT(l->camp->acts.n > 0);
+    s_take(l);
+    es = s_find(l, mark, LAB_ACT_EXPERIMENT_STATUS);
+    EXPECT(es && es->seq == 1 && !strcmp(es->status, "running"));
+    s_schedule(l);
+    EXPECT(s_count(l, mark, LAB_ACT_REQUEST) == 0);       /* its row is not on disk yet */
+    s_commit(l);
+    const logged *r = s_find(l, mark, LAB_ACT_REQUEST);
+    EXPECT(r && !strcmp(r->attempt, "t/1/measure/1"));
+
+    /* the next proposal is rejected: it uses no budget, another is proposed */
+    const logged *x2 = s_find(l, mark, LAB_ACT_EXPERIMENT);
+    EXPECT(x2 && x2->seq == 2 && !strcmp(x2->status, "proposed"));
+    seq = 2;
+    mark = l->n_log;
+    EXPECT(lab_approve_act(l->camp, 0, &seq, 1, "ana", "too hot", why, sizeof why) == NULL);
+    s_take(l);
+    es = s_find(l, mark, LAB_ACT_EXPERIMENT_STATUS);
+    EXPECT(es && es->seq == 2 && !strcmp(es->status, "rejected"));
+    s_schedule(l);
+    s_commit(l);
+    const logged *x3 = s_find(l, mark, LAB_ACT_EXPERIMENT);
+    EXPECT(x3 && x3->seq == 3 && !strcmp(x3->status, "proposed"));
+    EXPECT(lab_approve_used(l->camp) == 2);
+    s_lab_free(l);
+}
+
 /* Nothing is dispatched or proposed once the lab is stopping. */
 static void test_stopping(void **state)
 {
@@ -656,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_device_lost),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_unrecorded_attempt),
+        cmocka_unit_test(test_approval),
         cmocka_unit_test(test_stopping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
