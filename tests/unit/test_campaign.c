@@ -480,17 +480,20 @@ static void test_within_holds_slot(void **state)
     s_lab_free(l);
 }
 
-static const char s_brake[] =
-    "campaign: {name: b, seed: 1, budget: {experiments: 20}, brake: {after: 3}}\n"
-    "space:\n"
-    "  - {name: x, type: real, low: 0, high: 1}\n"
-    "objectives:\n"
-    "  - {name: y, goal: maximize, from: measure.y}\n"
-    "planner: {kind: random, batch: 1}\n"
-    "workflow:\n"
-    "  - {step: measure, capability: meter}\n"
-    "devices:\n"
-    "  - {name: m1, capabilities: [meter]}\n";
+/* One step on one meter, after the campaign line given. */
+#define ONE_METER(campaign)                                  \
+    campaign "\n"                                            \
+    "space:\n"                                               \
+    "  - {name: x, type: real, low: 0, high: 1}\n"           \
+    "objectives:\n"                                          \
+    "  - {name: y, goal: maximize, from: measure.y}\n"       \
+    "planner: {kind: random, batch: 1}\n"                    \
+    "workflow:\n"                                            \
+    "  - {step: measure, capability: meter}\n"               \
+    "devices:\n"                                             \
+    "  - {name: m1, capabilities: [meter]}\n"
+
+static const char s_brake[] = ONE_METER("campaign: {name: b, seed: 1, budget: {experiments: 20}, brake: {after: 3}}");
 
 /* Three experiments in a row failing with the same cause pause the
  * campaign (the brake action), and nothing more is dispatched. */
@@ -633,17 +636,7 @@ static void test_unrecorded_attempt(void **state)
     s_lab_free(l);
 }
 
-static const char s_approve[] =
-    "campaign: {name: t, seed: 3, budget: {experiments: 3}, approve: each}\n"
-    "space:\n"
-    "  - {name: x, type: real, low: 0, high: 1}\n"
-    "objectives:\n"
-    "  - {name: y, goal: maximize, from: measure.y}\n"
-    "planner: {kind: random, batch: 1}\n"
-    "workflow:\n"
-    "  - {step: measure, capability: meter}\n"
-    "devices:\n"
-    "  - {name: m1, capabilities: [meter]}\n";
+static const char s_approve[] = ONE_METER("campaign: {name: t, seed: 3, budget: {experiments: 3}, approve: each}");
 
 /* With the approval gate a proposal is recorded 'proposed' and nothing of
  * it goes out; once approved, its steps go out after the commit holding
