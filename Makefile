@@ -43,7 +43,7 @@ INTEG    := $(sort $(wildcard tests/integration/test_*.sh))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration demo bench bench-hub bench-planner clean deps fuzz fuzz-build torture torture-short
+.PHONY: all test unit check-includes integration demo bench bench-hub bench-planner clean deps fuzz fuzz-build torture torture-short
 all: $(BIN)
 
 $(GEN_C) $(GEN_H): protocols/labloop.proto
@@ -85,7 +85,13 @@ RUN_UNIT  = set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 RUN_INTEG = LABLOOP=$(abspath $(BIN)) TOOLS=$(abspath $(BUILD)/tools) bash tests/integration/run.sh $(INTEG)
 
 unit: $(UNIT_BIN)
+	@python3 scripts/check_includes.py
 	@$(RUN_UNIT)
+
+# No include cycles between orchestrator/ modules; the campaign's modules
+# include nothing of the lab's (scripts/check_includes.py).
+check-includes:
+	@python3 scripts/check_includes.py
 
 integration: $(BIN) $(TOOL_BIN) $(GEN_PY)
 	@$(RUN_INTEG)
@@ -93,6 +99,7 @@ integration: $(BIN) $(TOOL_BIN) $(GEN_PY)
 # Build everything first (in parallel with -j), then run the suites one after
 # the other: integration tests start real processes and want the cores.
 test: $(UNIT_BIN) $(BIN) $(TOOL_BIN) $(GEN_PY)
+	@python3 scripts/check_includes.py
 	@$(RUN_UNIT)
 	@$(RUN_INTEG)
 	@echo "all tests passed ($(BUILD))"

@@ -4,11 +4,13 @@
  * (it ends `rejected`, is told to the planner as a failed outcome so a
  * model-based planner does not propose that point again, and uses no
  * budget: the planner is asked again and the queue refills). At most
- * planner.batch proposals wait at once (sched.c asks for no more).
+ * planner.batch proposals wait at once (campaign.c asks for no more).
  *
  * The hub holds a waiting proposal as an experiments row with status
  * 'proposed', so a restart puts it back on the waiting list without asking
- * the planner again (sched.c, resume).
+ * the planner again (campaign.c, resume).
+ * Part of the campaign module: what it records goes on the campaign's
+ * actions (actions.h), which the lab carries out.
  * Not for: the control request itself, roles and audit (control.c), the
  * CLI (cmd_control.c).
  */
@@ -16,7 +18,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "orchestrator/orch_int.h"
+#include "orchestrator/campaign.h"
 #include "common/banned.h"
 
 long lab_approve_used(const lab_camp *camp)
@@ -62,11 +64,9 @@ void lab_approve_cancel_waiting(lab_camp *camp, const char *reason)
         s_unhold(camp, camp->n_waiting - 1);
         x->state = LAB_EXP_CANCELLED;
         camp->cancelled++;
-        if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "cancelled", NULL, reason,
-                                          lab_orch_now()) < 0)
-            lab_orch_fatal(camp->lab, "recording an experiment");
-        lab_camp_event(camp, "experiment.cancelled", x->id,
-                       json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason", reason));
+        lab_camp_exp_status(camp, x, "cancelled", NULL, reason);
+        lab_camp_emit(camp, "experiment.cancelled", x->id,
+                      json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason", reason));
     }
 }
 
@@ -86,11 +86,9 @@ static void s_approve(lab_camp *camp, long i, const char *by)
     /* Its steps go out once the commit holding 'running' is on disk. */
     x->committed = x->durable = 0;
     camp->active[camp->n_active++] = x;
-    if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "running", NULL, NULL,
-                                      lab_orch_now()) < 0)
-        lab_orch_fatal(camp->lab, "recording an experiment");
-    lab_camp_event(camp, "experiment.approved", x->id,
-                   json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "by", by));
+    lab_camp_exp_status(camp, x, "running", NULL, NULL);
+    lab_camp_emit(camp, "experiment.approved", x->id,
+                  json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "by", by));
 }
 
 static void s_reject(lab_camp *camp, long i, const char *by, const char *reason)
@@ -101,11 +99,9 @@ static void s_reject(lab_camp *camp, long i, const char *by, const char *reason)
     camp->rejected++;
     char error[1200];
     snprintf(error, sizeof error, "rejected by %s%s%s", by, *reason ? ": " : "", reason);
-    if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "rejected", NULL, error,
-                                      lab_orch_now()) < 0)
-        lab_orch_fatal(camp->lab, "recording an experiment");
-    lab_camp_event(camp, "experiment.rejected", x->id,
-                   json_pack("{s:I, s:s, s:s}", "experiment", (json_int_t)x->seq, "by", by, "reason", reason));
+    lab_camp_exp_status(camp, x, "rejected", NULL, error);
+    lab_camp_emit(camp, "experiment.rejected", x->id,
+                  json_pack("{s:I, s:s, s:s}", "experiment", (json_int_t)x->seq, "by", by, "reason", reason));
     /* The planner hears of it as a failure at that point: a model of
      * feasibility steers away from it, and no planner counts it pending. */
     lab_sched_tell(camp, x, LAB_OUTCOME_FAILED);

@@ -4,7 +4,7 @@
  * per LAB_BADMSG_WINDOW_US; beyond that its bad messages are only counted,
  * and one summary row per peer and window says how many were left out.
  * Plain memory owned by the caller (zeroed is empty); no I/O.
- * Not for: deciding what is a bad message (orch.c, sched.c). */
+ * Not for: deciding what is a bad message (orch.c, campaign.c). */
 #ifndef LAB_BADMSG_H
 #define LAB_BADMSG_H
 

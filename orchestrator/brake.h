@@ -11,7 +11,7 @@
  * already names the step and its kind (a worker's error text, a timeout, a
  * lost device, a missing objective), so the cut text is the whole key.
  * Plain memory owned by the caller; no I/O. Not for: pausing the campaign
- * (sched.c does, when lab_brake_failed says so).
+ * (campaign.c does, when lab_brake_failed says so).
  */
 #ifndef LAB_BRAKE_H
 #define LAB_BRAKE_H

@@ -4,10 +4,14 @@
  * The lab (orch_int.h, orch.c) owns the loop, the sockets, the devices and
  * the hub; it holds a list of campaigns and hands each device message to the
  * campaign its attempt id names (ids are <campaign>/<experiment>/<step>/<n>).
- * The scheduling functions below (sched.c) run on the loop's thread and reach
- * the lab only through its functions in orch_int.h.
- * Not for: sockets, device registration, the control endpoint (orch.c,
- * control.c).
+ * The campaign decides and returns actions: its scheduling functions below
+ * (campaign.c) run on the loop's thread, see devices only through the small
+ * interface lab_camp_host, and put what is to be sent or written on their
+ * list of actions (actions.h), which the lab carries out (lab_orch_act)
+ * after each call, before its next commit. So campaign.c includes nothing of
+ * the lab's and is unit-tested with fake devices (tests/unit/test_campaign.c).
+ * Not for: sockets, the hub, device registration, the control endpoint
+ * (orch.c, control.c).
  */
 #ifndef LAB_CAMPAIGN_H
 #define LAB_CAMPAIGN_H
@@ -16,15 +20,64 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "orchestrator/actions.h"
 #include "orchestrator/brake.h"
 #include "orchestrator/config.h"
-#include "orchestrator/orch.h"
+#include "orchestrator/hub.h"
+#include "orchestrator/workflow.h"
 #include "planners/planner.h"
 #include "protocols/envelope.h"
 
 #define S_ID_MAX 256
 
-typedef struct lab_device lab_device;   /* a lab device (orch_int.h) */
+/* A device of the lab. The campaign never looks inside one: it asks the
+ * lab (lab_camp_host) what it needs to know and what it may change. */
+typedef struct lab_device lab_device;
+typedef struct lab_orch lab_orch;       /* the lab (orch.h): its own pointer, never read here */
+
+/* A device as a campaign sees it. */
+typedef struct lab_dev_view {
+    const char *name;
+    int online;                     /* registered and ready */
+    int welcomed;                   /* its Welcome is out: steps may be sent to it */
+    int free;                       /* slots neither running nor held */
+    int64_t last_rx_us;             /* monotonic: when it was last heard from */
+} lab_dev_view;
+
+typedef struct lab_camp lab_camp;
+
+/* What the campaign may ask of its lab, all on the loop's thread: its
+ * devices (read through a view; their slots taken and given back at once,
+ * so that the next pick in the same round sees them), and whether the lab
+ * is stopping. Everything else goes through the campaign's actions
+ * (actions.h). ctx is the lab's. */
+#define LAB_HOST_STOPPING 1
+#define LAB_HOST_FATAL 2
+typedef struct lab_camp_host {
+    /* The id of a capability in the lab's free-slot index, -1: no device offers it. */
+    int (*cap)(void *ctx, const char *capability);
+    /* A device to run a step of camp's of capability cap now (avoid only
+     * when no other is online; none another campaign holds exclusively),
+     * or NULL. */
+    lab_device *(*pick)(void *ctx, lab_camp *camp, int cap, const lab_device *avoid);
+    /* Has every device offering cap said Hello since the lab started? */
+    int (*all_heard)(void *ctx, int cap);
+    lab_device *(*find)(void *ctx, const char *name);
+    const char *(*name)(void *ctx, const lab_device *d);
+    lab_dev_view (*view)(void *ctx, const lab_device *d);
+    /* delta slots of d run an attempt (+1) or stopped running one (-1);
+     * dispatched: a new attempt was sent to it. */
+    void (*busy)(void *ctx, lab_device *d, int delta, int dispatched);
+    /* A slot of d held (+1) or released (-1) for a 'within' successor. */
+    void (*hold)(void *ctx, lab_device *d, int delta);
+    /* LAB_HOST_STOPPING and/or LAB_HOST_FATAL, or 0. */
+    int (*halted)(void *ctx);
+    /* Monotonic: until when devices may still come back after a restart. */
+    int64_t (*grace_until)(void *ctx);
+    /* Something changed (a planner's answer, a commit on disk): carry out
+     * camp's actions, then schedule every campaign. */
+    void (*schedule)(void *ctx, lab_camp *camp);
+} lab_camp_host;
 
 typedef enum { LAB_STEP_PENDING, LAB_STEP_RUNNING, LAB_STEP_DONE_, LAB_STEP_FAILED_ } lab_step_state;
 
@@ -76,10 +129,16 @@ typedef struct lab_tell {
     lab_outcome outcome;
 } lab_tell;
 
-typedef struct lab_camp lab_camp;
-
 struct lab_camp {
-    lab_orch *lab;                  /* the lab that runs it */
+    lab_orch *lab;                  /* the lab that runs it (the lab's own use: campaign.c never reads it) */
+    const lab_camp_host *host;      /* how it reaches the lab's devices */
+    void *host_ctx;
+    lab_actions acts;               /* what it asks the lab to do, in order (actions.h) */
+    int acting;                     /* the lab is carrying them out */
+    FILE *progress;                 /* progress lines (NULL: none) */
+    int64_t start_mono_us;          /* the lab's start: progress lines' times */
+    int64_t liveness_us;            /* a device silent this long is lost */
+    uv_loop_t *loop;                /* model-based planners ask on its thread pool (NULL: inline) */
     lab_camp *next;                 /* the lab's list of campaigns */
     const lab_campaign_cfg *cfg;    /* its steps, planner, budget (the lab's own sections are the lab's) */
     lab_campaign_cfg *owned_cfg;    /* cfg when the campaign owns it (submitted to a lab); else NULL */
@@ -89,6 +148,7 @@ struct lab_camp {
     double weight;                  /* its share of the lab's devices (default 1) */
     lab_planner *planner;
     size_t dims;
+    lab_workflow *wf;               /* its steps' DAG (workflow.h) */
     int *step_cap;                  /* per configured step: its capability's id in the lab's slots (-1: no device) */
 
     lab_exp **exps;                 /* by seq - 1 */
@@ -132,7 +192,7 @@ struct lab_camp {
  * halted, or the end it is heading for (completed, exhausted, aborted). */
 const char *lab_camp_state_name(const lab_camp *c);
 
-/* sched.c: the campaign's scheduling. The lab schedules all of its
+/* campaign.c: the campaign's scheduling. The lab schedules all of its
  * campaigns at once (lab_orch_schedule): each prepares (cancels what an end
  * leaves unstarted, asks its planner), then the lab hands out free device
  * slots by dispatching from the campaigns in turn, then each checks whether
@@ -154,8 +214,25 @@ void lab_sched_cancel_all(lab_camp *camp, const char *reason);
 void lab_sched_estop_hit(lab_camp *camp);
 void lab_sched_mark_committed(lab_camp *camp);
 void lab_sched_mark_durable(lab_camp *camp, int all);
-int lab_sched_resume(lab_camp *camp, lab_err *err);
-void lab_sched_free(lab_camp *camp);
+/* Resume from the hub: the lab reads the campaign's experiments, then its
+ * step attempts, in the hub's order, and hands each row to the campaign
+ * (callbacks for lab_hub_each_experiment and lab_hub_each_step, with the
+ * lab_camp_resume as their argument); then ends it with how the reading
+ * went (rc < 0: failed; err set when the campaign knows why). Returns 0,
+ * or rc / an error code. */
+typedef struct lab_camp_resume lab_camp_resume;
+lab_camp_resume *lab_camp_resume_begin(lab_camp *camp, lab_err *err);
+int lab_camp_resume_experiment(const lab_hub_experiment_row *r, void *rs);
+int lab_camp_resume_step(const lab_hub_step_row *r, void *rs);
+int lab_camp_resume_end(lab_camp_resume *rs, int rc);
+
+/* A campaign of cfg (not owned), reaching the lab through host (ctx: its
+ * argument): its workflow, its steps' capabilities, its planner. Nothing
+ * is recorded: the lab creates or reads back its hub row. NULL with err set
+ * on failure. */
+lab_camp *lab_camp_new(const lab_campaign_cfg *cfg, const lab_camp_host *host, void *ctx, lab_err *err);
+/* Free it (and owned_cfg); *cp becomes NULL. */
+void lab_camp_destroy(lab_camp **cp);
 json_t *lab_sched_params_json(lab_camp *camp, const double *x);
 void lab_sched_check_end(lab_camp *camp);
 /* Does the campaign own this attempt id (it begins with "<name>/")? */
@@ -163,6 +240,14 @@ int lab_sched_owns(const lab_camp *camp, const char *attempt_id);
 
 /* Tell the planner one outcome (deferred while it thinks on the thread pool). */
 void lab_sched_tell(lab_camp *camp, lab_exp *x, lab_outcome outcome);
+
+/* For the campaign module's own files (approve.c): what the lab is to
+ * record, as actions. Experiment x is now status (objectives, error: NULL
+ * when none); an event of the campaign (kind: a string constant; detail
+ * taken). */
+void lab_camp_exp_status(lab_camp *camp, const lab_exp *x, const char *status, const char *objectives,
+                         const char *error);
+void lab_camp_emit(lab_camp *camp, const char *kind, const char *subject, json_t *detail);
 
 /* approve.c: the approval gate (campaign.approve: each). Proposals wait in
  * camp->waiting, dispatched nothing, until an operator approves them (they
@@ -177,7 +262,8 @@ void lab_approve_cancel_waiting(lab_camp *camp, const char *reason);
 /* approve (1) or reject (0) the experiments seqs[0..n-1] on behalf of by
  * (reject: with reason). All or nothing: NULL when done, else why not in
  * why (nothing changed). Records experiment.approved / .rejected events and
- * the experiments' new status; the caller audits. */
+ * the experiments' new status (actions: the caller carries them out, and
+ * audits). */
 const char *lab_approve_act(lab_camp *camp, int approve, const long *seqs, size_t n, const char *by,
                             const char *reason, char *why, size_t nwhy);
 /* The waiting proposals for status replies: [{experiment, params, origin,
@@ -186,10 +272,5 @@ json_t *lab_approve_queue_json(lab_camp *camp);
 void lab_approve_free(lab_camp *camp);
 /* An experiment's state as the hub names it: running, proposed, rejected... */
 const char *lab_approve_state_name(lab_exp_state s);
-
-/* Warm start (orch_prior.c): tell the config's prior to the planner (every
- * start, before the history); record it in the hub (a new campaign). */
-int lab_orch_prior_tell(lab_camp *camp, lab_err *err);
-int lab_orch_prior_record(lab_camp *camp, int64_t now, lab_err *err);
 
 #endif

@@ -29,7 +29,7 @@
 #include "protocols/envelope.h"
 #include "planners/planner.h"
 
-#include "orchestrator/notify.h"
+#include "orchestrator/notify_kind.h"
 #include "planners/acquisition.h"
 #include "common/banned.h"
 

@@ -67,7 +67,7 @@ typedef struct lab_cfg_client {
 /* A webhook of the notify section: what it is told (notify.h). */
 typedef struct lab_cfg_notify {
     char *url;               /* http:// or https:// */
-    unsigned events;         /* bit set of lab_notify_kind (notify.h); default: all */
+    unsigned events;         /* bit set of lab_notify_kind (notify_kind.h); default: all */
     double timeout_s;        /* one delivery attempt, connection included (default 5 s) */
     int retries;             /* extra attempts after a failure (default 5) */
     double backoff_s;        /* wait before retry n: backoff_s * 2^(n-1), capped (default 1 s) */

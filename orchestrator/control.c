@@ -20,7 +20,6 @@
 #include "common/log.h"
 #include "orchestrator/control_req.h"
 #include "orchestrator/orch_int.h"
-#include "orchestrator/share.h"
 #include "common/banned.h"
 
 
@@ -202,8 +201,10 @@ void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const
         return;
     }
     for (lab_camp *c = o->camps; c; c = c->next)
-        if (!c->finished)
+        if (!c->finished) {
             lab_sched_estop_hit(c);
+            lab_orch_act(o, c);
+        }
     /* Safety first: the workers hear of it before anything is written. */
     lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__ESTOP, reason);
     lab_warn("E-STOP by %s: %s", actor, reason);
@@ -335,6 +336,7 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
     } else if (!strcmp(cmd, "approve") || !strcmp(cmd, "reject")) {
         int approve = !strcmp(cmd, "approve");
         const char *refused = lab_approve_act(camp, approve, req->seqs, req->n_seqs, user, reason, why, n);
+        lab_orch_act(o, camp);
         if (refused)
             return refused;
         json_t *seqs = json_array();
@@ -346,6 +348,7 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         char r[300];
         snprintf(r, sizeof r, "aborted by %s%s%s", user, reason && *reason ? ": " : "", reason ? reason : "");
         lab_sched_cancel_all(camp, r);
+        lab_orch_act(camp->lab, camp);
         camp->end_status = "aborted";
         snprintf(camp->end_reason, sizeof camp->end_reason, "%s", r);
     } else {

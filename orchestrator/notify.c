@@ -40,14 +40,6 @@
 /* Overflow lines logged for one event at most (one per webhook, bounded). */
 #define LAB_NOTIFY_MAX_LOG 8
 
-static const char *const s_kind_names[LAB_NOTIFY_N_KINDS] = {
-    [LAB_NOTIFY_BRAKE] = "brake",
-    [LAB_NOTIFY_PAUSE] = "pause",
-    [LAB_NOTIFY_ESTOP] = "estop",
-    [LAB_NOTIFY_DEVICE_LOST] = "device.lost",
-    [LAB_NOTIFY_END] = "end",
-};
-
 /* Which orchestrator events make which notification: the one place that
  * knows the event kinds' names. status: for campaign.status, the status it
  * must name (NULL: every event of the kind). The failure brake records
@@ -113,49 +105,6 @@ struct lab_notify {
     int64_t drain_until_us;           /* monotonic */
     char last_error[256];
 };
-
-/* ------------------------------------------------------------ names and checks */
-
-const char *lab_notify_kind_name(int kind)
-{
-    return kind >= 0 && kind < LAB_NOTIFY_N_KINDS ? s_kind_names[kind] : NULL;
-}
-
-int lab_notify_kind_parse(const char *name)
-{
-    for (int k = 0; name && k < LAB_NOTIFY_N_KINDS; k++)
-        if (!strcmp(s_kind_names[k], name))
-            return k;
-    return -1;
-}
-
-int lab_notify_url_check(const char *url, char *why, size_t n)
-{
-    for (const char *p = url; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-            snprintf(why, n, "must not contain spaces or control characters");
-            return LAB_EINVAL;
-        }
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-        snprintf(why, n, "must start with http:// or https://");
-        return LAB_EINVAL;
-    }
-    CURLU *u = curl_url();
-    if (!u) {
-        snprintf(why, n, "out of memory");
-        return LAB_EINVAL;
-    }
-    char *host = NULL;
-    CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
-    if (rc == CURLUE_OK)
-        rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
-    int ok = rc == CURLUE_OK && host && *host;
-    if (!ok)
-        snprintf(why, n, "is not a usable URL (%s)", rc != CURLUE_OK ? curl_url_strerror(rc) : "no host");
-    curl_free(host);
-    curl_url_cleanup(u);
-    return ok ? 0 : LAB_EINVAL;
-}
 
 /* ------------------------------------------------------------ queues (mutex held) */
 
@@ -260,7 +209,7 @@ void lab_notify_campaign_event(lab_notify *n, const char *campaign, const char *
     s_iso_time(time_us, when, sizeof when);
     snprintf(id, sizeof id, "%lld-%ld", (long long)time_us, ++n->seq);
     json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "lab", n->lab, "campaign", campaign, "event",
-                          s_kind_names[k], "kind", kind, "time", when, "id", id);
+                          lab_notify_kind_name(k), "kind", kind, "time", when, "id", id);
     if (!b)
         return;
     if (!*campaign)              /* a lab's own event (a device's): no campaign */
@@ -312,7 +261,7 @@ void lab_notify_campaign_event(lab_notify *n, const char *campaign, const char *
                 snprintf(dropped[n_dropped++], sizeof dropped[0],
                          "webhook %zu (%s): queue full (%d waiting): dropped %s %s %s", h->index + 1,
                          h->cfg->url, h->cfg->queue, old ? "the oldest," : "this new one,",
-                         old ? s_kind_names[old->kind] : s_kind_names[k], old ? old->id : id);
+                         old ? lab_notify_kind_name(old->kind) : lab_notify_kind_name(k), old ? old->id : id);
             s_free_item(old);
             if (!old) {
                 s_free_item(it);
@@ -387,7 +336,7 @@ static int s_start(lab_notify *n, s_hook *h, s_item *it)
     for (size_t i = 0; i < 2; i++)
         if ((t = curl_slist_append(l, fixed[i])))
             l = t;
-    snprintf(hdr, sizeof hdr, "X-Labloop-Event: %s", s_kind_names[it->kind]);
+    snprintf(hdr, sizeof hdr, "X-Labloop-Event: %s", lab_notify_kind_name(it->kind));
     if ((t = curl_slist_append(l, hdr)))
         l = t;
     snprintf(hdr, sizeof hdr, "X-Labloop-Delivery: %s", it->id);
@@ -443,7 +392,7 @@ static void s_finished(lab_notify *n, s_hook *h, s_item *it, int ok, const char 
     if (it->attempts > h->cfg->retries) {
         h->failed++;
         snprintf(msg, msz, "webhook %zu (%s): %s %s failed: %s; gave up after %d attempt%s", h->index + 1,
-                 h->cfg->url, s_kind_names[it->kind], it->id, what, it->attempts, it->attempts == 1 ? "" : "s");
+                 h->cfg->url, lab_notify_kind_name(it->kind), it->id, what, it->attempts, it->attempts == 1 ? "" : "s");
         s_unlink(h, it);
         s_free_item(it);
         return;
@@ -456,7 +405,7 @@ static void s_finished(lab_notify *n, s_hook *h, s_item *it, int ok, const char 
         wait = S_BACKOFF_MAX_S;
     it->next_us = lab_clock_mono_us() + (int64_t)(wait * 1e6);
     snprintf(msg, msz, "webhook %zu (%s): %s %s: attempt %d of %d failed: %s; again in %.1f s", h->index + 1,
-             h->cfg->url, s_kind_names[it->kind], it->id, it->attempts, h->cfg->retries + 1, what, wait);
+             h->cfg->url, lab_notify_kind_name(it->kind), it->id, it->attempts, h->cfg->retries + 1, what, wait);
 }
 
 /* Collect the attempts curl has finished. */

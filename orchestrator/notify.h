@@ -10,8 +10,7 @@
  * logged when they fail. Each webhook's queue is bounded: when it is full
  * the oldest notification waiting is dropped, with a log line.
  * Not for: the hub's event rows (orch.c records them), reading the config
- * (config.c checks the section with lab_notify_kind_parse and
- * lab_notify_url_check).
+ * (config.c checks the section with notify_kind.h).
  */
 #ifndef LAB_NOTIFY_H
 #define LAB_NOTIFY_H
@@ -21,26 +20,7 @@
 
 #include "common/err.h"
 #include "orchestrator/config.h"
-
-/* The kinds of notification, as a config's `events` names them. */
-typedef enum {
-    LAB_NOTIFY_BRAKE,        /* brake: the failure brake paused the campaign */
-    LAB_NOTIFY_PAUSE,        /* pause: the campaign was paused (not a clear-estop's pause) */
-    LAB_NOTIFY_ESTOP,        /* estop */
-    LAB_NOTIFY_DEVICE_LOST,  /* device.lost */
-    LAB_NOTIFY_END,          /* end: completed, exhausted or aborted */
-    LAB_NOTIFY_N_KINDS
-} lab_notify_kind;
-
-#define LAB_NOTIFY_ALL ((1u << LAB_NOTIFY_N_KINDS) - 1)
-
-/* The name of a kind ("device.lost"), or NULL past the last. */
-const char *lab_notify_kind_name(int kind);
-/* The kind a name stands for, or -1. */
-int lab_notify_kind_parse(const char *name);
-/* 0 when url is one a webhook may have (http:// or https://, a host, no
- * spaces or control characters), else LAB_EINVAL with why set. */
-int lab_notify_url_check(const char *url, char *why, size_t n);
+#include "orchestrator/notify_kind.h"
 
 /* 0 when path is a usable secret file (readable, mode 0600 or stricter,
  * not empty, at most 4096 bytes), else < 0 with err set. For validate. */

@@ -8,10 +8,9 @@
  * their device). Step requests, heartbeats and e-stops go out at once.
  * Devices register with Hello, stay ready while they are heard from, and are
  * lost after `liveness` silent heartbeats.
- * Not for: scheduling (sched.c), operator commands (control.c), SQL (hub.c).
+ * Not for: scheduling (campaign.c), operator commands (control.c), SQL (hub.c).
  */
 #include "orchestrator/orch_int.h"
-#include "orchestrator/share.h"
 
 #include <errno.h>
 #include <math.h>
@@ -122,6 +121,193 @@ void lab_camp_event(lab_camp *c, const char *kind, const char *subject, json_t *
     s_event_limited(c->lab, c, kind, subject, detail);
 }
 
+/* ------------------------------------------------------------ campaigns' actions */
+
+static int s_host_cap(void *ctx, const char *capability)
+{
+    lab_orch *o = ctx;
+    return lab_slots_cap(o->slots, capability);
+}
+
+static lab_device *s_host_pick(void *ctx, lab_camp *camp, int cap, const lab_device *avoid)
+{
+    lab_orch *o = ctx;
+    long i = lab_share_pick(camp, cap, avoid ? (long)avoid->idx : -1);
+    return i >= 0 ? &o->devices[i] : NULL;
+}
+
+static int s_host_all_heard(void *ctx, int cap)
+{
+    lab_orch *o = ctx;
+    return lab_slots_all_heard(o->slots, cap);
+}
+
+static lab_device *s_host_find(void *ctx, const char *name)
+{
+    return lab_orch_device(ctx, name);
+}
+
+static const char *s_host_name(void *ctx, const lab_device *d)
+{
+    (void)ctx;
+    return d->cfg->name;
+}
+
+static lab_dev_view s_host_view(void *ctx, const lab_device *d)
+{
+    (void)ctx;
+    return (lab_dev_view){.name = d->cfg->name, .online = d->state == LAB_DEV_READY, .welcomed = d->welcomed,
+                          .free = d->capacity - d->running - d->reserved, .last_rx_us = d->last_rx_us};
+}
+
+static void s_host_busy(void *ctx, lab_device *d, int delta, int dispatched)
+{
+    (void)ctx;
+    if (dispatched)
+        d->dispatched++;
+    lab_orch_device_busy(d, delta);
+}
+
+static void s_host_hold(void *ctx, lab_device *d, int delta)
+{
+    (void)ctx;
+    lab_orch_device_hold(d, delta);
+}
+
+static int s_host_halted(void *ctx)
+{
+    lab_orch *o = ctx;
+    return (o->stopping ? LAB_HOST_STOPPING : 0) | (o->fatal ? LAB_HOST_FATAL : 0);
+}
+
+static int64_t s_host_grace_until(void *ctx)
+{
+    lab_orch *o = ctx;
+    return o->resume_grace_until_us;
+}
+
+static void s_host_schedule(void *ctx, lab_camp *c)
+{
+    lab_orch *o = ctx;
+    lab_orch_act(o, c);
+    lab_orch_schedule(o);
+}
+
+static const lab_camp_host s_host = {
+    .cap = s_host_cap, .pick = s_host_pick, .all_heard = s_host_all_heard, .find = s_host_find,
+    .name = s_host_name, .view = s_host_view, .busy = s_host_busy, .hold = s_host_hold,
+    .halted = s_host_halted, .grace_until = s_host_grace_until, .schedule = s_host_schedule,
+};
+
+/* A done result's dispatch time; its round trip ends at the commit that
+ * makes it durable (s_durable). */
+static void s_note_done(lab_orch *o, int64_t dispatched_us)
+{
+    if (o->n_uncommitted == o->cap_uncommitted) {
+        size_t cap = o->cap_uncommitted ? 2 * o->cap_uncommitted : 256;
+        int64_t *p = realloc(o->uncommitted_us, cap * sizeof *p);
+        if (!p)
+            return;
+        o->uncommitted_us = p;
+        o->cap_uncommitted = cap;
+    }
+    o->uncommitted_us[o->n_uncommitted++] = dispatched_us;
+}
+
+static void s_act_one(lab_orch *o, lab_camp *c, lab_action *a)
+{
+    int rc = 0;
+    const char *what = "recording a step";
+    switch (a->kind) {
+    case LAB_ACT_REQUEST: {
+        Labloop__StepRequest req = LABLOOP__STEP_REQUEST__INIT;
+        req.attempt_id = (char *)a->attempt;
+        req.experiment_id = (char *)a->experiment;
+        req.sample_id = (char *)a->experiment;
+        req.step = (char *)a->step;
+        req.capability = (char *)a->text;
+        req.params = a->params;
+        req.n_params = a->n_params;
+        req.timeout_ms = a->timeout_ms;
+        lab_env env = LABLOOP__ENVELOPE__INIT;
+        env.body_case = LABLOOP__ENVELOPE__BODY_STEP_REQUEST;
+        env.step_request = &req;
+        if (a->n && !o->first_dispatch_us)
+            o->first_dispatch_us = a->t0;
+        lab_orch_send(o, a->device, &env);
+        break;
+    }
+    case LAB_ACT_CANCEL:
+        lab_orch_send_control(o, a->device, LABLOOP__CONTROL__ACTION__CANCEL, a->attempt, a->text);
+        break;
+    case LAB_ACT_ACK:
+        lab_orch_queue_ack(o, a->device, a->attempt);
+        break;
+    case LAB_ACT_EXPERIMENT:
+        what = "recording an experiment";
+        rc = lab_hub_record_experiment(o->hub, c->campaign_id, a->seq, a->json, a->text, a->json2, a->status, a->t0);
+        if (rc >= 0)
+            rc = lab_hub_record_sample(o->hub, c->campaign_id, a->seq, a->experiment, "queue", a->t0);
+        break;
+    case LAB_ACT_EXPERIMENT_STATUS:
+        what = "recording an experiment";
+        rc = lab_hub_set_experiment_status(o->hub, c->campaign_id, a->seq, a->status, a->json, a->text, a->t0);
+        break;
+    case LAB_ACT_STEP: {
+        lab_hub_step hs = {.attempt_id = a->attempt, .campaign = c->campaign_id, .experiment = a->seq,
+                           .step = a->step, .attempt = a->n, .device = a->device,
+                           .status = a->status, .params_json = a->json, .queued_us = a->t0};
+        rc = lab_hub_record_step(o->hub, &hs);
+        break;
+    }
+    case LAB_ACT_STEP_STATUS:
+        rc = lab_hub_set_step_status(o->hub, a->attempt, a->status, NULL, a->t0, a->t1, a->json, a->text);
+        break;
+    case LAB_ACT_STEP_COUNTED:
+        rc = lab_hub_set_step_counted(o->hub, a->attempt, a->n);
+        break;
+    case LAB_ACT_SAMPLE_AT:
+        what = "recording where a sample is";
+        rc = lab_hub_move_sample(o->hub, c->campaign_id, a->experiment, a->device, a->attempt, a->t0);
+        break;
+    case LAB_ACT_ARTIFACT:
+        what = "recording an artifact";
+        rc = lab_hub_record_artifact(o->hub, a->attempt, a->json2, a->text, a->json, a->t1, a->content,
+                                     a->content_len, a->t0);
+        break;
+    case LAB_ACT_EVENT:
+        lab_camp_event(c, a->text, a->json, a->detail);
+        a->detail = NULL;
+        break;
+    case LAB_ACT_DONE:
+        s_note_done(o, a->t0);
+        break;
+    case LAB_ACT_BRAKE:
+        lab_control_brake(c);
+        break;
+    case LAB_ACT_ENDED:
+        lab_orch_campaign_ended(o, c);
+        break;
+    }
+    if (rc < 0)
+        lab_orch_fatal(o, what);
+}
+
+void lab_orch_act(lab_orch *o, lab_camp *c)
+{
+    lab_actions *l = &c->acts;
+    if (c->acting)
+        return;                      /* the outer call carries on with what was added */
+    c->acting = 1;
+    /* Actions added while these are carried out join the end of the list. */
+    for (size_t i = 0; i < l->n; i++)
+        s_act_one(o, c, &l->a[i]);
+    if (l->oom)
+        lab_orch_fatal(o, "keeping what a campaign decided (out of memory)");
+    lab_actions_clear(l);
+    c->acting = 0;
+}
+
 /* ------------------------------------------------------------ campaigns */
 
 lab_camp *lab_orch_campaign_of(lab_orch *o, const char *attempt_id)
@@ -176,6 +362,7 @@ static void s_share(lab_orch *o)
             max = gap >= 1 ? (long)gap + 1 : 1;
         }
         long n = lab_sched_dispatch(best, max);
+        lab_orch_act(o, best);
         if (max < 0 || n < max)
             best->share_blocked = 1;
     }
@@ -196,14 +383,20 @@ void lab_orch_schedule(lab_orch *o)
             break;
         lab_share_start_queued(o);
         for (lab_camp *c = o->camps; c; c = c->next)
-            if (!c->queued)
+            if (!c->queued) {
                 lab_sched_prepare(c);
-        if (o->single)
+                lab_orch_act(o, c);
+            }
+        if (o->single && o->camps) {
             lab_sched_dispatch(o->camps, -1);
-        else
+            lab_orch_act(o, o->camps);
+        } else {
             s_share(o);
-        for (lab_camp *c = o->camps; c; c = c->next)
+        }
+        for (lab_camp *c = o->camps; c; c = c->next) {
             lab_sched_check_end(c);
+            lab_orch_act(o, c);
+        }
     } while (o->schedule_again);
     o->scheduling = 0;
 }
@@ -468,8 +661,10 @@ static void s_durable(lab_orch *o, int all)
         o->last_done_us = now;
     }
     o->n_committed_lat = 0;
-    for (lab_camp *c = o->camps; c; c = c->next)
+    for (lab_camp *c = o->camps; c; c = c->next) {
         lab_sched_mark_durable(c, all);
+        lab_orch_act(o, c);
+    }
     int welcomed = 0;
     while (o->out_head && o->out_head->committed) {   /* later ones wait for the next commit */
         lab_out *q = o->out_head;
@@ -488,8 +683,10 @@ static void s_durable(lab_orch *o, int all)
                 if (d && d->state == LAB_DEV_READY) {
                     d->welcomed = welcomed = 1;
                     lab_orch_device_sync(d);
-                    for (lab_camp *c = o->camps; c; c = c->next)
+                    for (lab_camp *c = o->camps; c; c = c->next) {
                         lab_sched_device_welcomed(c, d);
+                        lab_orch_act(o, c);
+                    }
                 }
             }
         }
@@ -533,6 +730,10 @@ static void s_commit_done(uv_work_t *req, int status)
 static int s_flush(void *arg)
 {
     lab_orch *o = arg;
+    /* Whatever a campaign decided is carried out before its commit (each
+     * input's actions are, as it is handled: this only makes sure). */
+    for (lab_camp *c = o->camps; c; c = c->next)
+        lab_orch_act(o, c);
     if (!o->fatal && !o->syncing)
         lab_control_run_deferred(o);     /* submissions: they read and write the hub at once */
     if (!o->fatal && !o->syncing) {
@@ -717,8 +918,10 @@ static void s_device_lost(lab_orch *o, lab_device *d, const char *why)
         if (!c->finished && lab_hub_set_device_status(o->hub, c->campaign_id, d->cfg->name, "lost", lab_orch_now()) < 0)
             lab_orch_fatal(o, "recording a device");
     lab_orch_event(o, "device.lost", d->cfg->name, json_pack("{s:s, s:s}", "device", d->cfg->name, "reason", why));
-    for (lab_camp *c = o->camps; c; c = c->next)
+    for (lab_camp *c = o->camps; c; c = c->next) {
         lab_sched_device_lost(c, d, why);
+        lab_orch_act(o, c);
+    }
 }
 
 /* An e-stop halts every campaign of the lab: one halted means the lab is. */
@@ -757,8 +960,11 @@ static void s_on_hello(lab_orch *o, const char *id, Labloop__Hello *h)
             return;
         }
     }
-    for (lab_camp *c = o->camps; c; c = c->next)
+    d->heard = 1;
+    for (lab_camp *c = o->camps; c; c = c->next) {
         lab_sched_device_hello(c, d, h);
+        lab_orch_act(o, c);
+    }
     lab_slots_heard(o->slots, d->idx);
     if (d->state != LAB_DEV_READY)
         o->n_ready_devs++;
@@ -852,6 +1058,7 @@ static void s_on_result(lab_orch *o, lab_device *d, Labloop__StepResult *r)
         c = o->camps;            /* it says so in the campaign's own words */
     if (c) {
         lab_sched_on_result(c, d, r);
+        lab_orch_act(o, c);
         return;
     }
     lab_orch_queue_ack(o, d->cfg->name, id);
@@ -895,8 +1102,10 @@ static void s_handle(lab_orch *o, const char *id, lab_env *env)
     case LABLOOP__ENVELOPE__BODY_STEP_UPDATE:
         if (env->step_update->attempt_id) {
             lab_camp *c = lab_orch_campaign_of(o, env->step_update->attempt_id);
-            if (c)
+            if (c) {
                 lab_sched_on_update(c, d, env->step_update);
+                lab_orch_act(o, c);
+            }
         }
         break;
     case LABLOOP__ENVELOPE__BODY_STEP_RESULT:
@@ -1033,6 +1242,7 @@ static void s_on_tick(uv_timer_t *t)
         if (c->finished)
             continue;
         lab_sched_check_deadlines(c, now);
+        lab_orch_act(o, c);
         /* The time budget counts from the campaign's creation, across
          * restarts (an extension moves the deadline on). */
         if (c->deadline_us && !c->end_status && lab_orch_now() > c->deadline_us) {
@@ -1198,17 +1408,6 @@ static int s_index_slots(lab_orch *o, lab_err *err)
     return 0;
 }
 
-/* Each of a campaign's steps: its capability's id in the lab's slots. */
-static int s_index_steps(lab_camp *c, lab_err *err)
-{
-    c->step_cap = calloc(c->cfg->n_steps ? c->cfg->n_steps : 1, sizeof *c->step_cap);
-    if (!c->step_cap)
-        return lab_err_set(err, LAB_ENOMEM, "out of memory");
-    for (size_t s = 0; s < c->cfg->n_steps; s++)
-        c->step_cap[s] = lab_slots_cap(c->lab->slots, c->cfg->steps[s].capability);
-    return 0;
-}
-
 /* A campaign's end notification's summary: progress and the best so far. */
 static json_t *s_camp_summary(lab_orch *lab, lab_camp *o)
 {
@@ -1255,15 +1454,7 @@ static int s_start_notify(lab_orch *o, lab_err *err)
 
 static void s_camp_destroy(lab_camp **cp)
 {
-    if (!cp || !*cp)
-        return;
-    lab_camp *c = *cp;
-    *cp = NULL;
-    lab_sched_free(c);
-    free(c->step_cap);
-    lab_planner_destroy(&c->planner);
-    lab_config_destroy(&c->owned_cfg);
-    free(c);
+    lab_camp_destroy(cp);
 }
 
 /* A campaign of o from cfg: its planner, then its row in the hub (created,
@@ -1272,41 +1463,14 @@ static void s_camp_destroy(lab_camp **cp)
  * commit. */
 static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, int queued, lab_err *err)
 {
-    lab_camp *c = calloc(1, sizeof *c);
-    if (!c) {
-        lab_err_set(err, LAB_ENOMEM, "out of memory");
+    lab_camp *c = lab_camp_new(cfg, &s_host, o, err);
+    if (!c)
         return NULL;
-    }
     c->lab = o;
-    c->cfg = cfg;
-    c->weight = 1;
-    c->budget_experiments = cfg->budget_experiments;
-    lab_brake_init(&c->brake, cfg->brake_after);
-    c->dims = lab_space_dims(cfg->space);
-    c->prefix_len = (size_t)snprintf(c->prefix, sizeof c->prefix, "%s/", cfg->name);
-    if (c->prefix_len >= sizeof c->prefix)
-        c->prefix_len = sizeof c->prefix - 1;
-    if (s_index_steps(c, err) < 0)
-        goto fail;
-
-    lab_planner_opts po = {.kind = cfg->planner_kind, .seed = cfg->seed,
-                           .n_objectives = cfg->n_objectives,
-                           .initial_kind = cfg->initial_kind,
-                           .initial_count = (size_t)cfg->initial_count};
-    po.acquisition = cfg->acquisition;
-    for (size_t k = 0; k < cfg->n_objectives && k < LAB_PLANNER_MAX_OBJECTIVES; k++) {
-        po.maximize[k] = cfg->objectives[k].maximize;
-        po.objective_names[k] = cfg->objectives[k].name;
-    }
-    c->planner = lab_planner_new(cfg->space, &po, err);
-    if (!c->planner)
-        goto fail;
-    /* Model-based planners fit on the thread pool; the cheap ones answer inline. */
-    c->planner_async = lab_planner_fits_model(c->planner);
-    /* Designs that do not learn from results propose one batch ahead: the
-     * next experiment is then already durable when a device frees up, and
-     * its first step goes out at once instead of after the next commit. */
-    c->lookahead = c->planner_async ? 0 : cfg->batch;
+    c->progress = o->opts.progress;
+    c->start_mono_us = o->start_mono_us;
+    c->liveness_us = (int64_t)o->cfg->heartbeat_ms * 1000 * o->cfg->liveness;
+    c->loop = &o->loop;
 
     if (lab_orch_prior_tell(c, err) < 0)
         goto fail;
@@ -1345,7 +1509,15 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, int queue
         c->queued = queued || !strcmp(status, "queued");   /* resubmitted beyond the cap: it waits too */
         c->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
                                                                                           : LAB_CAMP_RUNNING;
-        if (lab_sched_resume(c, err) < 0)
+        lab_camp_resume *rs = lab_camp_resume_begin(c, err);
+        if (!rs)
+            goto fail;
+        int rc = lab_hub_each_experiment(o->hub, c->campaign_id, lab_camp_resume_experiment, rs);
+        if (rc == 0)
+            rc = lab_hub_each_step(o->hub, c->campaign_id, lab_camp_resume_step, rs);
+        if (rc < 0 && !err->code)
+            lab_err_set(err, LAB_EDB, "reading the campaign back from the hub: %s", lab_hub_errmsg(o->hub));
+        if (lab_camp_resume_end(rs, rc) < 0)
             goto fail;
         if (ended && (lab_approve_used(c) >= c->budget_experiments || (c->deadline_us && now >= c->deadline_us))) {
             lab_err_set(err, LAB_ESTATE,
@@ -1556,7 +1728,7 @@ int lab_orch_submit_local(lab_orch *o, const char *path, const char *text, size_
 }
 
 /* At a lab's start: its unfinished campaigns from its hub, each resumed
- * (lab_sched_resume) with the config it was submitted with. */
+ * (lab_camp_resume_begin) with the config it was submitted with. */
 static int s_resume_lab_campaign(const lab_hub_lab_campaign_row *r, void *arg)
 {
     lab_orch *o = arg;
@@ -1707,6 +1879,8 @@ int lab_orch_run(lab_orch *o, lab_orch_summary *sum, lab_err *err)
     uv_signal_start(&o->sigint, s_on_signal, SIGINT);
     uv_signal_start(&o->sigterm, s_on_signal, SIGTERM);
     o->start_mono_us = o->last_note_us = lab_clock_mono_us();
+    for (lab_camp *c = o->camps; c; c = c->next)
+        c->start_mono_us = o->start_mono_us;
     int64_t grace = 3LL * o->cfg->heartbeat_ms * 1000 * o->cfg->liveness;
     o->resume_grace_until_us = o->start_mono_us + (grace > S_RESUME_GRACE_US ? grace : S_RESUME_GRACE_US);
     s_note_waiting(o);

@@ -1,5 +1,5 @@
-/* Exclusive devices and the queue of waiting campaigns (see share.h). */
-#include "orchestrator/share.h"
+/* Exclusive devices and the queue of waiting campaigns (see orch_int.h,
+ * share.c's section). */
 
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,7 @@
  * (a dispatch, a result, a hold, a Hello, a loss, an e-stop); a pick is
  * O(1) and an update O(k log n) for a device with k capabilities.
  * Pure bookkeeping: no sockets, no clock, one thread (the loop's).
- * Not for: deciding which step runs next (sched.c).
+ * Not for: deciding which step runs next (campaign.c).
  */
 #ifndef LAB_SLOTS_H
 #define LAB_SLOTS_H

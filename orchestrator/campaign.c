@@ -19,8 +19,9 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "orchestrator/orch_int.h"
-#include "orchestrator/share.h"
+#include "orchestrator/actions.h"
+#include "orchestrator/campaign.h"
+#include "orchestrator/workflow.h"
 #include "common/text.h"
 #include "common/banned.h"
 
@@ -46,6 +47,116 @@ static int s_grow(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
     *(void **)arr = p;
     *cap = c;
     return 0;
+}
+
+/* ------------------------------------------------------------ the lab */
+
+/* An action for the lab (actions.h), or NULL out of memory (the list
+ * notes it; the lab stops: what the campaign decided must not be lost). */
+static lab_action *s_act(lab_camp *camp, lab_action_kind kind)
+{
+    return lab_actions_add(&camp->acts, kind);
+}
+
+static const char *s_str(lab_camp *camp, const char *s)
+{
+    return lab_actions_str(&camp->acts, s);
+}
+
+/* kind: a string constant; detail: taken. */
+static void s_event(lab_camp *camp, const char *kind, const char *subject, json_t *detail)
+{
+    lab_action *a = s_act(camp, LAB_ACT_EVENT);
+    if (!a) {
+        json_decref(detail);
+        return;
+    }
+    a->text = kind;
+    a->json = s_str(camp, subject);
+    a->detail = detail;
+}
+
+void lab_camp_emit(lab_camp *camp, const char *kind, const char *subject, json_t *detail)
+{
+    s_event(camp, kind, subject, detail);
+}
+
+static void s_cancel(lab_camp *camp, const lab_device *d, const char *attempt, const char *reason)
+{
+    lab_action *a = s_act(camp, LAB_ACT_CANCEL);
+    if (!a)
+        return;
+    a->device = s_str(camp, camp->host->name(camp->host_ctx, d));
+    a->attempt = s_str(camp, attempt);
+    a->text = s_str(camp, reason);
+}
+
+static void s_exp_status(lab_camp *camp, const lab_exp *x, const char *status, const char *objectives,
+                         const char *error)
+{
+    lab_action *a = s_act(camp, LAB_ACT_EXPERIMENT_STATUS);
+    if (!a)
+        return;
+    a->seq = x->seq;
+    a->status = status;
+    a->json = s_str(camp, objectives);
+    a->text = s_str(camp, error);
+    a->t0 = lab_clock_wall_us();
+}
+
+void lab_camp_exp_status(lab_camp *camp, const lab_exp *x, const char *status, const char *objectives,
+                         const char *error)
+{
+    s_exp_status(camp, x, status, objectives, error);
+}
+
+/* started, finished: 0 keeps them; status, values, error: NULL keeps them. */
+static void s_step_status(lab_camp *camp, const char *attempt, const char *status, int64_t started,
+                          int64_t finished, const char *values, const char *error)
+{
+    lab_action *a = s_act(camp, LAB_ACT_STEP_STATUS);
+    if (!a)
+        return;
+    a->attempt = s_str(camp, attempt);
+    a->status = status;
+    a->t0 = started;
+    a->t1 = finished;
+    a->json = s_str(camp, values);
+    a->text = s_str(camp, error);
+}
+
+static void s_step_counted(lab_camp *camp, const char *attempt, int counted)
+{
+    lab_action *a = s_act(camp, LAB_ACT_STEP_COUNTED);
+    if (!a)
+        return;
+    a->attempt = s_str(camp, attempt);
+    a->n = counted;
+}
+
+static const char *s_dev_name(const lab_camp *camp, const lab_device *d)
+{
+    return camp->host->name(camp->host_ctx, d);
+}
+
+static lab_dev_view s_dev(const lab_camp *camp, const lab_device *d)
+{
+    return camp->host->view(camp->host_ctx, d);
+}
+
+static void s_busy(lab_camp *camp, lab_device *d, int delta, int dispatched)
+{
+    camp->host->busy(camp->host_ctx, d, delta, dispatched);
+}
+
+static void s_hold(lab_camp *camp, lab_device *d, int delta)
+{
+    camp->host->hold(camp->host_ctx, d, delta);
+}
+
+static int s_halted(const lab_camp *camp, int what)
+{
+    return camp->host->halted(camp->host_ctx) & what;
 }
 
 static int s_better(const lab_camp *camp, double a, double b)
@@ -92,16 +203,76 @@ static void s_exp_free(lab_exp *x, size_t n_steps)
     free(x);
 }
 
-void lab_sched_free(lab_camp *camp)
+lab_camp *lab_camp_new(const lab_campaign_cfg *cfg, const lab_camp_host *host, void *ctx, lab_err *err)
 {
+    lab_camp *c = calloc(1, sizeof *c);
+    if (!c) {
+        lab_err_set(err, LAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->cfg = cfg;
+    c->host = host;
+    c->host_ctx = ctx;
+    c->weight = 1;
+    c->budget_experiments = cfg->budget_experiments;
+    lab_brake_init(&c->brake, cfg->brake_after);
+    c->dims = lab_space_dims(cfg->space);
+    c->prefix_len = (size_t)snprintf(c->prefix, sizeof c->prefix, "%s/", cfg->name);
+    if (c->prefix_len >= sizeof c->prefix)
+        c->prefix_len = sizeof c->prefix - 1;
+    c->step_cap = calloc(cfg->n_steps ? cfg->n_steps : 1, sizeof *c->step_cap);
+    if (!c->step_cap) {
+        lab_err_set(err, LAB_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t s = 0; s < cfg->n_steps; s++)
+        c->step_cap[s] = host->cap(ctx, cfg->steps[s].capability);
+    c->wf = lab_workflow_new(cfg, err);
+    if (!c->wf)
+        goto fail;
+
+    lab_planner_opts po = {.kind = cfg->planner_kind, .seed = cfg->seed,
+                           .n_objectives = cfg->n_objectives,
+                           .initial_kind = cfg->initial_kind,
+                           .initial_count = (size_t)cfg->initial_count};
+    po.acquisition = cfg->acquisition;
+    for (size_t k = 0; k < cfg->n_objectives && k < LAB_PLANNER_MAX_OBJECTIVES; k++) {
+        po.maximize[k] = cfg->objectives[k].maximize;
+        po.objective_names[k] = cfg->objectives[k].name;
+    }
+    c->planner = lab_planner_new(cfg->space, &po, err);
+    if (!c->planner)
+        goto fail;
+    /* Model-based planners fit on the thread pool; the cheap ones answer inline. */
+    c->planner_async = lab_planner_fits_model(c->planner);
+    /* Designs that do not learn from results propose one batch ahead: the
+     * next experiment is then already durable when a device frees up, and
+     * its first step goes out at once instead of after the next commit. */
+    c->lookahead = c->planner_async ? 0 : cfg->batch;
+    return c;
+fail:
+    lab_camp_destroy(&c);
+    return NULL;
+}
+
+void lab_camp_destroy(lab_camp **cp)
+{
+    if (!cp || !*cp)
+        return;
+    lab_camp *camp = *cp;
+    *cp = NULL;
     lab_approve_free(camp);
     for (long i = 0; i < camp->n_exps; i++)
         s_exp_free(camp->exps[i], camp->cfg->n_steps);
     free(camp->exps);
     free(camp->active);
     free(camp->deferred);
-    camp->exps = camp->active = NULL;
-    camp->n_exps = camp->n_active = 0;
+    lab_actions_free(&camp->acts);
+    free(camp->step_cap);
+    lab_workflow_destroy(&camp->wf);
+    lab_planner_destroy(&camp->planner);
+    lab_config_destroy(&camp->owned_cfg);
+    free(camp);
 }
 
 static lab_exp *s_exp_new(lab_camp *camp, long seq)
@@ -155,7 +326,7 @@ static void s_exp_add(lab_camp *camp, lab_exp *x)
     if (x->state == LAB_EXP_RUNNING)
         camp->active[camp->n_active++] = x;
     else if (x->state == LAB_EXP_PROPOSED && lab_approve_hold(camp, x) < 0)
-        lab_orch_fatal(camp->lab, "out of memory holding a proposal");
+        camp->acts.oom = 1;              /* the lab stops (lab_orch_act): a proposal it cannot hold is lost */
 }
 
 static void s_deactivate(lab_camp *camp, lab_exp *x)
@@ -168,11 +339,11 @@ static void s_deactivate(lab_camp *camp, lab_exp *x)
         }
 }
 
-static void s_release_reservations(lab_exp *x, size_t n_steps)
+static void s_release_reservations(lab_camp *camp, lab_exp *x)
 {
-    for (size_t s = 0; s < n_steps; s++)
+    for (size_t s = 0; s < camp->cfg->n_steps; s++)
         if (x->reserved[s]) {
-            lab_orch_device_hold(x->reserved[s], -1);
+            s_hold(camp, x->reserved[s], -1);
             x->reserved[s] = NULL;
         }
 }
@@ -199,24 +370,29 @@ static void s_tell(lab_camp *camp, lab_exp *x, lab_outcome outcome)
 
 static void s_progress(lab_camp *camp, const lab_exp *x, const char *what)
 {
-    if (!camp->lab->opts.progress)
+    if (!camp->progress)
         return;
-    double t = (double)(lab_clock_mono_us() - camp->lab->start_mono_us) / 1e6;
+    double t = (double)(lab_clock_mono_us() - camp->start_mono_us) / 1e6;
     char best[128] = "none yet";
     if (camp->best)
         snprintf(best, sizeof best, "%s %.4g (experiment %ld)", camp->cfg->objectives[0].name,
                  camp->exps[camp->best - 1]->y[0], camp->best);
     char clean[600];                  /* what may quote a device's error text */
     lab_text_clean(clean, sizeof clean, what);
-    fprintf(camp->lab->opts.progress, "[%3ld/%ld] experiment %ld %s | best %s | %.1f s\n",
+    fprintf(camp->progress, "[%3ld/%ld] experiment %ld %s | best %s | %.1f s\n",
             camp->measured + camp->failed + camp->cancelled, camp->budget_experiments, x->seq, clean, best, t);
-    fflush(camp->lab->opts.progress);
+    fflush(camp->progress);
 }
 
 static void s_sample_at(lab_camp *camp, lab_exp *x, const char *where, const char *attempt)
 {
-    if (lab_hub_move_sample(camp->lab->hub, camp->campaign_id, x->id, where, attempt, lab_orch_now()) < 0)
-        lab_orch_fatal(camp->lab, "recording where a sample is");
+    lab_action *a = s_act(camp, LAB_ACT_SAMPLE_AT);
+    if (!a)
+        return;
+    a->experiment = s_str(camp, x->id);
+    a->device = s_str(camp, where);
+    a->attempt = s_str(camp, attempt);
+    a->t0 = lab_clock_wall_us();
 }
 
 /* ------------------------------------------------------------ outcomes */
@@ -225,20 +401,22 @@ static void s_exp_failed(lab_camp *camp, lab_exp *x, const char *error)
 {
     x->state = LAB_EXP_FAILED;
     s_deactivate(camp, x);
-    s_release_reservations(x, camp->cfg->n_steps);
+    s_release_reservations(camp, x);
     camp->failed++;
-    if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "failed", NULL, error, lab_orch_now()) < 0)
-        lab_orch_fatal(camp->lab, "recording an experiment");
-    lab_camp_event(camp, "experiment.failed", x->id,
-                   json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "error", error));
+    s_exp_status(camp, x, "failed", NULL, error);
+    s_event(camp, "experiment.failed", x->id,
+            json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "error", error));
     s_tell(camp, x, LAB_OUTCOME_FAILED);
     char what[600];
     snprintf(what, sizeof what, "failed: %s", error);
     s_progress(camp, x, what);
     /* The failure brake: a campaign failing the same way again and again
      * pauses itself; what is in flight still finishes and is recorded. */
-    if (lab_brake_failed(&camp->brake, error) && camp->state == LAB_CAMP_RUNNING && !camp->end_status && !camp->lab->stopping)
-        lab_control_brake(camp);
+    if (lab_brake_failed(&camp->brake, error) && camp->state == LAB_CAMP_RUNNING && !camp->end_status &&
+        !s_halted(camp, LAB_HOST_STOPPING)) {
+        camp->state = LAB_CAMP_PAUSED;      /* the lab records why (lab_control_brake) */
+        s_act(camp, LAB_ACT_BRAKE);
+    }
 }
 
 /* "; it returned a=1, b (text)" or "; it returned no values": what the step
@@ -283,7 +461,7 @@ static void s_exp_finished(lab_camp *camp, lab_exp *x)
     json_t *objs = json_object();
     for (size_t k = 0; k < c->n_objectives; k++) {
         const lab_cfg_objective *ob = &c->objectives[k];
-        int s = lab_config_step(c, ob->from_step);
+        int s = camp->wf->objective_step[k];
         json_t *v = s >= 0 && x->values[s] ? json_object_get(x->values[s], ob->from_value) : NULL;
         if (!v || !json_is_number(v) || !isfinite(json_number_value(v))) {
             char msg[768];
@@ -304,11 +482,10 @@ static void s_exp_finished(lab_camp *camp, lab_exp *x)
     if (!camp->best || s_better(camp, x->y[0], camp->exps[camp->best - 1]->y[0]))
         camp->best = x->seq;
     char *js = json_dumps(objs, JSON_COMPACT);
-    if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "measured", js, NULL, lab_orch_now()) < 0)
-        lab_orch_fatal(camp->lab, "recording an experiment");
+    s_exp_status(camp, x, "measured", js, NULL);
     free(js);
-    lab_camp_event(camp, "experiment.measured", x->id,
-                   json_pack("{s:I, s:o}", "experiment", (json_int_t)x->seq, "objectives", objs));
+    s_event(camp, "experiment.measured", x->id,
+            json_pack("{s:I, s:o}", "experiment", (json_int_t)x->seq, "objectives", objs));
     s_tell(camp, x, LAB_OUTCOME_MEASURED);
     char what[256];
     snprintf(what, sizeof what, "measured: %s = %.4g", c->objectives[0].name, x->y[0]);
@@ -332,14 +509,13 @@ void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *s
     if (x->step[s] != LAB_STEP_RUNNING)
         return;
     if (a->dev)
-        lab_orch_device_busy(a->dev, -1);
+        s_busy(camp, a->dev, -1, 0);
     a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
-    if (lab_hub_set_step_status(camp->lab->hub, a->id, status, NULL, 0, lab_orch_now(), NULL, error) < 0)
-        lab_orch_fatal(camp->lab, "recording a step");
-    lab_camp_event(camp, "step.failed", a->id,
-                   json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "attempt", a->id, "experiment",
-                             (json_int_t)x->seq, "step", st->name, "device",
-                             a->dev ? a->dev->cfg->name : "", "status", status, "error", error));
+    s_step_status(camp, a->id, status, 0, lab_clock_wall_us(), NULL, error);
+    s_event(camp, "step.failed", a->id,
+            json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "attempt", a->id, "experiment",
+                      (json_int_t)x->seq, "step", st->name, "device",
+                      a->dev ? s_dev_name(camp, a->dev) : "", "status", status, "error", error));
     /* Attempts stopped by an e-stop are not the step's fault: they do not
      * use up its retries, also after a restart (the hub has marked them
      * since the e-stop: lab_sched_estop_hit). */
@@ -347,8 +523,8 @@ void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *s
         counts = 0;
     if (!counts) {
         a->uncounted++;
-        if (!a->estop_hit && lab_hub_set_step_counted(camp->lab->hub, a->id, 0) < 0)
-            lab_orch_fatal(camp->lab, "recording a step");
+        if (!a->estop_hit)
+            s_step_counted(camp, a->id, 0);
     }
     if (a->n - a->uncounted <= st->retries) {
         x->step[s] = LAB_STEP_PENDING;
@@ -361,10 +537,10 @@ void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *s
             wait = S_BACKOFF_MAX_S;
         x->not_before_us[s] = lab_clock_mono_us() + (int64_t)(wait * 1e6);
         if (counts) {
-            lab_camp_event(camp, "step.retry", a->id,
-                           json_pack("{s:s, s:I, s:s, s:i, s:s, s:f}", "attempt", a->id, "experiment",
-                                     (json_int_t)x->seq, "step", st->name, "attempt_no", a->n + 1,
-                                     "reason", error, "after_s", wait));
+            s_event(camp, "step.retry", a->id,
+                    json_pack("{s:s, s:I, s:s, s:i, s:s, s:f}", "attempt", a->id, "experiment",
+                              (json_int_t)x->seq, "step", st->name, "attempt_no", a->n + 1,
+                              "reason", error, "after_s", wait));
             lab_info("experiment %ld: retrying step '%s' in %.1f s (attempt %d of %d): %s", x->seq,
                      st->name, wait, a->n - a->uncounted + 1, st->retries + 1, error);
         }
@@ -407,13 +583,7 @@ static int s_parse_attempt(lab_camp *camp, const char *id, lab_exp **xp, int *st
     long seq = strtol(p1 + 1, &end, 10);
     if (end != p2 || seq < 1 || seq > camp->n_exps)
         return -1;
-    char sname[128];
-    size_t slen = (size_t)(p3 - p2 - 1);
-    if (slen == 0 || slen >= sizeof sname)
-        return -1;
-    memcpy(sname, p2 + 1, slen);
-    sname[slen] = '\0';
-    int s = lab_config_step(camp->cfg, sname);
+    int s = lab_workflow_find(camp->wf, p2 + 1, (size_t)(p3 - p2 - 1));
     long num = strtol(p3 + 1, &end, 10);
     if (s < 0 || *end || num < 1)
         return -1;
@@ -448,9 +618,9 @@ static json_t *s_values_json(const Labloop__StepResult *r)
  * makes it durable (lab_sched_committed). */
 static void s_note_done(lab_camp *camp, int64_t dispatched_us)
 {
-    if (s_grow(&camp->lab->uncommitted_us, camp->lab->n_uncommitted, &camp->lab->cap_uncommitted, sizeof *camp->lab->uncommitted_us, 256) < 0)
-        return;
-    camp->lab->uncommitted_us[camp->lab->n_uncommitted++] = dispatched_us;
+    lab_action *a = s_act(camp, LAB_ACT_DONE);
+    if (a)
+        a->t0 = dispatched_us;
 }
 
 /* Record the files an attempt produced. A hash that is not 32 bytes, or
@@ -462,8 +632,8 @@ static void s_record_artifacts(lab_camp *camp, lab_device *d, const char *attemp
     for (size_t i = 0; i < r->n_artifacts; i++) {
         const Labloop__Artifact *a = r->artifacts[i];
         if (a->sha256.len != 32) {
-            lab_camp_event(camp, "message.bad", attempt,
-                           json_pack("{s:s, s:s}", "device", d->cfg->name, "error", "artifact without a sha256"));
+            s_event(camp, "message.bad", attempt,
+                    json_pack("{s:s, s:s}", "device", s_dev_name(camp, d), "error", "artifact without a sha256"));
             continue;
         }
         char hex[65];
@@ -480,14 +650,22 @@ static void s_record_artifacts(lab_camp *camp, lab_device *d, const char *attemp
                 content = a->content.data;
                 len = a->content.len;
             } else {
-                lab_camp_event(camp, "message.bad", attempt,
-                               json_pack("{s:s, s:s, s:s}", "device", d->cfg->name, "artifact", a->name ? a->name : "",
-                                         "error", "artifact content does not match its sha256 or size: stored without it"));
+                s_event(camp, "message.bad", attempt,
+                        json_pack("{s:s, s:s, s:s}", "device", s_dev_name(camp, d), "artifact", a->name ? a->name : "",
+                                  "error", "artifact content does not match its sha256 or size: stored without it"));
             }
         }
-        if (lab_hub_record_artifact(camp->lab->hub, attempt, a->name, a->media_type, hex, (int64_t)a->size, content, len,
-                                    lab_orch_now()) < 0)
-            lab_orch_fatal(camp->lab, "recording an artifact");
+        lab_action *act = s_act(camp, LAB_ACT_ARTIFACT);
+        if (!act)
+            return;
+        act->attempt = s_str(camp, attempt);
+        act->json2 = s_str(camp, a->name);
+        act->text = s_str(camp, a->media_type);
+        act->json = s_str(camp, hex);
+        act->t1 = (int64_t)a->size;
+        act->content = content;
+        act->content_len = len;
+        act->t0 = lab_clock_wall_us();
     }
 }
 
@@ -509,7 +687,7 @@ static void s_note_hint(lab_camp *camp, lab_exp *x, int s, int n, lab_device *d,
     x->hint[s] = d;
     x->hint_n[s] = n;
     lab_info("device '%s' holds a %s for %s/%s/%d that the hub does not know; held, and that attempt goes "
-             "to it again", d->cfg->name, what, x->id, camp->cfg->steps[s].name, n);
+             "to it again", s_dev_name(camp, d), what, x->id, camp->cfg->steps[s].name, n);
 }
 
 void lab_sched_on_update(lab_camp *camp, lab_device *d, const Labloop__StepUpdate *u)
@@ -542,11 +720,15 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
         return;
     }
     /* Whatever else it is, the worker may drop it once this turn is committed. */
-    lab_orch_queue_ack(camp->lab, d->cfg->name, id);
+    lab_action *ack = s_act(camp, LAB_ACT_ACK);
+    if (ack) {
+        ack->device = s_str(camp, s_dev_name(camp, d));
+        ack->attempt = s_str(camp, id);
+    }
     if (!parsed) {
-        lab_camp_event(camp, "message.bad", id,
-                       json_pack("{s:s, s:s}", "device", d->cfg->name, "error",
-                                 "result for an attempt this campaign never dispatched"));
+        s_event(camp, "message.bad", id,
+                json_pack("{s:s, s:s}", "device", s_dev_name(camp, d), "error",
+                          "result for an attempt this campaign never dispatched"));
         return;
     }
     lab_attempt *a = &x->cur[s];
@@ -561,16 +743,16 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
         s_note_done(camp, a->dispatched_us);
         json_t *vals = s_values_json(r);
         char *vjs = json_dumps(vals, JSON_COMPACT);
-        lab_orch_device_busy(d, -1);
-        if (lab_hub_set_step_status(camp->lab->hub, id, "done", NULL, r->started_us, r->finished_us, vjs, NULL) < 0 ||
-            (a->estop_hit && lab_hub_set_step_counted(camp->lab->hub, id, 1) < 0))   /* it finished all the same */
-            lab_orch_fatal(camp->lab, "recording a step");
+        s_busy(camp, d, -1, 0);
+        s_step_status(camp, id, "done", r->started_us, r->finished_us, vjs, NULL);
+        if (a->estop_hit)
+            s_step_counted(camp, id, 1);     /* it finished all the same */
         free(vjs);
         double secs = (double)(r->finished_us - r->started_us) / 1e6;
-        lab_camp_event(camp, "step.done", id,
-                       json_pack("{s:s, s:I, s:s, s:s, s:O, s:f}", "attempt", id, "experiment",
-                                 (json_int_t)x->seq, "step", st->name, "device", d->cfg->name,
-                                 "values", vals, "seconds", secs));
+        s_event(camp, "step.done", id,
+                json_pack("{s:s, s:I, s:s, s:s, s:O, s:f}", "attempt", id, "experiment",
+                          (json_int_t)x->seq, "step", st->name, "device", s_dev_name(camp, d),
+                          "values", vals, "seconds", secs));
         x->values[s] = vals;
         x->step[s] = LAB_STEP_DONE_;
         for (size_t k = 0; k < camp->cfg->n_steps; k++)
@@ -582,8 +764,8 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
     const char *status = r->status == LABLOOP__STEP_RESULT__STATUS__TIMED_OUT ? "timed_out"
                        : r->status == LABLOOP__STEP_RESULT__STATUS__CANCELLED ? "cancelled"
                                                                               : "failed";
-    if (r->started_us && lab_hub_set_step_status(camp->lab->hub, id, NULL, NULL, r->started_us, 0, NULL, NULL) < 0)
-        lab_orch_fatal(camp->lab, "recording a step");
+    if (r->started_us)
+        s_step_status(camp, id, NULL, r->started_us, 0, NULL, NULL);
     char err[512];
     snprintf(err, sizeof err, "%s", r->error && *r->error ? r->error : status);
     /* A step stopped by an e-stop is run again after the clear, free
@@ -655,7 +837,7 @@ static void s_ask_finish(s_ask *a)
             camp->end_status = "exhausted";
             snprintf(camp->end_reason, sizeof camp->end_reason, "the planner has nothing more to propose: %s", a->err.msg);
         }
-    } else if (!camp->lab->stopping && !camp->end_status && camp->state == LAB_CAMP_RUNNING) {
+    } else if (!s_halted(camp, LAB_HOST_STOPPING) && !camp->end_status && camp->state == LAB_CAMP_RUNNING) {
         /* The campaign may have moved on while the planner thought. */
         long room = s_room(camp), left = camp->budget_experiments - lab_approve_used(camp);
         long want = (long)a->want < room ? (long)a->want : room;
@@ -713,7 +895,7 @@ static void s_propose(lab_camp *camp)
     if (camp->planner_async) {
         a->req.data = a;
         camp->asking = 1;
-        if (uv_queue_work(&camp->lab->loop, &a->req, s_ask_work, s_ask_done) == 0)
+        if (camp->loop && uv_queue_work(camp->loop, &a->req, s_ask_work, s_ask_done) == 0)
             return;
         camp->asking = 0;
     }
@@ -765,11 +947,16 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
             json_object_set_new(prov, "predicted_sd", json_real(info[k].predicted_sd));
         s_prov_model(prov, c, &info[k]);
         char *pjs = json_dumps(params, JSON_COMPACT), *vjs = json_dumps(prov, JSON_COMPACT);
-        int64_t now = lab_orch_now();
-        if (lab_hub_record_experiment(camp->lab->hub, camp->campaign_id, x->seq, pjs, info[k].origin, vjs,
-                                      c->approve_each ? "proposed" : "running", now) < 0 ||
-            lab_hub_record_sample(camp->lab->hub, camp->campaign_id, x->seq, x->id, "queue", now) < 0)
-            lab_orch_fatal(camp->lab, "recording an experiment");
+        lab_action *act = s_act(camp, LAB_ACT_EXPERIMENT);
+        if (act) {
+            act->seq = x->seq;
+            act->experiment = s_str(camp, x->id);
+            act->json = s_str(camp, pjs);
+            act->text = s_str(camp, info[k].origin);
+            act->json2 = s_str(camp, vjs);
+            act->status = c->approve_each ? "proposed" : "running";
+            act->t0 = lab_clock_wall_us();
+        }
         free(pjs);
         free(vjs);
         json_t *ev = json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
@@ -781,7 +968,7 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
         } else {
             json_decref(prov);
         }
-        lab_camp_event(camp, "experiment.proposed", x->id, ev);
+        s_event(camp, "experiment.proposed", x->id, ev);
     }
 }
 
@@ -789,6 +976,10 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
  * disk once that commit returns). */
 void lab_sched_mark_committed(lab_camp *camp)
 {
+    /* Rows still in the action list are in no commit yet (the lab carries
+     * actions out before it commits: this only makes sure). */
+    if (camp->acts.n)
+        return;
     for (long i = 0; i < camp->n_active; i++)
         camp->active[i]->committed = 1;
 }
@@ -798,6 +989,8 @@ void lab_sched_mark_committed(lab_camp *camp)
 void lab_sched_mark_durable(lab_camp *camp, int all)
 {
     int any = 0;
+    if (camp->acts.n)
+        all = 0;                     /* as above: not in this commit */
     for (long i = 0; i < camp->n_active; i++) {
         lab_exp *x = camp->active[i];
         if (!x->durable && (all || x->committed))
@@ -823,40 +1016,47 @@ static Labloop__Param *s_step_param(lab_camp *camp, const lab_exp *x, const lab_
     return lab_param_number(p->name, v, d->unit);
 }
 
-/* Send the StepRequest of step s's current attempt to its device; the
- * parameters it was sent with (caller frees with s_params_free), or NULL. */
-static Labloop__Param **s_send_request(lab_camp *camp, lab_exp *x, size_t s)
-{
-    const lab_cfg_step *st = &camp->cfg->steps[s];
-    lab_attempt *a = &x->cur[s];
-    Labloop__Param **params = calloc(st->n_params + 1, sizeof *params);
-    for (size_t i = 0; params && i < st->n_params; i++)
-        params[i] = s_step_param(camp, x, &st->params[i]);
-    /* The experiment is durable and the attempt id comes from it, and
-     * workers answer a repeated request idempotently, so the request need
-     * not wait for this turn's commit; it goes out before the attempt's
-     * rows are written, which join the same commit. */
-    Labloop__StepRequest req = LABLOOP__STEP_REQUEST__INIT;
-    req.attempt_id = a->id;
-    req.experiment_id = x->id;
-    req.sample_id = x->id;
-    req.step = st->name;
-    req.capability = st->capability;
-    req.params = params;
-    req.n_params = params ? st->n_params : 0;
-    req.timeout_ms = (uint64_t)(st->timeout_s * 1000.0);
-    lab_env env = LABLOOP__ENVELOPE__INIT;
-    env.body_case = LABLOOP__ENVELOPE__BODY_STEP_REQUEST;
-    env.step_request = &req;
-    lab_orch_send(camp->lab, a->dev->cfg->name, &env);
-    return params;
-}
-
 static void s_params_free(const lab_cfg_step *st, Labloop__Param **params)
 {
     for (size_t i = 0; params && i < st->n_params; i++)
         lab_param_free(params[i]);
     free(params);
+}
+
+/* The parameters of step s's request (NULL out of memory). */
+static Labloop__Param **s_request_params(lab_camp *camp, const lab_exp *x, size_t s)
+{
+    const lab_cfg_step *st = &camp->cfg->steps[s];
+    Labloop__Param **params = calloc(st->n_params + 1, sizeof *params);
+    for (size_t i = 0; params && i < st->n_params; i++)
+        params[i] = s_step_param(camp, x, &st->params[i]);
+    return params;
+}
+
+/* Send the StepRequest of step s's current attempt to its device (first:
+ * its first send). The experiment is durable and the attempt id comes
+ * from it, and workers answer a repeated request idempotently, so the
+ * request need not wait for this turn's commit; it goes out before the
+ * attempt's rows are written, which join the same commit. params: taken. */
+static void s_send_request(lab_camp *camp, lab_exp *x, size_t s, Labloop__Param **params, int first)
+{
+    const lab_cfg_step *st = &camp->cfg->steps[s];
+    lab_attempt *a = &x->cur[s];
+    lab_action *act = s_act(camp, LAB_ACT_REQUEST);
+    if (!act) {
+        s_params_free(st, params);
+        return;
+    }
+    act->device = s_str(camp, s_dev_name(camp, a->dev));
+    act->attempt = s_str(camp, a->id);
+    act->experiment = s_str(camp, x->id);
+    act->step = st->name;
+    act->text = st->capability;
+    act->params = params;
+    act->n_params = params ? st->n_params : 0;
+    act->timeout_ms = (uint64_t)(st->timeout_s * 1000.0);
+    act->n = first;
+    act->t0 = a->dispatched_us;
 }
 
 /* Ask a's device again about a: dispatch is idempotent, and only the
@@ -866,7 +1066,7 @@ static void s_resend_request(lab_camp *camp, lab_exp *x, size_t s)
 {
     lab_attempt *a = &x->cur[s];
     a->unconfirmed_us = lab_clock_mono_us();
-    s_params_free(&camp->cfg->steps[s], s_send_request(camp, x, s));
+    s_send_request(camp, x, s, s_request_params(camp, x, s), 0);
 }
 
 static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
@@ -884,17 +1084,13 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
     a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
     snprintf(a->id, sizeof a->id, "%s/%ld/%s/%d", camp->cfg->name, x->seq, st->name, a->n);
     a->dispatched_us = lab_clock_mono_us();
-    if (!camp->lab->first_dispatch_us)
-        camp->lab->first_dispatch_us = a->dispatched_us;
     a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
     x->step[s] = LAB_STEP_RUNNING;
-    d->dispatched++;
     camp->dispatched += 1.0;
-    lab_orch_device_busy(d, +1);
+    s_busy(camp, d, +1, 1);
 
-    int64_t now = lab_orch_now();
-    Labloop__Param **params = s_send_request(camp, x, s);
-
+    int64_t now = lab_clock_wall_us();
+    Labloop__Param **params = s_request_params(camp, x, s);
     json_t *pj = json_object();
     for (size_t i = 0; params && i < st->n_params; i++) {
         if (!params[i] || !params[i]->value)
@@ -909,18 +1105,24 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
     }
     char *pjs = json_dumps(pj, JSON_COMPACT);
     json_decref(pj);
-    lab_hub_step hs = {.attempt_id = a->id, .campaign = camp->campaign_id, .experiment = x->seq,
-                       .step = st->name, .attempt = a->n, .device = d->cfg->name,
-                       .status = "dispatched", .params_json = pjs, .queued_us = now};
-    if (lab_hub_record_step(camp->lab->hub, &hs) < 0)
-        lab_orch_fatal(camp->lab, "recording a step");
+    const char *dev = s_dev_name(camp, d);
+    s_send_request(camp, x, s, params, 1);
+    lab_action *act = s_act(camp, LAB_ACT_STEP);
+    if (act) {
+        act->attempt = s_str(camp, a->id);
+        act->seq = x->seq;
+        act->step = st->name;
+        act->n = a->n;
+        act->device = s_str(camp, dev);
+        act->status = "dispatched";
+        act->json = s_str(camp, pjs);
+        act->t0 = now;
+    }
     free(pjs);
-    s_sample_at(camp, x, d->cfg->name, a->id);
-    lab_camp_event(camp, "step.dispatched", a->id,
-                   json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,
-                             "step", st->name, "device", d->cfg->name, "attempt_no", a->n));
-
-    s_params_free(st, params);
+    s_sample_at(camp, x, dev, a->id);
+    s_event(camp, "step.dispatched", a->id,
+            json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,
+                      "step", st->name, "device", dev, "attempt_no", a->n));
 }
 
 /* A ready device with a free slot for step s's capability, least loaded
@@ -932,37 +1134,30 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
  * device. */
 static lab_device *s_pick_device(lab_camp *camp, size_t s, const lab_device *avoid)
 {
-    long i = lab_share_pick(camp, camp->step_cap[s], avoid ? (long)avoid->idx : -1);
-    return i >= 0 ? &camp->lab->devices[i] : NULL;
+    return camp->step_cap[s] < 0 ? NULL : camp->host->pick(camp->host_ctx, camp, camp->step_cap[s], avoid);
 }
 
 static int s_preds_done(const lab_camp *camp, const lab_exp *x, size_t s, int except)
 {
-    const lab_cfg_step *st = &camp->cfg->steps[s];
-    for (size_t k = 0; k < st->n_after; k++) {
-        int p = lab_config_step(camp->cfg, st->after[k]);
-        if (p >= 0 && p != except && x->step[p] != LAB_STEP_DONE_)
+    const lab_workflow_step *st = &camp->wf->steps[s];
+    for (size_t k = 0; k < st->n_pred; k++) {
+        size_t p = st->pred[k];
+        if ((int)p != except && x->step[p] != LAB_STEP_DONE_)
             return 0;
     }
     return 1;
 }
 
-static int s_follows(const lab_camp *camp, size_t b, size_t s)
-{
-    const lab_cfg_step *sb = &camp->cfg->steps[b];
-    for (size_t k = 0; k < sb->n_after; k++)
-        if (lab_config_step(camp->cfg, sb->after[k]) == (int)s)
-            return 1;
-    return 0;
-}
-
 static void s_release_successors(lab_camp *camp, lab_exp *x, size_t s)
 {
-    for (size_t b = 0; b < camp->cfg->n_steps; b++)
-        if (x->reserved[b] && x->step[b] == LAB_STEP_PENDING && s_follows(camp, b, s)) {
-            lab_orch_device_hold(x->reserved[b], -1);
+    const lab_workflow_step *st = &camp->wf->steps[s];
+    for (size_t k = 0; k < st->n_succ; k++) {
+        size_t b = st->succ[k];
+        if (x->reserved[b] && x->step[b] == LAB_STEP_PENDING) {
+            s_hold(camp, x->reserved[b], -1);
             x->reserved[b] = NULL;
         }
+    }
 }
 
 /* Before starting step s, hold a slot for each successor that must start
@@ -971,19 +1166,19 @@ static void s_release_successors(lab_camp *camp, lab_exp *x, size_t s)
  * holds already taken are released). */
 static int s_reserve_successors(lab_camp *camp, lab_exp *x, size_t s)
 {
-    const lab_campaign_cfg *c = camp->cfg;
-    for (size_t b = 0; b < c->n_steps; b++) {
-        const lab_cfg_step *sb = &c->steps[b];
-        if (sb->within_s <= 0 || x->reserved[b] || x->step[b] != LAB_STEP_PENDING)
+    const lab_workflow_step *st = &camp->wf->steps[s];
+    for (size_t k = 0; k < st->n_succ; k++) {
+        size_t b = st->succ[k];
+        if (camp->wf->steps[b].within_s <= 0 || x->reserved[b] || x->step[b] != LAB_STEP_PENDING)
             continue;
-        if (!s_follows(camp, b, s) || !s_preds_done(camp, x, b, (int)s))
+        if (!s_preds_done(camp, x, b, (int)s))
             continue;
         lab_device *d = s_pick_device(camp, b, NULL);
         if (!d) {
             s_release_successors(camp, x, s);
             return -1;
         }
-        lab_orch_device_hold(d, +1);
+        s_hold(camp, d, +1);
         x->reserved[b] = d;
     }
     return 0;
@@ -1010,35 +1205,37 @@ static long s_dispatch_ready(lab_camp *camp, int64_t now, long max)
                 /* Only the device that holds the attempt may have it (at any
                  * load: it answers from what it holds). */
                 d = x->hint[s];
-                int64_t window = (int64_t)camp->lab->cfg->heartbeat_ms * 1000 * camp->lab->cfg->liveness;
-                if (d->state != LAB_DEV_READY && lab_clock_mono_us() - d->last_rx_us > 2 * window &&
-                    lab_clock_mono_us() > camp->lab->resume_grace_until_us) {
+                lab_dev_view v = s_dev(camp, d);
+                int64_t window = camp->liveness_us;
+                if (!v.online && lab_clock_mono_us() - v.last_rx_us > 2 * window &&
+                    lab_clock_mono_us() > camp->host->grace_until(camp->host_ctx)) {
                     /* gone past its liveness: what it held cannot run any more */
                     lab_warn("device '%s' held an attempt of %s step '%s' and did not come back; "
-                             "dispatching it anew", d->cfg->name, x->id, c->steps[s].name);
+                             "dispatching it anew", v.name, x->id, c->steps[s].name);
                     x->hint[s] = NULL;
                     continue;
                 }
-                if (camp->state != LAB_CAMP_RUNNING || d->state != LAB_DEV_READY || !d->welcomed)
+                if (camp->state != LAB_CAMP_RUNNING || !v.online || !v.welcomed)
                     continue;
                 s_dispatch(camp, x, s, d);
                 if (++n == max)
                     return n;
                 continue;
             }
-            if (x->unsure[s] && !lab_slots_all_heard(camp->lab->slots, camp->step_cap[s])) {
+            if (x->unsure[s] && !camp->host->all_heard(camp->host_ctx, camp->step_cap[s])) {
                 /* Pending at a restart: it may have been dispatched with its
                  * record lost. Every capable device says what it holds in its
                  * Hello first, or stays away past the restart's grace. */
-                if (lab_clock_mono_us() <= camp->lab->resume_grace_until_us)
+                if (lab_clock_mono_us() <= camp->host->grace_until(camp->host_ctx))
                     continue;
                 x->unsure[s] = 0;
             }
             if (x->reserved[s]) {
                 d = x->reserved[s];
-                if (d->state != LAB_DEV_READY || !d->welcomed)
+                lab_dev_view v = s_dev(camp, d);
+                if (!v.online || !v.welcomed)
                     continue;
-                lab_orch_device_hold(d, -1);
+                s_hold(camp, d, -1);
                 x->reserved[s] = NULL;
             } else {
                 if (camp->state != LAB_CAMP_RUNNING)
@@ -1048,7 +1245,7 @@ static long s_dispatch_ready(lab_camp *camp, int64_t now, long max)
                     continue;
                 if (s_reserve_successors(camp, x, s) < 0)
                     continue;
-                if (d->running + d->reserved >= d->capacity) {
+                if (s_dev(camp, d).free <= 0) {
                     /* a successor's hold took d's last slot: wait for room for both */
                     s_release_successors(camp, x, s);
                     continue;
@@ -1074,22 +1271,20 @@ static void s_cancel_unstarted(lab_camp *camp)
             started |= x->cur[s].n > 0 || x->step[s] != LAB_STEP_PENDING;
         if (started)
             continue;
-        s_release_reservations(x, camp->cfg->n_steps);
+        s_release_reservations(camp, x);
         x->state = LAB_EXP_CANCELLED;
         s_deactivate(camp, x);
         camp->cancelled++;
-        if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "cancelled", NULL,
-                                          "the campaign ended before it started", lab_orch_now()) < 0)
-            lab_orch_fatal(camp->lab, "recording an experiment");
-        lab_camp_event(camp, "experiment.cancelled", x->id,
-                       json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason",
-                                 "the campaign ended before it started"));
+        s_exp_status(camp, x, "cancelled", NULL, "the campaign ended before it started");
+        s_event(camp, "experiment.cancelled", x->id,
+                json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason",
+                          "the campaign ended before it started"));
     }
 }
 
 void lab_sched_check_end(lab_camp *camp)
 {
-    if (camp->lab->stopping || camp->finished)
+    if (s_halted(camp, LAB_HOST_STOPPING) || camp->finished)
         return;
     if (camp->end_status && !camp->asking)
         s_cancel_unstarted(camp);
@@ -1100,12 +1295,12 @@ void lab_sched_check_end(lab_camp *camp)
                  camp->budget_experiments);
     }
     if (camp->end_status && camp->n_active == 0 && camp->n_waiting == 0)
-        lab_orch_campaign_ended(camp->lab, camp);
+        s_act(camp, LAB_ACT_ENDED);
 }
 
 void lab_sched_prepare(lab_camp *camp)
 {
-    if (camp->lab->stopping || camp->lab->fatal || camp->finished)
+    if (s_halted(camp, LAB_HOST_STOPPING | LAB_HOST_FATAL) || camp->finished)
         return;
     if (camp->end_status && !camp->asking)
         s_cancel_unstarted(camp);        /* before anything else can start them */
@@ -1115,14 +1310,14 @@ void lab_sched_prepare(lab_camp *camp)
 
 long lab_sched_dispatch(lab_camp *camp, long max)
 {
-    if (camp->lab->stopping || camp->lab->fatal || camp->finished || camp->state == LAB_CAMP_HALTED)
+    if (s_halted(camp, LAB_HOST_STOPPING | LAB_HOST_FATAL) || camp->finished || camp->state == LAB_CAMP_HALTED)
         return 0;
     return s_dispatch_ready(camp, lab_clock_mono_us(), max);
 }
 
 void lab_sched_schedule(lab_camp *camp)
 {
-    lab_orch_schedule(camp->lab);
+    camp->host->schedule(camp->host_ctx, camp);
 }
 
 /* ------------------------------------------------------------ devices */
@@ -1136,7 +1331,7 @@ void lab_sched_device_lost(lab_camp *camp, lab_device *d, const char *why)
         lab_exp *x = camp->active[i];
         for (size_t s = 0; s < camp->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
             if (x->reserved[s] == d) {
-                lab_orch_device_hold(d, -1);
+                s_hold(camp, d, -1);
                 x->reserved[s] = NULL;
             }
             /* It may still be running there (a frozen host, a broken
@@ -1168,7 +1363,6 @@ void lab_sched_device_hello(lab_camp *camp, lab_device *d, const Labloop__Hello 
      * attempt it leaves out is not ended here: its request is sent again
      * once d is welcomed (lab_sched_device_welcomed), and the worker's
      * answer settles it. Attempts it lists run on. */
-    d->heard = 1;
     s_hello_hints(camp, d, h->running_attempts, h->n_running_attempts, "running attempt");
     s_hello_hints(camp, d, h->unacked_attempts, h->n_unacked_attempts, "result");
     for (long i = camp->n_active - 1; i >= 0; i--) {
@@ -1211,21 +1405,24 @@ void lab_sched_check_deadlines(lab_camp *camp, int64_t now)
         for (size_t s = 0; s < camp->cfg->n_steps && x->state == LAB_EXP_RUNNING; s++) {
             const lab_cfg_step *st = &camp->cfg->steps[s];
             lab_attempt *a = &x->cur[s];
-            if (x->step[s] == LAB_STEP_RUNNING && a->resumed && now > camp->lab->resume_grace_until_us &&
-                a->dev->state != LAB_DEV_READY) {
+            if (x->step[s] != LAB_STEP_RUNNING && !(x->step[s] == LAB_STEP_PENDING && st->within_s > 0))
+                continue;
+            lab_dev_view v = x->step[s] == LAB_STEP_RUNNING ? s_dev(camp, a->dev) : (lab_dev_view){0};
+            if (x->step[s] == LAB_STEP_RUNNING && a->resumed && now > camp->host->grace_until(camp->host_ctx) &&
+                !v.online) {
                 lab_sched_attempt_ended(camp, x, s, "lost", "its device did not come back after the orchestrator restarted", 1);
                 continue;
             }
-            int64_t window = (int64_t)camp->lab->cfg->heartbeat_ms * 1000 * camp->lab->cfg->liveness;
-            if (x->step[s] == LAB_STEP_RUNNING && a->lost_us && a->dev->state != LAB_DEV_READY &&
+            int64_t window = camp->liveness_us;
+            if (x->step[s] == LAB_STEP_RUNNING && a->lost_us && !v.online &&
                 now - a->lost_us > window) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "device '%s' lost during step '%s' and not back within %.1f s",
-                         a->dev->cfg->name, st->name, (double)window / 1e6);
+                         v.name, st->name, (double)window / 1e6);
                 lab_sched_attempt_ended(camp, x, s, "lost", msg, 1);
                 continue;
             }
-            int ready = x->step[s] == LAB_STEP_RUNNING && a->dev->state == LAB_DEV_READY && a->dev->welcomed;
+            int ready = x->step[s] == LAB_STEP_RUNNING && v.online && v.welcomed;
             /* A request sent again is asked again until the worker answers. */
             if (ready && a->unconfirmed_us > 0 && now - a->unconfirmed_us > S_ASK_AGAIN_US)
                 s_resend_request(camp, x, s);
@@ -1236,10 +1433,10 @@ void lab_sched_check_deadlines(lab_camp *camp, int64_t now)
                 (!a->cancel_us || now - a->cancel_us > S_ASK_AGAIN_US)) {
                 char msg[256];
                 snprintf(msg, sizeof msg, "device '%s': step '%s' timed out after %.0f s (attempt %d of %d)",
-                         a->dev->cfg->name, st->name, st->timeout_s, a->n, st->retries + 1);
+                         v.name, st->name, st->timeout_s, a->n, st->retries + 1);
                 if (!a->cancel_us)
                     lab_warn("%s: cancelling it", msg);
-                lab_orch_send_control(camp->lab, a->dev->cfg->name, LABLOOP__CONTROL__ACTION__CANCEL, a->id, msg);
+                s_cancel(camp, a->dev, a->id, msg);
                 a->cancel_us = now;
                 continue;
             }
@@ -1268,8 +1465,7 @@ void lab_sched_estop_hit(lab_camp *camp)
             if (camp->active[i]->step[s] != LAB_STEP_RUNNING || a->estop_hit)
                 continue;
             a->estop_hit = 1;
-            if (lab_hub_set_step_counted(camp->lab->hub, a->id, 0) < 0)
-                lab_orch_fatal(camp->lab, "recording a step");
+            s_step_counted(camp, a->id, 0);
         }
 }
 
@@ -1283,33 +1479,32 @@ void lab_sched_cancel_all(lab_camp *camp, const char *reason)
             lab_attempt *a = &x->cur[s];
             if (x->step[s] != LAB_STEP_RUNNING)
                 continue;
-            lab_orch_send_control(camp->lab, a->dev->cfg->name, LABLOOP__CONTROL__ACTION__CANCEL, a->id, reason);
-            lab_orch_device_busy(a->dev, -1);
-            if (lab_hub_set_step_status(camp->lab->hub, a->id, "cancelled", NULL, 0, lab_orch_now(), NULL, reason) < 0)
-                lab_orch_fatal(camp->lab, "recording a step");
+            s_cancel(camp, a->dev, a->id, reason);
+            s_busy(camp, a->dev, -1, 0);
+            s_step_status(camp, a->id, "cancelled", 0, lab_clock_wall_us(), NULL, reason);
             x->step[s] = LAB_STEP_FAILED_;
         }
-        s_release_reservations(x, camp->cfg->n_steps);
+        s_release_reservations(camp, x);
         x->state = LAB_EXP_CANCELLED;
         camp->n_active--;
         camp->cancelled++;
-        if (lab_hub_set_experiment_status(camp->lab->hub, camp->campaign_id, x->seq, "cancelled", NULL, reason, lab_orch_now()) < 0)
-            lab_orch_fatal(camp->lab, "recording an experiment");
-        lab_camp_event(camp, "experiment.cancelled", x->id,
-                       json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason", reason));
+        s_exp_status(camp, x, "cancelled", NULL, reason);
+        s_event(camp, "experiment.cancelled", x->id,
+                json_pack("{s:I, s:s}", "experiment", (json_int_t)x->seq, "reason", reason));
     }
 }
 
 /* ------------------------------------------------------------ resume */
 
-typedef struct s_resume {
+struct lab_camp_resume {
     lab_camp *camp;
     lab_exp **told;                 /* finished, to re-tell in finishing order */
     int64_t *told_at;
     size_t n_told;
     int bad;
     lab_err *err;
-} s_resume;
+};
+typedef lab_camp_resume s_resume;
 
 static int s_point_from_json(lab_camp *camp, const char *js, double *x, lab_err *err)
 {
@@ -1339,7 +1534,7 @@ static int s_point_from_json(lab_camp *camp, const char *js, double *x, lab_err 
     return rc;
 }
 
-static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
+int lab_camp_resume_experiment(const lab_hub_experiment_row *r, void *arg)
 {
     s_resume *rs = arg;
     lab_camp *camp = rs->camp;
@@ -1399,14 +1594,14 @@ static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
     return 0;
 }
 
-static int s_resume_step(const lab_hub_step_row *r, void *arg)
+int lab_camp_resume_step(const lab_hub_step_row *r, void *arg)
 {
     s_resume *rs = arg;
     lab_camp *camp = rs->camp;
     if (r->experiment < 1 || r->experiment > camp->n_exps)
         return 0;
     lab_exp *x = camp->exps[r->experiment - 1];
-    int s = lab_config_step(camp->cfg, r->step ? r->step : "");
+    int s = r->step ? lab_workflow_find(camp->wf, r->step, strlen(r->step)) : -1;
     if (s < 0)
         return 0;
     lab_attempt *a = &x->cur[s];
@@ -1418,7 +1613,7 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
         return 0;
     a->n = r->attempt;
     snprintf(a->id, sizeof a->id, "%s", r->attempt_id ? r->attempt_id : "");
-    a->dev = r->device ? lab_orch_device(camp->lab, r->device) : NULL;
+    a->dev = r->device ? camp->host->find(camp->host_ctx, r->device) : NULL;
     a->estop_hit = in_flight && !r->counted;
     if (!strcmp(st, "done")) {
         x->step[s] = LAB_STEP_DONE_;
@@ -1431,7 +1626,7 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
             a->dispatched_us = lab_clock_mono_us();
             const lab_cfg_step *cs = &camp->cfg->steps[s];
             a->deadline_us = cs->timeout_s > 0 ? a->dispatched_us + (int64_t)(cs->timeout_s * 1e6) + 5000000 : 0;
-            lab_orch_device_busy(a->dev, +1);
+            s_busy(camp, a->dev, +1, 0);
         } else {
             x->step[s] = LAB_STEP_PENDING;
             if (a->estop_hit)            /* abandoned: it will not end, so it must not count */
@@ -1443,15 +1638,24 @@ static int s_resume_step(const lab_hub_step_row *r, void *arg)
     return 0;
 }
 
-int lab_sched_resume(lab_camp *camp, lab_err *err)
+lab_camp_resume *lab_camp_resume_begin(lab_camp *camp, lab_err *err)
 {
-    s_resume rs = {.camp = camp, .err = err};
-    int rc = lab_hub_each_experiment(camp->lab->hub, camp->campaign_id, s_resume_exp, &rs);
-    if (rc == 0)
-        rc = lab_hub_each_step(camp->lab->hub, camp->campaign_id, s_resume_step, &rs);
+    lab_camp_resume *rs = calloc(1, sizeof *rs);
+    if (!rs) {
+        lab_err_set(err, LAB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    rs->camp = camp;
+    rs->err = err;
+    return rs;
+}
+
+int lab_camp_resume_end(lab_camp_resume *rsp, int rc)
+{
+    lab_camp *camp = rsp->camp;
+    s_resume rs = *rsp;
+    free(rsp);
     if (rc < 0) {
-        if (err && !err->code)
-            lab_err_set(err, LAB_EDB, "reading the campaign back from the hub: %s", lab_hub_errmsg(camp->lab->hub));
         free(rs.told);
         free(rs.told_at);
         return rc;
