@@ -15,6 +15,8 @@
  * never acknowledges lost writes. Queued: writes are copied into a batch and
  * run together, BEGIN to COMMIT, when the commit runs (maybe on another
  * thread); any failure rolls the whole batch back and the commit says so.
+ * The runner folds an attempt's updates into its insert when both are in
+ * the batch (s_fold_steps).
  */
 #include "orchestrator/hub.h"
 
@@ -218,8 +220,9 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       " ELSE finished_us END WHERE campaign = ?1 AND seq = ?2")                          \
     X(INS_STEP,                                                                          \
       "INSERT INTO steps (attempt_id, campaign, experiment, step, attempt, device,"      \
-      " status, params, queued_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"                      \
-      " COALESCE(?7, 'queued'), ?8, ?9)")                                                \
+      " status, params, queued_us, started_us, finished_us, result, error)"             \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 'queued'), ?8, ?9, NULLIF(?10, 0),"  \
+      " NULLIF(?11, 0), ?12, ?13)")                                                      \
     X(SET_STEP,                                                                          \
       "UPDATE steps SET status = COALESCE(?2, status), device = COALESCE(?3, device),"   \
       " started_us = COALESCE(NULLIF(?4, 0), started_us),"                               \
@@ -310,6 +313,10 @@ struct lab_hub {
     int run_ret;                 /* what running it returned */
     lab_err run_err;             /* and why it failed (written by the runner) */
     s_batch fill, run;           /* being filled / out to be run */
+    struct s_op *ops;            /* the run batch decoded (the runner's) */
+    size_t n_ops, cap_ops;
+    uint32_t *fold;              /* attempt id -> its insert in ops (s_fold_steps) */
+    size_t cap_fold;
     sqlite3_stmt *stmt[S_STMT_COUNT];
     char errmsg[LAB_ERR_MSG_MAX];
 };
@@ -659,6 +666,8 @@ void lab_hub_destroy(lab_hub **hp)
     sqlite3_close(h->db);
     free(h->fill.buf);
     free(h->run.buf);
+    free(h->ops);
+    free(h->fold);
     free(h->path);
     free(h);
     *hp = NULL;
@@ -677,6 +686,13 @@ typedef struct s_arg {
 #define S_TEXT(s) ((s_arg){.type = (s) ? S_ARG_TEXT : S_ARG_NULL, .p = (s)})
 #define S_BLOB(b, len) ((s_arg){.type = (b) ? S_ARG_BLOB : S_ARG_NULL, .p = (b), .n = (len)})
 #define S_MAX_ARGS 16
+
+/* A write of a batch, decoded: its arguments point into the batch. */
+typedef struct s_op {
+    int which, flags, n;
+    int folded;                  /* merged into an earlier write of the batch: skip */
+    s_arg a[S_MAX_ARGS];
+} s_op;
 
 /* The write must change a row; none changed means its key is not there. */
 #define S_OP_CHANGES 1
@@ -754,7 +770,7 @@ static int s_step_op(lab_hub *h, int which, int flags, const s_arg *a, int n, la
 
 /* ---- batches ---- */
 
-static int s_put(s_batch *b, const void *p, size_t n)
+static int s_reserve(s_batch *b, size_t n)
 {
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 64 * 1024;
@@ -766,40 +782,49 @@ static int s_put(s_batch *b, const void *p, size_t n)
         b->buf = nb;
         b->cap = cap;
     }
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
     return 0;
 }
 
 /* An op is: statement, flags, argument count (a byte each), then per
  * argument its type byte and an int64, or a u64 length and the bytes (text
- * with its NUL, so it binds in place). */
+ * with its NUL, so it binds in place). Sized first, then written in one go. */
 static int s_enqueue(lab_hub *h, int which, int flags, const s_arg *a, int n)
 {
     s_batch *b = &h->fill;
-    size_t mark = b->len;
-    uint8_t head[3] = {(uint8_t)which, (uint8_t)flags, (uint8_t)n};
-    int ret = s_put(b, head, sizeof head);
-    for (int i = 0; ret == 0 && i < n; i++) {
-        uint8_t t = (uint8_t)a[i].type;
-        ret = s_put(b, &t, 1);
-        if (ret < 0 || t == S_ARG_NULL)
-            continue;
-        if (t == S_ARG_INT) {
-            ret = s_put(b, &a[i].i, sizeof a[i].i);
-        } else {
-            uint64_t len = t == S_ARG_TEXT ? strlen(a[i].p) + 1 : a[i].n;
-            ret = s_put(b, &len, sizeof len);
-            if (ret == 0)
-                ret = s_put(b, a[i].p, (size_t)len);
+    size_t lens[S_MAX_ARGS];
+    size_t need = 3;
+    for (int i = 0; i < n; i++) {
+        need += 1;
+        if (a[i].type == S_ARG_INT) {
+            need += sizeof a[i].i;
+        } else if (a[i].type != S_ARG_NULL) {
+            lens[i] = a[i].type == S_ARG_TEXT ? strlen(a[i].p) + 1 : a[i].n;
+            need += sizeof(uint64_t) + lens[i];
         }
     }
-    if (ret < 0) {
-        b->len = mark;            /* the batch stays whole without this write */
+    if (s_reserve(b, need) < 0) {
         char what[256];
         s_op_what(which, a, n, what, sizeof what);
-        return s_fail(h, ret, "%s: out of memory queueing the write", what);
+        return s_fail(h, LAB_ENOMEM, "%s: out of memory queueing the write", what);
     }
+    uint8_t *p = b->buf + b->len;
+    *p++ = (uint8_t)which;
+    *p++ = (uint8_t)flags;
+    *p++ = (uint8_t)n;
+    for (int i = 0; i < n; i++) {
+        *p++ = (uint8_t)a[i].type;
+        if (a[i].type == S_ARG_INT) {
+            memcpy(p, &a[i].i, sizeof a[i].i);
+            p += sizeof a[i].i;
+        } else if (a[i].type != S_ARG_NULL) {
+            uint64_t len = lens[i];
+            memcpy(p, &len, sizeof len);
+            p += sizeof len;
+            memcpy(p, a[i].p, lens[i]);
+            p += lens[i];
+        }
+    }
+    b->len += need;
     return 0;
 }
 
@@ -888,16 +913,107 @@ static void s_rollback(lab_hub *h)
         sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+static uint32_t s_hash_text(const char *p)
+{
+    uint32_t x = 2166136261u;     /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)p; *c; c++)
+        x = (x ^ *c) * 16777619u;
+    return x;
+}
+
+/* Decode the batch to be run into h->ops; 0 or LAB_ENOMEM. */
+static int s_decode_run(lab_hub *h)
+{
+    const s_batch *b = &h->run;
+    h->n_ops = 0;
+    for (size_t pos = 0; pos < b->len;) {
+        if (h->n_ops == h->cap_ops) {
+            size_t cap = h->cap_ops ? 2 * h->cap_ops : 256;
+            s_op *o = realloc(h->ops, cap * sizeof *o);
+            if (!o)
+                return LAB_ENOMEM;
+            h->ops = o;
+            h->cap_ops = cap;
+        }
+        s_op *o = &h->ops[h->n_ops++];
+        s_dequeue(b, &pos, &o->which, &o->flags, o->a, &o->n);
+        o->folded = 0;
+    }
+    return 0;
+}
+
+/* An attempt dispatched and finished within one commit's time has its
+ * insert and its updates in the same batch: the updates are folded into
+ * the insert (the row is written once, with its last state) and skipped.
+ * Nothing between them reads the row (artifacts only need it to exist,
+ * and their insert comes after the step's), and the batch is one
+ * transaction, so what the commit leaves is the same. */
+static void s_fold_steps(lab_hub *h)
+{
+    size_t n_ins = 0;
+    for (size_t i = 0; i < h->n_ops; i++)
+        n_ins += h->ops[i].which == S_INS_STEP;
+    if (!n_ins)
+        return;
+    size_t size = 16;
+    while (size < 2 * n_ins)
+        size *= 2;
+    if (size > h->cap_fold) {
+        uint32_t *t = realloc(h->fold, size * sizeof *t);
+        if (!t)
+            return;               /* not folded: run as written */
+        h->fold = t;
+        h->cap_fold = size;
+    }
+    memset(h->fold, 0xff, size * sizeof *h->fold);
+    for (size_t i = 0; i < h->n_ops; i++) {
+        s_op *o = &h->ops[i];
+        if ((o->which != S_INS_STEP && o->which != S_SET_STEP) || o->a[0].type != S_ARG_TEXT)
+            continue;
+        const char *id = o->a[0].p;
+        size_t k = s_hash_text(id) & (size - 1);
+        while (h->fold[k] != UINT32_MAX && strcmp(h->ops[h->fold[k]].a[0].p, id) != 0)
+            k = (k + 1) & (size - 1);
+        if (o->which == S_INS_STEP) {
+            if (h->fold[k] == UINT32_MAX && o->n == 13)
+                h->fold[k] = (uint32_t)i;
+            continue;
+        }
+        if (h->fold[k] == UINT32_MAX || o->n != 7)
+            continue;
+        /* SET_STEP's COALESCE, applied to the insert's arguments */
+        s_arg *ins = h->ops[h->fold[k]].a;
+        const s_arg *up = o->a;
+        if (up[1].type != S_ARG_NULL)
+            ins[6] = up[1];       /* status */
+        if (up[2].type != S_ARG_NULL)
+            ins[5] = up[2];       /* device */
+        if (up[3].type == S_ARG_INT && up[3].i != 0)
+            ins[9] = up[3];       /* started_us */
+        if (up[4].type == S_ARG_INT && up[4].i != 0)
+            ins[10] = up[4];      /* finished_us */
+        if (up[5].type != S_ARG_NULL)
+            ins[11] = up[5];      /* result */
+        if (up[6].type != S_ARG_NULL)
+            ins[12] = up[6];      /* error */
+        o->folded = 1;
+    }
+}
+
 void lab_hub_commit_run(lab_hub *h)
 {
     lab_err *e = &h->run_err;
-    const s_batch *b = &h->run;
-    int ret = s_step_op(h, S_BEGIN, 0, NULL, 0, e);
-    for (size_t pos = 0; ret == 0 && pos < b->len;) {
-        s_arg a[S_MAX_ARGS];
-        int which, flags, n;
-        s_dequeue(b, &pos, &which, &flags, a, &n);
-        ret = s_step_op(h, which, flags, a, n, e);
+    int ret = s_decode_run(h);
+    if (ret < 0)
+        lab_err_set(e, ret, "running the hub's batch: out of memory");
+    else
+        s_fold_steps(h);
+    if (ret == 0)
+        ret = s_step_op(h, S_BEGIN, 0, NULL, 0, e);
+    for (size_t i = 0; ret == 0 && i < h->n_ops; i++) {
+        const s_op *o = &h->ops[i];
+        if (!o->folded)
+            ret = s_step_op(h, o->which, o->flags, o->a, o->n, e);
     }
     if (ret == 0 && (ret = s_step_op(h, S_COMMIT, 0, NULL, 0, e)) < 0)
         lab_err_prefix(e, "committing to the hub: ");
@@ -1093,10 +1209,12 @@ int lab_hub_record_step(lab_hub *h, const lab_hub_step *s)
 {
     if (!s || !s->attempt_id || !s->step)
         return s_fail(h, LAB_EINVAL, "recording a step: no attempt id or step name");
+    /* started, finished, result and error: filled in when a batch folds the
+     * attempt's later updates into this insert (s_fold_steps) */
     s_arg a[] = {S_TEXT(s->attempt_id), S_INT(s->campaign), S_INT(s->experiment), S_TEXT(s->step),
                  S_INT(s->attempt), S_TEXT(s->device), S_TEXT(s->status), S_TEXT(s->params_json),
-                 S_INT(s->queued_us)};
-    return s_write(h, S_INS_STEP, 0, a, 9);
+                 S_INT(s->queued_us), S_INT(0), S_INT(0), S_TEXT(NULL), S_TEXT(NULL)};
+    return s_write(h, S_INS_STEP, 0, a, 13);
 }
 
 int lab_hub_set_step_status(lab_hub *h, const char *attempt_id, const char *status,

@@ -566,6 +566,54 @@ static void test_migrate_v1(void **state)
     lab_hub_destroy(&h);
 }
 
+/* An attempt recorded and updated within one queued batch is written once
+ * with its last state; updates of attempts from earlier batches, and of
+ * other attempts, still apply; the commit leaves what running each write
+ * in turn would. */
+static void test_queued_step_folding(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    lab_err err = {0};
+    int64_t c = 0;
+    lab_hub_campaign camp = s_campaign("demo");
+    assert_int_equal(lab_hub_record_campaign(h, &camp, &c), 0);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    assert_int_equal(lab_hub_queue_writes(h, &err), 0);
+    for (int seq = 1; seq <= 3; seq++)
+        assert_int_equal(lab_hub_record_experiment(h, c, seq, "{\"x\":1}", NULL, NULL, "running", T0), 0);
+    lab_hub_step s1 = {.attempt_id = "demo/1/a/1", .campaign = c, .experiment = 1, .step = "a",
+                       .attempt = 1, .device = "d1", .status = "dispatched", .params_json = "{\"x\":1}",
+                       .queued_us = T0};
+    assert_int_equal(lab_hub_record_step(h, &s1), 0);
+    assert_int_equal(lab_hub_commit(h, &err), 0);
+    /* next batch: 2 is recorded, started, an artifact of it, done; 3 is
+     * recorded and fails; 1 (from the last batch) is done */
+    lab_hub_step s2 = s1, s3 = s1;
+    s2.attempt_id = "demo/2/a/1";
+    s2.experiment = 2;
+    s3.attempt_id = "demo/3/a/1";
+    s3.experiment = 3;
+    s3.device = NULL;
+    assert_int_equal(lab_hub_record_step(h, &s2), 0);
+    assert_int_equal(lab_hub_record_step(h, &s3), 0);
+    assert_int_equal(lab_hub_set_step_status(h, "demo/2/a/1", "running", "d2", T0 + 10, 0, NULL, NULL), 0);
+    assert_int_equal(lab_hub_record_artifact(h, "demo/2/a/1", "s.csv", "text/csv", "ab", 2, "hi", 2, T0), 0);
+    assert_int_equal(lab_hub_set_step_status(h, "demo/2/a/1", "done", NULL, 0, T0 + 20, "{\"v\":2}", NULL), 0);
+    assert_int_equal(lab_hub_set_step_status(h, "demo/3/a/1", "failed", "d3", 0, T0 + 30, NULL, "broke"), 0);
+    assert_int_equal(lab_hub_set_step_counted(h, "demo/3/a/1", 0), 0);
+    assert_int_equal(lab_hub_set_step_status(h, "demo/1/a/1", "done", NULL, T0 + 5, T0 + 6, "{\"v\":1}", NULL), 0);
+    assert_int_equal(lab_hub_commit(h, &err), 0);
+    lab_hub_destroy(&h);
+    s_expect(f->path, "SELECT group_concat(attempt_id || ' ' || status || ' ' || coalesce(device, '-') || ' '"
+                      " || coalesce(started_us- 1714553462113000, '-') || ' '"
+                      " || coalesce(finished_us- 1714553462113000, '-') || ' ' || coalesce(result, '-')"
+                      " || ' ' || coalesce(error, '-') || ' ' || counted, '; ') FROM steps",
+             "demo/1/a/1 done d1 5 6 {\"v\":1} - 1; demo/2/a/1 done d2 10 20 {\"v\":2} - 1; "
+             "demo/3/a/1 failed d3 - 30 - broke 0");
+    s_expect(f->path, "SELECT count(*) FROM artifacts WHERE attempt_id = 'demo/2/a/1'", "1");
+}
+
 static void test_newer_schema_refused(void **state)
 {
     fx *f = *state;
@@ -902,6 +950,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_campaign, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_queued_step_folding, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_not_a_hub, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_timeline, s_setup, s_teardown),
