@@ -28,8 +28,9 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-f
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
 LDFLAGS += $(SANFLAGS)
 
-LIB_DIRS := common protocols devices devices/drivers sim planners orchestrator
-LIB_SRC  := $(filter-out orchestrator/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+LIB_DIRS := common protocols devices devices/drivers sim planners orchestrator \
+            orchestrator/hub orchestrator/review orchestrator/cli
+LIB_SRC  := $(filter-out orchestrator/cli/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 GEN_C    := $(BUILD)/gen/labloop.pb-c.c
 GEN_H    := $(BUILD)/gen/labloop.pb-c.h
@@ -70,7 +71,7 @@ $(LIB): $(LIB_OBJ) $(GEN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(BUILD)/obj/orchestrator/main.o $(LIB)
+$(BIN): $(BUILD)/obj/orchestrator/cli/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(GEN_H)

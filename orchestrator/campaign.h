@@ -23,7 +23,7 @@
 #include "orchestrator/actions.h"
 #include "orchestrator/brake.h"
 #include "orchestrator/config.h"
-#include "orchestrator/hub.h"
+#include "orchestrator/hub/hub.h"
 #include "orchestrator/workflow.h"
 #include "planners/planner.h"
 #include "protocols/envelope.h"

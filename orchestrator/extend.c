@@ -10,7 +10,7 @@
 
 #include "common/clock.h"
 #include "orchestrator/control_req.h"
-#include "orchestrator/hub.h"
+#include "orchestrator/hub/hub.h"
 #include "common/banned.h"
 
 /* The campaign's status in the hub, read-only: 0 and status filled, or 0

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "orchestrator/hub_query.h"
+#include "orchestrator/hub/hub_query.h"
 #include "planners/planner.h"
 #include "planners/space.h"
 #include "common/banned.h"

@@ -3,7 +3,8 @@
 
 A module is a .c file and the headers named after it (x.c, x.h, x_int.h).
 An edge x -> y: a file of x includes a header of y. Prints every cycle and
-exits 1 if there is one. Also: the campaign module's files (campaign, workflow,
+exits 1 if there is one. Also: no file of common/, protocols/, devices/, sim/
+or planners/ includes an orchestrator header. Also: the campaign module's files (campaign, workflow,
 actions, approve) include nothing of the lab's (orch_int.h, control, zloop, auth).
 
 usage: scripts/check_includes.py [ROOT]   (default: the repository)
@@ -12,7 +13,7 @@ import os
 import re
 import sys
 
-INCLUDE = re.compile(r'^\s*#\s*include\s+"orchestrator/([A-Za-z0-9_]+)\.h"', re.M)
+INCLUDE = re.compile(r'^\s*#\s*include\s+"orchestrator/((?:[a-z]+/)?[A-Za-z0-9_]+)\.h"', re.M)
 CAMPAIGN_SIDE = {"campaign", "workflow", "actions", "approve"}
 LAB_INTERNALS = {"orch_int.h", "control_req.h", "auth.h", "notify.h", "hub_replica.h"}
 
@@ -27,9 +28,12 @@ def main():
     d = os.path.join(root, "orchestrator")
     edges = {}
     bad = []
-    for f in sorted(os.listdir(d)):
-        if not f.endswith((".c", ".h")):
-            continue
+    names = []
+    for sub in ("", "hub", "review", "cli"):
+        for f in sorted(os.listdir(os.path.join(d, sub))):
+            if f.endswith((".c", ".h")):
+                names.append(os.path.join(sub, f) if sub else f)
+    for f in names:
         with open(os.path.join(d, f), encoding="utf-8") as fh:
             text = fh.read()
         m = module(f)
@@ -69,6 +73,14 @@ def main():
     for v in sorted(edges):
         if v not in index:
             visit(v)
+    # nothing outside orchestrator/ includes an orchestrator header
+    for top in ("common", "protocols", "devices", "sim", "planners"):
+        for dirpath, _, fs in os.walk(os.path.join(root, top)):
+            for f in sorted(fs):
+                if f.endswith((".c", ".h")):
+                    with open(os.path.join(dirpath, f), encoding="utf-8") as fh:
+                        if INCLUDE.search(fh.read()):
+                            bad.append("%s includes an orchestrator header" % os.path.relpath(os.path.join(dirpath, f), root))
     for comp in sccs:
         bad.append("include cycle between orchestrator modules: " + " <-> ".join(comp))
     for b in bad:

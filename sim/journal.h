@@ -12,7 +12,7 @@
  *   start  ATTEMPT  EXPERIMENT  STEP  DEVICE  PID  WALL_US
  *   end    ATTEMPT  EXPERIMENT  STEP  DEVICE  PID  WALL_US  STATUS
  *   boot   -        -           -     DEVICE  PID  WALL_US
- * Not for: the hub's record of attempts (orchestrator/hub.c).
+ * Not for: the hub's record of attempts (orchestrator/hub/hub.c).
  */
 #ifndef LAB_SIM_JOURNAL_H
 #define LAB_SIM_JOURNAL_H

@@ -12,7 +12,6 @@
 
 #include "common/log.h"
 #include "devices/worker.h"
-#include "orchestrator/config.h"
 #include "sim/drivers.h"
 #include "sim/lab.h"
 #include "sim/model.h"
@@ -132,24 +131,8 @@ static int s_run_device(const lab_sim_lab *lab, const char *name, int memory_onl
     return 0;
 }
 
-/* The campaign's objective taken from model output `out` (its `from` value
- * names it), or NULL. */
-static const lab_cfg_objective *s_objective_for(const lab_campaign_cfg *cfg, const char *out)
+static int s_truth(const lab_sim_lab *lab, const char *campaign, lab_sim_objective_fn objective)
 {
-    for (size_t i = 0; cfg && i < cfg->n_objectives; i++)
-        if (cfg->objectives[i].from_value && !strcmp(cfg->objectives[i].from_value, out))
-            return &cfg->objectives[i];
-    return NULL;
-}
-
-static int s_truth(const lab_sim_lab *lab, const char *campaign)
-{
-    lab_campaign_cfg *cfg = NULL;
-    if (campaign) {
-        lab_err cerr = {0};
-        if (!(cfg = lab_config_load(campaign, stderr, &cerr)))
-            return 1;
-    }
     if (!lab->model_kind) {
         fprintf(stderr, "labloop sim: %s has no model\n", lab->path);
         return 1;
@@ -165,10 +148,15 @@ static int s_truth(const lab_sim_lab *lab, const char *campaign)
     /* Name it as the campaign does (its objective, with its unit) and say
      * which model output that is. */
     const char *out = lab_model_output_name(m, 0);
-    const lab_cfg_objective *ob = s_objective_for(cfg, out);
-    if (ob)
-        printf("true optimum of %s: %s = %.4g%s%s (model output %s) at", lab->model_kind, ob->name, y0,
-               ob->unit ? " " : "", ob->unit ? ob->unit : "", out);
+    char name[256] = "", unit[64] = "";
+    int found = campaign && objective ? objective(campaign, out, name, sizeof name, unit, sizeof unit) : 1;
+    if (found < 0) {
+        lab_model_destroy(&m);
+        return 1;
+    }
+    if (found == 0)
+        printf("true optimum of %s: %s = %.4g%s%s (model output %s) at", lab->model_kind, name, y0,
+               *unit ? " " : "", unit, out);
     else
         printf("true optimum of %s: model output %s = %.4g at", lab->model_kind, out, y0);
     for (size_t i = 0; i < lab_model_n_inputs(m) && i < 16; i++) {
@@ -180,7 +168,6 @@ static int s_truth(const lab_sim_lab *lab, const char *campaign)
     }
     printf("\n");
     lab_model_destroy(&m);
-    lab_config_destroy(&cfg);
     return 0;
 }
 
@@ -318,7 +305,7 @@ static int s_supervise(const lab_sim_lab *lab, int restart, int verbose, int mem
     return 0;
 }
 
-int lab_cmd_sim(int argc, char **argv)
+int lab_cmd_sim(int argc, char **argv, lab_sim_objective_fn objective)
 {
     const char *path = NULL, *device = NULL, *campaign = NULL;
     int truth = 0, restart = 1, verbose = 0, memory_only = 0;
@@ -359,7 +346,7 @@ int lab_cmd_sim(int argc, char **argv)
     lab_sim_lab *lab = lab_sim_lab_load(path, stderr, &err);
     if (!lab)
         return 1;
-    int rc = truth ? s_truth(lab, campaign) : device ? s_run_device(lab, device, memory_only)
+    int rc = truth ? s_truth(lab, campaign, objective) : device ? s_run_device(lab, device, memory_only)
                                           : s_supervise(lab, restart, verbose, memory_only);
     lab_sim_lab_destroy(&lab);
     return rc;

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "orchestrator/hub.h"
+#include "orchestrator/hub/hub.h"
 
 #include "common/banned.h"
 

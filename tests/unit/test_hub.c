@@ -1,5 +1,5 @@
-/* Unit tests of the data hub (orchestrator/hub.c) and of `labloop log`
- * (orchestrator/cmd_log.c), on real SQLite files in a fresh temp directory.
+/* Unit tests of the data hub (orchestrator/hub/hub.c) and of `labloop log`
+ * (orchestrator/review/cmd_log.c), on real SQLite files in a fresh temp directory.
  * Raw SQL here only inspects the documented schema (docs/DATA.md).
  * The grouped-insert figure printed at the end is a measurement, not a check.
  */
@@ -22,8 +22,8 @@
 #include <sqlite3.h>
 
 #include "common/clock.h"
-#include "orchestrator/commands.h"
-#include "orchestrator/hub.h"
+#include "orchestrator/cli/commands.h"
+#include "orchestrator/hub/hub.h"
 
 #include "common/banned.h"
 

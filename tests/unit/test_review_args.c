@@ -1,4 +1,4 @@
-/* Unit tests for orchestrator/review_args.c: the review commands' command
+/* Unit tests for orchestrator/review/review_args.c: the review commands' command
  * line (flags, values in both forms, aliases, and each usage error). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "orchestrator/review_args.h"
+#include "orchestrator/review/review_args.h"
 #include "common/banned.h"
 
 typedef struct s_parsed {

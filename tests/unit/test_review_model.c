@@ -1,4 +1,4 @@
-/* Unit tests of orchestrator/review_model.c: the reason in words (a planner's
+/* Unit tests of orchestrator/review/review_model.c: the reason in words (a planner's
  * readable reason as it is, a readable one made from what older hubs
  * stored), coverage counts by origin and the under-explored flags, and the
  * refitted model's view on a hand-made campaign whose optimum is known. */
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "orchestrator/review_model.h"
+#include "orchestrator/review/review_model.h"
 #include "common/banned.h"
 
 /* A campaign of n experiments over x in [0, 10] (real) and c in {a, b, c}:
