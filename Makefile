@@ -99,18 +99,22 @@ test: $(UNIT_BIN) $(BIN) $(TOOL_BIN) $(GEN_PY)
 
 # The torture suite (tests/torture/README.md): a real campaign under injected
 # faults, checked against the simulated lab's own journal. `make torture` is
-# the long run (10 seeds of 24 orchestrator kills: at least 200 wanted);
-# TORTURE_SEEDS=3 or 1-4 picks seeds. torture-short is the CI run.
+# the long run (10 seeds of 24 orchestrator kills: at least 200 wanted; then
+# TORTURE_SEEDS_2 seeds of two campaigns in one lab service); TORTURE_SEEDS=3
+# or 1-4 picks seeds. torture-short is the CI run: one seed of each.
 TORTURE_PYTHON ?= /usr/bin/python3
 TORTURE_SEEDS ?= 1-10
 TORTURE_KILLS ?= 24
+TORTURE_SEEDS_2 ?= 1-3
 TORTURE = $(TORTURE_PYTHON) tests/torture/torture.py --labloop $(abspath $(BIN)) --python $(TORTURE_PYTHON)
 torture: $(BIN) $(GEN_PY)
 	@$(TORTURE) --seeds $(TORTURE_SEEDS) --kills $(TORTURE_KILLS) \
 	  --min-kills $(if $(filter command line environment,$(origin TORTURE_SEEDS)),0,200)
+	@$(TORTURE) --campaigns 2 --seeds $(TORTURE_SEEDS_2) --kills $(TORTURE_KILLS) --experiments 60
 
 torture-short: $(BIN) $(GEN_PY)
 	@$(TORTURE) --seeds 1 --kills 24 --min-kills 20
+	@$(TORTURE) --campaigns 2 --seeds 1 --kills 10 --min-kills 8 --experiments 30
 
 # Fuzzing: the library built again with clang, instrumented for libFuzzer
 # and ASan + UBSan (build/fuzz), one binary per harness in tests/fuzz/; then

@@ -43,7 +43,10 @@ typedef struct lab_attempt {
     int64_t cancel_us;              /* monotonic: when a CANCEL for its overrun deadline was last sent */
 } lab_attempt;
 
-typedef enum { LAB_EXP_RUNNING, LAB_EXP_MEASURED, LAB_EXP_FAILED, LAB_EXP_CANCELLED } lab_exp_state;
+/* PROPOSED: waiting for an operator (campaign.approve: each; approve.c);
+ * REJECTED: an operator said no, it never ran. */
+typedef enum { LAB_EXP_RUNNING, LAB_EXP_MEASURED, LAB_EXP_FAILED, LAB_EXP_CANCELLED, LAB_EXP_PROPOSED,
+               LAB_EXP_REJECTED } lab_exp_state;
 
 typedef struct lab_exp {
     long seq;
@@ -63,6 +66,7 @@ typedef struct lab_exp {
     lab_device **hint;              /* per step: a device holding an attempt of it the hub does not know */
     int *hint_n;                    /* per step: that attempt's number */
     int *unsure;                    /* per step: pending at a restart, maybe dispatched unrecorded */
+    json_t *prov;                   /* while waiting for approval: the planner's provenance (or NULL) */
 } lab_exp;
 
 typedef enum { LAB_CAMP_RUNNING, LAB_CAMP_PAUSED, LAB_CAMP_HALTED } lab_camp_state;
@@ -92,6 +96,9 @@ struct lab_camp {
     lab_exp **active;               /* experiments in flight */
     long n_active, cap_active;
     long measured, failed, cancelled;
+    lab_exp **waiting;              /* proposals waiting for approval, in seq order (approve.c) */
+    long n_waiting, cap_waiting;
+    long rejected;                  /* rejected by an operator: they use no budget */
     long best;                      /* seq of the best measured, 0 none */
     int resumed;
 
@@ -108,8 +115,11 @@ struct lab_camp {
     const char *end_status;         /* completed | exhausted | aborted once decided */
     char end_reason[256];
     int finished;                   /* its end is recorded: it takes no more devices */
+    int64_t ended_us;               /* wall clock: when that end was recorded */
     double dispatched;              /* attempts dispatched since it became active, plus its start (its share) */
     int share_blocked;              /* in this round of sharing: nothing more of it can go out */
+    int queued;                     /* waiting for a place in the lab (max_campaigns; share.c) */
+    int holds;                      /* its exclusive devices are taken (share.c) */
 
     int planner_async;              /* asks run in uv_queue_work (model-based planners) */
     int lookahead;                  /* experiments proposed beyond the batch, ready for a free device */
@@ -150,6 +160,32 @@ json_t *lab_sched_params_json(lab_camp *camp, const double *x);
 void lab_sched_check_end(lab_camp *camp);
 /* Does the campaign own this attempt id (it begins with "<name>/")? */
 int lab_sched_owns(const lab_camp *camp, const char *attempt_id);
+
+/* Tell the planner one outcome (deferred while it thinks on the thread pool). */
+void lab_sched_tell(lab_camp *camp, lab_exp *x, lab_outcome outcome);
+
+/* approve.c: the approval gate (campaign.approve: each). Proposals wait in
+ * camp->waiting, dispatched nothing, until an operator approves them (they
+ * join the experiments in flight) or rejects them (told to the planner as
+ * failed; they use no budget, so the planner is asked again). */
+/* Experiments that use the budget: all proposed so far but the rejected. */
+long lab_approve_used(const lab_camp *camp);
+/* Put x (state PROPOSED) on the waiting list. 0, or -1 out of memory. */
+int lab_approve_hold(lab_camp *camp, lab_exp *x);
+/* The campaign is ending: every waiting proposal ends cancelled with reason. */
+void lab_approve_cancel_waiting(lab_camp *camp, const char *reason);
+/* approve (1) or reject (0) the experiments seqs[0..n-1] on behalf of by
+ * (reject: with reason). All or nothing: NULL when done, else why not in
+ * why (nothing changed). Records experiment.approved / .rejected events and
+ * the experiments' new status; the caller audits. */
+const char *lab_approve_act(lab_camp *camp, int approve, const long *seqs, size_t n, const char *by,
+                            const char *reason, char *why, size_t nwhy);
+/* The waiting proposals for status replies: [{experiment, params, origin,
+ * reason, predicted...}] (the provenance as recorded). */
+json_t *lab_approve_queue_json(lab_camp *camp);
+void lab_approve_free(lab_camp *camp);
+/* An experiment's state as the hub names it: running, proposed, rejected... */
+const char *lab_approve_state_name(lab_exp_state s);
 
 /* Warm start (orch_prior.c): tell the config's prior to the planner (every
  * start, before the history); record it in the hub (a new campaign). */

@@ -675,6 +675,73 @@ static int s_run_lab(const char *dir, const char *campaign, const char *lab, s_l
     return rc;
 }
 
+/* Two campaigns, bench-a and bench-b (campaign with its name changed, half
+ * the experiments each, weight 1 each), submitted to a lab service in this
+ * process that runs on the same devices and endpoints, until both end. */
+static int s_run_lab_two(const char *dir, const char *campaign, const char *lab, s_lab_run *out)
+{
+    char spath[1024], lpath[1024], log[1024];
+    snprintf(spath, sizeof spath, "%s/service.yaml", dir);
+    snprintf(lpath, sizeof lpath, "%s/lab.yaml", dir);
+    snprintf(log, sizeof log, "%s/lab.log", dir);
+    const char *lab_part = strstr(campaign, "endpoints:"), *name = strstr(campaign, "name: bench,");
+    if (!lab_part || !name)
+        return -1;
+    size_t n = strlen(campaign) + 64;
+    char *svc = malloc(n), *ca = malloc(n), *cb = malloc(n);
+    int rc = -1;
+    lab_campaign_cfg *cfg = NULL;
+    lab_orch *o = NULL;
+    pid_t lab_pid = -1;
+    if (!svc || !ca || !cb)
+        goto done;
+    /* the lab: the campaign's own sections (endpoints, heartbeat, hub, devices) */
+    snprintf(svc, n, "lab: {name: bench-two}\n%s", lab_part);
+    char *hub = strstr(svc, "hub: bench-");
+    if (hub)
+        memcpy(hub, "hub: benc2-", 11);        /* a hub of its own */
+    if (s_write(spath, svc) < 0 || s_write(lpath, lab) < 0)
+        goto done;
+    lab_err err = {0};
+    cfg = lab_config_load_lab(spath, stderr, &err);
+    if (!cfg)
+        goto done;
+    for (int k = 0; k < 2; k++) {
+        char *c = k ? cb : ca;
+        snprintf(c, n, "%.*sname: bench-%c,%s", (int)(name - campaign), campaign, 'a' + k,
+                 name + strlen("name: bench,"));
+        /* half the experiments each: the same steps in all as one campaign's */
+        char *b = strstr(c, "experiments: ");
+        if (b) {
+            long e = atol(b + strlen("experiments: "));
+            char *end = strchr(b, '}');
+            if (end) {
+                char tail[4096];
+                snprintf(tail, sizeof tail, "%s", end);
+                snprintf(b, n - (size_t)(b - c), "experiments: %ld%s", (e + 1) / 2, tail);
+            }
+        }
+    }
+    lab_pid = s_start_lab(lpath, log, NULL, NULL);
+    lab_orch_opts opts = {.db_path = NULL, .progress = NULL, .until_done = 1};
+    o = lab_orch_new_lab(cfg, &opts, &err);
+    if (!o || lab_orch_submit_local(o, "bench-a.yaml", ca, strlen(ca), 1, &err) < 0 ||
+        lab_orch_submit_local(o, "bench-b.yaml", cb, strlen(cb), 1, &err) < 0 ||
+        lab_orch_run(o, &out->sum, &err) < 0) {
+        fprintf(stderr, "labloop bench: two campaigns: %s\n", err.msg);
+        goto done;
+    }
+    rc = 0;
+done:
+    lab_orch_destroy(&o);
+    s_stop_lab(lab_pid);
+    lab_config_destroy(&cfg);
+    free(svc);
+    free(ca);
+    free(cb);
+    return rc;
+}
+
 static double s_percentile(double *v, size_t n, double p)
 {
     if (!n)
@@ -816,7 +883,7 @@ static int s_scale_phases(const char *dir, int workers, int depth, int devices, 
 
 static int s_bench_dispatch(int argc, char **argv)
 {
-    int workers = 32, json = 0, depth = 1, curve = 0, devices = 0;
+    int workers = 32, json = 0, depth = 1, curve = 0, devices = 0, campaigns = 0;
     long steps = 20000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
@@ -831,10 +898,17 @@ static int s_bench_dispatch(int argc, char **argv)
             curve = 1;
         } else if (!strcmp(argv[i], "--devices") && i + 1 < argc) {
             devices = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--campaigns") && i + 1 < argc) {
+            campaigns = atoi(argv[++i]);
+            if (campaigns != 1 && campaigns != 2) {
+                fprintf(stderr, "labloop bench dispatch: --campaigns must be 1 or 2, got '%s'\n", argv[i]);
+                return 2;
+            }
+            campaigns = campaigns == 2;
         } else {
             fprintf(i == 1 && !strcmp(argv[i], "--help") ? stdout : stderr,
                     "usage: labloop bench dispatch [--workers W] [--steps N] [--depth D] [--curve] [--devices N]\n"
-                    "                              [--json]\n\n"
+                    "                              [--campaigns 2] [--json]\n\n"
                     "Zero-duration steps through the whole path: planner, ZeroMQ, W worker\n"
                     "processes with the null driver, and the hub commit of every result.\n"
                     "Phase 1, latency: one worker, one step in flight (round trip p50/p99).\n"
@@ -845,7 +919,10 @@ static int s_bench_dispatch(int argc, char **argv)
                     "--devices N: the device count's effect: W x D steps in flight on W devices,\n"
                     "then on N devices (capacity 1 each), all simulated by one `bench swarm`\n"
                     "process, twice --steps each; steps/s and orchestrator CPU per step of both,\n"
-                    "and their ratio.\n\n"
+                    "and their ratio.\n"
+                    "--campaigns 2: phase 2 again as two campaigns (half the steps each, weight\n"
+                    "1 each) in one lab service sharing the W workers: combined steps/s beside\n"
+                    "the one campaign's of phase 2.\n\n"
                     "example:\n  labloop bench dispatch --workers 32 --steps 20000 --json\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
@@ -917,6 +994,27 @@ static int s_bench_dispatch(int argc, char **argv)
         if (json)
             printf("{\"workers\":%d,\"depth\":%d,\"curve\":true,\"steps_per_s\":%.0f,\"plain_steps_per_s\":%.0f}\n",
                    workers, depth, crate, rate);
+    }
+    if (campaigns) {
+        fprintf(stderr, "bench dispatch: two campaigns sharing the %d workers, %ld steps in all...\n", workers, steps);
+        s_lab_run two_run = {0};
+        if (s_dispatch_files(dir, "throughput", workers, depth, steps, 0, campaign, cap, lab, cap) < 0)
+            goto done;
+        getrusage(RUSAGE_SELF, &self0);
+        if (s_run_lab_two(dir, campaign, lab, &two_run) < 0)
+            goto done;
+        getrusage(RUSAGE_SELF, &self1);
+        double two_cpu = (s_cpu_us(&self1) - s_cpu_us(&self0)) /
+                         (two_run.sum.steps_done > 0 ? (double)two_run.sum.steps_done : 1);
+        double trate = s_rate(&two_run, workers, window, sizeof window, &thr_steps, &thr_s);
+        printf("dispatch throughput, two campaigns sharing the %d workers (one lab service): %.0f steps/s combined"
+               " (%ld steps in %.2f s %s) against one campaign's %.0f steps/s on the same devices just measured"
+               " (%.0f %%; goal at least 100 %%); orchestrator CPU per step %.0f us against %.0f us\n", workers,
+               trate, thr_steps, thr_s, window, rate, rate > 0 ? 100 * trate / rate : 0, two_cpu, orch_cpu);
+        if (json)
+            printf("{\"workers\":%d,\"depth\":%d,\"campaigns\":2,\"steps_per_s\":%.0f,\"one_campaign_steps_per_s\":%.0f,"
+                   "\"cpu_us_per_step\":%.1f,\"one_campaign_cpu_us_per_step\":%.1f}\n",
+                   workers, depth, trate, rate, two_cpu, orch_cpu);
     }
     if (devices && s_scale_phases(dir, workers, depth, devices, steps, json, campaign, cap, lab, cap) < 0)
         goto done;

@@ -1,6 +1,6 @@
 /* The operator's commands to a running campaign, over its control endpoint:
- * `labloop status [--watch] [--json]`, `pause`, `resume`, `extend`, `abort`,
- * `estop`, `clear-estop`. Each sends one JSON request and prints the reply.
+ * `labloop status [--watch] [--json]`, `pause`, `resume`, `extend`,
+ * `approve N...`, `reject N...`, `abort`, `estop`, `clear-estop`. Each sends one JSON request and prints the reply.
  * The endpoint comes from --endpoint, from a campaign config, or the
  * default. `extend` of a campaign that has ended is written to its hub
  * instead (extend.c): no orchestrator runs it any more.
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "orchestrator/commands.h"
@@ -32,6 +33,30 @@
 
 static void s_usage(FILE *out, const char *cmd)
 {
+    if (!strcmp(cmd, "approve") || !strcmp(cmd, "reject")) {
+        fprintf(out,
+                "usage: labloop %s [CAMPAIGN.yaml | --endpoint EP] [--campaign NAME] N... [--reason TEXT]\n"
+                "                       [--key YOU.key] [--server-key LAB.pub]\n\n"
+                "%s\n\n"
+                "Only for a campaign with campaign.approve: each, whose proposals wait as\n"
+                "'proposed' (labloop status lists them with their parameters). N are their\n"
+                "experiment numbers; all of them must be waiting, or nothing is changed.\n"
+                "An operator key under CURVE; audited with your key's name and recorded as\n"
+                "experiment.%s events.\n\n"
+                "examples:\n"
+                "  labloop status campaign.yaml              # the proposals waiting\n"
+                "  labloop %s campaign.yaml 3 4%s\n"
+                "  labloop %s --endpoint tcp://127.0.0.1:5561 --campaign alloys 7\n",
+                cmd,
+                !strcmp(cmd, "approve")
+                    ? "Approve proposals: each becomes running and its steps go out as usual."
+                    : "Reject proposals: each ends 'rejected' with your --reason, never runs, and is\n"
+                      "told to the planner as a failed outcome. A rejection uses no budget: the\n"
+                      "planner is asked for another proposal.",
+                !strcmp(cmd, "approve") ? "approved" : "rejected", cmd,
+                !strcmp(cmd, "approve") ? "" : " --reason \"too hot for the furnace\"", cmd);
+        return;
+    }
     if (!strcmp(cmd, "extend")) {
         fprintf(out,
                 "usage: labloop extend CAMPAIGN.yaml --experiments N [--hours H] [--reason TEXT]\n"
@@ -58,7 +83,10 @@ static void s_usage(FILE *out, const char *cmd)
                      "List a lab service's campaigns (labloop lab): each one's state, progress\n"
                      "(measured, failed and the budget), experiments in flight, its weight, the\n"
                      "steps it has been given since it became active (its share) and the best\n"
-                     "so far. A campaign run by labloop run shows as the only one.\n\n"
+                     "so far. A campaign waiting for a place (lab.max_campaigns) shows as\n"
+                     "'queued #N', N its place in the queue; campaigns that had ended before the\n"
+                     "lab last started are listed from its hub with their end. A campaign run by\n"
+                     "labloop run shows as the only one.\n\n"
                      "example:\n  labloop campaigns --endpoint tcp://127.0.0.1:5561\n");
         return;
     }
@@ -112,15 +140,30 @@ static void s_print_campaigns(json_t *r)
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
-        char best[160] = "-";
+        char best[160] = "-", state[32];
         json_t *b = json_object_get(c, "best");
+        snprintf(state, sizeof state, "%s", json_string_value(json_object_get(c, "status")));
+        if (json_integer_value(json_object_get(c, "queue_position")) > 0)
+            snprintf(state, sizeof state, "queued #%lld", json_integer_value(json_object_get(c, "queue_position")));
+        if (json_is_integer(json_object_get(c, "ended_us"))) {
+            time_t t = (time_t)(json_integer_value(json_object_get(c, "ended_us")) / 1000000);
+            struct tm tm;
+            char when[32];
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+            snprintf(best, sizeof best, "ended %s", when);
+        }
         if (b)
             snprintf(best, sizeof best, "%s = %.4g (experiment %lld)",
                      json_string_value(json_object_get(b, "objective")),
                      json_number_value(json_object_get(b, "value")),
                      json_integer_value(json_object_get(b, "experiment")));
+        json_t *wa = json_object_get(c, "waiting_approval");
+        if (json_is_integer(wa)) {
+            size_t l = strlen(best);
+            snprintf(best + l, sizeof best - l, "; %lld waiting for approval", json_integer_value(wa));
+        }
         printf("%-24s %-10s %8lld %7lld %7lld %9lld %6g %9.0f  %s\n", json_string_value(json_object_get(c, "name")),
-               json_string_value(json_object_get(c, "status")), json_integer_value(json_object_get(c, "measured")),
+               state, json_integer_value(json_object_get(c, "measured")),
                json_integer_value(json_object_get(c, "failed")), json_integer_value(json_object_get(c, "budget")),
                json_integer_value(json_object_get(c, "in_flight")), json_number_value(json_object_get(c, "weight")),
                json_number_value(json_object_get(c, "dispatched")), best);
@@ -152,6 +195,56 @@ static void s_print_lifecycle(json_t *r)
         printf("BRAKED: %s\n  running steps finish; fix the cause, then labloop resume\n", reason);
     else
         printf("paused by %s%s%s\n", *by ? by : "?", *reason ? ": " : "", reason);
+}
+
+/* Parameters {name: value} as " name=value ...". */
+static void s_print_params(json_t *params)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(params, k, v) {
+        if (json_is_string(v)) {
+            char clean[200];
+            lab_text_clean(clean, sizeof clean, json_string_value(v));
+            printf(" %s=%s", k, clean);
+        } else {
+            printf(" %s=%.4g", k, json_number_value(v));
+        }
+    }
+}
+
+/* The approval gate, from a status reply: how many wait, and each one. */
+static void s_print_queue(json_t *r, int all)
+{
+    json_t *n = json_object_get(r, "waiting_approval");
+    if (!json_is_integer(n))
+        return;
+    json_t *q = json_object_get(r, "approval_queue");
+    printf("waiting for approval: %lld (rejected so far: %lld)%s\n", json_integer_value(n),
+           json_integer_value(json_object_get(r, "rejected")),
+           json_integer_value(n) ? "; labloop approve|reject ... N" : "");
+    size_t i;
+    json_t *e;
+    json_array_foreach(q, i, e) {
+        if (!all && i == S_SHOWN_MAX) {
+            printf("  ... and %zu more (--all)\n", json_array_size(q) - i);
+            break;
+        }
+        printf("  experiment %lld:", json_integer_value(json_object_get(e, "experiment")));
+        s_print_params(json_object_get(e, "params"));
+        json_t *p = json_object_get(e, "provenance");
+        json_t *pm = json_object_get(p, "predicted_mean");
+        if (json_is_number(pm))
+            printf(" | predicted %.4g +- %.3g", json_number_value(pm),
+                   json_number_value(json_object_get(p, "predicted_sd")));
+        const char *why = json_string_value(json_object_get(p, "reason"));
+        if (why && *why) {
+            char clean[300];
+            lab_text_clean(clean, sizeof clean, why);
+            printf(" | %s", clean);
+        }
+        printf("\n");
+    }
 }
 
 static void s_print_device(json_t *d)
@@ -214,7 +307,11 @@ static void s_print_status(json_t *r, int all)
            json_integer_value(json_object_get(r, "budget")), json_integer_value(json_object_get(r, "measured")),
            json_integer_value(json_object_get(r, "failed")), json_integer_value(json_object_get(r, "in_flight")),
            json_number_value(json_object_get(r, "elapsed_s")));
+    if (json_integer_value(json_object_get(r, "queue_position")) > 0)
+        printf("queued: place %lld; it starts when the lab has room (lab.max_campaigns)\n",
+               json_integer_value(json_object_get(r, "queue_position")));
     s_print_lifecycle(r);
+    s_print_queue(r, all);
     json_t *best = json_object_get(r, "best");
     if (best) {
         printf("best: %s = %.4g at experiment %lld:", json_string_value(json_object_get(best, "objective")),
@@ -320,6 +417,9 @@ int lab_cmd_control(int argc, char **argv)
     const char *key = getenv("LABLOOP_KEY"), *server_key = getenv("LABLOOP_SERVER_KEY");
     const char *campaign = NULL;
     int watch = 0, json = 0, all = 0, extend = !strcmp(cmd, "extend"), list = !strcmp(cmd, "campaigns");
+    int gate = !strcmp(cmd, "approve") || !strcmp(cmd, "reject");
+    long seqs[LAB_CONTROL_MAX_SEQS];
+    size_t n_seqs = 0;
     long more = 0;
     double hours = 0;
     for (int i = 1; i < argc; i++) {
@@ -364,6 +464,18 @@ int lab_cmd_control(int argc, char **argv)
             json = 1;
         } else if (!strcmp(argv[i], "--all") && !strcmp(cmd, "status")) {
             all = 1;
+        } else if (gate && argv[i][0] >= '0' && argv[i][0] <= '9') {
+            char *end;
+            long v = strtol(argv[i], &end, 10);
+            if (*end || v < 1 || v > LAB_CONTROL_MAX_EXPERIMENTS) {
+                fprintf(stderr, "labloop %s: experiment numbers are whole numbers from 1, got '%s'\n", cmd, argv[i]);
+                return 2;
+            }
+            if (n_seqs == LAB_CONTROL_MAX_SEQS) {
+                fprintf(stderr, "labloop %s: at most %d experiments at once\n", cmd, LAB_CONTROL_MAX_SEQS);
+                return 2;
+            }
+            seqs[n_seqs++] = v;
         } else if (argv[i][0] != '-' && !config) {
             config = argv[i];
         } else {
@@ -374,6 +486,11 @@ int lab_cmd_control(int argc, char **argv)
     }
     if (extend && !more && hours <= 0) {
         fprintf(stderr, "labloop extend: give --experiments N (more experiments) and/or --hours H (more time)\n\n");
+        s_usage(stderr, cmd);
+        return 2;
+    }
+    if (gate && n_seqs == 0) {
+        fprintf(stderr, "labloop %s: name the experiments by number (labloop status lists those waiting)\n\n", cmd);
         s_usage(stderr, cmd);
         return 2;
     }
@@ -435,8 +552,16 @@ int lab_cmd_control(int argc, char **argv)
         kp = &keys;
     }
     json_t *req = lab_control_request(cmd, reason);
+    if (!campaign && cfg && !list)
+        campaign = cfg->name;    /* a lab service: the campaign this config is */
     if (campaign)
         json_object_set_new(req, "campaign", json_string(campaign));
+    if (gate) {
+        json_t *a = json_array();
+        for (size_t k = 0; k < n_seqs; k++)
+            json_array_append_new(a, json_integer(seqs[k]));
+        json_object_set_new(req, "seqs", a);
+    }
     if (extend) {
         json_object_set_new(req, "experiments", json_integer(more));
         json_object_set_new(req, "hours", json_real(hours));
@@ -478,6 +603,11 @@ int lab_cmd_control(int argc, char **argv)
                    json_integer_value(json_object_get(reply, "budget")));
         } else if (list && !json) {
             s_print_campaigns(reply);
+        } else if (gate) {
+            printf("%s: done; %zu experiment%s of campaign %s %s; %lld waiting for approval\n", cmd, n_seqs,
+                   n_seqs == 1 ? "" : "s", json_string_value(json_object_get(reply, "campaign")),
+                   !strcmp(cmd, "approve") ? "approved" : "rejected",
+                   json_integer_value(json_object_get(reply, "waiting_approval")));
         } else if (strcmp(cmd, "status") != 0 && !list) {
             printf("%s: done; campaign is now %s\n", cmd, json_string_value(json_object_get(reply, "status")));
             s_print_not_reached(json_object_get(reply, "not_reached"));

@@ -63,6 +63,8 @@ typedef struct s_walk {
     const lab_log_filter *f;
     FILE *out;
     char campaign[128];          /* name, from campaign.created */
+    char lab[128];               /* a lab service's name, from lab.started */
+    int lab_wide;                /* the event being printed is the lab's own (no campaign) */
     int64_t proposed, measured, failed;
     int64_t last_id;             /* largest event id seen (following) */
     json_t *units;               /* name -> unit of parameters, objectives and their step values */
@@ -217,6 +219,25 @@ static void s_sentence(s_walk *w, const lab_hub_entry *e, const json_t *d)
         const char *reason = s_str(d, "reason");
         if (reason && *reason)
             fprintf(out, "%s%s", terminal ? "; " : ": ", reason);
+    } else if (strcmp(kind, "lab.started") == 0) {
+        fprintf(out, "lab %s started", s_or(s_str(d, "lab"), s_or(e->subject, "?")));
+        if (s_int(d, "devices", &n))
+            fprintf(out, " (%" PRId64 " devices)", n);
+    } else if (strcmp(kind, "campaign.submitted") == 0) {
+        fprintf(out, "campaign %s submitted to lab %s", s_or(e->subject, w->campaign),
+                s_or(s_str(d, "lab"), "?"));
+        if (s_str(d, "by"))
+            fprintf(out, " by %s", s_str(d, "by"));
+        json_t *wt = json_object_get(d, "weight");
+        if (json_is_number(wt))
+            fprintf(out, " (weight %g)", json_number_value(wt));
+    } else if (strcmp(kind, "device.exclusive") == 0) {
+        if (json_is_true(json_object_get(d, "held")))
+            fprintf(out, "device %s held exclusively by campaign %s", s_or(dev, "?"),
+                    s_or(s_str(d, "campaign"), "?"));
+        else
+            fprintf(out, "device %s shared again (campaign %s ended)", s_or(dev, "?"),
+                    s_or(s_str(d, "campaign"), "?"));
     } else if (strcmp(kind, "campaign.braked") == 0) {
         const char *name = s_or(e->subject, w->campaign);
         fprintf(out, "campaign %s braked", s_or(name, "?"));
@@ -278,6 +299,14 @@ static void s_sentence(s_walk *w, const lab_hub_entry *e, const json_t *d)
         const char *reason = s_str(d, "reason");
         if (reason && *reason)
             fprintf(out, " -- %s", reason);
+        if (s_str(d, "approval"))
+            fputs("; waiting for approval", out);
+    } else if (strcmp(kind, "experiment.approved") == 0 || strcmp(kind, "experiment.rejected") == 0) {
+        s_experiment(out, d);
+        fprintf(out, " %s", kind + strlen("experiment."));
+        if (s_str(d, "by"))
+            fprintf(out, " by %s", s_str(d, "by"));
+        s_colon_str(out, s_str(d, "reason"));
     } else if (strcmp(kind, "experiment.measured") == 0) {
         s_experiment(out, d);
         fputs(" measured", out);
@@ -393,6 +422,8 @@ static void s_print_json(s_walk *w, const lab_hub_entry *e, json_t *d)
     json_object_set_new(o, "time", json_string(iso));
     json_object_set_new(o, "kind", e->kind ? json_string(e->kind) : json_null());
     json_object_set_new(o, "subject", e->subject ? json_string(e->subject) : json_null());
+    if (w->lab_wide)             /* the lab's own event (no campaign) */
+        json_object_set_new(o, "lab", json_string(w->lab));
     if (d)
         json_object_set(o, "detail", d);
     else if (e->detail_json) /* not JSON after all: keep it as text */
@@ -421,6 +452,8 @@ static void s_print_text(s_walk *w, const lab_hub_entry *e, const json_t *d)
     /* Date, local time and its UTC offset: lines stay unambiguous when a
      * campaign runs past midnight or is read in another time zone. */
     fprintf(w->out, "%s.%03" PRId64 "%s  ", when, us / 1000, zone);
+    if (w->lab_wide)             /* a lab service's own event, in every campaign's timeline */
+        fprintf(w->out, w->lab[0] ? "[lab %s] " : "[lab%s] ", w->lab);
     /* The sentence holds text from devices (errors, values): it is written
      * to the terminal only without control characters. */
     char *text = NULL;
@@ -450,6 +483,9 @@ static int s_on_event(const lab_hub_query_event *qe, void *arg)
     json_t *d = NULL;
     if (e->detail_json)
         d = json_loads(e->detail_json, JSON_DECODE_ANY, NULL);
+    w->lab_wide = qe->lab_wide;
+    if (qe->lab_wide && e->kind && !strcmp(e->kind, "lab.started") && e->subject)
+        snprintf(w->lab, sizeof w->lab, "%s", e->subject);
     s_tally(w, e, d);
     if (s_keep(w->f, e, d)) {
         if (w->f && w->f->json)

@@ -36,17 +36,26 @@
 
 #define S_TOKEN_MAX 256
 #define S_CONTROL_TIMEOUT_MS 3000
+/* The lab view asks the lab service for live figures; a lab that does not
+ * answer this soon is read from the hub instead. */
+#define S_LIVE_TIMEOUT_MS 1000
+#define S_SEQS_MAX 64
 
 static const char s_usage[] =
     "usage: labloop serve HUB.db --http ADDR:PORT [--token T] [--control EP] [--key FILE --server-key FILE]\n"
     "                     [--campaign NAME]\n"
     "\n"
     "Serve a live, read-only dashboard of a campaign: the report's views, with\n"
-    "counts that update every second while the campaign runs.\n"
+    "counts that update every second while the campaign runs, and its approval\n"
+    "queue (campaign.approve: each). A lab service's hub (several campaigns) gets a\n"
+    "lab view at /: every campaign with its state, progress and weight, and every\n"
+    "device with the campaign and step it serves (live from the lab's control\n"
+    "endpoint when it answers, else from the hub); /?campaign=NAME is one of them.\n"
     "\n"
     "  --http ADDR:PORT  where to listen, e.g. 127.0.0.1:8080 (port 0: any free one);\n"
     "                    the URL is printed on standard output\n"
-    "  --token T         allow control actions (pause, resume, abort) to clients that\n"
+    "  --token T         allow control actions (pause, resume, abort, approve, reject)\n"
+    "                    to clients that\n"
     "                    send 'Authorization: Bearer T' (or set LABLOOP_SERVE_TOKEN);\n"
     "                    without a token the dashboard is read-only\n"
     "  --control EP      the running campaign's control endpoint, where control\n"
@@ -54,10 +63,13 @@ static const char s_usage[] =
     "  --key FILE        with a campaign that uses CURVE: the dashboard's own secret\n"
     "                    key (its .pub listed in security.clients; or LABLOOP_KEY)\n"
     "  --server-key FILE and the orchestrator's public key (or LABLOOP_SERVER_KEY)\n"
-    "  --campaign NAME   this campaign (default: the latest in the hub)\n"
+    "  --campaign NAME   this campaign (default: the lab view when the hub has several,\n"
+    "                    else its campaign)\n"
     "  --help            this text\n"
     "\n"
-    "Endpoints: GET / (dashboard), GET /api/summary (JSON), POST /api/control/ACTION.\n"
+    "Endpoints: GET / (dashboard or lab view), GET /?campaign=NAME, GET /api/summary\n"
+    "[?campaign=NAME] (JSON), GET /api/lab (JSON), POST /api/control/ACTION\n"
+    "[?campaign=NAME] (approve, reject: &experiment=N[,N...] [&reason=TEXT]).\n"
     "No TLS: listen on loopback and reach it through an SSH tunnel.\n"
     "\n"
     "example:\n"
@@ -66,6 +78,7 @@ static const char s_usage[] =
 typedef struct s_server {
     lab_hub_query *q;            /* used by the daemon's thread only */
     const char *campaign;
+    const char *db;              /* the hub's path, for the lab view's title */
     const char *control;         /* the campaign's control endpoint */
     const lab_control_keys *keys;  /* CURVE to the control endpoint, or NULL */
     char token[S_TOKEN_MAX];     /* empty: control disabled */
@@ -124,15 +137,98 @@ static enum MHD_Result s_json_error(struct MHD_Connection *c, unsigned status, c
     return s_send(c, status, "application/json", s, strlen(s), 1);
 }
 
+static int s_count(const lab_hub_query_lab_campaign *c, void *arg)
+{
+    (void)c;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* The lab service's live figures for the lab view: its campaigns reply
+ * with "running" ([{campaign, attempt, step, device}]) added; NULL when it
+ * does not answer (or is a single campaign's orchestrator). */
+static json_t *s_live(s_server *sv)
+{
+    lab_err err;
+    lab_err_clear(&err);
+    json_t *req = lab_control_request("campaigns", NULL);
+    json_t *live = req ? lab_control_call_keys(sv->control, sv->keys, req, S_LIVE_TIMEOUT_MS, &err) : NULL;
+    json_decref(req);
+    if (!live || !json_is_true(json_object_get(live, "ok"))) {
+        json_decref(live);
+        return NULL;
+    }
+    json_t *running = json_array();
+    size_t i, k;
+    json_t *camp, *r;
+    json_array_foreach(json_object_get(live, "campaigns"), i, camp) {
+        const char *name = json_string_value(json_object_get(camp, "name"));
+        if (!name || json_integer_value(json_object_get(camp, "in_flight")) <= 0)
+            continue;
+        req = lab_control_request("status", NULL);
+        json_object_set_new(req, "campaign", json_string(name));
+        json_t *st = lab_control_call_keys(sv->control, sv->keys, req, S_LIVE_TIMEOUT_MS, &err);
+        json_decref(req);
+        json_array_foreach(json_object_get(st, "running"), k, r) {
+            json_t *x = json_deep_copy(r);
+            json_object_set_new(x, "campaign", json_string(name));
+            json_array_append_new(running, x);
+        }
+        json_decref(st);
+    }
+    json_object_set_new(live, "running", running);
+    return live;
+}
+
+/* GET / without a campaign on a hub of several, or GET /api/lab. */
+static enum MHD_Result s_lab(s_server *sv, struct MHD_Connection *c, const char *db, int json)
+{
+    lab_err err;
+    lab_err_clear(&err);
+    json_t *live = s_live(sv);
+    json_t *lab = lab_review_lab_json(sv->q, live, &err);
+    json_decref(live);
+    if (!lab)
+        return s_json_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg);
+    char *buf = NULL;
+    size_t len = 0;
+    if (json) {
+        buf = json_dumps(lab, JSON_COMPACT);
+        len = buf ? strlen(buf) : 0;
+    } else {
+        FILE *f = open_memstream(&buf, &len);
+        int bad = !f || lab_review_lab_html(lab, db, lab_clock_wall_us(), f) < 0;
+        if (f && fclose(f) != 0)
+            bad = 1;
+        if (bad) {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    json_decref(lab);
+    if (!buf)
+        return s_json_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    return s_send(c, MHD_HTTP_OK, json ? "application/json" : "text/html; charset=utf-8", buf, len, 1);
+}
+
 static enum MHD_Result s_get(s_server *sv, struct MHD_Connection *c, const char *url)
 {
     int page = strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0;
     int summary = strcmp(url, "/api/summary") == 0;
+    if (strcmp(url, "/api/lab") == 0)
+        return s_lab(sv, c, sv->db, 1);
     if (!page && !summary)
-        return s_text(c, MHD_HTTP_NOT_FOUND, "not found: try / or /api/summary\n");
+        return s_text(c, MHD_HTTP_NOT_FOUND, "not found: try /, /api/summary or /api/lab\n");
+    const char *campaign = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "campaign");
+    if (!campaign || !*campaign)
+        campaign = sv->campaign;
     lab_err err;
     lab_err_clear(&err);
-    lab_review *r = lab_review_load(sv->q, sv->campaign, &err);
+    int n = 0;
+    if (page && !campaign && lab_hub_query_lab_campaigns(sv->q, s_count, &n, &err) == 0 && n > 1)
+        return s_lab(sv, c, sv->db, 0);
+    lab_err_clear(&err);
+    lab_review *r = lab_review_load(sv->q, campaign, &err);
     if (!r)
         return s_json_error(c, err.code == LAB_ENOTFOUND ? MHD_HTTP_SERVICE_UNAVAILABLE
                                                           : MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -146,7 +242,7 @@ static enum MHD_Result s_get(s_server *sv, struct MHD_Connection *c, const char 
         json_decref(j);
     } else {
         FILE *f = open_memstream(&buf, &len);
-        lab_review_html_opts o = {.live = 1, .generated_us = lab_clock_wall_us()};
+        lab_review_html_opts o = {.live = 1, .generated_us = lab_clock_wall_us(), .control = sv->control};
         int bad = !f || lab_review_html(r, &o, f) < 0;
         if (f && fclose(f) != 0)
             bad = 1;
@@ -162,14 +258,37 @@ static enum MHD_Result s_get(s_server *sv, struct MHD_Connection *c, const char 
                   len, 1);
 }
 
-/* pause/resume/abort with a valid token go to the control endpoint; its
- * answer (or why none came) goes back to the browser. */
+/* ?experiment=N[,N...] into "seqs"; NULL or why not. */
+static const char *s_seqs(struct MHD_Connection *c, json_t *req)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "experiment");
+    if (!v || !*v)
+        return "name the experiments: ?experiment=N[,N...]";
+    json_t *a = json_array();
+    size_t n = 0;
+    while (*v) {
+        char *end;
+        long x = strtol(v, &end, 10);
+        if (end == v || x < 1 || (*end && *end != ',') || ++n > S_SEQS_MAX) {
+            json_decref(a);
+            return "experiment must be numbers from 1, separated by commas (at most 64)";
+        }
+        json_array_append_new(a, json_integer(x));
+        v = *end ? end + 1 : end;
+    }
+    json_object_set_new(req, "seqs", a);
+    return NULL;
+}
+
+/* pause/resume/abort/approve/reject with a valid token go to the control
+ * endpoint; its answer (or why none came) goes back to the browser. */
 static enum MHD_Result s_control(s_server *sv, struct MHD_Connection *c, const char *action)
 {
+    int gate = strcmp(action, "approve") == 0 || strcmp(action, "reject") == 0;
     if (strcmp(action, "pause") != 0 && strcmp(action, "resume") != 0 &&
-        strcmp(action, "abort") != 0)
-        return s_json_error(c, MHD_HTTP_NOT_FOUND, "no such control action: use pause, resume "
-                                                   "or abort");
+        strcmp(action, "abort") != 0 && !gate)
+        return s_json_error(c, MHD_HTTP_NOT_FOUND, "no such control action: use pause, resume, "
+                                                   "abort, approve or reject");
     if (sv->token_len == 0)
         return s_json_error(c, MHD_HTTP_FORBIDDEN, "control actions are disabled: start "
                                                    "labloop serve with --token");
@@ -178,7 +297,18 @@ static enum MHD_Result s_control(s_server *sv, struct MHD_Connection *c, const c
     if (!s_token_equal(given, strnlen(given, S_TOKEN_MAX), sv->token, sv->token_len))
         return s_json_error(c, MHD_HTTP_UNAUTHORIZED, "missing or wrong token: send "
                                                       "'Authorization: Bearer TOKEN'");
-    json_t *req = lab_control_request(action, "from the dashboard");
+    const char *reason = gate ? MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason") : NULL;
+    json_t *req = lab_control_request(action, reason && *reason ? reason : gate ? "" : "from the dashboard");
+    const char *campaign = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "campaign");
+    if (!campaign || !*campaign)
+        campaign = sv->campaign;
+    if (req && campaign)
+        json_object_set_new(req, "campaign", json_string(campaign));
+    const char *bad = req && gate ? s_seqs(c, req) : NULL;
+    if (bad) {
+        json_decref(req);
+        return s_json_error(c, MHD_HTTP_BAD_REQUEST, bad);
+    }
     lab_err err;
     lab_err_clear(&err);
     json_t *reply = req ? lab_control_call_keys(sv->control, sv->keys, req, S_CONTROL_TIMEOUT_MS, &err) : NULL;
@@ -298,6 +428,7 @@ int lab_cmd_serve(int argc, char **argv)
     socklen_t sl = 0;
     if (s_parse_addr(http, &ss, &sl, &err) < 0)
         return s_usage_error("%s", err.msg);
+    sv.db = db;
     sv.q = lab_hub_query_open(db, &err);
     if (!sv.q) {
         fprintf(stderr, "labloop serve: %s\n", err.msg);

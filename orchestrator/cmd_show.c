@@ -95,7 +95,10 @@ static void s_print(const lab_review *r, FILE *out)
             lab_review_iso_time(r->span_end_us, t1, sizeof t1), span);
     fprintf(out, "experiments: %lld (%lld measured, %lld failed, %lld running, %lld cancelled)\n",
             (long long)n->experiments, (long long)n->measured, (long long)n->failed,
-            (long long)(n->running + n->queued + n->proposed), (long long)n->cancelled);
+            (long long)(n->running + n->queued), (long long)n->cancelled);
+    if (n->proposed || n->rejected)
+        fprintf(out, "  approval: %lld waiting (labloop approve|reject CAMPAIGN.yaml N), %lld rejected\n",
+                (long long)n->proposed, (long long)n->rejected);
     if (n->prior)
         fprintf(out, "  of which %lld from the prior (earlier work told to the planner first, "
                      "numbered %lld to 0)\n", (long long)n->prior, (long long)(1 - n->prior));

@@ -108,6 +108,8 @@ static const s_key s_lab_top_keys[] = {
 
 static const s_key s_lab_keys[] = {
     {"name", S_STR, 1, N, N, NULL, NULL, "lab name, at most 64 characters: letters, digits, '.', '_', '-'"},
+    {"max_campaigns", S_INT, 0, 1, 10000, NULL, "unlimited",
+     "campaigns active at once; a campaign submitted beyond it waits as queued (first in, first out)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -156,6 +158,10 @@ static const s_key s_campaign_keys[] = {
     {"stop_when", S_MAP, 0, N, N, NULL, "none", "stop early when an objective reaches a target"},
     {"brake", S_STR_OR_MAP, 0, N, N, NULL, "{after: 5}",
      "failure brake: pause after N consecutive failed experiments with the same cause; off: never"},
+    {"exclusive", S_STRLIST, 0, N, N, NULL, "none",
+     "devices (by name) no other campaign of the lab may use while this one is active"},
+    {"approve", S_ENUM, 0, N, N, "none|each", "none",
+     "each: every proposal waits as 'proposed' until an operator approves or rejects it (labloop approve)"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
 
@@ -315,6 +321,7 @@ typedef struct s_ctx {
     yaml_node_t **step_nodes;    /* per step, in file order */
     yaml_node_t **step_name_nodes;
     yaml_node_t **objective_from_nodes;
+    yaml_node_t *exclusive_node; /* campaign.exclusive, checked against the devices */
     int stored;                  /* a hub's copy of a config that once ran: no length limits */
     const lab_campaign_cfg *lab; /* a campaign submitted to this lab: its devices are the lab's */
     char *notes;                 /* what of a submitted campaign was ignored ("" none) */
@@ -811,6 +818,8 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         cfg->access = s_dup(c, lab_yscalar(SLOT(v, K, "access")));
     if (SLOT(v, K, "export_control"))
         lab_yto_bool(SLOT(v, K, "export_control"), &cfg->export_control);
+    if (SLOT(v, K, "approve"))
+        cfg->approve_each = !strcmp(lab_yscalar(SLOT(v, K, "approve")), "each");
 
     yaml_node_t *bv[S_MAXKEYS];
     yaml_node_t *budget = SLOT(v, K, "budget");
@@ -836,6 +845,8 @@ static void s_load_campaign(s_ctx *c, yaml_node_t *m, yaml_node_t **stop_node)
         if (s_check_map(c, brake, s_brake_keys, "brake", kv))
             cfg->brake_after = (int)s_long(SLOT(kv, s_brake_keys, "after"), LAB_BRAKE_DEFAULT_AFTER);
     }
+    c->exclusive_node = SLOT(v, K, "exclusive");
+    cfg->exclusive = s_strlist(c, c->exclusive_node, &cfg->n_exclusive);
 }
 
 /* After the objectives are known. */
@@ -1764,6 +1775,36 @@ out:
     free(order);
 }
 
+/* campaign.exclusive names devices of the campaign (or of its lab), each
+ * once. */
+static void s_check_exclusive(s_ctx *c)
+{
+    lab_campaign_cfg *cfg = c->cfg;
+    if (!cfg->n_exclusive || !c->exclusive_node)
+        return;
+    const char **names = s_calloc(c, cfg->n_devices ? cfg->n_devices : 1, sizeof *names);
+    for (size_t i = 0; names && i < cfg->n_devices; i++)
+        names[i] = cfg->devices[i].name;
+    for (size_t i = 0; names && i < cfg->n_exclusive; i++) {
+        yaml_node_t *at = lab_yscalar(c->exclusive_node) ? c->exclusive_node
+                                                          : lab_yseq_at(c->d, c->exclusive_node, i);
+        const char *e = cfg->exclusive[i];
+        int found = 0;
+        for (size_t j = 0; e && j < cfg->n_devices && !found; j++)
+            found = names[j] && !strcmp(names[j], e);
+        if (!e || !found) {
+            char hint[128];
+            s_err(c, at, "campaign.exclusive: no device named '%s' in the %s%s", e ? e : "?",
+                  c->lab ? "lab" : "config", e ? s_hint(hint, sizeof hint, e, names, cfg->n_devices) : "");
+            continue;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (cfg->exclusive[j] && !strcmp(cfg->exclusive[j], e))
+                s_err(c, at, "campaign.exclusive names device '%s' twice", e);
+    }
+    free(names);
+}
+
 static void s_check_cross(s_ctx *c, lab_cfg_step *steps_file_order, size_t n_steps)
 {
     lab_campaign_cfg *cfg = c->cfg;
@@ -1810,6 +1851,7 @@ static void s_check_cross(s_ctx *c, lab_cfg_step *steps_file_order, size_t n_ste
         }
     }
     free(caps);
+    s_check_exclusive(c);
     s_order_steps(c, steps_file_order, n_steps);
 }
 
@@ -1957,6 +1999,7 @@ static void s_load_lab_name(s_ctx *c, yaml_node_t *m)
         s_err(c, name, "lab.name is %zu characters long; at most %d", strlen(n), S_CAMPAIGN_NAME_MAX);
     else
         c->cfg->name = s_dup(c, n);
+    c->cfg->max_campaigns = s_long(SLOT(v, K, "max_campaigns"), 0);
 }
 
 /* A submitted campaign runs on the lab's devices: a copy of them, so that
@@ -2202,6 +2245,7 @@ void lab_config_destroy(lab_campaign_cfg **cfgp)
     free(cfg->prior_csv);
     free(cfg->prior_hub);
     free(cfg->prior_campaign);
+    s_free_strv(cfg->exclusive, cfg->n_exclusive);
     for (size_t i = 0; cfg->steps && i < cfg->n_steps; i++) {
         lab_cfg_step *st = &cfg->steps[i];
         free(st->name);

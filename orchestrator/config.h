@@ -85,6 +85,7 @@ typedef struct lab_campaign_cfg {
     char *operator_name;     /* default: the OS user */
     char *access;            /* open | shared | closed (default shared) */
     int export_control;
+    int approve_each;        /* campaign.approve: each: proposals wait for an operator (approve.c) */
     long budget_experiments; /* required, >= 1 */
     double budget_hours;     /* 0: none */
     int has_stop_when;
@@ -92,6 +93,9 @@ typedef struct lab_campaign_cfg {
     double stop_at_least;    /* NAN unless set */
     double stop_at_most;     /* NAN unless set */
     int brake_after;         /* failure brake: consecutive failures with one cause; 0: off (default 5) */
+    char **exclusive;        /* campaign.exclusive: device names only this campaign uses while active */
+    size_t n_exclusive;
+    long max_campaigns;      /* lab config: campaigns active at once (0: no limit) */
 
     lab_space *space;        /* owned */
 

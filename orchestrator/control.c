@@ -2,8 +2,9 @@
  * service's campaigns (submit, campaigns; the others name a campaign with
  * "campaign" when the lab runs more than one; e-stop is lab-wide).
  *
- * A ROUTER socket; clients (the CLI's status, pause, resume, abort, estop,
- * clear-estop; the dashboard) send one JSON request per message, framed like
+ * A ROUTER socket; clients (the CLI's status, pause, resume, extend,
+ * approve and reject ("seqs": [N...]; approve.c), abort, estop, clear-estop;
+ * the dashboard) send one JSON request per message, framed like
  * a REQ socket's: [routing id][empty][{"cmd": ..., "user": ..., "host": ...,
  * "reason": ...}]. The reply, {"ok": true, ...} or {"ok": false, "error":
  * ...}, is sent after the commit that recorded the action (persist before
@@ -19,6 +20,7 @@
 #include "common/log.h"
 #include "orchestrator/control_req.h"
 #include "orchestrator/orch_int.h"
+#include "orchestrator/share.h"
 #include "common/banned.h"
 
 
@@ -57,6 +59,8 @@ static json_t *s_status(lab_camp *camp)
                           (json_int_t)camp->budget_experiments, "proposed", (json_int_t)camp->n_exps,
                           "measured", (json_int_t)camp->measured, "failed", (json_int_t)camp->failed,
                           "in_flight", (json_int_t)camp->n_active, "elapsed_s", elapsed);
+    if (j && camp->queued)
+        json_object_set_new(j, "queue_position", json_integer(lab_share_queue_position(camp->lab, camp)));
     if (camp->best) {
         lab_exp *b = camp->exps[camp->best - 1];
         json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f, s:o}", "experiment", (json_int_t)b->seq,
@@ -64,6 +68,11 @@ static json_t *s_status(lab_camp *camp)
                                                  "params", lab_sched_params_json(camp, b->x)));
     }
     json_object_set_new(j, "lifecycle", s_lifecycle_json(camp));
+    if (camp->cfg->approve_each) {
+        json_object_set_new(j, "waiting_approval", json_integer(camp->n_waiting));
+        json_object_set_new(j, "rejected", json_integer(camp->rejected));
+        json_object_set_new(j, "approval_queue", lab_approve_queue_json(camp));
+    }
     json_t *devs = json_array();
     for (size_t i = 0; i < camp->lab->cfg->n_devices; i++) {
         lab_device *d = &camp->lab->devices[i];
@@ -200,7 +209,7 @@ void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const
     lab_warn("E-STOP by %s: %s", actor, reason);
     s_audit(o, o->single ? o->camps : NULL, actor, origin, "estop", reason, "ok");
     for (lab_camp *c = o->camps; c; c = c->next) {
-        if (c->finished)
+        if (c->finished || c->queued)           /* a queued one starts only once the e-stop is cleared */
             continue;
         if (c->state != LAB_CAMP_HALTED) {      /* also while ending: nothing more is dispatched */
             c->state = LAB_CAMP_HALTED;
@@ -297,6 +306,11 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         snprintf(why, n, "campaign '%s' is ending (%s)", camp->cfg->name, camp->end_status);
         return why;
     }
+    if (camp->queued && strcmp(cmd, "abort") && strcmp(cmd, "extend")) {
+        snprintf(why, n, "campaign '%s' is queued (place %ld): it starts when lab '%s' has room (lab.max_campaigns); "
+                 "abort takes it out of the queue", camp->cfg->name, lab_share_queue_position(o, camp), o->cfg->name);
+        return why;
+    }
     if (!strcmp(cmd, "pause")) {
         if (camp->state != LAB_CAMP_RUNNING) {
             snprintf(why, n, "campaign '%s' is %s, not running", camp->cfg->name, lab_camp_state_name(camp));
@@ -318,6 +332,16 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         lab_orch_campaign_activated(o, camp);
     } else if (!strcmp(cmd, "extend")) {
         return s_extend(camp, req, user, host, why, n);
+    } else if (!strcmp(cmd, "approve") || !strcmp(cmd, "reject")) {
+        int approve = !strcmp(cmd, "approve");
+        const char *refused = lab_approve_act(camp, approve, req->seqs, req->n_seqs, user, reason, why, n);
+        if (refused)
+            return refused;
+        json_t *seqs = json_array();
+        for (size_t k = 0; k < req->n_seqs; k++)
+            json_array_append_new(seqs, json_integer(req->seqs[k]));
+        s_audit_detail(o, camp, user, host, cmd, reason, json_pack("{s:o}", "experiments", seqs), "ok");
+        return NULL;
     } else if (!strcmp(cmd, "abort")) {
         char r[300];
         snprintf(r, sizeof r, "aborted by %s%s%s", user, reason && *reason ? ": " : "", reason ? reason : "");
@@ -325,7 +349,8 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         camp->end_status = "aborted";
         snprintf(camp->end_reason, sizeof camp->end_reason, "%s", r);
     } else {
-        snprintf(why, n, "unknown command '%s' (status, campaigns, submit, pause, resume, extend, abort, estop, clear-estop)", cmd);
+        snprintf(why, n, "unknown command '%s' (status, campaigns, submit, pause, resume, extend, approve, reject, abort, estop, "
+                 "clear-estop)", cmd);
         return why;
     }
     s_audit(o, camp, user, host, cmd, reason, "ok");
@@ -360,16 +385,34 @@ static const char *s_who(lab_orch *o, const char *peer, const char *cmd, const c
 static json_t *s_campaigns(lab_orch *o)
 {
     json_t *list = json_array();
+    size_t k;
+    json_t *p;
+    json_array_foreach(o->past, k, p)          /* ended before this start: from the hub */
+        json_array_append(list, p);
     for (lab_camp *c = o->camps; c; c = c->next) {
         json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "name", c->cfg->name, "status",
                               lab_camp_state_name(c), "budget", (json_int_t)c->budget_experiments, "proposed",
                               (json_int_t)c->n_exps, "measured", (json_int_t)c->measured, "failed",
                               (json_int_t)c->failed, "in_flight", (json_int_t)c->n_active, "weight", c->weight,
                               "dispatched", c->dispatched);
+        if (c->cfg->approve_each) {
+            json_object_set_new(j, "waiting_approval", json_integer(c->n_waiting));
+            json_object_set_new(j, "rejected", json_integer(c->rejected));
+        }
         if (c->best) {
             lab_exp *b = c->exps[c->best - 1];
             json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f}", "experiment", (json_int_t)b->seq,
                                                      "objective", c->cfg->objectives[0].name, "value", b->y[0]));
+        }
+        if (c->queued)
+            json_object_set_new(j, "queue_position", json_integer(lab_share_queue_position(o, c)));
+        if (c->finished)
+            json_object_set_new(j, "ended_us", json_integer(c->ended_us));
+        if (c->cfg->n_exclusive) {
+            json_t *ex = json_array();
+            for (size_t i = 0; i < c->cfg->n_exclusive; i++)
+                json_array_append_new(ex, json_string(c->cfg->exclusive[i]));
+            json_object_set_new(j, "exclusive", ex);
         }
         json_array_append_new(list, j);
     }
@@ -546,6 +589,10 @@ static void s_request(lab_orch *o, const char *peer, const char *id, size_t id_l
             reply = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", refused, "status", state);
         } else {
             reply = json_pack("{s:b, s:s}", "ok", 1, "status", state);
+            if (!strcmp(cmd, "approve") || !strcmp(cmd, "reject")) {
+                json_object_set_new(reply, "campaign", json_string(camp->cfg->name));
+                json_object_set_new(reply, "waiting_approval", json_integer(camp->n_waiting));
+            }
             if (!strcmp(cmd, "extend")) {
                 json_object_set_new(reply, "campaign", json_string(camp->cfg->name));
                 json_object_set_new(reply, "budget", json_integer(camp->budget_experiments));

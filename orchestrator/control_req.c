@@ -51,6 +51,25 @@ static int s_number(json_t *o, const char *key, int integer, double max, char *w
     return 0;
 }
 
+/* The optional "seqs" array: experiment numbers, each at least 1. */
+static int s_seqs(json_t *o, lab_control_req *req, char *why, size_t wn)
+{
+    json_t *v = json_object_get(o, "seqs");
+    if (!v)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > LAB_CONTROL_MAX_SEQS)
+        return snprintf(why, wn, "\"seqs\" must be an array of at most %d experiment numbers", LAB_CONTROL_MAX_SEQS),
+               LAB_EPROTO;
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        if (!json_is_integer(e) || json_integer_value(e) < 1 || json_integer_value(e) > LAB_CONTROL_MAX_EXPERIMENTS)
+            return snprintf(why, wn, "\"seqs\" must hold experiment numbers (whole numbers from 1)"), LAB_EPROTO;
+        req->seqs[req->n_seqs++] = (long)json_integer_value(e);
+    }
+    return 0;
+}
+
 int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, char *why, size_t n)
 {
     memset(req, 0, sizeof *req);
@@ -71,7 +90,8 @@ int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, ch
                s_field(o, "campaign", req->campaign, sizeof req->campaign, 0, why, n) < 0) {
         rc = LAB_EPROTO;
     } else if (s_number(o, "experiments", 1, LAB_CONTROL_MAX_EXPERIMENTS, why, n, NULL, &req->experiments) < 0 ||
-               s_number(o, "hours", 0, LAB_CONTROL_MAX_HOURS, why, n, &req->hours, NULL) < 0) {
+               s_number(o, "hours", 0, LAB_CONTROL_MAX_HOURS, why, n, &req->hours, NULL) < 0 ||
+               s_seqs(o, req, why, n) < 0) {
         rc = LAB_EPROTO;
     } else if (!req->cmd[0]) {
         snprintf(why, n, "\"cmd\" is empty");

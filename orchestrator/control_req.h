@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #define LAB_CONTROL_REQ_MAX 4096     /* bytes of one request */
+#define LAB_CONTROL_MAX_SEQS 256     /* experiments named by one approve or reject */
 
 typedef struct lab_control_req {
     char cmd[32];
@@ -19,6 +20,8 @@ typedef struct lab_control_req {
     long experiments;                /* extend: experiments added (0: none) */
     double hours;                    /* extend: hours added to the time budget (0: none) */
     char campaign[128];              /* which of a lab's campaigns ("": the only one) */
+    long seqs[LAB_CONTROL_MAX_SEQS]; /* approve, reject: experiment numbers ("seqs": [N, ...]) */
+    size_t n_seqs;
 } lab_control_req;
 
 /* A submit request (labloop submit): {"cmd": "submit", "config": TEXT,
@@ -41,7 +44,8 @@ typedef struct lab_control_submit {
  * LAB_EPROTO with why (n bytes) saying what is wrong: not JSON, not an
  * object, no "cmd" or an empty one, a field that is not a string or is too long,
  * "experiments" that is not an integer from 0 to LAB_CONTROL_MAX_EXPERIMENTS or
- * "hours" that is not a number from 0 to LAB_CONTROL_MAX_HOURS. Control
+ * "hours" that is not a number from 0 to LAB_CONTROL_MAX_HOURS, "seqs" that is
+ * not an array of at most LAB_CONTROL_MAX_SEQS integers from 1. Control
  * characters in user, host and reason are removed (they reach logs and the
  * audit table). The command itself is not judged here. */
 int lab_control_req_parse(const char *body, size_t len, lab_control_req *req, char *why, size_t n);

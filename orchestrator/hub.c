@@ -212,7 +212,7 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(SET_EXPERIMENT,                                                                    \
       "UPDATE experiments SET status = ?3, objectives = COALESCE(?4, objectives),"       \
       " error = COALESCE(?5, error), updated_us = ?6,"                                   \
-      " finished_us = CASE WHEN ?3 IN ('measured', 'failed', 'cancelled') THEN ?6"       \
+      " finished_us = CASE WHEN ?3 IN ('measured', 'failed', 'cancelled', 'rejected') THEN ?6"\
       " ELSE finished_us END WHERE campaign = ?1 AND seq = ?2")                          \
     X(INS_STEP,                                                                          \
       "INSERT INTO steps (attempt_id, campaign, experiment, step, attempt, device,"      \
@@ -247,7 +247,8 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       "INSERT INTO artifacts (sha256, size, media_type, name, attempt_id, content, created_us)" \
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                                             \
     X(EACH_EXPERIMENT,                                                                   \
-      "SELECT seq, params, status, objectives, error, finished_us FROM experiments"      \
+      "SELECT seq, params, status, objectives, error, finished_us, provenance"           \
+      " FROM experiments"                                                                \
       " WHERE campaign = ?1 ORDER BY seq")                                                \
     X(EACH_STEP,                                                                         \
       "SELECT attempt_id, experiment, step, attempt, device, status, result, counted"     \
@@ -259,7 +260,10 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(EACH_LAB_CAMPAIGN,                                                                 \
       "SELECT c.id, c.name, c.config_path, c.config_text, c.status,"                     \
       " (SELECT json_extract(e.detail, '$.weight') FROM events e WHERE e.campaign = c.id" \
-      "  AND e.kind = 'campaign.submitted' ORDER BY e.id DESC LIMIT 1)"                  \
+      "  AND e.kind = 'campaign.submitted' ORDER BY e.id DESC LIMIT 1),"                 \
+      " c.updated_us, (SELECT count(*) FROM experiments x WHERE x.campaign = c.id),"      \
+      " (SELECT count(*) FROM experiments x WHERE x.campaign = c.id"                      \
+      "  AND x.status = 'measured')"                                                      \
       " FROM campaigns c WHERE c.id IN (SELECT campaign FROM events"                     \
       "  WHERE kind = 'campaign.submitted' AND json_extract(detail, '$.lab') = ?1)"       \
       " ORDER BY c.id")                                                                  \
@@ -1300,6 +1304,9 @@ int lab_hub_each_lab_campaign(lab_hub *h, const char *lab, lab_hub_lab_campaign_
             .config_len = (size_t)sqlite3_column_bytes(st, 3),
             .status = (const char *)sqlite3_column_text(st, 4),
             .weight = sqlite3_column_type(st, 5) == SQLITE_NULL ? 1.0 : sqlite3_column_double(st, 5),
+            .updated_us = sqlite3_column_int64(st, 6),
+            .experiments = sqlite3_column_int64(st, 7),
+            .measured = sqlite3_column_int64(st, 8),
         };
         if ((ret = fn(&r, arg)) != 0)
             break;
@@ -1368,6 +1375,7 @@ int lab_hub_each_experiment(lab_hub *h, int64_t campaign, lab_hub_experiment_fn 
             .objectives_json = (const char *)sqlite3_column_text(st, 3),
             .error = (const char *)sqlite3_column_text(st, 4),
             .finished_us = sqlite3_column_int64(st, 5),
+            .provenance_json = (const char *)sqlite3_column_text(st, 6),
         };
         if ((ret = fn(&r, arg)) != 0)
             break;

@@ -211,6 +211,7 @@ typedef struct lab_hub_experiment_row {
     const char *objectives_json;
     const char *error;
     int64_t finished_us;         /* 0 while not finished */
+    const char *provenance_json; /* what the planner said (may be NULL) */
 } lab_hub_experiment_row;
 typedef int (*lab_hub_experiment_fn)(const lab_hub_experiment_row *r, void *arg);
 int lab_hub_each_experiment(lab_hub *h, int64_t campaign, lab_hub_experiment_fn fn, void *arg);
@@ -235,13 +236,15 @@ int lab_hub_each_step(lab_hub *h, int64_t campaign, lab_hub_step_fn fn, void *ar
 int lab_hub_lab_run(lab_hub *h, const char *lab, int64_t *run_us);
 
 /* The campaigns submitted to a lab (a campaign.submitted event naming it),
- * in the order they were created, with their stored config and the weight
- * they were last given. Strings are valid only during the call. */
+ * in the order they were created, with their stored config, the weight
+ * they were last given, when their status was set and their experiments. Strings are valid only during the call. */
 typedef struct lab_hub_lab_campaign_row {
     int64_t id;
     const char *name, *config_path, *config_text, *status;
     size_t config_len;
     double weight;
+    int64_t updated_us;          /* its status's time (a finished one: its end) */
+    int64_t experiments, measured;
 } lab_hub_lab_campaign_row;
 typedef int (*lab_hub_lab_campaign_fn)(const lab_hub_lab_campaign_row *r, void *arg);
 int lab_hub_each_lab_campaign(lab_hub *h, const char *lab, lab_hub_lab_campaign_fn fn, void *arg);

@@ -152,7 +152,7 @@ static const s_table s_tables[] = {
      " planner, status, created_us, updated_us",
      "SELECT id, id, updated_us, id, name, config_path, config_text, config_sha256, seed,"
      " version, host, operator, planner, status, created_us, updated_us FROM campaigns"
-     " WHERE updated_us >= ?1 OR status IN ('created','running','paused','halted') ORDER BY id"},
+     " WHERE updated_us >= ?1 OR status IN ('created','queued','running','paused','halted') ORDER BY id"},
     {"devices", S_CHANGING,
      "id, campaign, name, driver, capabilities, capacity, status, first_seen_us, last_seen_us",
      "SELECT id, campaign, last_seen_us, id, campaign, name, driver, capabilities, capacity,"

@@ -13,6 +13,7 @@
  */
 #include "orchestrator/hub_query.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,7 +391,7 @@ int lab_hub_query_counts_get(lab_hub_query *q, int64_t campaign, lab_hub_query_c
         " (SELECT total(attempt > 1) FROM steps WHERE campaign = ?1),"
         " (SELECT count(*) FROM events WHERE campaign = ?1),"
         " (SELECT count(*) FROM devices WHERE campaign = ?1),"
-        " total(origin = 'prior')"
+        " total(origin = 'prior'), total(status = 'rejected')"
         " FROM experiments WHERE campaign = ?1",
         &st, err, "counting the campaign's rows");
     if (ret < 0)
@@ -400,7 +401,7 @@ int lab_hub_query_counts_get(lab_hub_query *q, int64_t campaign, lab_hub_query_c
     if (rc == SQLITE_ROW) {
         int64_t *f[] = {&n->experiments, &n->proposed, &n->queued, &n->running, &n->measured,
                         &n->failed, &n->cancelled, &n->steps, &n->steps_done, &n->steps_failed,
-                        &n->retries, &n->events, &n->devices, &n->prior};
+                        &n->retries, &n->events, &n->devices, &n->prior, &n->rejected};
         for (int i = 0; i < (int)(sizeof f / sizeof f[0]); i++)
             *f[i] = sqlite3_column_int64(st, i);
         if (q->span_campaign && campaign == q->span_campaign)
@@ -609,6 +610,7 @@ static int s_event_row(sqlite3_stmt *st, void *arg)
         .kind = s_text(st, 2),
         .subject = s_text(st, 3),
         .detail_json = s_text(st, 4),
+        .lab_wide = sqlite3_column_int(st, 5),
     };
     return ((lab_hub_query_event_fn)cb->fn)(&e, cb->arg);
 }
@@ -630,7 +632,7 @@ int lab_hub_query_events(lab_hub_query *q, const lab_hub_query_event_filter *f,
      * campaign index when a sharper one (subject, rowid) applies. */
     char sql[S_SQL_MAX];
     snprintf(sql, sizeof sql,
-             "SELECT id, t_us, kind, subject, detail FROM events"
+             "SELECT id, t_us, kind, subject, detail, campaign IS NULL FROM events"
              " WHERE (+campaign = ?1 OR campaign IS NULL)%s%s%s%s ORDER BY %s",
              f->experiment > 0
                  ? " AND subject >= ?2 AND subject < ?3 AND detail->>'experiment' = ?4"
@@ -758,6 +760,78 @@ int lab_hub_query_table(lab_hub_query *q, int64_t campaign, const char *table,
         ret = s_sql_err(q, err, rc, what);
     free(names);
     free(v);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* ---- a lab's hub ---- */
+
+int lab_hub_query_lab_campaigns(lab_hub_query *q, lab_hub_query_lab_campaign_fn fn, void *arg, lab_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    const char *what = "listing the hub's campaigns";
+    int ret = s_prepare(q,
+                        "SELECT c.id, c.name, c.status, c.config_path, c.config_text,"
+                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.seq > 0),"
+                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.seq > 0"
+                        "   AND e.status = 'measured'),"
+                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.status = 'failed'),"
+                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.status = 'proposed'),"
+                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.status = 'rejected'),"
+                        " (SELECT json_extract(detail, '$.weight') FROM events v WHERE v.campaign = c.id"
+                        "   AND v.kind = 'campaign.submitted' ORDER BY v.id DESC LIMIT 1)"
+                        " FROM campaigns c ORDER BY c.id",
+                        &st, err, what);
+    if (ret < 0)
+        return ret;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lab_hub_query_lab_campaign c = {
+            .id = sqlite3_column_int64(st, 0),
+            .name = s_text(st, 1),
+            .status = s_text(st, 2),
+            .config_path = s_text(st, 3),
+            .config_text = s_text(st, 4),
+            .experiments = sqlite3_column_int64(st, 5),
+            .measured = sqlite3_column_int64(st, 6),
+            .failed = sqlite3_column_int64(st, 7),
+            .waiting = sqlite3_column_int64(st, 8),
+            .rejected = sqlite3_column_int64(st, 9),
+            .weight = sqlite3_column_type(st, 10) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 10),
+        };
+        if ((ret = fn(&c, arg)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = s_sql_err(q, err, rc, what);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int lab_hub_query_lab_devices(lab_hub_query *q, lab_hub_query_lab_device_fn fn, void *arg, lab_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    const char *what = "listing the hub's devices";
+    /* A device's latest row (each campaign records the lab's devices), and
+     * the attempts on it the hub has as dispatched or running. */
+    int ret = s_prepare(q,
+                        "WITH d AS (SELECT name, status FROM devices x WHERE last_seen_us ="
+                        "   (SELECT max(last_seen_us) FROM devices y WHERE y.name = x.name) GROUP BY name),"
+                        " busy AS (SELECT s.device, c.name AS campaign, s.step, s.attempt_id FROM steps s"
+                        "   JOIN campaigns c ON c.id = s.campaign WHERE s.status IN ('dispatched', 'running'))"
+                        " SELECT d.name, d.status, b.campaign, b.step, b.attempt_id FROM d"
+                        " LEFT JOIN busy b ON b.device = d.name ORDER BY d.name, b.attempt_id",
+                        &st, err, what);
+    if (ret < 0)
+        return ret;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lab_hub_query_lab_device d = {s_text(st, 0), s_text(st, 1), s_text(st, 2), s_text(st, 3), s_text(st, 4)};
+        if ((ret = fn(&d, arg)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = s_sql_err(q, err, rc, what);
     sqlite3_finalize(st);
     return ret;
 }

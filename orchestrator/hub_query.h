@@ -83,6 +83,7 @@ typedef struct lab_hub_query_counts {
     int64_t steps, steps_done, steps_failed, retries;
     int64_t events, devices;
     int64_t prior;           /* experiments told from a prior (origin 'prior', seq <= 0) */
+    int64_t rejected;        /* rejected by an operator (approval gate); 'proposed' ones wait for one */
 } lab_hub_query_counts;
 int lab_hub_query_counts_get(lab_hub_query *q, int64_t campaign, lab_hub_query_counts *n,
                              lab_err *err);
@@ -175,6 +176,7 @@ typedef struct lab_hub_query_event_filter {
 typedef struct lab_hub_query_event {
     int64_t id, t_us;
     const char *kind, *subject, *detail_json;
+    int lab_wide;                /* recorded with no campaign: the lab's own (a lab service's devices) */
 } lab_hub_query_event;
 typedef int (*lab_hub_query_event_fn)(const lab_hub_query_event *e, void *arg);
 /* Events that pass f, in (t_us, id) order or, with f->id_order, id order. */
@@ -206,5 +208,29 @@ typedef int (*lab_hub_query_row_fn)(size_t ncols, const char *const *names,
  * row order, all columns as in docs/DATA.md. LAB_EINVAL for another table. */
 int lab_hub_query_table(lab_hub_query *q, int64_t campaign, const char *table,
                         lab_hub_query_row_fn fn, void *arg, lab_err *err);
+
+/* ---- a lab's hub (labloop lab): every campaign and device at once ---- */
+
+/* One campaign of the hub, for the dashboard's lab view. Strings valid
+ * during the callback only. */
+typedef struct lab_hub_query_lab_campaign {
+    int64_t id;
+    const char *name, *status, *config_path, *config_text;
+    int64_t experiments, measured, failed, waiting, rejected;
+    double weight;               /* from campaign.submitted; NAN when run alone (labloop run) */
+} lab_hub_query_lab_campaign;
+typedef int (*lab_hub_query_lab_campaign_fn)(const lab_hub_query_lab_campaign *c, void *arg);
+/* Every campaign in the hub, oldest first. 0, a callback's non-zero
+ * return, or < 0 with err set. */
+int lab_hub_query_lab_campaigns(lab_hub_query *q, lab_hub_query_lab_campaign_fn fn, void *arg, lab_err *err);
+
+/* One device of the hub and what it runs now as the hub has it: campaign,
+ * step and attempt are NULL when no attempt on it is dispatched or running
+ * (a busy device comes once per attempt). */
+typedef struct lab_hub_query_lab_device {
+    const char *name, *status, *campaign, *step, *attempt_id;
+} lab_hub_query_lab_device;
+typedef int (*lab_hub_query_lab_device_fn)(const lab_hub_query_lab_device *d, void *arg);
+int lab_hub_query_lab_devices(lab_hub_query *q, lab_hub_query_lab_device_fn fn, void *arg, lab_err *err);
 
 #endif

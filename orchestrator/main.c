@@ -25,6 +25,8 @@ static const s_cmd s_cmds[] = {
     {"pause", lab_cmd_control, "stop dispatching new steps; running steps finish"},
     {"resume", lab_cmd_control, "dispatch again after a pause"},
     {"extend", lab_cmd_control, "give a running or finished campaign more experiments or hours"},
+    {"approve", lab_cmd_control, "let proposals waiting for approval run (campaign.approve: each)"},
+    {"reject", lab_cmd_control, "turn down proposals waiting for approval; the planner proposes others"},
     {"abort", lab_cmd_control, "cancel running steps and end the campaign"},
     {"estop", lab_cmd_control, "e-stop every device now; the campaign (every campaign of a lab) is halted"},
     {"clear-estop", lab_cmd_control, "clear an e-stop (then resume)"},

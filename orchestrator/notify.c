@@ -101,7 +101,8 @@ struct lab_notify {
     size_t n_hooks;
     double max_timeout_s;
     long seq;
-    char last_status[24];             /* the last campaign.status seen (loop thread) */
+    json_t *last_status;              /* per campaign: the last campaign.status seen (loop thread) */
+    lab_notify_campaign_summary_fn campaign_summary;
 
     pthread_mutex_t mu;
     int mu_ready;
@@ -203,14 +204,17 @@ static void s_iso_time(int64_t us, char *buf, size_t n)
 }
 
 /* The notification an event makes, or -1. */
-static int s_map_event(lab_notify *n, const char *kind, const json_t *detail)
+static int s_map_event(lab_notify *n, const char *campaign, const char *kind, const json_t *detail)
 {
     const char *status = NULL;
     if (!strcmp(kind, "campaign.status") || !strcmp(kind, "campaign.resumed")) {
         status = json_string_value(json_object_get(detail, "status"));
-        char prev[sizeof n->last_status];
-        snprintf(prev, sizeof prev, "%s", n->last_status);
-        snprintf(n->last_status, sizeof n->last_status, "%s", status ? status : "");
+        char prev[24] = "";
+        if (!n->last_status)
+            n->last_status = json_object();
+        const char *was = json_string_value(json_object_get(n->last_status, campaign));
+        snprintf(prev, sizeof prev, "%s", was ? was : "");
+        json_object_set_new(n->last_status, campaign, json_string(status ? status : ""));
         if (strcmp(kind, "campaign.status") != 0)
             return -1;
         /* clear-estop leaves a halted campaign paused: the e-stop was told,
@@ -227,9 +231,24 @@ static int s_map_event(lab_notify *n, const char *kind, const json_t *detail)
 void lab_notify_event(lab_notify *n, const char *kind, const char *subject, const json_t *detail,
                       int64_t time_us)
 {
+    lab_notify_campaign_event(n, NULL, kind, subject, detail, time_us);
+}
+
+void lab_notify_set_campaign_summary(lab_notify *n, lab_notify_campaign_summary_fn fn)
+{
+    if (n)
+        n->campaign_summary = fn;
+}
+
+void lab_notify_campaign_event(lab_notify *n, const char *campaign, const char *kind, const char *subject,
+                               const json_t *detail, int64_t time_us)
+{
     if (!n || !kind)
         return;
-    int k = s_map_event(n, kind, detail);
+    int lab_wide = !campaign;
+    if (!campaign)
+        campaign = n->cfg->name;
+    int k = s_map_event(n, campaign, kind, detail);
     if (k < 0)
         return;
     size_t want = 0;
@@ -240,18 +259,21 @@ void lab_notify_event(lab_notify *n, const char *kind, const char *subject, cons
     char when[40], id[64];
     s_iso_time(time_us, when, sizeof when);
     snprintf(id, sizeof id, "%lld-%ld", (long long)time_us, ++n->seq);
-    json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "lab", n->lab, "campaign", n->cfg->name, "event",
+    json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "lab", n->lab, "campaign", campaign, "event",
                           s_kind_names[k], "kind", kind, "time", when, "id", id);
     if (!b)
         return;
+    if (!*campaign)              /* a lab's own event (a device's): no campaign */
+        json_object_del(b, "campaign");
     if (subject && !json_object_get(detail, "subject"))
         json_object_set_new(b, "subject", json_string(subject));
     /* The event's own fields (reason, cause, device, by, status ...)
      * beside ours; ours win a clash. */
     if (json_is_object(detail))
         json_object_update_missing(b, (json_t *)detail);
-    if (k == LAB_NOTIFY_END && n->summary) {
-        json_t *s = n->summary(n->summary_arg);
+    if (k == LAB_NOTIFY_END && (n->summary || n->campaign_summary)) {
+        json_t *s = n->campaign_summary && !lab_wide ? n->campaign_summary(n->summary_arg, campaign)
+                                                     : n->summary ? n->summary(n->summary_arg) : NULL;
         if (s)
             json_object_set_new(b, "summary", s);
     }
@@ -687,5 +709,6 @@ void lab_notify_destroy(lab_notify **np)
         free(n->hooks[i].secret);
     }
     free(n->hooks);
+    json_decref(n->last_status);
     free(n);
 }

@@ -64,6 +64,15 @@ lab_notify *lab_notify_new(const lab_campaign_cfg *cfg, const char *lab, lab_not
  * the network. Loop thread only. */
 void lab_notify_event(lab_notify *n, const char *kind, const char *subject, const json_t *detail,
                       int64_t time_us);
+/* The same for an event of one campaign of a lab (campaign NULL: of the
+ * config's campaign, as lab_notify_event): the body's "campaign" names it,
+ * and an end notification's summary is that campaign's (the function given
+ * to lab_notify_set_campaign_summary, called with the summary_arg); "" for
+ * an event of the lab itself (a device's), whose body names no campaign. */
+void lab_notify_campaign_event(lab_notify *n, const char *campaign, const char *kind, const char *subject,
+                               const json_t *detail, int64_t time_us);
+typedef json_t *(*lab_notify_campaign_summary_fn)(void *arg, const char *campaign);
+void lab_notify_set_campaign_summary(lab_notify *n, lab_notify_campaign_summary_fn fn);
 /* The counts so far for `status`: {"webhooks", "sent", "failed",
  * "retried", "dropped", "pending", "last_error"?}. A new object. */
 json_t *lab_notify_status(lab_notify *n);

@@ -11,6 +11,7 @@
  * Not for: scheduling (sched.c), operator commands (control.c), SQL (hub.c).
  */
 #include "orchestrator/orch_int.h"
+#include "orchestrator/share.h"
 
 #include <errno.h>
 #include <math.h>
@@ -67,22 +68,24 @@ void lab_orch_fatal(lab_orch *o, const char *what)
     s_stop_fatal(o, &e);
 }
 
-static void s_event(lab_orch *o, int64_t campaign_id, const char *kind, const char *subject, json_t *detail)
+/* An event of campaign c, or of the lab (c NULL). */
+static void s_event(lab_orch *o, lab_camp *c, const char *kind, const char *subject, json_t *detail)
 {
     char *js = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     int64_t now = lab_orch_now();
-    if (lab_hub_record_event(o->hub, campaign_id, now, kind, subject, js) < 0)
+    if (lab_hub_record_event(o->hub, c ? c->campaign_id : 0, now, kind, subject, js) < 0)
         lab_orch_fatal(o, "recording an event");
     free(js);
-    lab_notify_event(o->notify, kind, subject, detail, now);     /* only queues: never waits */
+    /* only queues: never waits */
+    lab_notify_campaign_event(o->notify, o->single ? NULL : c ? c->cfg->name : "", kind, subject, detail, now);
     json_decref(detail);
 }
 
 /* The campaign a lab event is recorded with: the only one of a lab that
- * runs one campaign (labloop run); none (0) in a lab service. */
-static int64_t s_lab_campaign_id(const lab_orch *o)
+ * runs one campaign (labloop run); none in a lab service. */
+static lab_camp *s_lab_campaign(const lab_orch *o)
 {
-    return o->single && o->camps ? o->camps->campaign_id : 0;
+    return o->single ? o->camps : NULL;
 }
 
 /* One row for the bad messages of a peer that were only counted. */
@@ -93,11 +96,11 @@ static void s_bad_summary(const char *peer, uint64_t n, void *arg)
     snprintf(msg, sizeof msg, "%llu more bad messages within %lld s were not recorded one by one",
              (unsigned long long)n, (long long)(LAB_BADMSG_WINDOW_US / 1000000));
     lab_warn("peer '%s': %s", peer, msg);
-    s_event(o, s_lab_campaign_id(o), "message.bad", peer,
+    s_event(o, s_lab_campaign(o), "message.bad", peer,
             json_pack("{s:s, s:I, s:s}", "device", peer, "suppressed", (json_int_t)n, "error", msg));
 }
 
-static void s_event_limited(lab_orch *o, int64_t campaign_id, const char *kind, const char *subject, json_t *detail)
+static void s_event_limited(lab_orch *o, lab_camp *c, const char *kind, const char *subject, json_t *detail)
 {
     if (!strcmp(kind, "message.bad")) {      /* at most a few rows per peer and window */
         const char *peer = json_string_value(json_object_get(detail, "device"));
@@ -106,17 +109,17 @@ static void s_event_limited(lab_orch *o, int64_t campaign_id, const char *kind, 
             return;
         }
     }
-    s_event(o, campaign_id, kind, subject, detail);
+    s_event(o, c, kind, subject, detail);
 }
 
 void lab_orch_event(lab_orch *o, const char *kind, const char *subject, json_t *detail)
 {
-    s_event_limited(o, s_lab_campaign_id(o), kind, subject, detail);
+    s_event_limited(o, s_lab_campaign(o), kind, subject, detail);
 }
 
 void lab_camp_event(lab_camp *c, const char *kind, const char *subject, json_t *detail)
 {
-    s_event_limited(c->lab, c->campaign_id, kind, subject, detail);
+    s_event_limited(c->lab, c, kind, subject, detail);
 }
 
 /* ------------------------------------------------------------ campaigns */
@@ -147,20 +150,33 @@ lab_camp *lab_orch_campaign(lab_orch *o, const char *name)
 static void s_share(lab_orch *o)
 {
     for (;;) {
-        lab_camp *best = NULL;
-        double best_v = 0;
+        lab_camp *best = NULL, *second = NULL;
+        double best_v = 0, second_v = 0;
         for (lab_camp *c = o->camps; c; c = c->next) {
-            if (c->finished || c->share_blocked)
+            if (c->finished || c->queued || c->share_blocked)
                 continue;
             double v = c->dispatched / c->weight;
             if (!best || v < best_v) {
+                second = best;
+                second_v = best_v;
                 best = c;
                 best_v = v;
+            } else if (!second || v < second_v) {
+                second = c;
+                second_v = v;
             }
         }
         if (!best)
             break;
-        if (lab_sched_dispatch(best, 1) == 0)
+        /* It may take slots until it passes the next one's share (all it
+         * can when it is the only one left): fewer turns, the same order. */
+        long max = -1;
+        if (second) {
+            double gap = (second_v - best_v) * best->weight;
+            max = gap >= 1 ? (long)gap + 1 : 1;
+        }
+        long n = lab_sched_dispatch(best, max);
+        if (max < 0 || n < max)
             best->share_blocked = 1;
     }
     for (lab_camp *c = o->camps; c; c = c->next)
@@ -178,8 +194,10 @@ void lab_orch_schedule(lab_orch *o)
         o->schedule_again = 0;
         if (o->stopping || o->fatal)
             break;
+        lab_share_start_queued(o);
         for (lab_camp *c = o->camps; c; c = c->next)
-            lab_sched_prepare(c);
+            if (!c->queued)
+                lab_sched_prepare(c);
         if (o->single)
             lab_sched_dispatch(o->camps, -1);
         else
@@ -194,7 +212,7 @@ void lab_orch_campaign_activated(lab_orch *o, lab_camp *c)
 {
     double least = -1;
     for (lab_camp *k = o->camps; k; k = k->next)
-        if (k != c && !k->finished && k->state == LAB_CAMP_RUNNING && (least < 0 || k->dispatched / k->weight < least))
+        if (k != c && !k->finished && !k->queued && k->state == LAB_CAMP_RUNNING && (least < 0 || k->dispatched / k->weight < least))
             least = k->dispatched / k->weight;
     c->dispatched = least > 0 ? least * c->weight : 0;
 }
@@ -211,6 +229,9 @@ void lab_orch_campaign_ended(lab_orch *o, lab_camp *c)
     if (c->finished)
         return;
     c->finished = 1;
+    c->ended_us = lab_orch_now();
+    lab_share_release(o, c);
+    o->schedule_again = 1;       /* its place may go to a queued campaign */
     const char *status = c->end_status;
     double secs = (double)(lab_orch_now() - c->created_us) / 1e6;
     if (lab_hub_set_campaign_status(o->hub, c->campaign_id, status, lab_orch_now()) < 0)
@@ -219,6 +240,15 @@ void lab_orch_campaign_ended(lab_orch *o, lab_camp *c)
                    json_pack("{s:s, s:s, s:I, s:I, s:I, s:f}", "status", status, "reason", c->end_reason,
                              "experiments", (json_int_t)c->n_exps, "measured", (json_int_t)c->measured,
                              "failed", (json_int_t)c->failed, "seconds", secs));
+    if (o->opts.until_done) {
+        int all = 1;
+        for (lab_camp *k = o->camps; k; k = k->next)
+            all &= k->finished;
+        if (all) {
+            o->stopping = 1;
+            uv_stop(&o->loop);
+        }
+    }
     lab_info("campaign '%s' %s: %ld experiments (%ld measured, %ld failed)%s%s", c->cfg->name, status, c->n_exps,
              c->measured, c->failed, c->end_reason[0] ? " — " : "", c->end_reason);
     if (o->opts.progress) {
@@ -1038,6 +1068,8 @@ const char *lab_camp_state_name(const lab_camp *o)
 {
     if (o->end_status)
         return o->end_status;
+    if (o->queued)
+        return "queued";
     return o->state == LAB_CAMP_PAUSED ? "paused" : o->state == LAB_CAMP_HALTED ? "halted" : "running";
 }
 
@@ -1177,17 +1209,16 @@ static int s_index_steps(lab_camp *c, lab_err *err)
     return 0;
 }
 
-/* The end notification's summary: progress and the best so far. */
-static json_t *s_notify_summary(void *arg)
+/* A campaign's end notification's summary: progress and the best so far. */
+static json_t *s_camp_summary(lab_orch *lab, lab_camp *o)
 {
-    lab_orch *lab = arg;
-    lab_camp *o = lab->camps;
-    if (!o || !lab->single)
-        return json_pack("{s:s, s:I}", "lab", lab->cfg->name, "campaigns", (json_int_t)lab->n_camps);
-    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "budget", (json_int_t)o->cfg->budget_experiments,
+    double elapsed = lab->single ? (double)(lab_clock_mono_us() - lab->start_mono_us) / 1e6
+                                 : (double)(lab_orch_now() - o->created_us) / 1e6;
+    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "budget", (json_int_t)o->budget_experiments,
                           "experiments", (json_int_t)o->n_exps, "measured", (json_int_t)o->measured, "failed",
-                          (json_int_t)o->failed, "cancelled", (json_int_t)o->cancelled, "elapsed_s",
-                          (double)(lab_clock_mono_us() - lab->start_mono_us) / 1e6);
+                          (json_int_t)o->failed, "cancelled", (json_int_t)o->cancelled, "elapsed_s", elapsed);
+    if (j && !lab->single)
+        json_object_set_new(j, "weight", json_real(o->weight));
     if (j && o->best) {
         lab_exp *b = o->exps[o->best - 1];
         json_object_set_new(j, "best", json_pack("{s:I, s:s, s:f, s:o}", "experiment", (json_int_t)b->seq,
@@ -1197,12 +1228,28 @@ static json_t *s_notify_summary(void *arg)
     return j;
 }
 
+static json_t *s_notify_summary(void *arg)
+{
+    lab_orch *lab = arg;
+    if (!lab->camps || !lab->single)
+        return json_pack("{s:s, s:I}", "lab", lab->cfg->name, "campaigns", (json_int_t)lab->n_camps);
+    return s_camp_summary(lab, lab->camps);
+}
+
+static json_t *s_notify_campaign_summary(void *arg, const char *campaign)
+{
+    lab_orch *lab = arg;
+    lab_camp *c = lab_orch_campaign(lab, campaign);
+    return c ? s_camp_summary(lab, c) : NULL;
+}
+
 static int s_start_notify(lab_orch *o, lab_err *err)
 {
     char host[256] = "unknown";
     gethostname(host, sizeof host);
     host[sizeof host - 1] = '\0';
     o->notify = lab_notify_new(o->cfg, o->cfg->hub_lab ? o->cfg->hub_lab : host, s_notify_summary, o, err);
+    lab_notify_set_campaign_summary(o->notify, s_notify_campaign_summary);
     return o->notify ? 0 : err->code;
 }
 
@@ -1223,7 +1270,7 @@ static void s_camp_destroy(lab_camp **cp)
  * or read back and resumed). On failure NULL with err set; what it wrote
  * into the hub's open transaction is the caller's to roll back or not
  * commit. */
-static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *err)
+static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, int queued, lab_err *err)
 {
     lab_camp *c = calloc(1, sizeof *c);
     if (!c) {
@@ -1295,11 +1342,12 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
             goto fail;
         }
         s_apply_lifecycle(c, &lc);
+        c->queued = queued || !strcmp(status, "queued");   /* resubmitted beyond the cap: it waits too */
         c->state = !strcmp(status, "paused") ? LAB_CAMP_PAUSED : !strcmp(status, "halted") ? LAB_CAMP_HALTED
                                                                                           : LAB_CAMP_RUNNING;
         if (lab_sched_resume(c, err) < 0)
             goto fail;
-        if (ended && (c->n_exps >= c->budget_experiments || (c->deadline_us && now >= c->deadline_us))) {
+        if (ended && (lab_approve_used(c) >= c->budget_experiments || (c->deadline_us && now >= c->deadline_us))) {
             lab_err_set(err, LAB_ESTATE,
                         "campaign '%s' in %s already ended (%s) and has spent its extended budget too "
                         "(%ld experiments%s); give it more with labloop extend CAMPAIGN.yaml --experiments N%s",
@@ -1320,8 +1368,9 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
             goto fail;
         }
         if (o->opts.progress)
-            fprintf(o->opts.progress, "resuming campaign %s (%s): %ld experiments so far, %ld in flight\n",
-                    cfg->name, lab_camp_state_name(c), c->n_exps, c->n_active);
+            fprintf(o->opts.progress, "resuming campaign %s (%s): %ld experiments so far, %ld in flight%s\n",
+                    cfg->name, lab_camp_state_name(c), c->n_exps, c->n_active,
+                    c->n_waiting ? ", some waiting for approval (labloop status lists them)" : "");
     } else {
         char host[256] = "unknown";
         gethostname(host, sizeof host);
@@ -1340,7 +1389,8 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
             lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
             goto fail;
         }
-        if (lab_hub_set_campaign_status(o->hub, c->campaign_id, "running", now) < 0) {
+        c->queued = queued;
+        if (lab_hub_set_campaign_status(o->hub, c->campaign_id, lab_camp_state_name(c), now) < 0) {
             lab_err_set(err, LAB_EDB, "recording the campaign in %s: %s", o->db_path, lab_hub_errmsg(o->hub));
             goto fail;
         }
@@ -1348,7 +1398,7 @@ static lab_camp *s_camp_open(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *
                        json_pack("{s:s, s:I, s:s, s:I, s:s}", "name", cfg->name, "seed", (json_int_t)cfg->seed,
                                  "planner", cfg->planner_kind, "budget", (json_int_t)cfg->budget_experiments,
                                  "config_sha256", cfg->sha256));
-        lab_camp_event(c, "campaign.status", cfg->name, json_pack("{s:s}", "status", "running"));
+        lab_camp_event(c, "campaign.status", cfg->name, json_pack("{s:s}", "status", lab_camp_state_name(c)));
         if (lab_orch_prior_record(c, now, err) < 0)
             goto fail;
     }
@@ -1473,7 +1523,11 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
         lab_config_destroy(&cfg);
         return NULL;
     }
-    lab_camp *c = s_camp_open(o, cfg, err);
+    if (lab_share_check_submit(o, cfg, err) < 0) {
+        lab_config_destroy(&cfg);
+        return NULL;
+    }
+    lab_camp *c = s_camp_open(o, cfg, lab_share_must_queue(o), err);
     if (!c) {
         lab_config_destroy(&cfg);
         return NULL;
@@ -1484,10 +1538,21 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
                    json_pack("{s:s, s:f, s:s, s:s}", "lab", o->cfg->name, "weight", c->weight, "by", by, "path",
                              path));
     s_camp_add(o, c);
-    lab_orch_campaign_activated(o, c);
-    lab_info("campaign '%s' submitted by %s (weight %g): %ld experiments", cfg->name, by, c->weight,
-             c->budget_experiments);
+    if (!c->queued) {
+        lab_orch_campaign_activated(o, c);
+        lab_share_take(o, c);
+    }
+    lab_info("campaign '%s' submitted by %s (weight %g): %ld experiments%s", cfg->name, by, c->weight,
+             c->budget_experiments, c->queued ? "; queued (lab.max_campaigns active)" : "");
     return c;
+}
+
+int lab_orch_submit_local(lab_orch *o, const char *path, const char *text, size_t len, double weight,
+                          lab_err *err)
+{
+    char notes[600];
+    return lab_orch_submit(o, path, text, len, weight, "local", notes, sizeof notes, err) ? 0 : err->code ? err->code
+                                                                                                       : LAB_EINVAL;
 }
 
 /* At a lab's start: its unfinished campaigns from its hub, each resumed
@@ -1495,13 +1560,22 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
 static int s_resume_lab_campaign(const lab_hub_lab_campaign_row *r, void *arg)
 {
     lab_orch *o = arg;
-    if (!r->status || !strcmp(r->status, "completed") || !strcmp(r->status, "exhausted") ||
-        !strcmp(r->status, "aborted") || !r->config_text)
+    if (r->status && r->name && (!strcmp(r->status, "completed") || !strcmp(r->status, "exhausted") ||
+                                 !strcmp(r->status, "aborted"))) {
+        if (!o->past)
+            o->past = json_array();
+        json_array_append_new(o->past, json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:b}", "name", r->name, "status",
+                                                 r->status, "ended_us", (json_int_t)r->updated_us, "proposed",
+                                                 (json_int_t)r->experiments, "measured", (json_int_t)r->measured,
+                                                 "weight", r->weight, "loaded", 0));
+        return 0;
+    }
+    if (!r->status || !r->config_text)
         return 0;
     lab_err e = {0};
     lab_campaign_cfg *cfg = lab_config_load_submitted(r->config_path ? r->config_path : r->name, r->config_text,
                                                       r->config_len, o->cfg, 1, NULL, 0, NULL, &e);
-    lab_camp *c = cfg ? s_camp_open(o, cfg, &e) : NULL;
+    lab_camp *c = cfg ? s_camp_open(o, cfg, 0, &e) : NULL;
     if (!c) {
         lab_warn("campaign '%s' in %s is not resumed: %s", r->name, o->db_path, e.msg);
         lab_config_destroy(&cfg);
@@ -1533,7 +1607,10 @@ lab_orch *lab_orch_new_lab(const lab_campaign_cfg *cfg, const lab_orch_opts *opt
         goto fail;
     }
     for (lab_camp *c = o->camps; c; c = c->next)
-        lab_orch_campaign_activated(o, c);
+        if (!c->queued) {
+            lab_orch_campaign_activated(o, c);
+            lab_share_take(o, c);
+        }
     if (s_lab_start(o, err) < 0)
         goto fail;
     if (o->opts.progress) {
@@ -1553,7 +1630,7 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
     if (!o)
         return NULL;
     o->single = 1;
-    lab_camp *c = s_camp_open(o, cfg, err);
+    lab_camp *c = s_camp_open(o, cfg, 0, err);
     if (!c)
         goto fail;
     s_camp_add(o, c);
@@ -1752,6 +1829,8 @@ void lab_orch_destroy(lab_orch **op)
         free(o->devices[i].acks);
     }
     free(o->devices);
+    json_decref(o->past);
+    lab_share_free(o);
     lab_slots_destroy(&o->slots);
     free(o->dev_hash);
     free(o->ack_devs);

@@ -19,6 +19,7 @@ typedef struct lab_orch lab_orch;
 typedef struct lab_orch_opts {
     const char *db_path;     /* hub file; NULL: the config's hub */
     FILE *progress;          /* progress lines and the summary; NULL: none */
+    int until_done;          /* lab service: stop once every campaign has ended (benchmarks) */
 } lab_orch_opts;
 
 /* How a run ended. */
@@ -45,6 +46,11 @@ lab_orch *lab_orch_new(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, l
  * control endpoint. lab_orch_run then runs until SIGINT/SIGTERM (or a hub
  * failure). NULL with err set on failure. */
 lab_orch *lab_orch_new_lab(const lab_campaign_cfg *cfg, const lab_orch_opts *opts, lab_err *err);
+/* A campaign handed to a lab service from within its own process, as
+ * `labloop submit` does over the control endpoint (the dispatch benchmark):
+ * 0, or < 0 with err set. Before lab_orch_run or from the loop's thread. */
+int lab_orch_submit_local(lab_orch *o, const char *path, const char *text, size_t len, double weight,
+                          lab_err *err);
 /* Run until the campaign ends or SIGINT/SIGTERM. Returns 0 (summary filled)
  * or < 0 with err set (e.g. the hub could not commit). */
 int lab_orch_run(lab_orch *o, lab_orch_summary *summary, lab_err *err);

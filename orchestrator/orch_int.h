@@ -71,6 +71,7 @@ struct lab_orch {
     const lab_campaign_cfg *cfg;    /* the lab's sections: devices, endpoints, security, hub, heartbeat */
     lab_camp *camps;                /* its campaigns, in the order they were added */
     size_t n_camps;
+    json_t *past;                   /* campaigns that had ended before this start (from the hub): JSON list */
     int single;                     /* labloop run: the lab stops when its one campaign ends */
     int scheduling, schedule_again; /* inside lab_orch_schedule; asked again meanwhile */
     int started;                    /* endpoints bound, hub writes queued */
@@ -90,6 +91,9 @@ struct lab_orch {
 
     lab_device *devices;
     lab_slots *slots;               /* free device slots by capability */
+    lab_camp **excl_owner;          /* per device: the campaign holding it exclusively, or NULL (share.c) */
+    size_t *excl_devs;              /* the devices held exclusively now */
+    size_t n_excl;
     uint32_t *dev_hash;             /* device name -> index + 1 (open addressing; 0: empty) */
     size_t dev_hash_mask;
     lab_device **ack_devs;          /* devices holding durable acks not yet sent */

@@ -129,10 +129,27 @@ json_t *lab_review_summary_json(const lab_review *r);
 typedef struct lab_review_html_opts {
     int live;                    /* 1: dashboard (polls /api/summary, control form) */
     int64_t generated_us;        /* shown in the footer */
+    const char *control;         /* the dashboard's control endpoint (the approve command shown), or NULL */
 } lab_review_html_opts;
 /* Write one self-contained HTML page (inline CSS and SVG; no network) to
  * out. Every text from the hub is HTML-escaped. Returns 0 or LAB_EIO. */
 int lab_review_html(const lab_review *r, const lab_review_html_opts *o, FILE *out);
+
+/* review_lab.c. The approval queue of r's campaign: the experiments
+ * proposed and waiting for an operator; with o->live, Approve / Reject
+ * buttons. Nothing when none waits and not live. */
+void lab_review_queue_html(const lab_review *r, const lab_review_html_opts *o, FILE *out);
+/* The lab view of a hub with several campaigns: {"campaigns": [{name,
+ * status, experiments, measured, failed, budget, waiting_approval,
+ * rejected, weight, source}], "devices": [{name, state, campaign, step,
+ * attempt}], "source": "lab"|"hub", "lab"}. live: the lab service's
+ * campaigns reply with "running" ([{campaign, attempt, step, device}])
+ * added, or NULL when it does not answer (then all from the hub). Caller
+ * owns the result; NULL with err set. */
+json_t *lab_review_lab_json(lab_hub_query *q, const json_t *live, lab_err *err);
+/* That as a page (reloading every 5 s), each campaign linking to
+ * /?campaign=NAME. Returns 0 or LAB_EIO. */
+int lab_review_lab_html(const json_t *lab, const char *hub, int64_t generated_us, FILE *out);
 
 /* HTML-escape s (& < > " ') to out. NULL prints nothing. */
 void lab_review_html_escape(FILE *out, const char *s);

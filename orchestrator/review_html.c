@@ -791,7 +791,7 @@ static void s_summary(const lab_review *r, FILE *out)
             "<b id=\"n-running\">%lld</b> running &middot; %lld step attempts "
             "(%lld retries) &middot; %lld events</p>\n",
             (long long)n->experiments, (long long)n->measured, (long long)n->failed,
-            (long long)(n->running + n->queued + n->proposed), (long long)n->steps,
+            (long long)(n->running + n->queued), (long long)n->steps,
             (long long)n->retries, (long long)n->events);
     /* Why it is paused (the dashboard shows and hides it as it polls). */
     char pause[1700];
@@ -927,10 +927,10 @@ static const char s_js[] =
     "e.textContent=String(v);}\n"
     "  var shown=null;\n"
     "  function poll(){\n"
-    "    fetch('/api/summary',{cache:'no-store'}).then(function(r){return r.json();})"
+    "    fetch('/api/summary'+location.search,{cache:'no-store'}).then(function(r){return r.json();})"
     ".then(function(s){\n"
     "      var c=s.counts;set('n-experiments',c.experiments);set('n-measured',c.measured);\n"
-    "      set('n-failed',c.failed);set('n-running',c.running+c.queued+c.proposed);"
+    "      set('n-failed',c.failed);set('n-running',c.running+c.queued);set('n-waiting',c.proposed);"
     "set('status',s.status);\n"
     "      var p=document.getElementById('pause');\n"
     "      if(p){p.hidden=!s.pause;if(s.pause)set('pause',s.pause.cause?'braked: '+s.pause.reason:"
@@ -946,7 +946,7 @@ static const char s_js[] =
     "  document.querySelectorAll('#control button').forEach(function(b){\n"
     "    b.addEventListener('click',function(){\n"
     "      var t=document.getElementById('token').value;\n"
-    "      fetch('/api/control/'+b.dataset.action,{method:'POST',"
+    "      fetch('/api/control/'+b.dataset.action+location.search,{method:'POST',"
     "headers:{'Authorization':'Bearer '+t}})\n"
     "        .then(function(r){return r.text().then(function(x){"
     "set('control-result',r.status+': '+x);});});\n"
@@ -974,6 +974,7 @@ int lab_review_html(const lab_review *r, const lab_review_html_opts *o, FILE *ou
     s_provenance(r, out);
     fputs("</header>\n", out);
     s_summary(r, out);
+    lab_review_queue_html(r, o, out);
     fputs("<section id=\"plots\"><h2>Plots</h2>\n", out);
     s_legend(out);
     if (r->n_objectives > 0) {

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "orchestrator/orch_int.h"
+#include "orchestrator/share.h"
 #include "common/text.h"
 #include "common/banned.h"
 
@@ -30,6 +31,7 @@
 #define S_UNRECORDED_MAX 2
 
 static void s_release_successors(lab_camp *camp, lab_exp *x, size_t s);
+static void s_tell(lab_camp *camp, lab_exp *x, lab_outcome outcome);
 
 /* Make room for one more element in *arr (n used of *cap, elem bytes each),
  * doubling from first. Returns 0, or -1 (array untouched) out of memory. */
@@ -92,6 +94,7 @@ static void s_exp_free(lab_exp *x, size_t n_steps)
 
 void lab_sched_free(lab_camp *camp)
 {
+    lab_approve_free(camp);
     for (long i = 0; i < camp->n_exps; i++)
         s_exp_free(camp->exps[i], camp->cfg->n_steps);
     free(camp->exps);
@@ -151,6 +154,8 @@ static void s_exp_add(lab_camp *camp, lab_exp *x)
     camp->exps[camp->n_exps++] = x;
     if (x->state == LAB_EXP_RUNNING)
         camp->active[camp->n_active++] = x;
+    else if (x->state == LAB_EXP_PROPOSED && lab_approve_hold(camp, x) < 0)
+        lab_orch_fatal(camp->lab, "out of memory holding a proposal");
 }
 
 static void s_deactivate(lab_camp *camp, lab_exp *x)
@@ -170,6 +175,11 @@ static void s_release_reservations(lab_exp *x, size_t n_steps)
             lab_orch_device_hold(x->reserved[s], -1);
             x->reserved[s] = NULL;
         }
+}
+
+void lab_sched_tell(lab_camp *camp, lab_exp *x, lab_outcome outcome)
+{
+    s_tell(camp, x, outcome);
 }
 
 static void s_tell(lab_camp *camp, lab_exp *x, lab_outcome outcome)
@@ -624,18 +634,30 @@ static void s_ask_run(s_ask *a)
 
 static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_ask_info *info);
 
+/* How many more experiments the planner may propose now: the batch (and
+ * lookahead) less those in flight and those waiting for approval; with the
+ * approval gate, at most a batch of proposals waits at once. */
+static long s_room(const lab_camp *camp)
+{
+    long room = camp->cfg->batch + camp->lookahead - camp->n_active - camp->n_waiting;
+    if (camp->cfg->approve_each && room > camp->cfg->batch - camp->n_waiting)
+        room = camp->cfg->batch - camp->n_waiting;
+    return room;
+}
+
 /* The ask's answer, on the loop thread. */
 static void s_ask_finish(s_ask *a)
 {
     lab_camp *camp = a->camp;
     if (a->rc < 0) {
-        if (!(a->err.code == LAB_EAGAIN && camp->n_active > 0)) {   /* EAGAIN: ask again after a result */
+        /* EAGAIN: ask again after a result, or an operator's decision */
+        if (!(a->err.code == LAB_EAGAIN && (camp->n_active > 0 || camp->n_waiting > 0))) {
             camp->end_status = "exhausted";
             snprintf(camp->end_reason, sizeof camp->end_reason, "the planner has nothing more to propose: %s", a->err.msg);
         }
     } else if (!camp->lab->stopping && !camp->end_status && camp->state == LAB_CAMP_RUNNING) {
         /* The campaign may have moved on while the planner thought. */
-        long room = camp->cfg->batch + camp->lookahead - camp->n_active, left = camp->budget_experiments - camp->n_exps;
+        long room = s_room(camp), left = camp->budget_experiments - lab_approve_used(camp);
         long want = (long)a->want < room ? (long)a->want : room;
         if (want > left)
             want = left;
@@ -662,14 +684,13 @@ static void s_ask_done(uv_work_t *req, int status)
 
 static void s_propose(lab_camp *camp)
 {
-    const lab_campaign_cfg *c = camp->cfg;
     size_t want = 0;
     if (camp->asking)
         return;
-    if (!camp->end_status && camp->state == LAB_CAMP_RUNNING && camp->n_active < c->batch + camp->lookahead)
-        want = (size_t)(c->batch + camp->lookahead - camp->n_active);
-    if ((long)want > camp->budget_experiments - camp->n_exps)
-        want = (size_t)(camp->budget_experiments - camp->n_exps);
+    if (!camp->end_status && camp->state == LAB_CAMP_RUNNING && s_room(camp) > 0)
+        want = (size_t)s_room(camp);
+    if ((long)want > camp->budget_experiments - lab_approve_used(camp))
+        want = (size_t)(camp->budget_experiments - lab_approve_used(camp));
     if (want == 0)
         return;
     s_ask *a = calloc(1, sizeof *a);
@@ -677,8 +698,8 @@ static void s_propose(lab_camp *camp)
         return;
     a->camp = camp;
     a->want = want;
-    a->n_pending = (size_t)camp->n_active;
-    a->pending = calloc((size_t)camp->n_active + 1, camp->dims * sizeof(double));
+    a->n_pending = (size_t)(camp->n_active + camp->n_waiting);
+    a->pending = calloc(a->n_pending + 1, camp->dims * sizeof(double));
     a->pts = calloc(want, camp->dims * sizeof(double));
     a->info = calloc(want, sizeof *a->info);
     if (!a->pending || !a->pts || !a->info) {
@@ -687,6 +708,8 @@ static void s_propose(lab_camp *camp)
     }
     for (long i = 0; i < camp->n_active; i++)
         memcpy(a->pending + camp->dims * (size_t)i, camp->active[i]->x, camp->dims * sizeof(double));
+    for (long i = 0; i < camp->n_waiting; i++)      /* proposals waiting for approval are pending too */
+        memcpy(a->pending + camp->dims * (size_t)(camp->n_active + i), camp->waiting[i]->x, camp->dims * sizeof(double));
     if (camp->planner_async) {
         a->req.data = a;
         camp->asking = 1;
@@ -728,6 +751,8 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
         if (!x)
             break;
         memcpy(x->x, pts + k * camp->dims, camp->dims * sizeof(double));
+        if (c->approve_each)
+            x->state = LAB_EXP_PROPOSED;      /* waits for an operator (approve.c) */
         s_exp_add(camp, x);
         json_t *params = lab_sched_params_json(camp, x->x);
         json_t *prov = json_pack("{s:s, s:s, s:I}", "planner", lab_planner_name(camp->planner),
@@ -741,16 +766,22 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
         s_prov_model(prov, c, &info[k]);
         char *pjs = json_dumps(params, JSON_COMPACT), *vjs = json_dumps(prov, JSON_COMPACT);
         int64_t now = lab_orch_now();
-        if (lab_hub_record_experiment(camp->lab->hub, camp->campaign_id, x->seq, pjs, info[k].origin, vjs, "running", now) < 0 ||
+        if (lab_hub_record_experiment(camp->lab->hub, camp->campaign_id, x->seq, pjs, info[k].origin, vjs,
+                                      c->approve_each ? "proposed" : "running", now) < 0 ||
             lab_hub_record_sample(camp->lab->hub, camp->campaign_id, x->seq, x->id, "queue", now) < 0)
             lab_orch_fatal(camp->lab, "recording an experiment");
         free(pjs);
         free(vjs);
-        json_decref(prov);
-        lab_camp_event(camp, "experiment.proposed", x->id,
-                       json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
-                                 "origin", info[k].origin, "planner", lab_planner_name(camp->planner),
-                                 "reason", info[k].reason));
+        json_t *ev = json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
+                               "origin", info[k].origin, "planner", lab_planner_name(camp->planner),
+                               "reason", info[k].reason);
+        if (c->approve_each) {
+            json_object_set_new(ev, "approval", json_string("waiting"));
+            x->prov = prov;                     /* shown by status while it waits */
+        } else {
+            json_decref(prov);
+        }
+        lab_camp_event(camp, "experiment.proposed", x->id, ev);
     }
 }
 
@@ -901,7 +932,7 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
  * device. */
 static lab_device *s_pick_device(lab_camp *camp, size_t s, const lab_device *avoid)
 {
-    long i = lab_slots_pick(camp->lab->slots, camp->step_cap[s], avoid ? (long)avoid->idx : -1);
+    long i = lab_share_pick(camp, camp->step_cap[s], avoid ? (long)avoid->idx : -1);
     return i >= 0 ? &camp->lab->devices[i] : NULL;
 }
 
@@ -1035,6 +1066,7 @@ static long s_dispatch_ready(lab_camp *camp, int64_t now, long max)
  * are not started: they end cancelled. */
 static void s_cancel_unstarted(lab_camp *camp)
 {
+    lab_approve_cancel_waiting(camp, "the campaign ended before it was approved");
     for (long i = camp->n_active - 1; i >= 0; i--) {
         lab_exp *x = camp->active[i];
         int started = 0;
@@ -1061,12 +1093,13 @@ void lab_sched_check_end(lab_camp *camp)
         return;
     if (camp->end_status && !camp->asking)
         s_cancel_unstarted(camp);
-    if (!camp->end_status && camp->n_exps >= camp->budget_experiments && camp->n_active == 0) {
+    if (!camp->end_status && lab_approve_used(camp) >= camp->budget_experiments && camp->n_active == 0 &&
+        camp->n_waiting == 0) {
         camp->end_status = "completed";
         snprintf(camp->end_reason, sizeof camp->end_reason, "experiment budget of %ld spent",
                  camp->budget_experiments);
     }
-    if (camp->end_status && camp->n_active == 0)
+    if (camp->end_status && camp->n_active == 0 && camp->n_waiting == 0)
         lab_orch_campaign_ended(camp->lab, camp);
 }
 
@@ -1243,6 +1276,7 @@ void lab_sched_estop_hit(lab_camp *camp)
 /* Abort: cancel every running attempt and every experiment in flight. */
 void lab_sched_cancel_all(lab_camp *camp, const char *reason)
 {
+    lab_approve_cancel_waiting(camp, reason);
     while (camp->n_active > 0) {
         lab_exp *x = camp->active[camp->n_active - 1];
         for (size_t s = 0; s < camp->cfg->n_steps; s++) {
@@ -1340,11 +1374,17 @@ static int s_resume_exp(const lab_hub_experiment_row *r, void *arg)
     } else if (!strcmp(st, "cancelled")) {
         x->state = LAB_EXP_CANCELLED;
         camp->cancelled++;
+    } else if (!strcmp(st, "proposed")) {
+        x->state = LAB_EXP_PROPOSED;      /* still waiting for an operator: not asked again */
+        x->prov = r->provenance_json ? json_loads(r->provenance_json, 0, NULL) : NULL;
+    } else if (!strcmp(st, "rejected")) {
+        x->state = LAB_EXP_REJECTED;
+        camp->rejected++;
     } else {
         x->state = LAB_EXP_RUNNING;
     }
     s_exp_add(camp, x);
-    if (x->state == LAB_EXP_MEASURED || x->state == LAB_EXP_FAILED) {
+    if (x->state == LAB_EXP_MEASURED || x->state == LAB_EXP_FAILED || x->state == LAB_EXP_REJECTED) {
         lab_exp **t = realloc(rs->told, (rs->n_told + 1) * sizeof *t);
         int64_t *ta = realloc(rs->told_at, (rs->n_told + 1) * sizeof *ta);
         if (t)

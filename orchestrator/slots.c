@@ -240,6 +240,57 @@ long lab_slots_pick(const lab_slots *s, int cap, long avoid)
     return -1;
 }
 
+long lab_slots_pick_if(const lab_slots *s, int cap, long avoid, size_t refused_online,
+                       int (*ok)(long dev, void *arg), void *arg)
+{
+    if (cap < 0 || (size_t)cap >= s->n_cap)
+        return -1;
+    const s_cap *c = &s->cap[cap];
+    /* Walk the heap from the top; a device that may be used ends its
+     * branch (nothing below it comes first), one that may not opens its
+     * children. Costs about the number of refused devices near the top. */
+    size_t stack_small[64], *stack = stack_small, n = 0, cap_stack = 64;
+    long best = -1;
+    if (c->n_heap > 0)
+        stack[n++] = 0;
+    while (n > 0) {
+        size_t i = stack[--n];
+        long dev = c->heap[i];
+        if (dev != avoid && ok(dev, arg)) {
+            if (best < 0 || s_before(s, dev, best))
+                best = dev;
+            continue;
+        }
+        for (size_t k = 2 * i + 1; k <= 2 * i + 2 && k < c->n_heap; k++) {
+            if (n == cap_stack) {
+                size_t *bigger = malloc(2 * cap_stack * sizeof *bigger);
+                if (!bigger)
+                    break;
+                memcpy(bigger, stack, n * sizeof *stack);
+                if (stack != stack_small)
+                    free(stack);
+                stack = bigger;
+                cap_stack *= 2;
+            }
+            stack[n++] = k;
+        }
+    }
+    if (stack != stack_small)
+        free(stack);
+    if (best >= 0 || avoid < 0 || (size_t)avoid >= s->n_dev || !ok(avoid, arg))
+        return best;
+    s_member *m = s_member_of(s, avoid, cap);
+    /* No other device it may use is online for cap: the one to avoid will do. */
+    if (m && m->pos >= 0 && c->n_online == 1 + refused_online)
+        return avoid;
+    return -1;
+}
+
+int lab_slots_offers(const lab_slots *s, size_t dev, int cap)
+{
+    return dev < s->n_dev && cap >= 0 && s_member_of(s, (long)dev, cap) != NULL;
+}
+
 size_t lab_slots_online(const lab_slots *s, int cap)
 {
     return cap >= 0 && (size_t)cap < s->n_cap ? s->cap[cap].n_online : 0;

@@ -40,6 +40,16 @@ void lab_slots_set(lab_slots *s, size_t dev, int online, int used, int capacity,
  * slot. Returns the device, or -1 when none may take the step now. */
 long lab_slots_pick(const lab_slots *s, int cap, long avoid);
 
+/* As lab_slots_pick, among the devices for which ok(dev, arg) is true
+ * (devices another campaign holds exclusively are refused). refused_online:
+ * how many devices offering cap are online and refused by ok (avoid is
+ * used only when no other device it may use is online). */
+long lab_slots_pick_if(const lab_slots *s, int cap, long avoid, size_t refused_online,
+                       int (*ok)(long dev, void *arg), void *arg);
+
+/* Does device dev offer capability cap? */
+int lab_slots_offers(const lab_slots *s, size_t dev, int cap);
+
 /* Devices online that offer cap (whether or not a slot is free). */
 size_t lab_slots_online(const lab_slots *s, int cap);
 

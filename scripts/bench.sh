@@ -134,6 +134,9 @@ bench_dispatch() {
          "$((100 * d / e10)) % of echo with 10 durable rows ($e10/s); goal >= 60 % of bare echo"
   fi
   "$LABLOOP" bench dispatch --workers 32 --steps 40000 --depth 16 --json 2>/dev/null | grep throughput
+  # two campaigns in one lab service sharing the 32 workers, beside one
+  # campaign on the same devices in the same run (goal: combined >= one's)
+  "$LABLOOP" bench dispatch --workers 32 --steps 20000 --campaigns 2 2>/dev/null | grep -E "^dispatch throughput"
 }
 bench_dispatch
 

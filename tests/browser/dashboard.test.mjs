@@ -49,6 +49,8 @@ test('dashboard shows the experiment count rising while a campaign runs', async 
     assert.ok(later > first, `count rose from ${first} to ${later}`);
     assert.match(await page.textContent('#live'), /live: updated/);
     assert.ok((await page.$$('svg')).length >= 4, 'the plots are there');
+    // The approval queue is there (empty: this campaign has no gate).
+    assert.match(await page.textContent('#approval h2'), /Approval queue \(0 waiting\)/);
     await page.screenshot({ path: shot, fullPage: false });
     // Control without a token is refused, and the page says so.
     await page.click('#control button[data-action="pause"]');

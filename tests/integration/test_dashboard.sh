@@ -25,6 +25,17 @@ HP=$(free_port)
 "$LABLOOP" serve "$DB" --http "127.0.0.1:$HP" >"$T/serve.log" 2>&1 & PIDS+=($!)
 wait_until 10 curl -sf "http://127.0.0.1:$HP/api/summary" || fail "serve did not answer"
 pass "campaign running, dashboard at http://127.0.0.1:$HP/"
+# A hub of one campaign: / is that campaign's page, not the lab view;
+# /api/lab still lists it (from the hub: no lab answers on the default endpoint).
+curl -sf "http://127.0.0.1:$HP/" -o "$T/front.html" || fail "GET / failed"
+grep -q "<h1>Campaign it &mdash; live dashboard" "$T/front.html" || fail "/ is not the campaign's page: $(head -c 400 "$T/front.html")"
+curl -sf "http://127.0.0.1:$HP/api/lab" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert [c["name"] for c in d["campaigns"]] == ["it"] and d["campaigns"][0]["budget"] == 40, d
+assert {x["name"] for x in d["devices"]} == {"ot2", "hotplate", "pl-1"}, d["devices"]
+' || fail "/api/lab of a one-campaign hub: $(curl -s "http://127.0.0.1:$HP/api/lab")"
+pass "a one-campaign hub: / is the campaign page; /api/lab lists it with its devices"
 
 SHOT=${SCREENSHOT:-$ROOT/build/dashboard.png}
 mkdir -p "$(dirname "$SHOT")"

@@ -178,6 +178,10 @@ DEVICES = ["ot2", "hotplate", "pl-1"]
 
 
 def write_configs(d, hubdir, ports, proxy_port, a, planner, kdir):
+    """The simulated lab, and the campaign (a.campaigns 1: labloop run), or
+    the two campaigns tt and tu and the lab service they are submitted to
+    (a.campaigns 2: labloop lab). Returns (lab, [campaign files], service
+    config or None)."""
     lab = os.path.join(d, "lab.yaml")
     with open(lab, "w") as f:
         f.write("""lab: {name: torture-lab, endpoint: "tcp://127.0.0.1:%d", speed: %g, samples: "%s/samples",
@@ -189,8 +193,7 @@ devices:
   - {name: pl-1, driver: sim.spectrometer, capabilities: [pl_spectrometer], duration: 60s, failure_rate: 0.05}
 """ % (proxy_port, a.speed, d, d, kdir))
     camp = os.path.join(hubdir, "campaign.yaml")
-    with open(camp, "w") as f:
-        f.write("""campaign: {name: tt, seed: %d, budget: {experiments: %d}}
+    text = ("""campaign: {name: tt, seed: %d, budget: {experiments: %d}}
 space:
   - {name: cs_pb_ratio, type: real, low: 0.2, high: 1.5}
   - {name: temperature, type: real, low: 120, high: 220, unit: degC}
@@ -217,7 +220,21 @@ security:
     - {name: torture-operator, key: "%(k)s/op.pub", role: operator}
     - {name: torture-viewer, key: "%(k)s/viewer.pub", role: viewer}
 """.replace("%(k)s", kdir.replace("%", "%%")) % (a.campaign_seed, a.experiments, planner, ports[0], ports[1]))
-    return lab, camp
+    if a.campaigns == 1:
+        with open(camp, "w") as f:
+            f.write(text)
+        return lab, [camp], None
+    camps = []
+    for name, seed in (("tt", a.campaign_seed), ("tu", a.campaign_seed + 1)):
+        path = os.path.join(hubdir, "%s.yaml" % name)
+        with open(path, "w") as f:
+            f.write(text.replace("campaign: {name: tt, seed: %d," % a.campaign_seed,
+                                 "campaign: {name: %s, seed: %d," % (name, seed), 1))
+        camps.append(path)
+    service = os.path.join(hubdir, "service.yaml")
+    with open(service, "w") as f:
+        f.write("lab: {name: torture-lab}\n" + text[text.index("devices:\n  - {name: ot2"):])
+    return lab, camps, service
 
 
 class Run:
@@ -243,6 +260,8 @@ class Run:
     def start_orch(self, gen):
         life = self.sched.lives[gen] if gen < len(self.sched.lives) else {"fsync_ms": 0}
         cmd = [self.a.labloop, "run", self.camp, "--quiet"]
+        if self.service:
+            cmd = [self.a.labloop, "lab", self.service, "--quiet"]
         if life["fsync_ms"]:
             # --seccomp-bpf: only the traced calls stop the process
             cmd = ["strace", "-f", "-qq", "--seccomp-bpf", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
@@ -272,16 +291,55 @@ class Run:
             time.sleep(0.01)
         self.orch = None
 
-    def campaign_status(self):
+    def campaign_statuses(self):
+        """Each campaign's status ({} before the first is in the hub, None
+        while the hub cannot be read)."""
         try:
             con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
             try:
-                row = con.execute("select status from campaigns").fetchone()
+                return dict(con.execute("select name, status from campaigns").fetchall())
             finally:
                 con.close()
-            return row[0] if row else None
         except sqlite3.Error:
             return None
+
+    def campaign_status(self):
+        """The campaigns' status: an end status once every campaign has
+        ended (of the first, in name order), else the first one's that has
+        not; None before they are in the hub."""
+        st = self.campaign_statuses()
+        if not st or len(st) < len(self.camps):
+            return None
+        open_ = [v for k, v in sorted(st.items()) if v not in ("completed", "exhausted", "aborted")]
+        return open_[0] if open_ else sorted(st.items())[0][1]
+
+    def any_ended(self):
+        """The end status of a campaign that has ended, or None."""
+        for v in (self.campaign_statuses() or {}).values():
+            if v in ("completed", "exhausted", "aborted"):
+                return v
+        return None
+
+    def submit_all(self):
+        """Hand the campaigns to the lab service just started (once: a submit
+        answered is in the hub, and the lab resumes it after each kill)."""
+        ep = "tcp://127.0.0.1:%d" % self.ports[1]
+        deadline = time.monotonic() + 60
+        for i, camp in enumerate(self.camps):
+            while True:
+                p = subprocess.run([self.a.labloop, "submit", camp, "--endpoint", ep, "--weight", str(i + 1),
+                                    "--key", os.path.join(self.kdir, "op.key"),
+                                    "--server-key", os.path.join(self.kdir, "lab.pub")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+                out = p.stdout.decode(errors="replace")
+                if p.returncode == 0 or "already in lab" in out:
+                    break
+                if time.monotonic() > deadline:
+                    self.problems.append("submit %s: %s" % (camp, out.strip()))
+                    return
+                if self.orch.poll() is not None:
+                    self.start_orch(0)
+                time.sleep(0.2)
 
     def ended(self):
         """Experiments ended so far (None while the hub cannot be read)."""
@@ -339,7 +397,9 @@ class Run:
         self.ports = ports
         self.kdir = os.path.join(self.dir, "keys")
         attacks.make_keys(a.labloop, self.kdir, KEY_NAMES)
-        self.lab, self.camp = write_configs(self.dir, self.hubdir, ports, ports[2], a, self.sched.planner, self.kdir)
+        self.lab, self.camps, self.service = write_configs(self.dir, self.hubdir, ports, ports[2], a,
+                                                           self.sched.planner, self.kdir)
+        self.camp = self.camps[0]
         self.db = os.path.join(self.hubdir, "campaign.db")
         env = dict(os.environ, PYTHONPATH=a.gen_python)
         self.acks_path = os.path.join(self.dir, "acks.txt")
@@ -378,6 +438,8 @@ class Run:
         disk_until = None
         kills = 0
         self.start_orch(gen)
+        if self.service:
+            self.submit_all()
         deadline = time.monotonic() + self.a.deadline
         while kills < self.a.kills:
             now = time.monotonic()
@@ -385,7 +447,7 @@ class Run:
                 self.problems.append("the fault schedule did not finish within %d s (%d kills done)" % (self.a.deadline, kills))
                 break
             life = self.sched.lives[gen]
-            st = self.campaign_status()
+            st = self.any_ended()
             if st in ("completed", "exhausted", "aborted"):
                 self.problems.append("campaign ended (%s) after %d of %d kills: make the budget larger" % (st, kills, len(self.sched.lives)))
                 break
@@ -611,6 +673,16 @@ security:
                 self.start_orch(len(self.sched.lives))   # past the schedule: no strace
             rc = self.orch.poll()
             st = self.campaign_status()
+            if self.service and rc is None and st in ("completed", "exhausted", "aborted"):
+                # a lab service goes on after its campaigns: stop it
+                self.orch.send_signal(signal.SIGTERM)
+                try:
+                    self.orch.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.orch.pid, signal.SIGKILL)
+                    self.orch.wait()
+                self.orch = None
+                return
             if rc is not None:
                 self.orch = None
                 if st in ("completed", "exhausted", "aborted"):
@@ -677,18 +749,25 @@ security:
         ic = con.execute("PRAGMA integrity_check").fetchall()
         if ic != [("ok",)]:
             P.append("integrity_check: %s" % ic[:5])
-        st = con.execute("select status from campaigns").fetchone()
-        if not st or st[0] not in ("completed", "exhausted"):
-            P.append("campaign status %s" % (st[0] if st else "missing"))
-        n = con.execute("select count(*) from experiments").fetchone()[0]
-        if n != self.a.experiments:
-            P.append("the hub has %d experiments, the budget %d" % (n, self.a.experiments))
+        sts = dict(con.execute("select name, status from campaigns").fetchall())
+        if len(sts) != len(self.camps):
+            P.append("the hub has %d campaigns, %d were run" % (len(sts), len(self.camps)))
+        for name, st in sorted(sts.items()):
+            if st not in ("completed", "exhausted"):
+                P.append("campaign %s status %s" % (name, st))
+        per = dict(con.execute("select c.name, count(e.seq) from campaigns c left join experiments e"
+                               " on e.campaign = c.id group by c.id").fetchall())
+        for name, k in sorted(per.items()):
+            if k != self.a.experiments:
+                P.append("the hub has %d experiments of %s, the budget %d" % (k, name, self.a.experiments))
+        n = sum(per.values())
         open_ = con.execute("select seq, status from experiments where status not in ('measured','failed','cancelled')").fetchall()
         if open_:
             P.append("experiments that never ended: %s" % open_[:10])
         hub = {r[0]: r[1:4] for r in con.execute("select attempt_id, experiment, step, status from steps")}
         given_up = {r[0]: r[1] for r in con.execute("select attempt_id, finished_us from steps where status = 'lost'")}
-        hub_n = collections.Counter((r[0], r[1]) for r in hub.values())
+        hub_n = collections.Counter(con.execute("select c.name, s.experiment, s.step from steps s"
+                                                " join campaigns c on c.id = s.campaign").fetchall())
         # the lab's journal
         starts = collections.defaultdict(list)
         boots = collections.defaultdict(list)
@@ -712,12 +791,13 @@ security:
             if len(parts) != 4:
                 P.append("journal: attempt id %r is not CAMPAIGN/EXPERIMENT/STEP/N" % att)
                 continue
-            per_step[(int(parts[1]), parts[2])] += len(v)
+            per_step[(parts[0], int(parts[1]), parts[2])] += len(v)
         over = [(k, m, hub_n.get(k, 0)) for k, m in sorted(per_step.items()) if m > hub_n.get(k, 0)]
         c["step_overrun"] = len(over)
         if over:
             P.append("steps executed more often than the hub has attempts for them: %s" %
-                     ", ".join("experiment %d %s: %d executions, %d attempts" % (k[0], k[1], m, h) for k, m, h in over[:10]))
+                     ", ".join("%s experiment %d %s: %d executions, %d attempts" % (k[0], k[1], k[2], m, h)
+                               for k, m, h in over[:10]))
         # A retry must not start while an earlier attempt of the same step
         # may still run, unless that attempt's device was out of touch past
         # its liveness window meanwhile (paused, killed or cut off by the
@@ -738,7 +818,7 @@ security:
                 if end is None:
                     later = [b for b in boots[dev] if b > t]
                     end = min(later) if later else float("inf")
-                by_step[(parts[1], parts[2])].append((t, end, dev, att))
+                by_step[(parts[0], parts[1], parts[2])].append((t, end, dev, att))
         overlaps, excused = [], 0
         for runs in by_step.values():
             runs.sort()
@@ -813,6 +893,9 @@ def main():
     ap.add_argument("--experiments", type=int, default=60, help="the campaign's budget")
     ap.add_argument("--speed", type=float, default=300)
     ap.add_argument("--campaign-seed", type=int, default=11)
+    ap.add_argument("--campaigns", type=int, choices=(1, 2), default=1,
+                    help="2: two campaigns (tt, weights 1, and tu, weight 2, each of --experiments) in one lab "
+                         "service (labloop lab) instead of labloop run")
     ap.add_argument("--faults", default="all",
                     help="comma-separated fault kinds, or 'all' (kinds that need a missing feature are left out)")
     ap.add_argument("--min-kills", type=int, default=0, help="fail unless the seeds together killed the orchestrator this often")
@@ -880,8 +963,9 @@ def main():
             return 2
     if hooks:
         log("torture: hooks not run (they need %s): %s" % ("/".join(sorted({NEEDS[k] for k in hooks})), ", ".join(hooks)))
-    log("torture: seeds %s, %d orchestrator kills each, %d experiments, faults: %s"
-        % (a.seeds, a.kills, a.experiments, ", ".join(a.kinds)))
+    log("torture: seeds %s, %d orchestrator kills each, %s%d experiments, faults: %s"
+        % (a.seeds, a.kills, "two campaigns in a lab service, each of " if a.campaigns == 2 else "", a.experiments,
+           ", ".join(a.kinds)))
     def on_term(*_):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
@@ -926,9 +1010,9 @@ def main():
             failed.append(seed)
             for p in r.problems:
                 log("  seed %d: %s" % (seed, p))
-            log("  reproduce: %s %s --labloop %s --seeds %d --kills %d --experiments %d --faults %s --keep"
+            log("  reproduce: %s %s --labloop %s --seeds %d --kills %d --experiments %d --campaigns %d --faults %s --keep"
                 % (a.python, os.path.relpath(__file__), short(a.labloop), seed, a.kills,
-                   a.experiments, ",".join(a.kinds)))
+                   a.experiments, a.campaigns, ",".join(a.kinds)))
             log("  kept: %s" % r.dir)
     runtime = time.monotonic() - t_start
     log("torture: %d seeds, %d failed%s" % (len(seeds), len(failed), " (%s)" % ",".join(map(str, failed)) if failed else ""))

@@ -368,6 +368,21 @@ static void test_control_req(void **state)
     s_req_refused("{\"cmd\": \"extend\", \"experiments\": 99999999999}", "must be from 0 to");
     s_req_refused("{\"cmd\": \"extend\", \"hours\": \"2\"}", "\"hours\" must be a number");
     s_req_refused("{\"cmd\": \"extend\", \"hours\": 9000}", "\"hours\" must be from 0 to 8760");
+    /* approve's and reject's experiment numbers */
+    const char ap[] = "{\"cmd\": \"approve\", \"seqs\": [3, 4]}";
+    assert_int_equal(lab_control_req_parse(ap, sizeof ap - 1, &req, why, sizeof why), 0);
+    assert_int_equal(req.n_seqs, 2);
+    assert_int_equal(req.seqs[0], 3);
+    assert_int_equal(req.seqs[1], 4);
+    s_req_refused("{\"cmd\": \"approve\", \"seqs\": 3}", "\"seqs\" must be an array");
+    s_req_refused("{\"cmd\": \"approve\", \"seqs\": [0]}", "experiment numbers");
+    s_req_refused("{\"cmd\": \"reject\", \"seqs\": [\"1\"]}", "experiment numbers");
+    char many[4096];
+    size_t m = (size_t)snprintf(many, sizeof many, "{\"cmd\": \"approve\", \"seqs\": [1");
+    for (int i = 0; i < LAB_CONTROL_MAX_SEQS; i++)
+        m += (size_t)snprintf(many + m, sizeof many - m, ",1");
+    snprintf(many + m, sizeof many - m, "]}");
+    s_req_refused(many, "at most 256");
 }
 
 int main(void)

@@ -420,6 +420,7 @@ static void test_lab_config(void **state)
     assert_string_equal(lab->endpoint_control, "tcp://127.0.0.1:5561");
     assert_non_null(strstr(lab->hub, "lab-3.db"));
     assert_int_equal(lab->n_steps, 0);
+    assert_int_equal(lab->max_campaigns, 0);            /* no limit */
     free(errs);
 
     /* the submitted minimal campaign runs on the lab's devices; its own are ignored, said in notes */
@@ -446,6 +447,17 @@ static void test_lab_config(void **state)
     free(msgs);
     free(t);
     lab_config_destroy(&lab);
+
+    /* max_campaigns: at least 1 */
+    lab = s_load_lab("lab: {name: x, max_campaigns: 3}\ndevices:\n  - {name: d, capabilities: [c]}\n", &errs);
+    assert_non_null(lab);
+    assert_int_equal(lab->max_campaigns, 3);
+    lab_config_destroy(&lab);
+    free(errs);
+    lab = s_load_lab("lab: {name: x, max_campaigns: 0}\ndevices:\n  - {name: d, capabilities: [c]}\n", &errs);
+    assert_null(lab);
+    assert_non_null(strstr(errs, ":1:31: lab.max_campaigns must be between 1 and 10000, got 0"));
+    free(errs);
 
     /* a campaign's key in a lab config is an error with its place */
     lab = s_load_lab("lab: {name: x}\ndevices:\n  - {name: d, capabilities: [c]}\nworkflow: []\n", &errs);
@@ -840,6 +852,59 @@ static void test_brake(void **state)
     s_free(&typo);
 }
 
+static void test_exclusive(void **state)
+{
+    (void)state;
+    const char *at = "  export_control: false\n";
+    loaded d = s_load_text(s_example);
+    assert_non_null(d.cfg);
+    assert_int_equal(d.cfg->n_exclusive, 0);
+    s_free(&d);
+
+    loaded one = s_load_variant(at, "  export_control: false\n  exclusive: [pl-1]\n");
+    assert_non_null(one.cfg);
+    assert_int_equal(one.cfg->n_exclusive, 1);
+    assert_string_equal(one.cfg->exclusive[0], "pl-1");
+    s_free(&one);
+
+    loaded unknown = s_load_variant(at, "  export_control: false\n  exclusive: [ot2, pl-9]\n");
+    s_failed(&unknown, 1);
+    EXPECT_ERROR(&unknown, 7, 20, "campaign.exclusive: no device named 'pl-9' in the config", "did you mean 'pl-1'?");
+    s_free(&unknown);
+
+    loaded twice = s_load_variant(at, "  export_control: false\n  exclusive: [ot2, ot2]\n");
+    s_failed(&twice, 1);
+    EXPECT_ERROR(&twice, 7, 20, "campaign.exclusive names device 'ot2' twice");
+    s_free(&twice);
+}
+
+/* The approval gate: none by default, each, anything else an error at the
+ * value with the choices. */
+static void test_approve(void **state)
+{
+    (void)state;
+    const char *at = "  export_control: false\n";
+    loaded d = s_load_text(s_example);
+    assert_non_null(d.cfg);
+    assert_int_equal(d.cfg->approve_each, 0);
+    s_free(&d);
+
+    loaded each = s_load_variant(at, "  export_control: false\n  approve: each\n");
+    assert_non_null(each.cfg);
+    assert_int_equal(each.cfg->approve_each, 1);
+    s_free(&each);
+
+    loaded none = s_load_variant(at, "  export_control: false\n  approve: none\n");
+    assert_non_null(none.cfg);
+    assert_int_equal(none.cfg->approve_each, 0);
+    s_free(&none);
+
+    loaded bad = s_load_variant(at, "  export_control: false\n  approve: all\n");
+    s_failed(&bad, 1);
+    EXPECT_ERROR(&bad, 7, 12, "approve must be one of none|each, got 'all'");
+    s_free(&bad);
+}
+
 static void test_all_errors_reported(void **state)
 {
     (void)state;
@@ -877,6 +942,8 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_heartbeat_and_hours),
         cmocka_unit_test(test_brake),
+        cmocka_unit_test(test_exclusive),
+        cmocka_unit_test(test_approve),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_yaml_syntax_error),
         cmocka_unit_test(test_unknown_key_did_you_mean),

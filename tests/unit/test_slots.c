@@ -1,7 +1,8 @@
 /* Unit tests for orchestrator/slots.c: the fairness order (least loaded,
  * then fewest attempts, then config order), the device to avoid, devices
  * with several capabilities, heard counts, and a seeded random walk checked
- * against a plain scan of every device (the rule the index replaces). */
+ * against a plain scan of every device (the rule the index replaces), also
+ * with devices refused (lab_slots_pick_if: held by another campaign). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -134,12 +135,16 @@ typedef struct {
     int has[3];
 } s_ref;
 
-static long s_ref_pick(const s_ref *d, size_t n, int cap, long avoid)
+/* refused (NULL: none): devices the pick may not use (held by another
+ * campaign). */
+static long s_ref_pick(const s_ref *d, size_t n, int cap, long avoid, const int *refused)
 {
     long best = -1;
     int others = 0;
+    if (refused && avoid >= 0 && refused[avoid])
+        avoid = -1, others = 1;      /* refused: never the fallback */
     for (size_t i = 0; i < n; i++) {
-        if (!d[i].online || !d[i].has[cap])
+        if (!d[i].online || !d[i].has[cap] || (refused && refused[i]))
             continue;
         if ((long)i != avoid)
             others = 1;
@@ -159,6 +164,11 @@ static long s_ref_pick(const s_ref *d, size_t n, int cap, long avoid)
     return best;
 }
 
+static int s_not_refused(long dev, void *arg)
+{
+    return !((const int *)arg)[dev];
+}
+
 static void test_random_against_scan(void **state)
 {
     (void)state;
@@ -174,7 +184,8 @@ static void test_random_against_scan(void **state)
     const char *(*cap_lists)[3] = calloc(N, sizeof *cap_lists);
     const char *const **caps = calloc(N, sizeof *caps);
     size_t *n_caps = calloc(N, sizeof *n_caps);
-    assert_true(ref && cap_lists && caps && n_caps);
+    int *refused = calloc(N, sizeof *refused);
+    assert_true(ref && cap_lists && caps && n_caps && refused);
     for (size_t i = 0; i < N; i++) {
         for (int c = 0; c < 3; c++)
             if (lab_rng_uniform(&rng) < 0.5 || (c == 2 && n_caps[i] == 0)) {
@@ -203,17 +214,31 @@ static void test_random_against_scan(void **state)
         lab_slots_set(s, i, d->online, d->used, d->capacity, d->dispatched);
         int c = (int)(lab_rng_uniform(&rng) * 3) % 3;
         long avoid = lab_rng_uniform(&rng) < 0.3 ? (long)((size_t)(lab_rng_uniform(&rng) * N) % N) : -1;
-        long want = s_ref_pick(ref, N, c, avoid), got = lab_slots_pick(s, ids[c], avoid);
+        long want = s_ref_pick(ref, N, c, avoid, NULL), got = lab_slots_pick(s, ids[c], avoid);
         if (want != got)
             fail_msg("seed %llu, step %d: capability %s avoiding %ld: the index picked %ld, a scan %ld "
                      "(rerun with LABLOOP_TEST_SEED=%llu)", (unsigned long long)seed, step, names[c], avoid, got,
                      want, (unsigned long long)seed);
+        /* the same pick with some devices refused (held by another campaign) */
+        if (step % 50 == 0)
+            for (size_t k = 0; k < N; k++)
+                refused[k] = lab_rng_uniform(&rng) < 0.2;
+        size_t refused_online = 0;
+        for (size_t k = 0; k < N; k++)
+            refused_online += refused[k] && ref[k].online && ref[k].has[c];
+        want = s_ref_pick(ref, N, c, avoid, refused);
+        got = lab_slots_pick_if(s, ids[c], avoid, refused_online, s_not_refused, refused);
+        if (want != got)
+            fail_msg("seed %llu, step %d: capability %s avoiding %ld, some refused: the index picked %ld, a scan "
+                     "%ld (rerun with LABLOOP_TEST_SEED=%llu)", (unsigned long long)seed, step, names[c], avoid,
+                     got, want, (unsigned long long)seed);
     }
     lab_slots_destroy(&s);
     free(ref);
     free(cap_lists);
     free(caps);
     free(n_caps);
+    free(refused);
 }
 
 int main(void)
