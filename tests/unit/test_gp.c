@@ -419,8 +419,11 @@ static void test_fantasy_update(void **state)
  * the second not where the first is (the fantasy of the first pushes it
  * away), at most one exploitation step per batch, and that step first in
  * its batch (an EI point chosen before it used to veto it, so batches
- * almost never refined), probes only after it. Over ten batches at least
- * one exploits. */
+ * almost never refined). The later points of a model batch are probes
+ * (d < 8); after an EI first point they keep to the box of half a
+ * length-scale either side of the best measured point (the model summary
+ * prints the length-scales to two digits). Over ten batches at least one
+ * exploits and at least one probes in the box. */
 static void test_batch_fantasies(void **state)
 {
     (void)state;
@@ -432,7 +435,8 @@ static void test_batch_fantasies(void **state)
     lab_planner *p = lab_planner_new(s, &o, &err);
     assert_non_null(p);
     enum { K = 4, D = 6 };
-    int exploit_batches = 0, n_probes = 0;
+    int exploit_batches = 0, n_probes = 0, n_boxed = 0;
+    double best = INFINITY, xb[D] = {0};
     for (int round = 0; round < 13; round++) {
         double x[K * D];
         lab_ask_info info[K];
@@ -444,11 +448,28 @@ static void test_batch_fantasies(void **state)
             n_exploit += ex;
             if (ex)
                 CHECK_SEED(i == 0, seed);
-            /* probes only follow the batch's exploitation step */
-            if (strstr(info[i].model, "probe")) {
-                CHECK_SEED(i > 0 && strstr(info[0].model, "exploit") != NULL, seed);
+            /* a model batch's later points are probes, the first never */
+            int model = !strcmp(info[i].origin, "planner");
+            int first_model = i == 0 || strcmp(info[i - 1].origin, "planner");
+            CHECK_SEED(!strstr(info[i].model, "probe") || (model && !first_model), seed);
+            if (model && !first_model) {
+                CHECK_SEED(strstr(info[i].model, "probe") != NULL, seed);
                 CHECK_SEED(strstr(info[i].reason, "probes beside") != NULL, seed);
                 n_probes++;
+            }
+            int fm = i;
+            while (fm > 0 && !strcmp(info[fm - 1].origin, "planner"))
+                fm--;
+            if (model && !first_model && !strstr(info[fm].model, "exploit")) {
+                const char *ls = strstr(info[i].model, "ls=[");
+                double l[D];
+                CHECK_SEED(ls && sscanf(ls, "ls=[%lf %lf %lf %lf %lf %lf", &l[0], &l[1], &l[2],
+                                        &l[3], &l[4], &l[5]) == D, seed);
+                for (int c = 0; c < D; c++) {
+                    double h = fmin(0.5, fmax(0.02, 0.5 * l[c] * 1.06));
+                    CHECK_SEED(fabs(x[i * D + c] - xb[c]) <= h + 1e-9, seed);
+                }
+                n_boxed++;
             }
             for (int j = 0; j < i; j++) {
                 double dist = 0;
@@ -468,11 +489,16 @@ static void test_batch_fantasies(void **state)
             double y;
             f->eval(x + i * D, &y);
             assert_int_equal(lab_planner_tell(p, x + i * D, &y, LAB_OUTCOME_MEASURED), 0);
+            if (y < best) {
+                best = y;
+                memcpy(xb, x + i * D, sizeof xb);
+            }
         }
     }
     print_message("hartmann6, batches of 4: %d of 10 model batches began with an exploitation "
-                  "step, %d probes\n", exploit_batches, n_probes);
-    CHECK_SEED(exploit_batches >= 1 && n_probes >= 1, seed);
+                  "step, %d probes, %d in the box around the best\n", exploit_batches, n_probes,
+                  n_boxed);
+    CHECK_SEED(exploit_batches >= 1 && n_probes >= 1 && n_boxed >= 1, seed);
     lab_planner_destroy(&p);
     lab_space_destroy(&s);
 }
