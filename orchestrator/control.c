@@ -184,10 +184,7 @@ static void s_audit(lab_orch *o, lab_camp *camp, const char *actor, const char *
 /* An e-stop halts the whole lab: every campaign of it that has not ended. */
 static int s_lab_halted(const lab_orch *o)
 {
-    for (const lab_camp *c = o->camps; c; c = c->next)
-        if (c->state == LAB_CAMP_HALTED && !c->finished)
-            return 1;
-    return 0;
+    return lab_share_estopped(o);
 }
 
 void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const char *reason)
@@ -200,6 +197,7 @@ void lab_control_estop(lab_orch *o, const char *actor, const char *origin, const
                               o->single ? "campaign is halted by an e-stop" : "lab is halted by an e-stop");
         return;
     }
+    o->estopped = 1;
     for (lab_camp *c = o->camps; c; c = c->next)
         if (!c->finished) {
             lab_sched_estop_hit(c);
@@ -285,7 +283,7 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
     }
     if (!strcmp(cmd, "clear-estop")) {
         /* lab-wide: every halted campaign is cleared, to paused */
-        int any = 0;
+        int any = o->estopped;
         for (lab_camp *c = o->camps; c; c = c->next)
             any |= !c->finished && c->state == LAB_CAMP_HALTED;
         if (!any) {
@@ -293,6 +291,7 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
                      o->single && o->camps ? o->camps->cfg->name : o->cfg->name);
             return why;
         }
+        o->estopped = 0;
         lab_orch_broadcast_control(o, LABLOOP__CONTROL__ACTION__CLEAR, "e-stop cleared");
         char r[300];
         snprintf(r, sizeof r, "e-stop cleared by %s%s%s; resume to go on", user, *reason ? ": " : "", reason);
@@ -308,8 +307,9 @@ static const char *s_act(lab_orch *o, lab_camp *camp, const lab_control_req *req
         return why;
     }
     if (camp->queued && strcmp(cmd, "abort") && strcmp(cmd, "extend")) {
-        snprintf(why, n, "campaign '%s' is queued (place %ld): it starts when lab '%s' has room (lab.max_campaigns); "
-                 "abort takes it out of the queue", camp->cfg->name, lab_share_queue_position(o, camp), o->cfg->name);
+        snprintf(why, n, "campaign '%s' is queued (place %ld): it starts when lab '%s' has room (lab.max_campaigns) "
+                 "and no e-stop holds it; abort takes it out of the queue", camp->cfg->name,
+                 lab_share_queue_position(o, camp), o->cfg->name);
         return why;
     }
     if (!strcmp(cmd, "pause")) {

@@ -1715,7 +1715,8 @@ lab_camp *lab_orch_submit(lab_orch *o, const char *path, const char *text, size_
         lab_share_take(o, c);
     }
     lab_info("campaign '%s' submitted by %s (weight %g): %ld experiments%s", cfg->name, by, c->weight,
-             c->budget_experiments, c->queued ? "; queued (lab.max_campaigns active)" : "");
+             c->budget_experiments, c->queued ? (lab_share_estopped(o) ? "; queued until the e-stop is cleared"
+                                                      : "; queued (lab.max_campaigns active)") : "");
     return c;
 }
 

@@ -108,6 +108,7 @@ struct lab_orch {
 
     int64_t start_mono_us, last_note_us, resume_grace_until_us;
     int stopping;
+    int estopped;                   /* an e-stop came and was not cleared since: no queued campaign starts */
     int fatal;
     lab_err fatal_err;
 
@@ -191,8 +192,13 @@ int lab_orch_prior_record(lab_camp *camp, int64_t now, lab_err *err);
  * exclusively. */
 int lab_share_check_submit(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *err);
 
-/* Must a campaign submitted now wait in the queue (max_campaigns active)? */
+/* Must a campaign submitted now wait in the queue (max_campaigns active,
+ * or the lab e-stopped)? */
 int lab_share_must_queue(const lab_orch *o);
+
+/* Is the lab e-stopped: an e-stop came and was not cleared (o->estopped),
+ * or a campaign was read back halted at a restart? Nothing starts then. */
+int lab_share_estopped(const lab_orch *o);
 
 /* c became active (submitted with room, started from the queue, resumed):
  * it takes its exclusive devices. */

@@ -40,7 +40,11 @@ int lab_share_check_submit(lab_orch *o, const lab_campaign_cfg *cfg, lab_err *er
 
 int lab_share_must_queue(const lab_orch *o)
 {
-    if (o->single || o->cfg->max_campaigns <= 0)
+    if (o->single)
+        return 0;
+    if (lab_share_estopped(o))
+        return 1;                /* nothing starts on an e-stopped lab: it waits until the e-stop is cleared */
+    if (o->cfg->max_campaigns <= 0)
         return 0;
     long active = 0;
     for (const lab_camp *c = o->camps; c; c = c->next) {
@@ -114,15 +118,23 @@ static void s_start(lab_orch *o, lab_camp *c)
     }
 }
 
+int lab_share_estopped(const lab_orch *o)
+{
+    if (o->estopped)
+        return 1;
+    for (const lab_camp *c = o->camps; c; c = c->next)
+        if (!c->finished && !c->queued && c->state == LAB_CAMP_HALTED)
+            return 1;            /* read back halted at a restart */
+    return 0;
+}
+
 int lab_share_start_queued(lab_orch *o)
 {
-    if (o->single || o->stopping || o->fatal)
-        return 0;
+    if (o->single || o->stopping || o->fatal || lab_share_estopped(o))
+        return 0;                /* e-stopped: nothing starts until it is cleared */
     long active = 0;
     lab_camp *next = NULL;
     for (lab_camp *c = o->camps; c; c = c->next) {
-        if (s_active(c) && c->state == LAB_CAMP_HALTED)
-            return 0;            /* e-stopped: nothing starts until it is cleared */
         active += s_active(c);
         if (c->queued && !c->end_status && !next)
             next = c;

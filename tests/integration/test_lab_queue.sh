@@ -96,8 +96,24 @@ wait_until 60 q_atleast "select count(*) from steps s join campaigns c on c.id =
   || fail "pl-2 is not shared again after excl ended"
 pass "excl ended: third started from the queue, pl-2 is shared again"
 wait_until 120 q_is "select count(*) from campaigns where status='completed'" 3 || fail "not all three completed"
-kill -TERM "$LAB"; wait "$LAB" || fail "the lab exited $? on SIGTERM"
 pass "all three completed"
+
+# An e-stop on a lab with no campaign active still holds: a campaign
+# submitted meanwhile waits as queued, gets no step, and starts only once the
+# e-stop is cleared.
+"$LABLOOP" estop --endpoint "$EP" --reason "test: lab-wide stop" >"$T/estop.out" 2>&1 \
+  || fail "estop of an idle lab: $(cat "$T/estop.out")"
+write_named_campaign "$T" late 14 4 2
+"$LABLOOP" submit "$T/late.yaml" --endpoint "$EP" >"$T/submit.out" 2>&1 || fail "submit late: $(cat "$T/submit.out")"
+grep -q "campaign late is queued" "$T/submit.out" || fail "late is not said to be queued: $(cat "$T/submit.out")"
+sleep 1
+[ "$(q "select count(*) from steps s join campaigns c on c.id = s.campaign where c.name='late'")" = 0 ] \
+  || fail "late got steps while the lab was e-stopped"
+[ "$(q "select status from campaigns where name='late'")" = queued ] || fail "late is not queued in the hub"
+"$LABLOOP" clear-estop --endpoint "$EP" >"$T/clear.out" 2>&1 || fail "clear-estop: $(cat "$T/clear.out")"
+wait_until 60 q_is "select status from campaigns where name='late'" completed || fail "late did not start and complete after clear-estop"
+pass "an e-stopped lab with no campaign active keeps a new campaign queued until the e-stop is cleared"
+kill -TERM "$LAB"; wait "$LAB" || fail "the lab exited $? on SIGTERM"
 
 # Delivered before the lab exits (it waits for its webhooks).
 python3 - "$HOOKS" <<'PY' || fail "end webhooks: $(cat "$HOOKS")"
