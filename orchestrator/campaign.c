@@ -269,6 +269,7 @@ void lab_camp_destroy(lab_camp **cp)
     free(camp->active);
     free(camp->deferred);
     lab_actions_free(&camp->acts);
+    lab_jtext_free(&camp->jt);
     free(camp->step_cap);
     lab_workflow_destroy(&camp->wf);
     lab_planner_destroy(&camp->planner);
@@ -482,15 +483,15 @@ static void s_exp_finished(lab_camp *camp, lab_exp *x)
     lab_brake_measured(&camp->brake);
     if (!camp->best || s_better(camp, x->y[0], camp->exps[camp->best - 1]->y[0]))
         camp->best = x->seq;
-    char *js = json_dumps(objs, JSON_COMPACT);
-    s_exp_status(camp, x, "measured", js, NULL);
-    free(js);
+    s_exp_status(camp, x, "measured", lab_jtext_dump(&camp->jt, objs, JSON_COMPACT), NULL);
     s_event(camp, LAB_EV_EXPERIMENT_MEASURED, x->id,
             json_pack("{s:I, s:o}", "experiment", (json_int_t)x->seq, "objectives", objs));
     s_tell(camp, x, LAB_OUTCOME_MEASURED);
-    char what[256];
-    snprintf(what, sizeof what, "measured: %s = %.4g", c->objectives[0].name, x->y[0]);
-    s_progress(camp, x, what);
+    if (camp->progress) {             /* the line is only formatted when someone reads it */
+        char what[256];
+        snprintf(what, sizeof what, "measured: %s = %.4g", c->objectives[0].name, x->y[0]);
+        s_progress(camp, x, what);
+    }
     if (c->has_stop_when && !camp->end_status) {
         double v = x->y[c->stop_objective];
         if ((!isnan(c->stop_at_least) && v >= c->stop_at_least) ||
@@ -743,12 +744,11 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
     if (r->status == LABLOOP__STEP_RESULT__STATUS__DONE) {
         s_note_done(camp, a->dispatched_us);
         json_t *vals = s_values_json(r);
-        char *vjs = json_dumps(vals, JSON_COMPACT);
         s_busy(camp, d, -1, 0);
-        s_step_status(camp, id, "done", r->started_us, r->finished_us, vjs, NULL);
+        s_step_status(camp, id, "done", r->started_us, r->finished_us,
+                      lab_jtext_dump(&camp->jt, vals, JSON_COMPACT), NULL);
         if (a->estop_hit)
             s_step_counted(camp, id, 1);     /* it finished all the same */
-        free(vjs);
         double secs = (double)(r->finished_us - r->started_us) / 1e6;
         s_event(camp, LAB_EV_STEP_DONE, id,
                 json_pack("{s:s, s:I, s:s, s:s, s:O, s:f}", "attempt", id, "experiment",
@@ -947,19 +947,16 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
         if (isfinite(info[k].predicted_sd))
             json_object_set_new(prov, "predicted_sd", json_real(info[k].predicted_sd));
         s_prov_model(prov, c, &info[k]);
-        char *pjs = json_dumps(params, JSON_COMPACT), *vjs = json_dumps(prov, JSON_COMPACT);
         lab_action *act = s_act(camp, LAB_ACT_EXPERIMENT);
         if (act) {
             act->seq = x->seq;
             act->experiment = s_str(camp, x->id);
-            act->json = s_str(camp, pjs);
+            act->json = s_str(camp, lab_jtext_dump(&camp->jt, params, JSON_COMPACT));
             act->text = s_str(camp, info[k].origin);
-            act->json2 = s_str(camp, vjs);
+            act->json2 = s_str(camp, lab_jtext_dump(&camp->jt, prov, JSON_COMPACT));
             act->status = c->approve_each ? "proposed" : "running";
             act->t0 = lab_clock_wall_us();
         }
-        free(pjs);
-        free(vjs);
         json_t *ev = json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
                                "origin", info[k].origin, "planner", lab_planner_name(camp->planner),
                                "reason", info[k].reason);
@@ -1104,8 +1101,6 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
         else
             json_object_set_new(pj, params[i]->name, json_real(params[i]->value->number));
     }
-    char *pjs = json_dumps(pj, JSON_COMPACT);
-    json_decref(pj);
     const char *dev = s_dev_name(camp, d);
     s_send_request(camp, x, s, params, 1);
     lab_action *act = s_act(camp, LAB_ACT_STEP);
@@ -1116,10 +1111,10 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
         act->n = a->n;
         act->device = s_str(camp, dev);
         act->status = "dispatched";
-        act->json = s_str(camp, pjs);
+        act->json = s_str(camp, lab_jtext_dump(&camp->jt, pj, JSON_COMPACT));
         act->t0 = now;
     }
-    free(pjs);
+    json_decref(pj);
     s_sample_at(camp, x, dev, a->id);
     s_event(camp, LAB_EV_STEP_DISPATCHED, a->id,
             json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,

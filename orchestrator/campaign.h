@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/jtext.h"
 #include "orchestrator/actions.h"
 #include "orchestrator/brake.h"
 #include "orchestrator/config.h"
@@ -134,6 +135,7 @@ struct lab_camp {
     const lab_camp_host *host;      /* how it reaches the lab's devices */
     void *host_ctx;
     lab_actions acts;               /* what it asks the lab to do, in order (actions.h) */
+    lab_jtext jt;                   /* JSON text dumped only to be copied into acts */
     int acting;                     /* the lab is carrying them out */
     FILE *progress;                 /* progress lines (NULL: none) */
     int64_t start_mono_us;          /* the lab's start: progress lines' times */

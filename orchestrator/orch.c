@@ -70,11 +70,11 @@ void lab_orch_fatal(lab_orch *o, const char *what)
 /* An event of campaign c, or of the lab (c NULL). */
 static void s_event(lab_orch *o, lab_camp *c, lab_event_kind kind, const char *subject, json_t *detail)
 {
-    char *js = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    /* the hub copies the text into its batch */
+    const char *js = detail ? lab_jtext_dump(&o->jt, detail, JSON_COMPACT) : NULL;
     int64_t now = lab_orch_now();
     if (lab_hub_record_event(o->hub, c ? c->campaign_id : 0, now, lab_event_name(kind), subject, js) < 0)
         lab_orch_fatal(o, "recording an event");
-    free(js);
     /* only queues: never waits */
     lab_notify_campaign_event(o->notify, o->single ? NULL : c ? c->cfg->name : "", kind, subject, detail, now);
     json_decref(detail);
@@ -2005,6 +2005,7 @@ void lab_orch_destroy(lab_orch **op)
         s_camp_destroy(&c);
     }
     free(o->lat_us);
+    lab_jtext_free(&o->jt);
     free(o->uncommitted_us);
     for (size_t i = 0; o->devices && i < o->cfg->n_devices; i++) {
         s_free_acks(&o->devices[i]);

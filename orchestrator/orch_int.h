@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/jtext.h"
 #include "orchestrator/auth.h"
 #include "orchestrator/badmsg.h"
 #include "orchestrator/campaign.h"
@@ -126,6 +127,7 @@ struct lab_orch {
     long commits;                   /* group commits in this run */
     size_t n_lat, cap_lat;
     lab_badmsg badmsg;              /* message.bad rows per peer, rate-limited */
+    lab_jtext jt;                   /* an event's detail as text, for the hub to copy */
 };
 
 /* orch.c */
