@@ -216,8 +216,9 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(SET_EXPERIMENT,                                                                    \
       "UPDATE experiments SET status = ?3, objectives = COALESCE(?4, objectives),"       \
       " error = COALESCE(?5, error), updated_us = ?6,"                                   \
-      " finished_us = CASE WHEN ?3 IN ('measured', 'failed', 'cancelled', 'rejected') THEN ?6"\
-      " ELSE finished_us END WHERE campaign = ?1 AND seq = ?2")                          \
+      " finished_us = CASE ?3 WHEN 'measured' THEN ?6 WHEN 'failed' THEN ?6"             \
+      " WHEN 'cancelled' THEN ?6 WHEN 'rejected' THEN ?6 ELSE finished_us END"           \
+      " WHERE campaign = ?1 AND seq = ?2")                                               \
     X(INS_STEP,                                                                          \
       "INSERT INTO steps (attempt_id, campaign, experiment, step, attempt, device,"      \
       " status, params, queued_us, started_us, finished_us, result, error)"             \
