@@ -37,15 +37,3 @@ int lab_duration_parse(const char *s, double *seconds)
     }
     return LAB_EINVAL;
 }
-
-int lab_duration_parse_ms(const char *s, long max_ms, long *ms)
-{
-    double sec;
-    if (lab_duration_parse(s, &sec) < 0)
-        return LAB_EINVAL;
-    double v = sec * 1000.0 + 0.5;
-    if (!(v < (double)max_ms + 1.0))   /* also false for NaN */
-        return LAB_EINVAL;
-    *ms = (long)v;
-    return 0;
-}

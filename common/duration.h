@@ -9,9 +9,4 @@
  * is not one (NaN, infinity and values that overflow a double are refused). */
 int lab_duration_parse(const char *s, double *seconds);
 
-/* The same, into whole milliseconds no greater than max_ms (rounded; the
- * comparison is made before the conversion, so a huge value cannot
- * overflow). 0, or LAB_EINVAL when s is not a duration or is above max_ms. */
-int lab_duration_parse_ms(const char *s, long max_ms, long *ms);
-
 #endif

@@ -1772,6 +1772,13 @@ lab_orch *lab_orch_new_lab(const lab_campaign_cfg *cfg, const lab_orch_opts *opt
     }
     if (!o->run_id)
         o->run_id = now;
+    /* An e-stop given while no campaign was active holds across a restart. */
+    if (lab_hub_lab_estopped(o->hub, cfg->name, &o->estopped) < 0) {
+        lab_err_set(err, LAB_EDB, "reading lab '%s' from %s: %s", cfg->name, o->db_path, lab_hub_errmsg(o->hub));
+        goto fail;
+    }
+    if (o->estopped)
+        lab_warn("lab %s is e-stopped since before its restart: nothing starts until clear-estop", cfg->name);
     lab_orch_event(o, LAB_EV_LAB_STARTED, cfg->name,
                    json_pack("{s:s, s:I, s:I}", "lab", cfg->name, "devices", (json_int_t)cfg->n_devices,
                              "run", (json_int_t)o->run_id));

@@ -262,6 +262,9 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
     X(LAB_RUN,                                                                           \
       "SELECT json_extract(detail, '$.run') FROM events WHERE kind = '" LAB_EVN_LAB_STARTED "'" \
       " AND subject = ?1 ORDER BY id LIMIT 1")                                           \
+    X(LAB_ESTOP,                                                                         \
+      "SELECT action FROM audit WHERE campaign IS NULL AND target = ?1"                   \
+      " AND action IN ('estop', 'clear-estop') AND outcome = 'ok' ORDER BY id DESC LIMIT 1") \
     X(EACH_LAB_CAMPAIGN,                                                                 \
       "SELECT c.id, c.name, c.config_path, c.config_text, c.status,"                     \
       " (SELECT json_extract(e.detail, '$.weight') FROM events e WHERE e.campaign = c.id" \
@@ -1404,6 +1407,23 @@ int lab_hub_lab_run(lab_hub *h, const char *lab, int64_t *run_us)
         *run_us = 0;
     else
         ret = s_fail_sql(h, rc, "reading the lab's run");
+    sqlite3_reset(st);
+    return ret;
+}
+
+int lab_hub_lab_estopped(lab_hub *h, const char *lab, int *estopped)
+{
+    sqlite3_stmt *st = s_stmt(h, S_LAB_ESTOP);
+    if (!st)
+        return LAB_EDB;
+    s_bind_text(st, 1, lab);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW)
+        *estopped = !strcmp((const char *)sqlite3_column_text(st, 0), "estop");
+    else if (rc == SQLITE_DONE)
+        *estopped = 0;
+    else
+        ret = s_fail_sql(h, rc, "reading the lab's e-stop");
     sqlite3_reset(st);
     return ret;
 }

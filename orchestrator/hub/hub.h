@@ -235,6 +235,10 @@ int lab_hub_each_step(lab_hub *h, int64_t campaign, lab_hub_step_fn fn, void *ar
  * first start time; 0 when there is none yet), the same across restarts. */
 int lab_hub_lab_run(lab_hub *h, const char *lab, int64_t *run_us);
 
+/* Is lab e-stopped: its last lab-wide e-stop in the audit table (campaign
+ * NULL, target the lab's name) was not followed by a clear-estop. */
+int lab_hub_lab_estopped(lab_hub *h, const char *lab, int *estopped);
+
 /* The campaigns submitted to a lab (a campaign.submitted event naming it),
  * in the order they were created, with their stored config, the weight
  * they were last given, when their status was set and their experiments. Strings are valid only during the call. */

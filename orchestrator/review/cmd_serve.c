@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,19 @@ static enum MHD_Result s_control(s_server *sv, struct MHD_Connection *c, const c
                                                       "'Authorization: Bearer TOKEN'");
     const char *reason = gate ? MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason") : NULL;
     json_t *req = lab_control_request(action, reason && *reason ? reason : gate ? "" : "from the dashboard");
+    /* The audit names the browser behind the dashboard, not only the
+     * dashboard's own key and host. */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char addr[NI_MAXHOST] = "unknown", host[256];
+    if (ci && ci->client_addr)
+        getnameinfo(ci->client_addr,
+                    ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+                    addr, sizeof addr, NULL, 0, NI_NUMERICHOST);
+    if (req) {
+        snprintf(host, sizeof host, "%s (dashboard, browser %s)",
+                 json_string_value(json_object_get(req, "host")), addr);
+        json_object_set_new(req, "host", json_string(host));
+    }
     const char *campaign = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "campaign");
     if (!campaign || !*campaign)
         campaign = sv->campaign;

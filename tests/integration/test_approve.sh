@@ -191,6 +191,8 @@ code=$(curl -s -o "$T/auth.json" -w '%{http_code}' -X POST -H "Authorization: Be
   "http://127.0.0.1:$HP/api/control/approve?campaign=gated&experiment=$seq1")
 [ "$code" = 200 ] || fail "approve through the dashboard: HTTP $code $(cat "$T/auth.json")"
 wait_until 30 q_is "select status != 'proposed' from experiments where campaign=$gid and seq=$seq1" 1 || fail "the dashboard's approve did not take"
+q "select origin from audit where action='approve' and outcome='ok' order by id desc limit 1" | grep -q "(dashboard, browser 127.0.0.1)" \
+  || fail "the audit of the dashboard's approve does not name the browser: $(q "select actor, origin from audit where action='approve' order by id desc limit 1")"
 busy_ot2() { curl -sf "http://127.0.0.1:$HP/api/lab" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)

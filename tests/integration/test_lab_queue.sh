@@ -110,9 +110,18 @@ sleep 1
 [ "$(q "select count(*) from steps s join campaigns c on c.id = s.campaign where c.name='late'")" = 0 ] \
   || fail "late got steps while the lab was e-stopped"
 [ "$(q "select status from campaigns where name='late'")" = queued ] || fail "late is not queued in the hub"
+# The e-stop holds across a SIGKILL and restart of the lab.
+kill -KILL "$LAB"; wait "$LAB" 2>/dev/null || true
+"$LABLOOP" lab "$T/service.yaml" >>"$T/lab.log" 2>&1 & LAB=$!; PIDS+=($LAB)
+wait_until 20 "$LABLOOP" campaigns --endpoint "$EP" || fail "the lab restarted e-stopped does not answer"
+sleep 1
+[ "$(q "select count(*) from steps s join campaigns c on c.id = s.campaign where c.name='late'")" = 0 ] \
+  || fail "late got steps after a restart of the e-stopped lab"
+"$LABLOOP" campaigns --endpoint "$EP" | grep -Eq '^late +queued' \
+  || fail "after the restart late is not queued: $("$LABLOOP" campaigns --endpoint "$EP")"
 "$LABLOOP" clear-estop --endpoint "$EP" >"$T/clear.out" 2>&1 || fail "clear-estop: $(cat "$T/clear.out")"
 wait_until 60 q_is "select status from campaigns where name='late'" completed || fail "late did not start and complete after clear-estop"
-pass "an e-stopped lab with no campaign active keeps a new campaign queued until the e-stop is cleared"
+pass "an e-stopped lab with no campaign active keeps a new campaign queued until the e-stop is cleared, across a restart"
 kill -TERM "$LAB"; wait "$LAB" || fail "the lab exited $? on SIGTERM"
 
 # Delivered before the lab exits (it waits for its webhooks).
