@@ -415,6 +415,21 @@ static void test_fantasy_update(void **state)
     lab_gp_release(&b);
 }
 
+/* Checks that the 6-D point x lies in the box of half a length-scale either
+ * side of xb (at least 0.02, at most 0.5), the length-scales read from the
+ * model summary (printed to two digits, hence the 6 % slack). */
+static void s_check_in_box(const char *model, const double *x, const double *xb, uint64_t seed)
+{
+    const char *ls = strstr(model, "ls=[");
+    double l[6];
+    CHECK_SEED(ls && sscanf(ls, "ls=[%lf %lf %lf %lf %lf %lf", &l[0], &l[1], &l[2], &l[3], &l[4],
+                            &l[5]) == 6, seed);
+    for (int c = 0; c < 6; c++) {
+        double h = fmin(0.5, fmax(0.02, 0.5 * l[c] * 1.06));
+        CHECK_SEED(fabs(x[c] - xb[c]) <= h + 1e-9, seed);
+    }
+}
+
 /* Four in flight, refilled one at a time (the orchestrator's planner.batch:
  * 4): each ask is for one point with the three in flight pending. The four
  * form a batch: a model point whose proposal number is a multiple of 4 leads
@@ -459,14 +474,7 @@ static void test_async_in_flight(void **state)
         }
         CHECK_SEED(strstr(info.model, "probe") != NULL, seed);
         CHECK_SEED(strstr(info.reason, "probes beside") != NULL, seed);
-        const char *ls = strstr(info.model, "ls=[");
-        double l[D];
-        CHECK_SEED(ls && sscanf(ls, "ls=[%lf %lf %lf %lf %lf %lf", &l[0], &l[1], &l[2], &l[3],
-                                &l[4], &l[5]) == D, seed);
-        for (int c = 0; c < D; c++) {
-            double h = fmin(0.5, fmax(0.02, 0.5 * l[c] * 1.06));
-            CHECK_SEED(fabs(fl[(K - 1) * D + c] - xb[c]) <= h + 1e-9, seed);
-        }
+        s_check_in_box(info.model, fl + (K - 1) * D, xb, seed);
         probes++;
     }
     print_message("hartmann6, 4 in flight: %d leads (%d exploitation steps), %d probes\n", leads,
@@ -522,14 +530,7 @@ static void test_batch_fantasies(void **state)
             while (fm > 0 && !strcmp(info[fm - 1].origin, "planner"))
                 fm--;
             if (model && !first_model && !strstr(info[fm].model, "exploit")) {
-                const char *ls = strstr(info[i].model, "ls=[");
-                double l[D];
-                CHECK_SEED(ls && sscanf(ls, "ls=[%lf %lf %lf %lf %lf %lf", &l[0], &l[1], &l[2],
-                                        &l[3], &l[4], &l[5]) == D, seed);
-                for (int c = 0; c < D; c++) {
-                    double h = fmin(0.5, fmax(0.02, 0.5 * l[c] * 1.06));
-                    CHECK_SEED(fabs(x[i * D + c] - xb[c]) <= h + 1e-9, seed);
-                }
+                s_check_in_box(info[i].model, x + i * D, xb, seed);
                 n_boxed++;
             }
             for (int j = 0; j < i; j++) {
