@@ -83,7 +83,7 @@ static void s_planner_usage(FILE *out)
 {
     fprintf(out,
             "usage: labloop bench planner --func NAME --budget N --seeds S\n"
-            "                             [--planner gp|random|sobol] [--batch B] [--json]\n"
+            "                             [--planner gp|random|sobol] [--batch B [--refill]] [--json]\n"
             "                             [--initial N] [--acquisition ei|log_ei|ucb]\n"
             "       labloop bench planner --timing [--json]\n"
             "       labloop bench planner --describe FUNC | --eval FUNC\n"
@@ -93,10 +93,15 @@ static void s_planner_usage(FILE *out)
             "for two objectives the hypervolume gap) and the median time per ask.\n"
             "With --json one line per seed:\n"
             "  {\"func\",\"planner\",\"seed\",\"budget\",\"best\",\"regret\",\"ask_ms_median\",\n"
-            "   \"batch\",\"n_model\",\"n_bound\",\"fail_first\",\"fail_second\"}\n"
+            "   \"batch\",\"n_model\",\"n_bound\",\"fail_first\",\"fail_second\",\"refill\",\"asks\"}\n"
             "  (n_model: points the model chose, n_bound: those with a coordinate on a\n"
-            "  bound; fail_first/fail_second: failed experiments in each half)\n"
+            "  bound; fail_first/fail_second: failed experiments in each half; asks:\n"
+            "  calls of the planner's ask)\n"
             "without it one line per seed and a median summary line.\n"
+            "  --batch B     ask B points, evaluate all B, tell all B, ask the next B\n"
+            "  --refill      with --batch B: B experiments in flight, as the orchestrator\n"
+            "                runs planner.batch: B; the oldest finishes and is told, then\n"
+            "                one new point is asked with the B-1 in flight as pending\n"
             "  --initial N   Sobol points before a model-based planner (default max(10, 2(d+1)))\n"
             "  --timing      time one gp proposal at n = 100, 300, 1000 observations of\n"
             "                hartmann6 (d = 6): a refit point, the incremental path\n"
@@ -109,14 +114,17 @@ static void s_planner_usage(FILE *out)
     for (const char *const *n = lab_testfunc_names(); *n; n++)
         fprintf(out, " %s", *n);
     fprintf(out, " nanocrystal_qy (the simulated lab's emulator)");
-    fprintf(out, "\n\nexample:\n  labloop bench planner --func branin --budget 30 --seeds 10 "
-                 "--planner gp --json\n");
+    fprintf(out, "\n\nexamples:\n  labloop bench planner --func branin --budget 30 --seeds 10 "
+                 "--planner gp --json\n"
+                 "  labloop bench planner --func hartmann6 --budget 50 --seeds 10 --batch 4 "
+                 "--refill --json\n");
 }
 
 typedef struct {
     double best, regret, ask_ms;
     size_t n_model, n_bound;        /* model-chosen points, those with a coordinate on a bound */
     size_t fail_first, fail_second; /* failed experiments in the first and second half */
+    size_t asks;                    /* calls of lab_planner_ask */
 } s_run_result;
 
 /* 1 when a coordinate of x lies on (within 1e-9 of the range from) its bound. */
@@ -130,8 +138,36 @@ static int s_on_bound(const lab_testfunc *f, const double *x)
     return 0;
 }
 
+/* One proposal evaluated and told; counts it into res and the values ys. */
+static void s_eval_tell(const lab_testfunc *f, lab_planner *p, const char *kind, const double *x,
+                        const char *origin, size_t number, size_t budget, double *ys, size_t *n_y,
+                        double *best, s_run_result *res)
+{
+    size_t m = f->m;
+    double y[3];
+    int failed = f->eval(x, y);
+    if (!strcmp(origin, "planner") && !strcmp(kind, "gp")) {
+        res->n_model++;
+        res->n_bound += (size_t)s_on_bound(f, x);
+    }
+    if (failed)
+        *(number < budget / 2 ? &res->fail_first : &res->fail_second) += 1;
+    lab_planner_tell(p, x, failed ? NULL : y, failed ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED);
+    if (!failed) {
+        memcpy(ys + *n_y * m, y, m * sizeof *y);
+        (*n_y)++;
+        if (m == 1 && y[0] < *best)
+            *best = y[0];
+    }
+}
+
+/* Runs a planner for budget evaluations of f. Synchronous batches (ask
+ * batch, evaluate all, tell all), or with refill what the orchestrator does
+ * with `batch` experiments in flight: the oldest finishes, is told, and one
+ * new proposal is asked with the others still in flight as pending points. */
 static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind, uint64_t seed,
-                 size_t budget, size_t batch, size_t initial, const char *acq, s_run_result *res)
+                 size_t budget, size_t batch, size_t initial, const char *acq, int refill,
+                 s_run_result *res)
 {
     lab_err err = {0};
     lab_planner_opts o = {.kind = kind, .seed = seed, .n_objectives = f->m,
@@ -158,35 +194,37 @@ static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind
         goto out;
     }
     double best = INFINITY;
-    for (size_t done = 0; done < budget;) {
-        size_t k = budget - done < batch ? budget - done : batch;
-        double t0 = s_now_ms();
-        if (lab_planner_ask(p, k, NULL, 0, x, info) < 0) {
-            fprintf(stderr, "labloop bench: seed %llu: %s\n", (unsigned long long)seed,
-                    lab_planner_last_error(p)->msg);
-            rc = -1;
-            goto out;
-        }
-        times[n_times++] = s_now_ms() - t0;
-        for (size_t i = 0; i < k; i++) {
-            double y[3];
-            int failed = f->eval(x + i * d, y);
-            if (!strcmp(info[i].origin, "planner") && !strcmp(kind, "gp")) {
-                res->n_model++;
-                res->n_bound += (size_t)s_on_bound(f, x + i * d);
+    size_t asked = 0, done = 0, in_flight = 0;
+    while (done < budget) {
+        /* synchronous: a whole batch when none is in flight; refill: the
+         * first batch, then one at a time with the others pending */
+        size_t room = batch - in_flight, k = budget - asked < room ? budget - asked : room;
+        if (k && (in_flight == 0 || refill)) {
+            double t0 = s_now_ms();
+            if (lab_planner_ask(p, k, in_flight ? x : NULL, in_flight, x + in_flight * d,
+                                info + in_flight) < 0) {
+                fprintf(stderr, "labloop bench: seed %llu: %s\n", (unsigned long long)seed,
+                        lab_planner_last_error(p)->msg);
+                rc = -1;
+                goto out;
             }
-            if (failed)
-                *(done + i < budget / 2 ? &res->fail_first : &res->fail_second) += 1;
-            lab_planner_tell(p, x + i * d, failed ? NULL : y,
-                             failed ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED);
-            if (!failed) {
-                memcpy(ys + n_y * m, y, m * sizeof *y);
-                n_y++;
-                if (m == 1 && y[0] < best)
-                    best = y[0];
-            }
+            times[n_times++] = s_now_ms() - t0;
+            res->asks++;
+            in_flight += k;
+            asked += k;
         }
-        done += k;
+        if (refill) {
+            /* the oldest experiment finishes */
+            s_eval_tell(f, p, kind, x, info[0].origin, done++, budget, ys, &n_y, &best, res);
+            in_flight--;
+            memmove(x, x + d, in_flight * d * sizeof *x);
+            memmove(info, info + 1, in_flight * sizeof *info);
+        } else {
+            for (size_t i = 0; i < in_flight; i++)
+                s_eval_tell(f, p, kind, x + i * d, info[i].origin, done++, budget, ys, &n_y,
+                            &best, res);
+            in_flight = 0;
+        }
     }
     if (m == 1) {
         res->best = best;
@@ -403,7 +441,7 @@ static int s_bench_planner(int argc, char **argv)
 {
     const char *func = NULL, *kind = "gp", *acq = NULL;
     size_t budget = 0, seeds = 0, batch = 1, initial = 0;
-    int json = 0, timing = 0, have_initial = 0, eval = 0, describe = 0;
+    int json = 0, timing = 0, have_initial = 0, eval = 0, describe = 0, refill = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -411,6 +449,8 @@ static int s_bench_planner(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--refill")) {
+            refill = 1;
         } else if (!strcmp(a, "--timing")) {
             timing = 1;
         } else if (!strcmp(a, "--func") && v) {
@@ -487,7 +527,7 @@ static int s_bench_planner(int argc, char **argv)
     }
     for (size_t s = 0; s < seeds; s++) {
         s_run_result r;
-        if (s_run(f, space, kind, (uint64_t)s, budget, batch, initial, acq, &r) < 0) {
+        if (s_run(f, space, kind, (uint64_t)s, budget, batch, initial, acq, refill, &r) < 0) {
             rc = 1;
             goto out;
         }
@@ -496,9 +536,10 @@ static int s_bench_planner(int argc, char **argv)
         if (json)
             printf("{\"func\":\"%s\",\"planner\":\"%s\",\"seed\":%zu,\"budget\":%zu,"
                    "\"best\":%.10g,\"regret\":%.6g,\"ask_ms_median\":%.3f,\"batch\":%zu,"
-                   "\"n_model\":%zu,\"n_bound\":%zu,\"fail_first\":%zu,\"fail_second\":%zu}\n",
+                   "\"n_model\":%zu,\"n_bound\":%zu,\"fail_first\":%zu,\"fail_second\":%zu,"
+                   "\"refill\":%s,\"asks\":%zu}\n",
                    f->name, kind, s, budget, r.best, r.regret, r.ask_ms, batch, r.n_model,
-                   r.n_bound, r.fail_first, r.fail_second);
+                   r.n_bound, r.fail_first, r.fail_second, refill ? "true" : "false", r.asks);
         else
             printf("%-10s %-6s seed %-3zu budget %-4zu best %-14.8g %s %-12.4g ask %.2f ms\n",
                    f->name, kind, s, budget, r.best, f->m > 1 ? "hv gap" : "regret", r.regret,
@@ -506,9 +547,9 @@ static int s_bench_planner(int argc, char **argv)
         fflush(stdout);
     }
     if (!json)
-        printf("%-10s %-6s median over %zu seeds: %s %.4g, ask %.2f ms (batch %zu)\n", f->name,
+        printf("%-10s %-6s median over %zu seeds: %s %.4g, ask %.2f ms (batch %zu%s)\n", f->name,
                kind, seeds, f->m > 1 ? "hv gap" : "regret", s_median(regrets, seeds),
-               s_median(ms, seeds), batch);
+               s_median(ms, seeds), batch, refill ? ", refilled one at a time" : "");
 out:
     free(regrets);
     free(ms);

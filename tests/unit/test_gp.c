@@ -415,6 +415,75 @@ static void test_fantasy_update(void **state)
     lab_gp_release(&b);
 }
 
+/* Checks that the 6-D point x lies in the box of half a length-scale either
+ * side of xb (at least 0.02, at most 0.5), the length-scales read from the
+ * model summary (printed to two digits, hence the 6 % slack). */
+static void s_check_in_box(const char *model, const double *x, const double *xb, uint64_t seed)
+{
+    const char *ls = strstr(model, "ls=[");
+    double l[6];
+    CHECK_SEED(ls && sscanf(ls, "ls=[%lf %lf %lf %lf %lf %lf", &l[0], &l[1], &l[2], &l[3], &l[4],
+                            &l[5]) == 6, seed);
+    for (int c = 0; c < 6; c++) {
+        double h = fmin(0.5, fmax(0.02, 0.5 * l[c] * 1.06));
+        CHECK_SEED(fabs(x[c] - xb[c]) <= h + 1e-9, seed);
+    }
+}
+
+/* Four in flight, refilled one at a time (the orchestrator's planner.batch:
+ * 4): each ask is for one point with the three in flight pending. The four
+ * form a batch: a model point whose proposal number is a multiple of 4 leads
+ * (an exploitation step or EI, never a probe), the others are probes inside
+ * the box of half a length-scale either side of the best measured point.
+ * Over 40 experiments on hartmann6 at least one lead is an exploitation
+ * step, although the probes around the mean's minimum are in flight. */
+static void test_async_in_flight(void **state)
+{
+    (void)state;
+    const uint64_t seed = 4;
+    const lab_testfunc *f = lab_testfunc_find("hartmann6");
+    lab_err err = {0};
+    lab_space *s = lab_testfunc_space(f, &err);
+    lab_planner_opts o = s_opts(seed, 10);
+    lab_planner *p = lab_planner_new(s, &o, &err);
+    assert_non_null(p);
+    enum { K = 4, D = 6, N = 40 };
+    double fl[K * D], best = INFINITY, xb[D] = {0};
+    lab_ask_info info;
+    assert_int_equal(lab_planner_ask(p, K, NULL, 0, fl, NULL), 0);
+    int leads = 0, lead_exploits = 0, probes = 0;
+    for (int number = K; number < N; number++) {
+        double y;
+        f->eval(fl, &y);
+        assert_int_equal(lab_planner_tell(p, fl, &y, LAB_OUTCOME_MEASURED), 0);
+        if (y < best) {
+            best = y;
+            memcpy(xb, fl, sizeof xb);
+        }
+        memmove(fl, fl + D, (K - 1) * D * sizeof *fl);
+        memset(&info, 0, sizeof info);
+        assert_int_equal(lab_planner_ask(p, 1, fl, K - 1, fl + (K - 1) * D, &info), 0);
+        if (strcmp(info.origin, "planner"))
+            continue;
+        CHECK_SEED(strstr(info.model, "kriging believer") != NULL, seed);
+        if (number % K == 0) {
+            CHECK_SEED(strstr(info.model, "probe") == NULL, seed);
+            leads++;
+            lead_exploits += strstr(info.model, "exploit") != NULL;
+            continue;
+        }
+        CHECK_SEED(strstr(info.model, "probe") != NULL, seed);
+        CHECK_SEED(strstr(info.reason, "probes beside") != NULL, seed);
+        s_check_in_box(info.model, fl + (K - 1) * D, xb, seed);
+        probes++;
+    }
+    print_message("hartmann6, 4 in flight: %d leads (%d exploitation steps), %d probes\n", leads,
+                  lead_exploits, probes);
+    CHECK_SEED(leads >= 5 && probes >= 15 && lead_exploits >= 1, seed);
+    lab_planner_destroy(&p);
+    lab_space_destroy(&s);
+}
+
 /* A batch of 4 on hartmann6 in the modelling phase: four distinct points,
  * the second not where the first is (the fantasy of the first pushes it
  * away), at most one exploitation step per batch, and that step first in
@@ -461,14 +530,7 @@ static void test_batch_fantasies(void **state)
             while (fm > 0 && !strcmp(info[fm - 1].origin, "planner"))
                 fm--;
             if (model && !first_model && !strstr(info[fm].model, "exploit")) {
-                const char *ls = strstr(info[i].model, "ls=[");
-                double l[D];
-                CHECK_SEED(ls && sscanf(ls, "ls=[%lf %lf %lf %lf %lf %lf", &l[0], &l[1], &l[2],
-                                        &l[3], &l[4], &l[5]) == D, seed);
-                for (int c = 0; c < D; c++) {
-                    double h = fmin(0.5, fmax(0.02, 0.5 * l[c] * 1.06));
-                    CHECK_SEED(fabs(x[i * D + c] - xb[c]) <= h + 1e-9, seed);
-                }
+                s_check_in_box(info[i].model, x + i * D, xb, seed);
                 n_boxed++;
             }
             for (int j = 0; j < i; j++) {
@@ -936,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_constraints_categorical),
         cmocka_unit_test(test_determinism_resume),
         cmocka_unit_test(test_batch_pending),
+        cmocka_unit_test(test_async_in_flight),
         cmocka_unit_test(test_fantasy_update),
         cmocka_unit_test(test_batch_fantasies),
         cmocka_unit_test(test_batch_of_two_exploits),

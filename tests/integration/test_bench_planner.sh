@@ -1,0 +1,43 @@
+# `labloop bench planner --refill` (what the orchestrator does with
+# planner.batch: B, B experiments in flight, one refilled per result):
+# with --batch 1 it is exactly the synchronous run (same regret, same best,
+# seed by seed); with --batch 4 the planner is asked for 4 points once and
+# then for one point per finished experiment (1 + budget - 4 asks), against
+# budget / 4 asks for synchronous batches. A bad option is a usage error.
+source "$(dirname "$0")/lib.sh"
+
+run() { "$LABLOOP" bench planner --func branin --budget 16 --seeds 2 --json "$@" 2>"$T/err" \
+          || fail "bench planner $*: $(cat "$T/err")"; }
+field() { python3 -c 'import json,sys
+k=sys.argv[1]
+print(" ".join(str(json.loads(l)[k]) for l in sys.stdin if l.startswith("{")))' "$1"; }
+
+run --batch 1 >"$T/sync1"
+run --batch 1 --refill >"$T/refill1"
+[ "$(wc -l <"$T/sync1")" = 2 ] || fail "not one line per seed: $(cat "$T/sync1")"
+for k in regret best n_model; do
+  a=$(field $k <"$T/sync1"); b=$(field $k <"$T/refill1")
+  [ "$a" = "$b" ] || fail "--refill --batch 1 changed $k: $a against $b (seeds 0 1)"
+done
+[ "$(field refill <"$T/sync1")" = "False False" ] || fail "sync run not marked refill false: $(cat "$T/sync1")"
+[ "$(field refill <"$T/refill1")" = "True True" ] || fail "refill run not marked: $(cat "$T/refill1")"
+pass "--refill with --batch 1 gives the synchronous run's regret, seed by seed"
+
+run --batch 4 >"$T/sync4"
+run --batch 4 --refill >"$T/refill4"
+[ "$(field asks <"$T/sync4")" = "4 4" ] || fail "synchronous batches of 4 over 16: asks $(field asks <"$T/sync4"), not 4"
+[ "$(field asks <"$T/refill4")" = "13 13" ] \
+  || fail "refill with 4 in flight over 16: asks $(field asks <"$T/refill4"), not 1 + 12"
+[ "$(field batch <"$T/refill4")" = "4 4" ] || fail "batch not reported: $(cat "$T/refill4")"
+python3 - "$T/refill4" <<'PY' || fail "refill run's regrets are not finite: $(cat "$T/refill4")"
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 2 and all(math.isfinite(r["regret"]) and r["regret"] >= 0 for r in rows)
+PY
+pass "--refill with --batch 4 asks 4 points, then one per finished experiment"
+
+"$LABLOOP" bench planner --func branin --budget 16 --seeds 2 --refill --batch >"$T/o" 2>"$T/e" && fail "--batch without a value was accepted"
+[ $? = 2 ] || fail "--batch without a value: exit code not 2"
+grep -q -- "--batch needs a value" "$T/e" || fail "unclear error on a bad option: $(cat "$T/e")"
+"$LABLOOP" bench planner --help | grep -q -- "--refill" || fail "--help does not name --refill"
+pass "bench planner says what is missing from an option, and --help names --refill"
