@@ -264,7 +264,7 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       "SELECT json_extract(detail, '$.run') FROM events WHERE kind = '" LAB_EVN_LAB_STARTED "'" \
       " AND subject = ?1 ORDER BY id LIMIT 1")                                           \
     X(LAB_ESTOP,                                                                         \
-      "SELECT action FROM audit WHERE campaign IS NULL AND target = ?1"                   \
+      "SELECT action = 'estop' FROM audit WHERE campaign IS NULL AND target = ?1"                   \
       " AND action IN ('estop', 'clear-estop') AND outcome = 'ok' ORDER BY id DESC LIMIT 1") \
     X(EACH_LAB_CAMPAIGN,                                                                 \
       "SELECT c.id, c.name, c.config_path, c.config_text, c.status,"                     \
@@ -1395,38 +1395,36 @@ int lab_hub_campaign_origin(lab_hub *h, int64_t campaign, char *sha, size_t n, i
     return ret;
 }
 
-int lab_hub_lab_run(lab_hub *h, const char *lab, int64_t *run_us)
+/* The first row's integer of statement which bound to lab (0 when there
+ * is no row or it is NULL). */
+static int s_lab_int(lab_hub *h, int which, const char *lab, const char *what, int64_t *v)
 {
-    sqlite3_stmt *st = s_stmt(h, S_LAB_RUN);
+    sqlite3_stmt *st = s_stmt(h, which);
     if (!st)
         return LAB_EDB;
     s_bind_text(st, 1, lab);
     int rc = sqlite3_step(st), ret = 0;
     if (rc == SQLITE_ROW)
-        *run_us = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+        *v = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
     else if (rc == SQLITE_DONE)
-        *run_us = 0;
+        *v = 0;
     else
-        ret = s_fail_sql(h, rc, "reading the lab's run");
+        ret = s_fail_sql(h, rc, what);
     sqlite3_reset(st);
     return ret;
 }
 
+int lab_hub_lab_run(lab_hub *h, const char *lab, int64_t *run_us)
+{
+    return s_lab_int(h, S_LAB_RUN, lab, "reading the lab's run", run_us);
+}
+
 int lab_hub_lab_estopped(lab_hub *h, const char *lab, int *estopped)
 {
-    sqlite3_stmt *st = s_stmt(h, S_LAB_ESTOP);
-    if (!st)
-        return LAB_EDB;
-    s_bind_text(st, 1, lab);
-    int rc = sqlite3_step(st), ret = 0;
-    if (rc == SQLITE_ROW)
-        *estopped = !strcmp((const char *)sqlite3_column_text(st, 0), "estop");
-    else if (rc == SQLITE_DONE)
-        *estopped = 0;
-    else
-        ret = s_fail_sql(h, rc, "reading the lab's e-stop");
-    sqlite3_reset(st);
-    return ret;
+    int64_t v = 0;
+    int rc = s_lab_int(h, S_LAB_ESTOP, lab, "reading the lab's e-stop", &v);
+    *estopped = v != 0;
+    return rc;
 }
 
 int lab_hub_each_lab_campaign(lab_hub *h, const char *lab, lab_hub_lab_campaign_fn fn, void *arg)
