@@ -484,8 +484,9 @@ static void s_exp_finished(lab_camp *camp, lab_exp *x)
     if (!camp->best || s_better(camp, x->y[0], camp->exps[camp->best - 1]->y[0]))
         camp->best = x->seq;
     s_exp_status(camp, x, "measured", lab_jtext_dump(&camp->jt, objs, JSON_COMPACT), NULL);
-    s_event(camp, LAB_EV_EXPERIMENT_MEASURED, x->id,
-            json_pack("{s:I, s:o}", "experiment", (json_int_t)x->seq, "objectives", objs));
+    /* no detail: the experiment's row says it (LAB_EVENT_DETAIL_SQL) */
+    json_decref(objs);
+    s_event(camp, LAB_EV_EXPERIMENT_MEASURED, x->id, NULL);
     s_tell(camp, x, LAB_OUTCOME_MEASURED);
     if (camp->progress) {             /* the line is only formatted when someone reads it */
         char what[256];
@@ -739,7 +740,6 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
     if (x->state != LAB_EXP_RUNNING || x->step[s] != LAB_STEP_RUNNING || a->n != n || a->dev != d ||
         strcmp(id, a->id) != 0)
         return;
-    const lab_cfg_step *st = &camp->cfg->steps[s];
     s_record_artifacts(camp, d, id, r);
     if (r->status == LABLOOP__STEP_RESULT__STATUS__DONE) {
         s_note_done(camp, a->dispatched_us);
@@ -749,11 +749,7 @@ void lab_sched_on_result(lab_camp *camp, lab_device *d, Labloop__StepResult *r)
                       lab_jtext_dump(&camp->jt, vals, JSON_COMPACT), NULL);
         if (a->estop_hit)
             s_step_counted(camp, id, 1);     /* it finished all the same */
-        double secs = (double)(r->finished_us - r->started_us) / 1e6;
-        s_event(camp, LAB_EV_STEP_DONE, id,
-                json_pack("{s:s, s:I, s:s, s:s, s:O, s:f}", "attempt", id, "experiment",
-                          (json_int_t)x->seq, "step", st->name, "device", s_dev_name(camp, d),
-                          "values", vals, "seconds", secs));
+        s_event(camp, LAB_EV_STEP_DONE, id, NULL);   /* the attempt's row says it */
         x->values[s] = vals;
         x->step[s] = LAB_STEP_DONE_;
         for (size_t k = 0; k < camp->cfg->n_steps; k++)
@@ -957,13 +953,17 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
             act->status = c->approve_each ? "proposed" : "running";
             act->t0 = lab_clock_wall_us();
         }
-        json_t *ev = json_pack("{s:I, s:o, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
-                               "origin", info[k].origin, "planner", lab_planner_name(camp->planner),
-                               "reason", info[k].reason);
+        /* Without approval the experiment's row says it all, and the event
+         * has no detail (LAB_EVENT_DETAIL_SQL); a proposal that waits says
+         * so in its own. */
+        json_t *ev = NULL;
         if (c->approve_each) {
-            json_object_set_new(ev, "approval", json_string("waiting"));
+            ev = json_pack("{s:I, s:o, s:s, s:s, s:s, s:s}", "experiment", (json_int_t)x->seq, "params", params,
+                           "origin", info[k].origin, "planner", lab_planner_name(camp->planner), "reason",
+                           info[k].reason, "approval", "waiting");
             x->prov = prov;                     /* shown by status while it waits */
         } else {
+            json_decref(params);
             json_decref(prov);
         }
         s_event(camp, LAB_EV_EXPERIMENT_PROPOSED, x->id, ev);
@@ -1116,9 +1116,7 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
     }
     json_decref(pj);
     s_sample_at(camp, x, dev, a->id);
-    s_event(camp, LAB_EV_STEP_DISPATCHED, a->id,
-            json_pack("{s:s, s:I, s:s, s:s, s:i}", "attempt", a->id, "experiment", (json_int_t)x->seq,
-                      "step", st->name, "device", dev, "attempt_no", a->n));
+    s_event(camp, LAB_EV_STEP_DISPATCHED, a->id, NULL);  /* the attempt's row says it */
 }
 
 /* A ready device with a free slot for step s's capability, least loaded

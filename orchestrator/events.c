@@ -490,7 +490,7 @@ static const struct {
                             "`device` (if known), `error`; at most 10 rows per peer in 10 s, then one row with "
                             "`suppressed` (how many more were only counted)",
                             s_message_bad},
-    [LAB_EV_EXPERIMENT_PROPOSED] = {"experiment.proposed",
+    [LAB_EV_EXPERIMENT_PROPOSED] = {LAB_EVN_EXPERIMENT_PROPOSED,
                                     "`experiment` (seq), `params` (object), `origin`, `planner`, `reason`; "
                                     "`approval: \"waiting\"` when it waits for an operator (`campaign.approve: each`)",
                                     s_experiment_proposed},
@@ -502,15 +502,15 @@ static const struct {
                                     "`experiment`, `by`, `reason`; the experiment ends `rejected` and is told to the "
                                     "planner as a failed outcome",
                                     s_experiment_rejected},
-    [LAB_EV_EXPERIMENT_MEASURED] = {"experiment.measured", "`experiment`, `objectives` (object)",
+    [LAB_EV_EXPERIMENT_MEASURED] = {LAB_EVN_EXPERIMENT_MEASURED, "`experiment`, `objectives` (object)",
                                     s_experiment_measured},
     [LAB_EV_EXPERIMENT_FAILED] = {"experiment.failed", "`experiment`, `error`", s_experiment_failed},
     [LAB_EV_EXPERIMENT_CANCELLED] = {"experiment.cancelled", "`experiment`, `reason` (abort; or the campaign ended while it waited for approval)",
                                      s_experiment_cancelled},
-    [LAB_EV_STEP_DISPATCHED] = {"step.dispatched", "`attempt` (attempt id), `experiment`, `step`, `device`, "
+    [LAB_EV_STEP_DISPATCHED] = {LAB_EVN_STEP_DISPATCHED, "`attempt` (attempt id), `experiment`, `step`, `device`, "
                                                    "`attempt_no`",
                                 s_step_dispatched},
-    [LAB_EV_STEP_DONE] = {"step.done", "`attempt`, `experiment`, `step`, `device`, `values` (object), `seconds`",
+    [LAB_EV_STEP_DONE] = {LAB_EVN_STEP_DONE, "`attempt`, `experiment`, `step`, `device`, `values` (object), `seconds`",
                           s_step_done},
     [LAB_EV_STEP_FAILED] = {"step.failed",
                             "`attempt`, `experiment`, `step`, `device`, `status` (`failed`, `timed_out`, `lost`), "

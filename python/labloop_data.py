@@ -201,9 +201,14 @@ class Hub:
 
     @property
     def events(self):
+        # Hubs of schema version 3 on write the per-step events without a
+        # detail; their view event_log builds it from the experiment's or
+        # the attempt's row. Older hubs hold every detail in events.
+        has_view = self._db.execute(
+            "select 1 from sqlite_master where type = 'view' and name = 'event_log'").fetchone()
         rows = self._db.execute(
-            "select id, t_us, kind, subject, detail from events where campaign = ? or campaign is null "
-            "order by t_us, id", (self.campaign["id"],)).fetchall()
+            "select id, t_us, kind, subject, detail from %s where campaign = ? or campaign is null "
+            "order by t_us, id" % ("event_log" if has_view else "events"), (self.campaign["id"],)).fetchall()
         return pd.DataFrame({
             "id": pd.array([r["id"] for r in rows], dtype="Int64"),
             "time": _times([r["t_us"] for r in rows]),

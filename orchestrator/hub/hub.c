@@ -181,6 +181,13 @@ static const char *const s_migrations[] = {
     /* 2: whether an ended attempt counts against its step's retries (an
      * e-stop's cancellations do not), so that a restart keeps the count */
     "ALTER TABLE steps ADD COLUMN counted INTEGER NOT NULL DEFAULT 1 CHECK (counted IN (0, 1));\n",
+    /* 3: the per-step events (proposed, dispatched, done, measured) are
+     * written without a detail from here on; the view shows every event
+     * with its detail as labloop's readers build it, for people reading the
+     * hub with sqlite3. Older labloop builds refuse the hub rather than
+     * print those events without their values. */
+    "CREATE VIEW event_log AS SELECT e.id, e.campaign, e.t_us, e.kind, e.subject, " LAB_EVENT_DETAIL_SQL
+    " AS detail FROM events e;\n",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VERSION + 1,
@@ -1306,8 +1313,8 @@ int lab_hub_timeline(lab_hub *h, int64_t campaign, lab_hub_entry_fn fn, void *ar
      * existed (campaign NULL) belong to every timeline. */
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(h->db,
-                                "SELECT t_us, kind, subject, detail FROM events"
-                                " WHERE campaign = ?1 OR campaign IS NULL ORDER BY t_us, id",
+                                "SELECT e.t_us, e.kind, e.subject, " LAB_EVENT_DETAIL_SQL " FROM events e"
+                                " WHERE e.campaign = ?1 OR e.campaign IS NULL ORDER BY e.t_us, e.id",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return s_to_err(h, s_fail_sql(h, rc, "reading the timeline"), err);

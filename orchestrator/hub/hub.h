@@ -23,7 +23,7 @@
 
 typedef struct lab_hub lab_hub;
 
-#define LAB_HUB_SCHEMA_VERSION 2
+#define LAB_HUB_SCHEMA_VERSION 3
 
 /* Open (creating and migrating as needed) the hub at path. NULL on error. */
 lab_hub *lab_hub_open(const char *path, lab_err *err);

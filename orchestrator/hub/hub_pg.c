@@ -30,6 +30,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "orchestrator/events.h"
 #include "orchestrator/hub/hub.h"
 #include "orchestrator/hub/hub_pg_int.h"
 
@@ -184,8 +185,8 @@ static const s_table s_tables[] = {
      " l.attempt_id FROM sample_locations l LEFT JOIN samples s ON s.id = l.sample"
      " WHERE l.id > ?1 ORDER BY l.id LIMIT ?2"},
     {"events", S_APPEND_ONLY, "id, campaign, t_us, kind, subject, detail",
-     "SELECT id, campaign, NULL, id, campaign, t_us, kind, subject, detail FROM events"
-     " WHERE id > ?1 ORDER BY id LIMIT ?2"},
+     "SELECT e.id, e.campaign, NULL, e.id, e.campaign, e.t_us, e.kind, e.subject, "
+     LAB_EVENT_DETAIL_SQL " FROM events e WHERE e.id > ?1 ORDER BY e.id LIMIT ?2"},
     {"audit", S_APPEND_ONLY,
      "id, campaign, t_us, actor, origin, action, target, detail, outcome",
      "SELECT id, campaign, NULL, id, campaign, t_us, actor, origin, action, target, detail,"

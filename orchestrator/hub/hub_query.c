@@ -26,7 +26,7 @@
 #include "common/banned.h"
 
 #define S_BUSY_TIMEOUT_MS 5000
-#define S_SQL_MAX 1024
+#define S_SQL_MAX 4096
 
 struct lab_hub_query {
     sqlite3 *db;
@@ -634,8 +634,10 @@ int lab_hub_query_events(lab_hub_query *q, const lab_hub_query_event_filter *f,
     /* Fixed clauses, all values bound. "+campaign" keeps the planner off the
      * campaign index when a sharper one (subject, rowid) applies. */
     char sql[S_SQL_MAX];
-    snprintf(sql, sizeof sql,
-             "SELECT id, t_us, kind, subject, detail, campaign IS NULL FROM events"
+    int len = snprintf(sql, sizeof sql,
+             "SELECT id, t_us, kind, subject, detail, campaign IS NULL FROM"
+             " (SELECT e.id, e.campaign, e.t_us, e.kind, e.subject, " LAB_EVENT_DETAIL_SQL
+             " AS detail FROM events e)"
              " WHERE (+campaign = ?1 OR campaign IS NULL)%s%s%s%s ORDER BY %s",
              f->experiment > 0
                  ? " AND subject >= ?2 AND subject < ?3 AND detail->>'experiment' = ?4"
@@ -644,6 +646,8 @@ int lab_hub_query_events(lab_hub_query *q, const lab_hub_query_event_filter *f,
              f->since_us > 0 ? " AND t_us >= ?6" : "",
              f->after_id > 0 ? " AND id > ?7" : "",
              f->id_order ? "id" : "t_us, id");
+    if (len < 0 || (size_t)len >= sizeof sql)
+        return lab_err_set(err, LAB_EINVAL, "reading events: the query is longer than %d bytes", S_SQL_MAX);
     sqlite3_stmt *st = NULL;
     int ret = s_prepare(q, sql, &st, err, "reading events");
     if (ret < 0)
@@ -690,7 +694,8 @@ typedef struct s_table {
 static const s_table s_tables[] = {
     {"experiments", "SELECT * FROM experiments WHERE campaign = ?1 ORDER BY seq"},
     {"steps", "SELECT * FROM steps WHERE campaign = ?1 ORDER BY id"},
-    {"events", "SELECT * FROM events WHERE campaign = ?1 OR campaign IS NULL ORDER BY id"},
+    {"events", "SELECT e.id, e.campaign, e.t_us, e.kind, e.subject, " LAB_EVENT_DETAIL_SQL
+               " AS detail FROM events e WHERE e.campaign = ?1 OR e.campaign IS NULL ORDER BY e.id"},
     {"devices", "SELECT * FROM devices WHERE campaign = ?1 ORDER BY id"},
 };
 

@@ -155,9 +155,16 @@ def same(hubv, outv, col):
     return str(hubv) == str(outv)
 
 
+def hub_rows(db, table):
+    """The rows an export of table must hold: events as the view event_log
+    shows them, with the per-step events' detail built from their rows."""
+    return db.execute("select * from %s order by id"
+                      % ("event_log" if table == "events" else table)).fetchall()
+
+
 def check_csv(db_path, path, table, flag):
     db = hub(db_path)
-    rows = db.execute("select * from %s order by id" % table).fetchall()
+    rows = hub_rows(db, table)
     with open(path, newline="", encoding="utf-8") as f:
         got = list(csv.reader(f))
     head, body = got[0], got[1:]
@@ -181,7 +188,7 @@ JSON_COLS = {"params", "provenance", "objectives", "capabilities", "result", "de
 
 def check_jsonl(db_path, path, table, flag):
     db = hub(db_path)
-    rows = db.execute("select * from %s order by id" % table).fetchall()
+    rows = hub_rows(db, table)
     with open(path, encoding="utf-8") as f:
         got = [json.loads(line) for line in f]
     if len(got) != len(rows):

@@ -16,7 +16,7 @@ pass "campaign ran to completion"
 check_hub_complete 12
 [ "$(q "select count(*) from devices where status='ready'")" = 3 ] || fail "devices not recorded ready"
 [ "$(q "select count(*) from events where kind='device.ready'")" -ge 3 ] || fail "device.ready events missing"
-[ "$(q "select count(distinct json_extract(detail,'$.device')) from events where kind='step.dispatched'")" = 3 ] || fail "steps did not use all 3 devices"
+[ "$(q "select count(distinct json_extract(detail,'$.device')) from event_log where kind='step.dispatched'")" = 3 ] || fail "steps did not use all 3 devices"
 pass "hub holds every experiment, step and event"
 
 # Steps of different experiments overlapped in time on different devices.

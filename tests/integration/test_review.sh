@@ -50,9 +50,9 @@ pass "log --follow printed every event while the campaign ran and stopped at its
 
 # ---- log filters
 n=$("$L" log "$DB" --experiment 3 --json | wc -l)
-[ "$n" = "$(q "select count(*) from events where detail->>'experiment' = 3")" ] || fail "log --experiment 3 printed $n events"
+[ "$n" = "$(q "select count(*) from event_log where detail->>'experiment' = 3")" ] || fail "log --experiment 3 printed $n events"
 n=$("$L" log "$DB" --device pl-1 --json | wc -l)
-[ "$n" = "$(q "select count(*) from events where subject='pl-1' or detail->>'device'='pl-1'")" ] || fail "log --device printed $n events"
+[ "$n" = "$(q "select count(*) from event_log where subject='pl-1' or detail->>'device'='pl-1'")" ] || fail "log --device printed $n events"
 mid=$(q "select t_us from events order by id limit 1 offset (select count(*)/2 from events)")
 iso=$(q "select strftime('%Y-%m-%dT%H:%M:%SZ', $mid/1000000, 'unixepoch')")
 n=$("$L" log "$DB" --since "$iso" --json | wc -l)

@@ -85,6 +85,9 @@ def main(path, csv_path):
     check(len(e) == n, "%d events, hub %d" % (len(e), n))
     check(str(e["time"].dtype) == "datetime64[ns, UTC]", "event times are %s" % e["time"].dtype)
     check(e["time"].is_monotonic_increasing, "events not in time order")
+    done = [d for k, d in zip(e["kind"], e["detail"]) if k == "step.done"]
+    check(len(done) > 0 and all(isinstance(d, dict) and isinstance(d.get("values"), dict) for d in done),
+          "step.done events without the values their attempt returned")
 
     # Errors say what is wrong.
     try:

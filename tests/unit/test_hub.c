@@ -23,6 +23,7 @@
 
 #include "common/clock.h"
 #include "orchestrator/cli/commands.h"
+#include "orchestrator/events.h"
 #include "orchestrator/hub/hub.h"
 
 #include "common/banned.h"
@@ -496,7 +497,7 @@ static void test_reopen_keeps_data(void **state)
     int64_t c = s_fill(h);
     assert_int_equal(lab_hub_commit(h, NULL), 0);
     lab_hub_destroy(&h);
-    s_expect(f->path, "PRAGMA user_version", "2");
+    s_expect(f->path, "PRAGMA user_version", "3");
 
     h = s_open(f->path);
     int64_t id = 0, n = 0;
@@ -507,7 +508,7 @@ static void test_reopen_keeps_data(void **state)
     assert_int_equal(lab_hub_record_experiment(h, c, 3, "{}", NULL, NULL, NULL, T0), 0);
     assert_int_equal(lab_hub_commit(h, NULL), 0);
     lab_hub_destroy(&h);
-    s_expect(f->path, "PRAGMA user_version", "2");
+    s_expect(f->path, "PRAGMA user_version", "3");
     s_expect(f->path, "SELECT count(*) FROM experiments", "3");
 }
 
@@ -531,7 +532,8 @@ static void test_migrate_v1(void **state)
     lab_hub_destroy(&h);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE steps DROP COLUMN counted; PRAGMA user_version = 1",
+    assert_int_equal(sqlite3_exec(db, "DROP VIEW event_log; ALTER TABLE steps DROP COLUMN counted;"
+                                  " PRAGMA user_version = 1",
                                   NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_true(s_sql_fails(f->path, "SELECT counted FROM steps"));
@@ -546,7 +548,7 @@ static void test_migrate_v1(void **state)
     h = s_open(f->path);
     int64_t c = 0;
     assert_int_equal(lab_hub_find_campaign(h, "demo", &c, NULL, 0), 0);
-    s_expect(f->path, "PRAGMA user_version", "2");
+    s_expect(f->path, "PRAGMA user_version", "3");
     s_expect(f->path, "SELECT count(*) || '/' || sum(counted) FROM steps", "1/1");
     int n[2] = {0, 0};
     assert_int_equal(lab_hub_each_step(h, c, s_count_step, n), 0);
@@ -670,6 +672,7 @@ typedef struct s_seen {
     int n, stop_at;
     int64_t t[16];
     char kind[16][32];
+    char detail[16][256];
 } s_seen;
 
 static int s_collect(const lab_hub_entry *e, void *arg)
@@ -677,6 +680,7 @@ static int s_collect(const lab_hub_entry *e, void *arg)
     s_seen *s = arg;
     s->t[s->n] = e->t_us;
     snprintf(s->kind[s->n], sizeof s->kind[0], "%s", e->kind);
+    snprintf(s->detail[s->n], sizeof s->detail[0], "%s", e->detail_json ? e->detail_json : "");
     s->n++;
     return s->n == s->stop_at ? 7 : 0;
 }
@@ -718,6 +722,52 @@ static void test_timeline(void **state)
     assert_int_equal(lab_hub_timeline(h, ca, s_collect, &s, &err), 0);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.kind[0], "old.event");
+    lab_hub_destroy(&h);
+}
+
+/* The per-step events are written without a detail; every reader gets the
+ * detail built from the experiment's or the attempt's row, the same fields
+ * the event used to carry. A stored detail (a proposal waiting for approval,
+ * or any row of an older hub) is read as stored. */
+static void test_event_detail_from_rows(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    int64_t c = s_fill(h);
+    assert_int_equal(lab_hub_set_step_status(h, "demo/1/dispense/1", "dispatched", "ot2", 0, 0, NULL, NULL), 0);
+    assert_int_equal(lab_hub_set_step_status(h, "demo/1/dispense/1", "done", NULL, T0 + 5000, T0 + 255000,
+                                             "{\"volume_ul\":120.5}", NULL), 0);
+    assert_int_equal(lab_hub_set_experiment_status(h, c, 1, "measured", "{\"plqy\":0.614}", NULL, T0 + 6000), 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 1, LAB_EVN_EXPERIMENT_PROPOSED, "demo/1", NULL), 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 2, LAB_EVN_STEP_DISPATCHED, "demo/1/dispense/1", NULL), 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 3, LAB_EVN_STEP_DONE, "demo/1/dispense/1", NULL), 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 4, LAB_EVN_EXPERIMENT_MEASURED, "demo/1", NULL), 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 5, LAB_EVN_EXPERIMENT_PROPOSED, "demo/2",
+                                          "{\"experiment\":2,\"approval\":\"waiting\"}"), 0);
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 6, "device.lost", "ot2", NULL), 0);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    s_expect(f->path, "SELECT count(*) FROM events WHERE detail IS NULL", "5");
+
+    s_seen s = {0};
+    lab_err err;
+    assert_int_equal(lab_hub_timeline(h, c, s_collect, &s, &err), 0);
+    assert_int_equal(s.n, 6);
+    const char *want[] = {
+        "{\"experiment\":1,\"params\":{\"cs_pb_ratio\":0.73},\"origin\":\"initial\",\"planner\":\"sobol\","
+        "\"reason\":null}",
+        "{\"attempt\":\"demo/1/dispense/1\",\"experiment\":1,\"step\":\"dispense\",\"device\":\"ot2\","
+        "\"attempt_no\":1}",
+        "{\"attempt\":\"demo/1/dispense/1\",\"experiment\":1,\"step\":\"dispense\",\"device\":\"ot2\","
+        "\"values\":{\"volume_ul\":120.5},\"seconds\":0.25}",
+        "{\"experiment\":1,\"objectives\":{\"plqy\":0.614}}",
+        "{\"experiment\":2,\"approval\":\"waiting\"}",
+        "",
+    };
+    for (size_t i = 0; i < 6; i++)
+        if (strcmp(s.detail[i], want[i]) != 0)
+            fail_msg("event %zu (%s): detail\n  got:  %s\n  want: %s", i, s.kind[i], s.detail[i], want[i]);
+    /* the hub's view for people with sqlite3 says the same */
+    s_expect(f->path, "SELECT detail FROM event_log WHERE kind = 'step.done'", want[2]);
     lab_hub_destroy(&h);
 }
 
@@ -954,6 +1004,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_not_a_hub, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_timeline, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_event_detail_from_rows, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_log_text, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_log_json, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_log_errors, s_setup, s_teardown),
