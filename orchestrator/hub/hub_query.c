@@ -27,6 +27,10 @@
 
 #define S_BUSY_TIMEOUT_MS 5000
 #define S_SQL_MAX 4096
+/* how far outside its proposed and finished times an experiment's
+ * per-step events are looked for (1 s, in µs): they are stamped by the same
+ * wall clock as those times, in the same loop turn or later */
+#define S_EXP_SLACK_US "1000000"
 
 struct lab_hub_query {
     sqlite3 *db;
@@ -343,7 +347,7 @@ int lab_hub_query_device_known(lab_hub_query *q, int64_t campaign, const char *n
     int ret = s_scalar(q,
                        "SELECT EXISTS(SELECT 1 FROM devices WHERE campaign = ?1 AND name = ?2)"
                        " OR EXISTS(SELECT 1 FROM steps WHERE campaign = ?1 AND device = ?2)"
-                       " OR EXISTS(SELECT 1 FROM events WHERE subject = ?2)",
+                       " OR EXISTS(SELECT 1 FROM events WHERE subject = ?2 AND detail IS NOT NULL)",
                        campaign, name, &v, err, "looking the device up");
     *known = v != 0;
     return ret;
@@ -357,7 +361,7 @@ int lab_hub_query_experiment_known(lab_hub_query *q, int64_t campaign, const cha
     sqlite3_stmt *st = NULL;
     int ret = s_prepare(q,
                         "SELECT EXISTS(SELECT 1 FROM experiments WHERE campaign = ?1 AND seq = ?2)"
-                        " OR EXISTS(SELECT 1 FROM events WHERE subject = ?3),"
+                        " OR EXISTS(SELECT 1 FROM events WHERE subject = ?3 AND detail IS NOT NULL),"
                         " (SELECT coalesce(min(seq), 0) FROM experiments WHERE campaign = ?1),"
                         " (SELECT coalesce(max(seq), 0) FROM experiments WHERE campaign = ?1)",
                         &st, err, "looking the experiment up");
@@ -627,21 +631,33 @@ int lab_hub_query_events(lab_hub_query *q, const lab_hub_query_event_filter *f,
             return lab_err_set(err, LAB_EINVAL, "reading events of an experiment: no campaign name");
         /* Subjects about experiment N are "<campaign>/N" and attempt ids
          * "<campaign>/N/<step>/<n>": the range ["<c>/N", "<c>/N0") holds
-         * them all ('0' follows '/'), and the subject index finds it. */
+         * them all ('0' follows '/'). */
         snprintf(lo, sizeof lo, "%s/%lld", f->campaign_name, (long long)f->experiment);
         snprintf(hi, sizeof hi, "%s/%lld0", f->campaign_name, (long long)f->experiment);
     }
+    /* An experiment's events: those with a stored detail through the
+     * subject index, which holds only those; the per-step ones (no detail)
+     * through the campaign index, from S_EXP_SLACK_US before the
+     * experiment was proposed to as long after it finished (or to the end,
+     * while it runs). */
+    const char *from = f->experiment > 0
+        ? "(SELECT * FROM events WHERE subject >= ?2 AND subject < ?3 AND detail IS NOT NULL"
+          " UNION ALL SELECT * FROM events WHERE campaign = ?1 AND detail IS NULL"
+          " AND subject >= ?2 AND subject < ?3"
+          " AND t_us >= (SELECT proposed_us - " S_EXP_SLACK_US " FROM experiments WHERE campaign = ?1 AND seq = ?4)"
+          " AND t_us <= coalesce((SELECT finished_us + " S_EXP_SLACK_US " FROM experiments"
+          " WHERE campaign = ?1 AND seq = ?4), 9223372036854775807))"
+        : "events";
     /* Fixed clauses, all values bound. "+campaign" keeps the planner off the
      * campaign index when a sharper one (subject, rowid) applies. */
     char sql[S_SQL_MAX];
     int len = snprintf(sql, sizeof sql,
              "SELECT id, t_us, kind, subject, detail, campaign IS NULL FROM"
              " (SELECT e.id, e.campaign, e.t_us, e.kind, e.subject, " LAB_EVENT_DETAIL_SQL
-             " AS detail FROM events e)"
+             " AS detail FROM %s e)"
              " WHERE (+campaign = ?1 OR campaign IS NULL)%s%s%s%s ORDER BY %s",
-             f->experiment > 0
-                 ? " AND subject >= ?2 AND subject < ?3 AND detail->>'experiment' = ?4"
-                 : "",
+             from,
+             f->experiment > 0 ? " AND detail->>'experiment' = ?4" : "",
              f->device ? " AND (subject = ?5 OR detail->>'device' = ?5)" : "",
              f->since_us > 0 ? " AND t_us >= ?6" : "",
              f->after_id > 0 ? " AND id > ?7" : "",

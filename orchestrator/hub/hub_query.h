@@ -165,8 +165,8 @@ typedef struct lab_hub_query_event_filter {
     int64_t campaign;            /* required: events of it (and those with no campaign) */
     const char *campaign_name;   /* required with experiment */
     int64_t experiment;          /* > 0: only events about experiment seq (by subject,
-                                  * `<campaign>/<seq>` or an attempt id under it, which
-                                  * the events_subject index finds) */
+                                  * `<campaign>/<seq>` or an attempt id under it, read
+                                  * through the campaign index) */
     const char *device;          /* non-NULL: subject or detail.device is it */
     int64_t since_us;            /* > 0: t_us >= since_us */
     int64_t after_id;            /* > 0: only id > after_id */

@@ -334,7 +334,7 @@ int lab_log_print(const char *db, const lab_log_filter *f, FILE *out, lab_err *e
     lab_hub_query_event_filter qf = {
         .campaign = c.id,
         .campaign_name = c.name,
-        /* Narrow in SQL only where it pays (experiment: the subject index);
+        /* Narrow in SQL only where it pays (experiment: the campaign index);
          * the other filters run in s_keep so the end-of-campaign tally still
          * counts every event. */
         .experiment = f ? f->experiment : 0,

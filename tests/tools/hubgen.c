@@ -13,8 +13,9 @@
  *   --name NAME       campaign name (default big)
  *   --access A        open, shared or closed (default open)
  *   --export-control  mark the campaigns export-controlled
- *   --rows            also write each experiment's step attempts, its sample
- *                     and the sample's moves, as the orchestrator does
+ *   --rows            also write each experiment's sample and the sample's
+ *                     moves, as the orchestrator does (its step attempts are
+ *                     always written: they hold what the step events say)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -74,38 +75,28 @@ static int s_campaign(lab_hub *h, const s_opts *o, const char *name, int64_t t0,
         if (o->rows && lab_hub_record_sample(h, camp, seq, subj, "queue", t) < 0)
             return s_fail("sample", h);
         snprintf(label, sizeof label, "%s", subj);
-        snprintf(detail, sizeof detail,
-                 "{\"experiment\":%" PRId64 ",\"params\":{\"x\":%.6f},\"origin\":\"planner\"}", seq,
-                 (double)(seq % 997) / 997);
-        if (lab_hub_record_event(h, camp, t += 1000, "experiment.proposed", subj, detail) < 0)
+        /* the four per-step events have no detail: their rows say it */
+        if (lab_hub_record_event(h, camp, t += 1000, "experiment.proposed", subj, NULL) < 0)
             return s_fail("event", h);
         mine++;
         for (int s = 0; s < S_STEPS && mine < want; s++) {
             snprintf(subj, sizeof subj, "%s/%" PRId64 "/%s/1", name, seq, steps[s]);
-            snprintf(detail, sizeof detail,
-                     "{\"attempt\":\"%s\",\"experiment\":%" PRId64 ",\"step\":\"%s\",\"device\":\"%s\"}",
-                     subj, seq, steps[s], devs[s]);
-            if (o->rows) {
-                lab_hub_step st = {.attempt_id = subj, .campaign = camp, .experiment = seq,
-                                   .step = steps[s], .attempt = 1, .device = devs[s],
-                                   .status = "dispatched", .params_json = "{}", .queued_us = t};
-                if (lab_hub_record_step(h, &st) < 0 ||
-                    lab_hub_move_sample(h, camp, label, devs[s], subj, t) < 0 ||
-                    lab_hub_set_step_status(h, subj, "done", NULL, t, t + 1000, "{\"v\":1}",
-                                            NULL) < 0)
-                    return s_fail("step", h);
-            }
-            if (lab_hub_record_event(h, camp, t += 1000, "step.dispatched", subj, detail) < 0 ||
-                lab_hub_record_event(h, camp, t += 1000, "step.done", subj, detail) < 0)
+            lab_hub_step st = {.attempt_id = subj, .campaign = camp, .experiment = seq,
+                               .step = steps[s], .attempt = 1, .device = devs[s],
+                               .status = "dispatched", .params_json = "{}", .queued_us = t};
+            if (lab_hub_record_step(h, &st) < 0 ||
+                (o->rows && lab_hub_move_sample(h, camp, label, devs[s], subj, t) < 0) ||
+                lab_hub_set_step_status(h, subj, "done", NULL, t, t + 1000, "{\"v\":1}", NULL) < 0)
+                return s_fail("step", h);
+            if (lab_hub_record_event(h, camp, t += 1000, "step.dispatched", subj, NULL) < 0 ||
+                lab_hub_record_event(h, camp, t += 1000, "step.done", subj, NULL) < 0)
                 return s_fail("event", h);
             mine += 2;
         }
         snprintf(subj, sizeof subj, "%s/%" PRId64, name, seq);
-        snprintf(detail, sizeof detail, "{\"experiment\":%" PRId64 ",\"objectives\":{\"y\":%.4f}}",
-                 seq, (double)(seq % 101) / 101);
         char obj[64];
         snprintf(obj, sizeof obj, "{\"plqy\":%.4f}", (double)(seq % 101) / 101);
-        if (lab_hub_record_event(h, camp, t += 1000, "experiment.measured", subj, detail) < 0 ||
+        if (lab_hub_record_event(h, camp, t += 1000, "experiment.measured", subj, NULL) < 0 ||
             lab_hub_set_experiment_status(h, camp, seq, "measured",
                                           o->rows ? obj : "{\"y\":0.5}", NULL, t) < 0)
             return s_fail("event", h);

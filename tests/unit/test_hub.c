@@ -25,6 +25,7 @@
 #include "orchestrator/cli/commands.h"
 #include "orchestrator/events.h"
 #include "orchestrator/hub/hub.h"
+#include "orchestrator/hub/hub_query.h"
 
 #include "common/banned.h"
 
@@ -685,6 +686,12 @@ static int s_collect(const lab_hub_entry *e, void *arg)
     return s->n == s->stop_at ? 7 : 0;
 }
 
+static int s_collect_query(const lab_hub_query_event *e, void *arg)
+{
+    lab_hub_entry x = {.t_us = e->t_us, .kind = e->kind, .subject = e->subject, .detail_json = e->detail_json};
+    return s_collect(&x, arg);
+}
+
 static void test_timeline(void **state)
 {
     fx *f = *state;
@@ -769,6 +776,22 @@ static void test_event_detail_from_rows(void **state)
     /* the hub's view for people with sqlite3 says the same */
     s_expect(f->path, "SELECT detail FROM event_log WHERE kind = 'step.done'", want[2]);
     lab_hub_destroy(&h);
+
+    /* the events of experiment 1, with their details, though the subject
+     * index holds only events with a stored detail */
+    lab_hub_query *q = lab_hub_query_open(f->path, &err);
+    assert_non_null(q);
+    lab_hub_query_event_filter qf = {.campaign = c, .campaign_name = "demo", .experiment = 1};
+    s_seen one = {0};
+    assert_int_equal(lab_hub_query_events(q, &qf, s_collect_query, &one, &err), 0);
+    assert_int_equal(one.n, 4);
+    for (int i = 0; i < 4; i++)
+        if (strcmp(one.detail[i], want[i]) != 0)
+            fail_msg("experiment 1's event %d (%s): detail\n  got:  %s\n  want: %s", i, one.kind[i],
+                     one.detail[i], want[i]);
+    lab_hub_query_destroy(&q);
+    s_expect(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'events_subject'"
+                      " AND sql LIKE '%WHERE detail IS NOT NULL'", "1");
 }
 
 /* ---- labloop log ---- */
