@@ -1240,7 +1240,7 @@ static void s_readable(const s_gp *g, const lab_planner_ctx *ctx, lab_ask_info *
     if (isfinite(in->p_success) && in->p_success < 0.995)
         snprintf(tail, sizeof tail, "; p(success) %.2f", in->p_success);
     (void)n_pend; /* the model summary says "kriging believer": the reason stays short */
-    const char *dir = ctx->maximize[0] ? "highest" : "lowest";
+    const char *dir = ctx->maximize[0] ? "maximum" : "minimum";
     if (g->m > 1) {
         char ws[64] = "";
         size_t wu = 0;
@@ -1252,10 +1252,12 @@ static void s_readable(const s_gp *g, const lab_planner_ctx *ctx, lab_ask_info *
                  "%s, trade-off weights %s: %s%s",
                  g->acq == LAB_ACQ_UCB ? "confidence bound" : "expected improvement", ws, pred,
                  tail);
+    } else if (exploit == 2) {           /* short: a report shows it on two lines */
+        snprintf(in->reason, sizeof in->reason, "probes beside the best so far (%.4g): %s%s", best_o, pred,
+                 tail);
     } else if (exploit) {
-        snprintf(in->reason, sizeof in->reason,
-                 "%s the %s predicted value (best so far %.4g): %s%s",
-                 exploit == 2 ? "probes beside" : "refines", dir, best_o, pred, tail);
+        snprintf(in->reason, sizeof in->reason, "refines the predicted %s (best so far %.4g): %s%s", dir,
+                 best_o, pred, tail);
     } else if (g->acq == LAB_ACQ_UCB) {
         snprintf(in->reason, sizeof in->reason,
                  "optimistic bound %.4g (best so far %.4g): %s%s", in->acquisition, best_o, pred,
