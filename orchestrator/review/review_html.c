@@ -907,7 +907,7 @@ static const char s_css[] =
     "svg rect.mu{fill:#1c4f8c}svg circle.mu{fill:#1c4f8c}svg .sdbar{stroke:#4a7ab5;stroke-width:6;stroke-opacity:.35}"
     "figure{display:inline-block;margin:4px;vertical-align:top}h3{font-size:1em;margin:1em 0 .3em}"
     "#experiments-table{font-size:12px}#experiments-table td{padding:2px 5px;white-space:nowrap}"
-    "#experiments-table td.reason{white-space:normal;min-width:22em;max-width:26em}"
+    "#experiments-table td.reason{white-space:normal;min-width:22em;max-width:30em}"
     "#experiments-table td.err{overflow:hidden;text-overflow:ellipsis;max-width:10em}"
     "#experiments-table th{white-space:normal}.note{color:#555}tr.thin td{color:#b02a00}"
     ".legend svg,#origins svg{vertical-align:middle}"
