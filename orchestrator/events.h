@@ -70,7 +70,10 @@ typedef enum {
  * other kind, a proposal waiting for approval, and all rows of hubs written
  * before schema version 3), else the same JSON object built from the row.
  * It names the tables steps, experiments and events (as e) of the hub's
- * main schema. */
+ * main schema. Hubs keep it in their view event_log as it was when they
+ * were migrated: a change to it needs a migration that drops and creates
+ * that view again. It uses no SQL newer than SQLite 3.9 (no ->>), so that
+ * an older SQLite can still read the hub's schema. */
 #define LAB_EVENT_DETAIL_SQL                                                                      \
     "(CASE WHEN e.detail IS NOT NULL THEN e.detail"                                               \
     " WHEN e.kind IN ('" LAB_EVN_STEP_DISPATCHED "', '" LAB_EVN_STEP_DONE "') THEN"               \
@@ -84,7 +87,8 @@ typedef enum {
     " WHEN e.kind IN ('" LAB_EVN_EXPERIMENT_PROPOSED "', '" LAB_EVN_EXPERIMENT_MEASURED "') THEN" \
     " (SELECT CASE e.kind WHEN '" LAB_EVN_EXPERIMENT_PROPOSED "' THEN"                            \
     " json_object('experiment', x.seq, 'params', json(x.params), 'origin', x.origin,"             \
-    " 'planner', x.provenance->>'planner', 'reason', x.provenance->>'reason')"                    \
+    " 'planner', json_extract(x.provenance, '$.planner'),"                                        \
+    " 'reason', json_extract(x.provenance, '$.reason'))"                                          \
     " ELSE json_object('experiment', x.seq, 'objectives', json(x.objectives)) END"                \
     " FROM experiments x WHERE x.campaign = e.campaign"                                           \
     " AND x.seq = CAST(substr(e.subject, instr(e.subject, '/') + 1) AS INTEGER))"                 \

@@ -36,6 +36,9 @@
 
 #include "common/banned.h"
 
+/* the oldest hub schema a push reads (steps.counted came in 2) */
+#define S_OLDEST_PUSHED 2
+
 #define S_CHANGE_MARGIN_US (60LL * 1000000)
 #define S_CHUNK_DEFAULT 20000
 #define S_COPY_FLUSH (1 << 20)
@@ -448,7 +451,9 @@ static int s_open_source(lab_hub_pg_pusher *p, lab_err *err)
     rc = sqlite3_prepare_v2(p->src, "PRAGMA user_version", -1, &st, NULL);
     int64_t v = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
-    if (v < LAB_HUB_SCHEMA_VERSION)
+    /* version 2 on: the steps' `counted` is pushed; the per-step events'
+     * details are built from their rows when not stored (version 3) */
+    if (v < S_OLDEST_PUSHED)
         return lab_err_set(err, LAB_EVERSION, "hub '%s' has schema version %lld; open it once "
                            "with a writing labloop command (run) to migrate it to %d before "
                            "pushing", p->db, (long long)v, LAB_HUB_SCHEMA_VERSION);

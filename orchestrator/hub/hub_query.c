@@ -795,16 +795,17 @@ int lab_hub_query_lab_campaigns(lab_hub_query *q, lab_hub_query_lab_campaign_fn 
     sqlite3_stmt *st = NULL;
     const char *what = "listing the hub's campaigns";
     int ret = s_prepare(q,
+                        /* the counts in one pass over each campaign's experiments */
                         "SELECT c.id, c.name, c.status, c.config_path, c.config_text,"
-                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.seq > 0),"
-                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.seq > 0"
-                        "   AND e.status = 'measured'),"
-                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.status = 'failed'),"
-                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.status = 'proposed'),"
-                        " (SELECT count(*) FROM experiments e WHERE e.campaign = c.id AND e.status = 'rejected'),"
+                        " coalesce(n.all_, 0), coalesce(n.measured, 0), coalesce(n.failed, 0),"
+                        " coalesce(n.waiting, 0), coalesce(n.rejected, 0),"
                         " (SELECT json_extract(detail, '$.weight') FROM events v WHERE v.campaign = c.id"
                         "   AND v.kind = '" LAB_EVN_CAMPAIGN_SUBMITTED "' ORDER BY v.id DESC LIMIT 1)"
-                        " FROM campaigns c ORDER BY c.id",
+                        " FROM campaigns c LEFT JOIN"
+                        " (SELECT campaign, sum(seq > 0) AS all_, sum(seq > 0 AND status = 'measured') AS measured,"
+                        "   sum(status = 'failed') AS failed, sum(status = 'proposed') AS waiting,"
+                        "   sum(status = 'rejected') AS rejected FROM experiments GROUP BY campaign) n"
+                        " ON n.campaign = c.id ORDER BY c.id",
                         &st, err, what);
     if (ret < 0)
         return ret;

@@ -4,7 +4,8 @@
 # killed with SIGKILL mid-push (a new push resumes), closed campaigns kept
 # in the lab, the export-control flag on every row, row-level security
 # (members of another group read nothing, also through `labloop show` and
-# `hub search`), search across labs, and review commands reading the hub.
+# `hub search`), search across labs, review commands reading the hub, the
+# per-step events arriving with their details, and a version 2 hub pushed as it is.
 # Row counts are compared with the SQLite sources after every step.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pg.sh"
@@ -166,3 +167,16 @@ before=$(psql_q "select count(*) from labloop.events where lab = 'lab-f'")
 same_counts "$T/f.db" lab-f
 no_duplicates lab-f
 pass "pusher killed mid-push ($before events were in): the next push completed it exactly"
+
+# ---- the per-step events arrive with the details their rows give them; a
+# version 2 hub (before those events were written without one) is pushed as it is ----
+n=$(psql_q "select count(*) from labloop.events where lab = 'lab-a' and kind in ('step.done', 'experiment.measured') and detail is null")
+[ "$n" = 0 ] || fail "$n per-step events of lab-a arrived at the hub without their detail"
+v=$(psql_q "select detail->'values'->>'v' from labloop.events where lab = 'lab-a' and kind = 'step.done' limit 1")
+[ "$v" = 1 ] || fail "a step.done at the hub lacks the values its attempt returned: '$v'"
+"$TOOLS/hubgen" "$T/g.db" 2000 --rows --name g --access open >/dev/null
+sqlite3 "$T/g.db" "DROP VIEW event_log; PRAGMA user_version = 2"
+"$L" hub push "$T/g.db" --to "$PGURL" --lab lab-g >"$T/push-g.log" 2>&1 || fail "a version 2 hub was not pushed: $(cat "$T/push-g.log")"
+[ "$(sqlite3 -readonly "$T/g.db" "PRAGMA user_version")" = 2 ] || fail "the push migrated the lab's hub"
+same_counts "$T/g.db" lab-g
+pass "per-step events arrive with the details their rows give; a version 2 hub is pushed as it is"
