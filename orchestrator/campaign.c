@@ -12,8 +12,10 @@
  * Not for: sockets and devices' registration (orch.c), operator commands
  * (control.c).
  */
+#include <assert.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,19 +191,16 @@ static void s_exp_free(lab_exp *x, size_t n_steps)
         return;
     for (size_t s = 0; x->values && s < n_steps; s++)
         json_decref(x->values[s]);
-    free(x->values);
-    free(x->cur);
-    free(x->step);
-    free(x->not_before_us);
-    free(x->avoid);
-    free(x->reserved);
-    free(x->ready_us);
-    free(x->hint);
-    free(x->hint_n);
-    free(x->unsure);
-    free(x->x);
-    free(x->y);
-    free(x);
+    free(x);                      /* its arrays are in the same block (s_exp_new) */
+}
+
+/* n items of size bytes from the block at *p, aligned for any type. */
+#define S_ALIGNED(n) (((n) + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1))
+static void *s_carve(char **p, size_t n, size_t size)
+{
+    void *r = *p;
+    *p += S_ALIGNED(n * size);
+    return r;
 }
 
 lab_camp *lab_camp_new(const lab_campaign_cfg *cfg, const lab_camp_host *host, void *ctx, lab_err *err)
@@ -296,26 +295,33 @@ static lab_exp *s_exp_new(lab_camp *camp, long seq)
         camp->active = a;
         camp->cap_active = cap;
     }
-    lab_exp *x = calloc(1, sizeof *x);
+    /* The experiment and its arrays in one zeroed block: one allocation per
+     * experiment, not thirteen. */
+    size_t ns = c->n_steps, no = c->n_objectives, nd = camp->dims ? camp->dims : 1;
+    lab_exp *t = NULL;            /* for the element sizes only */
+    size_t size = S_ALIGNED(sizeof *t) + S_ALIGNED(ns * sizeof *t->step) + S_ALIGNED(ns * sizeof *t->cur) +
+                  S_ALIGNED(ns * sizeof *t->values) + S_ALIGNED(ns * sizeof *t->not_before_us) +
+                  S_ALIGNED(ns * sizeof *t->avoid) + S_ALIGNED(ns * sizeof *t->reserved) +
+                  S_ALIGNED(ns * sizeof *t->ready_us) + S_ALIGNED(ns * sizeof *t->hint) +
+                  S_ALIGNED(ns * sizeof *t->hint_n) + S_ALIGNED(ns * sizeof *t->unsure) +
+                  S_ALIGNED(no * sizeof *t->y) + S_ALIGNED(nd * sizeof *t->x);
+    lab_exp *x = calloc(1, size);
     if (!x)
         return NULL;
-    x->step = calloc(c->n_steps, sizeof *x->step);
-    x->cur = calloc(c->n_steps, sizeof *x->cur);
-    x->values = calloc(c->n_steps, sizeof *x->values);
-    x->not_before_us = calloc(c->n_steps, sizeof *x->not_before_us);
-    x->avoid = calloc(c->n_steps, sizeof *x->avoid);
-    x->reserved = calloc(c->n_steps, sizeof *x->reserved);
-    x->ready_us = calloc(c->n_steps, sizeof *x->ready_us);
-    x->hint = calloc(c->n_steps, sizeof *x->hint);
-    x->hint_n = calloc(c->n_steps, sizeof *x->hint_n);
-    x->unsure = calloc(c->n_steps, sizeof *x->unsure);
-    x->y = calloc(c->n_objectives, sizeof *x->y);
-    x->x = calloc(camp->dims ? camp->dims : 1, sizeof *x->x);
-    if (!x->step || !x->cur || !x->values || !x->not_before_us || !x->avoid || !x->reserved ||
-        !x->ready_us || !x->hint || !x->hint_n || !x->unsure || !x->y || !x->x) {
-        s_exp_free(x, 0);
-        return NULL;
-    }
+    char *p = (char *)x + S_ALIGNED(sizeof *x);
+    x->step = s_carve(&p, ns, sizeof *x->step);
+    x->cur = s_carve(&p, ns, sizeof *x->cur);
+    x->values = s_carve(&p, ns, sizeof *x->values);
+    x->not_before_us = s_carve(&p, ns, sizeof *x->not_before_us);
+    x->avoid = s_carve(&p, ns, sizeof *x->avoid);
+    x->reserved = s_carve(&p, ns, sizeof *x->reserved);
+    x->ready_us = s_carve(&p, ns, sizeof *x->ready_us);
+    x->hint = s_carve(&p, ns, sizeof *x->hint);
+    x->hint_n = s_carve(&p, ns, sizeof *x->hint_n);
+    x->unsure = s_carve(&p, ns, sizeof *x->unsure);
+    x->y = s_carve(&p, no, sizeof *x->y);
+    x->x = s_carve(&p, nd, sizeof *x->x);
+    assert((size_t)(p - (char *)x) == size);
     x->seq = seq;
     snprintf(x->id, sizeof x->id, "%s/%ld", c->name, seq);
     return x;

@@ -204,6 +204,10 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
 
 /* ---- cached statements ---- */
 
+/* An event's insert, one row (S_INS_EVENT) or several (s_prepare_events). */
+#define S_EVENTS_INTO "INSERT INTO events (campaign, t_us, kind, subject, detail) VALUES "
+#define S_EVENT_ROW "(NULLIF(?%d, 0), ?%d, ?%d, ?%d, ?%d)"
+
 #define S_STMT_MAP(X)                                                                    \
     X(BEGIN, "BEGIN IMMEDIATE")                                                          \
     X(COMMIT, "COMMIT")                                                                  \
@@ -246,9 +250,7 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == LAB_HUB_SCHEMA_VE
       " finished_us = COALESCE(NULLIF(?5, 0), finished_us),"                             \
       " result = COALESCE(?6, result), error = COALESCE(?7, error)"                      \
       " WHERE attempt_id = ?1")                                                          \
-    X(INS_EVENT,                                                                         \
-      "INSERT INTO events (campaign, t_us, kind, subject, detail)"                       \
-      " VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5)")                                         \
+    X(INS_EVENT, S_EVENTS_INTO "(NULLIF(?1, 0), ?2, ?3, ?4, ?5)")                       \
     X(COUNT_EXPERIMENTS,                                                                 \
       "SELECT count(*) FROM experiments WHERE campaign = ?1"                             \
       " AND (?2 IS NULL OR status = ?2)")                                                \
@@ -322,6 +324,10 @@ typedef struct s_batch {
     size_t len, cap;
 } s_batch;
 
+/* A batch's events go in up to 2^S_EV_LOG2 rows per INSERT. */
+#define S_EV_LOG2 4
+#define S_EV_COLS 5
+
 struct lab_hub {
     sqlite3 *db;
     char *path;
@@ -338,6 +344,7 @@ struct lab_hub {
     uint32_t *fold;              /* attempt id -> its insert in ops (s_fold_steps) */
     size_t cap_fold;
     sqlite3_stmt *stmt[S_STMT_COUNT];
+    sqlite3_stmt *ev_stmt[S_EV_LOG2 + 1];  /* 2^k events per INSERT, k ≥ 1 (s_run_events) */
     char errmsg[LAB_ERR_MSG_MAX];
 };
 
@@ -683,6 +690,8 @@ void lab_hub_destroy(lab_hub **hp)
         sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < S_STMT_COUNT; i++)
         sqlite3_finalize(h->stmt[i]);
+    for (int k = 0; k <= S_EV_LOG2; k++)
+        sqlite3_finalize(h->ev_stmt[k]);
     sqlite3_close(h->db);
     free(h->fill.buf);
     free(h->run.buf);
@@ -751,6 +760,26 @@ static void s_op_what(int which, const s_arg *a, int n, char *buf, size_t size)
         snprintf(buf, size, "%s", what);
 }
 
+/* Bind a write's arguments from parameter first + 1 on. */
+static void s_bind_args(sqlite3_stmt *st, int first, const s_arg *a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        switch (a[i].type) {
+        case S_ARG_INT:
+            sqlite3_bind_int64(st, first + i + 1, a[i].i);
+            break;
+        case S_ARG_TEXT:
+            sqlite3_bind_text(st, first + i + 1, a[i].p, -1, SQLITE_STATIC);
+            break;
+        case S_ARG_BLOB:
+            sqlite3_bind_blob64(st, first + i + 1, a[i].p, a[i].n, SQLITE_STATIC);
+            break;
+        default:
+            sqlite3_bind_null(st, first + i + 1);
+        }
+    }
+}
+
 /* Run one write on the connection: 0, or < 0 with e saying why. Uses only
  * the connection and its statements, so the batch runner may call it on
  * another thread. */
@@ -759,21 +788,7 @@ static int s_step_op(lab_hub *h, int which, int flags, const s_arg *a, int n, la
     sqlite3_stmt *st = s_prepare(h, which, e);
     if (!st)
         return e->code;
-    for (int i = 0; i < n; i++) {
-        switch (a[i].type) {
-        case S_ARG_INT:
-            sqlite3_bind_int64(st, i + 1, a[i].i);
-            break;
-        case S_ARG_TEXT:
-            sqlite3_bind_text(st, i + 1, a[i].p, -1, SQLITE_STATIC);
-            break;
-        case S_ARG_BLOB:
-            sqlite3_bind_blob64(st, i + 1, a[i].p, a[i].n, SQLITE_STATIC);
-            break;
-        default:
-            sqlite3_bind_null(st, i + 1);
-        }
-    }
+    s_bind_args(st, 0, a, n);
     int rc = sqlite3_step(st), ret = 0;
     char what[256];
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
@@ -1020,6 +1035,78 @@ static void s_fold_steps(lab_hub *h)
     }
 }
 
+/* An event of the batch, written with the others at its end. */
+static int s_deferred_event(const s_op *o)
+{
+    return o->which == S_INS_EVENT && !o->folded && o->n == S_EV_COLS;
+}
+
+/* The INSERT of 2^k events (S_INS_EVENT's row, repeated), prepared on
+ * first use; NULL with e set. */
+static sqlite3_stmt *s_prepare_events(lab_hub *h, int k, lab_err *e)
+{
+    if (k == 0)
+        return s_prepare(h, S_INS_EVENT, e);
+    if (h->ev_stmt[k])
+        return h->ev_stmt[k];
+    char sql[96 + (1 << S_EV_LOG2) * 48];
+    size_t len = (size_t)snprintf(sql, sizeof sql, "%s", S_EVENTS_INTO);
+    for (int r = 0; r < 1 << k; r++) {
+        int p = r * S_EV_COLS;
+        len += (size_t)snprintf(sql + len, sizeof sql - len, "%s" S_EVENT_ROW, r ? ", " : "", p + 1, p + 2,
+                                p + 3, p + 4, p + 5);
+    }
+    int rc = sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &h->ev_stmt[k], NULL);
+    if (rc != SQLITE_OK) {
+        s_sql_err(h->db, rc, "preparing a hub statement", e);
+        h->ev_stmt[k] = NULL;
+    }
+    return h->ev_stmt[k];
+}
+
+/* The batch's events, in their order, after its other writes: up to
+ * 2^S_EV_LOG2 rows per statement, which opens the table and its indexes
+ * once for all of them (a third less work per event than one INSERT
+ * each). Nothing in a batch reads events, and it is one transaction, so
+ * the hub ends up the same. */
+static int s_run_events(lab_hub *h, size_t n_ev, lab_err *e)
+{
+    size_t i = 0;
+    while (n_ev > 0) {
+        int k = S_EV_LOG2;
+        while ((size_t)1 << k > n_ev)
+            k--;
+        sqlite3_stmt *st = s_prepare_events(h, k, e);
+        if (!st)
+            return e->code;
+        size_t first = i;
+        for (int r = 0; r < 1 << k; i++) {
+            const s_op *o = &h->ops[i];
+            if (!s_deferred_event(o))
+                continue;
+            s_bind_args(st, r * S_EV_COLS, o->a, o->n);
+            r++;
+        }
+        int rc = sqlite3_step(st), ret = 0;
+        if (rc != SQLITE_DONE)
+            ret = s_sql_err(h->db, rc, "recording events", e);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (ret < 0) {
+            /* Say which event it was: its rows one at a time (SQLite undid
+             * the failed statement; the caller rolls the batch back). */
+            for (size_t j = first; j < i; j++) {
+                const s_op *o = &h->ops[j];
+                if (s_deferred_event(o) && s_step_op(h, o->which, o->flags, o->a, o->n, e) < 0)
+                    return e->code;
+            }
+            return ret;
+        }
+        n_ev -= (size_t)1 << k;
+    }
+    return 0;
+}
+
 void lab_hub_commit_run(lab_hub *h)
 {
     lab_err *e = &h->run_err;
@@ -1030,11 +1117,16 @@ void lab_hub_commit_run(lab_hub *h)
         s_fold_steps(h);
     if (ret == 0)
         ret = s_step_op(h, S_BEGIN, 0, NULL, 0, e);
+    size_t n_ev = 0;
     for (size_t i = 0; ret == 0 && i < h->n_ops; i++) {
         const s_op *o = &h->ops[i];
-        if (!o->folded)
+        if (s_deferred_event(o))
+            n_ev++;
+        else if (!o->folded)
             ret = s_step_op(h, o->which, o->flags, o->a, o->n, e);
     }
+    if (ret == 0)
+        ret = s_run_events(h, n_ev, e);
     if (ret == 0 && (ret = s_step_op(h, S_COMMIT, 0, NULL, 0, e)) < 0)
         lab_err_prefix(e, "committing to the hub: ");
     if (ret < 0)

@@ -426,6 +426,57 @@ static void test_queued_failure_rolls_back(void **state)
     lab_hub_destroy(&h);
 }
 
+/* A batch's events go in several rows per statement after its other
+ * writes: every one is kept, in the order it was queued, whatever the
+ * count (37: chunks of 16, 16, 4 and 1), and the other writes around them
+ * are kept too. A bad event fails the commit with that event named, and
+ * none of the batch is kept. */
+static void test_queued_events_in_order(void **state)
+{
+    fx *f = *state;
+    lab_hub *h = s_open(f->path);
+    lab_err err = {0};
+    int64_t c = s_fill(h);
+    assert_int_equal(lab_hub_commit(h, NULL), 0);
+    assert_int_equal(lab_hub_queue_writes(h, &err), 0);
+    char kind[32], subject[32], detail[64];
+    for (int i = 1; i <= 37; i++) {
+        snprintf(kind, sizeof kind, "note.%02d", i);
+        snprintf(subject, sizeof subject, "demo/%d", i);
+        snprintf(detail, sizeof detail, "{\"n\":%d}", i);
+        assert_int_equal(lab_hub_record_event(h, i % 5 ? c : 0, T0 + 100 - i, kind, subject,
+                                              i % 3 ? detail : NULL), 0);
+        if (i % 10 == 0)          /* other writes between them */
+            assert_int_equal(lab_hub_record_experiment(h, c, 2 + i / 10, "{}", "planner", NULL, NULL, T0), 0);
+    }
+    assert_int_equal(s_commit_on_thread(h, &err), 0);
+    s_expect(f->path, "SELECT count(*) FROM events WHERE kind LIKE 'note.%'", "37");
+    s_expect(f->path, "SELECT count(*) FROM experiments", "5");
+    /* in queued order, each row with its own values */
+    s_expect(f->path, "SELECT group_concat(ok, '') FROM (SELECT (kind = printf('note.%02d', rank)"
+                      " AND subject = 'demo/' || rank AND t_us = 1714553462113100 - rank"
+                      " AND coalesce(campaign, 0) = CASE rank % 5 WHEN 0 THEN 0 ELSE 1 END"
+                      " AND coalesce(json_extract(detail, '$.n'), 0) = CASE rank % 3 WHEN 0 THEN 0 ELSE rank END) AS ok"
+                      " FROM (SELECT *, row_number() OVER (ORDER BY id) AS rank FROM events WHERE kind LIKE 'note.%')"
+                      " ORDER BY rank)",
+             "1111111111111111111111111111111111111");
+
+    /* the 13th of 20 is not JSON: named, and nothing of the batch kept */
+    for (int i = 1; i <= 20; i++) {
+        snprintf(kind, sizeof kind, "bad.%02d", i);
+        assert_int_equal(lab_hub_record_event(h, c, T0 + 200, kind, "demo", i == 13 ? "{not json" : NULL), 0);
+    }
+    assert_int_equal(lab_hub_record_experiment(h, c, 9, "{}", "planner", NULL, NULL, T0), 0);
+    assert_int_equal(s_commit_on_thread(h, &err), LAB_EINVAL);
+    assert_non_null(strstr(err.msg, "recording event 'bad.13'"));
+    s_expect(f->path, "SELECT count(*) FROM events WHERE kind LIKE 'bad.%'", "0");
+    s_expect(f->path, "SELECT count(*) FROM experiments WHERE seq = 9", "0");
+    assert_int_equal(lab_hub_record_event(h, c, T0 + 300, "after", NULL, NULL), 0);
+    assert_int_equal(s_commit_on_thread(h, &err), 0);
+    s_expect(f->path, "SELECT count(*) FROM events WHERE kind = 'after'", "1");
+    lab_hub_destroy(&h);
+}
+
 /* Durability: a child commits queued batches on a thread and dies without
  * closing; every commit that returned is in the hub. */
 static void test_queued_durable(void **state)
@@ -1019,6 +1070,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_destroy_without_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_queued_writes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_queued_failure_rolls_back, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_queued_events_in_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_queued_durable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_campaign, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, s_setup, s_teardown),
