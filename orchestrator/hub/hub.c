@@ -19,6 +19,7 @@
  * the batch (s_fold_steps).
  */
 #include "orchestrator/hub/hub.h"
+#include "orchestrator/hub/hub_vfs.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -613,7 +614,7 @@ static lab_hub *s_open(const char *path, int readonly, lab_err *err)
     }
     pthread_once(&s_setup_once, s_setup);
     int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    int rc = sqlite3_open_v2(path, &h->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(path, &h->db, flags | SQLITE_OPEN_NOMUTEX, lab_hub_vfs_name());
     if (rc != SQLITE_OK) {
         int sys = h->db ? sqlite3_system_errno(h->db) : 0;
         ret = s_fail(h, LAB_EDB, "cannot open hub '%s': %s", path,
