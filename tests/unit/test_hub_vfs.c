@@ -129,7 +129,7 @@ static void test_gathered_commit_reads_back(void **state)
     s_expect_ok(r);
     /* and the other way: a commit made through SQLite's own layer is read
      * through this one */
-    assert_int_equal(sqlite3_exec(r, "INSERT INTO t (k, v) VALUES (1000, x'00ff')", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(r, "INSERT INTO t (k, v) VALUES (100000, x'00ff')", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(s_int(w, "SELECT count(*) FROM t"), 3001);
     sqlite3_close(r);
     sqlite3_close(w);
