@@ -1095,8 +1095,10 @@ static int s_run_events(lab_hub *h, size_t n_ev, lab_err *e)
         sqlite3_clear_bindings(st);
         if (ret < 0) {
             /* Say which event it was: its rows one at a time (SQLite undid
-             * the failed statement; the caller rolls the batch back). */
-            for (size_t j = first; j < i; j++) {
+             * the failed statement; the caller rolls the batch back). Not
+             * when the failure ended the transaction (an I/O error, a
+             * trigger's ROLLBACK): each row would be a commit of its own. */
+            for (size_t j = first; j < i && !sqlite3_get_autocommit(h->db); j++) {
                 const s_op *o = &h->ops[j];
                 if (s_deferred_event(o) && s_step_op(h, o->which, o->flags, o->a, o->n, e) < 0)
                     return e->code;

@@ -17,11 +17,16 @@
 #define S_WRITE_MAX (64u << 10)
 
 typedef struct s_file {
-    sqlite3_file base;           /* pMethods: s_io (a log) or s_io_plain */
+    sqlite3_file base;           /* pMethods: s_io (a log), else s_io_pass or s_io_pass1 */
     sqlite3_file *real;          /* the default layer's file, right after this struct */
     unsigned char *buf;          /* a log's gathered appends ... */
     size_t len, cap;
     sqlite3_int64 off;           /* ... which belong at this offset */
+    /* A database file and its log, opened by the same connection: */
+    const char *wal_name;        /* a database's: the name SQLite opens its log with */
+    struct s_file *wal;          /* a database's open log */
+    struct s_file *db;           /* a log's database */
+    struct s_file *next;         /* open databases (s_dbs) */
 } s_file;
 
 static sqlite3_vfs s_vfs;
@@ -29,6 +34,8 @@ static sqlite3_vfs *s_base;
 static int s_ok;
 static pthread_once_t s_once = PTHREAD_ONCE_INIT;
 static _Atomic int64_t s_writes_in, s_writes_out;
+static pthread_mutex_t s_dbs_lock = PTHREAD_MUTEX_INITIALIZER;
+static s_file *s_dbs;            /* open databases, for their logs to find them */
 
 /* Write what was gathered; SQLITE_OK or the write's error. In pieces of at
  * most S_WRITE_MAX: the default layer takes less than 128 KiB per write. */
@@ -48,6 +55,15 @@ static int s_flush(s_file *f)
 static int s_close(sqlite3_file *p)
 {
     s_file *f = (s_file *)p;
+    pthread_mutex_lock(&s_dbs_lock);
+    if (f->db)
+        f->db->wal = NULL;
+    for (s_file **q = &s_dbs; *q; q = &(*q)->next)
+        if (*q == f) {
+            *q = f->next;
+            break;
+        }
+    pthread_mutex_unlock(&s_dbs_lock);
     int rc = s_flush(f);
     int rc2 = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
     free(f->buf);
@@ -161,8 +177,18 @@ static int s_shm_map(sqlite3_file *p, int pg, int pgsz, int extend, void volatil
 {
     return S_REAL(p)->pMethods->xShmMap(S_REAL(p), pg, pgsz, extend, out);
 }
+/* A database's lock slots. Slot 0 is the log's write lock: before it is
+ * released, the log gets what this connection gathered. With every commit
+ * synced that is only ever a rolled-back transaction's frames, which
+ * SQLite itself would have written already and which the next writer
+ * overwrites; but they must not reach the file after another connection
+ * has written the log. (A failed write of them changes nothing: they are
+ * past the log's last commit.) */
 static int s_shm_lock(sqlite3_file *p, int offset, int n, int flags)
 {
+    s_file *f = (s_file *)p;
+    if ((flags & SQLITE_SHM_UNLOCK) && offset == 0 && f->wal)
+        (void)s_flush(f->wal);
     return S_REAL(p)->pMethods->xShmLock(S_REAL(p), offset, n, flags);
 }
 static void s_shm_barrier(sqlite3_file *p)
@@ -190,12 +216,13 @@ static const sqlite3_io_methods s_io = {
 };
 
 /* Every other file: the same, but writes go straight through (so nothing
- * is ever gathered and the other methods only forward). */
+ * is ever gathered and the other methods only forward); s_io_pass1 for a
+ * file without shared memory or mapping underneath (version 1 methods). */
 static int s_write_through(sqlite3_file *p, const void *data, int amt, sqlite3_int64 off)
 {
     return S_REAL(p)->pMethods->xWrite(S_REAL(p), data, amt, off);
 }
-static sqlite3_io_methods s_io_pass;
+static sqlite3_io_methods s_io_pass, s_io_pass1;
 
 static int s_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int flags, int *out_flags)
 {
@@ -208,7 +235,27 @@ static int s_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int flags
         f->base.pMethods = NULL;
         return rc != SQLITE_OK ? rc : SQLITE_CANTOPEN;
     }
-    f->base.pMethods = (flags & SQLITE_OPEN_WAL) ? &s_io : &s_io_pass;
+    const sqlite3_io_methods *m = f->real->pMethods;
+    f->base.pMethods = m->iVersion >= 3 && m->xShmMap && m->xFetch ? &s_io_pass : &s_io_pass1;
+    pthread_mutex_lock(&s_dbs_lock);
+    if (flags & SQLITE_OPEN_MAIN_DB) {
+        f->wal_name = sqlite3_filename_wal(name);
+        f->next = s_dbs;
+        s_dbs = f;
+    } else if (flags & SQLITE_OPEN_WAL) {
+        /* Its database is the one whose log name is this very name (SQLite
+         * opens the log with the string sqlite3_filename_wal gives); a log
+         * without one is not gathered, as nothing would write it before
+         * the write lock goes. */
+        for (s_file *d = s_dbs; d; d = d->next)
+            if (d->wal_name && d->wal_name == name && !d->wal) {
+                d->wal = f;
+                f->db = d;
+                f->base.pMethods = &s_io;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&s_dbs_lock);
     return SQLITE_OK;
 }
 
@@ -219,6 +266,14 @@ static void s_register(void)
         return;
     s_io_pass = s_io;
     s_io_pass.xWrite = s_write_through;
+    s_io_pass1 = s_io_pass;
+    s_io_pass1.iVersion = 1;
+    s_io_pass1.xShmMap = NULL;
+    s_io_pass1.xShmLock = NULL;
+    s_io_pass1.xShmBarrier = NULL;
+    s_io_pass1.xShmUnmap = NULL;
+    s_io_pass1.xFetch = NULL;
+    s_io_pass1.xUnfetch = NULL;
     s_vfs = *s_base;
     s_vfs.pNext = NULL;
     s_vfs.zName = S_VFS_NAME;

@@ -9,7 +9,13 @@
  * writes what was gathered first. Readers in other processes only see a
  * commit once its frames are in the file (SQLite publishes it in the
  * shared index after the sync). Any read, size, truncation or lock of the
- * log, and closing it, write what was gathered first too.
+ * log, closing it, and releasing the log's write lock (after a rollback,
+ * before another connection may write the log) write what was gathered
+ * first too.
+ *
+ * Only for connections with synchronous=FULL, as the hub's: at a lower
+ * level SQLite publishes a commit without syncing the log, and other
+ * connections could look for frames still in memory.
  *
  * Not for: the database file itself (written page by page at checkpoints,
  * not appended) or other SQLite files; they go through unchanged. */

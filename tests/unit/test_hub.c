@@ -474,6 +474,19 @@ static void test_queued_events_in_order(void **state)
     assert_int_equal(lab_hub_record_event(h, c, T0 + 300, "after", NULL, NULL), 0);
     assert_int_equal(s_commit_on_thread(h, &err), 0);
     s_expect(f->path, "SELECT count(*) FROM events WHERE kind = 'after'", "1");
+
+    /* a failure that ends the transaction itself (here a trigger's
+     * ROLLBACK; an I/O error does the same): none of the batch's events
+     * is kept either, not even one at a time */
+    assert_int_equal(s_sql_fails(f->path, "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.kind = 'boom'"
+                                          " BEGIN SELECT RAISE(ROLLBACK, 'injected'); END"), 0);
+    for (int i = 1; i <= 20; i++)
+        assert_int_equal(lab_hub_record_event(h, c, T0 + 400, i == 7 ? "boom" : "gone", "demo", NULL), 0);
+    assert_int_equal(lab_hub_record_experiment(h, c, 10, "{}", "planner", NULL, NULL, T0), 0);
+    assert_true(s_commit_on_thread(h, &err) < 0);
+    assert_non_null(strstr(err.msg, "injected"));
+    s_expect(f->path, "SELECT count(*) FROM events WHERE kind IN ('gone', 'boom')", "0");
+    s_expect(f->path, "SELECT count(*) FROM experiments WHERE seq = 10", "0");
     lab_hub_destroy(&h);
 }
 

@@ -163,6 +163,37 @@ static void test_spilled_transaction(void **state)
     sqlite3_close(w);
 }
 
+/* A transaction that spilled frames and rolled back, then another
+ * connection (SQLite's own layer, as another process) restarts the log
+ * and commits: nothing this connection had gathered reaches the file over
+ * the other's frames, now or when it reads or closes. */
+static void test_rolled_back_then_other_writer(void **state)
+{
+    fx *f = *state;
+    sqlite3 *b = s_open(f->path, 0);
+    assert_int_equal(sqlite3_exec(b, "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB);"
+                                  "INSERT INTO t (k, v) VALUES (100000, x'00');"
+                                  "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *a = s_open(f->path, 1);
+    assert_int_equal(sqlite3_exec(a, "PRAGMA cache_size = 10; PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(a, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(s_insert(a, 0, 300), SQLITE_OK);     /* spills frames into the log */
+    assert_int_equal(sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(b, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(s_insert(b, 1000, 1050), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(b, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(s_int(a, "SELECT count(*) FROM t"), 51);
+    sqlite3_close(a);
+    sqlite3_close(b);
+    sqlite3 *r = s_open(f->path, 0);
+    assert_int_equal(s_int(r, "SELECT count(*) FROM t"), 51);
+    assert_int_equal(s_int(r, "SELECT count(*) FROM t WHERE k >= 1000 AND k < 1050 AND substr(v, 1, 1) = "
+                              "CAST(char(65 + k % 26) AS BLOB)"), 50);
+    s_expect_ok(r);
+    sqlite3_close(r);
+}
+
 /* A process killed in the middle of a transaction, with frames of it
  * gathered: every commit that returned is in the file, nothing of the
  * transaction is, and the file is sound. */
@@ -258,6 +289,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_gathered_commit_reads_back, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_spilled_transaction, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_then_other_writer, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_killed_mid_transaction, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_fails_the_commit, s_setup, s_teardown),
     };
