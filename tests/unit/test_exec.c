@@ -163,14 +163,23 @@ static void test_success(void **state)
     double x = (double)(s_seed % 10000) / 8.0 + 0.5;
     Labloop__Param *p[2] = {lab_param_number("x", x, "mm"), lab_param_text("solvent", "toluene")};
     tr_request(t, "c/7/measure/1", "measure", p, 2, 10000);
-    /* ACCEPTED, then the stderr line as LOG, then the result */
+    /* ACCEPTED, then the stderr line as LOG, then the result (what came
+     * before the result is kept to be shown if the line is missing) */
     int saw_log = 0;
+    char seen[1024] = "";
+    size_t seen_len = 0;
     lab_env *r = NULL;
     while (!r) {
         lab_env *m = tr_recv(t, 5000, 0);
         if (!m)
             fail_msg("no result (seed %" PRIu64 ")", s_seed);
+        if (seen_len < sizeof seen)
+            seen_len += (size_t)snprintf(seen + seen_len, sizeof seen - seen_len, "%s%s", seen_len ? "; " : "",
+                                         lab_env_kind(m));
         if (m->body_case == LABLOOP__ENVELOPE__BODY_STEP_UPDATE) {
+            if (seen_len < sizeof seen)
+                seen_len += (size_t)snprintf(seen + seen_len, sizeof seen - seen_len, " kind %d '%s'",
+                                             (int)m->step_update->kind, m->step_update->text);
             if (m->step_update->kind == LABLOOP__STEP_UPDATE__KIND__LOG &&
                 strstr(m->step_update->text, "measuring measure of S-7"))
                 saw_log = 1;
@@ -183,7 +192,9 @@ static void test_success(void **state)
     Labloop__StepResult *res = r->step_result;
     if (res->status != LABLOOP__STEP_RESULT__STATUS__DONE)
         fail_msg("status %d: %s (seed %" PRIu64 ")", res->status, res->error, s_seed);
-    assert_true(saw_log);
+    if (!saw_log)
+        fail_msg("the stderr line did not come as a LOG update before the result; came: %s (seed %" PRIu64 ")",
+                 seen, s_seed);
     double v = 0;
     assert_int_equal(lab_param_to_double(tr_value(res, "x_env"), &v), 0);
     assert_true(v == x);
