@@ -25,6 +25,7 @@ typedef struct s_cap {
     size_t n_devices;        /* devices offering it (the heap's room) */
     size_t n_online;
     size_t n_unheard;
+    long turn;               /* attempts a device keeps the work for (1: none) */
 } s_cap;
 
 struct lab_slots {
@@ -39,16 +40,27 @@ static int s_eligible(const s_dev *d)
     return d->online && d->used < d->capacity;
 }
 
-/* a before b: the lower share of slots in use (compared without dividing),
- * then fewer attempts, then the lower id (first in the config). */
-static int s_before(const lab_slots *s, long a, long b)
+/* A capability offered by more devices than this shares its work in turns
+ * (see slots.h): about this many devices carry the steps in flight at a
+ * time instead of all of them, one step each. */
+#define S_TURN_DEVICES 32
+
+/* a before b for capability cap: the lower share of slots in use (compared
+ * without dividing), then fewer attempts counted in turns, then within the
+ * same turn more attempts (the device whose turn it is keeps it), then the
+ * lower id (first in the config). */
+static int s_before(const lab_slots *s, int cap, long a, long b)
 {
     const s_dev *da = &s->dev[a], *db = &s->dev[b];
     long long la = (long long)da->used * db->capacity, lb = (long long)db->used * da->capacity;
     if (la != lb)
         return la < lb;
+    long turn = s->cap[cap].turn;
+    long ta = da->dispatched / turn, tb = db->dispatched / turn;
+    if (ta != tb)
+        return ta < tb;
     if (da->dispatched != db->dispatched)
-        return da->dispatched < db->dispatched;
+        return da->dispatched > db->dispatched;
     return a < b;
 }
 
@@ -73,7 +85,7 @@ static void s_up(lab_slots *s, int cap, size_t i)
     long dev = c->heap[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!s_before(s, dev, c->heap[p]))
+        if (!s_before(s, cap, dev, c->heap[p]))
             break;
         s_place(s, c, cap, i, c->heap[p]);
         i = p;
@@ -88,9 +100,9 @@ static void s_down(lab_slots *s, int cap, size_t i)
     for (;;) {
         size_t l = 2 * i + 1, best = i;
         long best_dev = dev;
-        if (l < c->n_heap && s_before(s, c->heap[l], best_dev))
+        if (l < c->n_heap && s_before(s, cap, c->heap[l], best_dev))
             best = l, best_dev = c->heap[l];
-        if (l + 1 < c->n_heap && s_before(s, c->heap[l + 1], best_dev))
+        if (l + 1 < c->n_heap && s_before(s, cap, c->heap[l + 1], best_dev))
             best = l + 1, best_dev = c->heap[l + 1];
         if (best == i)
             break;
@@ -147,9 +159,11 @@ lab_slots *lab_slots_new(size_t n_devices, const char *const *const *caps, const
             s->cap[id].n_unheard++;
         }
     }
-    for (size_t c = 0; c < s->n_cap; c++)
+    for (size_t c = 0; c < s->n_cap; c++) {
         if (!(s->cap[c].heap = calloc(s->cap[c].n_devices, sizeof *s->cap[c].heap)))
             goto oom;
+        s->cap[c].turn = (long)((s->cap[c].n_devices + S_TURN_DEVICES - 1) / S_TURN_DEVICES);
+    }
     return s;
 oom:
     lab_slots_destroy(&s);
@@ -227,7 +241,7 @@ long lab_slots_pick(const lab_slots *s, int cap, long avoid)
     /* The first is the device to avoid: the next best is one of its children. */
     if (c->n_heap > 1) {
         long a = c->heap[1];
-        if (c->n_heap > 2 && s_before(s, c->heap[2], a))
+        if (c->n_heap > 2 && s_before(s, cap, c->heap[2], a))
             a = c->heap[2];
         return a;
     }
@@ -257,7 +271,7 @@ long lab_slots_pick_if(const lab_slots *s, int cap, long avoid, size_t refused_o
         size_t i = stack[--n];
         long dev = c->heap[i];
         if (dev != avoid && ok(dev, arg)) {
-            if (best < 0 || s_before(s, dev, best))
+            if (best < 0 || s_before(s, cap, dev, best))
                 best = dev;
             continue;
         }

@@ -5,7 +5,14 @@
  * take a step now (online: ready and welcomed; a slot free: running plus
  * held below capacity), ordered by the lab's fairness rule: the least
  * loaded (slots in use over capacity) first; among equally loaded ones the
- * one that has had the fewest attempts; then the first in the config. The
+ * one that has had the fewest attempts; then the first in the config.
+ * Past 32 devices, a capability's devices take the work in turns of
+ * ceil(n / 32) attempts: attempts are compared in whole turns, and within a
+ * turn the device that has had more keeps the work. The steps in flight
+ * then stay on a few devices at a time instead of one step each on every
+ * connection (with 1,000 devices that spreading cost about a quarter of
+ * the dispatch rate in kernel work), and attempts still stay within about
+ * a turn of each other. The
  * owner reports each device's state with lab_slots_set whenever it changes
  * (a dispatch, a result, a hold, a Hello, a loss, an e-stop); a pick is
  * O(1) and an update O(k log n) for a device with k capabilities.

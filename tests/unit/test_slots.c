@@ -1,5 +1,6 @@
 /* Unit tests for orchestrator/slots.c: the fairness order (least loaded,
- * then fewest attempts, then config order), the device to avoid, devices
+ * then fewest attempts, then config order), turns when more than 32 devices
+ * offer a capability, the device to avoid, devices
  * with several capabilities, heard counts, and a seeded random walk checked
  * against a plain scan of every device (the rule the index replaces), also
  * with devices refused (lab_slots_pick_if: held by another campaign). */
@@ -128,6 +129,55 @@ static void test_several_capabilities(void **state)
     lab_slots_destroy(&s);
 }
 
+/* 100 devices offer "null": the work goes in turns of 4 attempts (100 / 32
+ * rounded up). With 3 steps in flight, 3 devices carry them until each has
+ * had its turn, then the next 3; every device's attempts stay within a turn
+ * of the others' once all have had one. */
+static void test_turns(void **state)
+{
+    (void)state;
+    enum { N = 100, IN_FLIGHT = 3, STEPS = 1200 };
+    static const char *const null_cap[] = {"null"};
+    const char *const *caps[N];
+    size_t n_caps[N];
+    long dispatched[N] = {0};
+    for (size_t i = 0; i < N; i++)
+        caps[i] = null_cap, n_caps[i] = 1;
+    lab_slots *s = s_new(N, caps, n_caps);
+    int cap = lab_slots_cap(s, "null");
+    for (size_t i = 0; i < N; i++)
+        lab_slots_set(s, i, 1, 0, 1, 0);
+    long busy[IN_FLIGHT];
+    for (int k = 0; k < IN_FLIGHT; k++) {
+        busy[k] = lab_slots_pick(s, cap, -1);
+        assert_int_equal(busy[k], k);                           /* config order to start */
+        lab_slots_set(s, (size_t)busy[k], 1, 1, 1, ++dispatched[busy[k]]);
+    }
+    size_t distinct_first = 0;
+    for (int step = 0; step < STEPS; step++) {
+        int k = step % IN_FLIGHT;                               /* the oldest step ends */
+        lab_slots_set(s, (size_t)busy[k], 1, 0, 1, dispatched[busy[k]]);
+        long dev = lab_slots_pick(s, cap, -1);
+        assert_true(dev >= 0);
+        if (step < 3 * IN_FLIGHT)                               /* the first turn: the same three */
+            assert_int_equal(dev, busy[k]);
+        if (dispatched[dev] == 0)
+            distinct_first++;
+        busy[k] = dev;
+        lab_slots_set(s, (size_t)dev, 1, 1, 1, ++dispatched[dev]);
+    }
+    long lo = dispatched[0], hi = dispatched[0];
+    for (size_t i = 0; i < N; i++) {
+        lo = dispatched[i] < lo ? dispatched[i] : lo;
+        hi = dispatched[i] > hi ? dispatched[i] : hi;
+    }
+    /* 1203 attempts over 100 devices: every device had some, all within a turn of each other */
+    assert_int_equal(distinct_first, N - IN_FLIGHT);
+    assert_true(lo >= 8);
+    assert_true(hi - lo <= 4);
+    lab_slots_destroy(&s);
+}
+
 /* The rule as a scan of every device (what the orchestrator did before). */
 typedef struct {
     int online, used, capacity;
@@ -139,8 +189,11 @@ typedef struct {
  * campaign). */
 static long s_ref_pick(const s_ref *d, size_t n, int cap, long avoid, const int *refused)
 {
-    long best = -1;
+    long best = -1, offering = 0;
     int others = 0;
+    for (size_t i = 0; i < n; i++)
+        offering += d[i].has[cap];
+    long turn = (offering + 31) / 32;    /* devices share work in turns past 32 */
     if (refused && avoid >= 0 && refused[avoid])
         avoid = -1, others = 1;      /* refused: never the fallback */
     for (size_t i = 0; i < n; i++) {
@@ -155,7 +208,8 @@ static long s_ref_pick(const s_ref *d, size_t n, int cap, long avoid, const int 
             continue;
         }
         long long load = (long long)d[i].used * d[best].capacity, bl = (long long)d[best].used * d[i].capacity;
-        if (load < bl || (load == bl && d[i].dispatched < d[best].dispatched))
+        long t = d[i].dispatched / turn, bt = d[best].dispatched / turn;
+        if (load < bl || (load == bl && (t < bt || (t == bt && d[i].dispatched > d[best].dispatched))))
             best = (long)i;
     }
     if (best < 0 && avoid >= 0 && !others && d[avoid].online && d[avoid].has[cap] &&
@@ -248,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_load_fraction),
         cmocka_unit_test(test_avoid),
         cmocka_unit_test(test_several_capabilities),
+        cmocka_unit_test(test_turns),
         cmocka_unit_test(test_random_against_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
