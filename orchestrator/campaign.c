@@ -147,9 +147,9 @@ static lab_dev_view s_dev(const lab_camp *camp, const lab_device *d)
     return camp->host->view(camp->host_ctx, d);
 }
 
-static void s_busy(lab_camp *camp, lab_device *d, int delta, int dispatched)
+static void s_busy(lab_camp *camp, lab_device *d, int delta, int how)
 {
-    camp->host->busy(camp->host_ctx, d, delta, dispatched);
+    camp->host->busy(camp->host_ctx, d, delta, how);
 }
 
 static void s_hold(lab_camp *camp, lab_device *d, int delta)
@@ -517,19 +517,19 @@ void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *s
     const lab_cfg_step *st = &camp->cfg->steps[s];
     if (x->step[s] != LAB_STEP_RUNNING)
         return;
+    /* Attempts stopped by an e-stop are not the step's fault: they do not
+     * use up its retries, also after a restart (the hub has marked them
+     * since the e-stop: lab_sched_estop_hit). */
+    if (a->estop_hit)
+        counts = 0;
     if (a->dev)
-        s_busy(camp, a->dev, -1, 0);
+        s_busy(camp, a->dev, -1, counts ? LAB_BUSY_FAILED : 0);
     a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
     s_step_status(camp, a->id, status, 0, lab_clock_wall_us(), NULL, error);
     s_event(camp, LAB_EV_STEP_FAILED, a->id,
             json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "attempt", a->id, "experiment",
                       (json_int_t)x->seq, "step", st->name, "device",
                       a->dev ? s_dev_name(camp, a->dev) : "", "status", status, "error", error));
-    /* Attempts stopped by an e-stop are not the step's fault: they do not
-     * use up its retries, also after a restart (the hub has marked them
-     * since the e-stop: lab_sched_estop_hit). */
-    if (a->estop_hit)
-        counts = 0;
     if (!counts) {
         a->uncounted++;
         if (!a->estop_hit)
@@ -1091,7 +1091,7 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
     a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
     x->step[s] = LAB_STEP_RUNNING;
     camp->dispatched += 1.0;
-    s_busy(camp, d, +1, 1);
+    s_busy(camp, d, +1, LAB_BUSY_DISPATCHED);
 
     int64_t now = lab_clock_wall_us();
     Labloop__Param **params = s_request_params(camp, x, s);
@@ -1128,7 +1128,8 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
 /* A ready device with a free slot for step s's capability, least loaded
  * first; among equally loaded ones the one that has had the fewest
  * attempts, so that identical instruments share the work (and the wear)
- * instead of the first in the config taking most of it. A device that just
+ * instead of the first in the config taking most of it (past 32 devices
+ * of a capability, in turns: slots.h). A device that just
  * failed this step is used only when no other capable device is ready at
  * all. The free-slot index (slots.h) answers without looking at every
  * device. */

@@ -160,12 +160,14 @@ static lab_dev_view s_host_view(void *ctx, const lab_device *d)
                           .free = d->capacity - d->running - d->reserved, .last_rx_us = d->last_rx_us};
 }
 
-static void s_host_busy(void *ctx, lab_device *d, int delta, int dispatched)
+static void s_host_busy(void *ctx, lab_device *d, int delta, int how)
 {
     (void)ctx;
-    if (dispatched)
+    if (how == LAB_BUSY_DISPATCHED)
         d->dispatched++;
     lab_orch_device_busy(d, delta);
+    if (how == LAB_BUSY_FAILED && d->slots)
+        lab_slots_end_turn(d->slots, d->idx);
 }
 
 static void s_host_hold(void *ctx, lab_device *d, int delta)

@@ -9,6 +9,7 @@
 typedef struct s_member {
     int cap;                 /* capability id */
     long pos;                /* place in that capability's heap; -1: not in it */
+    long skipped;            /* attempts counted for turns ended early (failures) */
 } s_member;
 
 typedef struct s_dev {
@@ -41,9 +42,25 @@ static int s_eligible(const s_dev *d)
 }
 
 /* A capability offered by more devices than this shares its work in turns
- * (see slots.h): about this many devices carry the steps in flight at a
- * time instead of all of them, one step each. */
+ * of ceil(n / S_TURN_DEVICES) attempts (slots.h): a round over its n
+ * devices then uses each connection for a turn, not for one step. */
 #define S_TURN_DEVICES 32
+
+static s_member *s_member_of(const lab_slots *s, long dev, int cap)
+{
+    s_dev *d = &s->dev[dev];
+    for (size_t k = 0; k < d->n_m; k++)
+        if (d->m[k].cap == cap)
+            return &d->m[k];
+    return NULL;
+}
+
+/* Device dev's attempts as capability cap's turns count them. */
+static long s_counted(const lab_slots *s, long dev, int cap)
+{
+    const s_member *m = s->cap[cap].turn > 1 ? s_member_of(s, dev, cap) : NULL;
+    return s->dev[dev].dispatched + (m ? m->skipped : 0);
+}
 
 /* a before b for capability cap: the lower share of slots in use (compared
  * without dividing), then fewer attempts counted in turns, then within the
@@ -55,22 +72,13 @@ static int s_before(const lab_slots *s, int cap, long a, long b)
     long long la = (long long)da->used * db->capacity, lb = (long long)db->used * da->capacity;
     if (la != lb)
         return la < lb;
-    long turn = s->cap[cap].turn;
-    long ta = da->dispatched / turn, tb = db->dispatched / turn;
+    long turn = s->cap[cap].turn, ca = s_counted(s, a, cap), cb = s_counted(s, b, cap);
+    long ta = ca / turn, tb = cb / turn;
     if (ta != tb)
         return ta < tb;
-    if (da->dispatched != db->dispatched)
-        return da->dispatched > db->dispatched;
+    if (ca != cb)
+        return ca > cb;
     return a < b;
-}
-
-static s_member *s_member_of(const lab_slots *s, long dev, int cap)
-{
-    s_dev *d = &s->dev[dev];
-    for (size_t k = 0; k < d->n_m; k++)
-        if (d->m[k].cap == cap)
-            return &d->m[k];
-    return NULL;
 }
 
 static void s_place(lab_slots *s, s_cap *c, int cap, size_t i, long dev)
@@ -227,6 +235,24 @@ void lab_slots_set(lab_slots *s, size_t dev, int online, int used, int capacity,
             c->heap[c->n_heap] = (long)dev;
             m->pos = (long)c->n_heap++;
             s_up(s, m->cap, (size_t)m->pos);
+        }
+    }
+}
+
+void lab_slots_end_turn(lab_slots *s, size_t dev)
+{
+    if (dev >= s->n_dev)
+        return;
+    s_dev *d = &s->dev[dev];
+    for (size_t k = 0; k < d->n_m; k++) {
+        s_member *m = &d->m[k];
+        long turn = s->cap[m->cap].turn;
+        if (turn <= 1)
+            continue;
+        long counted = d->dispatched + m->skipped;
+        m->skipped += turn - counted % turn;
+        if (m->pos >= 0) {           /* later in the order now: only down */
+            s_down(s, m->cap, (size_t)m->pos);
         }
     }
 }

@@ -12,7 +12,8 @@
  * then stay on a few devices at a time instead of one step each on every
  * connection (with 1,000 devices that spreading cost about a quarter of
  * the dispatch rate in kernel work), and attempts still stay within about
- * a turn of each other. The
+ * a turn of each other. A device whose attempt fails ends its turn
+ * (lab_slots_end_turn). The
  * owner reports each device's state with lab_slots_set whenever it changes
  * (a dispatch, a result, a hold, a Hello, a loss, an e-stop); a pick is
  * O(1) and an update O(k log n) for a device with k capabilities.
@@ -40,6 +41,12 @@ int lab_slots_cap(const lab_slots *s, const char *name);
  * (running + held for successors), its capacity and the attempts it has
  * had (the tie-breaker). */
 void lab_slots_set(lab_slots *s, size_t dev, int online, int used, int capacity, long dispatched);
+
+/* Device dev's last attempt failed: where its capabilities share work in
+ * turns, its turn ends now (its attempts count as if it had used up the
+ * turn), so a device that fails every step does not fail a whole turn of
+ * steps in a row. Nothing changes where turns are of one attempt. */
+void lab_slots_end_turn(lab_slots *s, size_t dev);
 
 /* The device for a step of capability cap: online with a free slot, first
  * by the fairness rule. avoid (-1: none) is used only when no other device

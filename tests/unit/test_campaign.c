@@ -33,7 +33,7 @@ struct lab_device {
     const char *name;
     const char *caps[4];
     int online, welcomed, capacity, running, reserved;
-    long dispatched;
+    long dispatched, failed;         /* attempts sent; failed ones that counted */
 };
 
 typedef struct logged {
@@ -128,11 +128,12 @@ static lab_dev_view h_view(void *ctx, const lab_device *d)
                           .free = d->capacity - d->running - d->reserved, .last_rx_us = 0};
 }
 
-static void h_busy(void *ctx, lab_device *d, int delta, int dispatched)
+static void h_busy(void *ctx, lab_device *d, int delta, int how)
 {
     (void)ctx;
     d->running += delta;
-    d->dispatched += dispatched;
+    d->dispatched += how == LAB_BUSY_DISPATCHED;
+    d->failed += how == LAB_BUSY_FAILED;
     if (d->running < 0 || d->running > d->capacity)
         fail_msg("device %s runs %d attempts (capacity %d)", d->name, d->running, d->capacity);
 }
@@ -414,6 +415,7 @@ static void test_retry_goes_elsewhere(void **state)
     const logged *st = s_find_status(l, mark, "failed");
     EXPECT(st && !strcmp(st->text, "pump stalled"));
     EXPECT(s_dev(l, "m1")->running == 0);
+    EXPECT(s_dev(l, "m1")->failed == 1);      /* told to the lab: m1 hands its turn on */
     mark = l->n_log;
     s_schedule(l);
     r = s_find(l, mark, LAB_ACT_REQUEST);
@@ -427,6 +429,7 @@ static void test_retry_goes_elsewhere(void **state)
     mark = l->n_log;
     s_result(l, s_dev(l, "m2"), "t/1/measure/2", 1, 0.75, NULL);
     EXPECT(s_count(l, mark, LAB_ACT_DONE) == 1);
+    EXPECT(s_dev(l, "m2")->failed == 0 && s_dev(l, "m2")->dispatched == 11);
     const logged *es = s_find(l, mark, LAB_ACT_EXPERIMENT_STATUS);
     EXPECT(es && es->seq == 1 && !strcmp(es->status, "measured"));
     EXPECT(l->camp->measured == 1);
@@ -548,6 +551,7 @@ static void test_device_lost(void **state)
     const logged *st = s_find_status(l, mark, "lost");
     EXPECT(st && !strcmp(st->attempt, "t/1/measure/1"));
     EXPECT(m1->running == 0);
+    EXPECT(m1->failed == 1);
     mark = l->n_log;
     s_schedule(l);
     const logged *r = s_find(l, mark, LAB_ACT_REQUEST);

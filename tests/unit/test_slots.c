@@ -1,6 +1,6 @@
 /* Unit tests for orchestrator/slots.c: the fairness order (least loaded,
  * then fewest attempts, then config order), turns when more than 32 devices
- * offer a capability, the device to avoid, devices
+ * offer a capability and a failure ending one, the device to avoid, devices
  * with several capabilities, heard counts, and a seeded random walk checked
  * against a plain scan of every device (the rule the index replaces), also
  * with devices refused (lab_slots_pick_if: held by another campaign). */
@@ -178,12 +178,88 @@ static void test_turns(void **state)
     lab_slots_destroy(&s);
 }
 
-/* The rule as a scan of every device (what the orchestrator did before). */
+/* 100 devices offer "null" (turns of 4), one step in flight; device 0
+ * fails every attempt. A failure ends its turn: it never gets two steps in
+ * a row (which would fail two experiments in a row and bring the failure
+ * brake nearer), and it gets fewer than the others, not none. */
+static void test_failing_device_hands_over(void **state)
+{
+    (void)state;
+    enum { N = 100, STEPS = 2000 };
+    static const char *const null_cap[] = {"null"};
+    const char *const *caps[N];
+    size_t n_caps[N];
+    long dispatched[N] = {0};
+    for (size_t i = 0; i < N; i++)
+        caps[i] = null_cap, n_caps[i] = 1;
+    lab_slots *s = s_new(N, caps, n_caps);
+    int cap = lab_slots_cap(s, "null");
+    for (size_t i = 0; i < N; i++)
+        lab_slots_set(s, i, 1, 0, 1, 0);
+    long prev = -1, run = 0, longest = 0, others_max = 0;
+    for (int step = 0; step < STEPS; step++) {
+        long dev = lab_slots_pick(s, cap, -1);
+        assert_true(dev >= 0);
+        run = dev == 0 && prev == 0 ? run + 1 : dev == 0;
+        longest = run > longest ? run : longest;
+        prev = dev;
+        lab_slots_set(s, (size_t)dev, 1, 1, 1, ++dispatched[dev]);
+        lab_slots_set(s, (size_t)dev, 1, 0, 1, dispatched[dev]);
+        if (dev == 0)
+            lab_slots_end_turn(s, 0);
+    }
+    for (size_t i = 1; i < N; i++)
+        others_max = dispatched[i] > others_max ? dispatched[i] : others_max;
+    assert_int_equal(longest, 1);
+    assert_true(dispatched[0] >= 1 && dispatched[0] < others_max);
+    /* the others keep their turns: device 0's ends at its first step (it
+     * failed), then device 1 takes a whole turn of four */
+    lab_slots_destroy(&s);
+    s = s_new(N, caps, n_caps);
+    for (size_t i = 0; i < N; i++)
+        lab_slots_set(s, i, 1, 0, 1, 0);
+    long seen[6];
+    long att[N] = {0};
+    for (int k = 0; k < 6; k++) {
+        seen[k] = lab_slots_pick(s, cap, -1);
+        lab_slots_set(s, (size_t)seen[k], 1, 0, 1, ++att[seen[k]]);
+        if (seen[k] == 0)
+            lab_slots_end_turn(s, 0);
+    }
+    assert_int_equal(seen[0], 0);
+    for (int k = 1; k < 5; k++)
+        assert_int_equal(seen[k], 1);
+    assert_int_equal(seen[5], 2);
+    lab_slots_destroy(&s);
+}
+
+/* The rule as a plain scan of every device. */
 typedef struct {
     int online, used, capacity;
     long dispatched;
+    long skipped[3];                 /* per capability: turns ended early */
     int has[3];
 } s_ref;
+
+/* Device k's attempts as capability cap's turns of turn count them. */
+static long s_ref_counted(const s_ref *d, size_t k, int cap, long turn)
+{
+    return d[k].dispatched + (turn > 1 ? d[k].skipped[cap] : 0);
+}
+
+/* Device k's attempt failed: in each capability with turns, it has used up
+ * its turn. */
+static void s_ref_end_turn(s_ref *d, size_t n, size_t k)
+{
+    for (int c = 0; c < 3; c++) {
+        long offering = 0;
+        for (size_t i = 0; i < n; i++)
+            offering += d[i].has[c];
+        long turn = (offering + 31) / 32;
+        if (d[k].has[c] && turn > 1)
+            d[k].skipped[c] += turn - s_ref_counted(d, k, c, turn) % turn;
+    }
+}
 
 /* refused (NULL: none): devices the pick may not use (held by another
  * campaign). */
@@ -208,8 +284,8 @@ static long s_ref_pick(const s_ref *d, size_t n, int cap, long avoid, const int 
             continue;
         }
         long long load = (long long)d[i].used * d[best].capacity, bl = (long long)d[best].used * d[i].capacity;
-        long t = d[i].dispatched / turn, bt = d[best].dispatched / turn;
-        if (load < bl || (load == bl && (t < bt || (t == bt && d[i].dispatched > d[best].dispatched))))
+        long ci = s_ref_counted(d, i, cap, turn), cb = s_ref_counted(d, (size_t)best, cap, turn);
+        if (load < bl || (load == bl && (ci / turn < cb / turn || (ci / turn == cb / turn && ci > cb))))
             best = (long)i;
     }
     if (best < 0 && avoid >= 0 && !others && d[avoid].online && d[avoid].has[cap] &&
@@ -266,6 +342,10 @@ static void test_random_against_scan(void **state)
         else if (d->used > 0)
             d->used--;
         lab_slots_set(s, i, d->online, d->used, d->capacity, d->dispatched);
+        if (r >= 0.6 && lab_rng_uniform(&rng) < 0.1) {     /* that attempt failed */
+            s_ref_end_turn(ref, N, i);
+            lab_slots_end_turn(s, i);
+        }
         int c = (int)(lab_rng_uniform(&rng) * 3) % 3;
         long avoid = lab_rng_uniform(&rng) < 0.3 ? (long)((size_t)(lab_rng_uniform(&rng) * N) % N) : -1;
         long want = s_ref_pick(ref, N, c, avoid, NULL), got = lab_slots_pick(s, ids[c], avoid);
@@ -303,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_avoid),
         cmocka_unit_test(test_several_capabilities),
         cmocka_unit_test(test_turns),
+        cmocka_unit_test(test_failing_device_hands_over),
         cmocka_unit_test(test_random_against_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
