@@ -26,6 +26,23 @@ static lab_slots *s_new(size_t n, const char *const *const *caps, const size_t *
     return s;
 }
 
+/* n devices offering "null", all online and free, none tried yet. */
+static lab_slots *s_new_null(size_t n)
+{
+    static const char *const null_cap[] = {"null"};
+    const char *const **caps = calloc(n, sizeof *caps);
+    size_t *n_caps = calloc(n, sizeof *n_caps);
+    assert_true(caps && n_caps);
+    for (size_t i = 0; i < n; i++)
+        caps[i] = null_cap, n_caps[i] = 1;
+    lab_slots *s = s_new(n, caps, n_caps);
+    for (size_t i = 0; i < n; i++)
+        lab_slots_set(s, i, 1, 0, 1, 0);
+    free(caps);
+    free(n_caps);
+    return s;
+}
+
 static void test_fairness_order(void **state)
 {
     (void)state;
@@ -137,16 +154,9 @@ static void test_turns(void **state)
 {
     (void)state;
     enum { N = 100, IN_FLIGHT = 3, STEPS = 1200 };
-    static const char *const null_cap[] = {"null"};
-    const char *const *caps[N];
-    size_t n_caps[N];
     long dispatched[N] = {0};
-    for (size_t i = 0; i < N; i++)
-        caps[i] = null_cap, n_caps[i] = 1;
-    lab_slots *s = s_new(N, caps, n_caps);
+    lab_slots *s = s_new_null(N);
     int cap = lab_slots_cap(s, "null");
-    for (size_t i = 0; i < N; i++)
-        lab_slots_set(s, i, 1, 0, 1, 0);
     long busy[IN_FLIGHT];
     for (int k = 0; k < IN_FLIGHT; k++) {
         busy[k] = lab_slots_pick(s, cap, -1);
@@ -186,16 +196,9 @@ static void test_failing_device_hands_over(void **state)
 {
     (void)state;
     enum { N = 100, STEPS = 2000 };
-    static const char *const null_cap[] = {"null"};
-    const char *const *caps[N];
-    size_t n_caps[N];
     long dispatched[N] = {0};
-    for (size_t i = 0; i < N; i++)
-        caps[i] = null_cap, n_caps[i] = 1;
-    lab_slots *s = s_new(N, caps, n_caps);
+    lab_slots *s = s_new_null(N);
     int cap = lab_slots_cap(s, "null");
-    for (size_t i = 0; i < N; i++)
-        lab_slots_set(s, i, 1, 0, 1, 0);
     long prev = -1, run = 0, longest = 0, others_max = 0;
     for (int step = 0; step < STEPS; step++) {
         long dev = lab_slots_pick(s, cap, -1);
@@ -215,9 +218,7 @@ static void test_failing_device_hands_over(void **state)
     /* the others keep their turns: device 0's ends at its first step (it
      * failed), then device 1 takes a whole turn of four */
     lab_slots_destroy(&s);
-    s = s_new(N, caps, n_caps);
-    for (size_t i = 0; i < N; i++)
-        lab_slots_set(s, i, 1, 0, 1, 0);
+    s = s_new_null(N);
     long seen[6];
     long att[N] = {0};
     for (int k = 0; k < 6; k++) {
