@@ -147,9 +147,9 @@ static lab_dev_view s_dev(const lab_camp *camp, const lab_device *d)
     return camp->host->view(camp->host_ctx, d);
 }
 
-static void s_busy(lab_camp *camp, lab_device *d, int delta, int how)
+static void s_busy(lab_camp *camp, lab_device *d, int delta, int dispatched)
 {
-    camp->host->busy(camp->host_ctx, d, delta, how);
+    camp->host->busy(camp->host_ctx, d, delta, dispatched);
 }
 
 static void s_hold(lab_camp *camp, lab_device *d, int delta)
@@ -477,6 +477,8 @@ static void s_exp_finished(lab_camp *camp, lab_exp *x)
                                ob->from_step, ob->from_value, ob->name);
             s_append_returned(msg, sizeof msg, len, s >= 0 ? x->values[s] : NULL, v);
             json_decref(objs);
+            if (s >= 0 && x->cur[s].dev)     /* the device that ran it hands its turn on */
+                camp->host->failed(camp->host_ctx, x->cur[s].dev);
             s_exp_failed(camp, x, msg);
             return;
         }
@@ -522,8 +524,11 @@ void lab_sched_attempt_ended(lab_camp *camp, lab_exp *x, size_t s, const char *s
      * since the e-stop: lab_sched_estop_hit). */
     if (a->estop_hit)
         counts = 0;
-    if (a->dev)
-        s_busy(camp, a->dev, -1, counts ? LAB_BUSY_FAILED : 0);
+    if (a->dev) {
+        s_busy(camp, a->dev, -1, 0);
+        if (counts)
+            camp->host->failed(camp->host_ctx, a->dev);
+    }
     a->unconfirmed_us = a->lost_us = a->cancel_us = 0;
     s_step_status(camp, a->id, status, 0, lab_clock_wall_us(), NULL, error);
     s_event(camp, LAB_EV_STEP_FAILED, a->id,
@@ -1091,7 +1096,7 @@ static void s_dispatch(lab_camp *camp, lab_exp *x, size_t s, lab_device *d)
     a->deadline_us = st->timeout_s > 0 ? a->dispatched_us + (int64_t)(st->timeout_s * 1e6) + 5000000 : 0;
     x->step[s] = LAB_STEP_RUNNING;
     camp->dispatched += 1.0;
-    s_busy(camp, d, +1, LAB_BUSY_DISPATCHED);
+    s_busy(camp, d, +1, 1);
 
     int64_t now = lab_clock_wall_us();
     Labloop__Param **params = s_request_params(camp, x, s);

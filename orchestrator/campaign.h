@@ -54,8 +54,6 @@ typedef struct lab_camp lab_camp;
  * (actions.h). ctx is the lab's. */
 #define LAB_HOST_STOPPING 1
 #define LAB_HOST_FATAL 2
-#define LAB_BUSY_DISPATCHED 1
-#define LAB_BUSY_FAILED 2
 typedef struct lab_camp_host {
     /* The id of a capability in the lab's free-slot index, -1: no device offers it. */
     int (*cap)(void *ctx, const char *capability);
@@ -69,10 +67,13 @@ typedef struct lab_camp_host {
     const char *(*name)(void *ctx, const lab_device *d);
     lab_dev_view (*view)(void *ctx, const lab_device *d);
     /* delta slots of d run an attempt (+1) or stopped running one (-1);
-     * how: LAB_BUSY_DISPATCHED, a new attempt was sent to it;
-     * LAB_BUSY_FAILED, its attempt failed (counted against the step's
-     * retries: the device hands its turn on, slots.h); 0 otherwise. */
-    void (*busy)(void *ctx, lab_device *d, int delta, int how);
+     * dispatched: a new attempt was sent to it. */
+    void (*busy)(void *ctx, lab_device *d, int delta, int dispatched);
+    /* d's attempt failed by a fault of the step's (failed, timed out or
+     * lost: counted against its retries), or its result lacked an
+     * objective's value: where devices share work in turns, d hands its
+     * turn on (slots.h). */
+    void (*failed)(void *ctx, lab_device *d);
     /* A slot of d held (+1) or released (-1) for a 'within' successor. */
     void (*hold)(void *ctx, lab_device *d, int delta);
     /* LAB_HOST_STOPPING and/or LAB_HOST_FATAL, or 0. */

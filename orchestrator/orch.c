@@ -160,13 +160,18 @@ static lab_dev_view s_host_view(void *ctx, const lab_device *d)
                           .free = d->capacity - d->running - d->reserved, .last_rx_us = d->last_rx_us};
 }
 
-static void s_host_busy(void *ctx, lab_device *d, int delta, int how)
+static void s_host_busy(void *ctx, lab_device *d, int delta, int dispatched)
 {
     (void)ctx;
-    if (how == LAB_BUSY_DISPATCHED)
+    if (dispatched)
         d->dispatched++;
     lab_orch_device_busy(d, delta);
-    if (how == LAB_BUSY_FAILED && d->slots)
+}
+
+static void s_host_failed(void *ctx, lab_device *d)
+{
+    (void)ctx;
+    if (d->slots)
         lab_slots_end_turn(d->slots, d->idx);
 }
 
@@ -197,7 +202,7 @@ static void s_host_schedule(void *ctx, lab_camp *c)
 
 static const lab_camp_host s_host = {
     .cap = s_host_cap, .pick = s_host_pick, .all_heard = s_host_all_heard, .find = s_host_find,
-    .name = s_host_name, .view = s_host_view, .busy = s_host_busy, .hold = s_host_hold,
+    .name = s_host_name, .view = s_host_view, .busy = s_host_busy, .failed = s_host_failed, .hold = s_host_hold,
     .halted = s_host_halted, .grace_until = s_host_grace_until, .schedule = s_host_schedule,
 };
 

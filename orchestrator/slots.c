@@ -249,8 +249,10 @@ void lab_slots_end_turn(lab_slots *s, size_t dev)
         long turn = s->cap[m->cap].turn;
         if (turn <= 1)
             continue;
+        /* up to the turn's end; an attempt that was the turn's last (a
+         * multiple of turn) has nothing left to skip */
         long counted = d->dispatched + m->skipped;
-        m->skipped += turn - counted % turn;
+        m->skipped += (turn - counted % turn) % turn;
         if (m->pos >= 0) {           /* later in the order now: only down */
             s_down(s, m->cap, (size_t)m->pos);
         }

@@ -42,9 +42,10 @@ int lab_slots_cap(const lab_slots *s, const char *name);
  * had (the tie-breaker). */
 void lab_slots_set(lab_slots *s, size_t dev, int online, int used, int capacity, long dispatched);
 
-/* Device dev's last attempt failed: where its capabilities share work in
- * turns, its turn ends now (its attempts count as if it had used up the
- * turn), so a device that fails every step does not fail a whole turn of
+/* An attempt of device dev failed: in each of its capabilities whose
+ * devices share work in turns, its turn ends now (its attempts count up to
+ * the turn's end; nothing is skipped when that attempt was the turn's
+ * last), so a device that fails every step does not fail a whole turn of
  * steps in a row. Nothing changes where turns are of one attempt. */
 void lab_slots_end_turn(lab_slots *s, size_t dev);
 

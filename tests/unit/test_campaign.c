@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,12 +129,17 @@ static lab_dev_view h_view(void *ctx, const lab_device *d)
                           .free = d->capacity - d->running - d->reserved, .last_rx_us = 0};
 }
 
-static void h_busy(void *ctx, lab_device *d, int delta, int how)
+static void h_failed(void *ctx, lab_device *d)
+{
+    (void)ctx;
+    d->failed++;
+}
+
+static void h_busy(void *ctx, lab_device *d, int delta, int dispatched)
 {
     (void)ctx;
     d->running += delta;
-    d->dispatched += how == LAB_BUSY_DISPATCHED;
-    d->failed += how == LAB_BUSY_FAILED;
+    d->dispatched += dispatched;
     if (d->running < 0 || d->running > d->capacity)
         fail_msg("device %s runs %d attempts (capacity %d)", d->name, d->running, d->capacity);
 }
@@ -171,7 +177,8 @@ static void h_schedule(void *ctx, lab_camp *camp)
 
 static const lab_camp_host s_host = {
     .cap = h_cap, .pick = h_pick, .all_heard = h_all_heard, .find = h_find, .name = h_name, .view = h_view,
-    .busy = h_busy, .hold = h_hold, .halted = h_halted, .grace_until = h_grace_until, .schedule = h_schedule,
+    .busy = h_busy, .failed = h_failed, .hold = h_hold, .halted = h_halted, .grace_until = h_grace_until,
+    .schedule = h_schedule,
 };
 
 /* The lab carrying out the campaign's actions: here, writing them down. */
@@ -520,10 +527,41 @@ static void test_brake(void **state)
     }
     EXPECT(s_count(l, 0, LAB_ACT_BRAKE) == 1);
     EXPECT(l->camp->state == LAB_CAMP_PAUSED && l->camp->failed == 3);
+    EXPECT(m->failed == 3);                   /* each told to the lab */
     size_t mark = l->n_log;
     s_schedule(l);
     s_commit(l);
     EXPECT(s_count(l, mark, LAB_ACT_REQUEST) == 0);
+    s_lab_free(l);
+}
+
+/* Which failures are told to the lab as the device's (where devices share
+ * work in turns, it then hands its turn on): a result without the
+ * objective's value is; an attempt that failed under an e-stop is not. */
+static void test_failures_told_to_the_lab(void **state)
+{
+    (void)state;
+    fake_lab *l = s_lab(s_one_step);
+    l->camp->budget_experiments = 1;
+    s_schedule(l);
+    s_commit(l);
+    const logged *r = s_find(l, 0, LAB_ACT_REQUEST);
+    EXPECT(r);
+    lab_device *d = s_dev(l, r->device);
+    s_result(l, d, r->attempt, 1, NAN, NULL);     /* done, but y is not a number */
+    EXPECT(l->camp->failed == 1 && d->failed == 1 && d->running == 0);
+    s_lab_free(l);
+
+    l = s_lab(s_one_step);
+    l->camp->budget_experiments = 1;
+    s_schedule(l);
+    s_commit(l);
+    r = s_find(l, 0, LAB_ACT_REQUEST);
+    EXPECT(r);
+    d = s_dev(l, r->device);
+    lab_sched_estop_hit(l->camp);
+    s_result(l, d, r->attempt, 0, 0, "stopped by e-stop");
+    EXPECT(d->failed == 0 && d->running == 0);
     s_lab_free(l);
 }
 
@@ -708,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_durable_before_dispatch),
         cmocka_unit_test(test_retry_goes_elsewhere),
         cmocka_unit_test(test_within_holds_slot),
+        cmocka_unit_test(test_failures_told_to_the_lab),
         cmocka_unit_test(test_brake),
         cmocka_unit_test(test_device_lost),
         cmocka_unit_test(test_restart),

@@ -232,6 +232,26 @@ static void test_failing_device_hands_over(void **state)
         assert_int_equal(seen[k], 1);
     assert_int_equal(seen[5], 2);
     lab_slots_destroy(&s);
+
+    /* a failure on the last attempt of a turn skips nothing: device 0 is
+     * back after one round of the others' turns, not two */
+    s = s_new_null(N);
+    memset(att, 0, sizeof att);
+    long failed_at = -1, back_after = -1;
+    for (long k = 0; k < 3 * 4 * N && back_after < 0; k++) {
+        long dev = lab_slots_pick(s, cap, -1);
+        assert_true(dev >= 0);
+        if (dev == 0 && failed_at >= 0)
+            back_after = k - failed_at - 1;
+        lab_slots_set(s, (size_t)dev, 1, 0, 1, ++att[dev]);
+        if (dev == 0 && att[0] == 4) {                          /* the turn's last attempt fails */
+            lab_slots_end_turn(s, 0);
+            failed_at = k;
+        }
+    }
+    assert_int_equal(failed_at, 3);
+    assert_int_equal(back_after, 4 * (N - 1));
+    lab_slots_destroy(&s);
 }
 
 /* The rule as a plain scan of every device. */
@@ -257,8 +277,11 @@ static void s_ref_end_turn(s_ref *d, size_t n, size_t k)
         for (size_t i = 0; i < n; i++)
             offering += d[i].has[c];
         long turn = (offering + 31) / 32;
-        if (d[k].has[c] && turn > 1)
-            d[k].skipped[c] += turn - s_ref_counted(d, k, c, turn) % turn;
+        if (!d[k].has[c] || turn == 1)
+            continue;
+        long counted = s_ref_counted(d, k, c, turn);
+        long rounded_up = (counted + turn - 1) / turn * turn;     /* the next turn starts there */
+        d[k].skipped[c] += rounded_up - counted;
     }
 }
 
