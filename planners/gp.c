@@ -209,7 +209,10 @@
 #define S_DEFAULT_BETA 4.0
 #define S_PAREGO_RHO 0.05
 #ifndef S_WARP
-#define S_WARP 0
+#define S_WARP 2                /* 0 plain, 1 log warp, 2 chosen by evidence per fit */
+#endif
+#ifndef S_WARP_DELTA
+#define S_WARP_DELTA 1e-2
 #endif
 #define S_STREAM_FIT 0x66697400ULL
 #define S_STREAM_CAND 0x63616e64ULL
@@ -494,7 +497,7 @@ static int s_tf_fit(s_tf *t, const double *y, size_t n, int warp)
     t->ymin = s[0];
     double med = s[n / 2], range = s[n - 1] - s[0];
     free(s);
-    t->delta = warp && range > 0 ? 1e-2 * (med - t->ymin) : 0.0;
+    t->delta = warp && range > 0 ? S_WARP_DELTA * (med - t->ymin) : 0.0;
     if (warp && range > 0 && t->delta < 1e-6 * range)
         t->delta = 1e-6 * range;
     t->mean = 0.0, t->sd = 1.0;
@@ -546,28 +549,59 @@ static int s_is_anchor(const s_gp *g, size_t n)
     return ordinal % S_ANCHOR_EVERY == 0;
 }
 
-/* Fits theta on the first n measured rows. warm may be NULL (cold fit). */
+/* The negative log evidence of the fitted model in the objective's own
+ * units: the model's MAP objective on the transformed values plus the log
+ * Jacobian of the transform, so that a warped and an unwarped fit of the
+ * same rows can be compared. */
+static double s_nll_raw(s_gp *g, const s_tf *t, size_t n)
+{
+    double nll = lab_gp_nll(&g->gp, g->gp.theta, NULL) + (double)n * log(t->sd);
+    if (t->delta > 0.0)
+        for (size_t i = 0; i < n; i++)
+            nll += log(g->my[i] - t->ymin + t->delta);
+    return nll;
+}
+
+/* Fits theta on the first n measured rows. warm may be NULL (cold fit).
+ * With S_WARP 2 (the default) both the plain standardisation and the log
+ * warp are fitted and the one with the larger evidence (s_nll_raw) is kept. */
 static int s_fit_at(s_gp *g, const lab_planner_ctx *ctx, size_t n, const double *warm,
                     lab_err *err)
 {
-    s_tf tf;
-    int rc = s_tf_fit(&tf, g->my, n, S_WARP);
-    if (rc < 0)
-        return lab_err_set(err, rc, "out of memory fitting a GP");
-    if ((rc = s_load(g, n, &tf, err)) < 0)
-        return rc;
+    size_t nt = LAB_GP_THETA(g->d);
+    double w0[nt], best_theta[nt], best_nll = INFINITY;
     if (warm)
-        memcpy(g->gp.theta, warm, LAB_GP_THETA(g->d) * sizeof *warm);
-    lab_rng rng;
-    lab_rng_seed(&rng, ctx->seed ^ S_STREAM_FIT, (uint64_t)n);
-    lab_gp_fit_opts o = {.n_starts = warm ? 1 : 3, .max_evals = S_FIT_MAX_EVALS,
-                         .warm = warm, .max_points = S_FIT_MAX_POINTS};
-    if ((rc = lab_gp_fit(&g->gp, &o, &rng, err)) < 0)
-        return rc;
-    g->fit_evals += g->gp.n_evals;
-    memcpy(g->theta, g->gp.theta, LAB_GP_THETA(g->d) * sizeof *g->theta);
+        memcpy(w0, warm, nt * sizeof *w0);
+    s_tf best_tf = {0};
+    int first = S_WARP == 1, last = S_WARP >= 1;
+    for (int warp = first; warp <= last; warp++) {
+        s_tf tf;
+        int rc = s_tf_fit(&tf, g->my, n, warp);
+        if (rc < 0)
+            return lab_err_set(err, rc, "out of memory fitting a GP");
+        if (warp && tf.delta <= 0.0)
+            continue;
+        if ((rc = s_load(g, n, &tf, err)) < 0)
+            return rc;
+        if (warm)
+            memcpy(g->gp.theta, w0, nt * sizeof *w0);
+        lab_rng rng;
+        lab_rng_seed(&rng, ctx->seed ^ S_STREAM_FIT, (uint64_t)n);
+        lab_gp_fit_opts o = {.n_starts = warm ? 1 : 3, .max_evals = S_FIT_MAX_EVALS,
+                             .warm = warm ? w0 : NULL, .max_points = S_FIT_MAX_POINTS};
+        if ((rc = lab_gp_fit(&g->gp, &o, &rng, err)) < 0)
+            return rc;
+        g->fit_evals += g->gp.n_evals;
+        double nll = first == last ? 0.0 : s_nll_raw(g, &tf, n);
+        if (!(nll >= best_nll)) {
+            best_nll = nll;
+            best_tf = tf;
+            memcpy(best_theta, g->gp.theta, nt * sizeof *best_theta);
+        }
+    }
+    memcpy(g->theta, best_theta, nt * sizeof *g->theta);
     g->theta_n = n;
-    g->theta_tf = tf;
+    g->theta_tf = best_tf;
     g->have_theta = 1;
     return 0;
 }
@@ -611,7 +645,7 @@ static int s_model(s_gp *g, const lab_planner_ctx *ctx, size_t n, const double *
     if (g->m > 1) {
         /* targets change with the weights: refit every ask */
         s_tf tf;
-        if ((rc = s_tf_fit(&tf, g->my, n, S_WARP)) < 0)
+        if ((rc = s_tf_fit(&tf, g->my, n, S_WARP == 1)) < 0)
             return lab_err_set(err, rc, "out of memory fitting a GP");
         if ((rc = s_load(g, n, &tf, err)) < 0)
             return rc;
@@ -1137,8 +1171,9 @@ static void s_reason(const s_gp *g, char *buf, size_t n, const char *acq_name, d
                      size_t n_meas, size_t n_fant, double p, size_t b, size_t k, int exploit)
 {
     size_t d = g->d, used = 0;
-    int w = snprintf(buf, n, "gp %s=%.3g on %zu measured (%s%s) matern52 ls=[", acq_name, acq,
-                     n_meas, g->fit_how, n_fant ? ", kriging believer" : "");
+    int w = snprintf(buf, n, "gp %s=%.3g on %zu measured (%s%s%s) matern52 ls=[", acq_name, acq,
+                     n_meas, g->fit_how, g->tf.delta > 0.0 ? ", log warp" : "",
+                     n_fant ? ", kriging believer" : "");
     used = w > 0 ? (size_t)w : 0;
     const double *th = g->gp.theta;
     if (d <= 6) {
