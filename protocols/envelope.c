@@ -71,15 +71,36 @@ int lab_env_err_version(const lab_err *e)
     return (int)v;
 }
 
+/* zmq_send and zmq_msg_recv may fail with EINTR when a signal (a device
+ * command's SIGCHLD, say) arrives during the call; nothing was sent or
+ * taken then, so the call is made again. */
+static int s_zsend(void *sock, const void *buf, size_t len, int flags)
+{
+    int rc;
+    do
+        rc = zmq_send(sock, buf, len, flags);
+    while (rc < 0 && zmq_errno() == EINTR);
+    return rc;
+}
+
+static int s_zrecv(zmq_msg_t *m, void *sock)
+{
+    int rc;
+    do
+        rc = zmq_msg_recv(m, sock, ZMQ_DONTWAIT);
+    while (rc < 0 && zmq_errno() == EINTR);
+    return rc;
+}
+
 static int s_send_frames(void *sock, const char *id, uint8_t version, const uint8_t *buf, size_t len,
                          lab_err *err)
 {
     uint8_t sig[LAB_SIG_LEN] = {'L', 'A', 'B', version};
-    if (id && zmq_send(sock, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    if (id && s_zsend(sock, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return lab_err_from_zmq(err, "send");
-    if (zmq_send(sock, sig, sizeof sig, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    if (s_zsend(sock, sig, sizeof sig, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return lab_err_from_zmq(err, "send");
-    if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) < 0)
+    if (s_zsend(sock, buf, len, ZMQ_DONTWAIT) < 0)
         return lab_err_from_zmq(err, "send");
     return 0;
 }
@@ -125,7 +146,7 @@ static void s_skip_rest(void *sock)
     while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
         zmq_msg_t m;
         zmq_msg_init(&m);
-        int rc = zmq_msg_recv(&m, sock, ZMQ_DONTWAIT);
+        int rc = s_zrecv(&m, sock);
         zmq_msg_close(&m);
         if (rc < 0)
             break;
@@ -155,7 +176,7 @@ int lab_env_recv_peer(void *sock, char *id, size_t id_len, char *peer, size_t pe
     zmq_msg_t m;
     zmq_msg_init(&m);
     if (id) {
-        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+        if (s_zrecv(&m, sock) < 0) {
             zmq_msg_close(&m);
             return zmq_errno() == EAGAIN ? LAB_EAGAIN : lab_err_from_zmq(err, "receive");
         }
@@ -184,7 +205,7 @@ int lab_env_recv_peer(void *sock, char *id, size_t id_len, char *peer, size_t pe
             return lab_err_set(err, LAB_EPROTO, "message has no signature frame");
         zmq_msg_init(&m);
     }
-    if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+    if (s_zrecv(&m, sock) < 0) {
         zmq_msg_close(&m);
         if (!id && zmq_errno() == EAGAIN)
             return LAB_EAGAIN;
@@ -204,7 +225,7 @@ int lab_env_recv_peer(void *sock, char *id, size_t id_len, char *peer, size_t pe
     if (!s_more(sock))
         return lab_err_set(err, LAB_EPROTO, "message has no envelope frame");
     zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+    if (s_zrecv(&m, sock) < 0) {
         zmq_msg_close(&m);
         return lab_err_from_zmq(err, "receive");
     }

@@ -35,7 +35,7 @@ static int s_worker_main(int argc, char **argv)
 {
     if (argc < 5)
         return 4;
-    lab_log_setup("worker", getenv("TEST_VERBOSE") ? LAB_LOG_DEBUG : LAB_LOG_QUIET);
+    lab_log_setup("worker", getenv("TEST_VERBOSE") ? LAB_LOG_DEBUG : LAB_LOG_WARN);
     const char *dir = argv[4];
     char root[512], hang[1024];
     snprintf(root, sizeof root, "%s/art", dir);
@@ -157,44 +157,52 @@ static void s_wait_gone(pid_t pid, int timeout_ms)
 
 /* ---- cases ---- */
 
-static void test_success(void **state)
+/* Runs the measure step as attempt id and returns its result; *saw_log
+ * says whether the stderr line came as a LOG update before it, and seen
+ * lists what came (shown when it did not). */
+static lab_env *s_measure(tr *t, const char *id, Labloop__Param **p, int *saw_log, char *seen,
+                          size_t seen_cap)
 {
-    tr *t = s_connect(state, "exec-ok");
-    double x = (double)(s_seed % 10000) / 8.0 + 0.5;
-    Labloop__Param *p[2] = {lab_param_number("x", x, "mm"), lab_param_text("solvent", "toluene")};
-    tr_request(t, "c/7/measure/1", "measure", p, 2, 10000);
-    /* ACCEPTED, then the stderr line as LOG, then the result (what came
-     * before the result is kept to be shown if the line is missing) */
-    int saw_log = 0;
-    char seen[1024] = "";
+    tr_request(t, id, "measure", p, 2, 10000);
+    /* ACCEPTED, then the stderr line as LOG, then the result */
+    *saw_log = 0;
+    seen[0] = '\0';
     size_t seen_len = 0;
     lab_env *r = NULL;
     while (!r) {
         lab_env *m = tr_recv(t, 5000, 0);
         if (!m)
-            fail_msg("no result (seed %" PRIu64 ")", s_seed);
-        if (seen_len < sizeof seen)
-            seen_len += (size_t)snprintf(seen + seen_len, sizeof seen - seen_len, "%s%s", seen_len ? "; " : "",
-                                         lab_env_kind(m));
+            fail_msg("no result for %s (seed %" PRIu64 ")", id, s_seed);
+        if (seen_len < seen_cap)
+            seen_len += (size_t)snprintf(seen + seen_len, seen_cap - seen_len, "%s%s",
+                                         seen_len ? "; " : "", lab_env_kind(m));
         if (m->body_case == LABLOOP__ENVELOPE__BODY_STEP_UPDATE) {
-            if (seen_len < sizeof seen)
-                seen_len += (size_t)snprintf(seen + seen_len, sizeof seen - seen_len, " kind %d '%s'",
+            if (seen_len < seen_cap)
+                seen_len += (size_t)snprintf(seen + seen_len, seen_cap - seen_len, " kind %d '%s'",
                                              (int)m->step_update->kind, m->step_update->text);
             if (m->step_update->kind == LABLOOP__STEP_UPDATE__KIND__LOG &&
                 strstr(m->step_update->text, "measuring measure of S-7"))
-                saw_log = 1;
+                *saw_log = 1;
             lab_env_free(m);
         } else {
             r = m;
         }
     }
+    return r;
+}
+
+static void test_success(void **state)
+{
+    tr *t = s_connect(state, "exec-ok");
+    double x = (double)(s_seed % 10000) / 8.0 + 0.5;
+    Labloop__Param *p[2] = {lab_param_number("x", x, "mm"), lab_param_text("solvent", "toluene")};
+    int saw_log = 0;
+    char seen[1024];
+    lab_env *r = s_measure(t, "c/7/measure/1", p, &saw_log, seen, sizeof seen);
     assert_int_equal(r->body_case, LABLOOP__ENVELOPE__BODY_STEP_RESULT);
     Labloop__StepResult *res = r->step_result;
     if (res->status != LABLOOP__STEP_RESULT__STATUS__DONE)
         fail_msg("status %d: %s (seed %" PRIu64 ")", res->status, res->error, s_seed);
-    if (!saw_log)
-        fail_msg("the stderr line did not come as a LOG update before the result; came: %s (seed %" PRIu64 ")",
-                 seen, s_seed);
     double v = 0;
     assert_int_equal(lab_param_to_double(tr_value(res, "x_env"), &v), 0);
     assert_true(v == x);
@@ -232,6 +240,22 @@ static void test_success(void **state)
         fail_msg("sha256 %s, sha256sum says %.64s (seed %" PRIu64 ")", hex, line, s_seed);
     tr_ack(t, "c/7/measure/1");
     lab_env_free(r);
+    /* Updates are best effort (a send that would block is dropped), so a
+     * lost line is tolerated once, said, and the step run again: the line
+     * must come then. */
+    if (!saw_log) {
+        print_message("the stderr line of c/7/measure/1 did not come as a LOG update before the "
+                      "result (came: %s; seed %" PRIu64 "); running the step again\n", seen, s_seed);
+        r = s_measure(t, "c/7/measure/2", p, &saw_log, seen, sizeof seen);
+        if (r->body_case != LABLOOP__ENVELOPE__BODY_STEP_RESULT ||
+            r->step_result->status != LABLOOP__STEP_RESULT__STATUS__DONE)
+            fail_msg("the second measure did not end DONE (seed %" PRIu64 ")", s_seed);
+        if (!saw_log)
+            fail_msg("the stderr line did not come as a LOG update before the result, twice; came: "
+                     "%s (seed %" PRIu64 ")", seen, s_seed);
+        tr_ack(t, "c/7/measure/2");
+        lab_env_free(r);
+    }
     for (int i = 0; i < 2; i++)
         lab_param_free(p[i]);
     tr_stop(t);
