@@ -787,6 +787,18 @@ static double s_log_Phi(double a, double *dlog)
     return -0.5 * a * a - 0.91893853320467274178 + log(R);
 }
 
+/* Expected improvement in the objective's own units, for the reason a
+ * scientist reads: EI on the model's scale (best_std, the best measured
+ * outcome there) times the transform's slope. Without the warp the
+ * transform is linear. With it an improvement means an outcome below the
+ * best, which is at or below the fit's ymin, where the warp is linear too
+ * (w = log delta + (y - ymin) / delta): the slope is then sd * delta. */
+static double s_ei_units(const s_tf *t, double pm, double psd, double best_std)
+{
+    double slope = t->delta > 0.0 ? t->sd * t->delta : t->sd;
+    return lab_acq_ei(pm, psd > 1e-300 ? psd : 1e-300, best_std, NULL, NULL) * slope;
+}
+
 /* ---- acquisition -------------------------------------------------------- */
 
 /* What log p(success) adds to the log acquisition (and its derivative dl in
@@ -1552,9 +1564,7 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             double best_raw = INFINITY;
             for (size_t i = 0; i < n_meas; i++)
                 best_raw = g->my[i] < best_raw ? g->my[i] : best_raw;
-            /* EI in the objective's units (the output transform is linear) */
-            double ei_o = lab_acq_ei(pm, psd > 1e-300 ? psd : 1e-300, c.best, NULL, NULL) *
-                          g->tf.sd;
+            double ei_o = s_ei_units(&g->tf, pm, psd, c.best);
             if (g->m == 1)
                 s_readable(g, ctx, &info[b], exploit, ei_o, sgn * best_raw, n_fant + b, w);
         }

@@ -1007,6 +1007,25 @@ static void test_refines_minimum(void **state)
     lab_space_destroy(&s);
 }
 
+/* The expected improvement a reason states is in the objective's units
+ * (under the log warp too): at least half the distance from the best to the
+ * predicted median when that is below the best (the outcome falls below
+ * the median half the time). Before, a warped model's EI was stated on the
+ * warp's log scale. */
+static void s_check_ei_units(const lab_ask_info *in, uint64_t seed)
+{
+    double ei, b, m;
+    if (sscanf(in->reason, "expected improvement %lf over the best %lf: predicted %lf", &ei, &b,
+               &m) != 3)
+        return;
+    CHECK_SEED(isfinite(ei) && ei >= 0.0, seed);
+    if (m < b && !(ei >= 0.45 * (b - m))) {
+        print_message("reason '%s' (%s): improvement below half of best - median\n", in->reason,
+                      in->model);
+        CHECK_SEED(0, seed);
+    }
+}
+
 /* The output transform is chosen by evidence at every fit: goldstein's
  * outcomes span five orders of magnitude and its log is smooth, so the
  * log warp must be chosen there, and it must find the minimum (median
@@ -1035,6 +1054,7 @@ static void test_output_warp(void **state)
                 if (!strcmp(info.origin, "planner")) {
                     n_model++;
                     n_warp += strstr(info.model, "log warp") != NULL;
+                    s_check_ei_units(&info, seed);
                 }
                 f->eval(x, &y);
                 best = y < best ? y : best;
