@@ -1076,6 +1076,42 @@ static void test_output_warp(void **state)
     }
 }
 
+/* Outcomes clipped at a floor (here branin minus 20, at least 0): the
+ * minimum is shared by many rows, where the warp's anchor would have a
+ * slope of 1e6 per unit and win the evidence by hundreds of nats whatever
+ * the data; it must not be chosen then. */
+static void test_output_warp_ties(void **state)
+{
+    (void)state;
+    const lab_testfunc *f = lab_testfunc_find("branin");
+    lab_err err = {0};
+    lab_space *s = lab_testfunc_space(f, &err);
+    lab_planner_opts o = s_opts(1, 10);
+    lab_planner *p = lab_planner_new(s, &o, &err);
+    assert_non_null(p);
+    size_t n_zero = 0, n_warp = 0, n_model = 0;
+    for (int i = 0; i < 30; i++) {
+        double x[2], y;
+        lab_ask_info info;
+        memset(&info, 0, sizeof info);
+        assert_int_equal(lab_planner_ask(p, 1, NULL, 0, x, &info), 0);
+        if (!strcmp(info.origin, "planner")) {
+            n_model++;
+            n_warp += strstr(info.model, "log warp") != NULL;
+        }
+        f->eval(x, &y);
+        y = y > 20.0 ? y - 20.0 : 0.0;
+        n_zero += y == 0.0;
+        assert_int_equal(lab_planner_tell(p, x, &y, LAB_OUTCOME_MEASURED), 0);
+    }
+    print_message("branin clipped at 20: %zu of 30 outcomes at the floor, log warp on %zu of %zu "
+                  "model proposals\n", n_zero, n_warp, n_model);
+    assert_true(n_zero >= 2);
+    assert_int_equal(n_warp, 0);
+    lab_planner_destroy(&p);
+    lab_space_destroy(&s);
+}
+
 static void test_multiobjective(void **state)
 {
     (void)state;
@@ -1124,6 +1160,7 @@ int main(void)
         cmocka_unit_test(test_default_initial_design),
         cmocka_unit_test(test_provenance_objectives),
         cmocka_unit_test(test_output_warp),
+        cmocka_unit_test(test_output_warp_ties),
         cmocka_unit_test(test_pareto),
         cmocka_unit_test(test_beats_random),
         cmocka_unit_test(test_refines_minimum),
