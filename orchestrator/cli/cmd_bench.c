@@ -84,7 +84,7 @@ static void s_planner_usage(FILE *out)
     fprintf(out,
             "usage: labloop bench planner --func NAME --budget N --seeds S\n"
             "                             [--planner gp|random|sobol] [--batch B [--refill]] [--json]\n"
-            "                             [--initial N] [--acquisition ei|log_ei|ucb]\n"
+            "                             [--initial N] [--acquisition ei|log_ei|ucb] [--trace]\n"
             "       labloop bench planner --timing [--json]\n"
             "       labloop bench planner --describe FUNC | --eval FUNC\n"
             "\n"
@@ -103,6 +103,9 @@ static void s_planner_usage(FILE *out)
             "                runs planner.batch: B; the oldest finishes and is told, then\n"
             "                one new point is asked with the B-1 in flight as pending\n"
             "  --initial N   Sobol points before a model-based planner (default max(10, 2(d+1)))\n"
+            "  --trace       one line per experiment on stderr as it is told: seed, number,\n"
+            "                x, its regret and the best before it (or its values), and\n"
+            "                the planner's origin and reason for proposing it\n"
             "  --timing      time one gp proposal at n = 100, 300, 1000 observations of\n"
             "                hartmann6 (d = 6): a refit point, the incremental path\n"
             "                (one more observation, Cholesky append) and a rebuilt planner\n"
@@ -117,7 +120,9 @@ static void s_planner_usage(FILE *out)
     fprintf(out, "\n\nexamples:\n  labloop bench planner --func branin --budget 30 --seeds 10 "
                  "--planner gp --json\n"
                  "  labloop bench planner --func hartmann6 --budget 50 --seeds 10 --batch 4 "
-                 "--refill --json\n");
+                 "--refill --json\n"
+                 "  labloop bench planner --func hartmann6 --budget 50 --seeds 1 --batch 4 "
+                 "--trace\n");
 }
 
 typedef struct {
@@ -125,7 +130,29 @@ typedef struct {
     size_t n_model, n_bound;        /* model-chosen points, those with a coordinate on a bound */
     size_t fail_first, fail_second; /* failed experiments in the first and second half */
     size_t asks;                    /* calls of lab_planner_ask */
+    int trace;                      /* in: one line per experiment on stderr */
+    uint64_t seed;                  /* in */
 } s_run_result;
+
+/* --trace: one line per experiment on stderr, as it is told: the seed, the
+ * experiment's number, its value(s), the best value before it (minimised
+ * objective) and why the planner proposed it. */
+static void s_trace(const lab_testfunc *f, uint64_t seed, size_t number, const double *x,
+                    const double *y, double best, const lab_ask_info *in)
+{
+    fprintf(stderr, "trace seed %llu exp %zu x", (unsigned long long)seed, number);
+    for (size_t i = 0; i < f->d; i++)
+        fprintf(stderr, " %.6g", x[i]);
+    if (!y)
+        fprintf(stderr, " failed");
+    else if (f->m == 1)
+        fprintf(stderr, " regret %.4g (best before %.4g)", y[0] - f->optimum,
+                isfinite(best) ? best - f->optimum : NAN);
+    else
+        for (size_t j = 0; j < f->m; j++)
+            fprintf(stderr, " y%zu %.6g", j, y[j]);
+    fprintf(stderr, " [%s] %s\n", in->origin, in->reason);
+}
 
 /* 1 when a coordinate of x lies on (within 1e-9 of the range from) its bound. */
 static int s_on_bound(const lab_testfunc *f, const double *x)
@@ -140,13 +167,15 @@ static int s_on_bound(const lab_testfunc *f, const double *x)
 
 /* One proposal evaluated and told; counts it into res and the values ys. */
 static void s_eval_tell(const lab_testfunc *f, lab_planner *p, const char *kind, const double *x,
-                        const char *origin, size_t number, size_t budget, double *ys, size_t *n_y,
+                        const lab_ask_info *in, size_t number, size_t budget, double *ys, size_t *n_y,
                         double *best, s_run_result *res)
 {
     size_t m = f->m;
     double y[3];
     int failed = f->eval(x, y);
-    if (!strcmp(origin, "planner") && !strcmp(kind, "gp")) {
+    if (res->trace)
+        s_trace(f, res->seed, number, x, failed ? NULL : y, *best, in);
+    if (!strcmp(in->origin, "planner") && !strcmp(kind, "gp")) {
         res->n_model++;
         res->n_bound += (size_t)s_on_bound(f, x);
     }
@@ -186,7 +215,10 @@ static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind
     double *times = malloc((budget + 1) * sizeof *times);
     lab_ask_info *info = calloc(batch, sizeof *info);
     size_t n_times = 0, n_y = 0;
+    int trace = res->trace;
     memset(res, 0, sizeof *res);
+    res->trace = trace;
+    res->seed = seed;
     int rc = 0;
     if (!x || !ys || !times || !info) {
         fprintf(stderr, "labloop bench: out of memory\n");
@@ -215,14 +247,14 @@ static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind
         }
         if (refill) {
             /* the oldest experiment finishes */
-            s_eval_tell(f, p, kind, x, info[0].origin, done++, budget, ys, &n_y, &best, res);
+            s_eval_tell(f, p, kind, x, &info[0], done++, budget, ys, &n_y, &best, res);
             in_flight--;
             memmove(x, x + d, in_flight * d * sizeof *x);
             memmove(info, info + 1, in_flight * sizeof *info);
         } else {
             for (size_t i = 0; i < in_flight; i++)
-                s_eval_tell(f, p, kind, x + i * d, info[i].origin, done++, budget, ys, &n_y,
-                            &best, res);
+                s_eval_tell(f, p, kind, x + i * d, &info[i], done++, budget, ys, &n_y, &best,
+                            res);
             in_flight = 0;
         }
     }
@@ -441,7 +473,7 @@ static int s_bench_planner(int argc, char **argv)
 {
     const char *func = NULL, *kind = "gp", *acq = NULL;
     size_t budget = 0, seeds = 0, batch = 1, initial = 0;
-    int json = 0, timing = 0, have_initial = 0, eval = 0, describe = 0, refill = 0;
+    int json = 0, timing = 0, have_initial = 0, eval = 0, describe = 0, refill = 0, trace = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -451,6 +483,8 @@ static int s_bench_planner(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--refill")) {
             refill = 1;
+        } else if (!strcmp(a, "--trace")) {
+            trace = 1;
         } else if (!strcmp(a, "--timing")) {
             timing = 1;
         } else if (!strcmp(a, "--func") && v) {
@@ -526,7 +560,7 @@ static int s_bench_planner(int argc, char **argv)
         goto out;
     }
     for (size_t s = 0; s < seeds; s++) {
-        s_run_result r;
+        s_run_result r = {.trace = trace};
         if (s_run(f, space, kind, (uint64_t)s, budget, batch, initial, acq, refill, &r) < 0) {
             rc = 1;
             goto out;

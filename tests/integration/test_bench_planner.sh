@@ -41,3 +41,31 @@ pass "--refill with --batch 4 asks 4 points, then one per finished experiment"
 grep -q -- "--batch needs a value" "$T/e" || fail "unclear error on a bad option: $(cat "$T/e")"
 "$LABLOOP" bench planner --help | grep -q -- "--refill" || fail "--help does not name --refill"
 pass "bench planner says what is missing from an option, and --help names --refill"
+
+# --trace: one stderr line per experiment, stdout unchanged; the smallest
+# traced regret of each seed is the seed's reported regret
+"$LABLOOP" bench planner --func branin_c --budget 16 --seeds 2 --json --batch 4 --trace \
+  >"$T/tr.out" 2>"$T/tr.err" || fail "--trace run failed: $(cat "$T/tr.err")"
+"$LABLOOP" bench planner --func branin_c --budget 16 --seeds 2 --json --batch 4 >"$T/notr.out" \
+  || fail "bench planner without --trace failed"
+python3 - "$T/tr.out" "$T/notr.out" <<'PY' || fail "--trace changed stdout: $(diff "$T/tr.out" "$T/notr.out")"
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+for r in a + b:
+    del r["ask_ms_median"]          # timing, not the run
+assert a == b
+PY
+python3 - "$T/tr.out" "$T/tr.err" <<'PY' || fail "trace lines do not match the runs: $(head -20 "$T/tr.err")"
+import json, re, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+lines = [l for l in open(sys.argv[2]) if l.startswith("trace ")]
+assert len(lines) == 32, len(lines)
+for r in rows:
+    mine = [l for l in lines if l.startswith("trace seed %d " % r["seed"])]
+    assert [int(l.split()[4]) for l in mine] == list(range(16)), mine
+    regrets = [float(re.search(r" regret (\S+)", l).group(1)) for l in mine if " regret " in l]
+    assert abs(min(regrets) - r["regret"]) <= 1e-3 * max(1e-9, r["regret"]), (min(regrets), r)
+    assert any(" failed [" in l for l in mine) or len(regrets) == 16
+    assert all(re.search(r"\[(initial|planner)\] \S", l) for l in mine), mine
+PY
+pass "--trace prints one line per experiment with its regret and the planner's reason, stdout unchanged"
