@@ -315,7 +315,7 @@ static int s_timing(int json)
             if (i == n - 1) {
                 rc |= lab_planner_ask(p, 1, NULL, 0, out, &info);
                 ms_refit = s_now_ms() - t0;
-                const char *h = strstr(info.reason, "(");
+                const char *h = strstr(info.model, "(");
                 snprintf(how_refit, sizeof how_refit, "%.*s", h ? (int)strcspn(h + 1, ")") : 0,
                          h ? h + 1 : "");
                 t0 = s_now_ms();

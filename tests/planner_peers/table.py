@@ -207,8 +207,8 @@ def main():
               "median %.3g (target: at most 2 of 10)"
               % (sum(v > 0.1 for v in h6), len(h6), float(np.median(h6))))
     for t in timing:
-        print("one gp proposal, d = 6, n = %d: refit %.1f ms, incremental %.1f ms, rebuilt %.1f ms"
-              % (t["n"], t["refit_ms"], t["incremental_ms"], t["rebuild_ms"]))
+        print("one gp proposal, d = 6, n = %d: refit %.1f ms (%s), incremental %.1f ms, rebuilt %.1f ms"
+              % (t["n"], t["refit_ms"], t.get("refit") or "?", t["incremental_ms"], t["rebuild_ms"]))
     print("(targets: n = 100 <= 50 ms, n = 1000 <= 2 s)   wall time %.0f s, %d jobs at a time; "
           "JSON lines in %s" % (time.time() - t_start, a.jobs, a.out))
 
