@@ -84,7 +84,8 @@ static void s_planner_usage(FILE *out)
     fprintf(out,
             "usage: labloop bench planner --func NAME --budget N --seeds S\n"
             "                             [--planner gp|random|sobol] [--batch B [--refill]] [--json]\n"
-            "                             [--initial N] [--acquisition ei|log_ei|ucb] [--trace]\n"
+            "                             [--initial N] [--acquisition ei|log_ei|ucb] [--noise SD]\n"
+            "                             [--trace]\n"
             "       labloop bench planner --timing [--json]\n"
             "       labloop bench planner --describe FUNC | --eval FUNC\n"
             "\n"
@@ -93,7 +94,8 @@ static void s_planner_usage(FILE *out)
             "for two objectives the hypervolume gap) and the median time per ask.\n"
             "With --json one line per seed:\n"
             "  {\"func\",\"planner\",\"seed\",\"budget\",\"best\",\"regret\",\"ask_ms_median\",\n"
-            "   \"batch\",\"n_model\",\"n_bound\",\"fail_first\",\"fail_second\",\"refill\",\"asks\"}\n"
+            "   \"batch\",\"n_model\",\"n_bound\",\"fail_first\",\"fail_second\",\"refill\",\"asks\",\n"
+            "   \"noise\"}\n"
             "  (n_model: points the model chose, n_bound: those with a coordinate on a\n"
             "  bound; fail_first/fail_second: failed experiments in each half; asks:\n"
             "  calls of the planner's ask)\n"
@@ -103,9 +105,12 @@ static void s_planner_usage(FILE *out)
             "                runs planner.batch: B; the oldest finishes and is told, then\n"
             "                one new point is asked with the B-1 in flight as pending\n"
             "  --initial N   Sobol points before a model-based planner (default max(10, 2(d+1)))\n"
+            "  --noise SD    tell the planner each value plus Gaussian noise of this sd\n"
+            "                (seeded by the run's seed); the regret counts the true\n"
+            "                values of the points it chose\n"
             "  --trace       one line per experiment on stderr as it is told: seed, number,\n"
             "                x, its regret and the best before it (or its values), and\n"
-            "                the planner's origin and reason for proposing it\n"
+            "                the planner's origin, reason and model summary\n"
             "  --timing      time one gp proposal at n = 100, 300, 1000 observations of\n"
             "                hartmann6 (d = 6): a refit point, the incremental path\n"
             "                (one more observation, Cholesky append) and a rebuilt planner\n"
@@ -132,11 +137,20 @@ typedef struct {
     size_t asks;                    /* calls of lab_planner_ask */
     int trace;                      /* in: one line per experiment on stderr */
     uint64_t seed;                  /* in */
+    double noise;                   /* in: sd of the noise added to what the planner is told */
+    lab_rng noise_rng;              /* its stream, seeded from the run's seed */
 } s_run_result;
+
+/* A standard normal draw (Box-Muller). */
+static double s_normal(lab_rng *r)
+{
+    double u = 1.0 - lab_rng_uniform(r), v = lab_rng_uniform(r);
+    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
 
 /* --trace: one line per experiment on stderr, as it is told: the seed, the
  * experiment's number, its value(s), the best value before it (minimised
- * objective) and why the planner proposed it. */
+ * objective), why the planner proposed it and its raw model summary. */
 static void s_trace(const lab_testfunc *f, uint64_t seed, size_t number, const double *x,
                     const double *y, double best, const lab_ask_info *in)
 {
@@ -151,7 +165,8 @@ static void s_trace(const lab_testfunc *f, uint64_t seed, size_t number, const d
     else
         for (size_t j = 0; j < f->m; j++)
             fprintf(stderr, " y%zu %.6g", j, y[j]);
-    fprintf(stderr, " [%s] %s\n", in->origin, in->reason);
+    fprintf(stderr, " [%s] %s%s%s\n", in->origin, in->reason, in->model[0] ? " | " : "",
+            in->model);
 }
 
 /* 1 when a coordinate of x lies on (within 1e-9 of the range from) its bound. */
@@ -181,7 +196,13 @@ static void s_eval_tell(const lab_testfunc *f, lab_planner *p, const char *kind,
     }
     if (failed)
         *(number < budget / 2 ? &res->fail_first : &res->fail_second) += 1;
-    lab_planner_tell(p, x, failed ? NULL : y, failed ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED);
+    /* with --noise the planner is told a measurement, the regret counts the
+     * true values of the points it chose */
+    double told[3];
+    for (size_t j = 0; j < m && !failed; j++)
+        told[j] = y[j] + (res->noise > 0.0 ? res->noise * s_normal(&res->noise_rng) : 0.0);
+    lab_planner_tell(p, x, failed ? NULL : told,
+                     failed ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED);
     if (!failed) {
         memcpy(ys + *n_y * m, y, m * sizeof *y);
         (*n_y)++;
@@ -216,9 +237,12 @@ static int s_run(const lab_testfunc *f, const lab_space *space, const char *kind
     lab_ask_info *info = calloc(batch, sizeof *info);
     size_t n_times = 0, n_y = 0;
     int trace = res->trace;
+    double noise = res->noise;
     memset(res, 0, sizeof *res);
     res->trace = trace;
     res->seed = seed;
+    res->noise = noise;
+    lab_rng_seed(&res->noise_rng, seed, 0x6e6f697365ULL); /* "noise" */
     int rc = 0;
     if (!x || !ys || !times || !info) {
         fprintf(stderr, "labloop bench: out of memory\n");
@@ -474,6 +498,7 @@ static int s_bench_planner(int argc, char **argv)
     const char *func = NULL, *kind = "gp", *acq = NULL;
     size_t budget = 0, seeds = 0, batch = 1, initial = 0;
     int json = 0, timing = 0, have_initial = 0, eval = 0, describe = 0, refill = 0, trace = 0;
+    double noise = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -485,6 +510,15 @@ static int s_bench_planner(int argc, char **argv)
             refill = 1;
         } else if (!strcmp(a, "--trace")) {
             trace = 1;
+        } else if (!strcmp(a, "--noise")) {
+            char *end = NULL;
+            noise = v ? strtod(v, &end) : NAN;
+            if (!v || end == v || *end || !isfinite(noise) || noise < 0.0) {
+                fprintf(stderr, "labloop bench planner: --noise needs a standard deviation "
+                                ">= 0 (got '%s')\n", v ? v : "");
+                return 2;
+            }
+            i++;
         } else if (!strcmp(a, "--timing")) {
             timing = 1;
         } else if (!strcmp(a, "--func") && v) {
@@ -560,7 +594,7 @@ static int s_bench_planner(int argc, char **argv)
         goto out;
     }
     for (size_t s = 0; s < seeds; s++) {
-        s_run_result r = {.trace = trace};
+        s_run_result r = {.trace = trace, .noise = noise};
         if (s_run(f, space, kind, (uint64_t)s, budget, batch, initial, acq, refill, &r) < 0) {
             rc = 1;
             goto out;
@@ -571,9 +605,10 @@ static int s_bench_planner(int argc, char **argv)
             printf("{\"func\":\"%s\",\"planner\":\"%s\",\"seed\":%zu,\"budget\":%zu,"
                    "\"best\":%.10g,\"regret\":%.6g,\"ask_ms_median\":%.3f,\"batch\":%zu,"
                    "\"n_model\":%zu,\"n_bound\":%zu,\"fail_first\":%zu,\"fail_second\":%zu,"
-                   "\"refill\":%s,\"asks\":%zu}\n",
+                   "\"refill\":%s,\"asks\":%zu,\"noise\":%g}\n",
                    f->name, kind, s, budget, r.best, r.regret, r.ask_ms, batch, r.n_model,
-                   r.n_bound, r.fail_first, r.fail_second, refill ? "true" : "false", r.asks);
+                   r.n_bound, r.fail_first, r.fail_second, refill ? "true" : "false", r.asks,
+                   noise);
         else
             printf("%-10s %-6s seed %-3zu budget %-4zu best %-14.8g %s %-12.4g ask %.2f ms\n",
                    f->name, kind, s, budget, r.best, f->m > 1 ? "hv gap" : "regret", r.regret,

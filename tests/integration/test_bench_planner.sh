@@ -69,3 +69,26 @@ for r in rows:
     assert all(re.search(r"\[(initial|planner)\] \S", l) for l in mine), mine
 PY
 pass "--trace prints one line per experiment with its regret and the planner's reason, stdout unchanged"
+
+# --noise: the planner is told noisy values, the regret counts true ones
+run40() { "$LABLOOP" bench planner --func branin --budget 40 --seeds 2 --json "$@" 2>"$T/err" \
+            || fail "bench planner $*: $(cat "$T/err")"; }
+run40 --noise 0 >"$T/n0"
+run40 >"$T/plain"
+[ "$(field regret <"$T/n0")" = "$(field regret <"$T/plain")" ] || fail "--noise 0 changed the run"
+run40 --noise 2 >"$T/n2"
+[ "$(field noise <"$T/n2")" = "2 2" ] || fail "noise not reported: $(cat "$T/n2")"
+[ "$(field regret <"$T/n2")" != "$(field regret <"$T/plain")" ] || fail "--noise 2 left the runs unchanged"
+python3 - "$T/n2" <<'PY' || fail "noisy runs' regrets are not true regrets: $(cat "$T/n2")"
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+# true values: never below the optimum, and best - optimum is the regret
+assert len(rows) == 2 and all(math.isfinite(r["regret"]) and r["regret"] >= 0 for r in rows)
+assert all(abs(r["best"] - 0.397887357729738 - r["regret"]) < 1e-6 for r in rows)
+PY
+for bad in -1 x nan ""; do
+  "$LABLOOP" bench planner --func branin --budget 16 --seeds 1 --noise "$bad" >"$T/o" 2>"$T/e" \
+    && fail "--noise '$bad' was accepted"
+  grep -q -- "--noise needs a standard deviation" "$T/e" || fail "unclear error for --noise '$bad': $(cat "$T/e")"
+done
+pass "--noise tells the planner noisy values, reports true regrets, rejects a bad sd"

@@ -23,6 +23,7 @@ one is told it failed (TPE: the worst value seen) and the budget is not
 charged (at most 1,000 times).
 
 usage: peers.py --labloop PATH --func F --budget N --seeds S --peer sklearn|tpe|random
+                [--noise SD]
 """
 import argparse
 import json
@@ -83,8 +84,10 @@ def hypervolume2(ys, ref):
 class Run:
     """Bookkeeping shared by the peers: budget, failures per half, bounds."""
 
-    def __init__(self, f, budget):
+    def __init__(self, f, budget, noise=0.0, seed=0):
         self.f, self.budget = f, budget
+        self.noise = noise
+        self.noise_rng = np.random.default_rng([seed, 0x6e6f697365])   # "noise"
         self.ys, self.best = [], math.inf
         self.done, self.refused = 0, 0
         self.fail_first = self.fail_second = 0
@@ -96,7 +99,9 @@ class Run:
         return bool(np.any(x <= self.f.low + tol) or np.any(x >= self.f.high - tol))
 
     def tell(self, x, model_chosen):
-        """Runs x; returns its answer ('infeasible' is not charged)."""
+        """Runs x; returns its answer ('infeasible' is not charged), with
+        --noise what is measured: the value plus Gaussian noise (the regret
+        counts the true values)."""
         ans = self.f.eval(x)
         if ans == "infeasible":
             self.refused += 1
@@ -115,6 +120,8 @@ class Run:
             self.ys.append(ans)
             if self.f.m == 1:
                 self.best = min(self.best, ans[0])
+            if self.noise > 0:
+                ans = [v + self.noise * self.noise_rng.standard_normal() for v in ans]
         self.done += 1
         return ans
 
@@ -136,8 +143,8 @@ def n_initial(d):
     return max(10, 2 * (d + 1))
 
 
-def run_random(f, budget, seed):
-    r, rng = Run(f, budget), np.random.default_rng(seed)
+def run_random(f, budget, seed, noise=0.0):
+    r, rng = Run(f, budget, noise, seed), np.random.default_rng(seed)
     while r.done < budget:
         t0 = time.perf_counter()
         x = f.low + rng.random(f.d) * (f.high - f.low)
@@ -146,7 +153,7 @@ def run_random(f, budget, seed):
     return r
 
 
-def run_sklearn(f, budget, seed):
+def run_sklearn(f, budget, seed, noise=0.0):
     from scipy.optimize import minimize
     from scipy.stats import norm, qmc
     from sklearn.gaussian_process import GaussianProcessRegressor
@@ -154,7 +161,7 @@ def run_sklearn(f, budget, seed):
 
     if f.m != 1:
         raise SystemExit("peers.py: the sklearn peer handles one objective")
-    r, rng = Run(f, budget), np.random.default_rng(seed)
+    r, rng = Run(f, budget, noise, seed), np.random.default_rng(seed)
     span = f.high - f.low
     X, Y = [], []                     # unit-cube points, values (None for failures)
     sob = qmc.Sobol(f.d, scramble=True, seed=seed)
@@ -213,11 +220,11 @@ def run_sklearn(f, budget, seed):
     return r
 
 
-def run_tpe(f, budget, seed):
+def run_tpe(f, budget, seed, noise=0.0):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    r = Run(f, budget)
+    r = Run(f, budget, noise, seed)
     sampler = optuna.samplers.TPESampler(seed=seed)
     directions = ["minimize"] * f.m
     study = optuna.create_study(directions=directions, sampler=sampler)
@@ -231,7 +238,7 @@ def run_tpe(f, budget, seed):
         if ans == "infeasible" and f.m == 1 and r.ys:
             # TPE ignores failed trials and would keep sampling outside the
             # constraint: it is told the worst value seen instead
-            study.tell(trial, max(y[0] for y in r.ys))
+            study.tell(trial, max(y[0] for y in r.ys))   # true values: no noise here
         elif ans in ("fail", "infeasible"):
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
@@ -251,12 +258,16 @@ def main():
     ap.add_argument("--seeds", type=int, required=True)
     ap.add_argument("--seed0", type=int, default=0)
     ap.add_argument("--peer", choices=sorted(PEERS), required=True)
+    ap.add_argument("--noise", type=float, default=0.0,
+                    help="sd of Gaussian noise added to what the peer is told")
     a = ap.parse_args()
     f = Func(a.labloop, a.func)
     try:
         for s in range(a.seed0, a.seed0 + a.seeds):
-            r = PEERS[a.peer](f, a.budget, s)
-            print(json.dumps(r.result(NAMES[a.peer], s)), flush=True)
+            r = PEERS[a.peer](f, a.budget, s, a.noise)
+            out = r.result(NAMES[a.peer], s)
+            out["noise"] = a.noise
+            print(json.dumps(out), flush=True)
     finally:
         f.close()
 

@@ -12,7 +12,14 @@ bound, failures in the two halves of the failing-region function, hartmann6
 at 60 evaluations and the time of one proposal. Every JSON line is kept in
 --out. Runs two jobs at a time (the machine has two cores).
 
-usage: table.py --labloop PATH [--seeds 10] [--out FILE] [--funcs a,b,...] [--jobs 2]
+A second table runs the one-objective functions with d <= 6 with measurement
+noise, as a lab has it: each value the planners are told carries Gaussian
+noise of sd 1 % of the function's typical distance from its optimum (the
+median over 1,000 uniform points of f - optimum), the regret counts the true
+values of the points chosen. labloop batch 1 and 4, scikit-learn and Optuna
+(--no-noisy leaves it out).
+
+usage: table.py --labloop PATH [--seeds 10] [--out FILE] [--funcs a,b,...] [--jobs 2] [--no-noisy]
 """
 import argparse
 import concurrent.futures as cf
@@ -31,6 +38,10 @@ SUITE = [
     ("hartmann6", 50), ("levy6_s", 50), ("hartmann6_f", 50), ("styblinski8_s", 100),
     ("ellipsoid10_r", 100), ("zdt1_s", 50), ("zdt2_s", 50), ("nanocrystal_qy", 50),
 ]
+# with measurement noise (second table): one objective, d <= 6
+NOISY = ["branin", "sixhump_s", "goldstein", "hartmann3", "rosenbrock4_s", "michalewicz5",
+         "ackley5_s", "hartmann6", "levy6_s", "nanocrystal_qy"]
+NOISE_SHARE = 0.01
 PEERS = ["sklearn", "tpe", "random"]
 COLS = ["labloop b1", "labloop b4", "labloop 4 in flight", "sklearn_gp_ei", "optuna_tpe", "random"]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,6 +58,21 @@ def run(cmd):
 
 
 SEEDS = [10]
+
+
+def noise_sd(ll, f):
+    """1 % of the median over 1,000 uniform points (seeded) of f - optimum,
+    two significant digits."""
+    desc = json.loads(subprocess.run([ll, "bench", "planner", "--describe", f], check=True,
+                                     capture_output=True, text=True).stdout)
+    rng = np.random.default_rng(0)
+    low, high = np.array(desc["low"]), np.array(desc["high"])
+    xs = low + rng.random((1000, desc["d"])) * (high - low)
+    out = subprocess.run([ll, "bench", "planner", "--eval", f], check=True, capture_output=True,
+                         text=True, input="".join(" ".join(repr(float(v)) for v in x) + "\n"
+                                                  for x in xs)).stdout
+    vals = [float(l.split()[0]) for l in out.splitlines() if l not in ("fail", "infeasible")]
+    return float("%.2g" % (NOISE_SHARE * (np.median(vals) - desc["optimum"])))
 
 
 def cell(v):
@@ -67,6 +93,8 @@ def main():
     ap.add_argument("--reuse", default="",
                     help="take the peers' rows from this earlier --out file instead of running "
                          "them (for measuring labloop changes)")
+    ap.add_argument("--no-noisy", action="store_true",
+                    help="leave out the second table (measurement noise)")
     ap.add_argument("--no-run", action="store_true",
                     help="run nothing: the table from --reuse alone (labloop's rows too)")
     a = ap.parse_args()
@@ -92,8 +120,23 @@ def main():
     if not a.no_run:
         jobs.append(("h6@60", "hartmann6", [ll, "bench", "planner", "--func", "hartmann6",
                                             "--budget", "60", "--seeds", str(a.seeds), "--json"]))
+    noisy = [] if a.no_noisy else [(f, b) for f, b in suite if f in NOISY]
+    noise = {}
+    for f, b in noisy:
+        noise[f] = noise_sd(ll, f)
+        nz = ["--noise", repr(noise[f])]
+        base = [ll, "bench", "planner", "--func", f, "--budget", str(b), "--seeds", str(a.seeds),
+                "--json"] + nz
+        if not a.no_run:
+            jobs.append(("labloop b1 noisy", f, base + ["--batch", "1"]))
+            jobs.append(("labloop b4 noisy", f, base + ["--batch", "4"]))
+        if not a.reuse:
+            for p in ("sklearn", "tpe"):
+                jobs.append((p + " noisy", f, ["/usr/bin/python3", os.path.join(HERE, "peers.py"),
+                                               "--labloop", ll, "--func", f, "--budget", str(b),
+                                               "--seeds", str(a.seeds), "--peer", p] + nz))
     # the slow ones first, so the two workers finish together
-    slow = {"sklearn": 3, "tpe": 1}
+    slow = {"sklearn": 3, "tpe": 1, "sklearn noisy": 3, "tpe noisy": 1}
     jobs.sort(key=lambda j: -(slow.get(j[0], 0) * (2 if j[1] in ("styblinski8_s", "ellipsoid10_r") else 1)))
     t_start = time.time()
     res = {}
@@ -109,6 +152,8 @@ def main():
                 if a.no_run and r["planner"] == "gp":
                     col = ("h6@60" if r["budget"] == 60 else "labloop 4 in flight"
                            if r.get("refill") else "labloop b%d" % r.get("batch", 1))
+                if col and r.get("noise"):
+                    col += " noisy"
                 if col and r["seed"] < a.seeds:
                     lines.append(r)
                     res.setdefault((col, r["func"]), []).append(r["regret"])
@@ -206,11 +251,45 @@ def main():
         print("hartmann6 at 60 evaluations, labloop b1: %d of %d seeds above regret 0.1, "
               "median %.3g (target: at most 2 of 10)"
               % (sum(v > 0.1 for v in h6), len(h6), float(np.median(h6))))
+    if noisy:
+        print_noisy(res, noisy, noise)
     for t in timing:
         print("one gp proposal, d = 6, n = %d: refit %.1f ms (%s), incremental %.1f ms, rebuilt %.1f ms"
               % (t["n"], t["refit_ms"], t.get("refit") or "?", t["incremental_ms"], t["rebuild_ms"]))
     print("(targets: n = 100 <= 50 ms, n = 1000 <= 2 s)   wall time %.0f s, %d jobs at a time; "
           "JSON lines in %s" % (time.time() - t_start, a.jobs, a.out))
+
+
+def print_noisy(res, noisy, noise):
+    """The second table: the same planners with measurement noise."""
+    cols = ["labloop b1 noisy", "labloop b4 noisy", "sklearn noisy", "tpe noisy"]
+    print()
+    print("with measurement noise (Gaussian, sd 1 %% of the median of f - optimum over the box; "
+          "regret on the true values), median [q1, q3] over seeds 0-%d" % (SEEDS[0] - 1))
+    w = [14, 9, 26, 26, 26, 26, 7, 7, 6]
+    hdr = ["function", "noise sd", "labloop b1", "labloop b4", "sklearn_gp_ei", "optuna_tpe",
+           "b1 wins", "b4 wins", "b4/b1"]
+    print(" | ".join(h.ljust(x) for h, x in zip(hdr, w)))
+    wins1 = wins4 = within = n = 0
+    for f, _ in noisy:
+        med = {c: float(np.median(res[(c, f)])) if res.get((c, f)) else None for c in cols}
+        peers = [med[c] for c in cols[2:] if med[c] is not None]
+        better = min(peers) if peers else float("nan")
+        m1, m4 = med[cols[0]], med[cols[1]]
+        w1 = m1 is not None and m1 <= better
+        w4 = m4 is not None and m4 <= better
+        ok = m1 is not None and m4 is not None and m4 <= 1.25 * m1
+        n += 1
+        wins1 += w1
+        wins4 += w4
+        within += ok
+        cells = [f, "%g" % noise[f]] + [cell(res.get((c, f), [])) for c in cols]
+        cells += ["yes" if w1 else "no", "yes" if w4 else "no",
+                  "%.2g%s" % ((m4 / m1) if m1 else float("inf"), "" if ok else "!")]
+        print(" | ".join(c.ljust(x) for c, x in zip(cells, w)))
+    print("with noise: labloop wins (median <= the better of sklearn_gp_ei and optuna_tpe): "
+          "batch 1 %d/%d, batch 4 %d/%d; batch 4 within 1.25x of batch 1: %d/%d"
+          % (wins1, n, wins4, n, within, n))
 
 
 if __name__ == "__main__":
