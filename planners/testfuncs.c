@@ -279,7 +279,7 @@ static const lab_testfunc s_funcs[] = {
      "Branin-Hoo, 2-D, three global minima"},
     /* the often quoted -3.86278214782076 is 2.4e-6 below this function's
      * minimum, which lies at (0.114589, 0.555649, 0.852547) */
-    {"hartmann3", 3, 1, {0, 0, 0}, {1, 1, 1}, NULL, -3.86277978733266, {0}, s_hartmann3,
+    {"hartmann3", 3, 1, {0, 0, 0}, {1, 1, 1}, NULL, -3.862779787332663, {0}, s_hartmann3,
      "Hartmann, 3-D, four local minima"},
     {"hartmann6", 6, 1, {0, 0, 0, 0, 0, 0}, {1, 1, 1, 1, 1, 1}, NULL, -3.32236801141551,
      {0}, s_hartmann6, "Hartmann, 6-D, six local minima"},

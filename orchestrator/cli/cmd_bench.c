@@ -109,7 +109,8 @@ static void s_planner_usage(FILE *out)
             "                (seeded by the run's seed); the regret counts the true\n"
             "                values of the points it chose\n"
             "  --trace       one line per experiment on stderr as it is told: seed, number,\n"
-            "                x, its regret and the best before it (or its values), and\n"
+            "                x, its regret and the best before it (or its values; true\n"
+            "                values, with --noise also what was told), and\n"
             "                the planner's origin, reason and model summary\n"
             "  --timing      time one gp proposal at n = 100, 300, 1000 observations of\n"
             "                hartmann6 (d = 6): a refit point, the incremental path\n"
@@ -150,21 +151,33 @@ static double s_normal(lab_rng *r)
 
 /* --trace: one line per experiment on stderr, as it is told: the seed, the
  * experiment's number, its value(s), the best value before it (minimised
- * objective), why the planner proposed it and its raw model summary. */
+ * objective; true values, also with --noise, which adds what the planner
+ * was told), why the planner proposed it and its raw model summary. "best
+ * before" counts every experiment told before this one, in a synchronous
+ * batch also the batch's earlier points, which the planner had not seen
+ * when it proposed this one. */
 static void s_trace(const lab_testfunc *f, uint64_t seed, size_t number, const double *x,
-                    const double *y, double best, const lab_ask_info *in)
+                    const double *y, const double *told, double best, const lab_ask_info *in)
 {
     fprintf(stderr, "trace seed %llu exp %zu x", (unsigned long long)seed, number);
     for (size_t i = 0; i < f->d; i++)
         fprintf(stderr, " %.6g", x[i]);
-    if (!y)
+    if (!y) {
         fprintf(stderr, " failed");
-    else if (f->m == 1)
-        fprintf(stderr, " regret %.4g (best before %.4g)", y[0] - f->optimum,
-                isfinite(best) ? best - f->optimum : NAN);
-    else
+    } else if (f->m == 1) {
+        fprintf(stderr, " regret %.4g (best before ", y[0] - f->optimum);
+        if (isfinite(best))
+            fprintf(stderr, "%.4g)", best - f->optimum);
+        else
+            fprintf(stderr, "none)");
+    } else {
         for (size_t j = 0; j < f->m; j++)
             fprintf(stderr, " y%zu %.6g", j, y[j]);
+    }
+    if (y && told != y) /* --noise: what the planner was told */
+        for (size_t j = 0; j < f->m; j++)
+            f->m > 1 ? fprintf(stderr, " told%zu %.6g", j, told[j])
+                     : fprintf(stderr, " told %.6g", told[j]);
     fprintf(stderr, " [%s] %s%s%s\n", in->origin, in->reason, in->model[0] ? " | " : "",
             in->model);
 }
@@ -188,8 +201,6 @@ static void s_eval_tell(const lab_testfunc *f, lab_planner *p, const char *kind,
     size_t m = f->m;
     double y[3];
     int failed = f->eval(x, y);
-    if (res->trace)
-        s_trace(f, res->seed, number, x, failed ? NULL : y, *best, in);
     if (!strcmp(in->origin, "planner") && !strcmp(kind, "gp")) {
         res->n_model++;
         res->n_bound += (size_t)s_on_bound(f, x);
@@ -201,6 +212,9 @@ static void s_eval_tell(const lab_testfunc *f, lab_planner *p, const char *kind,
     double told[3];
     for (size_t j = 0; j < m && !failed; j++)
         told[j] = y[j] + (res->noise > 0.0 ? res->noise * s_normal(&res->noise_rng) : 0.0);
+    if (res->trace)
+        s_trace(f, res->seed, number, x, failed ? NULL : y, res->noise > 0.0 ? told : y, *best,
+                in);
     lab_planner_tell(p, x, failed ? NULL : told,
                      failed ? LAB_OUTCOME_FAILED : LAB_OUTCOME_MEASURED);
     if (!failed) {
@@ -512,12 +526,18 @@ static int s_bench_planner(int argc, char **argv)
             trace = 1;
         } else if (!strcmp(a, "--noise")) {
             char *end = NULL;
-            noise = v ? strtod(v, &end) : NAN;
-            if (!v || end == v || *end || !isfinite(noise) || noise < 0.0) {
-                fprintf(stderr, "labloop bench planner: --noise needs a standard deviation "
-                                ">= 0 (got '%s')\n", v ? v : "");
+            if (!v) {
+                fprintf(stderr, "labloop bench planner: --noise needs a value (a standard "
+                                "deviation >= 0)\n");
                 return 2;
             }
+            noise = strtod(v, &end);
+            if (end == v || *end || !isfinite(noise) || noise < 0.0) {
+                fprintf(stderr, "labloop bench planner: --noise needs a standard deviation "
+                                ">= 0 (got '%s')\n", v);
+                return 2;
+            }
+            noise += 0.0; /* -0 is 0 */
             i++;
         } else if (!strcmp(a, "--timing")) {
             timing = 1;
@@ -605,7 +625,7 @@ static int s_bench_planner(int argc, char **argv)
             printf("{\"func\":\"%s\",\"planner\":\"%s\",\"seed\":%zu,\"budget\":%zu,"
                    "\"best\":%.10g,\"regret\":%.6g,\"ask_ms_median\":%.3f,\"batch\":%zu,"
                    "\"n_model\":%zu,\"n_bound\":%zu,\"fail_first\":%zu,\"fail_second\":%zu,"
-                   "\"refill\":%s,\"asks\":%zu,\"noise\":%g}\n",
+                   "\"refill\":%s,\"asks\":%zu,\"noise\":%.15g}\n",
                    f->name, kind, s, budget, r.best, r.regret, r.ask_ms, batch, r.n_model,
                    r.n_bound, r.fail_first, r.fail_second, refill ? "true" : "false", r.asks,
                    noise);

@@ -65,7 +65,7 @@ for r in rows:
     assert [int(l.split()[4]) for l in mine] == list(range(16)), mine
     regrets = [float(re.search(r" regret (\S+)", l).group(1)) for l in mine if " regret " in l]
     assert abs(min(regrets) - r["regret"]) <= 1e-3 * max(1e-9, r["regret"]), (min(regrets), r)
-    assert any(" failed [" in l for l in mine) or len(regrets) == 16
+    assert sum(" failed [" in l for l in mine) + len(regrets) == 16, mine
     assert all(re.search(r"\[(initial|planner)\] \S", l) for l in mine), mine
 PY
 pass "--trace prints one line per experiment with its regret and the planner's reason, stdout unchanged"
@@ -79,16 +79,61 @@ run40 >"$T/plain"
 run40 --noise 2 >"$T/n2"
 [ "$(field noise <"$T/n2")" = "2 2" ] || fail "noise not reported: $(cat "$T/n2")"
 [ "$(field regret <"$T/n2")" != "$(field regret <"$T/plain")" ] || fail "--noise 2 left the runs unchanged"
-python3 - "$T/n2" <<'PY' || fail "noisy runs' regrets are not true regrets: $(cat "$T/n2")"
-import json, math, sys
+"$LABLOOP" bench planner --func branin --budget 40 --seeds 2 --json --noise 2 --trace \
+  >/dev/null 2>"$T/n2.trace" || fail "--noise --trace failed: $(tail -3 "$T/n2.trace")"
+python3 - "$T/n2" "$T/n2.trace" <<'PY' || fail "noisy runs' regrets are not true regrets: $(cat "$T/n2")"
+import json, math, re, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 # true values: never below the optimum, and best - optimum is the regret
 assert len(rows) == 2 and all(math.isfinite(r["regret"]) and r["regret"] >= 0 for r in rows)
 assert all(abs(r["best"] - 0.397887357729738 - r["regret"]) < 1e-6 for r in rows)
+# the trace's true regrets give the reported regret; what was told differs
+lines = [l for l in open(sys.argv[2]) if l.startswith("trace ")]
+for r in rows:
+    mine = [l for l in lines if l.startswith("trace seed %d " % r["seed"])]
+    true = [float(re.search(r" regret (\S+)", l).group(1)) for l in mine]
+    told = [float(re.search(r" told (\S+)", l).group(1)) for l in mine]
+    assert len(true) == len(told) == 40, (len(true), len(told))
+    assert abs(min(true) - r["regret"]) <= 1e-3 * r["regret"], (min(true), r)
+    diffs = [abs(t - 0.397887357729738 - v) for t, v in zip(told, true)]
+    assert max(diffs) > 0.5 and 0.5 < sum(diffs) / len(diffs) < 4, diffs
 PY
-for bad in -1 x nan ""; do
+for bad in -1 x nan inf ""; do
   "$LABLOOP" bench planner --func branin --budget 16 --seeds 1 --noise "$bad" >"$T/o" 2>"$T/e" \
     && fail "--noise '$bad' was accepted"
   grep -q -- "--noise needs a standard deviation" "$T/e" || fail "unclear error for --noise '$bad': $(cat "$T/e")"
 done
+"$LABLOOP" bench planner --func branin --budget 16 --seeds 1 --noise >"$T/o" 2>"$T/e" \
+  && fail "--noise without a value was accepted"
+grep -q -- "--noise needs a value" "$T/e" || fail "unclear error for --noise without a value: $(cat "$T/e")"
+"$LABLOOP" bench planner --func branin --budget 16 --seeds 1 --json --noise -0 >"$T/nm0" \
+  || fail "--noise -0 refused"
+[ "$(field noise <"$T/nm0")" = 0 ] || fail "--noise -0 not reported as 0: $(cat "$T/nm0")"
 pass "--noise tells the planner noisy values, reports true regrets, rejects a bad sd"
+
+# --timing names the kind of each refit ("warm fit@100", "cold fit@1000")
+"$LABLOOP" bench planner --timing --json >"$T/timing" 2>"$T/e" || fail "--timing failed: $(cat "$T/e")"
+python3 - "$T/timing" <<'PY' || fail "--timing lines lack the refit kind: $(cat "$T/timing")"
+import json, re, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["n"] for r in rows] == [100, 300, 1000], rows
+assert all(re.fullmatch(r"(warm|cold) fit@%d(, log warp)?" % r["n"], r["refit"]) for r in rows), rows
+PY
+pass "--timing names the kind of each refit"
+
+# the peers take --noise the same way: told noisy values, true regrets
+PEERS_PY="$(dirname "$0")/../planner_peers/peers.py"
+/usr/bin/python3 "$PEERS_PY" --labloop "$LABLOOP" --func branin --budget 20 --seeds 2 --peer random \
+  --noise 2 >"$T/pr" 2>"$T/e" || fail "peers.py --noise failed: $(cat "$T/e")"
+/usr/bin/python3 "$PEERS_PY" --labloop "$LABLOOP" --func branin_c --budget 14 --seeds 1 --peer tpe \
+  --noise 2 >"$T/pt" 2>"$T/e" || fail "peers.py tpe --noise on a constrained function failed: $(cat "$T/e")"
+python3 - "$T/pr" "$T/pt" <<'PY' || fail "peers' noisy rows wrong: $(cat "$T/pr" "$T/pt")"
+import json, sys
+rows = [json.loads(l) for f in sys.argv[1:] for l in open(f) if l.startswith("{")]
+assert len(rows) == 3 and all(r["noise"] == 2 for r in rows), rows
+assert all(r["regret"] >= 0 and abs(r["best"] - 0.397887357729738 - r["regret"]) < 1e-9 for r in rows)
+PY
+/usr/bin/python3 "$PEERS_PY" --labloop "$LABLOOP" --func branin --budget 5 --seeds 1 --peer random \
+  --noise -1 >"$T/o" 2>"$T/e" && fail "peers.py --noise -1 accepted"
+grep -q -- "--noise needs a standard deviation" "$T/e" || fail "peers.py: unclear --noise error: $(cat "$T/e")"
+pass "peers.py --noise: noisy values told, true regrets reported, a bad sd refused"

@@ -89,6 +89,7 @@ class Run:
         self.noise = noise
         self.noise_rng = np.random.default_rng([seed, 0x6e6f697365])   # "noise"
         self.ys, self.best = [], math.inf
+        self.told = []                 # what the peer was told (with --noise: noisy)
         self.done, self.refused = 0, 0
         self.fail_first = self.fail_second = 0
         self.n_model = self.n_bound = 0
@@ -122,6 +123,7 @@ class Run:
                 self.best = min(self.best, ans[0])
             if self.noise > 0:
                 ans = [v + self.noise * self.noise_rng.standard_normal() for v in ans]
+            self.told.append(ans)
         self.done += 1
         return ans
 
@@ -238,7 +240,7 @@ def run_tpe(f, budget, seed, noise=0.0):
         if ans == "infeasible" and f.m == 1 and r.ys:
             # TPE ignores failed trials and would keep sampling outside the
             # constraint: it is told the worst value seen instead
-            study.tell(trial, max(y[0] for y in r.ys))   # true values: no noise here
+            study.tell(trial, max(y[0] for y in r.told))
         elif ans in ("fail", "infeasible"):
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
@@ -261,6 +263,9 @@ def main():
     ap.add_argument("--noise", type=float, default=0.0,
                     help="sd of Gaussian noise added to what the peer is told")
     a = ap.parse_args()
+    if not (math.isfinite(a.noise) and a.noise >= 0):
+        ap.error("--noise needs a standard deviation >= 0 (got %r)" % a.noise)
+    a.noise += 0.0                    # -0 is 0
     f = Func(a.labloop, a.func)
     try:
         for s in range(a.seed0, a.seed0 + a.seeds):
