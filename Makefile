@@ -150,7 +150,8 @@ bench: $(BIN)
 	@bash scripts/bench.sh $(abspath $(BIN))
 
 # The gp planner against scikit-learn, Optuna and random on the benchmark
-# suite (docs/PLANNERS.md); about 20 minutes on two cores.
+# suite, then with measurement noise (docs/PLANNERS.md); about 14 minutes on
+# two cores.
 bench-planner: $(BIN)
 	@/usr/bin/python3 tests/planner_peers/table.py --labloop $(abspath $(BIN)) --out $(BUILD)/bench-planner.jsonl
 
