@@ -86,7 +86,7 @@ static void s_planner_usage(FILE *out)
             "                             [--planner gp|random|sobol] [--batch B [--refill]] [--json]\n"
             "                             [--initial N] [--acquisition ei|log_ei|ucb] [--noise SD]\n"
             "                             [--trace]\n"
-            "       labloop bench planner --timing [--json]\n"
+            "       labloop bench planner --timing [--repeat R] [--json]\n"
             "       labloop bench planner --describe FUNC | --eval FUNC\n"
             "\n"
             "Minimise a built-in test function with a planner, seeds 0..S-1, and print\n"
@@ -114,7 +114,9 @@ static void s_planner_usage(FILE *out)
             "                the planner's origin, reason and model summary\n"
             "  --timing      time one gp proposal at n = 100, 300, 1000 observations of\n"
             "                hartmann6 (d = 6): a refit point, the incremental path\n"
-            "                (one more observation, Cholesky append) and a rebuilt planner\n"
+            "                (one more observation, Cholesky append) and a rebuilt planner;\n"
+            "                each figure the median of R runs (--repeat, default 3), the\n"
+            "                refit's range in brackets\n"
             "  --describe F  the function's dimensions, bounds and optimum as JSON\n"
             "  --eval F      evaluate F at the points on stdin (d numbers a line); prints\n"
             "                the values, \"fail\" or \"infeasible\" per line\n"
@@ -313,7 +315,63 @@ out:
     return rc;
 }
 
-static int s_timing(int json)
+/* One timing of each kind at n observations of hartmann6: the refit ask at
+ * n (warm-started from a fit at n - 1, as in a campaign), the incremental
+ * ask at n + 1 and a planner rebuilt from the n observations. */
+static int s_timing_once(const lab_testfunc *f, const lab_space *space, size_t n, double ms[3],
+                         char *how_refit, size_t how_len)
+{
+    lab_err err = {0};
+    lab_planner_opts o = {.kind = "gp", .seed = 1, .n_objectives = 1};
+    lab_planner *p = lab_planner_new(space, &o, &err);
+    lab_planner *q = lab_planner_new(space, &o, &err);
+    if (!p || !q) {
+        fprintf(stderr, "labloop bench: %s\n", err.msg);
+        lab_planner_destroy(&p);
+        lab_planner_destroy(&q);
+        return -1;
+    }
+    lab_rng rng;
+    lab_rng_seed(&rng, 12345, n);
+    double x[6], y[1], out[6];
+    lab_ask_info info;
+    int rc = 0;
+    for (size_t i = 0; i < n + 1 && !rc; i++) {
+        for (size_t j = 0; j < 6; j++)
+            x[j] = lab_rng_uniform(&rng);
+        f->eval(x, y);
+        if (i == n - 1) /* warm-up: the model at n - 1 */
+            rc |= lab_planner_ask(p, 1, NULL, 0, out, NULL);
+        lab_planner_tell(p, x, y, LAB_OUTCOME_MEASURED);
+        if (i < n)
+            lab_planner_tell(q, x, y, LAB_OUTCOME_MEASURED);
+        double t0 = s_now_ms();
+        if (i == n - 1) {
+            rc |= lab_planner_ask(p, 1, NULL, 0, out, &info);
+            ms[0] = s_now_ms() - t0;
+            const char *h = strstr(info.model, "(");
+            snprintf(how_refit, how_len, "%.*s", h ? (int)strcspn(h + 1, ")") : 0,
+                     h ? h + 1 : "");
+            t0 = s_now_ms();
+            rc |= lab_planner_ask(q, 1, NULL, 0, out, NULL);
+            ms[2] = s_now_ms() - t0;
+        } else if (i == n) {
+            rc |= lab_planner_ask(p, 1, NULL, 0, out, NULL);
+            ms[1] = s_now_ms() - t0;
+        }
+    }
+    if (rc)
+        fprintf(stderr, "labloop bench: %s\n", lab_planner_last_error(p)->msg);
+    lab_planner_destroy(&p);
+    lab_planner_destroy(&q);
+    return rc ? -1 : 0;
+}
+
+/* --timing: each figure is the median of `repeats` runs of the same
+ * computation (the same observations, the same seed), with the refit's
+ * range: on a shared machine one run can take half as long again as the
+ * next, and one run alone says little. */
+static int s_timing(int json, size_t repeats)
 {
     const lab_testfunc *f = lab_testfunc_find("hartmann6");
     lab_err err = {0};
@@ -323,61 +381,41 @@ static int s_timing(int json)
         return 1;
     }
     static const size_t ns[] = {100, 300, 1000};
-    int rc = 0;
+    double *ms = malloc(3 * repeats * sizeof *ms);
+    int rc = ms ? 0 : -1;
     for (size_t t = 0; t < sizeof ns / sizeof ns[0] && !rc; t++) {
         size_t n = ns[t];
-        lab_planner_opts o = {.kind = "gp", .seed = 1, .n_objectives = 1};
-        lab_planner *p = lab_planner_new(space, &o, &err);
-        lab_planner *q = lab_planner_new(space, &o, &err);
-        if (!p || !q) {
-            fprintf(stderr, "labloop bench: %s\n", err.msg);
-            lab_planner_destroy(&p);
-            return 1;
-        }
-        lab_rng rng;
-        lab_rng_seed(&rng, 12345, n);
-        double x[6], y[1], out[6], ms_refit = 0, ms_inc = 0, ms_rebuild = 0;
-        lab_ask_info info;
         char how_refit[64] = "";
-        for (size_t i = 0; i < n + 1 && !rc; i++) {
-            for (size_t j = 0; j < 6; j++)
-                x[j] = lab_rng_uniform(&rng);
-            f->eval(x, y);
-            if (i == n - 1) { /* warm-up: the model at n - 1 */
-                rc |= lab_planner_ask(p, 1, NULL, 0, out, NULL);
-            }
-            lab_planner_tell(p, x, y, LAB_OUTCOME_MEASURED);
-            if (i < n)
-                lab_planner_tell(q, x, y, LAB_OUTCOME_MEASURED);
-            double t0 = s_now_ms();
-            if (i == n - 1) {
-                rc |= lab_planner_ask(p, 1, NULL, 0, out, &info);
-                ms_refit = s_now_ms() - t0;
-                const char *h = strstr(info.model, "(");
-                snprintf(how_refit, sizeof how_refit, "%.*s", h ? (int)strcspn(h + 1, ")") : 0,
-                         h ? h + 1 : "");
-                t0 = s_now_ms();
-                rc |= lab_planner_ask(q, 1, NULL, 0, out, NULL);
-                ms_rebuild = s_now_ms() - t0;
-            } else if (i == n) {
-                rc |= lab_planner_ask(p, 1, NULL, 0, out, NULL);
-                ms_inc = s_now_ms() - t0;
-            }
+        double *refit = ms, *inc = ms + repeats, *rebuild = ms + 2 * repeats;
+        for (size_t r = 0; r < repeats && !rc; r++) {
+            double one[3] = {0};
+            rc = s_timing_once(f, space, n, one, how_refit, sizeof how_refit);
+            refit[r] = one[0], inc[r] = one[1], rebuild[r] = one[2];
         }
         if (rc)
-            fprintf(stderr, "labloop bench: %s\n", lab_planner_last_error(p)->msg);
-        else if (json)
+            break;
+        double lo = refit[0], hi = refit[0];
+        for (size_t r = 1; r < repeats; r++) {
+            lo = refit[r] < lo ? refit[r] : lo;
+            hi = refit[r] > hi ? refit[r] : hi;
+        }
+        double m_refit = s_median(refit, repeats), m_inc = s_median(inc, repeats),
+               m_rebuild = s_median(rebuild, repeats);
+        if (json)
             printf("{\"timing\":\"gp\",\"func\":\"hartmann6\",\"d\":6,\"n\":%zu,"
-                   "\"refit_ms\":%.1f,\"refit\":\"%s\",\"incremental_ms\":%.1f,"
-                   "\"rebuild_ms\":%.1f}\n",
-                   n, ms_refit, how_refit, ms_inc, ms_rebuild);
+                   "\"refit_ms\":%.1f,\"refit_ms_min\":%.1f,\"refit_ms_max\":%.1f,"
+                   "\"refit\":\"%s\",\"incremental_ms\":%.1f,\"rebuild_ms\":%.1f,"
+                   "\"repeats\":%zu}\n",
+                   n, m_refit, lo, hi, how_refit, m_inc, m_rebuild, repeats);
         else
-            printf("gp d=6 n=%-5zu refit %8.1f ms (%s)   incremental (n+1, append) %8.1f ms   "
-                   "rebuilt planner %8.1f ms\n",
-                   n, ms_refit, how_refit, ms_inc, ms_rebuild);
-        lab_planner_destroy(&p);
-        lab_planner_destroy(&q);
+            printf("gp d=6 n=%-5zu refit %8.1f ms [%.1f-%.1f] (%s)   incremental (n+1, append) "
+                   "%8.1f ms   rebuilt planner %8.1f ms\n",
+                   n, m_refit, lo, hi, how_refit, m_inc, m_rebuild);
+        fflush(stdout);
     }
+    if (!ms)
+        fprintf(stderr, "labloop bench: out of memory\n");
+    free(ms);
     lab_space_destroy(&space);
     return rc ? 1 : 0;
 }
@@ -510,8 +548,8 @@ static int s_parse_size(const char *opt, const char *v, size_t *out)
 static int s_bench_planner(int argc, char **argv)
 {
     const char *func = NULL, *kind = "gp", *acq = NULL;
-    size_t budget = 0, seeds = 0, batch = 1, initial = 0;
-    int json = 0, timing = 0, have_initial = 0, eval = 0, describe = 0, refill = 0, trace = 0;
+    size_t budget = 0, seeds = 0, batch = 1, initial = 0, repeats = 3;
+    int json = 0, timing = 0, have_initial = 0, have_repeat = 0, eval = 0, describe = 0, refill = 0, trace = 0;
     double noise = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -541,6 +579,16 @@ static int s_bench_planner(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--timing")) {
             timing = 1;
+        } else if (!strcmp(a, "--repeat")) {
+            if (s_parse_size(a, v, &repeats) < 0)
+                return 2;
+            have_repeat = 1;
+            if (repeats < 1 || repeats > 100) {
+                fprintf(stderr, "labloop bench planner: --repeat needs 1 to 100 (got %zu)\n",
+                        repeats);
+                return 2;
+            }
+            i++;
         } else if (!strcmp(a, "--func") && v) {
             func = v, i++;
         } else if (!strcmp(a, "--eval") && v) {
@@ -573,8 +621,12 @@ static int s_bench_planner(int argc, char **argv)
             return 2;
         }
     }
+    if (have_repeat && !timing) {
+        fprintf(stderr, "labloop bench planner: --repeat is for --timing\n");
+        return 2;
+    }
     if (timing)
-        return s_timing(json);
+        return s_timing(json, repeats);
     const lab_testfunc *f = s_func_find(func);
     if (f && describe)
         return s_describe(f);

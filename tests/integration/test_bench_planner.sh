@@ -111,15 +111,27 @@ grep -q -- "--noise needs a value" "$T/e" || fail "unclear error for --noise wit
 [ "$(field noise <"$T/nm0")" = 0 ] || fail "--noise -0 not reported as 0: $(cat "$T/nm0")"
 pass "--noise tells the planner noisy values, reports true regrets, rejects a bad sd"
 
-# --timing names the kind of each refit ("warm fit@100", "cold fit@1000")
-"$LABLOOP" bench planner --timing --json >"$T/timing" 2>"$T/e" || fail "--timing failed: $(cat "$T/e")"
-python3 - "$T/timing" <<'PY' || fail "--timing lines lack the refit kind: $(cat "$T/timing")"
+# --timing names the kind of each refit ("warm fit@100", "cold fit@1000");
+# with --repeat R each figure is the median of R runs, with the refit's range
+"$LABLOOP" bench planner --timing --repeat 2 --json >"$T/timing" 2>"$T/e" \
+  || fail "--timing failed: $(cat "$T/e")"
+python3 - "$T/timing" <<'PY' || fail "--timing lines lack the refit kind or range: $(cat "$T/timing")"
 import json, re, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert [r["n"] for r in rows] == [100, 300, 1000], rows
 assert all(re.fullmatch(r"(warm|cold) fit@%d(, log warp)?" % r["n"], r["refit"]) for r in rows), rows
+assert all(r["repeats"] == 2 for r in rows), rows
+assert all(0 < r["refit_ms_min"] <= r["refit_ms"] <= r["refit_ms_max"] for r in rows), rows
 PY
-pass "--timing names the kind of each refit"
+for bad in "0" "101" "x"; do
+  "$LABLOOP" bench planner --timing --repeat "$bad" >/dev/null 2>"$T/e" \
+    && fail "--repeat $bad accepted"
+  grep -q -- "--repeat" "$T/e" || fail "--repeat $bad: unclear error: $(cat "$T/e")"
+done
+"$LABLOOP" bench planner --func branin --budget 3 --seeds 1 --repeat 2 >/dev/null 2>"$T/e" \
+  && fail "--repeat without --timing accepted"
+grep -q "is for --timing" "$T/e" || fail "--repeat without --timing: unclear error: $(cat "$T/e")"
+pass "--timing names the kind of each refit, --repeat gives medians and ranges"
 
 # the peers take --noise the same way: told noisy values, true regrets
 PEERS_PY="$(dirname "$0")/../planner_peers/peers.py"

@@ -265,8 +265,12 @@ def main():
     elif noisy:
         print("\n(no noisy peer rows: the table with measurement noise is left out)")
     for t in timing:
-        print("one gp proposal, d = 6, n = %d: refit %.1f ms (%s), incremental %.1f ms, rebuilt %.1f ms"
-              % (t["n"], t["refit_ms"], t.get("refit") or "?", t["incremental_ms"], t["rebuild_ms"]))
+        rng = (" [%.1f-%.1f]" % (t["refit_ms_min"], t["refit_ms_max"])
+               if "refit_ms_min" in t and t.get("repeats", 1) > 1 else "")
+        print("one gp proposal, d = 6, n = %d: refit %.1f ms%s (%s), incremental %.1f ms, "
+              "rebuilt %.1f ms%s"
+              % (t["n"], t["refit_ms"], rng, t.get("refit") or "?", t["incremental_ms"],
+                 t["rebuild_ms"], ", median of %d runs" % t["repeats"] if "repeats" in t else ""))
     print("(targets: n = 100 <= 50 ms, n = 1000 <= 2 s)   wall time %.0f s, %d jobs at a time; "
           "JSON lines in %s" % (time.time() - t_start, a.jobs, a.out))
 
