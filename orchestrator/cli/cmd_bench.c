@@ -334,34 +334,48 @@ static int s_timing_once(const lab_testfunc *f, const lab_space *space, size_t n
     lab_rng rng;
     lab_rng_seed(&rng, 12345, n);
     double x[6], y[1], out[6];
-    lab_ask_info info;
+    lab_ask_info info = {0};
+    lab_planner *failed = NULL;
     int rc = 0;
-    for (size_t i = 0; i < n + 1 && !rc; i++) {
+    for (size_t i = 0; i < n + 1; i++) {
         for (size_t j = 0; j < 6; j++)
             x[j] = lab_rng_uniform(&rng);
         f->eval(x, y);
-        if (i == n - 1) /* warm-up: the model at n - 1 */
-            rc |= lab_planner_ask(p, 1, NULL, 0, out, NULL);
+        if (i == n - 1 && lab_planner_ask(p, 1, NULL, 0, out, NULL) < 0) {
+            failed = p; /* warm-up: the model at n - 1 */
+            break;
+        }
         lab_planner_tell(p, x, y, LAB_OUTCOME_MEASURED);
         if (i < n)
             lab_planner_tell(q, x, y, LAB_OUTCOME_MEASURED);
         double t0 = s_now_ms();
         if (i == n - 1) {
-            rc |= lab_planner_ask(p, 1, NULL, 0, out, &info);
+            if (lab_planner_ask(p, 1, NULL, 0, out, &info) < 0) {
+                failed = p;
+                break;
+            }
             ms[0] = s_now_ms() - t0;
             const char *h = strstr(info.model, "(");
             snprintf(how_refit, how_len, "%.*s", h ? (int)strcspn(h + 1, ")") : 0,
                      h ? h + 1 : "");
             t0 = s_now_ms();
-            rc |= lab_planner_ask(q, 1, NULL, 0, out, NULL);
+            if (lab_planner_ask(q, 1, NULL, 0, out, NULL) < 0) {
+                failed = q;
+                break;
+            }
             ms[2] = s_now_ms() - t0;
         } else if (i == n) {
-            rc |= lab_planner_ask(p, 1, NULL, 0, out, NULL);
+            if (lab_planner_ask(p, 1, NULL, 0, out, NULL) < 0) {
+                failed = p;
+                break;
+            }
             ms[1] = s_now_ms() - t0;
         }
     }
-    if (rc)
-        fprintf(stderr, "labloop bench: %s\n", lab_planner_last_error(p)->msg);
+    if (failed) {
+        fprintf(stderr, "labloop bench: %s\n", lab_planner_last_error(failed)->msg);
+        rc = -1;
+    }
     lab_planner_destroy(&p);
     lab_planner_destroy(&q);
     return rc ? -1 : 0;

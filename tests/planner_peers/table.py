@@ -270,7 +270,7 @@ def main():
         print("one gp proposal, d = 6, n = %d: refit %.1f ms%s (%s), incremental %.1f ms, "
               "rebuilt %.1f ms%s"
               % (t["n"], t["refit_ms"], rng, t.get("refit") or "?", t["incremental_ms"],
-                 t["rebuild_ms"], ", median of %d runs" % t["repeats"] if "repeats" in t else ""))
+                 t["rebuild_ms"], ", median of %d runs" % t["repeats"] if t.get("repeats", 1) > 1 else ""))
     print("(targets: n = 100 <= 50 ms, n = 1000 <= 2 s)   wall time %.0f s, %d jobs at a time; "
           "JSON lines in %s" % (time.time() - t_start, a.jobs, a.out))
 

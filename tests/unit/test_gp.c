@@ -75,8 +75,7 @@ static void test_kernel_grad(void **state)
 
 /* The likelihood's gradient against finite differences on data large enough
  * that K^-1 is formed block by block (above 32 rows, uneven halves), with
- * real dimensions only (the gradient loop's fast path) and the posterior
- * solve checked against K^-1 itself. */
+ * real dimensions only (the gradient loop's fast path). */
 static void test_nll_grad_large(void **state)
 {
     (void)state;
