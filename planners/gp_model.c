@@ -283,6 +283,8 @@ static void s_build_k(const lab_gp *gp, const double *theta, double *A, size_t l
  * (dtrmv), which took a third of a likelihood evaluation at n = 100. */
 static void s_tri_inverse(size_t n, double *L, size_t lda)
 {
+    if (n == 0)
+        return;
     if (n <= 32) {
         LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)n, L, (lapack_int)lda);
         return;
@@ -316,8 +318,8 @@ double lab_gp_nll(lab_gp *gp, const double *theta, double *grad)
     }
     double *al = gp->w1;
     memcpy(al, gp->y, n * sizeof *al);
-    LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, K, (lapack_int)n, al,
-                        (lapack_int)n);
+    lapack_int ld = n ? (lapack_int)n : 1; /* LAPACK wants ld >= 1, even for no rows */
+    LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, 1, K, ld, al, ld);
     double nll = 0.5 * (double)n * S_LOG_2PI;
     for (size_t i = 0; i < n; i++)
         nll += 0.5 * gp->y[i] * al[i] + log(K[i + i * n]);
@@ -331,7 +333,7 @@ double lab_gp_nll(lab_gp *gp, const double *theta, double *grad)
 
     /* dNLL/dtheta_j = -1/2 tr((alpha alpha^T - K^-1) dK/dtheta_j) */
     s_tri_inverse(n, K, n);          /* L^-1, then K^-1 = L^-T L^-1 (dpotri's steps) */
-    LAPACKE_dlauum_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, (lapack_int)n);
+    LAPACKE_dlauum_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, K, ld);
     memset(grad, 0, nt * sizeof *grad);
     double sf2 = exp(theta[d]), sn2 = exp(theta[d + 1]);
     double inv_l2[d ? d : 1];

@@ -75,11 +75,12 @@ static void test_kernel_grad(void **state)
 
 /* The likelihood's gradient against finite differences on data large enough
  * that K^-1 is formed block by block (above 32 rows, uneven halves), with
- * real dimensions only (the gradient loop's fast path). */
+ * real dimensions only (the gradient loop's fast path); and with no data or
+ * one row, where only the priors (and one point) remain. */
 static void test_nll_grad_large(void **state)
 {
     (void)state;
-    static const size_t ns[] = {33, 90, 131};
+    static const size_t ns[] = {0, 1, 33, 90, 131};
     for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
         size_t n = ns[t];
         unsigned char cat[4] = {0};
