@@ -35,11 +35,6 @@
  *     the best point not equal to a pending, already chosen or told point
  *     wins. "ei" optimises EI itself, "log_ei" its logarithm (no flat
  *     regions far from the data), both rank candidates by log-EI.
- *     Under measurement noise (fitted noise variance above S_NEI_MIN_NOISE)
- *     EI's best is not the lowest noisy value but sampled: EI is averaged
- *     over S_NEI_DRAWS draws of the lowest rows' latent values
- *     (s_sample_incumbents; noisy branin batch 1 median regret 0.0115 ->
- *     0.0039);
  *     From d = S_TR_MIN_DIM (8) on, one objective, the uniform candidates and
  *     the local searches keep to a trust region (TuRBO-like, s_trust_region):
  *     a box around the best measured point, its side scaled per dimension by
@@ -236,12 +231,6 @@
 #define S_STREAM_W 0x77656967ULL
 #define S_STREAM_FEAS 0x66656173ULL
 #define S_STREAM_OBJ 0x6f626a65ULL
-#define S_STREAM_NEI 0x6e6569ULL
-#define S_NEI_DRAWS 16          /* sampled incumbents EI is averaged over */
-#define S_NEI_ROWS 8            /* the lowest rows whose latent values are sampled */
-#ifndef S_NEI_MIN_NOISE
-#define S_NEI_MIN_NOISE 1e-5    /* fitted noise variance (standardised) that turns it on */
-#endif
 
 typedef struct {
     double ymin, delta, mean, sd;
@@ -274,7 +263,6 @@ typedef struct {
     char fit_how[24];
     size_t fit_evals;
     double tr_len;           /* side of this ask's trust region (0: none) */
-    int noisy_best;          /* this ask's EI averages over sampled incumbents */
     /* measured rows of this ask */
     double *mz, *my;
     size_t mcap;
@@ -834,20 +822,11 @@ static double s_log_Phi(double a, double *dlog)
  * outcome there) times the transform's slope. Without the warp the
  * transform is linear. With it an improvement means an outcome below the
  * best, which is at or below the fit's ymin, where the warp is linear too
- * (w = log delta + (y - ymin) / delta): the slope is then sd * delta.
- * With sampled incumbents (inc, noise) EI is averaged over them, as the
- * acquisition is; one may lie above ymin, so the factor is then close, not
- * exact. */
-static double s_ei_units(const s_tf *t, double pm, double psd, double best_std,
-                         const double *inc, size_t n_inc)
+ * (w = log delta + (y - ymin) / delta): the slope is then sd * delta. */
+static double s_ei_units(const s_tf *t, double pm, double psd, double best_std)
 {
-    double slope = t->delta > 0.0 ? t->sd * t->delta : t->sd, sd = psd > 1e-300 ? psd : 1e-300;
-    if (!n_inc)
-        return lab_acq_ei(pm, sd, best_std, NULL, NULL) * slope;
-    double ei = 0.0; /* averaged over the sampled incumbents (noise) */
-    for (size_t q = 0; q < n_inc; q++)
-        ei += lab_acq_ei(pm, sd, inc[q], NULL, NULL);
-    return ei / (double)n_inc * slope;
+    double slope = t->delta > 0.0 ? t->sd * t->delta : t->sd;
+    return lab_acq_ei(pm, psd > 1e-300 ? psd : 1e-300, best_std, NULL, NULL) * slope;
 }
 
 /* ---- acquisition -------------------------------------------------------- */
@@ -876,82 +855,7 @@ typedef struct {
     lab_acq_kind acq;     /* this point's acquisition */
     double beta;
     size_t evals;
-    size_t n_inc;           /* > 0: EI averaged over these incumbents (noise) */
-    double inc[S_NEI_DRAWS];
 } s_acq_ctx;
-
-/* Under measurement noise the best measured value is the lowest of noisy
- * values, biased low: EI against it sees almost no improvement near the
- * data and sends points to unexplored corners (branin with noise, seeds
- * 0-9: 15 of 291 EI points within 0.05 of the optimum). When the fit's
- * noise variance exceeds S_NEI_MIN_NOISE (standardised), the latent values
- * of the S_NEI_ROWS lowest rows are drawn from the posterior (each on its
- * own, a simplification: nearby rows are correlated) S_NEI_DRAWS times,
- * seeded by the proposal number, and EI is averaged over the minimum of
- * each draw. Returns 1 when it did so. */
-static int s_sample_incumbents(s_gp *g, const lab_planner_ctx *ctx, size_t index,
-                               s_acq_ctx *c)
-{
-    size_t d = g->d, n = g->gp.n;
-    c->n_inc = 0;
-    if (n == 0 || c->acq == LAB_ACQ_UCB || !(exp(g->gp.theta[d + 1]) > S_NEI_MIN_NOISE))
-        return 0;
-    size_t low[S_NEI_ROWS], nl = 0;
-    for (size_t i = 0; i < n; i++) { /* insertion into the S_NEI_ROWS lowest */
-        size_t pos = nl < S_NEI_ROWS ? nl++ : S_NEI_ROWS;
-        while (pos > 0 && g->gp.y[low[pos - 1]] > g->gp.y[i]) {
-            if (pos < S_NEI_ROWS)
-                low[pos] = low[pos - 1];
-            pos--;
-        }
-        if (pos < S_NEI_ROWS)
-            low[pos] = i;
-    }
-    double lm[S_NEI_ROWS], ls[S_NEI_ROWS];
-    for (size_t t = 0; t < nl; t++) {
-        double v;
-        lab_gp_predict(&g->gp, g->gp.z + low[t] * d, &lm[t], &v, NULL, NULL);
-        ls[t] = sqrt(v > 0.0 ? v : 0.0);
-    }
-    lab_rng rng;
-    lab_rng_seed(&rng, ctx->seed ^ S_STREAM_NEI, (uint64_t)index);
-    for (size_t q = 0; q < S_NEI_DRAWS; q++) {
-        double lo = INFINITY;
-        for (size_t t = 0; t < nl; t++) {
-            double f = lm[t] + ls[t] * s_gauss(&rng);
-            lo = f < lo ? f : lo;
-        }
-        c->inc[q] = lo;
-    }
-    c->n_inc = S_NEI_DRAWS;
-    return 1;
-}
-
-/* EI (or its log, c->use_log) averaged over the sampled incumbents c->inc,
- * with its derivatives in mu and sd. */
-static double s_nei(const s_acq_ctx *c, double mu, double sd, double *dmu, double *dsd)
-{
-    size_t S = c->n_inc;
-    double l[S_NEI_DRAWS], gm[S_NEI_DRAWS], gs[S_NEI_DRAWS], top = -INFINITY;
-    for (size_t s = 0; s < S; s++) {
-        l[s] = lab_acq_log_ei(mu, sd, c->inc[s], &gm[s], &gs[s]);
-        top = l[s] > top ? l[s] : top;
-    }
-    double sum = 0.0, am = 0.0, as = 0.0;
-    for (size_t s = 0; s < S; s++) {
-        double w = exp(l[s] - top);
-        sum += w, am += w * gm[s], as += w * gs[s];
-    }
-    /* d log(mean EI) = sum w_s d log EI_s / sum w_s */
-    double la = top + log(sum / (double)S);
-    if (c->use_log) {
-        *dmu = am / sum, *dsd = as / sum;
-        return la;
-    }
-    double a = exp(la);
-    *dmu = a * am / sum, *dsd = a * as / sum;
-    return a;
-}
 
 /* Acquisition at z (maximised). grad: d entries w.r.t. z or NULL. Also the
  * model's mean/sd and p_feasible through the out pointers when not NULL. */
@@ -965,8 +869,6 @@ static double s_acq_at(s_acq_ctx *c, const double *z, double *grad, double *out_
     double sd = sqrt(var), amu, asd, a;
     if (c->acq == LAB_ACQ_UCB)
         a = lab_acq_ucb(mu, sd, c->beta, &amu, &asd);
-    else if (c->n_inc)
-        a = s_nei(c, mu, sd, &amu, &asd);
     else if (c->use_log)
         a = lab_acq_log_ei(mu, sd, c->best, &amu, &asd);
     else
@@ -1041,12 +943,6 @@ static int s_score_candidates(s_acq_ctx *c, size_t nc, double *mu, double *var)
         double sd = sqrt(var[j]);
         g->cscore[j] = c->acq == LAB_ACQ_UCB ? lab_acq_ucb(mu[j], sd, c->beta, NULL, NULL)
                                              : lab_acq_log_ei(mu[j], sd, c->best, NULL, NULL);
-        if (c->acq != LAB_ACQ_UCB && c->n_inc) { /* scores are log-EI */
-            double dm, ds;
-            s_acq_ctx cl = *c;
-            cl.use_log = 1;
-            g->cscore[j] = s_nei(&cl, mu[j], sd, &dm, &ds);
-        }
     }
     if (c->have_feas) {
         if (lab_gp_predict_many(&g->feas, nc, g->cz, mu, var) < 0)
@@ -1326,10 +1222,9 @@ static void s_reason(const s_gp *g, char *buf, size_t n, const char *acq_name, d
                      size_t n_meas, size_t n_fant, double p, size_t b, size_t k, int exploit)
 {
     size_t d = g->d, used = 0;
-    int w = snprintf(buf, n, "gp %s=%.3g on %zu measured (%s%s%s)%s matern52 ls=[", acq_name,
-                     acq, n_meas, g->fit_how, g->tf.delta > 0.0 ? ", log warp" : "",
-                     n_fant ? ", kriging believer" : "",
-                     g->noisy_best && !exploit ? " noisy best" : "");
+    int w = snprintf(buf, n, "gp %s=%.3g on %zu measured (%s%s%s) matern52 ls=[", acq_name, acq,
+                     n_meas, g->fit_how, g->tf.delta > 0.0 ? ", log warp" : "",
+                     n_fant ? ", kriging believer" : "");
     used = w > 0 ? (size_t)w : 0;
     const double *th = g->gp.theta;
     if (d <= 6) {
@@ -1630,7 +1525,6 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
                        .use_log = g->acq != LAB_ACQ_EI, .acq = g->acq, .beta = g->beta};
         for (size_t i = 0; i < g->gp.n; i++)
             c.best = g->gp.y[i] < c.best ? g->gp.y[i] : c.best;
-        g->noisy_best = s_sample_incumbents(g, ctx, *index, &c);
         ch.b = b;
         /* every S_EXPLOIT_EVERY-th proposal (EI, log-EI): the minimum of the
          * posterior mean, when the model is sure of it; see the file comment */
@@ -1700,7 +1594,7 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             double best_raw = INFINITY;
             for (size_t i = 0; i < n_meas; i++)
                 best_raw = g->my[i] < best_raw ? g->my[i] : best_raw;
-            double ei_o = s_ei_units(&g->tf, pm, psd, c.best, c.inc, c.n_inc);
+            double ei_o = s_ei_units(&g->tf, pm, psd, c.best);
             if (g->m == 1)
                 s_readable(g, ctx, &info[b], exploit, ei_o, sgn * best_raw, n_fant + b, w);
         }
