@@ -248,7 +248,7 @@ lab_camp *lab_camp_new(const lab_campaign_cfg *cfg, const lab_camp_host *host, v
     /* Designs that do not learn from results propose one batch ahead: the
      * next experiment is then already durable when a device frees up, and
      * its first step goes out at once instead of after the next commit. */
-    c->lookahead = c->planner_async ? 0 : cfg->batch;
+    c->lookahead = c->planner_async || cfg->whole_batches ? 0 : cfg->batch;
     return c;
 fail:
     lab_camp_destroy(&c);
@@ -826,9 +826,13 @@ static void s_create(lab_camp *camp, size_t want, const double *pts, const lab_a
 
 /* How many more experiments the planner may propose now: the batch (and
  * lookahead) less those in flight and those waiting for approval; with the
- * approval gate, at most a batch of proposals waits at once. */
+ * approval gate, at most a batch of proposals waits at once. With whole
+ * batches, a full batch once nothing is in flight or waiting, else none:
+ * every point of a batch is then chosen with all earlier results in. */
 static long s_room(const lab_camp *camp)
 {
+    if (camp->cfg->whole_batches)   /* planner.refill: false */
+        return camp->n_active == 0 && camp->n_waiting == 0 ? camp->cfg->batch : 0;
     long room = camp->cfg->batch + camp->lookahead - camp->n_active - camp->n_waiting;
     if (camp->cfg->approve_each && room > camp->cfg->batch - camp->n_waiting)
         room = camp->cfg->batch - camp->n_waiting;

@@ -187,6 +187,9 @@ static const s_key s_planner_keys[] = {
     {"kind", LAB_SK_STR, 0, N, N, NULL, "sobol", "planner; one of the available kinds (labloop validate lists them)"},
     {"acquisition", LAB_SK_STR, 0, N, N, NULL, "the planner's own", "acquisition function (model-based planners)"},
     {"batch", LAB_SK_INT, 0, 1, 1024, NULL, "1", "experiments in flight at once"},
+    {"refill", LAB_SK_BOOL, 0, N, N, NULL, "true",
+     "true: a finished experiment's place is filled at once; false: whole batches, the next "
+     "asked when every experiment of the last has ended"},
     {"initial", LAB_SK_MAP, 0, N, N, NULL, "none", "initial design before the planner's model"},
     {NULL, 0, 0, N, N, NULL, NULL, NULL},
 };
@@ -769,6 +772,9 @@ static void s_load_planner(s_ctx *c, yaml_node_t *m)
     if (LAB_SCHEMA_SLOT(v, K, "acquisition"))
         cfg->acquisition = s_dup(c, lab_yscalar(LAB_SCHEMA_SLOT(v, K, "acquisition")));
     cfg->batch = (int)lab_schema_long(LAB_SCHEMA_SLOT(v, K, "batch"), 1);
+    int refill = 1;
+    if (LAB_SCHEMA_SLOT(v, K, "refill") && lab_yto_bool(LAB_SCHEMA_SLOT(v, K, "refill"), &refill) == 0)
+        cfg->whole_batches = !refill;
     yaml_node_t *init = LAB_SCHEMA_SLOT(v, K, "initial"), *iv[LAB_SCHEMA_MAXKEYS];
     if (init && lab_schema_check_map(&c->sc, init, s_initial_keys, "planner.initial", iv)) {
         yaml_node_t *ik = LAB_SCHEMA_SLOT(iv, s_initial_keys, "kind");

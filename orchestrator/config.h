@@ -105,6 +105,7 @@ typedef struct lab_campaign_cfg {
     char *planner_kind;      /* default "sobol" */
     char *acquisition;       /* may be NULL */
     int batch;               /* experiments in flight (default 1) */
+    int whole_batches;       /* planner.refill: false: the next batch once the last has ended */
     char *initial_kind;      /* may be NULL */
     int initial_count;
 

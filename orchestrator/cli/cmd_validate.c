@@ -124,7 +124,8 @@ static void s_print_summary(const lab_campaign_cfg *cfg, FILE *out)
         fprintf(out, " (capacity %d)\n", d->capacity);
     }
 
-    fprintf(out, "planner    %s, batch %d", cfg->planner_kind, cfg->batch);
+    fprintf(out, "planner    %s, batch %d%s", cfg->planner_kind, cfg->batch,
+            cfg->whole_batches && cfg->batch > 1 ? " (whole batches)" : "");
     if (cfg->acquisition)
         fprintf(out, ", acquisition %s", cfg->acquisition);
     if (cfg->initial_kind)

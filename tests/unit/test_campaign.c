@@ -446,6 +446,52 @@ static void test_retry_goes_elsewhere(void **state)
     s_lab_free(l);
 }
 
+/* planner.refill: false: the planner is asked for a whole batch, and for
+ * the next only when every experiment of the last one has ended (nothing
+ * proposed ahead either); by default a finished experiment's place is
+ * filled at once (and the random design proposes a batch ahead). */
+static void test_whole_batches(void **state)
+{
+    (void)state;
+    char cfg[sizeof s_one_step + 64];
+    const char *at = strstr(s_one_step, "batch: 1}");
+    assert_non_null(at);
+    snprintf(cfg, sizeof cfg, "%.*sbatch: 2, refill: false}%s", (int)(at - s_one_step), s_one_step,
+             at + strlen("batch: 1}"));
+    fake_lab *l = s_lab(cfg);
+    EXPECT(l->cfg->whole_batches == 1 && l->cfg->batch == 2);
+    l->camp->budget_experiments = 4;
+    s_schedule(l);
+    EXPECT(l->camp->n_exps == 2);                     /* one batch, none ahead */
+    s_commit(l);
+    EXPECT(s_count(l, 0, LAB_ACT_REQUEST) == 2);
+    s_result(l, s_dev(l, "m1"), "t/1/measure/1", 1, 0.5, NULL);
+    s_schedule(l);
+    EXPECT(l->camp->n_exps == 2);                     /* experiment 2 still runs */
+    s_result(l, s_dev(l, "m2"), "t/2/measure/1", 0, 0, "lamp out");
+    s_schedule(l);
+    EXPECT(l->camp->n_exps == 2);                     /* a failed attempt is retried: still running */
+    s_commit(l);
+    s_result(l, s_dev(l, "m1"), "t/2/measure/2", 1, 0.25, NULL);
+    s_schedule(l);
+    EXPECT(l->camp->n_exps == 4);                     /* the batch ended: the next one */
+    s_lab_free(l);
+
+    /* the default refills: batch 2 plus 2 ahead, and a place refilled at once */
+    snprintf(cfg, sizeof cfg, "%.*sbatch: 2}%s", (int)(at - s_one_step), s_one_step,
+             at + strlen("batch: 1}"));
+    l = s_lab(cfg);
+    EXPECT(l->cfg->whole_batches == 0);
+    l->camp->budget_experiments = 6;
+    s_schedule(l);
+    EXPECT(l->camp->n_exps == 4);
+    s_commit(l);
+    s_result(l, s_dev(l, "m1"), "t/1/measure/1", 1, 0.5, NULL);
+    s_schedule(l);
+    EXPECT(l->camp->n_exps == 5);
+    s_lab_free(l);
+}
+
 static const char s_within[] =
     "campaign: {name: w, seed: 1, budget: {experiments: 1}}\n"
     "space:\n"
@@ -745,6 +791,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durable_before_dispatch),
         cmocka_unit_test(test_retry_goes_elsewhere),
+        cmocka_unit_test(test_whole_batches),
         cmocka_unit_test(test_within_holds_slot),
         cmocka_unit_test(test_failures_told_to_the_lab),
         cmocka_unit_test(test_brake),

@@ -906,6 +906,34 @@ static void test_approve(void **state)
     s_free(&bad);
 }
 
+/* planner.refill: true by default (a finished experiment's place is filled
+ * at once); false asks for whole batches; anything else is an error at its
+ * position. */
+static void test_refill(void **state)
+{
+    (void)state;
+    loaded d = s_load_text(s_example);
+    assert_non_null(d.cfg);
+    assert_int_equal(d.cfg->whole_batches, 0);
+    s_free(&d);
+
+    loaded whole = s_load_variant("batch: 4", "batch: 4, refill: false");
+    assert_non_null(whole.cfg);
+    assert_int_equal(whole.cfg->whole_batches, 1);
+    assert_int_equal(whole.cfg->batch, 4);
+    s_free(&whole);
+
+    loaded on = s_load_variant("batch: 4", "batch: 4, refill: yes");
+    assert_non_null(on.cfg);
+    assert_int_equal(on.cfg->whole_batches, 0);
+    s_free(&on);
+
+    loaded bad = s_load_variant("batch: 4", "batch: 4, refill: 2");
+    s_failed(&bad, 1);
+    EXPECT_ERROR(&bad, 23, 59, "planner.refill must be true or false, got '2'");
+    s_free(&bad);
+}
+
 static void test_all_errors_reported(void **state)
 {
     (void)state;
@@ -945,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_brake),
         cmocka_unit_test(test_exclusive),
         cmocka_unit_test(test_approve),
+        cmocka_unit_test(test_refill),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_yaml_syntax_error),
         cmocka_unit_test(test_unknown_key_did_you_mean),
