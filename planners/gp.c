@@ -202,6 +202,9 @@
 #ifndef S_MEAN_SHIFT
 #define S_MEAN_SHIFT 2.0
 #endif
+#ifndef S_BATCH_SHIFT
+#define S_BATCH_SHIFT 1.5       /* a synchronous batch's extra pessimism (standardised units) */
+#endif
 #define S_FEAS_S2 0.01
 #ifndef S_FEAS_POW
 #define S_FEAS_POW 2.0
@@ -241,6 +244,7 @@ typedef struct {
     lab_acq_kind acq;
     double beta;
     size_t refit_every;
+    double batch_shift;         /* S_BATCH_SHIFT while a batch's ask holds it, else 0 */
     unsigned char *cat;
     size_t *cont;            /* indices of the real/integer dims */
     size_t *n_choices;       /* per dim, categorical only */
@@ -1222,9 +1226,12 @@ static void s_reason(const s_gp *g, char *buf, size_t n, const char *acq_name, d
                      size_t n_meas, size_t n_fant, double p, size_t b, size_t k, int exploit)
 {
     size_t d = g->d, used = 0;
-    int w = snprintf(buf, n, "gp %s=%.3g on %zu measured (%s%s%s) matern52 ls=[", acq_name, acq,
+    char shift[32] = "";
+    if (g->batch_shift > 0.0)
+        snprintf(shift, sizeof shift, ", batch prior +%.2g", g->batch_shift);
+    int w = snprintf(buf, n, "gp %s=%.3g on %zu measured (%s%s%s%s) matern52 ls=[", acq_name, acq,
                      n_meas, g->fit_how, g->tf.delta > 0.0 ? ", log warp" : "",
-                     n_fant ? ", kriging believer" : "");
+                     n_fant ? ", kriging believer" : "", shift);
     used = w > 0 ? (size_t)w : 0;
     const double *th = g->gp.theta;
     if (d <= 6) {
@@ -1442,6 +1449,17 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
     int have_feas = s_feas_model(g, ctx, err);
     if (have_feas < 0)
         return have_feas;
+    /* A synchronous batch (k > 1) below the trust-region dimension, one
+     * objective, plain (unwarped) fit, no failures: its model's prior mean
+     * sits S_BATCH_SHIFT deviations further above the data than one point
+     * at a time (S_MEAN_SHIFT + S_BATCH_SHIFT), so the batch's points keep
+     * closer to what was measured. The hyperparameters are those of the fit
+     * (the targets are shifted after it), so one at a time is unchanged. */
+    double bshift = 0.0;
+    if (k > 1 && g->m == 1 && !have_feas && g->gp.n == n_meas && g->tf.delta <= 0.0 &&
+        (S_TR_MIN_DIM == 0 || d < S_TR_MIN_DIM) && g->acq != LAB_ACQ_UCB)
+        bshift = S_BATCH_SHIFT;
+    int shifted = 0;
 
     double *mu = malloc(S_N_CAND * sizeof *mu), *var = malloc(S_N_CAND * sizeof *var);
     s_ranked *rk = malloc(S_N_CAND * sizeof *rk);
@@ -1449,7 +1467,9 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
     double *xbest = malloc(d * sizeof *xbest), *zbest = malloc(d * sizeof *zbest);
     double *xt = malloc(d * sizeof *xt), *zt = malloc(d * sizeof *zt);
     double *tlo = malloc(2 * d * sizeof *tlo), *thi = tlo ? tlo + d : NULL;
-    if (!mu || !var || !rk || (g->ncont && !opt) || !xbest || !zbest || !xt || !zt || !tlo) {
+    double *ysave = bshift > 0.0 ? malloc(n_meas * sizeof *ysave) : NULL;
+    if (!mu || !var || !rk || (g->ncont && !opt) || !xbest || !zbest || !xt || !zt || !tlo ||
+        (bshift > 0.0 && !ysave)) {
         rc = lab_err_set(err, LAB_ENOMEM, "out of memory in a gp ask");
         goto out;
     }
@@ -1521,6 +1541,14 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             s_set_bounds(g, opt, NULL, NULL);
             boxed = 0;
         }
+        if (bshift > 0.0 && !shifted) {
+            memcpy(ysave, g->gp.y, n_meas * sizeof *ysave);
+            for (size_t i = 0; i < g->gp.n; i++)
+                g->gp.y[i] -= bshift;
+            lab_gp_resolve(&g->gp);
+            shifted = 1;
+            g->batch_shift = bshift;
+        }
         s_acq_ctx c = {.g = g, .have_feas = have_feas, .best = INFINITY,
                        .use_log = g->acq != LAB_ACQ_EI, .acq = g->acq, .beta = g->beta};
         for (size_t i = 0; i < g->gp.n; i++)
@@ -1575,8 +1603,9 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
         if (info) {
             double sgn = (g->m == 1 && ctx->maximize[0]) ? -1.0 : 1.0;
             double mean_o, sd_o, acq_o, lcb_o, lcb_sd;
-            s_tf_back(&g->tf, pm, psd, &mean_o, &sd_o);
-            s_tf_back(&g->tf, pm - sqrt(g->beta) * psd, 0.0, &lcb_o, &lcb_sd);
+            double pmr = shifted ? pm + bshift : pm;   /* the fit's own scale */
+            s_tf_back(&g->tf, pmr, psd, &mean_o, &sd_o);
+            s_tf_back(&g->tf, pmr - sqrt(g->beta) * psd, 0.0, &lcb_o, &lcb_sd);
             /* EI is reported on the model's (warped, standardised) scale */
             if (g->acq == LAB_ACQ_UCB)
                 acq_o = sgn * lcb_o;
@@ -1594,7 +1623,7 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             double best_raw = INFINITY;
             for (size_t i = 0; i < n_meas; i++)
                 best_raw = g->my[i] < best_raw ? g->my[i] : best_raw;
-            double ei_o = s_ei_units(&g->tf, pm, psd, c.best);
+            double ei_o = s_ei_units(&g->tf, pmr, psd, shifted ? c.best + bshift : c.best);
             if (g->m == 1)
                 s_readable(g, ctx, &info[b], exploit, ei_o, sgn * best_raw, n_fant + b, w);
         }
@@ -1613,6 +1642,14 @@ static int s_gp_ask(void *impl, const lab_planner_ctx *ctx, size_t *index, size_
             s_readable(g, ctx, &info[b], 0, NAN, NAN, n_fant + b, w);
     }
 out:
+    if (shifted) {
+        g->batch_shift = 0.0;
+        memcpy(g->gp.y, ysave, n_meas * sizeof *ysave);   /* exactly, not y - s + s */
+        if (g->gp.n > n_meas)
+            lab_gp_truncate(&g->gp, n_meas);
+        else
+            lab_gp_resolve(&g->gp);
+    }
     lab_gp_truncate(&g->gp, g->model_ok ? g->model_n : n_meas);
     if (g->m > 1)
         g->model_ok = 0;
@@ -1626,6 +1663,7 @@ out:
     free(xt);
     free(zt);
     free(tlo);
+    free(ysave);
     return rc;
 }
 
