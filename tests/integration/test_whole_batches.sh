@@ -44,7 +44,7 @@ late=$(q "select count(*) from experiments e where exists (select 1 from experim
             where (p.seq - 1) / 4 = (e.seq - 1) / 4 and p.finished_us < e.proposed_us)")
 [ "$late" = 0 ] || fail "whole batches: $late experiments proposed after one of their own batch ended"
 # the model's batches: the planner was asked for four points at once
-pos=$(q "select group_concat(substr(m, instr(m, 'batch ') + 6, 3), ' ') from (select json_extract(provenance, '$.model') m
+pos=$(q "select group_concat(substr(m, instr(m, ' p_ok=') + 17, 3), ' ') from (select json_extract(provenance, '$.model') m
            from experiments where json_extract(provenance, '$.model') like 'gp %' order by seq)")
 [ -n "$pos" ] || fail "whole batches: no experiment was chosen by the model: $(q "select seq, provenance from experiments")"
 case " $pos " in *" 1/4 2/4 3/4 4/4 "*) ;; *) fail "whole batches: the model's points are not batches of 4: $pos" ;; esac
@@ -53,6 +53,6 @@ pass "whole batches: $N experiments, each batch of 4 proposed together after the
 run_batches refill true
 n_early=$(early)
 [ "$n_early" -ge 1 ] || fail "refill: no experiment was proposed while an earlier batch ran (the check above could not fail)"
-pos=$(q "select group_concat(distinct substr(m, instr(m, 'batch ') + 6, 3)) from (select json_extract(provenance, '$.model') m
+pos=$(q "select group_concat(distinct substr(m, instr(m, ' p_ok=') + 17, 3)) from (select json_extract(provenance, '$.model') m
            from experiments where seq > 4 and json_extract(provenance, '$.model') like 'gp %')")
 pass "refill (the default): $n_early experiments proposed while an earlier one ran; model positions: $pos"
